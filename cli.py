@@ -1,0 +1,224 @@
+"""`accord`: the command line over Accord's Python API (`index.build`, `search.Engine`).
+
+Each command opens the API, calls one method and formats the result. Errors from the API are
+turned into one line on stderr and exit code 1 in one place, `_user_errors`. Heavy modules are
+imported inside the commands, so `accord --help` starts fast.
+
+Index location precedence: `--index DIR`, then `$ACCORD_INDEX`, then
+`$XDG_DATA_HOME/accord/index` (default `~/.local/share/accord/index`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from index.errors import AccordError
+from index.location import ENV_VAR, default_index_dir
+
+app = typer.Typer(
+    name="accord",
+    help="Hybrid keyword + semantic search over defense-cooperation news.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Mode(str, Enum):
+    hybrid = "hybrid"
+    keyword = "keyword"
+    semantic = "semantic"
+
+
+IndexOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--index",
+        envvar=ENV_VAR,
+        show_default=False,
+        help=f"Index directory. Default: ${ENV_VAR}, else ~/.local/share/accord/index.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn Accord's errors into one line on stderr and exit code 1, with no traceback."""
+    try:
+        yield
+    except AccordError as err:
+        typer.echo(f"accord: error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as err:
+        typer.echo(f"accord: error: {err.filename or ''}: {err.strerror or err}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("accord: interrupted; the index is unchanged or fully updated", err=True)
+        raise typer.Exit(130) from None
+    except Exception as err:  # a bug: still one line, with the way to see more
+        if os.environ.get("ACCORD_DEBUG"):
+            raise
+        typer.echo(f"accord: internal error: {type(err).__name__}: {err} (ACCORD_DEBUG=1 shows the traceback)", err=True)
+        raise typer.Exit(2) from None
+
+
+def _index_dir(option: Path | None) -> Path:
+    return (option or default_index_dir()).expanduser()
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Folders or .txt/.jsonl files to add. None: re-read the known sources.", show_default=False),
+    ] = None,
+    index: IndexOption = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model.")] = False,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="Embedding model for a new index. Default: the index's own, else all-MiniLM-L6-v2."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build or update the index from article files.
+
+    The index remembers its sources: each run re-reads all of them (plus PATHS), so new and
+    changed files are indexed and deleted ones removed. Unchanged text is never re-embedded.
+    """
+    with _user_errors():
+        from index.builder import build
+
+        with _Progress() as progress:
+            report = build(paths or [], _index_dir(index), model=model, rebuild=rebuild, progress=progress)
+        for skipped in report.skipped:
+            typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
+        if as_json:
+            typer.echo(json.dumps(asdict(report)))
+            return
+        typer.echo(
+            f"Indexed {report.articles} articles ({report.passages} passages) in {report.index_dir}: "
+            f"{report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.unchanged} unchanged, {len(report.skipped)} skipped; "
+            f"{report.embedded} passages embedded, {report.reused_embeddings} reused."
+        )
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help='Words, "phrases", field:word (title, body, source, date), AND/OR/NOT.')],
+    index: IndexOption = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")] = 10,
+    mode: Annotated[Mode, typer.Option("--mode", "-m", help="hybrid fuses keyword and semantic ranks.")] = Mode.hybrid,
+    as_json: JsonOption = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
+) -> None:
+    """Search the index; best hits first. With --json, one JSON object per hit per line."""
+    with _user_errors():
+        from search.engine import Engine
+
+        with Engine.open(_index_dir(index)) as engine:
+            hits = engine.search(query, k=k, mode=mode.value)
+        if as_json:
+            for hit in hits:
+                typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
+            return
+        if not hits:
+            typer.echo("No hits.")
+        for rank, hit in enumerate(hits, start=1):
+            typer.echo(_format_hit(rank, hit, explain))
+
+
+def _format_hit(rank: int, hit, explain: bool) -> str:
+    facts = " · ".join(x for x in (hit.date, hit.source, hit.id) if x)
+    lines = [f"{rank:>2}. {hit.title}", f"    {facts} · score {hit.score:.4f}"]
+    if explain:
+        legs = [
+            f"{name} " + (f"#{leg.rank} ({leg.score:.3f})" if leg else "—")
+            for name, leg in (("keyword", hit.keyword), ("semantic", hit.semantic))
+        ]
+        lines.append("    " + " · ".join(legs))
+    if hit.snippet:
+        lines.append(f"    {hit.snippet}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command("show")
+def show_command(
+    article_id: Annotated[str, typer.Argument(metavar="ID", help="The article's id, as search shows it.")],
+    index: IndexOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print one cleaned article as it is indexed."""
+    with _user_errors():
+        from search.engine import Engine
+
+        with Engine.open(_index_dir(index)) as engine:
+            article = engine.article(article_id)
+        if as_json:
+            typer.echo(json.dumps(asdict(article), ensure_ascii=False))
+            return
+        typer.echo(article.title)
+        typer.echo(" · ".join(x for x in (article.date, article.source, article.path, article.url) if x))
+        typer.echo("")
+        typer.echo(article.body)
+
+
+@app.command("stats")
+def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> None:
+    """Counts and description of the index: articles, passages, model, format version."""
+    with _user_errors():
+        from search.engine import Engine
+
+        with Engine.open(_index_dir(index)) as engine:
+            stats = engine.stats()
+        if as_json:
+            typer.echo(json.dumps(asdict(stats)))
+            return
+        for name, value in asdict(stats).items():
+            typer.echo(f"{name:>15}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+class _Progress:
+    """A tqdm bar on stderr per build stage; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self._bars: dict = {}
+        self._enabled = sys.stderr.isatty()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self._enabled:
+            return
+        if stage not in self._bars:
+            from tqdm import tqdm
+
+            unit = "passage" if stage == "embed" else "file"
+            self._bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr)
+        bar = self._bars[stage]
+        bar.update(done - bar.n)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

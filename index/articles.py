@@ -1,0 +1,162 @@
+"""Articles: the cleaned unit Accord indexes, and reading them from `.txt` and `.jsonl` files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.cleaning import clean_raw_article, normalise_body, parse_date, title_from_body
+from index.errors import SourceNotFound
+
+TEXT_SUFFIX = ".txt"
+JSONL_SUFFIX = ".jsonl"
+
+# JSONL field names accepted for each Article field, first match wins. The aliases let standard
+# collections load as they are: TIME uses `docno`/`text`, Reuters-21578 uses `newid`.
+ID_FIELDS = ("id", "docno", "newid")
+BODY_FIELDS = ("body", "text")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One cleaned news article.
+
+    `date` is an ISO date (YYYY-MM-DD) or None when the source does not say; `path` is the file
+    it came from (for JSONL, `file:line`).
+    """
+
+    id: str
+    title: str
+    body: str
+    date: str | None
+    source: str | None
+    url: str | None
+    path: str
+
+    @property
+    def content_hash(self) -> str:
+        """A hash of everything indexed about the article: equal hashes mean nothing to redo."""
+        parts = (self.title, self.body, self.date or "", self.source or "", self.url or "")
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not indexed, with the reason in words."""
+
+    path: str
+    reason: str
+
+
+def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Yield every `.txt` and `.jsonl` file under `paths` (files or folders) in sorted order.
+
+    Raises SourceNotFound for a path that does not exist or a file of another kind, before any
+    file is yielded, so a typo never half-updates an index.
+    """
+    roots = [Path(p) for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise SourceNotFound(f"{root}: no such file or folder; pass a folder or a .txt/.jsonl file")
+        if root.is_file() and root.suffix not in (TEXT_SUFFIX, JSONL_SUFFIX):
+            raise SourceNotFound(f"{root}: not a .txt or .jsonl file; pass a folder or a .txt/.jsonl file")
+    for root in roots:
+        if root.is_file():
+            yield root
+            continue
+        for path in sorted(root.rglob("*")):
+            hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+            if path.is_file() and not hidden and path.suffix in (TEXT_SUFFIX, JSONL_SUFFIX):
+                yield path
+
+
+def read_articles(path: Path) -> Iterator[Article | Skipped]:
+    """Read one input file into Articles; unreadable files or lines become Skipped."""
+    if path.suffix == JSONL_SUFFIX:
+        yield from _read_jsonl(path)
+    else:
+        yield _read_text(path)
+
+
+def decode_text(data: bytes) -> str | None:
+    """Decode a text file's bytes: UTF-8, else Windows-1252 (old news archives); None if binary."""
+    if b"\x00" in data:
+        return None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _read_text(path: Path) -> Article | Skipped:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return Skipped(str(path), f"cannot be read ({err.strerror})")
+    text = decode_text(data)
+    if text is None:
+        return Skipped(str(path), "binary or undecodable; expected UTF-8 text")
+    cleaned = clean_raw_article(text)
+    if not cleaned.body:
+        return Skipped(str(path), "no article text after cleaning (empty file?)")
+    return Article(
+        id=path.stem,
+        title=cleaned.title,
+        body=cleaned.body,
+        date=cleaned.date,
+        source=cleaned.source,
+        url=None,
+        path=str(path),
+    )
+
+
+def _first_field(record: dict, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = record.get(name)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _read_jsonl(path: Path) -> Iterator[Article | Skipped]:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        yield Skipped(str(path), f"cannot be read ({err.strerror})")
+        return
+    text = decode_text(data)
+    if text is None:
+        yield Skipped(str(path), "binary or undecodable; expected UTF-8 JSON lines")
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield Skipped(where, f"not valid JSON ({err.msg})")
+            continue
+        if not isinstance(record, dict):
+            yield Skipped(where, "not a JSON object")
+            continue
+        article_id = _first_field(record, ID_FIELDS)
+        body = _first_field(record, BODY_FIELDS)
+        if article_id is None or body is None:
+            yield Skipped(where, "needs an 'id' and a 'body'")
+            continue
+        body = normalise_body(body)
+        yield Article(
+            id=article_id,
+            title=_first_field(record, ("title",)) or title_from_body(body),
+            body=body,
+            date=parse_date(_first_field(record, ("date",)) or ""),
+            source=_first_field(record, ("source",)),
+            url=_first_field(record, ("url",)),
+            path=where,
+        )

@@ -1,0 +1,195 @@
+"""Cleaning scraped article pages: find title, date and outlet, and keep only the article's own text.
+
+Scraped pages mix the article with navigation, share widgets, photo credits, related-link lists
+and reader comments. The rules here are line based and conservative in one direction: a line
+that reads as prose (ends like a sentence, or is long) is kept, so no sentence of the article is
+lost; short lines that do not end like a sentence (headline lists, captions, UI strings) are not
+article text and are dropped. Everything after a comments marker is reader discussion and goes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from dateutil import parser as date_parser
+
+# A line from which on everything is reader discussion, not article.
+_COMMENTS_MARKER = re.compile(
+    r"^(comments?\s*\(?\d*\)?|\d+\s+comments?|community standards.*|comment via .*|"
+    r"to participate in the discussion.*|newsfeed|show comments|leave a comment|reader comments)$",
+    re.IGNORECASE,
+)
+
+# Interface strings that scraped pages carry; matched on the whole line, case-insensitively.
+_UI_LINES = {
+    "listen live", "get short url", "subscribe", "most viewed", "editor's picks", "editors' picks",
+    "today's top news", "top news", "top stories", "us weekly", "loader", "chats", "share",
+    "tweet", "print", "email", "e-mail", "advertisement", "read more", "related", "related news",
+    "related articles", "follow us", "log in or register", "more", "trending", "latest news",
+}
+
+_PHOTO_CREDIT = re.compile(r"^(©|\(c\)\s|(photo|image|picture|credit)s?\s*(credit)?\s*:)|mediabank", re.I)
+_TIMESTAMP_LINE = re.compile(r"^\d{1,2}:\d{2}\s*(GMT|UTC)\b", re.I)
+_UPDATED_LINE = re.compile(r"^(updated|published|posted|last updated)\s*:?\s*(?P<when>.+)$", re.I)
+_OUTLET_LINE = re.compile(r"^\((?P<outlet>[A-Z][\w .&-]{1,40})\)$")
+# "MOSCOW (Sputnik) —" or "TEHRAN, January 20 (Sputnik) –": an outlet named in a dateline.
+_DATELINE_OUTLET = re.compile(r"^[A-Z][A-Z .,'-]{2,}(?:,\s*[A-Z][a-z]+\.?\s+\d{1,2})?\s*\((?P<outlet>[A-Z][\w .&-]{1,40})\)")
+# "Russian Defense Minister Sergei Shoigu - Sputnik International": a caption credited to the outlet.
+_CAPTION_OUTLET = re.compile(r"\s[-–—]\s(?P<outlet>[A-Z][\w&]+)(\s(International|News|Agency))?$")
+_JUNK_LINE = re.compile(r"^[\W\d_]*$")
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+
+# Prose that runs this long is article text even without a closing full stop.
+_LONG_LINE_WORDS = 25
+_TITLE_MAX_WORDS = 25
+_DERIVED_TITLE_WORDS = 12
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_FULL_DATE = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}\b"
+    rf"|\b\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}\b"
+    rf"|\b{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}\b",
+    re.IGNORECASE,
+)
+# A time-zone offset glued to the day that follows, as in "14:31 GMT +320 October 2019".
+_TZ_OFFSET = re.compile(r"\b(GMT|UTC)\s*[+-](1[0-4]|\d)", re.I)
+
+
+@dataclass(frozen=True)
+class CleanedText:
+    """What cleaning finds in one raw article file."""
+
+    title: str
+    body: str
+    date: str | None
+    source: str | None
+
+
+def clean_raw_article(raw: str) -> CleanedText:
+    """Clean one scraped article page into title, ISO date, outlet and body paragraphs."""
+    lines = [" ".join(line.split()) for line in raw.splitlines()]
+    lines = [line for line in lines if line]
+    lines = _cut_comments(lines)
+
+    first_prose = next((i for i, line in enumerate(lines) if _is_prose(line)), len(lines))
+    header, rest = lines[:first_prose], lines[first_prose:]
+
+    date_found = _find_date(header + rest[:1])
+    source = _find_source(header + rest[:3])
+    body_lines = [line for line in rest if _is_prose(line) and not _is_boilerplate(line)]
+    body = "\n\n".join(body_lines)
+    title = _pick_title(header) or title_from_body(body)
+    return CleanedText(title=title, body=body, date=date_found, source=source)
+
+
+def normalise_body(text: str) -> str:
+    """Collapse runs of white space inside paragraphs; keep paragraph breaks as blank lines."""
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n|\r\n\s*\r\n", text))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def title_from_body(body: str) -> str:
+    """A title for an article that has none: its first sentence, shortened to a dozen words."""
+    first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0]
+    words = first.split()
+    if len(words) <= _DERIVED_TITLE_WORDS:
+        return first
+    return " ".join(words[:_DERIVED_TITLE_WORDS]).rstrip(",;:") + "…"
+
+
+def parse_date(text: str) -> str | None:
+    """Parse a date written in any common news format into ISO `YYYY-MM-DD`, or None.
+
+    Two-digit years that would land in the future are taken as the previous century: a news
+    archive's "02/08/63" is 1963.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        parsed = date_parser.parse(text, fuzzy=False)
+    except (ValueError, OverflowError):
+        return None
+    day = parsed.date()
+    if day > date.today():
+        day = day.replace(year=day.year - 100)
+    return day.isoformat()
+
+
+def _cut_comments(lines: list[str]) -> list[str]:
+    seen_prose = False
+    for i, line in enumerate(lines):
+        if seen_prose and _COMMENTS_MARKER.match(line):
+            return lines[:i]
+        seen_prose = seen_prose or _is_prose(line)
+    return lines
+
+
+def _is_prose(line: str) -> bool:
+    if _is_boilerplate(line):
+        return False
+    words = len(line.split())
+    return words >= _LONG_LINE_WORDS or (words >= 3 and bool(_SENTENCE_END.search(line)))
+
+
+def _is_boilerplate(line: str) -> bool:
+    lowered = line.lower().strip(" :|")
+    return (
+        lowered in _UI_LINES
+        or bool(_JUNK_LINE.match(line))
+        or bool(_PHOTO_CREDIT.search(line))
+        or bool(_TIMESTAMP_LINE.match(line))
+        or bool(_UPDATED_LINE.match(line))
+        or bool(_OUTLET_LINE.match(line))
+    )
+
+
+def _pick_title(header: list[str]) -> str | None:
+    """The most headline-like line before the article text: title case wins over captions."""
+    candidates = [
+        line for line in header
+        if not _is_boilerplate(line)
+        and not _CAPTION_OUTLET.search(line)
+        and 2 <= len(line.split()) <= _TITLE_MAX_WORDS
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=_capitalised_share)  # max keeps the first of equals
+
+
+def _capitalised_share(line: str) -> float:
+    words = [w for w in re.findall(r"[^\W\d_][\w'’-]*", line)]
+    if not words:
+        return 0.0
+    return sum(w[0].isupper() for w in words) / len(words)
+
+
+def _find_date(lines: list[str]) -> str | None:
+    for line in lines:
+        updated = _UPDATED_LINE.match(line)
+        if updated:
+            found = _FULL_DATE.search(updated.group("when"))
+            if found:
+                return parse_date(found.group(0))
+        found = _FULL_DATE.search(_TZ_OFFSET.sub(" ", line))
+        if found:
+            parsed = parse_date(found.group(0))
+            if parsed:
+                return parsed
+    return None
+
+
+def _find_source(lines: list[str]) -> str | None:
+    for pattern in (_OUTLET_LINE, _DATELINE_OUTLET):
+        for line in lines:
+            found = pattern.search(line)
+            if found:
+                return found.group("outlet").strip()
+    for line in lines:
+        found = _CAPTION_OUTLET.search(line)
+        if found:
+            return found.group("outlet")
+    return None
+

@@ -1,0 +1,35 @@
+"""The named errors of Accord. Only `cli.py` turns them into exit codes and one-line messages."""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base class: every error Accord raises on purpose; its message is one line for the user."""
+
+
+class SourceNotFound(AccordError):
+    """A path given to the indexer does not exist or is not a .txt/.jsonl file or folder."""
+
+
+class IndexNotFound(AccordError):
+    """No index exists at the given directory."""
+
+
+class IndexIncompatible(AccordError):
+    """The index was built with another model or another format version."""
+
+
+class IndexLocked(AccordError):
+    """Another process is writing the index."""
+
+
+class QuerySyntaxError(AccordError):
+    """A query that cannot be parsed (unbalanced quotes, unknown field, no terms)."""
+
+
+class ArticleNotFound(AccordError):
+    """No article with that id is in the index."""
+
+
+class InvalidArgument(AccordError):
+    """An argument is out of range or names an unknown option."""

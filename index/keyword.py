@@ -1,0 +1,138 @@
+"""The keyword leg: a whoosh BM25F index over title and body, behind a small store interface.
+
+Queries use whoosh's syntax: words are OR-ed (ranked by BM25F, so documents with more of the
+words come first), "quoted phrases" match exactly, `title:libya` searches one field, and
+AND/OR/NOT work as operators. Title and body are stemmed, so "cooperating" finds "cooperation".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from whoosh import index as whoosh_index
+from whoosh import query as whoosh_query
+from whoosh import scoring
+from whoosh.analysis import StemmingAnalyzer
+from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.qparser import MultifieldParser, OrGroup
+
+from index.articles import Article
+from index.errors import QuerySyntaxError
+
+SEARCH_FIELDS = ("title", "body")
+QUERY_FIELDS = ("title", "body", "source", "date")
+_FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
+
+
+class KeywordStore(Protocol):
+    """What the ranker needs from a keyword index; a server-backed store can stand in."""
+
+    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """Article ids with their keyword scores, best first."""
+        ...
+
+    def query_terms(self, query: str) -> set[str]:
+        """The normalised (stemmed) terms a query searches for, used to pick snippets."""
+        ...
+
+    def close(self) -> None:
+        """Release files or connections."""
+        ...
+
+
+def _schema(title_boost: float) -> Schema:
+    analyzer = StemmingAnalyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        title=TEXT(analyzer=analyzer, field_boost=title_boost),
+        body=TEXT(analyzer=analyzer),
+        source=KEYWORD(lowercase=True, commas=True),
+        date=ID(),
+    )
+
+
+def write_keyword_index(directory: Path, articles: Iterable[Article], title_boost: float) -> None:
+    """Create a whoosh index in `directory` holding `articles`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ix = whoosh_index.create_in(str(directory), _schema(title_boost))
+    writer = ix.writer(limitmb=256)
+    try:
+        for article in articles:
+            writer.add_document(
+                id=article.id,
+                title=article.title,
+                body=article.body,
+                source=article.source or "",
+                date=article.date or "",
+            )
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+
+
+def check_query_syntax(query: str) -> None:
+    """Raise QuerySyntaxError for quotes or brackets left open, or a field that does not exist."""
+    if query.count('"') % 2:
+        raise QuerySyntaxError(f"query {query!r} has an unclosed quote; close the \"phrase\"")
+    depth = 0
+    for char in query.replace('"', " "):
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            break
+    if depth:
+        raise QuerySyntaxError(f"query {query!r} has unbalanced brackets")
+    for match in _FIELD_PREFIX.finditer(_without_phrases(query)):
+        if match.group(1) not in QUERY_FIELDS:
+            raise QuerySyntaxError(
+                f"query field {match.group(1)!r} does not exist; use one of {', '.join(QUERY_FIELDS)}"
+            )
+
+
+def plain_text(query: str) -> str:
+    """The query as plain words, without field prefixes, quotes or operators (for embedding)."""
+    text = _FIELD_PREFIX.sub("", query)
+    text = re.sub(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b", " ", text)
+    return " ".join(re.sub(r"[\"()]", " ", text).split())
+
+
+def _without_phrases(query: str) -> str:
+    return re.sub(r'"[^"]*"', " ", query)
+
+
+class WhooshKeywordStore:
+    """A keyword store over a whoosh index directory; keeps one searcher open for reuse."""
+
+    def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
+        self._index = whoosh_index.open_dir(str(directory))
+        self._searcher = self._index.searcher(weighting=scoring.BM25F(B=bm25_b, K1=bm25_k1))
+        self._parser = MultifieldParser(list(SEARCH_FIELDS), self._index.schema, group=OrGroup)
+
+    def close(self) -> None:
+        """Close the searcher and its files."""
+        self._searcher.close()
+
+    def parse(self, query: str) -> whoosh_query.Query:
+        """The whoosh query for `query`; raises QuerySyntaxError when it is malformed."""
+        check_query_syntax(query)
+        return self._parser.parse(query)
+
+    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+        """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""
+        parsed = self.parse(query)
+        if parsed is whoosh_query.NullQuery:
+            return []
+        results = self._searcher.search(parsed, limit=limit)
+        return [(hit["id"], float(hit.score)) for hit in results]
+
+    def query_terms(self, query: str) -> set[str]:
+        """Stemmed terms of the text fields that the query searches for."""
+        parsed = self.parse(query)
+        return {
+            text.decode() if isinstance(text, bytes) else str(text)
+            for field, text in parsed.iter_all_terms()
+            if field in SEARCH_FIELDS
+        }

@@ -1,0 +1,92 @@
+"""The manifest: the file that says what an index directory holds and which generation is live.
+
+An index directory is self-describing. `manifest.json` names the model and its dimension, the
+build settings, the source paths, the counts and the live generation folder; everything a
+reader needs to decide whether it can use the index comes from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from index.errors import IndexIncompatible, IndexNotFound
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How articles are cut into passages and weighted; chosen by `accord eval` (see README)."""
+
+    passage_tokens: int = 128
+    overlap_sentences: int = 1
+    title_in_passages: bool = True
+    title_boost: float = 2.0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index directory holds."""
+
+    format_version: int
+    model: str
+    dim: int
+    generation: str
+    articles: int
+    passages: int
+    settings: BuildSettings
+    sources: list[str] = field(default_factory=list)
+    created: str = ""
+
+    def to_json(self) -> str:
+        """The manifest as pretty JSON."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """Read and check the manifest of `index_dir`.
+
+    Raises IndexNotFound when there is none and IndexIncompatible when it was written by another
+    format version.
+    """
+    path = index_dir / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise IndexNotFound(
+            f"no index at {index_dir}; build one with 'accord index PATH' or pass --index DIR"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise IndexIncompatible(f"{path} cannot be read ({err}); rebuild with 'accord index --rebuild'") from None
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexIncompatible(
+            f"{index_dir} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
+            "rebuild it with 'accord index --rebuild'"
+        )
+    data["settings"] = BuildSettings(**data["settings"])
+    return Manifest(**data)
+
+
+def write_manifest(index_dir: Path, manifest: Manifest) -> None:
+    """Replace the manifest atomically: readers see the old one or the new one, never a mix."""
+    tmp = index_dir / (MANIFEST_NAME + ".tmp")
+    with open(tmp, "w") as handle:
+        handle.write(manifest.to_json())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, index_dir / MANIFEST_NAME)
+    fsync_dir(index_dir)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory's entries to disk, so a rename survives power loss."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

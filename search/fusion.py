@@ -1,0 +1,64 @@
+"""Fusing the keyword and semantic rankings into one. Pure functions over ranked lists.
+
+A run is a list of `(doc_id, score)` pairs, best first. Decisions, made on purpose:
+
+- Reciprocal rank fusion uses only ranks: score(d) = sum over runs of 1 / (k + rank), rank
+  counted from 1, k = 60 as in Cormack, Clarke and Buettcher (SIGIR 2009). A document missing
+  from a run gets nothing from it, as if ranked at infinity.
+- The convex combination never adds raw BM25 to cosine: each run is min-max normalised to
+  [0, 1] over its own candidates first. A document missing from a run gets 0 from it (it ranked
+  below every candidate that run returned). When every score in a run is equal, the run cannot
+  order its candidates, so all of them get 1.0: each is as good as the best that run found.
+- Ties in the fused score are broken by the best rank a document has in any run, then by id, so
+  the order is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Run = Sequence[tuple[str, float]]
+
+RRF_K = 60
+
+
+def reciprocal_rank_fusion(runs: Sequence[Run], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Fuse runs by reciprocal rank: sum of 1 / (k + rank) over the runs a document is in."""
+    if k < 0:
+        raise ValueError("the RRF constant k must not be negative")
+    scores: dict[str, float] = {}
+    for run in runs:
+        for rank, (doc_id, _score) in enumerate(run, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+    return _ordered(scores, runs)
+
+
+def min_max(run: Run) -> dict[str, float]:
+    """Scores of a run scaled to [0, 1]; all 1.0 when they are all equal."""
+    if not run:
+        return {}
+    values = [score for _doc, score in run]
+    low, high = min(values), max(values)
+    if high == low:
+        return {doc_id: 1.0 for doc_id, _score in run}
+    return {doc_id: (score - low) / (high - low) for doc_id, score in run}
+
+
+def convex_fusion(keyword: Run, semantic: Run, weight: float = 0.5) -> list[tuple[str, float]]:
+    """Fuse two runs as weight * keyword + (1 - weight) * semantic, each min-max normalised."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError("the convex weight must be between 0 and 1")
+    keyword_norm, semantic_norm = min_max(keyword), min_max(semantic)
+    scores = {
+        doc_id: weight * keyword_norm.get(doc_id, 0.0) + (1.0 - weight) * semantic_norm.get(doc_id, 0.0)
+        for doc_id in {*keyword_norm, *semantic_norm}
+    }
+    return _ordered(scores, (keyword, semantic))
+
+
+def _ordered(scores: dict[str, float], runs: Sequence[Run]) -> list[tuple[str, float]]:
+    best_rank: dict[str, int] = {}
+    for run in runs:
+        for rank, (doc_id, _score) in enumerate(run, start=1):
+            best_rank[doc_id] = min(rank, best_rank.get(doc_id, rank))
+    return sorted(scores.items(), key=lambda item: (-item[1], best_rank[item[0]], item[0]))

@@ -1,0 +1,96 @@
+"""Shared fixtures: a fake deterministic encoder and a tiny corpus built in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.encoder import register_encoder
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+FAKE_MODEL = "test/hashing-bag-of-words"
+
+
+class HashingEncoder:
+    """A deterministic bag-of-words encoder: each word hashed to one of `dim` axes.
+
+    Texts that share words point the same way, which is enough to test the semantic leg
+    without loading a model. `calls` counts the texts it was asked to embed.
+    """
+
+    name = FAKE_MODEL
+    dim = 64
+    max_tokens = 254
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) for text in texts]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += len(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                axis = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+                vectors[row, axis % self.dim] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
+
+
+register_encoder(FAKE_MODEL, HashingEncoder)
+
+CORPUS = {
+    "libya.txt": (
+        "Russia may resume military cooperation with Libya\n"
+        "Updated: 2012-08-22 16:33\n(Xinhua)\n"
+        "MOSCOW - Russia may soon resume military-technical cooperation with Libya, an agency said.\n"
+        "A Libyan delegation was to visit Moscow to discuss arms contracts.\n"
+    ),
+    "iran.txt": (
+        "Russia, Iran Sign Joint Military Cooperation Agreement\n"
+        "TEHRAN, January 20 (Sputnik) – Russia and Iran signed an agreement on military cooperation.\n"
+        "The navies of both countries will make more port calls.\n"
+    ),
+    "wheat.txt": (
+        "Wheat harvest breaks records in Kansas\n"
+        "Farmers in Kansas brought in the largest wheat harvest in a decade this summer.\n"
+        "Grain prices fell as silos filled across the plains.\n"
+    ),
+}
+JSONL_RECORDS = [
+    {"id": "exercise-1", "title": "Navies hold joint exercise", "body": "India and France held a joint naval exercise in the Indian Ocean.", "date": "2021-05-03", "source": "Reuters"},
+]
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """A folder with three .txt articles and one .jsonl file of one article."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, text in CORPUS.items():
+        (folder / name).write_text(text)
+    (folder / "extra.jsonl").write_text("".join(json.dumps(r) + "\n" for r in JSONL_RECORDS))
+    return folder
+
+
+@pytest.fixture
+def encoder() -> HashingEncoder:
+    return HashingEncoder()
+
+
+@pytest.fixture
+def built_index(tmp_path: Path, corpus_dir: Path, encoder: HashingEncoder) -> Path:
+    """An index of `corpus_dir` built with the fake encoder."""
+    from index.builder import build
+
+    index_dir = tmp_path / "index"
+    build([corpus_dir], index_dir, encoder=encoder)
+    return index_dir

@@ -1,0 +1,196 @@
+"""Building an index and searching it through the API, with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from index.builder import build
+from index.errors import (
+    ArticleNotFound,
+    IndexIncompatible,
+    IndexLocked,
+    IndexNotFound,
+    InvalidArgument,
+    QuerySyntaxError,
+)
+from index.manifest import FORMAT_VERSION, BuildSettings, read_manifest
+from search.engine import Engine, RankingConfig
+from tests.conftest import FAKE_MODEL, HashingEncoder
+
+
+def ids(hits):
+    return [h.id for h in hits]
+
+
+def test_build_reports_counts_and_writes_a_self_describing_manifest(tmp_path, corpus_dir, encoder):
+    report = build([corpus_dir], tmp_path / "ix", encoder=encoder)
+    assert (report.articles, report.added, report.skipped) == (4, 4, [])
+    assert report.embedded == report.passages == encoder.calls
+    manifest = read_manifest(tmp_path / "ix")
+    assert (manifest.model, manifest.dim, manifest.format_version) == (FAKE_MODEL, 64, FORMAT_VERSION)
+    assert (manifest.articles, manifest.passages) == (4, report.passages)
+    assert manifest.sources == [str(corpus_dir.resolve())]
+
+
+def test_keyword_search_finds_exact_articles(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        assert ids(engine.search("wheat harvest", mode="keyword")) == ["wheat"]
+        assert ids(engine.search("title:libya", mode="keyword")) == ["libya"]
+        assert ids(engine.search('"naval exercise"', mode="keyword")) == ["exercise-1"]
+        # Stemming: "agreements" matches "agreement", "resuming" matches "resume".
+        assert ids(engine.search("agreements", mode="keyword")) == ["iran"]
+        assert ids(engine.search("resuming", mode="keyword")) == ["libya"]
+
+
+def test_semantic_search_ranks_by_best_passage(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        hits = engine.search("grain silos plains", mode="semantic", k=4)
+        assert hits[0].id == "wheat"
+        assert hits[0].keyword is None and hits[0].semantic.rank == 1
+        assert len(hits) == 4  # every article has some cosine score
+
+
+def test_hybrid_hits_carry_breakdown_and_snippet(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        hits = engine.search("Libya arms contracts", k=2)
+    top = hits[0]
+    assert top.id == "libya"
+    assert top.keyword.rank == 1 and top.semantic.rank == 1
+    assert top.score == pytest.approx(2 / 61)
+    assert "Libya" in top.snippet
+    assert (top.title, top.date, top.source) == ("Russia may resume military cooperation with Libya", "2012-08-22", "Xinhua")
+
+
+def test_convex_fusion_is_selectable(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder, ranking=RankingConfig(fusion="convex", weight=1.0)) as engine:
+        hits = engine.search("wheat", k=1)
+    assert ids(hits) == ["wheat"] and hits[0].score == pytest.approx(1.0)
+
+
+def test_hits_are_frozen(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        hit = engine.search("wheat", k=1)[0]
+    with pytest.raises(AttributeError):
+        hit.score = 0  # type: ignore[misc]
+
+
+def test_rebuild_reuses_cached_embeddings(tmp_path, corpus_dir, built_index):
+    fresh = HashingEncoder()
+    report = build([], built_index, encoder=fresh)
+    assert (report.unchanged, report.embedded, fresh.calls) == (4, 0, 0)
+
+
+def test_update_sees_added_changed_and_deleted_files(corpus_dir, built_index):
+    (corpus_dir / "wheat.txt").unlink()
+    (corpus_dir / "iran.txt").write_text("Iran and Russia talk\nIran and Russia discussed air defence systems today.\n")
+    (corpus_dir / "new.txt").write_text("Egypt buys jets\nEgypt agreed to buy fighter jets from France.\n")
+    encoder = HashingEncoder()
+    report = build([], built_index, encoder=encoder)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 2)
+    with Engine.open(built_index, encoder=encoder) as engine:
+        assert engine.search("wheat", mode="keyword") == []
+        assert ids(engine.search("fighter jets", mode="keyword")) == ["new"]
+        assert "air defence" in engine.article("iran").body
+
+
+def test_paths_are_added_to_the_known_sources(tmp_path, built_index, encoder):
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "m1", "title": "Submarine deal", "body": "Australia signed a submarine deal."}) + "\n")
+    report = build([more], built_index, encoder=encoder)
+    assert report.articles == 5 and report.added == 1
+    assert len(read_manifest(built_index).sources) == 2
+
+
+def test_duplicate_ids_are_skipped_with_reason(tmp_path, corpus_dir, encoder):
+    (corpus_dir / "dupe.jsonl").write_text(json.dumps({"id": "libya", "body": "Other text."}) + "\n")
+    report = build([corpus_dir], tmp_path / "ix", encoder=encoder)
+    assert report.articles == 4
+    assert [s.reason.split(" (")[0] for s in report.skipped] == ["duplicate id 'libya'"]
+
+
+def test_bad_path_raises_and_leaves_index_untouched(tmp_path, built_index, encoder):
+    before = read_manifest(built_index)
+    with pytest.raises(Exception, match="no such file"):
+        build([tmp_path / "nope"], built_index, encoder=encoder)
+    assert read_manifest(built_index) == before
+
+
+def test_killed_build_leftovers_are_ignored_and_removed(built_index, encoder):
+    live = read_manifest(built_index).generation
+    abandoned = built_index / "gen-999999"
+    abandoned.mkdir()
+    (abandoned / "junk").write_text("half written")
+    with Engine.open(built_index, encoder=encoder) as engine:
+        assert ids(engine.search("wheat", mode="keyword")) == ["wheat"]
+    build([], built_index, encoder=encoder)
+    assert not abandoned.exists()
+    assert read_manifest(built_index).generation > live
+
+
+def test_old_generations_are_pruned_keeping_the_previous(built_index, encoder):
+    for _ in range(3):
+        build([], built_index, encoder=encoder)
+    generations = sorted(p.name for p in built_index.glob("gen-*"))
+    assert len(generations) == 2 and generations[-1] == read_manifest(built_index).generation
+
+
+def test_second_writer_fails_clearly(built_index, encoder):
+    with FileLock(str(built_index / ".lock")):
+        with pytest.raises(IndexLocked, match="being updated by another process"):
+            build([], built_index, encoder=encoder)
+
+
+def test_open_errors(tmp_path, built_index, encoder):
+    with pytest.raises(IndexNotFound, match="no index at"):
+        Engine.open(tmp_path / "nothing")
+
+    class OtherModel(HashingEncoder):
+        name = "other/model"
+
+    with pytest.raises(IndexIncompatible, match="built with test/hashing"):
+        Engine.open(built_index, encoder=OtherModel())
+    with pytest.raises(IndexIncompatible, match="pass --rebuild"):
+        build([], built_index, encoder=OtherModel())
+
+    manifest = json.loads((built_index / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (built_index / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatible, match="format 99"):
+        Engine.open(built_index)
+
+
+def test_rebuild_keeps_sources_and_replaces_model_and_settings(built_index):
+    class OtherModel(HashingEncoder):
+        name = "other/model"
+
+    report = build([], built_index, encoder=OtherModel(), rebuild=True, settings=BuildSettings(passage_tokens=32))
+    manifest = read_manifest(built_index)
+    assert (manifest.model, manifest.settings.passage_tokens, report.articles) == ("other/model", 32, 4)
+    assert report.embedded == report.passages  # vectors of another model are never reused
+
+
+def test_query_and_argument_errors(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        for bad in ('"open phrase', "(unbalanced", "author:smith"):
+            with pytest.raises(QuerySyntaxError):
+                engine.search(bad)
+        with pytest.raises(InvalidArgument):
+            engine.search("x", k=0)
+        with pytest.raises(InvalidArgument):
+            engine.search("x", mode="fuzzy")  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument):
+            engine.search("   ")
+        with pytest.raises(ArticleNotFound):
+            engine.article("missing")
+        assert engine.search("the of and", mode="keyword") == []  # stop words only
+
+
+def test_stats(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        stats = engine.stats()
+    assert (stats.articles, stats.model, stats.dim) == (4, FAKE_MODEL, 64)
+    assert stats.passages >= 4
