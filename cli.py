@@ -189,6 +189,56 @@ def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> Non
             typer.echo(f"{name:>15}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+@app.command("eval")
+def eval_command(
+    docs: Annotated[Path, typer.Option("--docs", help="Articles as JSONL (id or docno, body or text).", show_default=False)],
+    queries: Annotated[Path, typer.Option("--queries", help="Queries as TSV: qid<TAB>text.", show_default=False)],
+    qrels: Annotated[Path, typer.Option("--qrels", help="Judgments as TREC qrels.", show_default=False)],
+    index: Annotated[
+        Optional[Path],
+        typer.Option("--index", help="Index to build or reuse. Default: one per docs file under ~/.cache/accord/eval.", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+    run_out: Annotated[
+        Optional[Path], typer.Option("--run-out", help="Folder to write one TREC run file per mode into.", show_default=False)
+    ] = None,
+) -> None:
+    """Score keyword, semantic and hybrid search side by side on judged queries.
+
+    Prints nDCG@10, MRR@10, Recall@100 and MAP@100 (ir-measures) for each mode.
+    """
+    with _user_errors():
+        from index.builder import build
+        from search.engine import Engine
+        from search.evaluation import evaluate, format_table, read_qrels, read_queries, write_trec_run
+
+        topics, judgments = read_queries(queries), read_qrels(qrels)
+        index_dir = index or _eval_index_dir(docs)
+        with _Progress() as progress:
+            report = build([docs], index_dir, progress=progress)
+        for skipped in report.skipped:
+            typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
+        with Engine.open(index_dir) as engine:
+            scores, runs = evaluate(engine, topics, judgments)
+        if run_out:
+            run_out.mkdir(parents=True, exist_ok=True)
+            for mode, run in runs.items():
+                write_trec_run(run_out / f"accord-{mode}.run", run, f"accord-{mode}")
+        if as_json:
+            typer.echo(json.dumps([asdict(s) for s in scores]))
+            return
+        typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {index_dir}\n")
+        typer.echo(format_table(scores))
+
+
+def _eval_index_dir(docs: Path) -> Path:
+    import hashlib
+
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(str(docs.resolve()).encode()).hexdigest()[:12]
+    return cache_home / "accord" / "eval" / f"{docs.stem}-{key}"
+
+
 class _Progress:
     """A tqdm bar on stderr per build stage; silent when stderr is not a terminal."""
 

@@ -2,7 +2,7 @@
 
 Queries use whoosh's syntax: words are OR-ed (ranked by BM25F, so documents with more of the
 words come first), "quoted phrases" match exactly, `title:libya` searches one field, and
-AND/OR/NOT work as operators. Title and body are stemmed, so "cooperating" finds "cooperation".
+AND/OR/NOT work as operators (except in an all-capitals query, which is read as plain words). Title and body are stemmed, so "cooperating" finds "cooperation".
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ class WhooshKeywordStore:
     def parse(self, query: str) -> whoosh_query.Query:
         """The whoosh query for `query`; raises QuerySyntaxError when it is malformed."""
         check_query_syntax(query)
+        if not any(c.islower() for c in query):
+            # An all-capitals query ("SYRIA AND IRAQ") is plain words, not AND/OR/NOT operators.
+            query = query.lower()
         return self._parser.parse(query)
 
     def search(self, query: str, limit: int) -> list[tuple[str, float]]:

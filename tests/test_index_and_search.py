@@ -41,6 +41,9 @@ def test_keyword_search_finds_exact_articles(built_index, encoder):
         assert ids(engine.search("wheat harvest", mode="keyword")) == ["wheat"]
         assert ids(engine.search("title:libya", mode="keyword")) == ["libya"]
         assert ids(engine.search('"naval exercise"', mode="keyword")) == ["exercise-1"]
+        assert ids(engine.search("wheat AND NOT kansas", mode="keyword")) == []
+        # All capitals (old wire copy, test collections): AND and NOT are words, not operators.
+        assert ids(engine.search("WHEAT AND NOT KANSAS", mode="keyword")) == ["wheat"]
         # Stemming: "agreements" matches "agreement", "resuming" matches "resume".
         assert ids(engine.search("agreements", mode="keyword")) == ["iran"]
         assert ids(engine.search("resuming", mode="keyword")) == ["libya"]

@@ -1,0 +1,91 @@
+"""Evaluation: file formats, metric values from ir-measures, and `accord eval` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from index.builder import build
+from index.errors import InvalidArgument, SourceNotFound
+from search.engine import Engine
+from search.evaluation import evaluate, read_qrels, read_queries, score_run, write_trec_run
+
+DOCS = [
+    {"docno": "1", "text": "THE ARMY OF SOMALIA GOT RIFLES FROM RUSSIA ."},
+    {"docno": "2", "text": "WHEAT PRICES FELL IN KANSAS AFTER THE HARVEST ."},
+    {"docno": "3", "text": "FRANCE AND INDIA HELD A NAVAL EXERCISE ."},
+]
+
+
+@pytest.fixture
+def collection(tmp_path: Path) -> dict[str, Path]:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("1\tRIFLES FOR SOMALIA .\n2\tWHEAT HARVEST\n9\tUNJUDGED QUERY\n")
+    qrels = tmp_path / "qrels.trec"
+    qrels.write_text("1 0 1 1\n2 0 2 1\n")
+    return {"docs": docs, "queries": queries, "qrels": qrels}
+
+
+def test_read_formats(collection):
+    assert read_queries(collection["queries"])["1"] == "RIFLES FOR SOMALIA ."
+    assert read_qrels(collection["qrels"]) == {"1": {"1": 1}, "2": {"2": 1}}
+
+
+def test_score_run_matches_hand_computed_values():
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    run = {"q1": [("x", 9.0), ("a", 1.0)]}  # q2 returned nothing: it still counts, as 0
+    scores = score_run(qrels, run)
+    assert scores["MRR@10"] == pytest.approx(0.5 / 2)
+    assert scores["nDCG@10"] == pytest.approx((1 / 1.5849625) / 2, rel=1e-5)
+    assert scores["R@100"] == pytest.approx(0.5)
+
+
+def test_score_run_keeps_our_order_even_with_equal_scores():
+    qrels = {"q": {"b": 1}}
+    assert score_run(qrels, {"q": [("b", 0.5), ("a", 0.5)]})["MRR@10"] == 1.0
+
+
+def test_bad_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "bad.trec"
+    bad.write_text("1 0 doc\n")
+    with pytest.raises(InvalidArgument, match="bad.trec:1"):
+        read_qrels(bad)
+    with pytest.raises(SourceNotFound, match="no such queries file"):
+        read_queries(tmp_path / "missing.tsv")
+    one_column = tmp_path / "q.tsv"
+    one_column.write_text("just text\n")
+    with pytest.raises(InvalidArgument, match="q.tsv:1"):
+        read_queries(one_column)
+
+
+def test_evaluate_scores_every_mode_on_judged_queries(tmp_path, collection, encoder):
+    build([collection["docs"]], tmp_path / "ix", encoder=encoder)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        scores, runs = evaluate(engine, read_queries(collection["queries"]), read_qrels(collection["qrels"]))
+    assert [s.mode for s in scores] == ["hybrid", "keyword", "semantic"]
+    keyword = next(s for s in scores if s.mode == "keyword")
+    assert keyword.queries == 2 and keyword.metrics["MRR@10"] == 1.0
+    assert set(runs["keyword"]) == {"1", "2"}
+    write_trec_run(tmp_path / "k.run", runs["keyword"], "t")
+    assert (tmp_path / "k.run").read_text().splitlines()[0].startswith("1 Q0 1 1 ")
+
+
+def test_eval_command_prints_table_and_writes_runs(tmp_path, collection, encoder):
+    index_dir = tmp_path / "ix"
+    build([collection["docs"]], index_dir, encoder=encoder)  # the command reuses the index's model
+    args = ["eval", "--docs", str(collection["docs"]), "--queries", str(collection["queries"]),
+            "--qrels", str(collection["qrels"]), "--index", str(index_dir)]
+    result = CliRunner().invoke(app, [*args, "--run-out", str(tmp_path / "runs")])
+    print(result.output)
+    assert result.exit_code == 0
+    assert "| keyword | 1.0000 | 1.0000 | 1.0000 | 1.0000 |" in result.output
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "accord-hybrid.run", "accord-keyword.run", "accord-semantic.run"]
+    as_json = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert {row["mode"] for row in as_json} == {"hybrid", "keyword", "semantic"}
