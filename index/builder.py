@@ -76,6 +76,7 @@ def build(
     model: str | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    embedding_cache: Path | None = None,
 ) -> BuildReport:
     """Build or update the index at `index_dir` from `paths` (folders or .txt/.jsonl files).
 
@@ -83,7 +84,8 @@ def build(
     again, so changed files are re-indexed and deleted ones drop out. With no `paths`, the known
     sources are re-read. `rebuild=True` keeps the sources but forgets the old settings and model.
     The model is `encoder`, else the one named by `model`, else the index's own, else
-    all-MiniLM-L6-v2.
+    all-MiniLM-L6-v2. `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
+    to share it between indexes of the same texts.
     Unreadable files are reported in `BuildReport.skipped`; bad paths raise before anything is
     written.
     """
@@ -108,7 +110,8 @@ def build(
     index_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(index_dir / ".lock"), timeout=0):
-            return _build_locked(index_dir, files, sources, previous, encoder, settings, progress)
+            cache_path = embedding_cache or index_dir / CACHE_FILE
+            return _build_locked(index_dir, files, sources, previous, encoder, settings, progress, cache_path)
     except Timeout:
         raise IndexLocked(
             f"{index_dir} is being updated by another process; try again when it has finished"
@@ -146,6 +149,7 @@ def _build_locked(
     encoder: Encoder,
     settings: BuildSettings,
     progress: Progress | None,
+    cache_path: Path,
 ) -> BuildReport:
     live = _live_generation(index_dir)
     _remove_abandoned_generations(index_dir, live)
@@ -153,7 +157,7 @@ def _build_locked(
     passages = [_split(a, encoder, settings) for a in articles]
     texts = [_embedding_text(a, p, settings) for a, ps in zip(articles, passages) for p in ps]
 
-    cache = EmbeddingCache(index_dir / CACHE_FILE, encoder.dim)
+    cache = EmbeddingCache(cache_path, encoder.dim)
     try:
         on_batch = (lambda done, total: progress("embed", done, total)) if progress else None
         vectors, embedded = cache.embed(texts, encoder.name, encoder.encode, on_batch=on_batch)
