@@ -63,6 +63,8 @@ def _user_errors() -> Iterator[None]:
     except OSError as err:
         typer.echo(f"accord: error: {err.filename or ''}: {err.strerror or err}", err=True)
         raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort):
+        raise
     except KeyboardInterrupt:
         typer.echo("accord: interrupted; the index is unchanged or fully updated", err=True)
         raise typer.Exit(130) from None
@@ -89,14 +91,19 @@ def index_command(
         Optional[str],
         typer.Option("--model", help="Embedding model for a new index. Default: the index's own, else all-MiniLM-L6-v2."),
     ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only verify the index is consistent (exit 0 only if it is).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from article files.
 
-    The index remembers its sources: each run re-reads all of them (plus PATHS), so new and
-    changed files are indexed and deleted ones removed. Unchanged text is never re-embedded.
+    The index remembers its sources: each run checks all of them (plus PATHS) and indexes only
+    what changed: new and changed files are (re)indexed, deleted ones removed, unchanged text is
+    never re-read or re-embedded.
     """
     with _user_errors():
+        if check:
+            _check(_index_dir(index), as_json)
+            return
         from index.builder import build
 
         with _Progress() as progress:
@@ -108,10 +115,65 @@ def index_command(
             return
         typer.echo(
             f"Indexed {report.articles} articles ({report.passages} passages) in {report.index_dir}: "
-            f"{report.added} added, {report.updated} updated, {report.removed} removed, "
-            f"{report.unchanged} unchanged, {len(report.skipped)} skipped; "
-            f"{report.embedded} passages embedded, {report.reused_embeddings} reused."
+            f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache."
         )
+
+
+def _changes_line(report) -> str:
+    return (
+        f"{report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped"
+    )
+
+
+def _check(index_dir: Path, as_json: bool) -> None:
+    from index.check import check_index
+
+    result = check_index(index_dir)
+    if as_json:
+        typer.echo(json.dumps({**asdict(result), "consistent": result.consistent}))
+    else:
+        for problem in result.problems:
+            typer.echo(f"problem: {problem}")
+        for note in result.notes:
+            typer.echo(f"note: {note}")
+        if result.consistent:
+            typer.echo(f"{index_dir}: consistent")
+    if not result.consistent:
+        raise typer.Exit(1)
+
+
+@app.command("watch")
+def watch_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of .txt/.jsonl articles to follow.", show_default=False)],
+    index: IndexOption = None,
+    debounce_ms: Annotated[int, typer.Option("--debounce-ms", min=50, help="Group file events this close together.")] = 1600,
+) -> None:
+    """Index FOLDER, then keep the index current as files are added, changed or deleted.
+
+    One log line per batch. Files still being written are indexed once they stop changing; bad
+    files are reported and skipped. Stop with Ctrl-C: the index keeps its last complete state.
+    """
+    import time as clock
+
+    from index.watch import watch
+
+    def log(report, seconds: float) -> None:
+        stamp = clock.strftime("%H:%M:%S")
+        if isinstance(report, AccordError):
+            typer.echo(f"{stamp} error: {report}", err=True)
+            return
+        for skipped in report.skipped:
+            typer.echo(f"{stamp} skipped {skipped.path}: {skipped.reason}", err=True)
+        typer.echo(f"{stamp} {_changes_line(report)}; {report.articles} articles ({seconds:.1f}s)")
+
+    with _user_errors():
+        index_dir = _index_dir(index)
+        typer.echo(f"Watching {folder} for {index_dir}; Ctrl-C stops.")
+        try:
+            watch(folder, index_dir, log, debounce_ms=debounce_ms)
+        except KeyboardInterrupt:
+            typer.echo("Stopped; the index holds the last complete batch.")
 
 
 @app.command("search")

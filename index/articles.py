@@ -73,12 +73,18 @@ def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
                 yield path
 
 
-def read_articles(path: Path) -> Iterator[Article | Skipped]:
-    """Read one input file into Articles; unreadable files or lines become Skipped."""
+def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | Skipped]:
+    """Read one input file (or its bytes, already read) into Articles; bad parts become Skipped."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            yield Skipped(str(path), f"cannot be read ({err.strerror})")
+            return
     if path.suffix == JSONL_SUFFIX:
-        yield from _read_jsonl(path)
+        yield from _read_jsonl(path, data)
     else:
-        yield _read_text(path)
+        yield _read_text(path, data)
 
 
 def decode_text(data: bytes) -> str | None:
@@ -93,11 +99,7 @@ def decode_text(data: bytes) -> str | None:
     return None
 
 
-def _read_text(path: Path) -> Article | Skipped:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        return Skipped(str(path), f"cannot be read ({err.strerror})")
+def _read_text(path: Path, data: bytes) -> Article | Skipped:
     text = decode_text(data)
     if text is None:
         return Skipped(str(path), "binary or undecodable; expected UTF-8 text")
@@ -123,12 +125,7 @@ def _first_field(record: dict, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _read_jsonl(path: Path) -> Iterator[Article | Skipped]:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        yield Skipped(str(path), f"cannot be read ({err.strerror})")
-        return
+def _read_jsonl(path: Path, data: bytes) -> Iterator[Article | Skipped]:
     text = decode_text(data)
     if text is None:
         yield Skipped(str(path), "binary or undecodable; expected UTF-8 JSON lines")

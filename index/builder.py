@@ -1,21 +1,29 @@
-"""Building an index: read sources, clean, split, embed (with the cache), write, switch.
+"""Building and updating an index: find what changed, clean, split, embed, write, switch.
 
-Commit protocol. Every build writes a complete new generation folder (`gen-NNNNNN/`: article
-store, whoosh index, faiss vectors) beside the live one, flushes it to disk, and only then
-replaces `manifest.json` with a rename, which is atomic. A build killed at any moment leaves the
-old manifest pointing at the old, complete generation; the half-written folder is removed by the
-next build. The previous generation is kept one cycle so that readers that opened it before the
-switch can finish. Embeddings are cached by passage content hash in `cache/`, shared across
-generations, so a rebuild re-embeds only new or changed text.
+Incremental. The article store records every source file with its size, modification time and
+content hash. An update stats every source file, reads only those whose size or time changed
+(and re-indexes them only if their bytes changed), and removes the articles of files that are
+gone. Unchanged articles are neither re-read nor re-embedded; new passages are embedded through
+a cache keyed by content hash, so even a re-read article whose text is unchanged costs nothing.
+
+Commit protocol. An update never touches the live generation. It copies the live generation's
+files (article store, whoosh index, faiss vectors) into a new folder `gen-NNNNNN/`, applies the
+changes there, flushes everything to disk, and only then replaces `manifest.json` by an atomic
+rename. Readers open whatever generation the manifest names, so they see the old state or the
+new one, never a mix; a build killed at any moment leaves the old manifest pointing at the old,
+complete generation, and the next build deletes the half-written folder and does the work again.
+The previous generation is kept one cycle for readers that opened it before the switch.
 
 One writer at a time: a file lock (filelock) on `INDEX_DIR/.lock`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,11 +32,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from index.articles import Article, Skipped, iter_input_files, read_articles
-from index.docstore import DocStore, write_docstore
+from index.docstore import DocStoreWriter, FileRecord
 from index.embedding_cache import EmbeddingCache
-from index.encoder import Encoder, encoder_for, MINILM_NAME
+from index.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
-from index.keyword import write_keyword_index
+from index.keyword import KeywordWriter
 from index.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -39,13 +47,16 @@ from index.manifest import (
     write_manifest,
 )
 from index.passages import Passage, split_passages
-from index.vectors import write_vectors
+from index.vectors import VectorWriter
 
 GENERATION_PREFIX = "gen-"
 CACHE_FILE = Path("cache") / "embeddings.sqlite"
 DOCSTORE_FILE = "articles.sqlite"
 KEYWORD_DIR = "keyword"
 VECTORS_FILE = "vectors.faiss"
+# A file modified this recently may still change within the file system's time resolution
+# without its size changing; it is re-hashed on the next run rather than trusted by its stat.
+_RACY_SECONDS = 2.0
 
 # Progress callback: (stage, done, total). Stages: "read", "embed".
 Progress = Callable[[str, int, int], None]
@@ -53,7 +64,11 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did, compared with the index it replaced."""
+    """What a build did, compared with the index it replaced.
+
+    `skipped` lists the inputs read in this run that could not be indexed; files that did not
+    change are not read again, so their problems were reported when they were read.
+    """
 
     index_dir: str
     articles: int
@@ -62,6 +77,7 @@ class BuildReport:
     updated: int
     removed: int
     unchanged: int
+    files_read: int
     embedded: int
     reused_embeddings: int
     skipped: list[Skipped] = field(default_factory=list)
@@ -77,20 +93,21 @@ def build(
     rebuild: bool = False,
     progress: Progress | None = None,
     embedding_cache: Path | None = None,
+    lock_timeout: float = 0.0,
 ) -> BuildReport:
     """Build or update the index at `index_dir` from `paths` (folders or .txt/.jsonl files).
 
-    The index remembers its source paths: `paths` are added to them, and every source is read
-    again, so changed files are re-indexed and deleted ones drop out. With no `paths`, the known
-    sources are re-read. `rebuild=True` keeps the sources but forgets the old settings and model.
+    The index remembers its source paths: `paths` are added to them, and every source is
+    checked, so new and changed files are indexed and deleted ones drop out. With no `paths`,
+    the known sources are checked. `rebuild=True` keeps the sources but builds from scratch,
+    forgetting the old settings and model; new `settings` also mean a build from scratch.
     The model is `encoder`, else the one named by `model`, else the index's own, else
     all-MiniLM-L6-v2. `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
-    to share it between indexes of the same texts.
-    Unreadable files are reported in `BuildReport.skipped`; bad paths raise before anything is
-    written.
+    to share it between indexes of the same texts. A second writer waits `lock_timeout`
+    seconds, then raises IndexLocked. Bad paths raise SourceNotFound before anything is written.
     """
     index_dir = Path(index_dir)
-    previous = _previous_manifest(index_dir, rebuild)
+    previous = None if rebuild or not (index_dir / MANIFEST_NAME).exists() else read_manifest(index_dir)
     settings = settings or (previous.settings if previous else BuildSettings())
     sources = _merge_sources(_known_sources(index_dir), paths)
     if not sources:
@@ -106,22 +123,18 @@ def build(
         )
     if not 16 <= settings.passage_tokens <= encoder.max_tokens:
         raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
+    if previous and previous.settings != settings:
+        previous = None  # other passages or boosts: nothing of the old generation can be reused
 
     index_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(index_dir / ".lock"), timeout=0):
-            cache_path = embedding_cache or index_dir / CACHE_FILE
-            return _build_locked(index_dir, files, sources, previous, encoder, settings, progress, cache_path)
+        with FileLock(str(index_dir / ".lock"), timeout=lock_timeout):
+            update = _Update(index_dir, previous, encoder, settings, progress)
+            return update.run(files, sources, embedding_cache or index_dir / CACHE_FILE)
     except Timeout:
         raise IndexLocked(
             f"{index_dir} is being updated by another process; try again when it has finished"
         ) from None
-
-
-def _previous_manifest(index_dir: Path, rebuild: bool) -> Manifest | None:
-    if rebuild or not (index_dir / MANIFEST_NAME).exists():
-        return None
-    return read_manifest(index_dir)
 
 
 def _known_sources(index_dir: Path) -> list[str]:
@@ -133,107 +146,223 @@ def _known_sources(index_dir: Path) -> list[str]:
 
 
 def _merge_sources(known: list[str], paths: Sequence[Path | str]) -> list[str]:
-    known = list(known)
+    merged = list(known)
     for path in paths:
         resolved = str(Path(path).resolve())
-        if resolved not in known:
-            known.append(resolved)
-    return known
+        if resolved not in merged:
+            merged.append(resolved)
+    return merged
 
 
-def _build_locked(
-    index_dir: Path,
-    files: list[Path],
-    sources: list[str],
-    previous: Manifest | None,
-    encoder: Encoder,
-    settings: BuildSettings,
-    progress: Progress | None,
-    cache_path: Path,
-) -> BuildReport:
-    live = _live_generation(index_dir)
-    _remove_abandoned_generations(index_dir, live)
-    articles, skipped = _collect(files, progress)
-    passages = [_split(a, encoder, settings) for a in articles]
-    texts = [_embedding_text(a, p, settings) for a, ps in zip(articles, passages) for p in ps]
+@dataclass
+class _ChangeSet:
+    """What an update does to the articles, decided before anything is written."""
 
-    cache = EmbeddingCache(cache_path, encoder.dim)
-    try:
-        on_batch = (lambda done, total: progress("embed", done, total)) if progress else None
-        vectors, embedded = cache.embed(texts, encoder.name, encoder.encode, on_batch=on_batch)
-    finally:
-        cache.close()
-
-    generation = _next_generation(index_dir)
-    gen_dir = index_dir / generation
-    gen_dir.mkdir()
-    write_docstore(gen_dir / DOCSTORE_FILE, articles, passages)
-    write_keyword_index(gen_dir / KEYWORD_DIR, articles, settings.title_boost)
-    write_vectors(gen_dir / VECTORS_FILE, vectors, encoder.dim)
-    _fsync_tree(gen_dir)
-
-    old_hashes = _old_hashes(index_dir, previous)
-    new_hashes = {a.id: a.content_hash for a in articles}
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        model=encoder.name,
-        dim=encoder.dim,
-        generation=generation,
-        articles=len(articles),
-        passages=len(texts),
-        settings=settings,
-        sources=sources,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    write_manifest(index_dir, manifest)
-    _remove_old_generations(index_dir, keep={generation, live or ""})
-
-    unchanged = sum(1 for i, h in new_hashes.items() if old_hashes.get(i) == h)
-    updated = sum(1 for i, h in new_hashes.items() if i in old_hashes and old_hashes[i] != h)
-    return BuildReport(
-        index_dir=str(index_dir),
-        articles=len(articles),
-        passages=len(texts),
-        added=sum(1 for i in new_hashes if i not in old_hashes),
-        updated=updated,
-        removed=sum(1 for i in old_hashes if i not in new_hashes),
-        unchanged=unchanged,
-        embedded=embedded,
-        reused_embeddings=len(texts) - embedded,
-        skipped=skipped,
-    )
+    delete: set[str] = field(default_factory=set)  # removed or updated article ids
+    add: list[tuple[Article, str]] = field(default_factory=list)  # (article, source file)
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    files: list[FileRecord] = field(default_factory=list)  # files read, as now
+    gone_files: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
-def _collect(files: list[Path], progress: Progress | None) -> tuple[list[Article], list[Skipped]]:
-    articles: dict[str, Article] = {}
-    skipped: list[Skipped] = []
-    for done, path in enumerate(files, start=1):
-        for item in read_articles(path):
-            if isinstance(item, Skipped):
-                skipped.append(item)
-            elif item.id in articles:
-                first = articles[item.id].path
-                skipped.append(Skipped(item.path, f"duplicate id {item.id!r} (first in {first})"))
+class _Update:
+    """One run of the indexer, under the write lock."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        previous: Manifest | None,
+        encoder: Encoder,
+        settings: BuildSettings,
+        progress: Progress | None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.previous = previous
+        self.encoder = encoder
+        self.settings = settings
+        self.progress = progress
+
+    def run(self, files: list[Path], sources: list[str], cache_path: Path) -> BuildReport:
+        live = _live_generation(self.index_dir)
+        _remove_abandoned_generations(self.index_dir, live)
+        generation = _next_generation(self.index_dir)
+        gen_dir = self.index_dir / generation
+        gen_dir.mkdir()
+        if self.previous is not None:
+            _copy_generation(self.index_dir / self.previous.generation, gen_dir)
+
+        docs = DocStoreWriter(gen_dir / DOCSTORE_FILE)
+        try:
+            changes = self._changes(docs, files)
+            report = self._apply(docs, gen_dir, changes, cache_path)
+            articles, passages = docs.count_articles(), docs.count_passages()
+        finally:
+            docs.close()
+        _fsync_tree(gen_dir)
+
+        write_manifest(
+            self.index_dir,
+            Manifest(
+                format_version=FORMAT_VERSION,
+                model=self.encoder.name,
+                dim=self.encoder.dim,
+                generation=generation,
+                articles=articles,
+                passages=passages,
+                settings=self.settings,
+                sources=sources,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ),
+        )
+        _remove_old_generations(self.index_dir, keep={generation, live or ""})
+        new_passages, embedded = report
+        return BuildReport(
+            index_dir=str(self.index_dir),
+            articles=articles,
+            passages=passages,
+            added=changes.added,
+            updated=changes.updated,
+            removed=changes.removed,
+            unchanged=articles - changes.added - changes.updated,
+            files_read=len(changes.files),
+            embedded=embedded,
+            reused_embeddings=new_passages - embedded,
+            skipped=changes.skipped,
+        )
+
+    def _changes(self, docs: DocStoreWriter, files: list[Path]) -> _ChangeSet:
+        """Compare the source files with the store: which articles to add, update and delete.
+
+        When two files hold the same id, a file that did not change keeps it; among files read
+        in this run, the first in path order wins. The other copy is reported as skipped.
+        """
+        changes = _ChangeSet()
+        known_files = docs.files()
+        known = docs.content_hashes()  # id -> (content hash, file)
+        changes.gone_files = sorted(set(known_files) - {str(p) for p in files})
+        reread: dict[str, list[Article]] = {}
+        to_check = [p for p in files if stat_changed(p, known_files.get(str(p)))]
+        for done, path in enumerate(to_check, start=1):
+            record, articles = _read_file(path)
+            if self.progress:
+                self.progress("read", done, len(to_check))
+            old = known_files.get(record.path)
+            if old is not None and old.sha256 == record.sha256:
+                # Touched, not changed: remember the new stat so it is not read again.
+                changes.files.append(FileRecord(record.path, record.size, record.mtime_ns, old.sha256, old.skipped))
+                continue
+            changes.files.append(record)
+            changes.skipped += record.skipped
+            reread[record.path] = articles
+
+        changed_files = set(reread) | set(changes.gone_files)
+        wanted: dict[str, tuple[Article, str]] = {}
+        for file, articles in reread.items():
+            for article in articles:
+                owner = wanted[article.id][1] if article.id in wanted else known.get(article.id, ("", None))[1]
+                if owner is not None and owner != file and (article.id in wanted or owner not in changed_files):
+                    changes.skipped.append(Skipped(article.path, f"duplicate id {article.id!r} (first in {owner})"))
+                    continue
+                wanted[article.id] = (article, file)
+
+        for article_id, (_hash, file) in known.items():
+            if file in changed_files and article_id not in wanted:
+                changes.delete.add(article_id)
+                changes.removed += 1
+        for article_id, (article, file) in wanted.items():
+            if article_id not in known:
+                changes.added += 1
+            elif known[article_id] != (article.content_hash, file):
+                changes.updated += 1
+                changes.delete.add(article_id)
             else:
-                articles[item.id] = item
-        if progress:
-            progress("read", done, len(files))
-    return list(articles.values()), skipped
+                continue  # re-read but identical
+            changes.add.append((article, file))
+        return changes
+
+    def _apply(self, docs: DocStoreWriter, gen_dir: Path, changes: _ChangeSet, cache_path: Path) -> tuple[int, int]:
+        """Write the change set into the new generation; returns (new passages, of them embedded)."""
+        passages = {a.id: self._split(a) for a, _file in changes.add}
+        texts = [self._embedding_text(a, p) for a, _f in changes.add for p in passages[a.id]]
+        cache = EmbeddingCache(cache_path, self.encoder.dim)
+        try:
+            on_batch = (lambda done, total: self.progress("embed", done, total)) if self.progress else None
+            vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+        finally:
+            cache.close()
+
+        removed_passages = docs.delete_articles(sorted(changes.delete))
+        new_ids: list[int] = []
+        for article, file in changes.add:
+            new_ids += docs.add_article(article, file, passages[article.id])
+        for record in changes.files:
+            docs.put_file(record)
+        docs.delete_files(changes.gone_files)
+
+        vector_writer = VectorWriter(self.encoder.dim, gen_dir / VECTORS_FILE)
+        vector_writer.remove(removed_passages)
+        vector_writer.add(new_ids, vectors)
+        vector_writer.save(gen_dir / VECTORS_FILE)
+
+        keyword = KeywordWriter(gen_dir / KEYWORD_DIR, self.settings.title_boost)
+        try:
+            keyword.delete(sorted(changes.delete))
+            for article, _file in changes.add:
+                keyword.add(article)
+        except BaseException:
+            keyword.cancel()
+            raise
+        keyword.commit()
+        docs.commit()
+        return len(texts), embedded
+
+    def _split(self, article: Article) -> list[Passage]:
+        budget = self.settings.passage_tokens
+        if self.settings.title_in_passages:
+            # The title rides along with every passage, so it must fit beside the passage.
+            title_tokens = self.encoder.count_tokens([article.title])[0] + 1
+            budget = max(min(budget, self.encoder.max_tokens - title_tokens), 16)
+        return split_passages(article.body, self.encoder.count_tokens, budget, self.settings.overlap_sentences)
+
+    def _embedding_text(self, article: Article, passage: Passage) -> str:
+        if self.settings.title_in_passages:
+            return f"{article.title}\n{passage.text}"
+        return passage.text
 
 
-def _split(article: Article, encoder: Encoder, settings: BuildSettings) -> list[Passage]:
-    budget = settings.passage_tokens
-    if settings.title_in_passages:
-        # The title rides along with every passage, so it must fit beside the passage.
-        title_tokens = encoder.count_tokens([article.title])[0] + 1
-        budget = max(min(budget, encoder.max_tokens - title_tokens), 16)
-    return split_passages(article.body, encoder.count_tokens, budget, settings.overlap_sentences)
+def stat_changed(path: Path, known: FileRecord | None) -> bool:
+    """True when `path` is new, or its size or modification time differ from the record."""
+    if known is None:
+        return True
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns)
 
 
-def _embedding_text(article: Article, passage: Passage, settings: BuildSettings) -> str:
-    if settings.title_in_passages:
-        return f"{article.title}\n{passage.text}"
-    return passage.text
+def _read_file(path: Path) -> tuple[FileRecord, list[Article]]:
+    """Read a source file once: its record (stat, hash, problems) and its articles."""
+    try:
+        stat = path.stat()
+        data = path.read_bytes()
+    except OSError as err:
+        return FileRecord(str(path), -1, -1, "", [Skipped(str(path), f"cannot be read ({err.strerror})")]), []
+    articles: list[Article] = []
+    skipped: list[Skipped] = []
+    for item in read_articles(path, data):
+        (skipped if isinstance(item, Skipped) else articles).append(item)
+    # A file written moments ago may change again within the clock's resolution at the same
+    # size; recording size -1 makes the next run compare its hash instead of trusting its stat.
+    racy = time.time() - stat.st_mtime_ns / 1e9 < _RACY_SECONDS
+    size = -1 if racy else stat.st_size
+    return FileRecord(str(path), size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), skipped), articles
+
+
+def _copy_generation(source: Path, target: Path) -> None:
+    shutil.copy2(source / DOCSTORE_FILE, target / DOCSTORE_FILE)
+    shutil.copy2(source / VECTORS_FILE, target / VECTORS_FILE)
+    shutil.copytree(source / KEYWORD_DIR, target / KEYWORD_DIR)
 
 
 def _live_generation(index_dir: Path) -> str | None:
@@ -244,35 +373,29 @@ def _live_generation(index_dir: Path) -> str | None:
         return None
 
 
-def _next_generation(index_dir: Path) -> str:
-    numbers = [int(p.name.removeprefix(GENERATION_PREFIX)) for p in _generation_dirs(index_dir)
-               if p.name.removeprefix(GENERATION_PREFIX).isdigit()]
-    return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
-
-
-def _old_hashes(index_dir: Path, previous: Manifest | None) -> dict[str, str]:
-    if previous is None:
-        return {}
-    store = DocStore(index_dir / previous.generation / DOCSTORE_FILE)
-    try:
-        return store.content_hashes()
-    finally:
-        store.close()
-
-
-def _generation_dirs(index_dir: Path) -> list[Path]:
+def generation_dirs(index_dir: Path) -> list[Path]:
+    """The generation folders in `index_dir`, live or not."""
     return [p for p in index_dir.glob(f"{GENERATION_PREFIX}*") if p.is_dir()]
+
+
+def _next_generation(index_dir: Path) -> str:
+    numbers = [
+        int(p.name.removeprefix(GENERATION_PREFIX))
+        for p in generation_dirs(index_dir)
+        if p.name.removeprefix(GENERATION_PREFIX).isdigit()
+    ]
+    return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
 
 
 def _remove_abandoned_generations(index_dir: Path, live: str | None) -> None:
     """Remove generation folders newer than the live one: leftovers of a killed build."""
-    for path in _generation_dirs(index_dir):
+    for path in generation_dirs(index_dir):
         if live is None or path.name > live:
             shutil.rmtree(path)
 
 
 def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
-    for path in _generation_dirs(index_dir):
+    for path in generation_dirs(index_dir):
         if path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
 
@@ -283,4 +406,3 @@ def _fsync_tree(directory: Path) -> None:
             with open(os.path.join(root, name), "rb") as handle:
                 os.fsync(handle.fileno())
         fsync_dir(Path(root))
-

@@ -1,68 +1,72 @@
-"""The article store: cleaned articles and their passage spans, in one SQLite file per index.
+"""The article store: cleaned articles, their passage spans and the source files, in SQLite.
 
-It is what `accord show` reads, what maps a faiss row back to its article and passage, and what
-lets an update see which articles changed (by content hash) without re-reading the corpus.
+It is what `accord show` reads, what maps a faiss id back to its article and passage, and what
+lets an update find what changed without re-reading the corpus: each source file is recorded
+with its size, modification time and content hash, and each article with its content hash.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.articles import Article
+from index.articles import Article, Skipped
 from index.passages import Passage
 
 _SCHEMA = """
-CREATE TABLE articles (
+CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, date TEXT, source TEXT,
-    url TEXT, path TEXT NOT NULL, content_hash TEXT NOT NULL
+    url TEXT, path TEXT NOT NULL, content_hash TEXT NOT NULL, file TEXT NOT NULL
 );
-CREATE TABLE passages (
-    row INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
+CREATE INDEX IF NOT EXISTS articles_by_file ON articles (file);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );
-CREATE INDEX passages_by_article ON passages (article_id);
+CREATE INDEX IF NOT EXISTS passages_by_article ON passages (article_id);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    skipped TEXT NOT NULL
+);
 """
 _ARTICLE_COLUMNS = "id, title, body, date, source, url, path"
 
 
 @dataclass(frozen=True)
 class StoredPassage:
-    """A passage as stored: its faiss row, its article and its span of the body."""
+    """A passage as stored: its vector id, its article and its span of the body."""
 
-    row: int
+    id: int
     article_id: str
     start: int
     end: int
 
 
-def write_docstore(
-    path: Path, articles: Sequence[Article], passages: Iterable[Sequence[Passage]]
-) -> None:
-    """Write articles and their passages; passage rows are numbered in order from 0."""
-    db = sqlite3.connect(path)
-    try:
-        db.executescript(_SCHEMA)
-        db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(a.id, a.title, a.body, a.date, a.source, a.url, a.path, a.content_hash) for a in articles],
-        )
-        # Row numbers are faiss positions: counted from 0 in article, then body, order.
-        spans = ((article.id, p) for article, ps in zip(articles, passages) for p in ps)
-        rows = ((row, article_id, p.start, p.end) for row, (article_id, p) in enumerate(spans))
-        db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?)", rows)
-        db.commit()
-    finally:
-        db.close()
+@dataclass(frozen=True)
+class FileRecord:
+    """A source file as last indexed, and the inputs in it that were skipped."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    skipped: list[Skipped]
+
+
+def _chunks(items: Sequence, size: int = 500):
+    # SQLite limits the number of bound parameters in one statement.
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
 
 
 class DocStore:
-    """Read access to an index's articles and passages."""
+    """Read access to an index's articles, passages and source files."""
 
-    def __init__(self, path: Path) -> None:
-        # Opened read-only: the query side never changes an index.
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    def __init__(self, path: Path, writable: bool = False) -> None:
+        uri = f"file:{path}?mode={'rwc' if writable else 'ro'}"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     def close(self) -> None:
         """Close the database."""
@@ -78,8 +82,7 @@ class DocStore:
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
         """The articles among `article_ids`, by id."""
         found: dict[str, Article] = {}
-        for i in range(0, len(article_ids), 500):
-            chunk = list(article_ids[i : i + 500])
+        for chunk in _chunks(article_ids):
             marks = ",".join("?" * len(chunk))
             for row in self._db.execute(
                 f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", chunk
@@ -90,26 +93,40 @@ class DocStore:
     def passages_of(self, article_id: str) -> list[StoredPassage]:
         """The passages of one article, in body order."""
         rows = self._db.execute(
-            "SELECT row, article_id, start, end FROM passages WHERE article_id = ? ORDER BY row",
+            "SELECT id, article_id, start, end FROM passages WHERE article_id = ? ORDER BY start, id",
             (article_id,),
         )
         return [StoredPassage(*r) for r in rows]
 
-    def passages_at(self, rows: Sequence[int]) -> dict[int, StoredPassage]:
-        """Passages by faiss row."""
+    def passages_by_id(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages by vector id."""
         found: dict[int, StoredPassage] = {}
-        for i in range(0, len(rows), 500):
-            chunk = list(rows[i : i + 500])
+        for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for r in self._db.execute(
-                f"SELECT row, article_id, start, end FROM passages WHERE row IN ({marks})", chunk
+                f"SELECT id, article_id, start, end FROM passages WHERE id IN ({marks})", chunk
             ):
                 found[r[0]] = StoredPassage(*r)
         return found
 
-    def content_hashes(self) -> dict[str, str]:
-        """Every article id with its content hash."""
-        return dict(self._db.execute("SELECT id, content_hash FROM articles"))
+    def passage_ids(self) -> set[int]:
+        """Every passage id."""
+        return {r[0] for r in self._db.execute("SELECT id FROM passages")}
+
+    def article_ids(self) -> set[str]:
+        """Every article id."""
+        return {r[0] for r in self._db.execute("SELECT id FROM articles")}
+
+    def content_hashes(self) -> dict[str, tuple[str, str]]:
+        """Every article id with its (content hash, source file)."""
+        return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, content_hash, file FROM articles")}
+
+    def files(self) -> dict[str, FileRecord]:
+        """Every source file as last indexed, by path."""
+        return {
+            r[0]: FileRecord(r[0], r[1], r[2], r[3], [Skipped(*s) for s in json.loads(r[4])])
+            for r in self._db.execute("SELECT path, size, mtime_ns, sha256, skipped FROM files")
+        }
 
     def count_articles(self) -> int:
         """Number of articles."""
@@ -118,3 +135,53 @@ class DocStore:
     def count_passages(self) -> int:
         """Number of passages."""
         return self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+
+
+class DocStoreWriter(DocStore):
+    """Changes to a docstore (a fresh file, or a copy of the live generation's); `commit` ends them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, writable=True)
+        self._db.executescript(_SCHEMA)
+
+    def commit(self) -> None:
+        """Make the changes durable."""
+        self._db.commit()
+
+    def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
+        """Delete articles and their passages; returns the deleted passages' ids."""
+        removed: list[int] = []
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            removed += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
+            self._db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", chunk)
+            self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+        return removed
+
+    def add_article(self, article: Article, file: str, passages: Sequence[Passage]) -> list[int]:
+        """Insert an article and its passages; returns the new passages' ids (vector ids)."""
+        a = article
+        self._db.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (a.id, a.title, a.body, a.date, a.source, a.url, a.path, a.content_hash, file),
+        )
+        ids = []
+        for p in passages:
+            cursor = self._db.execute(
+                "INSERT INTO passages (article_id, start, end) VALUES (?, ?, ?)", (a.id, p.start, p.end)
+            )
+            ids.append(int(cursor.lastrowid))
+        return ids
+
+    def put_file(self, record: FileRecord) -> None:
+        """Record a source file as indexed now."""
+        skipped = json.dumps([[s.path, s.reason] for s in record.skipped])
+        self._db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+            (record.path, record.size, record.mtime_ns, record.sha256, skipped),
+        )
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        """Forget source files that are gone."""
+        for chunk in _chunks(paths):
+            self._db.execute(f"DELETE FROM files WHERE path IN ({','.join('?' * len(chunk))})", chunk)

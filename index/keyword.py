@@ -54,24 +54,46 @@ def _schema(title_boost: float) -> Schema:
     )
 
 
-def write_keyword_index(directory: Path, articles: Iterable[Article], title_boost: float) -> None:
-    """Create a whoosh index in `directory` holding `articles`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ix = whoosh_index.create_in(str(directory), _schema(title_boost))
-    writer = ix.writer(limitmb=256)
-    try:
-        for article in articles:
-            writer.add_document(
-                id=article.id,
-                title=article.title,
-                body=article.body,
-                source=article.source or "",
-                date=article.date or "",
-            )
-    except BaseException:
-        writer.cancel()
-        raise
-    writer.commit()
+class KeywordWriter:
+    """Adds and deletes articles in a whoosh index directory (created when empty); `commit` ends."""
+
+    def __init__(self, directory: Path, title_boost: float) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if whoosh_index.exists_in(str(directory)):
+            ix = whoosh_index.open_dir(str(directory))
+        else:
+            ix = whoosh_index.create_in(str(directory), _schema(title_boost))
+        self._total = ix.doc_count_all()
+        self._deleted = self._total - ix.doc_count()
+        self._writer = ix.writer(limitmb=256)
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        """Remove articles by id."""
+        for article_id in article_ids:
+            self._deleted += self._writer.delete_by_term("id", article_id)
+
+    def add(self, article: Article) -> None:
+        """Add one article."""
+        self._writer.add_document(
+            id=article.id,
+            title=article.title,
+            body=article.body,
+            source=article.source or "",
+            date=article.date or "",
+        )
+
+    def commit(self) -> None:
+        """Write the changes.
+
+        Deleted documents still count in BM25's statistics until their segment is merged, so
+        scores drift from those of a fresh build as updates pile up. Once more than a tenth
+        of the stored documents are deleted, everything is merged into one clean segment.
+        """
+        self._writer.commit(optimize=self._deleted > 0.1 * max(self._total, 1))
+
+    def cancel(self) -> None:
+        """Drop the changes."""
+        self._writer.cancel()
 
 
 def check_query_syntax(query: str) -> None:
@@ -114,6 +136,10 @@ class WhooshKeywordStore:
     def close(self) -> None:
         """Close the searcher and its files."""
         self._searcher.close()
+
+    def article_ids(self) -> set[str]:
+        """Every article id in the index (for consistency checks)."""
+        return {fields["id"] for fields in self._searcher.all_stored_fields()}
 
     def parse(self, query: str) -> whoosh_query.Query:
         """The whoosh query for `query`; raises QuerySyntaxError when it is malformed."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from whoosh import index as whoosh_index
+
 from index.articles import Article
 from index.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.docstore import DocStore
@@ -115,12 +117,26 @@ class Engine:
         format version or with a model other than `encoder`'s.
         """
         index_dir = Path(index_dir).expanduser()
-        manifest = read_manifest(index_dir)
-        if encoder is not None and encoder.name != manifest.model:
-            raise IndexIncompatible(
-                f"{index_dir} was built with {manifest.model}, not {encoder.name}; "
-                "rebuild it with 'accord index --rebuild'"
-            )
+        for attempt in range(3):
+            manifest = read_manifest(index_dir)
+            if encoder is not None and encoder.name != manifest.model:
+                raise IndexIncompatible(
+                    f"{index_dir} was built with {manifest.model}, not {encoder.name}; "
+                    "rebuild it with 'accord index --rebuild'"
+                )
+            try:
+                return cls._open_generation(index_dir, manifest, encoder, ranking)
+            except (FileNotFoundError, whoosh_index.EmptyIndexError):
+                # Two updates finished between reading the manifest and opening its
+                # generation, and the second removed it: read the manifest again.
+                if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _open_generation(
+        cls, index_dir: Path, manifest: Manifest, encoder: Encoder | None, ranking: RankingConfig | None
+    ) -> Engine:
         generation = index_dir / manifest.generation
         vectors = FaissVectorStore(generation / VECTORS_FILE)
         if vectors.dim != manifest.dim:
@@ -181,7 +197,8 @@ class Engine:
 
     def keyword_run(self, query: str, limit: int) -> list[tuple[str, float]]:
         """The keyword leg alone: article ids with BM25F scores, best first."""
-        return self._keyword.search(query, limit)
+        # Equal scores are ordered by id, so the order does not depend on the index's history.
+        return sorted(self._keyword.search(query, limit), key=lambda hit: (-hit[1], hit[0]))
 
     def semantic_run(self, query: str, limit: int) -> tuple[list[tuple[str, float]], dict[str, int]]:
         """The semantic leg alone: article ids scored by their best passage, best first.
@@ -194,7 +211,7 @@ class Engine:
         want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
         while True:
             rows = self._vectors.search(vector, min(want, total))
-            passages = self._docs.passages_at([row for row, _ in rows])
+            passages = self._docs.passages_by_id([row for row, _ in rows])
             best: dict[str, tuple[float, int]] = {}
             for row, score in rows:
                 article_id = passages[row].article_id
@@ -203,7 +220,8 @@ class Engine:
             if len(best) >= limit or want >= total:
                 break
             want *= 4
-        run = [(article_id, score) for article_id, (score, _row) in best.items()][:limit]
+        run = sorted(((article_id, score) for article_id, (score, _row) in best.items()), key=lambda hit: (-hit[1], hit[0]))
+        run = run[:limit]
         return run, {article_id: row for article_id, (_score, row) in best.items()}
 
     def article(self, article_id: str) -> Article:
@@ -264,7 +282,7 @@ class Engine:
         texts = [article.body[p.start : p.end] for p in passages]
         if not texts:
             return ""
-        rows = [p.row for p in passages]
+        rows = [p.id for p in passages]
         chosen = rows.index(best_row) if best_row in rows else snippets.best_passage(texts, query_terms)
         return snippets.window(texts[chosen], query_terms)
 

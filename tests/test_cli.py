@@ -28,7 +28,7 @@ def cli_index(tmp_path: Path, corpus_dir: Path) -> Path:
     return index_dir
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["show"], ["stats"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["show"], ["stats"], ["eval"], ["watch"]])
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
@@ -108,3 +108,19 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, corpus_dir, cli_index, 
 def test_bad_option_values_are_rejected(cli_index):
     assert run("search", "x", "--index", str(cli_index), "--k", "0").exit_code == 2
     assert run("search", "x", "--index", str(cli_index), "--mode", "fuzzy").exit_code == 2
+
+
+def test_index_check_exit_code_follows_consistency(cli_index):
+    ok = run("index", "--check", "--index", str(cli_index))
+    assert ok.exit_code == 0 and "consistent" in ok.output
+    manifest = json.loads((cli_index / "manifest.json").read_text())
+    manifest["articles"] = 99
+    (cli_index / "manifest.json").write_text(json.dumps(manifest))
+    bad = run("index", "--check", "--index", str(cli_index))
+    assert bad.exit_code == 1 and "problem: manifest counts 99 articles" in bad.output
+    assert "accord index --rebuild" in bad.output
+
+
+def test_watch_rejects_a_missing_folder(tmp_path):
+    result = run("watch", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"))
+    assert result.exit_code == 1 and "not a folder" in result.output
