@@ -1,0 +1,165 @@
+"""Country extraction: names, short forms, adjectives, old names, metonyms and the look-alikes."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.cleaning import clean_raw_article
+from index.countries import canonical_names, extract_countries, normalise_country
+from tests.conftest import SEEDS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Names and common short forms, each under one canonical name.
+        ("Russia and the Russian Federation", ["Russia"]),
+        ("The U.S., the US, the USA and America", ["United States"]),
+        ("Britain, Great Britain, the UK, the U.K. and England", ["United Kingdom"]),
+        ("the Islamic Republic of Iran", ["Iran"]),
+        ("Seoul's Republic of Korea", ["South Korea"]),
+        # Adjectives and demonyms, plural too.
+        ("Russian, Iranian, Lebanese and Libyan officials", ["Russia", "Iran", "Lebanon", "Libya"]),
+        ("Iraqi, American, British, French and Chinese envoys",
+         ["Iraq", "United States", "United Kingdom", "France", "China"]),
+        ("Israelis and Palestinians", ["Israel", "Palestine"]),
+        ("Saudis, Emiratis and Kuwaitis", ["Saudi Arabia", "United Arab Emirates", "Kuwait"]),
+        ("Chinese-made missiles", ["China"]),
+        # Old names take today's country (Soviet Union -> Russia, the two Germanys -> Germany).
+        ("the Soviet Union, the USSR and Soviet forces", ["Russia"]),
+        ("West Germany, East Germany and the GDR", ["Germany"]),
+        ("Burma, Zaire, Ceylon, Kampuchea, Rhodesia and Swaziland",
+         ["Myanmar", "DR Congo", "Sri Lanka", "Cambodia", "Zimbabwe", "Eswatini"]),
+        ("Yugoslav and Czechoslovak delegations", ["Yugoslavia", "Czechoslovakia"]),
+        # First-mention order, no duplicates, possessives and hyphenated compounds.
+        ("Iran-Iraq war: Iraq's army and Iran's navy", ["Iran", "Iraq"]),
+        ("U.S.-Soviet talks", ["United States", "Russia"]),
+        # The longest name wins over the shorter one inside it.
+        ("Guinea, Guinea-Bissau, Equatorial Guinea and Papua New Guinea",
+         ["Guinea", "Guinea-Bissau", "Equatorial Guinea", "Papua New Guinea"]),
+        ("Niger borders Nigeria", ["Niger", "Nigeria"]),
+        ("Dominica is not the Dominican Republic", ["Dominica", "Dominican Republic"]),
+        ("South Sudan split from Sudan", ["South Sudan", "Sudan"]),
+        ("the Democratic Republic of Congo and Congo-Brazzaville", ["DR Congo", "Congo"]),
+        ("North Korean missiles; a Korean carmaker", ["North Korea", "South Korea"]),
+        ("Taiwan, the Republic of China, and the People's Republic of China", ["Taiwan", "China"]),
+        ("American Samoa and Samoa", ["American Samoa", "Samoa"]),
+        # Names over a line break, as in wire copy, and accents or none.
+        ("South\nKorea", ["South Korea"]),
+        ("Côte d’Ivoire or Cote d'Ivoire", ["Ivory Coast"]),
+        ("St. Lucia and Saint Kitts and Nevis", ["Saint Lucia", "Saint Kitts and Nevis"]),
+        # Phrases that hold a country's name but do not mean it.
+        ("the Persian Gulf and the Indian Ocean", []),
+        ("Latin America and South American markets", []),
+        ("the Korean Peninsula", []),
+        ("the Uruguay Round of GATT", []),
+        # US states are the United States; Jersey alone is not the island.
+        ("New Mexico and New Jersey", ["United States"]),
+        ("Jersey City", []),
+        ("Houston, Texas", ["United States"]),
+    ],
+)
+def test_extract_countries(text, expected):
+    assert extract_countries(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("turkey and chad for dinner in china", []),  # lower case: not the countries
+        ("Turkey and Chad", ["Turkey", "Chad"]),
+        ("they told us", []),
+        ("Us and them", []),  # codes count only in capitals
+        ("the uk and the usa", []),
+    ],
+)
+def test_case_tells_names_from_words(text, expected):
+    assert extract_countries(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Michael Jordan scored", []),
+        ("King Abdullah of Jordan", ["Jordan"]),
+        ("Arms For Jordan", ["Jordan"]),
+        ("Chad Wolf said", []),
+        ("Chad President Idriss Deby", ["Chad"]),
+        ("Georgia and Russia fought in 2008", ["Georgia", "Russia"]),
+        ("Russia, Georgia and Armenia", ["Russia", "Georgia", "Armenia"]),
+        ("Fort Benning, Georgia", ["United States"]),
+        ("stores in Alabama, Florida and Georgia", ["United States"]),
+    ],
+)
+def test_countries_that_are_also_people_or_states(text, expected):
+    assert extract_countries(text) == expected
+
+
+def test_currencies_and_listing_places_are_not_mentions():
+    assert extract_countries("a loan of 10 mln U.S. dlrs and 5 mln Swiss francs") == []
+    assert extract_countries("The bonds will be listed in Luxembourg.") == []
+    assert extract_countries("Luxembourg and the U.S. dollar") == ["Luxembourg"]
+
+
+def test_capitals_as_metonyms_can_be_left_out():
+    text = "Moscow and Tehran signed; Washington and Beijing objected."
+    assert extract_countries(text) == ["Russia", "Iran", "United States", "China"]
+    assert extract_countries(text, capitals=False) == []
+    # London and Paris are mostly markets and meeting venues in wire copy: never counted.
+    assert extract_countries("talks in London and Paris") == []
+
+
+def test_all_capitals_text():
+    assert extract_countries("IRAN AND IRAQ SIGN ACCORD WITH THE SOVIET UNION") == ["Iran", "Iraq", "Russia"]
+    # TIME writes "U.S ." and uses "US" only as the pronoun.
+    assert extract_countries("LET US SAY THE U.S . WILL HELP BRITAIN") == ["United States", "United Kingdom"]
+    assert extract_countries("US TO SELL JETS TO TAIWAN") == ["United States", "Taiwan"]
+    assert extract_countries("US-LED FORCES") == ["United States"]
+
+
+def test_empty_and_countryless_text():
+    assert extract_countries("") == []
+    assert extract_countries("The committee met on Tuesday.") == []
+
+
+@pytest.mark.parametrize(
+    ("seed", "expected"),
+    [
+        ("000", {"Lebanon", "Russia"}),
+        ("001", {"Russia"}),
+        ("002", {"Iraq", "Russia", "Syria"}),
+        ("003", {"Iran", "Russia"}),
+        ("004", {"Libya", "Russia", "Afghanistan"}),
+    ],
+)
+def test_seed_articles(seed, expected):
+    (path,) = SEEDS.glob(f"{seed}_*.txt")
+    cleaned = clean_raw_article(path.read_text(encoding="utf-8"))
+    found = extract_countries(f"{cleaned.title}\n{cleaned.body}")
+    assert expected <= set(found)
+    assert found[0] in expected  # a headline country comes first
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("iran", "Iran"), ("Iranian", "Iran"), ("IR", "Iran"), ("irn", "Iran"),
+        ("Islamic Republic of Iran", "Iran"), ("  Iran  ", "Iran"),
+        ("usa", "United States"), ("u.s.", "United States"), ("United States of America", "United States"),
+        ("uk", "United Kingdom"), ("GB", "United Kingdom"), ("Great Britain", "United Kingdom"),
+        ("USSR", "Russia"), ("soviet union", "Russia"), ("Russian Federation", "Russia"),
+        ("west germany", "Germany"), ("Burma", "Myanmar"), ("Türkiye", "Turkey"),
+        ("ivory coast", "Ivory Coast"), ("Côte d'Ivoire", "Ivory Coast"), ("korea", "South Korea"),
+        ("Georgia", "Georgia"), ("palestinian", "Palestine"),
+        # Not countries: a capital, a US state, a sea, nothing.
+        ("Moscow", None), ("Texas", None), ("Persian Gulf", None), ("Atlantis", None), ("", None),
+    ],
+)
+def test_normalise_country(value, expected):
+    assert normalise_country(value) == expected
+
+
+def test_every_extracted_name_normalises_to_itself():
+    names = canonical_names()
+    assert {"Russia", "Iran", "United States", "United Kingdom", "South Korea", "Yugoslavia"} <= set(names)
+    assert all(normalise_country(name) == name for name in names)
