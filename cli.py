@@ -176,34 +176,118 @@ def watch_command(
             typer.echo("Stopped; the index holds the last complete batch.")
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class SortOrder(str, Enum):
+    relevance = "relevance"
+    date = "date"
+
+
+CountryOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--country", "-c", help="Only articles mentioning this country (repeatable: all must match).", show_default=False),
+]
+SourceOption = Annotated[
+    Optional[list[str]], typer.Option("--source", help="Only articles from this outlet (repeatable: any may match).", show_default=False)
+]
+SinceOption = Annotated[Optional[str], typer.Option("--since", help="Only articles dated on or after: 2019, 2019-05 or 2019-05-31.", show_default=False)]
+UntilOption = Annotated[Optional[str], typer.Option("--until", help="Only articles dated on or before: a year, month or date.", show_default=False)]
+KOption = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json (one object per hit per line) or csv.")]
+NoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Show near-duplicate copies as hits of their own.")]
+
+
 @app.command("search")
 def search_command(
-    query: Annotated[str, typer.Argument(help='Words, "phrases", field:word (title, body, source, date), AND/OR/NOT.')],
+    query: Annotated[str, typer.Argument(help='Words, "phrases", field:word (title, body, source, date, countries), AND/OR/NOT.')],
     index: IndexOption = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")] = 10,
+    k: KOption = 10,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="hybrid fuses keyword and semantic ranks.")] = Mode.hybrid,
-    as_json: JsonOption = False,
+    country: CountryOption = None,
+    source: SourceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    sort: Annotated[SortOrder, typer.Option("--sort", help="relevance, or date (newest first, among the relevant candidates).")] = SortOrder.relevance,
+    facets: Annotated[bool, typer.Option("--facets", help="Also count the candidates by country, year and source.")] = False,
+    no_collapse: NoCollapseOption = False,
+    output: FormatOption = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
 ) -> None:
-    """Search the index; best hits first. With --json, one JSON object per hit per line."""
+    """Search the index; best hits first.
+
+    Filters apply inside both the keyword and the semantic leg, before fusion. Near-duplicate
+    copies of a story are collapsed into one hit that lists them. With --json, one JSON object
+    per hit per line (and, with --facets, a last line {"facets": ...}).
+    """
     with _user_errors():
+        from index.filters import Filters
         from search.engine import Engine
 
+        filters = Filters.parse(country or [], source or [], since, until)
         with Engine.open(_index_dir(index)) as engine:
-            hits = engine.search(query, k=k, mode=mode.value)
-        if as_json:
-            for hit in hits:
-                typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
-            return
-        if not hits:
-            typer.echo("No hits.")
+            hits = engine.search(query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse)
+            counts = engine.facets(query, mode=mode.value, filters=filters, k=k) if facets else None
+        _print_hits(hits, Format.json if as_json else output, explain, counts)
+
+
+@app.command("similar")
+def similar_command(
+    article_id: Annotated[str, typer.Argument(metavar="ID", help="The article to find others like.")],
+    index: IndexOption = None,
+    k: KOption = 10,
+    country: CountryOption = None,
+    source: SourceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    no_collapse: NoCollapseOption = False,
+    output: FormatOption = Format.table,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
+) -> None:
+    """Articles most like article ID (more-like-this through the hybrid ranker), itself and its copies left out."""
+    with _user_errors():
+        from index.filters import Filters
+        from search.engine import Engine
+
+        filters = Filters.parse(country or [], source or [], since, until)
+        with Engine.open(_index_dir(index)) as engine:
+            hits = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
+        _print_hits(hits, output, explain, None)
+
+
+def _print_hits(hits: list, output: Format, explain: bool, facets) -> None:
+    if output is Format.json:
+        for hit in hits:
+            typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
+        if facets is not None:
+            typer.echo(json.dumps({"facets": asdict(facets)}, ensure_ascii=False))
+        return
+    if output is Format.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"])
         for rank, hit in enumerate(hits, start=1):
-            typer.echo(_format_hit(rank, hit, explain))
+            writer.writerow([rank, hit.id, hit.title, hit.date or "", hit.source or "", "; ".join(hit.countries),
+                             f"{hit.score:.6f}", "; ".join(hit.duplicates), hit.snippet, hit.url or "", hit.path])
+        return
+    if not hits:
+        typer.echo("No hits.")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(_format_hit(rank, hit, explain))
+    if facets is not None:
+        typer.echo(_format_facets(facets))
 
 
 def _format_hit(rank: int, hit, explain: bool) -> str:
-    facts = " · ".join(x for x in (hit.date, hit.source, hit.id) if x)
-    lines = [f"{rank:>2}. {hit.title}", f"    {facts} · score {hit.score:.4f}"]
+    facts = " · ".join(x for x in (hit.date, hit.source, ", ".join(hit.countries), hit.id) if x)
+    lines = [f"{rank:>2}. " + typer.style(hit.title, bold=True), f"    {facts} · score {hit.score:.4f}"]
+    if hit.duplicates:
+        lines.append(f"    also: {', '.join(hit.duplicates)}")
     if explain:
         legs = [
             f"{name} " + (f"#{leg.rank} ({leg.score:.3f})" if leg else "—")
@@ -211,8 +295,29 @@ def _format_hit(rank: int, hit, explain: bool) -> str:
         ]
         lines.append("    " + " · ".join(legs))
     if hit.snippet:
-        lines.append(f"    {hit.snippet}")
+        lines.append("    " + _highlight(hit.snippet, hit.highlights))
     return "\n".join(lines) + "\n"
+
+
+def _highlight(text: str, spans) -> str:
+    # Styles are dropped by typer.echo when stdout is not a terminal.
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], typer.style(text[start:end], fg="yellow", bold=True)]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def _format_facets(facets) -> str:
+    def line(name: str, counts) -> str:
+        return f"{name:>9}: " + (", ".join(f"{value} {count}" for value, count in counts[:10]) or "—")
+
+    return "\n".join([
+        f"Facets over {facets.total} candidates:",
+        line("countries", facets.countries),
+        line("years", facets.years),
+        line("sources", facets.sources),
+    ])
 
 
 @app.command("show")

@@ -25,7 +25,7 @@ class Article:
     """One cleaned news article.
 
     `date` is an ISO date (YYYY-MM-DD) or None when the source does not say; `path` is the file
-    it came from (for JSONL, `file:line`).
+    it came from (for JSONL, `file:line`). `countries` are found in the text at index time.
     """
 
     id: str
@@ -35,10 +35,11 @@ class Article:
     source: str | None
     url: str | None
     path: str
+    countries: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
-        """A hash of everything indexed about the article: equal hashes mean nothing to redo."""
+        """A hash of the article as read: equal hashes mean nothing to redo (countries derive from it)."""
         parts = (self.title, self.body, self.date or "", self.source or "", self.url or "")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 

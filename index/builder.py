@@ -25,14 +25,16 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from index.articles import Article, Skipped, iter_input_files, read_articles
+from index.countries import extract_countries
 from index.docstore import DocStoreWriter, FileRecord
+from index.duplicates import groups, signature, signature_from_bytes
 from index.embedding_cache import EmbeddingCache
 from index.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
@@ -247,6 +249,7 @@ class _Update:
         to_check = [p for p in files if stat_changed(p, known_files.get(str(p)))]
         for done, path in enumerate(to_check, start=1):
             record, articles = _read_file(path)
+            articles = [replace(a, countries=tuple(extract_countries(f"{a.title}\n{a.body}"))) for a in articles]
             if self.progress:
                 self.progress("read", done, len(to_check))
             old = known_files.get(record.path)
@@ -297,10 +300,13 @@ class _Update:
         removed_passages = docs.delete_articles(sorted(changes.delete))
         new_ids: list[int] = []
         for article, file in changes.add:
-            new_ids += docs.add_article(article, file, passages[article.id])
+            new_ids += docs.add_article(article, file, passages[article.id], signature(article.body).tobytes())
         for record in changes.files:
             docs.put_file(record)
         docs.delete_files(changes.gone_files)
+        if changes.add or changes.delete:
+            stored = docs.signatures()
+            docs.set_duplicate_groups(groups({i: signature_from_bytes(b) for i, b in stored.items()}))
 
         vector_writer = VectorWriter(self.encoder.dim, gen_dir / VECTORS_FILE)
         vector_writer.remove(removed_passages)

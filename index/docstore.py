@@ -19,9 +19,14 @@ from index.passages import Passage
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, date TEXT, source TEXT,
-    url TEXT, path TEXT NOT NULL, content_hash TEXT NOT NULL, file TEXT NOT NULL
+    url TEXT, path TEXT NOT NULL, countries TEXT NOT NULL, content_hash TEXT NOT NULL,
+    file TEXT NOT NULL, dup_group TEXT, signature BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_by_file ON articles (file);
+CREATE INDEX IF NOT EXISTS articles_by_date ON articles (date);
+CREATE TABLE IF NOT EXISTS article_countries (article_id TEXT NOT NULL, country TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS countries_by_name ON article_countries (country);
+CREATE INDEX IF NOT EXISTS countries_by_article ON article_countries (article_id);
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );
@@ -31,7 +36,11 @@ CREATE TABLE IF NOT EXISTS files (
     skipped TEXT NOT NULL
 );
 """
-_ARTICLE_COLUMNS = "id, title, body, date, source, url, path"
+_ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries"
+
+
+def _article(row: tuple) -> Article:
+    return Article(*row[:7], countries=tuple(json.loads(row[7])))
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class DocStore:
         row = self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
-        return Article(*row) if row else None
+        return _article(row) if row else None
 
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
         """The articles among `article_ids`, by id."""
@@ -87,7 +96,7 @@ class DocStore:
             for row in self._db.execute(
                 f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", chunk
             ):
-                found[row[0]] = Article(*row)
+                found[row[0]] = _article(row)
         return found
 
     def passages_of(self, article_id: str) -> list[StoredPassage]:
@@ -128,6 +137,62 @@ class DocStore:
             for r in self._db.execute("SELECT path, size, mtime_ns, sha256, skipped FROM files")
         }
 
+    def filtered_article_ids(
+        self,
+        countries: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+    ) -> set[str]:
+        """Ids of the articles that mention all `countries`, come from any of `sources`
+        (case-insensitive) and are dated within [since, until] (undated articles fail a date bound)."""
+        clauses, params = [], []
+        for country in countries:
+            clauses.append("id IN (SELECT article_id FROM article_countries WHERE country = ?)")
+            params.append(country)
+        if sources:
+            clauses.append(f"lower(source) IN ({','.join('?' * len(sources))})")
+            params += [s.lower() for s in sources]
+        if since:
+            clauses.append("date >= ?")
+            params.append(since)
+        if until:
+            clauses.append("date <= ?")
+            params.append(until)
+        where = " AND ".join(clauses) or "1"
+        return {r[0] for r in self._db.execute(f"SELECT id FROM articles WHERE {where}", params)}
+
+    def passage_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The passage ids of these articles."""
+        found: list[int] = []
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            found += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
+        return found
+
+    def signatures(self) -> dict[str, bytes]:
+        """Every article's near-duplicate signature, as stored."""
+        return dict(self._db.execute("SELECT id, signature FROM articles"))
+
+    def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The duplicate group of each of these articles."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT id, coalesce(dup_group, id) FROM articles WHERE id IN ({marks})", chunk))
+        return found
+
+    def group_members(self, groups: Sequence[str]) -> dict[str, list[str]]:
+        """The articles in each of these duplicate groups, by id."""
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(groups):
+            marks = ",".join("?" * len(chunk))
+            for article_id, group in self._db.execute(
+                f"SELECT id, dup_group FROM articles WHERE dup_group IN ({marks}) ORDER BY id", chunk
+            ):
+                found.setdefault(group, []).append(article_id)
+        return found
+
     def count_articles(self) -> int:
         """Number of articles."""
         return self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
@@ -155,16 +220,19 @@ class DocStoreWriter(DocStore):
             marks = ",".join("?" * len(chunk))
             removed += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
             self._db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", chunk)
+            self._db.execute(f"DELETE FROM article_countries WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
         return removed
 
-    def add_article(self, article: Article, file: str, passages: Sequence[Passage]) -> list[int]:
-        """Insert an article and its passages; returns the new passages' ids (vector ids)."""
+    def add_article(self, article: Article, file: str, passages: Sequence[Passage], signature: bytes) -> list[int]:
+        """Insert an article, its countries and its passages; returns the passages' (vector) ids."""
         a = article
         self._db.execute(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (a.id, a.title, a.body, a.date, a.source, a.url, a.path, a.content_hash, file),
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (a.id, a.title, a.body, a.date, a.source, a.url, a.path, json.dumps(list(a.countries)),
+             a.content_hash, file, signature),
         )
+        self._db.executemany("INSERT INTO article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
         ids = []
         for p in passages:
             cursor = self._db.execute(
@@ -172,6 +240,17 @@ class DocStoreWriter(DocStore):
             )
             ids.append(int(cursor.lastrowid))
         return ids
+
+    def set_duplicate_groups(self, groups: dict[str, str]) -> None:
+        """Record each article's duplicate group (NULL for an article alone in its group)."""
+        sizes: dict[str, int] = {}
+        for group in groups.values():
+            sizes[group] = sizes.get(group, 0) + 1
+        self._db.execute("UPDATE articles SET dup_group = NULL")
+        self._db.executemany(
+            "UPDATE articles SET dup_group = ? WHERE id = ?",
+            [(group, article_id) for article_id, group in groups.items() if sizes[group] > 1],
+        )
 
     def put_file(self, record: FileRecord) -> None:
         """Record a source file as indexed now."""

@@ -21,17 +21,22 @@ from whoosh.qparser import MultifieldParser, OrGroup
 
 from index.articles import Article
 from index.errors import QuerySyntaxError
+from index.filters import Filters
 
 SEARCH_FIELDS = ("title", "body")
-QUERY_FIELDS = ("title", "body", "source", "date")
+QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 
 
 class KeywordStore(Protocol):
     """What the ranker needs from a keyword index; a server-backed store can stand in."""
 
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """Article ids with their keyword scores, best first."""
+    def search(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Article ids with their keyword scores, best first, among articles passing `filters`."""
+        ...
+
+    def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Articles most like `text`, best first, among articles passing `filters`."""
         ...
 
     def query_terms(self, query: str) -> set[str]:
@@ -50,6 +55,7 @@ def _schema(title_boost: float) -> Schema:
         title=TEXT(analyzer=analyzer, field_boost=title_boost),
         body=TEXT(analyzer=analyzer),
         source=KEYWORD(lowercase=True, commas=True),
+        countries=KEYWORD(lowercase=True, commas=True),
         date=ID(),
     )
 
@@ -79,6 +85,7 @@ class KeywordWriter:
             title=article.title,
             body=article.body,
             source=article.source or "",
+            countries=",".join(article.countries),
             date=article.date or "",
         )
 
@@ -121,6 +128,16 @@ def plain_text(query: str) -> str:
     return " ".join(re.sub(r"[\"()]", " ", text).split())
 
 
+def _filter_query(filters: Filters) -> whoosh_query.Query:
+    parts: list[whoosh_query.Query] = [whoosh_query.Term("countries", c.lower()) for c in filters.countries]
+    if filters.sources:
+        parts.append(whoosh_query.Or([whoosh_query.Term("source", s.lower()) for s in filters.sources]))
+    if filters.since or filters.until:
+        # Dates are ISO strings, so a term range is a date range; "" (undated) sorts before all.
+        parts.append(whoosh_query.TermRange("date", filters.since or "0000", filters.until or "9999"))
+    return whoosh_query.And(parts)
+
+
 def _without_phrases(query: str) -> str:
     return re.sub(r'"[^"]*"', " ", query)
 
@@ -149,12 +166,24 @@ class WhooshKeywordStore:
             query = query.lower()
         return self._parser.parse(query)
 
-    def search(self, query: str, limit: int) -> list[tuple[str, float]]:
+    def search(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""
         parsed = self.parse(query)
         if parsed is whoosh_query.NullQuery:
             return []
-        results = self._searcher.search(parsed, limit=limit)
+        return self._run(parsed, limit, filters)
+
+    def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Articles sharing the most distinctive terms of `text` (more-like-this), best first."""
+        terms = self._searcher.key_terms_from_text("body", text, numterms=25)
+        if not terms:
+            return []
+        parsed = whoosh_query.Or([whoosh_query.Term("body", term, boost=weight) for term, weight in terms])
+        return self._run(parsed, limit, filters)
+
+    def _run(self, parsed: whoosh_query.Query, limit: int, filters: Filters | None) -> list[tuple[str, float]]:
+        restrict = _filter_query(filters) if filters and filters.active else None
+        results = self._searcher.search(parsed, limit=limit, filter=restrict)
         return [(hit["id"], float(hit.score)) for hit in results]
 
     def query_terms(self, query: str) -> set[str]:

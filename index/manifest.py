@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index.errors import IndexIncompatible, IndexNotFound
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 
 

@@ -20,8 +20,12 @@ import numpy as np
 class VectorStore(Protocol):
     """What the ranker needs from a vector index; a server-backed store can stand in."""
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """Passage ids with their cosine similarity to `vector`, most similar first."""
+    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Passage ids with their cosine similarity to `vector`, most similar first, among `allowed`."""
+        ...
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these passage ids."""
         ...
 
     def __len__(self) -> int: ...
@@ -51,14 +55,22 @@ class FaissVectorStore:
         """Every stored passage id (for consistency checks)."""
         return set(faiss.vector_to_array(self._index.id_map).tolist())
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """The `limit` passage ids nearest to `vector` by cosine similarity."""
-        limit = min(limit, self._index.ntotal)
+    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """The `limit` passage ids nearest to `vector` by cosine similarity, among `allowed` ids
+        when given (the filter applies inside the search, so `limit` hits come back if they exist)."""
+        limit = min(limit, self._index.ntotal if allowed is None else len(allowed))
         if limit <= 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, ids = self._index.search(query, limit)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        scores, ids = self._index.search(query, limit, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these passage ids."""
+        return np.vstack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim), np.float32)
 
 
 class VectorWriter:

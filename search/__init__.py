@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {name: "search.engine" for name in ("Engine", "Hit", "IndexStats", "LegScore", "RankingConfig")}
+_EXPORTS = {name: "search.engine" for name in ("Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig")}
+_EXPORTS["Filters"] = "index.filters"
 __all__ = sorted(_EXPORTS)
 
 

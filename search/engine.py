@@ -4,16 +4,19 @@
         for hit in engine.search("military-technical cooperation Libya", k=10):
             print(hit.title, hit.score, hit.keyword, hit.semantic)
 
-The embedding model is loaded only when a query needs the semantic leg, so keyword searches
-start without importing torch.
+A search runs each leg it needs (over-fetching candidates, filters applied inside each leg),
+fuses them, optionally re-sorts by date, collapses near-duplicates and builds hits. The embedding
+model is loaded only when a query needs the semantic leg, so keyword searches never import torch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import numpy as np
 from whoosh import index as whoosh_index
 
 from index.articles import Article
@@ -21,6 +24,7 @@ from index.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.docstore import DocStore
 from index.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
+from index.filters import Filters
 from index.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
 from index.manifest import Manifest, read_manifest
 from index.vectors import FaissVectorStore, VectorStore
@@ -29,8 +33,11 @@ from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 FusionMethod = Literal["rrf", "convex"]
+Sort = Literal["relevance", "date"]
 MODES: tuple[str, ...] = get_args(Mode)
 FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
+SORTS: tuple[str, ...] = get_args(Sort)
+Run = list[tuple[str, float]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class RankingConfig:
     weight: float = 0.5  # keyword share in the convex combination
     fetch_factor: int = 10  # each leg returns fetch_factor * k candidates ...
     min_fetch: int = 100  # ... but never fewer than this
+    bm25_k1: float = 1.2  # BM25F term-frequency saturation
+    bm25_b: float = 0.75  # BM25F length normalisation
 
 
 @dataclass(frozen=True)
@@ -54,18 +63,36 @@ class LegScore:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result with everything needed to show it and to see why it ranked."""
+    """One search result with everything needed to show it and to see why it ranked.
+
+    `highlights` are [start, end) offsets of query terms in `snippet`; `duplicates` are the ids
+    of near-duplicate copies collapsed into this hit.
+    """
 
     id: str
     title: str
     date: str | None
     source: str | None
+    countries: tuple[str, ...]
     url: str | None
     path: str
     score: float
     snippet: str
+    highlights: tuple[tuple[int, int], ...]
     keyword: LegScore | None
     semantic: LegScore | None
+    duplicates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facets:
+    """Counts over the whole candidate set of a search (every article either leg returned after
+    filtering, not just the page), most frequent first."""
+
+    total: int
+    countries: list[tuple[str, int]]
+    years: list[tuple[str, int]]
+    sources: list[tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,14 @@ class IndexStats:
     passages: int
     sources: list[str]
     created: str
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    fused: Run
+    keyword: Run
+    semantic: Run
+    best_passage: dict[str, int]
 
 
 class Engine:
@@ -103,6 +138,7 @@ class Engine:
         self._vectors = vectors
         self._docs = docs
         self._encoder = encoder
+        self._last: tuple[tuple, _Candidates] | None = None
 
     @classmethod
     def open(
@@ -138,13 +174,14 @@ class Engine:
         cls, index_dir: Path, manifest: Manifest, encoder: Encoder | None, ranking: RankingConfig | None
     ) -> Engine:
         generation = index_dir / manifest.generation
+        ranking = ranking or RankingConfig()
         vectors = FaissVectorStore(generation / VECTORS_FILE)
         if vectors.dim != manifest.dim:
             raise IndexIncompatible(f"{index_dir}: vectors have {vectors.dim} dimensions, manifest says {manifest.dim}")
         return cls(
             index_dir,
             manifest,
-            WhooshKeywordStore(generation / KEYWORD_DIR),
+            WhooshKeywordStore(generation / KEYWORD_DIR, ranking.bm25_k1, ranking.bm25_b),
             vectors,
             DocStore(generation / DOCSTORE_FILE),
             encoder,
@@ -169,60 +206,77 @@ class Engine:
             self._encoder = encoder_for(self.manifest.model)
         return self._encoder
 
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid") -> list[Hit]:
-        """The `k` best articles for `query`, best first.
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        *,
+        filters: Filters | None = None,
+        sort: Sort = "relevance",
+        collapse: bool = True,
+    ) -> list[Hit]:
+        """The `k` best articles for `query`, best first (or newest first with sort="date").
 
-        Raises QuerySyntaxError for a malformed query and InvalidArgument for a bad k or mode.
+        Filters apply inside both legs before fusion, so k hits come back when k exist.
+        Near-duplicates are collapsed into one hit listing its copies unless `collapse` is False.
+        Raises QuerySyntaxError for a malformed query and InvalidArgument for a bad k, mode or sort.
         """
-        if mode not in MODES:
-            raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(MODES)}")
-        if k < 1:
-            raise InvalidArgument(f"k must be at least 1, not {k}")
-        if not query.strip():
-            raise InvalidArgument("the query is empty; give some words to search for")
-        check_query_syntax(query)
-        fetch = max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
+        self._check_arguments(query, k, mode, sort)
+        candidates = self._candidates(query, mode, filters, self._fetch(k))
+        return self._hits(query, candidates, k, sort, collapse)
 
-        keyword_run = self.keyword_run(query, fetch) if mode != "semantic" else []
-        semantic_run, best_rows = self.semantic_run(query, fetch) if mode != "keyword" else ([], {})
-        if mode == "keyword":
-            fused = keyword_run
-        elif mode == "semantic":
-            fused = semantic_run
-        elif self.ranking.fusion == "convex":
-            fused = convex_fusion(keyword_run, semantic_run, self.ranking.weight)
-        else:
-            fused = reciprocal_rank_fusion([keyword_run, semantic_run], self.ranking.rrf_k)
-        return self._hits(query, fused[:k], keyword_run, semantic_run, best_rows)
+    def facets(self, query: str, mode: Mode = "hybrid", *, filters: Filters | None = None, k: int = 10) -> Facets:
+        """Counts by country, year and source over the candidates a search with these arguments ranks."""
+        self._check_arguments(query, k, mode, "relevance")
+        candidates = self._candidates(query, mode, filters, self._fetch(k))
+        articles = self._docs.articles([doc_id for doc_id, _ in candidates.fused])
+        countries: Counter[str] = Counter()
+        years: Counter[str] = Counter()
+        sources: Counter[str] = Counter()
+        for article in articles.values():
+            countries.update(article.countries)
+            years[article.date[:4] if article.date else "undated"] += 1
+            sources[article.source or "unknown"] += 1
 
-    def keyword_run(self, query: str, limit: int) -> list[tuple[str, float]]:
+        def ordered(counter: Counter[str]) -> list[tuple[str, int]]:
+            return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+
+        return Facets(len(articles), ordered(countries), ordered(years), ordered(sources))
+
+    def similar(
+        self, article_id: str, k: int = 10, *, filters: Filters | None = None, collapse: bool = True
+    ) -> list[Hit]:
+        """Articles most like `article_id` (more-like-this), through the same fusion as search.
+
+        The keyword leg searches the article's most distinctive terms, the semantic leg the mean
+        of its passage vectors. The article itself and its near-duplicates are left out.
+        """
+        article = self.article(article_id)
+        fetch = self._fetch(k)
+        keyword = self._keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
+        passages = self._docs.passages_of(article_id)
+        mean = self._vectors.vectors([p.id for p in passages]).mean(axis=0)
+        semantic, best = self._semantic(mean / (np.linalg.norm(mean) or 1.0), fetch + 1, filters)
+        group = self._docs.duplicate_groups([article_id])[article_id]
+        same = {article_id, *self._docs.group_members([group]).get(group, [])}
+        keyword = [(d, s) for d, s in keyword if d not in same]
+        semantic = [(d, s) for d, s in semantic if d not in same]
+        candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best)
+        return self._hits(article.title, candidates, k, "relevance", collapse)
+
+    def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        return sorted(self._keyword.search(query, limit), key=lambda hit: (-hit[1], hit[0]))
+        return sorted(self._keyword.search(query, limit, filters), key=lambda hit: (-hit[1], hit[0]))
 
-    def semantic_run(self, query: str, limit: int) -> tuple[list[tuple[str, float]], dict[str, int]]:
+    def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
         """The semantic leg alone: article ids scored by their best passage, best first.
 
-        Also returns each article's best passage row, for its snippet.
+        Also returns each article's best passage id, for its snippet.
         """
-        text = plain_text(query) or query
-        vector = self.encoder.encode([text])[0]
-        total = len(self._vectors)
-        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
-        while True:
-            rows = self._vectors.search(vector, min(want, total))
-            passages = self._docs.passages_by_id([row for row, _ in rows])
-            best: dict[str, tuple[float, int]] = {}
-            for row, score in rows:
-                article_id = passages[row].article_id
-                if article_id not in best:  # rows come best first
-                    best[article_id] = (score, row)
-            if len(best) >= limit or want >= total:
-                break
-            want *= 4
-        run = sorted(((article_id, score) for article_id, (score, _row) in best.items()), key=lambda hit: (-hit[1], hit[0]))
-        run = run[:limit]
-        return run, {article_id: row for article_id, (_score, row) in best.items()}
+        vector = self.encoder.encode([plain_text(query) or query])[0]
+        return self._semantic(vector, limit, filters)
 
     def article(self, article_id: str) -> Article:
         """The cleaned article with this id; raises ArticleNotFound."""
@@ -246,46 +300,119 @@ class Engine:
             created=m.created,
         )
 
-    def _hits(
-        self,
-        query: str,
-        fused: list[tuple[str, float]],
-        keyword_run: list[tuple[str, float]],
-        semantic_run: list[tuple[str, float]],
-        best_rows: dict[str, int],
-    ) -> list[Hit]:
-        keyword_legs = _legs(keyword_run)
-        semantic_legs = _legs(semantic_run)
+    def _check_arguments(self, query: str, k: int, mode: str, sort: str) -> None:
+        if mode not in MODES:
+            raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise InvalidArgument(f"sort {sort!r} is not one of {', '.join(SORTS)}")
+        if k < 1:
+            raise InvalidArgument(f"k must be at least 1, not {k}")
+        if not query.strip():
+            raise InvalidArgument("the query is empty; give some words to search for")
+        check_query_syntax(query)
+
+    def _fetch(self, k: int) -> int:
+        return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
+
+    def _candidates(self, query: str, mode: str, filters: Filters | None, fetch: int) -> _Candidates:
+        # search() and facets() with the same arguments share one run of the legs.
+        key = (query, mode, filters, fetch, self.ranking)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        keyword = self.keyword_run(query, fetch, filters) if mode != "semantic" else []
+        semantic, best = self.semantic_run(query, fetch, filters) if mode != "keyword" else ([], {})
+        candidates = _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best)
+        self._last = (key, candidates)
+        return candidates
+
+    def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
+        if mode == "keyword":
+            return keyword
+        if mode == "semantic":
+            return semantic
+        if self.ranking.fusion == "convex":
+            return convex_fusion(keyword, semantic, self.ranking.weight)
+        return reciprocal_rank_fusion([keyword, semantic], self.ranking.rrf_k)
+
+    def _semantic(self, vector: np.ndarray, limit: int, filters: Filters | None) -> tuple[Run, dict[str, int]]:
+        allowed = None
+        if filters is not None and filters.active:
+            article_ids = self._docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
+            allowed = self._docs.passage_ids_of(sorted(article_ids))
+        total = len(self._vectors) if allowed is None else len(allowed)
+        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
+        while True:
+            found = self._vectors.search(vector, min(want, total), allowed)
+            passages = self._docs.passages_by_id([pid for pid, _ in found])
+            best: dict[str, tuple[float, int]] = {}
+            for pid, score in found:
+                article_id = passages[pid].article_id
+                if article_id not in best:  # passages come best first
+                    best[article_id] = (score, pid)
+            if len(best) >= limit or want >= total:
+                break
+            want *= 4
+        run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
+        return run[:limit], {a: pid for a, (_score, pid) in best.items()}
+
+    def _hits(self, query: str, candidates: _Candidates, k: int, sort: str, collapse: bool) -> list[Hit]:
+        fused = candidates.fused
         articles = self._docs.articles([doc_id for doc_id, _ in fused])
+        if sort == "date":
+            # Newest first; undated articles last; relevance breaks ties.
+            position = {doc_id: i for i, (doc_id, _s) in enumerate(fused)}
+            fused = sorted(fused, key=lambda h: (articles[h[0]].date or "", -position[h[0]]), reverse=True)
+        chosen: list[tuple[str, float, tuple[str, ...]]] = []
+        if collapse:
+            groups = self._docs.duplicate_groups([doc_id for doc_id, _ in fused])
+            members = self._docs.group_members(sorted(set(groups.values())))
+            seen: set[str] = set()
+            for doc_id, score in fused:
+                group = groups[doc_id]
+                if group in seen:
+                    continue
+                seen.add(group)
+                copies = tuple(m for m in members.get(group, []) if m != doc_id)
+                chosen.append((doc_id, score, copies))
+                if len(chosen) == k:
+                    break
+        else:
+            chosen = [(doc_id, score, ()) for doc_id, score in fused[:k]]
+
+        keyword_legs, semantic_legs = _legs(candidates.keyword), _legs(candidates.semantic)
         query_terms = snippets.terms(plain_text(query))
         hits = []
-        for doc_id, score in fused:
+        for doc_id, score, copies in chosen:
             article = articles[doc_id]
+            snippet = self._snippet(article, query_terms, candidates.best_passage.get(doc_id))
             hits.append(
                 Hit(
                     id=article.id,
                     title=article.title,
                     date=article.date,
                     source=article.source,
+                    countries=article.countries,
                     url=article.url,
                     path=article.path,
                     score=score,
-                    snippet=self._snippet(article, query_terms, best_rows.get(doc_id)),
+                    snippet=snippet.text,
+                    highlights=snippet.highlights,
                     keyword=keyword_legs.get(doc_id),
                     semantic=semantic_legs.get(doc_id),
+                    duplicates=copies,
                 )
             )
         return hits
 
-    def _snippet(self, article: Article, query_terms: set[str], best_row: int | None) -> str:
+    def _snippet(self, article: Article, query_terms: set[str], best_passage: int | None) -> snippets.Snippet:
         passages = self._docs.passages_of(article.id)
         texts = [article.body[p.start : p.end] for p in passages]
         if not texts:
-            return ""
-        rows = [p.id for p in passages]
-        chosen = rows.index(best_row) if best_row in rows else snippets.best_passage(texts, query_terms)
-        return snippets.window(texts[chosen], query_terms)
+            return snippets.Snippet("", ())
+        ids = [p.id for p in passages]
+        chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, query_terms)
+        return snippets.make_snippet(texts[chosen], query_terms)
 
 
-def _legs(run: list[tuple[str, float]]) -> dict[str, LegScore]:
+def _legs(run: Run) -> dict[str, LegScore]:
     return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1)}

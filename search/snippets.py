@@ -1,14 +1,23 @@
-"""Snippets: the passage that best matches a query, cut to a short window around the match."""
+"""Snippets: the passage that best matches a query, cut to a short window, with its matches marked."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from whoosh.analysis import StemmingAnalyzer
 
 SNIPPET_CHARS = 240
 
 _analyzer = StemmingAnalyzer()
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Snippet text on one line, and the [start, end) character offsets of query terms in it."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...]
 
 
 def terms(text: str) -> set[str]:
@@ -24,19 +33,29 @@ def best_passage(passages: Sequence[str], query_terms: set[str]) -> int:
     return max(range(len(passages)), key=lambda i: overlap[i])
 
 
-def window(text: str, query_terms: set[str], width: int = SNIPPET_CHARS) -> str:
-    """About `width` characters of `text` on one line, from near its first query term, on word bounds."""
+def matches(text: str, query_terms: set[str]) -> list[tuple[int, int]]:
+    """Character spans of the words in `text` whose stems are query terms."""
+    return [
+        (token.startchar, token.endchar)
+        for token in _analyzer(text, positions=False, chars=True)
+        if token.text in query_terms
+    ]
+
+
+def make_snippet(text: str, query_terms: set[str], width: int = SNIPPET_CHARS) -> Snippet:
+    """About `width` characters of `text` on one line, from near its first query term, on word
+    bounds, with `…` where text was cut."""
     text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    first = min(
-        (token.startchar for token in _analyzer(text, positions=False, chars=True) if token.text in query_terms),
-        default=0,
-    )
-    start = max(0, first - width // 4)
-    start = text.rfind(" ", 0, start) + 1 if start else 0
-    end = text.rfind(" ", start, start + width)
-    end = end if end > start else start + width
-    prefix = "…" if start else ""
-    suffix = "…" if end < len(text) else ""
-    return prefix + text[start:end].strip() + suffix
+    spans = matches(text, query_terms)
+    if len(text) > width:
+        first = spans[0][0] if spans else 0
+        start = max(0, first - width // 4)
+        start = text.rfind(" ", 0, start) + 1 if start else 0
+        end = text.rfind(" ", start, start + width)
+        end = end if end > start else start + width
+        prefix = "…" if start else ""
+        suffix = "…" if end < len(text) else ""
+        shift = len(prefix) - start
+        spans = [(s + shift, e + shift) for s, e in spans if s >= start and e <= end]
+        text = prefix + text[start:end] + suffix
+    return Snippet(text, tuple(spans))

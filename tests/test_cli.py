@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from index.manifest import FORMAT_VERSION
 from tests.conftest import FAKE_MODEL
 
 runner = CliRunner()
@@ -54,7 +55,7 @@ def test_search_table_shows_title_date_source_and_snippet(cli_index):
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0] == " 1. Russia may resume military cooperation with Libya"
-    assert "2012-08-22 · Xinhua · libya" in lines[1]
+    assert "2012-08-22 · Xinhua · Russia, Libya · libya" in lines[1]
     assert lines[2].strip().startswith("keyword #1") and "semantic #1" in lines[2]
     assert "Libya" in lines[3]
 
@@ -73,7 +74,7 @@ def test_index_location_from_environment(cli_index):
     result = run("stats", "--json", env={"ACCORD_INDEX": str(cli_index)})
     assert result.exit_code == 0
     stats = json.loads(result.stdout)
-    assert (stats["articles"], stats["model"], stats["format_version"]) == (4, FAKE_MODEL, 1)
+    assert (stats["articles"], stats["model"], stats["format_version"]) == (4, FAKE_MODEL, FORMAT_VERSION)
 
 
 def test_show_prints_the_cleaned_article(cli_index):

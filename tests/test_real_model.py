@@ -64,3 +64,15 @@ def test_help_and_keyword_search_do_not_import_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_seed_filters_and_facets(seeds_engine):
+    from index.filters import Filters
+
+    iran = seeds_engine.search("military cooperation", k=5, filters=Filters.parse(["Iran"]))
+    assert iran and all("Iran" in h.countries for h in iran)
+    recent = seeds_engine.search("military cooperation", k=5, filters=Filters.parse(since="2019"))
+    assert recent and all(h.date and h.date >= "2019" for h in recent)
+    assert not {h.date for h in recent} & {"2012-08-22"}
+    facets = seeds_engine.facets("military cooperation", k=5)
+    assert dict(facets.countries)["Russia"] == 5
