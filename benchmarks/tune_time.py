@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index.builder import build  # noqa: E402
 from index.manifest import BuildSettings  # noqa: E402
-from search.engine import Engine  # noqa: E402
+from search.engine import Engine, RankingConfig  # noqa: E402
 from search.evaluation import read_qrels, read_queries, score_run  # noqa: E402
 from search.fusion import convex_fusion, reciprocal_rank_fusion  # noqa: E402
 
@@ -40,7 +40,7 @@ def fusions(keyword, semantic):
         yield f"convex w={w}", convex_fusion(keyword, semantic, w)
 
 
-def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, qrels) -> dict[str, dict]:
+def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, qrels, ranking: RankingConfig) -> dict[str, dict]:
     key = f"p{settings.passage_tokens}-o{settings.overlap_sentences}-t{int(settings.title_in_passages)}-b{settings.title_boost}"
     index_dir = work / key
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, q
                    embedding_cache=work / "embeddings.sqlite")
     build_s = time.perf_counter() - started
     runs: dict[str, dict] = {}
-    with Engine.open(index_dir) as engine:
+    with Engine.open(index_dir, ranking=ranking) as engine:
         legs = {qid: (engine.keyword_run(text, FETCH), engine.semantic_run(text, FETCH)[0])
                 for qid, text in queries.items()}
     for qid, (keyword, semantic) in legs.items():
@@ -56,7 +56,7 @@ def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, q
             runs.setdefault(name, {})[qid] = fused[:DEPTH]
     results = {name: score_run(qrels, run) for name, run in runs.items()}
     print(f"{key}: {report.passages} passages, {report.embedded} embedded, build {build_s:.0f}s", flush=True)
-    return {"settings": settings.__dict__, "passages": report.passages, "results": results}
+    return {"settings": settings.__dict__, "bm25": [ranking.bm25_k1, ranking.bm25_b], "passages": report.passages, "results": results}
 
 
 def main() -> None:
@@ -68,19 +68,22 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--title-in-passages", type=int, nargs="+", default=[1, 0])
     parser.add_argument("--title-boost", type=float, nargs="+", default=[2.0])
+    parser.add_argument("--bm25", default="2.0,0.75", help="k1,b of the keyword leg")
     args = parser.parse_args()
 
     queries = read_queries(args.data / "queries-dev.tsv")
     qrels = read_qrels(args.data / "qrels-dev.trec")
     queries = {q: t for q, t in queries.items() if q in qrels}
     print(f"command: {' '.join(sys.argv)}\nmachine: {platform.machine()}, {platform.python_version()}", flush=True)
+    k1, b = (float(x) for x in args.bm25.split(","))
+    ranking = RankingConfig(bm25_k1=k1, bm25_b=b)
     out = []
     for tokens, overlap, title, boost in itertools.product(
         args.passage_tokens, args.overlap, args.title_in_passages, args.title_boost
     ):
         settings = BuildSettings(passage_tokens=tokens, overlap_sentences=overlap,
                                  title_in_passages=bool(title), title_boost=boost)
-        out.append(evaluate_setting(args.data, args.work, settings, queries, qrels))
+        out.append(evaluate_setting(args.data, args.work, settings, queries, qrels, ranking))
         args.out.write_text(json.dumps(out, indent=1))
     best = max(((r["settings"], name, m["nDCG@10"]) for r in out for name, m in r["results"].items()),
                key=lambda x: x[2])

@@ -38,6 +38,15 @@ class Article:
     countries: tuple[str, ...] = ()
 
     @property
+    def title_is_derived(self) -> bool:
+        """True when the title is only the start of the body (the input had none).
+
+        Such a title adds nothing to search: it is not indexed as a title nor put in front of
+        passages, which would count the first sentence twice.
+        """
+        return self.body.startswith(self.title.rstrip("…"))
+
+    @property
     def content_hash(self) -> str:
         """A hash of the article as read: equal hashes mean nothing to redo (countries derive from it)."""
         parts = (self.title, self.body, self.date or "", self.source or "", self.url or "")

@@ -327,14 +327,17 @@ class _Update:
 
     def _split(self, article: Article) -> list[Passage]:
         budget = self.settings.passage_tokens
-        if self.settings.title_in_passages:
+        if self._prefixed(article):
             # The title rides along with every passage, so it must fit beside the passage.
             title_tokens = self.encoder.count_tokens([article.title])[0] + 1
             budget = max(min(budget, self.encoder.max_tokens - title_tokens), 16)
         return split_passages(article.body, self.encoder.count_tokens, budget, self.settings.overlap_sentences)
 
+    def _prefixed(self, article: Article) -> bool:
+        return self.settings.title_in_passages and not article.title_is_derived
+
     def _embedding_text(self, article: Article, passage: Passage) -> str:
-        if self.settings.title_in_passages:
+        if self._prefixed(article):
             return f"{article.title}\n{passage.text}"
         return passage.text
 

@@ -82,7 +82,7 @@ class KeywordWriter:
         """Add one article."""
         self._writer.add_document(
             id=article.id,
-            title=article.title,
+            title="" if article.title_is_derived else article.title,
             body=article.body,
             source=article.source or "",
             countries=",".join(article.countries),

@@ -21,7 +21,7 @@ class HashingEncoder:
     """A deterministic bag-of-words encoder: each word hashed to one of `dim` axes.
 
     Texts that share words point the same way, which is enough to test the semantic leg
-    without loading a model. `calls` counts the texts it was asked to embed.
+    without loading a model. `calls` counts the texts it was asked to embed, `texts` keeps them.
     """
 
     name = FAKE_MODEL
@@ -30,12 +30,14 @@ class HashingEncoder:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.texts: list[str] = []
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(text.split()) for text in texts]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += len(texts)
+        self.texts += texts
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):

@@ -197,3 +197,17 @@ def test_stats(built_index, encoder):
         stats = engine.stats()
     assert (stats.articles, stats.model, stats.dim) == (4, FAKE_MODEL, 64)
     assert stats.passages >= 4
+
+
+def test_derived_titles_are_not_indexed_as_titles(tmp_path, encoder):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        json.dumps({"id": "untitled", "body": "Zanzibar ports reopened. Trade resumed."}) + "\n"
+        + json.dumps({"id": "titled", "title": "Zanzibar trade", "body": "Ports reopened today."}) + "\n"
+    )
+    build([docs], tmp_path / "ix", encoder=encoder)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        assert engine.article("untitled").title == "Zanzibar ports reopened."  # shown ...
+        assert ids(engine.search("title:zanzibar", mode="keyword")) == ["titled"]  # ... not searched
+    # A real title rides in front of its passages; a derived one is not repeated.
+    assert sorted(encoder.texts) == ["Zanzibar ports reopened. Trade resumed.", "Zanzibar trade\nPorts reopened today."]
