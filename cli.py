@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -174,6 +174,11 @@ def watch_command(
             watch(folder, index_dir, log, debounce_ms=debounce_ms)
         except KeyboardInterrupt:
             typer.echo("Stopped; the index holds the last complete batch.")
+
+
+class Fusion(str, Enum):
+    rrf = "rrf"
+    convex = "convex"
 
 
 class Format(str, Enum):
@@ -369,14 +374,18 @@ def eval_command(
     run_out: Annotated[
         Optional[Path], typer.Option("--run-out", help="Folder to write one TREC run file per mode into.", show_default=False)
     ] = None,
+    fusion: Annotated[Optional[Fusion], typer.Option("--fusion", help="Hybrid fusion to score. Default: Accord's.", show_default=False)] = None,
+    weight: Annotated[Optional[float], typer.Option("--weight", min=0.0, max=1.0, help="Keyword share for convex fusion.", show_default=False)] = None,
+    rrf_k: Annotated[Optional[int], typer.Option("--rrf-k", min=0, help="Constant of reciprocal rank fusion.", show_default=False)] = None,
 ) -> None:
     """Score keyword, semantic and hybrid search side by side on judged queries.
 
-    Prints nDCG@10, MRR@10, Recall@100 and MAP@100 (ir-measures) for each mode.
+    Prints nDCG@10, MRR@10, Recall@100 and MAP@100 (ir-measures) for each mode. The fusion
+    options try another hybrid ranking on the same index.
     """
     with _user_errors():
         from index.builder import build
-        from search.engine import Engine
+        from search.engine import Engine, RankingConfig
         from search.evaluation import evaluate, format_table, read_qrels, read_queries, write_trec_run
 
         topics, judgments = read_queries(queries), read_qrels(qrels)
@@ -385,7 +394,10 @@ def eval_command(
             report = build([docs], index_dir, progress=progress)
         for skipped in report.skipped:
             typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
-        with Engine.open(index_dir) as engine:
+        ranking = RankingConfig()
+        overrides = {"fusion": fusion.value if fusion else None, "weight": weight, "rrf_k": rrf_k}
+        ranking = replace(ranking, **{name: value for name, value in overrides.items() if value is not None})
+        with Engine.open(index_dir, ranking=ranking) as engine:
             scores, runs = evaluate(engine, topics, judgments)
         if run_out:
             run_out.mkdir(parents=True, exist_ok=True)

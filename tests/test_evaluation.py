@@ -89,3 +89,15 @@ def test_eval_command_prints_table_and_writes_runs(tmp_path, collection, encoder
         "accord-hybrid.run", "accord-keyword.run", "accord-semantic.run"]
     as_json = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
     assert {row["mode"] for row in as_json} == {"hybrid", "keyword", "semantic"}
+
+
+def test_eval_command_scores_another_fusion(tmp_path, collection, encoder):
+    index_dir = tmp_path / "ix"
+    build([collection["docs"]], index_dir, encoder=encoder)
+    args = ["eval", "--docs", str(collection["docs"]), "--queries", str(collection["queries"]),
+            "--qrels", str(collection["qrels"]), "--index", str(index_dir), "--json"]
+    rows = json.loads(CliRunner().invoke(app, [*args, "--fusion", "convex", "--weight", "1.0"]).stdout)
+    by_mode = {row["mode"]: row["metrics"] for row in rows}
+    assert by_mode["hybrid"] == by_mode["keyword"]  # all weight on the keyword leg
+    bad = CliRunner().invoke(app, [*args, "--weight", "2"])
+    assert bad.exit_code == 2
