@@ -35,8 +35,8 @@ America"), which hides the shorter name inside them. Case decides the rest: a na
 with a capital ("Turkey", not "turkey"; "China", not "china"), and short codes must be all
 capitals ("US", not "us"). All-capitals text (old wire copy, the TIME collection) passes both
 tests, so it works too; there only "US" needs its context to tell the country from the pronoun.
-A few more rules keep precision (each measured on Reuters-21578): US states count as the United
-States, a bare "Georgia" is the state only in a US context, "Jordan" and "Chad" as personal names
+A few more rules keep precision (each measured on Reuters-21578): US states and Canadian
+provinces count as their country, a bare "Georgia" is the state only in a US context, "Jordan" and "Chad" as personal names
 do not count, and neither does a country named only for its currency ("U.S. dlrs") or as a bond's
 listing place ("listed in Luxembourg").
 """
@@ -282,10 +282,12 @@ Ukraine: Kyiv, Kiev
 United States: Washington, Pentagon, White House
 """
 
-# US states stand for their country as England and Scotland do for the United Kingdom, and US
-# wire copy is full of them ("Houston, Texas", "a Delaware corporation"). Of the abbreviations,
-# only the dotted ones that are not also words ("Ind.", "Miss.", "Pa." are left out).
-_US_STATES = """
+# US states and Canadian provinces stand for their country as England and Scotland do for the
+# United Kingdom, and North American wire copy is full of them ("Houston, Texas", "a Delaware
+# corporation", "Ontario's premier"). Measured on Reuters-21578, they are right more often than
+# the average mention. Of the US abbreviations, only the dotted ones that are not also words
+# ("Ind.", "Miss.", "Pa." are left out); New Brunswick is left out for New Brunswick, N.J.
+_STATES = """
 United States: Alabama, Alaska, Arizona, Arkansas, California, Colorado, Connecticut, Delaware,
   Florida, Hawaii, Idaho, Illinois, Indiana, Iowa, Kansas, Kentucky, Louisiana, Maine, Maryland,
   Massachusetts, Michigan, Minnesota, Mississippi, Missouri, Montana, Nebraska, Nevada,
@@ -293,6 +295,8 @@ United States: Alabama, Alaska, Arizona, Arkansas, California, Colorado, Connect
   Oregon, Pennsylvania, Rhode Island, South Carolina, South Dakota, Tennessee, Texas, Utah, Vermont,
   Virginia, West Virginia, Wisconsin, Wyoming, Ala., Ariz., Ark., Calif., Colo., Conn., Fla., Ga.,
   Mass., Mich., Minn., Okla., Tenn., Tex., Wis., N.J., N.Y., N.C., N.M., S.C.
+Canada: Ontario, Quebec, Alberta, British Columbia, Manitoba, Saskatchewan, Nova Scotia,
+  Newfoundland, Prince Edward Island
 """
 
 # "Georgia" alone is the country, unless it is the state: the text also names a US state
@@ -318,7 +322,7 @@ Persian Gulf, Arabian Gulf, Arabian Sea, Indian Ocean, South China Sea, East Chi
 Latin America, Latin American, South America, South American, North America, North American,
 Central America, Central American, Americas, New England, New South Wales,
 New Guinea, West Indies, West Indian, East Indies, Gulf of Guinea, Gulf of Mexico, Niger Delta,
-Korean Peninsula, Korean War, Netherlands Antilles, British Columbia, Central African,
+Korean Peninsula, Korean War, Netherlands Antilles, Central African,
 Uruguay Round, Georgia Gulf, Georgia-Pacific, Georgia Power, Georgia Tech, University of Georgia
 """
 
@@ -382,15 +386,15 @@ def normalise_country(name: str) -> str | None:
 
     Accepts any alias extract_countries knows, in any case ("iran", "Iranian", "USSR",
     "west germany"), ISO 3166-1 alpha-2 and alpha-3 codes ("IR", "irn") and ISO's official names
-    ("Islamic Republic of Iran"). A capital or US state is not a country: "Moscow" and "Texas"
-    give None. "Georgia" is the country.
+    ("Islamic Republic of Iran"). A capital, state or province is not a country: "Moscow",
+    "Texas" and "Ontario" give None. "Georgia" is the country.
     """
     text = " ".join(name.split())
     if not text:
         return None
     _, lookup = _matcher(False)
     key = _key(text)
-    if key in lookup and key not in _US_STATE_KEYS:
+    if key in lookup and key not in _STATE_KEYS:
         return lookup[key]
     try:
         country = pycountry.countries.lookup(text)
@@ -476,7 +480,8 @@ def _table(text: str) -> dict[str, list[list[str]]]:
 
 
 _CODE_KEYS = {_key(code) for code in _CODES}
-_US_STATE_KEYS = {_key(state) for state in _table(_US_STATES)["United States"][0]} - {_GEORGIA}
+_STATE_KEYS = {_key(state) for names, *_ in _table(_STATES).values() for state in names} - {_GEORGIA}
+_US_STATE_KEYS = {_key(state) for state in _table(_STATES)["United States"][0]} - {_GEORGIA}
 
 
 def _iso_aliases() -> dict[str, str]:
@@ -502,7 +507,7 @@ def _matcher(capitals: bool) -> tuple[re.Pattern[str], dict[str, str | None]]:
     """The compiled pattern and the key -> canonical name table (None for `_NOT_COUNTRIES`)."""
     aliases = _iso_aliases()
     known = set(aliases.values()) | set(_NOT_IN_ISO)
-    tables = [_table(_ALIASES), _table(_US_STATES)] + ([_table(_CAPITALS)] if capitals else [])
+    tables = [_table(_ALIASES), _table(_STATES)] + ([_table(_CAPITALS)] if capitals else [])
     for table in tables:
         for canonical, parts in table.items():
             if canonical not in known:

@@ -53,10 +53,11 @@ from tests.conftest import SEEDS
         ("Latin America and South American markets", []),
         ("the Korean Peninsula", []),
         ("the Uruguay Round of GATT", []),
-        # US states are the United States; Jersey alone is not the island.
+        # US states and Canadian provinces are their country; Jersey alone is not the island.
         ("New Mexico and New Jersey", ["United States"]),
         ("Jersey City", []),
         ("Houston, Texas", ["United States"]),
+        ("Ontario and British Columbia", ["Canada"]),
     ],
 )
 def test_extract_countries(text, expected):
@@ -152,7 +153,7 @@ def test_seed_articles(seed, expected):
         ("ivory coast", "Ivory Coast"), ("Côte d'Ivoire", "Ivory Coast"), ("korea", "South Korea"),
         ("Georgia", "Georgia"), ("palestinian", "Palestine"),
         # Not countries: a capital, a US state, a sea, nothing.
-        ("Moscow", None), ("Texas", None), ("Persian Gulf", None), ("Atlantis", None), ("", None),
+        ("Moscow", None), ("Texas", None), ("Ontario", None), ("Persian Gulf", None), ("Atlantis", None), ("", None),
     ],
 )
 def test_normalise_country(value, expected):
