@@ -306,13 +306,15 @@ Canada: Ontario, Quebec, Alberta, British Columbia, Manitoba, Saskatchewan, Nova
 _GEORGIA = "georgia"
 _PLACE_COMMA_BEFORE = re.compile(r"[A-Z][\w.]*,\s*$")
 
-# Countries that are also personal names, and the context that makes them one: in mixed-case
-# text "Jordan" after a capitalised word is a surname ("Michael Jordan"; but "To Jordan" in a
-# title-case headline is the country), "Chad" before one a first name ("Chad Wolf").
+# Countries that are also personal names, and the context that makes them one, in mixed-case
+# text: "Jordan" after a capitalised word that is not a function word or a participle ("Michael
+# Jordan", but "King Abdullah of Jordan", "Visiting Jordan"), "Chad" before a capitalised word
+# that ends the name ("Chad Wolf said", but "Chad President Deby"). Title-case headlines ("Arms
+# For Jordan", "Chad Says It Will") are not names: there the words around are capitalised too.
 _FUNCTION_WORDS = r"(?:The|To|In|Of|For|From|With|By|On|At|And|Against|Into|About|Visit|Visits)"
 _PERSONAL_NAME = {
-    "jordan": (re.compile(rf"\b(?!{_FUNCTION_WORDS}\s)[A-Z][a-z]+\s+$"), None),
-    "chad": (None, re.compile(r"\s+(?!(?:President|Government|Army|Foreign|Defen[cs]e|Prime|Is|Has|Said)\b)[A-Z][a-z]")),
+    "jordan": (re.compile(rf"(?:^|(?<![A-Za-z])[a-z]+\s+|[,;:.!?]\s+)(?!{_FUNCTION_WORDS}\s)(?!\w+ing\s)[A-Z][a-z]+\s+$"), None),
+    "chad": (None, re.compile(r"\s+[A-Z][a-z]+(?=\s+[a-z]|[,.;:)]|\s*$)")),
 }
 
 # Phrases that contain a country's name or adjective but do not mean the country. They are
@@ -536,8 +538,8 @@ def _matcher(capitals: bool) -> tuple[re.Pattern[str], dict[str, str | None]]:
         node[""] = {}
     # Every name starts with a capital letter, so the first letter is matched as a capital and
     # the rest without regard to case. That leaves a plain set of first letters for the regex
-    # engine to scan for, which is three times faster than trying the trie at every position.
-    # `(?<!\w.)` after the first letter checks the word boundary before it.
+    # engine to scan for: on Reuters the scan runs nine times faster than trying the trie at
+    # every position. `(?<!\w.)` after the first letter checks the word boundary before it.
     branches = [
         f"{re.escape(first.upper())}(?<!\\w.)(?i:{_trie_regex(rest)})" for first, rest in sorted(trie.items())
     ]

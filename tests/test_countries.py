@@ -82,10 +82,15 @@ def test_case_tells_names_from_words(text, expected):
     ("text", "expected"),
     [
         ("Michael Jordan scored", []),
+        ("He met Vernon Jordan.", []),
         ("King Abdullah of Jordan", ["Jordan"]),
-        ("Arms For Jordan", ["Jordan"]),
+        ("Visiting Jordan, he said", ["Jordan"]),
+        ("Arms For Jordan", ["Jordan"]),  # title-case headlines capitalise every word
+        ("Russia Arms Jordan", ["Russia", "Jordan"]),
         ("Chad Wolf said", []),
+        ("Chad Wolf, the acting secretary", []),
         ("Chad President Idriss Deby", ["Chad"]),
+        ("Chad Says It Will Fight", ["Chad"]),
         ("Georgia and Russia fought in 2008", ["Georgia", "Russia"]),
         ("Russia, Georgia and Armenia", ["Russia", "Georgia", "Armenia"]),
         ("Fort Benning, Georgia", ["United States"]),
