@@ -44,6 +44,8 @@ _REUTERS_LABELS = {
     "yemen-demo-republic": "Yemen",
     "trinidad-tobago": "Trinidad and Tobago",
     "us-virgin-islands": "US Virgin Islands",
+    # In 1987 "Congo" was Congo-Brazzaville; today's DR Congo was Zaire (label `zaire`).
+    "congo": "Republic of the Congo",
 }
 
 

@@ -24,8 +24,9 @@ Policies, chosen for a defense-cooperation archive that reaches back to the Cold
   Lanka, Kampuchea -> Cambodia, Rhodesia -> Zimbabwe, Swaziland -> Eswatini, Persia -> Iran.
 - "Palestinian" is "Palestine" (ISO 3166-1 lists the State of Palestine).
 - A bare "Korea"/"Korean" is South Korea (the Republic of Korea is the one called "Korea" in
-  trade and wire copy); "North Korea(n)" is North Korea. A bare "Congo" is the Republic of the
-  Congo, as in ISO; the Democratic Republic is "DR Congo".
+  trade and wire copy); "North Korea(n)" is North Korea. A bare "Congo"/"Congolese" is DR Congo,
+  as in today's wire style and in the 1960s (the Congo crisis); only 1971-97, when DR Congo was
+  Zaire, did it mean the other one, which is "Republic of the Congo" ("Congo-Brazzaville").
 
 Matching is one regex compiled from a character trie of every alias (over a thousand; a flat
 alternation would try them one by one at each position). The trie is greedy, so the longest
@@ -52,7 +53,8 @@ import pycountry
 # Canonical names where pycountry has only a formal `name` and no `common_name`, or where news
 # English uses another (Turkey rather than Türkiye). Keyed by ISO alpha-2.
 _SHORT_NAMES = {
-    "BN": "Brunei", "CC": "Cocos Islands", "CD": "DR Congo", "CI": "Ivory Coast",
+    "BN": "Brunei", "CC": "Cocos Islands", "CD": "DR Congo", "CG": "Republic of the Congo",
+    "CI": "Ivory Coast",
     "CV": "Cape Verde", "CZ": "Czech Republic", "FK": "Falkland Islands", "FM": "Micronesia",
     "MF": "Saint Martin", "MO": "Macau", "PS": "Palestine", "RU": "Russia",
     "SH": "Saint Helena", "SX": "Sint Maarten", "TL": "East Timor", "TR": "Turkey",
@@ -106,7 +108,7 @@ Chile: | Chilean
 China: People's Republic of China, PRC, Mainland China | Chinese
 Colombia: | Colombian
 Comoros: | Comorian
-Congo: Republic of the Congo, Congo-Brazzaville, Congo Brazzaville | Congolese
+Republic of the Congo: Congo Republic, Congo-Brazzaville, Congo Brazzaville |
 Costa Rica: | Costa Rican
 Croatia: | Croatian, Croat
 Cuba: | Cuban
@@ -116,7 +118,8 @@ Czechoslovakia: | Czechoslovak, Czechoslovakian
 Denmark: | Danish, Dane
 Djibouti: | Djiboutian
 Dominican Republic: | Dominican
-DR Congo: Democratic Republic of the Congo, Democratic Republic of Congo, DRC, DR Congo, Congo-Kinshasa, Congo Kinshasa, Zaire | Zairean, Zairian
+DR Congo: Congo, Democratic Republic of the Congo, Democratic Republic of Congo, DRC, Congo-Kinshasa,
+  Congo Kinshasa, Zaire | Congolese, Zairean, Zairian
 East Timor: Timor-Leste, Timor Leste | East Timorese, Timorese
 Ecuador: | Ecuadorean, Ecuadorian
 Egypt: | Egyptian
