@@ -1,0 +1,164 @@
+"""Score extract_countries against the human `places` labels of Reuters-21578.
+
+    python benchmarks/countries_reuters.py ../shared/data/reuters21578 --out runs/countries.md
+
+Reads `reuters21578.jsonl.gz` from DATA_DIR at run time (the collection is not openly licensed:
+nothing of it is copied into the repository). Only articles with at least one place label count.
+The extractor reads the title and body (not the dateline field). Labels are mapped to canonical
+names with normalise_country, plus the few Reuters spellings it cannot know (`_REUTERS_LABELS`);
+`ussr` is Russia and `west-germany`/`east-germany` are Germany, as in index/countries.py. A label
+that still maps to nothing stays in the gold set under its own name, so it can only count as a
+miss, never be quietly dropped.
+
+Scores: micro precision and recall over (article, country) pairs, and macro precision and recall
+averaged over articles (precision over the articles where something was found). Three runs: with
+and without capitals as metonyms, to show whether they earn their place, and with the United
+States left out of both sides.
+
+Reading the numbers: the labels say what an article is about, the extractor what it mentions.
+Most misses are `usa` labels on company notices and earnings tables whose only place is the
+dateline; the report counts the misses in articles that name no country at all. Most false
+positives are real mentions the labellers did not list (trade partners, G-7 lists, "Chinese-made").
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from index.countries import extract_countries, normalise_country  # noqa: E402
+
+DATA_FILE = "reuters21578.jsonl.gz"
+
+# Reuters place labels whose spelling normalise_country does not take as it is.
+_REUTERS_LABELS = {
+    "yemen-arab-republic": "Yemen",
+    "yemen-demo-republic": "Yemen",
+    "trinidad-tobago": "Trinidad and Tobago",
+    "us-virgin-islands": "US Virgin Islands",
+    # In 1987 "Congo" was Congo-Brazzaville; today's DR Congo was Zaire (label `zaire`).
+    "congo": "Republic of the Congo",
+}
+
+
+def gold_countries(labels: list[str]) -> set[str]:
+    """Canonical names for Reuters place labels; an unmappable label is kept as `?label`."""
+    gold = set()
+    for label in labels:
+        name = _REUTERS_LABELS.get(label) or normalise_country(label.replace("-", " "))
+        gold.add(name or f"?{label}")
+    return gold
+
+
+def load(data_dir: Path) -> list[tuple[str, str, set[str]]]:
+    """(newid, title + body, gold countries) for every article with a place label."""
+    articles = []
+    with gzip.open(data_dir / DATA_FILE, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            if record.get("places"):
+                text = f"{record.get('title') or ''}\n{record.get('body') or ''}"
+                articles.append((str(record["newid"]), text, gold_countries(record["places"])))
+    return articles
+
+
+def score(articles, capitals: bool, leave_out: str | None = None) -> dict:
+    """Precision and recall of extract_countries on `articles`; `leave_out` drops one country
+    from both sides (the `usa` label mostly comes from the dateline, see the report)."""
+    start = time.perf_counter()
+    found = [set(extract_countries(text, capitals=capitals)) for _, text, _ in articles]
+    seconds = time.perf_counter() - start
+    true_pos, false_pos, false_neg = Counter(), Counter(), Counter()
+    precisions, recalls = [], []
+    missed_in_countryless = 0  # gold pairs of articles where nothing at all was found
+    for (_, _, gold), predicted in zip(articles, found):
+        if not predicted:
+            missed_in_countryless += len(gold - {leave_out})
+        gold, predicted = gold - {leave_out}, predicted - {leave_out}
+        true_pos.update(gold & predicted)
+        false_pos.update(predicted - gold)
+        false_neg.update(gold - predicted)
+        if predicted:
+            precisions.append(len(gold & predicted) / len(predicted))
+        if gold:
+            recalls.append(len(gold & predicted) / len(gold))
+    tp, fp, fn = (sum(c.values()) for c in (true_pos, false_pos, false_neg))
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    return {
+        "setting": ("capitals" if capitals else "no capitals") + (f", without {leave_out}" if leave_out else ""),
+        "articles": len(articles),
+        "pairs": tp + fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall),
+        "macro_precision": sum(precisions) / len(precisions),
+        "macro_recall": sum(recalls) / len(recalls),
+        "articles_per_s": len(articles) / seconds,
+        "missed_in_countryless": missed_in_countryless,
+        "false_negatives_total": fn,
+        "false_positives": false_pos.most_common(15),
+        "false_negatives": false_neg.most_common(15),
+    }
+
+
+def report(results: list[dict], command: str, unmapped: Counter) -> str:
+    lines = [
+        f"`{command}`",
+        "",
+        "| setting | articles | gold pairs | micro P | micro R | micro F1 | macro P | macro R | articles/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['setting']} | {r['articles']} | {r['pairs']} | {r['precision']:.3f} "
+            f"| {r['recall']:.3f} | {r['f1']:.3f} | {r['macro_precision']:.3f} "
+            f"| {r['macro_recall']:.3f} | {r['articles_per_s']:,.0f} |"
+        )
+    lines.append("")
+    lines.append("Unmapped labels (counted as misses): " + (
+        ", ".join(f"{label} ({n})" for label, n in unmapped.most_common()) or "none"))
+    for r in results:
+        lines.append("")
+        lines.append(f"Top errors, {r['setting']}:")
+        lines.append("- false positives: " + ", ".join(f"{c} {n}" for c, n in r["false_positives"]))
+        lines.append("- false negatives: " + ", ".join(f"{c} {n}" for c, n in r["false_negatives"]))
+        lines.append(
+            f"- {r['missed_in_countryless']} of the {r['false_negatives_total']} misses are in articles "
+            "whose title and body name no country at all"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help=f"folder holding {DATA_FILE}")
+    parser.add_argument("--out", type=Path, help="also write the report (markdown) to this file")
+    args = parser.parse_args(argv)
+
+    articles = load(args.data_dir)
+    unmapped = Counter(name[1:] for _, _, gold in articles for name in gold if name.startswith("?"))
+    extract_countries("warm up")  # compile the patterns outside the timed loop
+    extract_countries("warm up", capitals=False)
+    results = [
+        score(articles, capitals=True),
+        score(articles, capitals=False),
+        score(articles, capitals=True, leave_out="United States"),
+    ]
+    command = shlex.join(["python", *sys.argv])
+    text = report(results, command, unmapped)
+    print(text, end="")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
