@@ -15,7 +15,8 @@ TEXT_SUFFIX = ".txt"
 JSONL_SUFFIX = ".jsonl"
 
 # JSONL field names accepted for each Article field, first match wins. The aliases let standard
-# collections load as they are: TIME uses `docno`/`text`, Reuters-21578 uses `newid`.
+# collections load as they are: TIME uses `docno`/`text`, Reuters-21578 uses `newid` (and keeps
+# its `dateline` apart from the body, where wire copy has it).
 ID_FIELDS = ("id", "docno", "newid")
 BODY_FIELDS = ("body", "text")
 
@@ -158,6 +159,10 @@ def _read_jsonl(path: Path, data: bytes) -> Iterator[Article | Skipped]:
             yield Skipped(where, "needs an 'id' and a 'body'")
             continue
         body = normalise_body(body)
+        dateline = _first_field(record, ("dateline",))
+        if dateline and not body.startswith(dateline):
+            # Wire copy keeps its dateline ("CHICAGO, Feb 26 -") at the head of the body.
+            body = f"{dateline} {body}"
         yield Article(
             id=article_id,
             title=_first_field(record, ("title",)) or title_from_body(body),

@@ -28,8 +28,10 @@ def test_jsonl_keeps_ids_verbatim_and_accepts_collection_aliases(tmp_path: Path)
     path.write_text(
         json.dumps({"id": "A/1 x", "title": "T", "body": "Body  text.\n\nSecond.", "url": "http://x"}) + "\n"
         + json.dumps({"docno": "017", "text": "NO TITLE HERE. MORE.", "date": "02/08/63"}) + "\n"
+        + json.dumps({"newid": 5, "title": "T", "dateline": "CHICAGO, Feb 26 -", "body": "Dean Foods said."}) + "\n"
     )
-    first, second = read(path)
+    first, second, third = read(path)
+    assert (third.id, third.body) == ("5", "CHICAGO, Feb 26 - Dean Foods said.")
     assert (first.id, first.title, first.body, first.url) == ("A/1 x", "T", "Body text.\n\nSecond.", "http://x")
     assert (second.id, second.title, second.date) == ("017", "NO TITLE HERE.", "1963-02-08")
     assert second.path == f"{path}:2"
