@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 from index.articles import Article, Skipped, iter_input_files, read_articles
 from index.countries import extract_countries
 from index.docstore import DocStoreWriter, FileRecord
-from index.duplicates import groups, signature, signature_from_bytes
+from index.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
 from index.embedding_cache import EmbeddingCache
 from index.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
@@ -297,16 +297,19 @@ class _Update:
         finally:
             cache.close()
 
+        # Articles whose duplicate group may change: the new ones, and the groups of those going.
+        regroup = {a.id for a, _file in changes.add}
+        old_groups = set(docs.duplicate_groups(sorted(changes.delete)).values())
+        regroup |= {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
         removed_passages = docs.delete_articles(sorted(changes.delete))
         new_ids: list[int] = []
         for article, file in changes.add:
-            new_ids += docs.add_article(article, file, passages[article.id], signature(article.body).tobytes())
+            sig = signature(article.body)
+            new_ids += docs.add_article(article, file, passages[article.id], sig.tobytes(), band_keys(sig))
         for record in changes.files:
             docs.put_file(record)
         docs.delete_files(changes.gone_files)
-        if changes.add or changes.delete:
-            stored = docs.signatures()
-            docs.set_duplicate_groups(groups({i: signature_from_bytes(b) for i, b in stored.items()}))
+        _regroup_duplicates(docs, regroup)
 
         vector_writer = VectorWriter(self.encoder.dim, gen_dir / VECTORS_FILE)
         vector_writer.remove(removed_passages)
@@ -340,6 +343,23 @@ class _Update:
         if self._prefixed(article):
             return f"{article.title}\n{passage.text}"
         return passage.text
+
+
+def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:
+    """Recompute the near-duplicate components that contain any of `seeds` (that still exist)."""
+
+    def neighbours(article_id: str) -> list[str]:
+        mine = signature_from_bytes(docs.signature(article_id) or b"")
+        return [other for other, blob in docs.band_candidates(article_id).items()
+                if similar_enough(mine, signature_from_bytes(blob))]
+
+    done: set[str] = set()
+    for seed in sorted(seeds):
+        if seed in done or docs.signature(seed) is None:
+            continue
+        members = component(seed, neighbours)
+        docs.set_duplicate_group(members)
+        done |= members
 
 
 def stat_changed(path: Path, known: FileRecord | None) -> bool:

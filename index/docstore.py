@@ -27,6 +27,9 @@ CREATE INDEX IF NOT EXISTS articles_by_date ON articles (date);
 CREATE TABLE IF NOT EXISTS article_countries (article_id TEXT NOT NULL, country TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS countries_by_name ON article_countries (country);
 CREATE INDEX IF NOT EXISTS countries_by_article ON article_countries (article_id);
+CREATE TABLE IF NOT EXISTS bands (band INTEGER NOT NULL, bucket INTEGER NOT NULL, article_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS bands_by_bucket ON bands (band, bucket);
+CREATE INDEX IF NOT EXISTS bands_by_article ON bands (article_id);
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );
@@ -170,9 +173,20 @@ class DocStore:
             found += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
         return found
 
-    def signatures(self) -> dict[str, bytes]:
-        """Every article's near-duplicate signature, as stored."""
-        return dict(self._db.execute("SELECT id, signature FROM articles"))
+    def signature(self, article_id: str) -> bytes | None:
+        """An article's near-duplicate signature, as stored."""
+        row = self._db.execute("SELECT signature FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    def band_candidates(self, article_id: str) -> dict[str, bytes]:
+        """Articles sharing a signature band with this one, with their signatures."""
+        return dict(self._db.execute(
+            "SELECT DISTINCT a.id, a.signature FROM bands AS mine "
+            "JOIN bands AS other ON other.band = mine.band AND other.bucket = mine.bucket "
+            "JOIN articles AS a ON a.id = other.article_id "
+            "WHERE mine.article_id = ? AND other.article_id != ?",
+            (article_id, article_id),
+        ))
 
     def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The duplicate group of each of these articles."""
@@ -221,11 +235,15 @@ class DocStoreWriter(DocStore):
             removed += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
             self._db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM article_countries WHERE article_id IN ({marks})", chunk)
+            self._db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
         return removed
 
-    def add_article(self, article: Article, file: str, passages: Sequence[Passage], signature: bytes) -> list[int]:
-        """Insert an article, its countries and its passages; returns the passages' (vector) ids."""
+    def add_article(
+        self, article: Article, file: str, passages: Sequence[Passage], signature: bytes, bands: Sequence[tuple[int, int]]
+    ) -> list[int]:
+        """Insert an article, its countries, duplicate-signature bands and passages; returns the
+        passages' (vector) ids."""
         a = article
         self._db.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -233,6 +251,7 @@ class DocStoreWriter(DocStore):
              a.content_hash, file, signature),
         )
         self._db.executemany("INSERT INTO article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
+        self._db.executemany("INSERT INTO bands VALUES (?, ?, ?)", [(band, bucket, a.id) for band, bucket in bands])
         ids = []
         for p in passages:
             cursor = self._db.execute(
@@ -241,16 +260,13 @@ class DocStoreWriter(DocStore):
             ids.append(int(cursor.lastrowid))
         return ids
 
-    def set_duplicate_groups(self, groups: dict[str, str]) -> None:
-        """Record each article's duplicate group (NULL for an article alone in its group)."""
-        sizes: dict[str, int] = {}
-        for group in groups.values():
-            sizes[group] = sizes.get(group, 0) + 1
-        self._db.execute("UPDATE articles SET dup_group = NULL")
-        self._db.executemany(
-            "UPDATE articles SET dup_group = ? WHERE id = ?",
-            [(group, article_id) for article_id, group in groups.items() if sizes[group] > 1],
-        )
+    def set_duplicate_group(self, members: set[str]) -> None:
+        """Record a group of near-duplicates, named by its smallest id (a lone article: no group)."""
+        group = min(members) if len(members) > 1 else None
+        for chunk in _chunks(sorted(members)):
+            self._db.execute(
+                f"UPDATE articles SET dup_group = ? WHERE id IN ({','.join('?' * len(chunk))})", [group, *chunk]
+            )
 
     def put_file(self, record: FileRecord) -> None:
         """Record a source file as indexed now."""

@@ -1,20 +1,25 @@
 """Near-duplicate detection: the same story syndicated by several outlets, found at index time.
 
-Each article gets a MinHash signature (datasketch) of its word 3-shingles; locality-sensitive
-hashing proposes candidate pairs, which are kept when their estimated Jaccard similarity is at
-least `THRESHOLD`. Groups are the connected components of kept pairs, named by their smallest
-article id, so the grouping does not depend on the order articles were indexed in.
+Each article gets a MinHash signature (datasketch) of its word 3-shingles. Locality-sensitive
+hashing cuts the 64 values into 16 bands of 4: articles sharing a band's values are candidates,
+and a candidate pair is kept when its estimated Jaccard similarity (the share of equal values)
+is at least `THRESHOLD`. With 16 bands of 4, a pair at 0.8 becomes a candidate with probability
+0.9998. Groups are the connected components of kept pairs, named by their smallest article id,
+so grouping does not depend on the order articles were indexed in. The bands are stored in the
+index, so an update regroups only the articles it touches and their components.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
 NUM_PERM = 64
-_SCHEME = "affine32"  # datasketch's hashing scheme; stored signatures are only comparable within one
+BANDS, ROWS = 16, 4
+_SCHEME = "affine32"  # datasketch's hashing scheme; signatures are only comparable within one
 THRESHOLD = 0.8
 _SHINGLE_WORDS = 3
 _WORD = re.compile(r"\w+")
@@ -25,7 +30,8 @@ def signature(text: str) -> np.ndarray:
     from datasketch import MinHash
 
     words = _WORD.findall(text.lower())
-    shingles = {" ".join(words[i : i + _SHINGLE_WORDS]).encode() for i in range(max(len(words) - _SHINGLE_WORDS + 1, 1))}
+    count = max(len(words) - _SHINGLE_WORDS + 1, 1)
+    shingles = {" ".join(words[i : i + _SHINGLE_WORDS]).encode() for i in range(count)}
     minhash = MinHash(num_perm=NUM_PERM, scheme=_SCHEME)
     minhash.update_batch(list(shingles))
     return minhash.hashvalues.astype(np.uint64)
@@ -36,27 +42,49 @@ def signature_from_bytes(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint64)
 
 
+def band_keys(sig: np.ndarray) -> list[tuple[int, int]]:
+    """(band, bucket) pairs of a signature: articles sharing one are candidate duplicates."""
+    keys = []
+    for band in range(BANDS):
+        digest = hashlib.blake2b(sig[band * ROWS : (band + 1) * ROWS].tobytes(), digest_size=8).digest()
+        keys.append((band, int.from_bytes(digest, "big", signed=True)))
+    return keys
+
+
+def similar_enough(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when the estimated Jaccard similarity of two signatures reaches THRESHOLD."""
+    return float(np.mean(a == b)) >= THRESHOLD
+
+
+def component(seed: str, neighbours: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every article connected to `seed` through near-duplicate pairs, `seed` included."""
+    found, todo = {seed}, [seed]
+    while todo:
+        for other in neighbours(todo.pop()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return found
+
+
 def groups(signatures: Mapping[str, np.ndarray]) -> dict[str, str]:
-    """Every article id mapped to its duplicate group's id (itself when it has no duplicate)."""
-    from datasketch import LeanMinHash, MinHashLSH
+    """Every article id mapped to its group's id (its own id when it has no duplicate).
 
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
-    hashes = {}
-    for article_id, values in signatures.items():
-        hashes[article_id] = LeanMinHash(seed=1, hashvalues=values, scheme=_SCHEME)
-        lsh.insert(article_id, hashes[article_id])
-    parent = {article_id: article_id for article_id in signatures}
+    The whole-collection computation; the index does the same incrementally.
+    """
+    buckets: dict[tuple[int, int], list[str]] = {}
+    for article_id, sig in signatures.items():
+        for key in band_keys(sig):
+            buckets.setdefault(key, []).append(article_id)
 
-    def root(node: str) -> str:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
+    def neighbours(article_id: str) -> set[str]:
+        sig = signatures[article_id]
+        candidates = {other for key in band_keys(sig) for other in buckets[key] if other != article_id}
+        return {other for other in candidates if similar_enough(sig, signatures[other])}
 
-    for article_id, minhash in hashes.items():
-        for other in lsh.query(minhash):
-            if other != article_id and minhash.jaccard(hashes[other]) >= THRESHOLD:
-                a, b = root(article_id), root(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    return {article_id: root(article_id) for article_id in signatures}
+    result: dict[str, str] = {}
+    for article_id in sorted(signatures):
+        if article_id not in result:
+            members = component(article_id, neighbours)
+            result.update({member: min(members) for member in members})
+    return result

@@ -41,6 +41,7 @@ def snapshot(index_dir: Path) -> dict:
     try:
         articles = {i: h for i, (h, _f) in docs.content_hashes().items()}
         spans = sorted((p.article_id, p.start, p.end) for a in articles for p in docs.passages_of(a))
+        duplicate_groups = docs.duplicate_groups(sorted(articles))
     finally:
         docs.close()
     results = {}
@@ -50,7 +51,7 @@ def snapshot(index_dir: Path) -> dict:
             # keyword scores may differ from a fresh build's; which articles match may not.
             results[word, "keyword"] = sorted(h.id for h in engine.search(word, k=50, mode="keyword"))
             results[word, "semantic"] = [(h.id, round(h.score, 5)) for h in engine.search(word, k=50, mode="semantic")]
-    return {"articles": articles, "spans": spans, "results": results}
+    return {"articles": articles, "spans": spans, "groups": duplicate_groups, "results": results}
 
 
 def test_unchanged_sources_are_not_read_or_embedded(corpus_dir, built_index):
