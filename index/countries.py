@@ -336,10 +336,11 @@ _PERSONAL_NAME = {
 _NOT_COUNTRIES = """
 Persian Gulf, Arabian Gulf, Arabian Sea, Indian Ocean, South China Sea, East China Sea,
 Latin America, Latin American, South America, South American, North America, North American,
-Central America, Central American, Americas, New England, New South Wales,
+Central America, Central American, Americas, Inter-American, Pan-American, New England, New South Wales,
 New Guinea, West Indies, West Indian, East Indies, Gulf of Guinea, Gulf of Mexico, Niger Delta,
 Korean Peninsula, Korean War, Netherlands Antilles, Central African,
-Uruguay Round, Georgia Gulf, Georgia-Pacific, Georgia Power, Georgia Tech, University of Georgia
+Uruguay Round, Georgia Gulf, Georgia-Pacific, Georgia Power, Georgia Tech, University of Georgia,
+Dutch auction
 """
 
 # A country named only as the issuer of a currency ("10 mln U.S. dlrs", "Swiss francs") is not
@@ -373,7 +374,7 @@ _CODES = {
 # the country ("VIENNA, Va.", "LONDON, Ontario"); else the place is looked up as a country, state
 # or capital, then as a city in the GeoNames gazetteer (see `_city_countries`).
 _LETTER = r"[^\W\d_]"
-_PLACE_WORD = rf"{_LETTER}(?:{_LETTER}|[.'’&-])*"
+_PLACE_WORD = rf"{_LETTER}[\w.'’&-]*"
 # A month, by any abbreviation or misspelling ("Feb", "MARCH", "Sept.", "Mach", "march"): a word
 # before or after a day.
 _MONTH_NAME = r"\b[A-Za-z]{3,9}\.?"
@@ -412,9 +413,19 @@ def extract_countries(text: str, *, capitals: bool = True) -> list[str]:
     `capitals=False`, capitals and seats of government used for their country ("Moscow",
     "Washington", "the Kremlin") are not counted, except in a dateline.
     """
+    return list(count_countries(text, capitals=capitals))
+
+
+def count_countries(text: str, *, capitals: bool = True) -> dict[str, int]:
+    """How many times `text` mentions each country, in order of first mention.
+
+    The mentions extract_countries finds, counted: the dateline is one mention, and so is each
+    name, adjective or (with `capitals`) metonym of the country in the text.
+    """
     pattern, lookup = _matcher(capitals)
-    found: dict[str, None] = {}
+    found: dict[str, int] = {}
     georgia_first: int | None = None  # where in `found` a bare "Georgia" first came
+    georgias = 0
     us_state = False
     previous_end = -1
     dateline = find_dateline(text)
@@ -422,7 +433,7 @@ def extract_countries(text: str, *, capitals: bool = True) -> list[str]:
         if dateline is not None and match.start() >= dateline.start:
             if match.start() < dateline.end:
                 continue  # the dateline's own words: "MEXICO, Mo." is in the United States
-            found.setdefault(dateline.country, None)
+            found[dateline.country] = found.get(dateline.country, 0) + 1
             us_state = us_state or dateline.us_state
             dateline = None
         written = match.group(0)
@@ -432,20 +443,24 @@ def extract_countries(text: str, *, capitals: bool = True) -> list[str]:
             continue
         if key == _GEORGIA:
             georgia_first = len(found) if georgia_first is None else georgia_first
+            georgias += 1
             us_state = us_state or _is_georgia_state(text, match.start(), previous_end)
         else:
             us_state = us_state or key in _US_STATE_KEYS
-            found.setdefault(country, None)
+            found[country] = found.get(country, 0) + 1
         previous_end = match.end()
     if dateline is not None:
-        found.setdefault(dateline.country, None)
+        found[dateline.country] = found.get(dateline.country, 0) + 1
         us_state = us_state or dateline.us_state
-    names = list(found)
     if georgia_first is not None:
         georgia = "United States" if us_state else "Georgia"
-        if georgia not in names:
-            names.insert(georgia_first, georgia)
-    return names
+        if georgia in found:
+            found[georgia] += georgias
+        else:
+            items = list(found.items())
+            items.insert(georgia_first, (georgia, georgias))
+            found = dict(items)
+    return found
 
 
 def normalise_country(name: str) -> str | None:
@@ -492,11 +507,13 @@ def _case_fits(written: str) -> bool:
 
 
 def _counts(text: str, match: re.Match[str], key: str) -> bool:
-    """False for a mention that only names a currency or a bond's listing place, for "US" the
-    pronoun, and for "Jordan" or "Chad" as a person's name."""
+    """False for a mention that only names a currency or a bond's listing place, for a ticker
+    symbol, for "US" the pronoun, and for "Jordan" or "Chad" as a person's name."""
     start, end = match.span()
     if _CURRENCY_AFTER.match(text, end):
         return False
+    if text[start - 1 : start] == "<" and text[end : end + 1] in (">", "."):
+        return False  # a ticker symbol, as wire copy marks them: "Union Carbide <UK>", "<ROK.N>"
     if _LISTED_BEFORE.search(text, max(0, start - 30), start):
         return False
     if match.group(0) == "US":
@@ -536,16 +553,16 @@ def find_dateline(text: str) -> Dateline | None:
         match = _DATELINE.match(text, start)
         if match is None:
             continue
-        found = _dateline_country(match)
+        found = _dateline_country(match.group("place"), match.group("region"), bool(match.group("date")))
         if found is not None:
             country, us_state = found
             return Dateline(match.start("place"), match.end(), match.group("place"), country, us_state)
     return None
 
 
-def _dateline_country(match: re.Match[str]) -> tuple[str, bool] | None:
-    """The country of a dateline-shaped match, and whether its region is a US state; or None."""
-    place, region, dated = match.group("place"), match.group("region"), match.group("date")
+@functools.lru_cache(maxsize=4096)
+def _dateline_country(place: str, region: str | None, dated: bool) -> tuple[str, bool] | None:
+    """The country of a dateline-shaped place, and whether its region is a US state; or None."""
     if not dated and not place.isupper():
         return None  # only a date makes "New York, June 1 -" a dateline in mixed case
     place_country = _place_country(place)

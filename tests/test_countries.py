@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.cleaning import clean_raw_article
-from index.countries import canonical_names, extract_countries, find_dateline, normalise_country
+from index.countries import canonical_names, count_countries, extract_countries, find_dateline, normalise_country
 from tests.conftest import SEEDS
 
 
@@ -54,6 +54,8 @@ from tests.conftest import SEEDS
         ("Latin America and South American markets", []),
         ("the Korean Peninsula", []),
         ("the Uruguay Round of GATT", []),
+        ("a Dutch auction of preferred shares", []),
+        ("the Inter-American Development Bank and the Pan American Health Organization", []),
         # US states and Canadian provinces are their country; Jersey alone is not the island.
         ("New Mexico and New Jersey", ["United States"]),
         ("Jersey City", []),
@@ -106,6 +108,19 @@ def test_currencies_and_listing_places_are_not_mentions():
     assert extract_countries("a loan of 10 mln U.S. dlrs and 5 mln Swiss francs") == []
     assert extract_countries("The bonds will be listed in Luxembourg.") == []
     assert extract_countries("Luxembourg and the U.S. dollar") == ["Luxembourg"]
+
+
+def test_ticker_symbols_are_not_mentions():
+    assert extract_countries("ROCKWELL <ROK> GETS CONTRACT; Union Carbide <UK> and <UK.N>") == []
+    assert extract_countries("<ROK> sells jets to the ROK") == ["South Korea"]
+
+
+def test_count_countries():
+    text = "Iran talks\nTEHRAN, Jan 3 - Iranian and Russian officials met; Iran and Russia agreed."
+    assert count_countries(text) == {"Iran": 4, "Russia": 2}  # title, dateline, Iranian, Iran
+    assert list(count_countries(text)) == extract_countries(text)
+    assert count_countries("Fort Benning, Georgia; Georgia") == {"United States": 2}
+    assert count_countries("") == {}
 
 
 def test_capitals_as_metonyms_can_be_left_out():
