@@ -85,9 +85,21 @@ def main() -> None:
                                  title_in_passages=bool(title), title_boost=boost)
         out.append(evaluate_setting(args.data, args.work, settings, queries, qrels, ranking))
         args.out.write_text(json.dumps(out, indent=1))
+    print(markdown_table(out))
     best = max(((r["settings"], name, m["nDCG@10"]) for r in out for name, m in r["results"].items()),
                key=lambda x: x[2])
     print("best:", best)
+
+
+def markdown_table(out: list[dict]) -> str:
+    """nDCG@10 of each passage setting (rows) under each ranking (columns)."""
+    names = ["keyword", "semantic", *(f"rrf k={k}" for k in (10, 30, 60)), *(f"convex w={w}" for w in WEIGHTS[:6])]
+    lines = ["| passage tokens | overlap | " + " | ".join(names) + " |", "|---:|---:|" + "---:|" * len(names)]
+    for r in out:
+        s = r["settings"]
+        cells = " | ".join(f"{r['results'][n]['nDCG@10']:.4f}" for n in names)
+        lines.append(f"| {s['passage_tokens']} | {s['overlap_sentences']} | {cells} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
