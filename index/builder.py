@@ -32,7 +32,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from index.articles import Article, Skipped, iter_input_files, read_articles
-from index.countries import extract_countries
+from index.countries import article_countries
 from index.docstore import DocStoreWriter, FileRecord
 from index.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
 from index.embedding_cache import EmbeddingCache
@@ -249,7 +249,7 @@ class _Update:
         to_check = [p for p in files if stat_changed(p, known_files.get(str(p)))]
         for done, path in enumerate(to_check, start=1):
             record, articles = _read_file(path)
-            articles = [replace(a, countries=tuple(extract_countries(f"{a.title}\n{a.body}"))) for a in articles]
+            articles = [replace(a, countries=tuple(article_countries(a.title, a.body))) for a in articles]
             if self.progress:
                 self.progress("read", done, len(to_check))
             old = known_files.get(record.path)

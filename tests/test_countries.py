@@ -258,3 +258,18 @@ def test_every_extracted_name_normalises_to_itself():
     names = canonical_names()
     assert {"Russia", "Iran", "United States", "United Kingdom", "South Korea", "Yugoslavia"} <= set(names)
     assert all(normalise_country(name) == name for name in names)
+
+
+def test_article_countries_are_what_the_article_is_about():
+    from index.countries import article_countries
+
+    body = (
+        "MOSCOW (Sputnik) — Russia and Iraq signed a military agreement on Thursday. "
+        "Iraq thanked Russia for its support. Officials said trade partners such as Japan "
+        "were not involved."
+    )
+    # Dateline, lead sentence and repeated mentions count; a passing mention of Japan does not.
+    assert article_countries("Iraq, Russia sign deal", body) == ["Iraq", "Russia"]
+    assert article_countries("Arms talks", "Oman hosted the talks.") == ["Oman"]  # lead sentence
+    assert article_countries("Talks", "Nothing here. Later, Peru and Peru again.") == ["Peru"]  # twice
+    assert article_countries("Talks", "Nothing here. Later, Chile once.") == []
