@@ -44,12 +44,14 @@ Run = list[tuple[str, float]]
 class RankingConfig:
     """How the hybrid ranker fuses its legs; the defaults are chosen by `accord eval`."""
 
-    fusion: FusionMethod = "rrf"
+    # Chosen on TIME dev (docs/tuning.md): convex fusion with keyword weight 0.3 sits on a
+    # plateau (0.2-0.4) above every RRF constant tried; BM25F k1=2.0, b=0.75 likewise.
+    fusion: FusionMethod = "convex"
     rrf_k: int = RRF_K
-    weight: float = 0.5  # keyword share in the convex combination
+    weight: float = 0.3  # keyword share in the convex combination
     fetch_factor: int = 10  # each leg returns fetch_factor * k candidates ...
     min_fetch: int = 100  # ... but never fewer than this
-    bm25_k1: float = 1.2  # BM25F term-frequency saturation
+    bm25_k1: float = 2.0  # BM25F term-frequency saturation
     bm25_b: float = 0.75  # BM25F length normalisation
 
 

@@ -63,15 +63,18 @@ def test_hybrid_hits_carry_breakdown_and_snippet(built_index, encoder):
     top = hits[0]
     assert top.id == "libya"
     assert top.keyword.rank == 1 and top.semantic.rank == 1
-    assert top.score == pytest.approx(2 / 61)
+    assert top.score == pytest.approx(1.0)  # first in both legs: 0.3 * 1 + 0.7 * 1
     assert "Libya" in top.snippet
     assert (top.title, top.date, top.source) == ("Russia may resume military cooperation with Libya", "2012-08-22", "Xinhua")
 
 
-def test_convex_fusion_is_selectable(built_index, encoder):
+def test_fusion_is_configurable(built_index, encoder):
     with Engine.open(built_index, encoder=encoder, ranking=RankingConfig(fusion="convex", weight=1.0)) as engine:
         hits = engine.search("wheat", k=1)
     assert ids(hits) == ["wheat"] and hits[0].score == pytest.approx(1.0)
+    with Engine.open(built_index, encoder=encoder, ranking=RankingConfig(fusion="rrf")) as engine:
+        top = engine.search("Libya arms contracts", k=1)[0]
+    assert top.id == "libya" and top.score == pytest.approx(2 / 61)
 
 
 def test_hits_are_frozen(built_index, encoder):
