@@ -109,7 +109,7 @@ def parse_date(text: str) -> str | None:
     if not text:
         return None
     try:
-        parsed = date_parser.parse(text, fuzzy=False)
+        parsed = date_parser.parse(text, fuzzy=False, ignoretz=True)  # only the day matters
     except (ValueError, OverflowError):
         return None
     day = parsed.date()
