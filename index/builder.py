@@ -37,6 +37,7 @@ from index.embedding_cache import EmbeddingCache
 from index.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
 from index.keyword import KeywordWriter
+from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -51,9 +52,6 @@ from index.vectors import VectorWriter
 
 GENERATION_PREFIX = "gen-"
 CACHE_FILE = Path("cache") / "embeddings.sqlite"
-DOCSTORE_FILE = "articles.sqlite"
-KEYWORD_DIR = "keyword"
-VECTORS_FILE = "vectors.faiss"
 # A file modified this recently may still change within the file system's time resolution
 # without its size changing; it is re-hashed on the next run rather than trusted by its stat.
 _RACY_SECONDS = 2.0

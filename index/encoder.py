@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from index.errors import IndexIncompatible
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a keyword search never needs numpy
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -85,6 +86,8 @@ class MiniLMEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings, computed with sentence-transformers on the CPU."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(

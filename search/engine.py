@@ -17,13 +17,13 @@ from typing import Literal, get_args
 from whoosh import index as whoosh_index
 
 from index.articles import Article
-from index.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.docstore import DocStore
 from index.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
 from index.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
+from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.manifest import Manifest, read_manifest
-from index.vectors import FaissVectorStore, VectorStore
+from index.vectors import LazyVectorStore, VectorStore
 from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 
@@ -138,9 +138,8 @@ class Engine:
         cls, index_dir: Path, manifest: Manifest, encoder: Encoder | None, ranking: RankingConfig | None
     ) -> Engine:
         generation = index_dir / manifest.generation
-        vectors = FaissVectorStore(generation / VECTORS_FILE)
-        if vectors.dim != manifest.dim:
-            raise IndexIncompatible(f"{index_dir}: vectors have {vectors.dim} dimensions, manifest says {manifest.dim}")
+        # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
+        vectors = LazyVectorStore(generation / VECTORS_FILE, manifest.dim)
         return cls(
             index_dir,
             manifest,
@@ -155,6 +154,9 @@ class Engine:
         """Close the stores."""
         self._keyword.close()
         self._docs.close()
+        close_vectors = getattr(self._vectors, "close", None)
+        if close_vectors is not None:
+            close_vectors()
 
     def __enter__(self) -> Engine:
         return self
