@@ -123,6 +123,9 @@ def build(
         raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
     if previous and previous.settings != settings:
         previous = None  # other passages or boosts: nothing of the old generation can be reused
+    prepare = getattr(encoder, "prepare", None)
+    if prepare is not None:
+        prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
     index_dir.mkdir(parents=True, exist_ok=True)
     try:
