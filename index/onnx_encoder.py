@@ -288,7 +288,7 @@ class MiniLMOnnxFirst:
             return self._torch
         try:
             path = ensure_onnx("fp32", self._model_dir, self._cache_dir)
-        except (OnnxExportRefused, ImportError) as err:
+        except (OnnxExportRefused, ImportError, OSError) as err:  # OSError: e.g. a read-only cache
             log.warning("accord: warning: using sentence-transformers for %s, not ONNX: %s", self.name, err)
             return self._torch
         return OnnxEncoder(path, self.name, self._model_dir)

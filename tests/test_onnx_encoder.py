@@ -138,3 +138,11 @@ def test_both_models_are_registered_under_their_own_names():
     encoder = encoder_for(MINILM_NAME)
     assert isinstance(encoder, MiniLMOnnxFirst) and encoder.name == MINILM_NAME
     assert MINILM_INT8_NAME != MINILM_NAME and MINILM_INT8_NAME.startswith(MINILM_NAME)
+
+
+def test_an_unwritable_cache_falls_back_to_torch(tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with caplog.at_level("WARNING", logger="accord"):
+        assert isinstance(MiniLMOnnxFirst(cache_dir=blocker / "models").backend, MiniLMEncoder)
+    assert "using sentence-transformers" in caplog.text
