@@ -47,7 +47,7 @@ from index.errors import AccordError
 
 MINILM_INT8_NAME = MINILM_NAME + "#onnx-int8"
 # Bump when the export recipe changes (opset, graph, quantisation): old cache folders are ignored.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 # sentence-transformers' max_seq_length for all-MiniLM-L6-v2, special tokens included.
 MAX_SEQ_LENGTH = 256
 CACHE_ENV = "ACCORD_MODEL_CACHE"
