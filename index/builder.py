@@ -39,6 +39,7 @@ from index.embedding_cache import EmbeddingCache
 from index.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
 from index.keyword import KeywordWriter
+from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -53,9 +54,6 @@ from index.vectors import VectorWriter
 
 GENERATION_PREFIX = "gen-"
 CACHE_FILE = Path("cache") / "embeddings.sqlite"
-DOCSTORE_FILE = "articles.sqlite"
-KEYWORD_DIR = "keyword"
-VECTORS_FILE = "vectors.faiss"
 # A file modified this recently may still change within the file system's time resolution
 # without its size changing; it is re-hashed on the next run rather than trusted by its stat.
 _RACY_SECONDS = 2.0
@@ -127,6 +125,9 @@ def build(
         raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
     if previous and previous.settings != settings:
         previous = None  # other passages or boosts: nothing of the old generation can be reused
+    prepare = getattr(encoder, "prepare", None)
+    if prepare is not None:
+        prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
     index_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -75,8 +75,11 @@ class EmbeddingCache:
         """
         keys = [passage_key(model_name, t) for t in texts]
         known = self.get_many(keys)
-        todo = list(dict.fromkeys(k for k in keys if k not in known))
         text_of = dict(zip(keys, texts))
+        # Longest first, so each batch holds texts of similar length: a batch is padded to its
+        # longest text, and padding is computed like any token. (Longest first also makes the
+        # progress bar's time left err on the long side.)
+        todo = sorted(dict.fromkeys(k for k in keys if k not in known), key=lambda k: -len(text_of[k]))
         for i in range(0, len(todo), batch_size):
             batch = todo[i : i + batch_size]
             vectors = encode([text_of[k] for k in batch])

@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from index.errors import IndexIncompatible
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a keyword search never needs numpy
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -85,6 +86,8 @@ class MiniLMEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings, computed with sentence-transformers on the CPU."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(
@@ -97,9 +100,27 @@ class MiniLMEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def _minilm() -> Encoder:
+    # ONNX Runtime when its validated export is cached or can be made, else sentence-transformers:
+    # the same vectors (cosine >= 0.999), and a query needs no torch.
+    from index.onnx_encoder import MiniLMOnnxFirst
+
+    return MiniLMOnnxFirst()
+
+
+def _minilm_int8() -> Encoder:
+    # Opt-in, faster to build with; other vectors, hence another name in the manifest.
+    from index.onnx_encoder import int8_encoder
+
+    return int8_encoder()
+
+
 # Encoders by model name. The manifest records the name, so an index is always queried with the
 # model that built it; tests and other tools can register their own.
-_REGISTRY: dict[str, Callable[[], Encoder]] = {MINILM_NAME: MiniLMEncoder}
+_REGISTRY: dict[str, Callable[[], Encoder]] = {
+    MINILM_NAME: _minilm,
+    MINILM_NAME + "#onnx-int8": _minilm_int8,
+}
 
 
 def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:

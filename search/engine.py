@@ -14,22 +14,24 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
 from whoosh import index as whoosh_index
 
 from index.articles import Article
-from index.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.docstore import DocStore
 from index.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
 from index.filters import Filters
 from index.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
+from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.manifest import Manifest, read_manifest
-from index.vectors import FaissVectorStore, VectorStore
+from index.vectors import LazyVectorStore, VectorStore
 from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: a keyword search never needs numpy
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 FusionMethod = Literal["rrf", "convex"]
@@ -177,9 +179,8 @@ class Engine:
     ) -> Engine:
         generation = index_dir / manifest.generation
         ranking = ranking or RankingConfig()
-        vectors = FaissVectorStore(generation / VECTORS_FILE)
-        if vectors.dim != manifest.dim:
-            raise IndexIncompatible(f"{index_dir}: vectors have {vectors.dim} dimensions, manifest says {manifest.dim}")
+        # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
+        vectors = LazyVectorStore(generation / VECTORS_FILE, manifest.dim)
         return cls(
             index_dir,
             manifest,
@@ -194,6 +195,9 @@ class Engine:
         """Close the stores."""
         self._keyword.close()
         self._docs.close()
+        close_vectors = getattr(self._vectors, "close", None)
+        if close_vectors is not None:
+            close_vectors()
 
     def __enter__(self) -> Engine:
         return self
@@ -257,6 +261,8 @@ class Engine:
         article = self.article(article_id)
         fetch = self._fetch(k)
         keyword = self._keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
+        import numpy as np
+
         passages = self._docs.passages_of(article_id)
         mean = self._vectors.vectors([p.id for p in passages]).mean(axis=0)
         semantic, best = self._semantic(mean / (np.linalg.norm(mean) or 1.0), fetch + 1, filters)

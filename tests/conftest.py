@@ -49,6 +49,16 @@ class HashingEncoder:
 
 register_encoder(FAKE_MODEL, HashingEncoder)
 
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """ONNX exports made by tests go to one folder per session, never the user's cache."""
+    folder = tmp_path_factory.mktemp("models")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ACCORD_MODEL_CACHE", str(folder))  # subprocesses inherit it
+    yield folder
+    patch.undo()
+
 CORPUS = {
     "libya.txt": (
         "Russia may resume military cooperation with Libya\n"
