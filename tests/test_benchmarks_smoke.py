@@ -1,7 +1,8 @@
 """Smoke runs of the benchmark scripts on a tiny synthetic corpus with the fake encoder.
 
 They prove that `benchmarks/bench_index.py` and `benchmarks/bench_query.py` still run end to end
-and write their JSON. No data from ../shared is read and the real model is never loaded.
+and write their JSON, and that `benchmarks/peers.py` names the `bench` extra when its peers are
+missing. No data from ../shared is read and the real model is never loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import bench_index  # noqa: E402
 import bench_query  # noqa: E402
+import peers  # noqa: E402
 
 MODEL = f"tests.conftest:{FAKE_MODEL}"
 WORDS = "oil wheat grain export bank rate dollar opec crude price trade deficit tonnes shares profit".split()
@@ -86,3 +88,13 @@ def test_queries_are_varied_and_reproducible(data: Path) -> None:
     assert queries == bench_query.make_queries(gz, 20, seed=1)
     assert len({text for _kind, text in queries}) == 20
     assert {kind for kind, _text in queries} == {kind for kind, _share in bench_query.SHARES}
+
+
+def test_peers_without_the_bench_extra_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for module in peers.PEER_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    with pytest.raises(SystemExit) as exit_info:
+        peers.main([str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert "\n" not in message and "pip install -e '.[bench]'" in message
+    assert all(module in message for module in peers.PEER_MODULES)
