@@ -16,6 +16,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -76,14 +77,47 @@ def machine_info() -> dict[str, Any]:
 def machine_line(info: dict[str, Any]) -> str:
     """One line describing the machine for the printed report."""
     load = " ".join(f"{x:.2f}" for x in info["load_avg"])
+    waited = f" (after waiting {info['waited_for_load_s']:.0f}s for it)" if info.get("waited_for_load_s") else ""
     return (f"{info['cores_usable']} of {info['cores']} cores ({info['cpu']}), {info['ram_gib']} GiB RAM, "
-            f"load average {load}, Python {info['python']}, {info['date']}, commit {info['commit'] or '?'}")
+            f"load average {load} at the start{waited}, Python {info['python']}, {info['date']}, "
+            f"commit {info['commit'] or '?'}")
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every `every_s` seconds in a thread, from start() to stop().
+
+    So a report can say how busy the machine was while it measured, not only before and after.
+    """
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self._every = every_s
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self._samples.append(load_average()[0])
+            if self._stop.wait(self._every):
+                return
+
+    def start(self) -> LoadSampler:
+        """Begin sampling in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """End sampling; the number of samples and the mean and max 1-minute load seen."""
+        self._stop.set()
+        self._thread.join()
+        samples = self._samples or [load_average()[0]]
+        return {"samples": len(samples), "mean": round(statistics.fmean(samples), 2), "max": round(max(samples), 2)}
 
 
 def wait_for_quiet(max_load: float, max_wait_s: float, poll_s: float = 60.0) -> float:
     """Wait until the 1-minute load average is at most `max_load`, or `max_wait_s` has passed.
 
-    Returns the 1-minute load when the wait ended; a warning is printed if it is still high.
+    Returns the seconds waited; a warning is printed if the load is still high.
     """
     waited = 0.0
     load = load_average()[0]
@@ -94,7 +128,14 @@ def wait_for_quiet(max_load: float, max_wait_s: float, poll_s: float = 60.0) -> 
         load = load_average()[0]
     if load > max_load:
         print(f"WARNING: load average still {load:.2f} after {waited:.0f}s; numbers may be slowed by other work")
-    return load
+    return waited
+
+
+def add_load_options(parser: Any) -> None:
+    """The options every timing script has for waiting on a quiet machine."""
+    parser.add_argument("--max-load", type=float, default=0.8, help="wait for a 1-minute load average under this")
+    parser.add_argument("--max-wait", type=float, default=1200, help="but wait at most this many seconds")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait at all (smoke runs)")
 
 
 @contextmanager

@@ -40,6 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    LoadSampler,
+    add_load_options,
     DEFAULT_MODEL,
     command_line,
     dir_size_mib,
@@ -252,8 +254,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="keep the built indexes as DIR/reuters and DIR/bbc (for bench_query.py --index)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--no-isolate", action="store_true", help="measure in this process, not in children")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average under --max-load")
-    parser.add_argument("--max-load", type=float, default=0.8)
+    add_load_options(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -263,11 +264,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     resolve_model(args.model)  # fail early on a bad model spec
+    waited = 0.0
     if not args.no_wait:
-        wait_for_quiet(args.max_load, max_wait_s=1200)
-    info = machine_info()
+        waited = wait_for_quiet(args.max_load, args.max_wait)
+    info = {**machine_info(), "waited_for_load_s": waited}
     command = command_line(__file__, argv)
     print(header("Indexing throughput", command, info), flush=True)
+    sampler = LoadSampler().start()
     isolate = not args.no_isolate
     notes: list[str] = []
     results: dict[str, Any] = {}
@@ -330,10 +333,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(markdown_table(["dataset", "step", "articles", "passages", "seconds", "articles/s", "passages/s",
                           "peak RSS MiB", "size MiB"], rows))
     print("\n" + "\n".join(f"- {n}" for n in notes))
+    load_during = sampler.stop()
     info_after = machine_info()
-    print(f"\nload average after: {' '.join(map(str, info_after['load_avg']))}")
+    print(f"\nload average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']} "
+          f"({load_during['samples']} samples); at the end: {' '.join(map(str, info_after['load_avg']))}")
     payload = {"benchmark": "bench_index", "command": command, "machine": info,
-               "load_avg_after": info_after["load_avg"], "args": {k: str(v) for k, v in vars(args).items()},
+               "load_avg_after": info_after["load_avg"], "load_during": load_during, "args": {k: str(v) for k, v in vars(args).items()},
                "notes": notes, "results": results}
     write_json(args.out, payload)
     return payload

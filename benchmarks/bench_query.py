@@ -37,6 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    LoadSampler,
+    add_load_options,
     DEFAULT_MODEL,
     REPO,
     command_line,
@@ -165,8 +167,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average under --max-load")
-    parser.add_argument("--max-load", type=float, default=0.8)
+    add_load_options(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -193,11 +194,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 build([jsonl], index_dir, encoder=encoder_for(model))
             notes.append(f"index built here in {t['s']:.0f}s from {counts['written']} Reuters articles with a body"
                          + (f" (--limit {args.limit})" if args.limit else ""))
+        waited = 0.0
         if not args.no_wait:
-            wait_for_quiet(args.max_load, max_wait_s=1200)
-        info = machine_info()
+            waited = wait_for_quiet(args.max_load, args.max_wait)
+        info = {**machine_info(), "waited_for_load_s": waited}
         command = command_line(__file__, argv)
         print(header("Query latency", command, info), flush=True)
+        sampler = LoadSampler().start()
         warm = warm_latencies(index_dir, queries, MODES, args.warmup, model)
         notes.append(f"index: {warm['index']['articles']} articles, {warm['index']['passages']} passages, "
                      f"model {warm['index']['model']}")
@@ -211,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         commands["python -c pass"] = [sys.executable, "-c", "pass"]
         cold = cold_runs(commands, args.cold_runs)
         notes.append(f"cold runs search for {probe!r} with k=10; accord started as {' '.join(accord)}")
+    load_during = sampler.stop()
     info_after = machine_info()
     print(markdown_table(["mode (warm, k=10)", "queries", "p50 ms", "p95 ms", "mean ms", "max ms", "no hits"],
                          [[m, warm[m]["n"], warm[m]["p50_ms"], warm[m]["p95_ms"], warm[m]["mean_ms"],
@@ -219,9 +223,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(markdown_table(["cold process", "runs", "median s", "min s", "max s"],
                          [[name, c["runs"], c["median_s"], c["min_s"], c["max_s"]] for name, c in cold.items()]))
     print("\n" + "\n".join(f"- {n}" for n in notes))
-    print(f"\nload average after: {' '.join(map(str, info_after['load_avg']))}")
+    print(f"\nload average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']} "
+          f"({load_during['samples']} samples); at the end: {' '.join(map(str, info_after['load_avg']))}")
     payload = {"benchmark": "bench_query", "command": command, "machine": info,
-               "load_avg_after": info_after["load_avg"], "args": {k: str(v) for k, v in vars(args).items()},
+               "load_avg_after": info_after["load_avg"], "load_during": load_during, "args": {k: str(v) for k, v in vars(args).items()},
                "notes": notes, "queries": queries, "results": {"warm": warm, "cold": cold}}
     write_json(args.out, payload)
     return payload

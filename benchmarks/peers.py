@@ -31,6 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    LoadSampler,
+    add_load_options,
     DEFAULT_MODEL,
     command_line,
     header,
@@ -120,8 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedding-cache", type=Path,
                         help="Accord's embedding cache file to reuse (default: a fresh one in the scratch folder)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
-    parser.add_argument("--no-wait", action="store_true", help="do not wait for a load average under --max-load")
-    parser.add_argument("--max-load", type=float, default=0.8)
+    add_load_options(parser)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -136,11 +137,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     qrels = read_qrels(args.data / "qrels-dev.trec")
     queries = {q: t for q, t in read_queries(args.data / "queries-dev.tsv").items() if q in qrels}
     docs = read_docs(args.data / "docs.jsonl")
+    waited = 0.0
     if not args.no_wait:
-        wait_for_quiet(args.max_load, max_wait_s=1200)
-    info = machine_info()
+        waited = wait_for_quiet(args.max_load, args.max_wait)
+    info = {**machine_info(), "waited_for_load_s": waited}
     command = command_line(__file__, argv)
     print(header("Retrieval quality beside peers (TIME dev)", command, info), flush=True)
+    sampler = LoadSampler().start()
     with tempfile.TemporaryDirectory(prefix="accord-peers-", dir=args.work) as tmp:
         runs, accord_facts = accord_runs(args.data / "docs.jsonl", queries, qrels, Path(tmp), args.embedding_cache)
     bm25_run, bm25_facts = bm25s_run(docs, queries)
@@ -148,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     txtai, txtai_facts = txtai_runs(docs, queries)
     runs.update(txtai)
     scores = {name: score_run(qrels, run) for name, run in runs.items()}
+    load_during = sampler.stop()
     info_after = machine_info()
     print(markdown_table(["system", *METRICS], [[name, *(s[m] for m in METRICS)] for name, s in scores.items()]))
     notes = [f"{len(queries)} judged dev queries, {len(docs)} articles; model {DEFAULT_MODEL} for Accord and txtai",
@@ -155,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
              f"bm25s: {json.dumps({k: round(v, 2) for k, v in bm25_facts.items()})}",
              f"txtai: {json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in txtai_facts.items()})}"]
     print("\n" + "\n".join(f"- {n}" for n in notes))
-    print(f"\nload average after: {' '.join(map(str, info_after['load_avg']))}")
-    payload = {"benchmark": "peers", "command": command, "machine": info, "load_avg_after": info_after["load_avg"],
+    print(f"\nload average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']} "
+          f"({load_during['samples']} samples); at the end: {' '.join(map(str, info_after['load_avg']))}")
+    payload = {"benchmark": "peers", "command": command, "machine": info, "load_avg_after": info_after["load_avg"], "load_during": load_during,
                "args": {k: str(v) for k, v in vars(args).items()}, "notes": notes, "scores": scores,
                "facts": {"accord": accord_facts, "bm25s": bm25_facts, "txtai": txtai_facts}}
     write_json(args.out, payload)
