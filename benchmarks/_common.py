@@ -69,6 +69,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_avg": [round(x, 2) for x in load_average()],
+        # Thread settings change CPU timings a lot (OpenMP in torch and faiss); record any that are set.
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_", "KMP_", "GOMP_"))},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
     }
@@ -80,7 +82,7 @@ def machine_line(info: dict[str, Any]) -> str:
     waited = f" (after waiting {info['waited_for_load_s']:.0f}s for it)" if info.get("waited_for_load_s") else ""
     return (f"{info['cores_usable']} of {info['cores']} cores ({info['cpu']}), {info['ram_gib']} GiB RAM, "
             f"load average {load} at the start{waited}, Python {info['python']}, {info['date']}, "
-            f"commit {info['commit'] or '?'}")
+            f"commit {info['commit'] or '?'}" + (f", env {info['env']}" if info.get("env") else ""))
 
 
 class LoadSampler:

@@ -2,7 +2,8 @@
 
     python benchmarks/bench_index.py ../shared/data --out runs/bench_index.json
 
-What is measured, per dataset, each dataset in a fresh child process (so peak RSS is its own):
+What is measured, per dataset (steps 1-2 in one fresh child process, step 3 in another, so that
+each peak RSS is its own):
 
 1. The full build through the public API, `index.builder.build(...)`, with an empty embedding
    cache, on the first `--embed-limit` articles. The model is loaded (and timed) before the
@@ -19,7 +20,7 @@ unchanged) to `--keyword-scale` articles, timed through `write_keyword_index` on
 Reuters is converted to a temporary JSONL (`id`=newid, title, body, date; records with an empty
 body are skipped and counted). BBC reuses the names `001.txt`... in every category and an
 article's id is its file stem, so the folder as is yields one article per stem: it is read as is
-(step 3, counting the duplicates) and built through a temporary folder of symlinks named
+(counting the duplicates) and measured through a temporary folder of symlinks named
 `<category>-NNN.txt`, so that all its articles count.
 """
 
@@ -34,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,12 +124,10 @@ def link_bbc(folder: Path, out: Path, limit: int | None) -> int:
     return len(files)
 
 
-def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str) -> dict[str, Any]:
-    """Child process: API build (cold, then warm cache) on `build_src`, the builder's steps on `stage_src`."""
-    from index.articles import iter_input_files
-    from index.builder import _collect, _split, build
+def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
+    """Child process: the API build of `src` with a cold cache, then again with the warm cache."""
+    from index.builder import build
     from index.encoder import encoder_for
-    from index.keyword import write_keyword_index
     from index.manifest import BuildSettings
 
     settings = BuildSettings()
@@ -139,7 +139,7 @@ def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str) 
 
     index_dir, cache = workdir / "index", workdir / "embeddings.sqlite"
     with stopwatch() as cold:
-        report = build([build_src], index_dir, encoder=encoder, settings=settings, embedding_cache=cache)
+        report = build([src], index_dir, encoder=encoder, settings=settings, embedding_cache=cache)
     rss_build = peak_rss_mib()
     manifest = json.loads((index_dir / "manifest.json").read_text())
     generation = index_dir / manifest["generation"]
@@ -148,17 +148,8 @@ def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str) 
              "docstore_mib": dir_size_mib(generation / "articles.sqlite"), "cache_mib": dir_size_mib(cache)}
     warm_encoder = TimingEncoder(encoder.inner)
     with stopwatch() as warm:
-        warm_report = build([build_src], index_dir, encoder=warm_encoder, settings=settings, rebuild=True,
+        warm_report = build([src], index_dir, encoder=warm_encoder, settings=settings, rebuild=True,
                             embedding_cache=cache)
-
-    files = list(iter_input_files([Path(stage_src)]))
-    with stopwatch() as read:
-        articles, skipped = _collect(files, None)
-    with stopwatch() as split:
-        passages = sum(len(_split(a, encoder.inner, settings)) for a in articles)
-    with stopwatch() as keyword:
-        write_keyword_index(workdir / "keyword-alone", articles, settings.title_boost)
-    duplicates = sum(1 for s in skipped if s.reason.startswith("duplicate id"))
     return {
         "model": encoder.name,
         "model_load_s": load["s"],
@@ -170,11 +161,39 @@ def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str) 
         "warm_rebuild": {"articles": warm_report.articles, "passages": warm_report.passages,
                          "embedded": warm_report.embedded, "seconds": warm["s"],
                          "embed_seconds": warm_encoder.encode_s},
-        "stages": {"articles": len(articles), "skipped": len(skipped), "duplicate_ids": duplicates,
-                   "passages": passages, "read_clean_seconds": read["s"], "split_seconds": split["s"],
-                   "keyword_seconds": keyword["s"], "keyword_mib": dir_size_mib(workdir / "keyword-alone"),
-                   "peak_rss_mib": peak_rss_mib()},
     }
+
+
+def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
+    """Child process: the builder's steps alone on `src`: read and clean, split, keyword index."""
+    from index.articles import iter_input_files
+    from index.builder import _collect, _split
+    from index.encoder import encoder_for
+    from index.keyword import write_keyword_index
+    from index.manifest import BuildSettings
+
+    settings = BuildSettings()
+    encoder = encoder_for(resolve_model(model_spec))  # only its tokenizer is used: no model is loaded
+    files = list(iter_input_files([Path(src)]))
+    with stopwatch() as read:
+        articles, skipped = _collect(files, None)
+    rss_read = peak_rss_mib()
+    with stopwatch() as split:
+        passages = sum(len(_split(a, encoder, settings)) for a in articles)
+    with stopwatch() as keyword:
+        write_keyword_index(Path(work) / "keyword-alone", articles, settings.title_boost)
+    return {"articles": len(articles), "skipped": len(skipped),
+            "duplicate_ids": sum(1 for s in skipped if s.reason.startswith("duplicate id")),
+            "passages": passages, "read_clean_seconds": read["s"], "split_seconds": split["s"],
+            "keyword_seconds": keyword["s"], "keyword_mib": dir_size_mib(Path(work) / "keyword-alone"),
+            "peak_rss_after_read_mib": rss_read, "peak_rss_mib": peak_rss_mib()}
+
+
+def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str, isolate: bool) -> dict[str, Any]:
+    """The API build on `build_src` and the builder's steps on `stage_src`, each in its own child."""
+    result = in_child(isolate, measure_build, build_src, work, model_spec)
+    result["stages"] = in_child(isolate, measure_stages, stage_src, work, model_spec)
+    return result
 
 
 def measure_bbc_as_is(folder: str) -> dict[str, Any]:
@@ -215,8 +234,8 @@ def in_child(isolate: bool, func: Callable[..., dict[str, Any]], *args: Any) -> 
     """Run `func(*args)` in a fresh spawned process (own peak RSS), or here when not isolating."""
     if not isolate:
         return func(*args)
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(func, args)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(func, *args).result()
 
 
 def rows_for(name: str, result: dict[str, Any], subset_note: str) -> list[list[Any]]:
@@ -288,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "reuters" in args.datasets:
             src = reuters_jsonl if args.embed_limit is None else head_jsonl(reuters_jsonl, work / "reuters-head.jsonl", args.embed_limit)
             (work / "reuters").mkdir()
-            results["reuters"] = in_child(isolate, measure_dataset, str(src), str(reuters_jsonl), str(work / "reuters"), args.model)
+            results["reuters"] = measure_dataset(str(src), str(reuters_jsonl), str(work / "reuters"), args.model, isolate)
             rows += rows_for("reuters", results["reuters"], subset)
         if "bbc" in args.datasets:
             as_is = in_child(isolate, measure_bbc_as_is, str(args.data / BBC))
@@ -304,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 src = work / "bbc-head"
                 link_bbc(args.data / BBC, src, min(args.embed_limit, args.limit or args.embed_limit))
             (work / "bbc").mkdir()
-            results["bbc"] = in_child(isolate, measure_dataset, str(src), str(all_links), str(work / "bbc"), args.model)
+            results["bbc"] = measure_dataset(str(src), str(all_links), str(work / "bbc"), args.model, isolate)
             rows += rows_for("bbc", results["bbc"], subset)
         if args.keep_index:
             for name in ("reuters", "bbc"):
@@ -328,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             notes.append(f"{name}: model {r['model']} loaded in {r['model_load_s']:.1f}s before the clock "
                          f"(not in the build time); build index = generation folder only, the embedding cache "
                          f"({r['build']['cache_mib']:.1f} MiB) is separate")
-    notes.append("peak RSS is ru_maxrss of the child process measuring that dataset, read right after the step"
+    notes.append("peak RSS is ru_maxrss of a fresh child process: one for the API build (read right after the "
+                 "cold build, model included), one for the builder's steps (read after the keyword index, "
+                 "all articles in memory, no model), one for the replicated keyword run"
                  if isolate else "peak RSS is ru_maxrss of this one process (--no-isolate): it only grows")
     print(markdown_table(["dataset", "step", "articles", "passages", "seconds", "articles/s", "passages/s",
                           "peak RSS MiB", "size MiB"], rows))
