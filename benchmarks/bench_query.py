@@ -1,0 +1,236 @@
+"""Query latency on a Reuters-21578 index: warm p50/p95 per mode, and cold `accord search` processes.
+
+    python benchmarks/bench_query.py ../shared/data --index runs/reuters-index --out runs/bench_query.json
+
+Warm: one `search.engine.Engine.open(index)` kept open; every query is run once per mode with
+`engine.search(q, k=10, mode=...)` after a warm-up pass of `--warmup` queries per mode (the
+first semantic query loads the model; that is not a warm latency). Cold: the median wall time of
+`--cold-runs` whole `accord search` processes (keyword and hybrid), beside `accord --help` and
+`python -c pass` for reference.
+
+The queries are made from Reuters itself, with a fixed seed (`--seed`), from articles with a
+body, in five kinds (shares of `--queries`): 40% article titles (lower-cased, tickers like
+`<SRD>` and punctuation removed, at most 8 words); 25% "topic place" pairs from an article's
+labels (`crude iran`, abbreviations spelled out: `money-fx` -> `foreign exchange`); 20%
+questions of the form `news about <topic> in <place>`; 10% quoted two-word phrases from a title;
+5% field queries `title:<word>`. Duplicates are dropped.
+
+Without `--index`, a Reuters index (first `--limit` articles with a body) is built in a scratch
+folder first; `bench_index.py --keep-index DIR` leaves one to reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    LoadSampler,
+    add_load_options,
+    DEFAULT_MODEL,
+    REPO,
+    command_line,
+    header,
+    latency_summary,
+    machine_info,
+    markdown_table,
+    model_module,
+    resolve_model,
+    stopwatch,
+    wait_for_quiet,
+    write_json,
+)
+from bench_index import REUTERS, convert_reuters  # noqa: E402
+
+MODES = ("keyword", "semantic", "hybrid")
+TOPIC_WORDS = {
+    "acq": "acquisition", "earn": "earnings", "money-fx": "foreign exchange", "nat-gas": "natural gas",
+    "veg-oil": "vegetable oil", "bop": "balance of payments", "cpi": "consumer prices",
+    "gnp": "gross national product", "dlr": "dollar", "ipi": "industrial production", "wpi": "wholesale prices",
+    "money-supply": "money supply", "interest": "interest rates", "ship": "shipping", "jobs": "unemployment",
+}
+SHARES = (("title", 0.40), ("topic place", 0.25), ("question", 0.20), ("phrase", 0.10), ("field", 0.05))
+
+
+def _words(title: str) -> list[str]:
+    title = re.sub(r"<[^>]*>", " ", title)
+    return re.findall(r"[a-z][a-z0-9]+", title.lower())
+
+
+def _label(value: str) -> str:
+    return TOPIC_WORDS.get(value, value.replace("-", " "))
+
+
+def make_queries(gz: Path, n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` distinct (kind, query) pairs drawn from Reuters articles with a body; see the module doc."""
+    with gzip.open(gz, "rt", encoding="utf-8") as handle:
+        records = [r for r in map(json.loads, handle) if (r.get("body") or "").strip()]
+    rng = random.Random(seed)
+    titled = [r for r in records if len(_words(r.get("title") or "")) >= 2]
+    labelled = [r for r in records if r.get("topics") and r.get("places")]
+    queries: dict[str, str] = {}
+    for kind, share in SHARES:
+        want = round(n * share) if kind != SHARES[-1][0] else n - len(queries)
+        target = len(queries) + want
+        for _attempt in range(100 * max(want, 1)):  # bounded: a tiny corpus may not have enough distinct ones
+            if len(queries) >= target:
+                break
+            if kind in ("title", "phrase", "field"):
+                words = _words(rng.choice(titled)["title"])
+                if kind == "title":
+                    text = " ".join(words[:8])
+                elif kind == "phrase":
+                    start = rng.randrange(len(words) - 1)
+                    text = f'"{words[start]} {words[start + 1]}"'
+                else:
+                    text = f"title:{rng.choice([w for w in words if len(w) > 3] or words)}"
+            else:
+                record = rng.choice(labelled)
+                topic, place = _label(rng.choice(record["topics"])), _label(rng.choice(record["places"]))
+                text = f"{topic} {place}" if kind == "topic place" else f"news about {topic} in {place}"
+            queries.setdefault(text, kind)
+    if len(queries) < n:
+        raise ValueError(f"only {len(queries)} distinct queries could be made from {gz}; ask for fewer")
+    return [(kind, text) for text, kind in queries.items()]
+
+
+def warm_latencies(index_dir: Path, queries: list[tuple[str, str]], modes: Sequence[str], warmup: int,
+                   model: str) -> dict[str, Any]:
+    """Per mode, the latency of each query through one open Engine, after a warm-up pass."""
+    from index.encoder import encoder_for
+    from search.engine import Engine
+
+    results: dict[str, Any] = {}
+    with Engine.open(index_dir, encoder=encoder_for(model)) as engine:
+        stats = engine.stats()
+        for mode in modes:
+            for _kind, text in queries[:warmup]:
+                engine.search(text, k=10, mode=mode)  # type: ignore[arg-type]
+        for mode in modes:
+            seconds, empty = [], 0
+            for _kind, text in queries:
+                with stopwatch() as t:
+                    hits = engine.search(text, k=10, mode=mode)  # type: ignore[arg-type]
+                seconds.append(t["s"])
+                empty += not hits
+            results[mode] = {**latency_summary(seconds), "queries_without_hits": empty}
+    results["index"] = {"articles": stats.articles, "passages": stats.passages, "model": stats.model}
+    return results
+
+
+def cold_runs(commands: dict[str, list[str]], runs: int) -> dict[str, Any]:
+    """Median, min and max wall time of `runs` runs of each command, as separate processes."""
+    results = {}
+    for name, command in commands.items():
+        seconds = []
+        for _ in range(runs):
+            with stopwatch() as t:
+                done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+            seconds.append(t["s"])
+        results[name] = {"runs": runs, "median_s": statistics.median(seconds), "min_s": min(seconds),
+                         "max_s": max(seconds), "command": command}
+    return results
+
+
+def accord_command(model_spec: str) -> list[str]:
+    """How to start `accord`: its console script, or through Python when a MODULE:NAME model needs importing."""
+    module = model_module(model_spec)
+    if module:
+        return [sys.executable, "-c", f"import {module}; from cli import main; main()"]
+    script = Path(sys.executable).parent / "accord"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="the data folder (reuters21578/)")
+    parser.add_argument("--index", type=Path, help="an existing Reuters index (default: build one)")
+    parser.add_argument("--limit", type=int, help="without --index: index the first N Reuters articles with a body")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=21578)
+    parser.add_argument("--warmup", type=int, default=10, help="queries per mode run before timing")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
+    add_load_options(parser)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark; print the report and return (and optionally write) the results."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    model = resolve_model(args.model)
+    queries = make_queries(args.data / REUTERS, args.queries, args.seed)
+    notes = [f"{len(queries)} queries from Reuters (seed {args.seed}): "
+             + ", ".join(f"{sum(1 for k, _ in queries if k == kind)} {kind}" for kind, _ in SHARES)
+             + f"; e.g. {', '.join(repr(q) for _, q in queries[:: max(len(queries) // 5, 1)][:5])}"]
+    with tempfile.TemporaryDirectory(prefix="accord-bench-query-", dir=args.work) as tmp:
+        index_dir = args.index
+        if index_dir is None:
+            from index.builder import build
+            from index.encoder import encoder_for
+
+            jsonl = Path(tmp) / "reuters.jsonl"
+            counts = convert_reuters(args.data / REUTERS, jsonl, args.limit)
+            index_dir = Path(tmp) / "index"
+            with stopwatch() as t:
+                build([jsonl], index_dir, encoder=encoder_for(model))
+            notes.append(f"index built here in {t['s']:.0f}s from {counts['written']} Reuters articles with a body"
+                         + (f" (--limit {args.limit})" if args.limit else ""))
+        waited = 0.0
+        if not args.no_wait:
+            waited = wait_for_quiet(args.max_load, args.max_wait)
+        info = {**machine_info(), "waited_for_load_s": waited}
+        command = command_line(__file__, argv)
+        print(header("Query latency", command, info), flush=True)
+        sampler = LoadSampler().start()
+        warm = warm_latencies(index_dir, queries, MODES, args.warmup, model)
+        notes.append(f"index: {warm['index']['articles']} articles, {warm['index']['passages']} passages, "
+                     f"model {warm['index']['model']}")
+        accord = accord_command(args.model)
+        probe = queries[0][1]
+        commands = {
+            f"accord search --mode {mode}": [*accord, "search", probe, "--index", str(index_dir), "--mode", mode, "--k", "10"]
+            for mode in ("keyword", "hybrid")
+        }
+        commands["accord --help"] = [*accord, "--help"]
+        commands["python -c pass"] = [sys.executable, "-c", "pass"]
+        cold = cold_runs(commands, args.cold_runs)
+        notes.append(f"cold runs search for {probe!r} with k=10; accord started as {' '.join(accord)}")
+    load_during = sampler.stop()
+    info_after = machine_info()
+    print(markdown_table(["mode (warm, k=10)", "queries", "p50 ms", "p95 ms", "mean ms", "max ms", "no hits"],
+                         [[m, warm[m]["n"], warm[m]["p50_ms"], warm[m]["p95_ms"], warm[m]["mean_ms"],
+                           warm[m]["max_ms"], warm[m]["queries_without_hits"]] for m in MODES]))
+    print()
+    print(markdown_table(["cold process", "runs", "median s", "min s", "max s"],
+                         [[name, c["runs"], c["median_s"], c["min_s"], c["max_s"]] for name, c in cold.items()]))
+    print("\n" + "\n".join(f"- {n}" for n in notes))
+    print(f"\nload average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']} "
+          f"({load_during['samples']} samples); at the end: {' '.join(map(str, info_after['load_avg']))}")
+    payload = {"benchmark": "bench_query", "command": command, "machine": info,
+               "load_avg_after": info_after["load_avg"], "load_during": load_during, "args": {k: str(v) for k, v in vars(args).items()},
+               "notes": notes, "queries": queries, "results": {"warm": warm, "cold": cold}}
+    write_json(args.out, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Smoke runs of the benchmark scripts on a tiny synthetic corpus with the fake encoder.
+
+They prove that `benchmarks/bench_index.py` and `benchmarks/bench_query.py` still run end to end
+and write their JSON, and that `benchmarks/peers.py` names the `bench` extra when its peers are
+missing. No data from ../shared is read and the real model is never loaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAKE_MODEL
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_index  # noqa: E402
+import bench_query  # noqa: E402
+import peers  # noqa: E402
+
+MODEL = f"tests.conftest:{FAKE_MODEL}"
+WORDS = "oil wheat grain export bank rate dollar opec crude price trade deficit tonnes shares profit".split()
+
+
+def _text(seed: int, words: int) -> str:
+    return " ".join(WORDS[(seed * 7 + i * 3) % len(WORDS)] for i in range(words))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A data folder shaped like ../shared/data: 12 Reuters records (2 without body), 4 BBC files."""
+    root = tmp_path / "data"
+    (root / "reuters21578").mkdir(parents=True)
+    with gzip.open(root / "reuters21578" / "reuters21578.jsonl.gz", "wt", encoding="utf-8") as handle:
+        for newid in range(1, 13):
+            body = "" if newid in (4, 9) else f"{_text(newid, 12)}. {_text(newid + 1, 10)}.\n Reuter"
+            record = {"newid": newid, "date": "26-FEB-1987 15:01:01.79", "title": _text(newid, 4).upper(),
+                      "body": body, "topics": ["crude" if newid % 2 else "money-fx"], "places": ["usa", "iran"]}
+            handle.write(json.dumps(record) + "\n")
+    for category in ("business", "sport"):  # the same file names in both, as in the real BBC set
+        (root / "bbc" / category).mkdir(parents=True)
+        for number in (1, 2):
+            (root / "bbc" / category / f"{number:03d}.txt").write_text(
+                f"{category} story {number}\n\n{_text(number, 30)}.\n")
+    return root
+
+
+def test_bench_index_runs_and_writes_json(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index.json"
+    bench_index.main([str(data), "--model", MODEL, "--keyword-scale", "25", "--no-wait", "--out", str(out),
+                      "--keep-index", str(tmp_path / "kept")])
+    payload = json.loads(out.read_text())
+    results = payload["results"]
+    assert payload["command"].startswith("python benchmarks/bench_index.py ")
+    assert len(payload["machine"]["load_avg"]) == 3 and payload["machine"]["cores"] >= 1
+    assert results["reuters_conversion"] == {"records": 12, "empty_body_skipped": 2, "written": 10}
+    assert results["reuters"]["build"]["articles"] == 10 and results["reuters"]["build"]["embedded"] > 0
+    assert results["reuters"]["warm_rebuild"]["embedded"] == 0
+    assert results["reuters"]["stages"]["keyword_seconds"] > 0
+    assert results["bbc_as_is"]["duplicate_ids"] == 2
+    assert results["bbc"]["build"]["articles"] == 4
+    assert results["keyword_scale"]["articles"] == 25
+    assert (tmp_path / "kept" / "reuters" / "manifest.json").exists()
+
+
+def test_bench_query_runs_and_writes_json(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "query.json"
+    bench_query.main([str(data), "--model", MODEL, "--queries", "12", "--warmup", "2", "--cold-runs", "1",
+                      "--no-wait", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    warm, cold = payload["results"]["warm"], payload["results"]["cold"]
+    assert len(payload["queries"]) == 12
+    for mode in ("keyword", "semantic", "hybrid"):
+        assert warm[mode]["n"] == 12 and warm[mode]["p95_ms"] >= warm[mode]["p50_ms"] > 0
+    assert set(cold) == {"accord search --mode keyword", "accord search --mode hybrid", "accord --help",
+                         "python -c pass"}
+    assert all(c["median_s"] > 0 for c in cold.values())
+
+
+def test_queries_are_varied_and_reproducible(data: Path) -> None:
+    gz = data / "reuters21578" / "reuters21578.jsonl.gz"
+    queries = bench_query.make_queries(gz, 20, seed=1)
+    assert queries == bench_query.make_queries(gz, 20, seed=1)
+    assert len({text for _kind, text in queries}) == 20
+    assert {kind for kind, _text in queries} == {kind for kind, _share in bench_query.SHARES}
+
+
+def test_peers_without_the_bench_extra_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for module in peers.PEER_MODULES:
+        monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    with pytest.raises(SystemExit) as exit_info:
+        peers.main([str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert "\n" not in message and "pip install -e '.[bench]'" in message
+    assert all(module in message for module in peers.PEER_MODULES)
