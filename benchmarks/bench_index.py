@@ -11,7 +11,7 @@ each peak RSS is its own):
    which gives the embedding stage inside that very build. Peak RSS is read right after it.
 2. The same build again with `rebuild=True` and the now warm cache: everything but embedding.
 3. The builder's steps alone on all `--limit` articles: reading and cleaning
-   (`index.builder._collect`), splitting into passages (`index.builder._split`, the model's
+   (`index.builder.read_sources`), splitting into passages (`index.builder.split_article`, the model's
    tokenizer) and the keyword index (`index.keyword.write_keyword_index`).
 
 Then the keyword side at scale: Reuters replicated with new ids (`<newid>-copyN`, text
@@ -167,7 +167,7 @@ def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
 def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
     """Child process: the builder's steps alone on `src`: read and clean, split, keyword index."""
     from index.articles import iter_input_files
-    from index.builder import _collect, _split
+    from index.builder import read_sources, split_article
     from index.encoder import encoder_for
     from index.keyword import write_keyword_index
     from index.manifest import BuildSettings
@@ -176,10 +176,10 @@ def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
     encoder = encoder_for(resolve_model(model_spec))  # only its tokenizer is used: no model is loaded
     files = list(iter_input_files([Path(src)]))
     with stopwatch() as read:
-        articles, skipped = _collect(files, None)
+        articles, skipped = read_sources(files)
     rss_read = peak_rss_mib()
     with stopwatch() as split:
-        passages = sum(len(_split(a, encoder, settings)) for a in articles)
+        passages = sum(len(split_article(a, encoder, settings)) for a in articles)
     with stopwatch() as keyword:
         write_keyword_index(Path(work) / "keyword-alone", articles, settings.title_boost)
     return {"articles": len(articles), "skipped": len(skipped),
@@ -199,10 +199,10 @@ def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str, 
 def measure_bbc_as_is(folder: str) -> dict[str, Any]:
     """Child process: read the BBC folder as `accord index` would, counting duplicate ids."""
     from index.articles import iter_input_files
-    from index.builder import _collect
+    from index.builder import read_sources
 
     files = list(iter_input_files([Path(folder)]))
-    articles, skipped = _collect(files, None)
+    articles, skipped = read_sources(files)
     return {"files": len(files), "articles": len(articles), "skipped": len(skipped),
             "duplicate_ids": sum(1 for s in skipped if s.reason.startswith("duplicate id")),
             "other_skipped": [f"{s.path}: {s.reason}" for s in skipped if not s.reason.startswith("duplicate id")]}
@@ -249,9 +249,9 @@ def rows_for(name: str, result: dict[str, Any], subset_note: str) -> list[list[A
          per(b["articles"], b["embed_seconds"]), per(b["embedded_by_encoder"], b["embed_seconds"]), "", b["cache_mib"]],
         [name, f"API rebuild, warm cache (no embedding){subset_note}", w["articles"], w["passages"], w["seconds"],
          per(w["articles"], w["seconds"]), per(w["passages"], w["seconds"]), "", ""],
-        [name, "read + clean (_collect)", s["articles"], "", s["read_clean_seconds"],
+        [name, "read + clean (read_sources)", s["articles"], "", s["read_clean_seconds"],
          per(s["articles"], s["read_clean_seconds"]), "", "", ""],
-        [name, "split into passages (_split)", s["articles"], s["passages"], s["split_seconds"],
+        [name, "split into passages (split_article)", s["articles"], s["passages"], s["split_seconds"],
          per(s["articles"], s["split_seconds"]), per(s["passages"], s["split_seconds"]), "", ""],
         [name, "keyword index (write_keyword_index)", s["articles"], "", s["keyword_seconds"],
          per(s["articles"], s["keyword_seconds"]), "", s["peak_rss_mib"], s["keyword_mib"]],

@@ -330,20 +330,46 @@ class _Update:
         return len(texts), embedded
 
     def _split(self, article: Article) -> list[Passage]:
-        budget = self.settings.passage_tokens
-        if self._prefixed(article):
-            # The title rides along with every passage, so it must fit beside the passage.
-            title_tokens = self.encoder.count_tokens([article.title])[0] + 1
-            budget = max(min(budget, self.encoder.max_tokens - title_tokens), 16)
-        return split_passages(article.body, self.encoder.count_tokens, budget, self.settings.overlap_sentences)
-
-    def _prefixed(self, article: Article) -> bool:
-        return self.settings.title_in_passages and not article.title_is_derived
+        return split_article(article, self.encoder, self.settings)
 
     def _embedding_text(self, article: Article, passage: Passage) -> str:
-        if self._prefixed(article):
-            return f"{article.title}\n{passage.text}"
-        return passage.text
+        return embedding_text(article, passage, self.settings)
+
+
+def _title_prefixed(article: Article, settings: BuildSettings) -> bool:
+    return settings.title_in_passages and not article.title_is_derived
+
+
+def split_article(article: Article, encoder: Encoder, settings: BuildSettings) -> list[Passage]:
+    """The passages the builder embeds for `article` (its body cut under the token budget)."""
+    budget = settings.passage_tokens
+    if _title_prefixed(article, settings):
+        # The title rides along with every passage, so it must fit beside the passage.
+        title_tokens = encoder.count_tokens([article.title])[0] + 1
+        budget = max(min(budget, encoder.max_tokens - title_tokens), 16)
+    return split_passages(article.body, encoder.count_tokens, budget, settings.overlap_sentences)
+
+
+def embedding_text(article: Article, passage: Passage, settings: BuildSettings) -> str:
+    """What is embedded for a passage: its text, after the article's real title if settings say so."""
+    if _title_prefixed(article, settings):
+        return f"{article.title}\n{passage.text}"
+    return passage.text
+
+
+def read_sources(files: Sequence[Path]) -> tuple[list[Article], list[Skipped]]:
+    """Read and clean `files` as a build from scratch does (countries found, first id wins)."""
+    articles: dict[str, Article] = {}
+    skipped: list[Skipped] = []
+    for path in files:
+        record, found = _read_file(path)
+        skipped += record.skipped
+        for article in found:
+            if article.id in articles:
+                skipped.append(Skipped(article.path, f"duplicate id {article.id!r} (first in {articles[article.id].path})"))
+                continue
+            articles[article.id] = replace(article, countries=tuple(article_countries(article.title, article.body)))
+    return list(articles.values()), skipped
 
 
 def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:

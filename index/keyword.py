@@ -103,6 +103,18 @@ class KeywordWriter:
         self._writer.cancel()
 
 
+def write_keyword_index(directory: Path, articles: Iterable[Article], title_boost: float) -> None:
+    """Create (or add to) the whoosh index in `directory` with `articles`, in one commit."""
+    writer = KeywordWriter(directory, title_boost)
+    try:
+        for article in articles:
+            writer.add(article)
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+
+
 def check_query_syntax(query: str) -> None:
     """Raise QuerySyntaxError for quotes or brackets left open, or a field that does not exist."""
     if query.count('"') % 2:
