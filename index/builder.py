@@ -50,7 +50,7 @@ from index.manifest import (
     write_manifest,
 )
 from index.passages import Passage, split_passages
-from index.vectors import VectorWriter
+from index.vectors import VectorWriter, hnsw_path
 
 GENERATION_PREFIX = "gen-"
 CACHE_FILE = Path("cache") / "embeddings.sqlite"
@@ -418,6 +418,8 @@ def _read_file(path: Path) -> tuple[FileRecord, list[Article]]:
 def _copy_generation(source: Path, target: Path) -> None:
     shutil.copy2(source / DOCSTORE_FILE, target / DOCSTORE_FILE)
     shutil.copy2(source / VECTORS_FILE, target / VECTORS_FILE)
+    if hnsw_path(source / VECTORS_FILE).exists():  # grown, not rebuilt, by an update that only adds
+        shutil.copy2(hnsw_path(source / VECTORS_FILE), hnsw_path(target / VECTORS_FILE))
     shutil.copytree(source / KEYWORD_DIR, target / KEYWORD_DIR)
 
 

@@ -17,7 +17,7 @@ from index.docstore import DocStore, FileRecord
 from index.errors import AccordError
 from index.keyword import WhooshKeywordStore
 from index.manifest import read_manifest
-from index.vectors import FaissVectorStore
+from index.vectors import FaissVectorStore, hnsw_path
 
 _REBUILD = "run 'accord index --rebuild' to rebuild it from its sources"
 
@@ -84,6 +84,13 @@ def _compare(result: CheckResult, manifest, docs: DocStore, keyword: WhooshKeywo
         result.problems.append(
             f"vector index and article store differ by {len(vector_ids ^ passages)} passages; {_REBUILD}"
         )
+    graph_path = hnsw_path(Path(vectors.path))
+    if graph_path.exists():
+        graph_ids = FaissVectorStore(graph_path).ids()
+        if graph_ids != vector_ids:
+            result.problems.append(
+                f"HNSW graph and exact vector index differ by {len(graph_ids ^ vector_ids)} passages; {_REBUILD}"
+            )
 
 
 def _note_stale_sources(result: CheckResult, sources: list[str], docs: DocStore) -> None:

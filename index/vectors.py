@@ -2,8 +2,15 @@
 
 Vectors are unit length, so inner product is cosine similarity. Each vector carries its
 passage's id (faiss IndexIDMap2), so an update can remove and add passages without renumbering
-the rest. Search is exact (IndexFlatIP): at the corpus sizes Accord targets on one machine it
-answers in milliseconds.
+the rest. The exact index (IndexFlatIP, `vectors.faiss`) is always kept: it is the store of record
+and answers in milliseconds up to HNSW_THRESHOLD vectors.
+
+Beyond that, searches go to an approximate HNSW graph (`vectors.hnsw`, an IndexIDMap over
+IndexHNSWFlat) built from the exact index's vectors; see docs/performance.md for the threshold,
+recall and costs. HNSW cannot remove vectors, so the graph always holds exactly the live vectors:
+an update that only adds passages adds them to the previous graph, and an update that removes
+any (a changed or deleted article) rebuilds the graph from the exact index. Readers use the graph
+when the generation has one, else the exact index.
 """
 
 from __future__ import annotations
@@ -15,6 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from index.errors import IndexIncompatible
+
+HNSW_SUFFIX = ".hnsw"
+# From this many vectors on, searches use HNSW (docs/performance.md: exact search time grows with
+# the vectors, HNSW's barely; below this the exact index answers in a few milliseconds).
+HNSW_THRESHOLD = 200_000
+HNSW_M = 32  # graph neighbours per vector
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # candidates explored per search; never fewer than the results asked for
 
 # faiss and numpy cost a tenth of a second to import; a keyword search never needs them.
 if TYPE_CHECKING:
@@ -44,16 +59,30 @@ def _read(path: Path) -> faiss.IndexIDMap2:
     return faiss.read_index(str(path))
 
 
+def hnsw_path(vectors_path: Path) -> Path:
+    """Where the HNSW graph of the exact index at `vectors_path` lives (if it has one)."""
+    return vectors_path.with_suffix(HNSW_SUFFIX)
+
+
+def _is_hnsw(index) -> bool:
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
+    return isinstance(inner, faiss.IndexHNSW)
+
+
 class FaissVectorStore:
     """A vector store over one faiss index file."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._index = _read(path)
 
     @classmethod
     def from_index(cls, index: faiss.Index) -> FaissVectorStore:
         """A store over an index already in memory."""
         store = cls.__new__(cls)
+        store.path = None
         store._index = index
         return store
 
@@ -81,9 +110,13 @@ class FaissVectorStore:
         if limit <= 0:
             return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        import faiss
+
+        selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        if _is_hnsw(self._index):
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, limit), sel=selector)
+        else:
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None
         scores, ids = self._index.search(query, limit, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
@@ -101,11 +134,16 @@ class LazyVectorStore:
 
     The file is opened at once: a missing file fails now, as an eager open would, and the open
     handle keeps this generation's vectors readable even if a later update removes the folder.
+    `path` is the exact index; its HNSW graph is read instead when the generation has one.
     """
 
     def __init__(self, path: Path, dim: int) -> None:
-        self._path = path
-        self._file = open(path, "rb")
+        graph = hnsw_path(path)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "no vector index", str(path))
+        self._exact_path = path
+        self._path = graph if graph.exists() else path
+        self._file = open(self._path, "rb")
         self._dim = dim
 
     @cached_property
@@ -131,7 +169,10 @@ class LazyVectorStore:
         return self._store.search(vector, limit, allowed)
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return self._store.vectors(ids)
+        if self._path == self._exact_path:
+            return self._store.vectors(ids)
+        # An HNSW graph cannot give vectors back by id; the exact index beside it can.
+        return FaissVectorStore(self._exact_path).vectors(ids)
 
     def close(self) -> None:
         """Release the file if the vectors were never needed."""
@@ -139,32 +180,66 @@ class LazyVectorStore:
 
 
 class VectorWriter:
-    """Removes and adds passage vectors, then saves the index to a file."""
+    """Removes and adds passage vectors, then saves the exact index (and its HNSW graph if due)."""
 
-    def __init__(self, dim: int, existing: Path | None = None) -> None:
+    def __init__(self, dim: int, existing: Path | None = None, hnsw_threshold: int | None = None) -> None:
         import faiss
 
         if existing is not None and existing.exists():
             self._index = _read(existing)
         else:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._hnsw_threshold = HNSW_THRESHOLD if hnsw_threshold is None else hnsw_threshold
+        self._removed = False
+        self._added: list[tuple[np.ndarray, np.ndarray]] = []  # (ids, vectors) since loading
 
     def remove(self, ids: Sequence[int]) -> None:
         """Remove the vectors of these passage ids."""
         import numpy as np
 
         if len(ids):
-            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._removed |= self._index.remove_ids(np.asarray(ids, dtype=np.int64)) > 0
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Add vectors under these passage ids."""
         import numpy as np
 
         if len(ids):
-            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            pair = (np.asarray(ids, dtype=np.int64), np.ascontiguousarray(vectors, dtype=np.float32))
+            self._index.add_with_ids(pair[1], pair[0])
+            self._added.append(pair)
 
     def save(self, path: Path) -> None:
-        """Write the index file."""
+        """Write the exact index to `path`, and the HNSW graph beside it when it is due."""
         import faiss
 
         faiss.write_index(self._index, str(path))
+        graph_path = hnsw_path(path)
+        if self._index.ntotal < self._hnsw_threshold:
+            graph_path.unlink(missing_ok=True)  # e.g. copied from a larger previous generation
+            return
+        graph = self._grown_graph(graph_path) if graph_path.exists() and not self._removed else None
+        faiss.write_index(graph if graph is not None else self.build_hnsw(), str(graph_path))
+
+    def _grown_graph(self, graph_path: Path):
+        """The previous generation's graph plus this update's vectors, if it matches the store."""
+        graph = _read(graph_path)
+        if graph.ntotal + sum(len(ids) for ids, _v in self._added) != self._index.ntotal:
+            return None  # not the graph of this store's previous state: build anew
+        for ids, vectors in self._added:
+            graph.add_with_ids(vectors, ids)
+        return graph
+
+    def build_hnsw(self):
+        """An HNSW graph (IndexIDMap over IndexHNSWFlat, inner product) of the stored vectors."""
+        import faiss
+
+        graph = faiss.IndexHNSWFlat(self._index.d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        mapped = faiss.IndexIDMap(graph)
+        n = self._index.ntotal
+        if n:
+            ids = faiss.vector_to_array(self._index.id_map).astype("int64")
+            mapped.add_with_ids(self._index.index.reconstruct_n(0, n), ids)
+        return mapped

@@ -1,0 +1,146 @@
+"""Above HNSW_THRESHOLD vectors, searches go to an HNSW graph that always holds the live vectors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import index.vectors as vectors_module
+from index.builder import build
+from index.check import check_index
+from index.manifest import read_manifest
+from index.vectors import FaissVectorStore, LazyVectorStore, VectorWriter, hnsw_path
+from search.engine import Engine
+from tests.conftest import HashingEncoder
+
+DIM = 32
+
+
+def unit_vectors(n: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def ids_of(path) -> set[int]:
+    return FaissVectorStore(path).ids()
+
+
+def test_graph_is_built_past_the_threshold_and_searched_instead(tmp_path):
+    flat = tmp_path / "vectors.faiss"
+    writer = VectorWriter(DIM, hnsw_threshold=100)
+    writer.add(list(range(50)), unit_vectors(50, 0))
+    writer.save(flat)
+    assert not hnsw_path(flat).exists()  # under the threshold: exact only
+
+    writer.add(list(range(50, 300)), unit_vectors(250, 1))
+    writer.save(flat)
+    assert ids_of(hnsw_path(flat)) == ids_of(flat) == set(range(300))
+    store = LazyVectorStore(flat, DIM)
+    assert store._path == hnsw_path(flat)
+    exact = FaissVectorStore(flat)
+    for query in unit_vectors(20, 2):  # tiny graph, efSearch >= size: the same top 10
+        assert [i for i, _ in store.search(query, 10)] == [i for i, _ in exact.search(query, 10)]
+
+
+def test_an_update_that_only_adds_grows_the_previous_graph(tmp_path, monkeypatch):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    writer = VectorWriter(DIM, hnsw_threshold=100)
+    writer.add(list(range(200)), unit_vectors(200, 0))
+    writer.save(old / "vectors.faiss")
+    for name in ("vectors.faiss", "vectors.hnsw"):  # what the builder copies into a new generation
+        shutil.copy2(old / name, new / name)
+
+    def no_rebuild(self):
+        raise AssertionError("adding vectors must not rebuild the graph")
+
+    monkeypatch.setattr(VectorWriter, "build_hnsw", no_rebuild)
+    writer = VectorWriter(DIM, new / "vectors.faiss", hnsw_threshold=100)
+    writer.add(list(range(200, 230)), unit_vectors(30, 1))
+    writer.save(new / "vectors.faiss")
+    assert ids_of(new / "vectors.hnsw") == set(range(230))
+
+
+def test_an_update_that_removes_rebuilds_the_graph_and_below_the_threshold_drops_it(tmp_path):
+    flat = tmp_path / "vectors.faiss"
+    writer = VectorWriter(DIM, hnsw_threshold=100)
+    writer.add(list(range(200)), unit_vectors(200, 0))
+    writer.save(flat)
+
+    writer = VectorWriter(DIM, flat, hnsw_threshold=100)
+    writer.remove(list(range(0, 200, 2)))  # HNSW cannot remove: no stale vector may stay findable
+    writer.add([500, 501], unit_vectors(2, 1))
+    writer.save(flat)
+    live = set(range(1, 200, 2)) | {500, 501}
+    assert ids_of(hnsw_path(flat)) == ids_of(flat) == live
+    store = LazyVectorStore(flat, DIM)
+    assert {i for i, _ in store.search(unit_vectors(1, 3)[0], len(live))} == live
+
+    writer = VectorWriter(DIM, flat, hnsw_threshold=100)
+    writer.remove(list(range(1, 200, 2)))
+    writer.save(flat)
+    assert not hnsw_path(flat).exists() and ids_of(flat) == {500, 501}
+
+
+def test_index_past_the_threshold_stays_consistent_through_updates(tmp_path, monkeypatch):
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"{i:02d}.txt").write_text(f"Treaty {i}\nNaval treaty number {i} between the two navies.\n")
+    (corpus / "libya.txt").write_text("Libya deal\nRussia may resume military cooperation with Libya.\n")
+    encoder = HashingEncoder()
+    build([corpus], index_dir, encoder=encoder)
+    generation = index_dir / read_manifest(index_dir).generation
+    assert (generation / "vectors.hnsw").exists()
+
+    (corpus / "05.txt").write_text("Treaty 5\nAn amended naval treaty.\n")  # an update: remove + add
+    (corpus / "new.txt").write_text("Arms sales\nArms sales to North Africa grew.\n")
+    build([corpus], index_dir, encoder=encoder)
+    assert check_index(index_dir).consistent
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        assert engine.search("Libya military cooperation", k=1, mode="semantic")[0].id == "libya"
+
+
+def test_check_finds_a_graph_that_disagrees_with_the_exact_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 2)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(5):
+        (corpus / f"{i}.txt").write_text(f"Title {i}\nBody of article {i}.\n")
+    build([corpus], tmp_path / "ix", encoder=HashingEncoder())
+    generation = tmp_path / "ix" / read_manifest(tmp_path / "ix").generation
+    writer = VectorWriter(HashingEncoder.dim, generation / "vectors.faiss", hnsw_threshold=0)
+    writer.add([999], unit_vectors(1, 0).repeat(2, axis=1))  # 64 wide, like the fake encoder
+    writer.save(tmp_path / "other.faiss")
+    shutil.copy2(tmp_path / "other.hnsw", generation / "vectors.hnsw")
+    result = check_index(tmp_path / "ix")
+    assert not result.consistent and "HNSW graph and exact vector index differ by 1" in result.problems[0]
+
+
+@pytest.mark.parametrize("threshold", [0, 10**9])
+def test_empty_and_tiny_stores_work_either_way(tmp_path, threshold):
+    flat = tmp_path / "vectors.faiss"
+    VectorWriter(DIM, hnsw_threshold=threshold).save(flat)
+    assert LazyVectorStore(flat, DIM).search(unit_vectors(1, 0)[0], 10) == []
+
+
+def test_filters_and_similar_work_on_the_graph(tmp_path, monkeypatch):
+    from index.filters import Filters
+
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    corpus.mkdir()
+    for i in range(30):
+        (corpus / f"{i:02d}.txt").write_text(f"Treaty {i}\nNaval treaty number {i} between the two navies.\n")
+    (corpus / "libya.txt").write_text("Libya deal\nRussia may resume military cooperation with Libya.\n")
+    (corpus / "libya2.txt").write_text("Libya talks\nA Libyan delegation will discuss military cooperation in Moscow.\n")
+    encoder = HashingEncoder()
+    build([corpus], index_dir, encoder=encoder)
+    assert (index_dir / read_manifest(index_dir).generation / "vectors.hnsw").exists()
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        hits = engine.search("naval treaty", k=5, mode="semantic", filters=Filters(countries=("Libya",)))
+        assert {h.id for h in hits} == {"libya", "libya2"}  # the filter applies inside the graph search
+        assert engine.similar("libya", k=1)[0].id == "libya2"  # vectors come from the exact index
