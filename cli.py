@@ -443,6 +443,8 @@ class _Progress:
             self._bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr)
         bar = self._bars[stage]
         bar.update(done - bar.n)
+        if done >= total:
+            bar.close()  # a finished stage shows its final count, rate and time, not a stale 0%
 
 
 def main() -> None:
