@@ -176,7 +176,7 @@ def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
     encoder = encoder_for(resolve_model(model_spec))  # only its tokenizer is used: no model is loaded
     files = list(iter_input_files([Path(src)]))
     with stopwatch() as read:
-        articles, skipped = read_sources(files)
+        articles, skipped = read_sources(files, [Path(src)])
     rss_read = peak_rss_mib()
     with stopwatch() as split:
         passages = sum(len(split_article(a, encoder, settings)) for a in articles)
@@ -202,7 +202,7 @@ def measure_bbc_as_is(folder: str) -> dict[str, Any]:
     from index.builder import read_sources
 
     files = list(iter_input_files([Path(folder)]))
-    articles, skipped = read_sources(files)
+    articles, skipped = read_sources(files, [Path(folder)])
     return {"files": len(files), "articles": len(articles), "skipped": len(skipped),
             "duplicate_ids": sum(1 for s in skipped if s.reason.startswith("duplicate id")),
             "other_skipped": [f"{s.path}: {s.reason}" for s in skipped if not s.reason.startswith("duplicate id")]}

@@ -84,6 +84,19 @@ def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
                 yield path
 
 
+def text_article_id(path: Path, roots: Iterable[Path]) -> str:
+    """A .txt article's id: its path under the source folder it was found in, without the suffix
+    ("business/001" for bbc/business/001.txt), so equal file names in subfolders never collide;
+    for a file directly in the folder, or given by itself, that is its name's stem."""
+    for root in roots:
+        if root.is_dir():
+            try:
+                return path.relative_to(root).with_suffix("").as_posix()
+            except ValueError:
+                continue
+    return path.stem
+
+
 def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | Skipped]:
     """Read one input file (or its bytes, already read) into Articles; bad parts become Skipped."""
     if data is None:

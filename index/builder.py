@@ -31,7 +31,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from index.articles import Article, Skipped, iter_input_files, read_articles
+from index.articles import TEXT_SUFFIX, Article, Skipped, iter_input_files, read_articles, text_article_id
 from index.countries import article_countries
 from index.docstore import DocStoreWriter, FileRecord
 from index.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
@@ -199,7 +199,7 @@ class _Update:
 
         docs = DocStoreWriter(gen_dir / DOCSTORE_FILE)
         try:
-            changes = self._changes(docs, files)
+            changes = self._changes(docs, files, [Path(source) for source in sources])
             report = self._apply(docs, gen_dir, changes, cache_path)
             articles, passages = docs.count_articles(), docs.count_passages()
         finally:
@@ -236,7 +236,7 @@ class _Update:
             skipped=changes.skipped,
         )
 
-    def _changes(self, docs: DocStoreWriter, files: list[Path]) -> _ChangeSet:
+    def _changes(self, docs: DocStoreWriter, files: list[Path], roots: list[Path]) -> _ChangeSet:
         """Compare the source files with the store: which articles to add, update and delete.
 
         When two files hold the same id, a file that did not change keeps it; among files read
@@ -249,7 +249,7 @@ class _Update:
         reread: dict[str, list[Article]] = {}
         to_check = [p for p in files if stat_changed(p, known_files.get(str(p)))]
         for done, path in enumerate(to_check, start=1):
-            record, articles = _read_file(path)
+            record, articles = _read_file(path, roots)
             articles = [replace(a, countries=tuple(article_countries(a.title, a.body))) for a in articles]
             if self.progress:
                 self.progress("read", done, len(to_check))
@@ -357,12 +357,13 @@ def embedding_text(article: Article, passage: Passage, settings: BuildSettings) 
     return passage.text
 
 
-def read_sources(files: Sequence[Path]) -> tuple[list[Article], list[Skipped]]:
-    """Read and clean `files` as a build from scratch does (countries found, first id wins)."""
+def read_sources(files: Sequence[Path], roots: Sequence[Path] = ()) -> tuple[list[Article], list[Skipped]]:
+    """Read and clean `files` (found under the source folders `roots`) as a build from scratch
+    does: countries found, first id wins."""
     articles: dict[str, Article] = {}
     skipped: list[Skipped] = []
     for path in files:
-        record, found = _read_file(path)
+        record, found = _read_file(path, roots)
         skipped += record.skipped
         for article in found:
             if article.id in articles:
@@ -397,8 +398,9 @@ def stat_changed(path: Path, known: FileRecord | None) -> bool:
     return (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns)
 
 
-def _read_file(path: Path) -> tuple[FileRecord, list[Article]]:
-    """Read a source file once: its record (stat, hash, problems) and its articles."""
+def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list[Article]]:
+    """Read a source file once: its record (stat, hash, problems) and its articles; a .txt
+    article's id is its path under the source folder in `roots` that holds it."""
     try:
         stat = path.stat()
         data = path.read_bytes()
@@ -407,7 +409,10 @@ def _read_file(path: Path) -> tuple[FileRecord, list[Article]]:
     articles: list[Article] = []
     skipped: list[Skipped] = []
     for item in read_articles(path, data):
-        (skipped if isinstance(item, Skipped) else articles).append(item)
+        if isinstance(item, Skipped):
+            skipped.append(item)
+        else:
+            articles.append(replace(item, id=text_article_id(path, roots)) if path.suffix == TEXT_SUFFIX else item)
     # A file written moments ago may change again within the clock's resolution at the same
     # size; recording size -1 makes the next run compare its hash instead of trusting its stat.
     racy = time.time() - stat.st_mtime_ns / 1e9 < _RACY_SECONDS

@@ -214,3 +214,14 @@ def test_derived_titles_are_not_indexed_as_titles(tmp_path, encoder):
         assert ids(engine.search("title:zanzibar", mode="keyword")) == ["titled"]  # ... not searched
     # A real title rides in front of its passages; a derived one is not repeated.
     assert sorted(encoder.texts) == ["Zanzibar ports reopened. Trade resumed.", "Zanzibar trade\nPorts reopened today."]
+
+
+def test_same_file_names_in_subfolders_are_different_articles(tmp_path, encoder):
+    for folder in ("business", "sport"):
+        (tmp_path / "bbc" / folder).mkdir(parents=True)
+        (tmp_path / "bbc" / folder / "001.txt").write_text(f"{folder.title()} news\nA {folder} story happened today.\n")
+    report = build([tmp_path / "bbc"], tmp_path / "ix", encoder=encoder)
+    assert (report.articles, report.skipped) == (2, [])
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        assert engine.article("sport/001").title == "Sport news"
+        assert ids(engine.search("business", mode="keyword")) == ["business/001"]
