@@ -1,0 +1,150 @@
+"""Exact (IndexFlatIP) vs HNSW vector search by index size: latency, recall@10, build time, memory.
+
+    python benchmarks/bench_vectors.py --sizes 10000,50000,100000,200000,400000 --out docs/bench-vectors.json
+
+Vectors are synthetic: unit vectors scattered around cluster centres (default 2,000 random
+centres; `--centres INDEX_DIR` takes the passage vectors of a real index as centres), with noise
+set so that a vector's cosine to its centre is about 0.75, like passages of one topic. Queries are
+drawn the same way. Random data is harder for HNSW than real text embeddings, so the recall here
+is a floor rather than a promise.
+
+For each size: the time to build each index the way index/vectors.py does (HNSW: M=32,
+efConstruction=80, built from the exact index's vectors), bytes per vector of each serialised
+index, the median latency of a single-query search (as the engine searches: one query at a time)
+for k=10 and for k=400 (what the engine asks for when k=10: 100 articles x 4 passages), and
+recall@10 against the exact search at several efSearch values. Prints a markdown table, the
+command, the machine and the load; --out writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+from index import vectors as vector_module  # noqa: E402
+from index.vectors import VectorWriter  # noqa: E402
+
+DIM = 384
+ENGINE_FETCH = 400  # passages the engine asks the vector store for when k=10
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def load_centres(index_dir: Path | None, count: int, rng: np.random.Generator) -> np.ndarray:
+    if index_dir is None:
+        return unit(rng.standard_normal((count, DIM)))
+    path = next(Path(index_dir).glob("gen-*/vectors.faiss"))
+    index = faiss.read_index(str(path))
+    return unit(index.index.reconstruct_n(0, index.ntotal))
+
+
+def around(centres: np.ndarray, n: int, rng: np.random.Generator, spread: float = 0.88) -> np.ndarray:
+    """Unit vectors near random centres: cosine to the centre about 1/sqrt(1 + spread^2)."""
+    picks = centres[rng.integers(0, len(centres), n)]
+    return unit(picks + spread * unit(rng.standard_normal((n, DIM))))
+
+
+def serialized_bytes(index) -> int:
+    return int(faiss.serialize_index(index).size)
+
+
+def search_latency(index, queries: np.ndarray, k: int, params=None) -> float:
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        if params is None:
+            index.search(query.reshape(1, -1), k)
+        else:
+            index.search(query.reshape(1, -1), k, params=params)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,50000,100000,200000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--centres", type=Path, help="an index folder whose vectors serve as cluster centres")
+    parser.add_argument("--clusters", type=int, default=2000)
+    parser.add_argument("--ef", default="64,128,256")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    centres = load_centres(args.centres, args.clusters, rng)
+    queries = around(centres, args.queries, rng)
+    efs = [int(e) for e in args.ef.split(",")]
+    load = os.getloadavg()
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, threads {faiss.omp_get_max_threads()}")
+    print(f"load at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; centres: {len(centres)} ({'real' if args.centres else 'random'})\n")
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        data = around(centres, size, rng)
+        started = time.perf_counter()
+        writer = VectorWriter(DIM, hnsw_threshold=10**12)
+        writer.add(np.arange(size), data)
+        flat_build = time.perf_counter() - started
+        started = time.perf_counter()
+        graph = writer.build_hnsw()
+        hnsw_build = time.perf_counter() - started
+        flat = writer._index
+        # Latencies first, one query at a time as the engine searches: a batched search (below)
+        # leaves the BLAS and OpenMP thread pools in a state that slows the next single ones.
+        row = {
+            "size": size,
+            "load_1min": os.getloadavg()[0],
+            "flat_build_s": flat_build,
+            "hnsw_build_s": hnsw_build,
+            "flat_bytes_per_vector": serialized_bytes(flat) / size,
+            "hnsw_bytes_per_vector": serialized_bytes(graph) / size,
+            "flat_ms_k10": search_latency(flat, queries, 10),
+            "flat_ms_k400": search_latency(flat, queries, ENGINE_FETCH),
+            "hnsw": {},
+        }
+        for ef in [*efs, ENGINE_FETCH]:
+            params = faiss.SearchParametersHNSW(efSearch=ef)
+            row["hnsw"][ef] = {"ms_k10": search_latency(graph, queries, 10, params)}
+        engine_params = faiss.SearchParametersHNSW(efSearch=max(vector_module.HNSW_EF_SEARCH, ENGINE_FETCH))
+        row["hnsw_ms_k400"] = search_latency(graph, queries, ENGINE_FETCH, engine_params)
+        _scores, truth = flat.search(queries, 10)
+        for ef in [*efs, ENGINE_FETCH]:
+            _s, found = graph.search(queries, 10, params=faiss.SearchParametersHNSW(efSearch=ef))
+            row["hnsw"][ef]["recall_at_10"] = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+        rows.append(row)
+        print(f"  {size}: flat {row['flat_ms_k10']:.2f} ms, hnsw built in {hnsw_build:.1f} s (load {row['load_1min']:.2f})", file=sys.stderr)
+        del data, writer, graph, flat
+
+    print("| vectors | exact build s | HNSW build s | exact B/vector | HNSW B/vector | exact ms k=10 | exact ms k=400 | "
+          + " | ".join(f"HNSW ef={ef} recall@10 / ms" for ef in efs)
+          + f" | HNSW ef={ENGINE_FETCH} (engine) recall@10 / ms k=400 | load |")
+    print("|" + "---|" * (8 + len(efs)))
+    for r in rows:
+        cells = [f"{r['hnsw'][ef]['recall_at_10']:.3f} / {r['hnsw'][ef]['ms_k10']:.2f}" for ef in efs]
+        engine = f"{r['hnsw'][ENGINE_FETCH]['recall_at_10']:.3f} / {r['hnsw_ms_k400']:.2f}"
+        print(
+            f"| {r['size']:,} | {r['flat_build_s']:.2f} | {r['hnsw_build_s']:.1f} | {r['flat_bytes_per_vector']:.0f} | "
+            f"{r['hnsw_bytes_per_vector']:.0f} | {r['flat_ms_k10']:.2f} | {r['flat_ms_k400']:.2f} | {' | '.join(cells)} | {engine} | {r['load_1min']:.2f} |"
+        )
+    end = os.getloadavg()
+    print(f"\nload at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": sys.argv, "load_start": load, "load_end": end, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
