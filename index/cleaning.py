@@ -141,9 +141,15 @@ def _is_boilerplate(line: str) -> bool:
         or bool(_JUNK_LINE.match(line))
         or bool(_PHOTO_CREDIT.search(line))
         or bool(_TIMESTAMP_LINE.match(line))
-        or bool(_UPDATED_LINE.match(line))
+        or _is_stamp(line)
         or bool(_OUTLET_LINE.match(line))
     )
+
+
+def _is_stamp(line: str) -> bool:
+    """An "Updated: 2012-08-22 16:33" line, not a sentence that starts with "Published reports"."""
+    stamp = _UPDATED_LINE.match(line)
+    return bool(stamp) and len(line.split()) <= 8 and (":" in line[: len(stamp.group(1)) + 2] or bool(_FULL_DATE.search(line)))
 
 
 def _pick_title(header: list[str]) -> str | None:
@@ -168,7 +174,7 @@ def _capitalised_share(line: str) -> float:
 
 def _find_date(lines: list[str]) -> str | None:
     for line in lines:
-        updated = _UPDATED_LINE.match(line)
+        updated = _UPDATED_LINE.match(line) if _is_stamp(line) else None
         if updated:
             found = _FULL_DATE.search(updated.group("when"))
             if found:

@@ -94,3 +94,17 @@ def test_title_from_body_shortens_long_first_sentence():
     assert title_from_body("Short one. Second.") == "Short one."
     long = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen."
     assert title_from_body(long) == "One two three four five six seven eight nine ten eleven twelve…"
+
+
+def test_sentences_starting_like_a_timestamp_are_kept():
+    raw = (
+        "Deal signed\nUpdated: 2021-03-04 10:00\n"
+        "Published reports say Egypt and France signed a deal for thirty fighter jets.\n"
+        "Posted to Cairo, the jets arrive next year.\n"
+    )
+    cleaned = clean_raw_article(raw)
+    assert cleaned.date == "2021-03-04"
+    assert cleaned.body.split("\n\n") == [
+        "Published reports say Egypt and France signed a deal for thirty fighter jets.",
+        "Posted to Cairo, the jets arrive next year.",
+    ]
