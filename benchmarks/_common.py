@@ -240,3 +240,12 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
 def header(title: str, command: str, info: dict[str, Any]) -> str:
     """The lines every report starts with."""
     return f"## {title}\n\ncommand: `{command}`\n\nmachine: {machine_line(info)}\n"
+
+
+def finish(out: Path | None, payload: dict[str, Any]) -> None:
+    """Print the load at the end of a run and write `payload` (plus `load_end`) as JSON to `out`."""
+    end = os.getloadavg()
+    print(f"\nload at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**payload, "load_end": end}, indent=2) + "\n")

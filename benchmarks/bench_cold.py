@@ -17,7 +17,6 @@ onnxruntime, faiss and numpy it loads, and its costliest imports.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import finish
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "faiss", "numpy", "tokenizers", "whoosh")
@@ -126,27 +127,12 @@ def main() -> None:
     print("\ncostliest top-level imports (ms, cumulative, from one -X importtime run):")
     for name, info in imports.items():
         print(f"  {name}: " + ", ".join(f"{m} {ms}" for m, ms in info["top_imports_ms"]))
-    end = os.getloadavg()
-    print(f"\nload at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "command": sys.argv,
-                    "machine": {"processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
-                    "load_start": load,
-                    "load_during": loads,
-                    "load_end": end,
-                    "times": times,
-                    "median": median,
-                    "targets": targets,
-                    "imports": imports,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+    finish(args.out, {
+        "command": sys.argv,
+        "machine": {"processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_start": load, "load_during": loads, "times": times, "median": median,
+        "targets": targets, "imports": imports,
+    })
 
 
 if __name__ == "__main__":

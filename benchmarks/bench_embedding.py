@@ -22,7 +22,6 @@ machine and the load average next to the table; --out writes everything as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -37,8 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from _common import finish  # noqa: E402
 from index.articles import Article, read_articles  # noqa: E402
-from index.builder import _Update  # noqa: E402
+from index.builder import embedding_text, split_article  # noqa: E402
 from index.encoder import MiniLMEncoder  # noqa: E402
 from index.manifest import BuildSettings  # noqa: E402
 from index.onnx_encoder import OnnxEncoder, ensure_onnx  # noqa: E402
@@ -48,12 +48,12 @@ CHUNK = 64  # what EmbeddingCache.embed hands the encoder at a time
 
 def load_passages(data: Path, limit: int, tokenizer: MiniLMEncoder) -> list[str]:
     docs = data / "docs.jsonl"
-    update = _Update(Path("."), None, tokenizer, BuildSettings(), None)
+    settings = BuildSettings()
     texts: list[str] = []
     for item in read_articles(docs, docs.read_bytes()):
         if not isinstance(item, Article):
             continue
-        texts += [update._embedding_text(item, p) for p in update._split(item)]
+        texts += [embedding_text(item, p, settings) for p in split_article(item, tokenizer, settings)]
         if len(texts) >= limit:
             break
     return texts[:limit]
@@ -214,24 +214,11 @@ def main() -> None:
             f"{r['passages_per_s'] / base:.2f}x | {r['min_cosine']:.4f} | {r['mean_cosine']:.4f} | "
             f"{r['top10_overlap']:.3f} | {r['load_1min']:.2f} |"
         )
-    end = os.getloadavg()
-    print(f"\nload at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "command": sys.argv,
-                    "machine": {"processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
-                    "load_start": load,
-                    "load_end": end,
-                    "passages": len(texts),
-                    "rows": rows,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+    finish(args.out, {
+        "command": sys.argv,
+        "machine": {"processor": platform.processor(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_start": load, "passages": len(texts), "rows": rows,
+    })
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ command, the machine and the load; --out writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -28,6 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import finish  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
@@ -139,11 +140,7 @@ def main() -> None:
             f"| {r['size']:,} | {r['flat_build_s']:.2f} | {r['hnsw_build_s']:.1f} | {r['flat_bytes_per_vector']:.0f} | "
             f"{r['hnsw_bytes_per_vector']:.0f} | {r['flat_ms_k10']:.2f} | {r['flat_ms_k400']:.2f} | {' | '.join(cells)} | {engine} | {r['load_1min']:.2f} |"
         )
-    end = os.getloadavg()
-    print(f"\nload at end: {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"command": sys.argv, "load_start": load, "load_end": end, "rows": rows}, indent=2) + "\n")
+    finish(args.out, {"command": sys.argv, "load_start": load, "rows": rows})
 
 
 if __name__ == "__main__":
