@@ -150,11 +150,11 @@ class LazyVectorStore:
     @cached_property
     def _store(self) -> FaissVectorStore:
         import faiss
-        import numpy as np
 
+        # Streamed from the open handle: reading the file into bytes first would hold the whole
+        # index twice at the peak, which at 100k articles is most of the query process's memory.
         with self._file:
-            data = np.frombuffer(self._file.read(), dtype=np.uint8)
-        store = FaissVectorStore.from_index(faiss.deserialize_index(data))
+            store = FaissVectorStore.from_index(faiss.read_index(faiss.PyCallbackIOReader(self._file.read)))
         if store.dim != self._dim:
             raise IndexIncompatible(f"{self._path}: vectors have {store.dim} dimensions, the manifest says {self._dim}")
         return store
