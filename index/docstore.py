@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_by_file ON articles (file);
 CREATE INDEX IF NOT EXISTS articles_by_date ON articles (date);
+CREATE INDEX IF NOT EXISTS articles_by_group ON articles (dup_group);
 CREATE TABLE IF NOT EXISTS article_countries (article_id TEXT NOT NULL, country TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS countries_by_name ON article_countries (country);
 CREATE INDEX IF NOT EXISTS countries_by_article ON article_countries (article_id);
