@@ -1,0 +1,195 @@
+"""BM25F for plain OR queries, computed over whoosh's postings with numpy arrays.
+
+whoosh scores a query one posting at a time in Python (four to six calls per posting), which
+is most of a keyword search on a large index: at 100k articles an 8-word query touches ~40k
+postings. A query that is only words OR-ed over fields (the usual analyst query, and
+more-like-this) needs nothing but each term's postings, so here they are read a block at a time
+and scored with the same BM25F formula, in the same order of floating-point operations as
+whoosh's `PreloadedOr`, which makes the scores identical, not just close; ties are broken by
+document number as whoosh's collector does. `tests/test_keyword_arrays.py` holds this to
+whoosh's own results on indexes with several segments and deletions, with and without filters.
+
+Anything else (phrases, AND/NOT, prefixes, ranges, a coordination bonus) returns None and the
+caller searches through whoosh. The block reading uses whoosh 3-codec internals (`_read_ids`,
+`_read_weights`, `_next_block`, the length column's file position); if they change, the first
+query that needs them finds out, and this scorer switches itself off for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from whoosh import query as whoosh_query
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.util.numeric import byte_to_length
+
+if TYPE_CHECKING:
+    import numpy as np
+    from whoosh.searching import Searcher
+
+# Below this many documents whoosh's own search takes a few milliseconds and a cold process
+# would spend more importing numpy (~60 ms) than it saves.
+MIN_DOCUMENTS = 5000
+
+
+class ArrayBM25F:
+    """Top documents of plain OR queries by BM25F (whoosh's formula), over one open searcher."""
+
+    def __init__(self, searcher: Searcher, b: float, k1: float) -> None:
+        self._searcher = searcher
+        self._b = b
+        self._k1 = k1
+        self._lengths: dict[tuple[int, str], np.ndarray] = {}
+        self.enabled = searcher.doc_count_all() >= MIN_DOCUMENTS
+
+    def top(
+        self, query: whoosh_query.Query, limit: int, allowed: Iterable[int] | None = None
+    ) -> list[tuple[int, float]] | None:
+        """The best `limit` (document number, score) pairs, best first, among `allowed`
+        document numbers when given; None when this scorer cannot score the query."""
+        if not self.supports(query):
+            return None
+        import numpy as np
+
+        total = self._searcher.doc_count_all()
+        scores = np.zeros(total, dtype=np.float64)
+        matched = np.zeros(total, dtype=bool)
+        try:
+            for reader, base in self._searcher.reader().leaf_readers():
+                part = self._score(query, reader)
+                if part is not None:
+                    part_scores, part_matched = part
+                    scores[base : base + len(part_scores)] = part_scores
+                    matched[base : base + len(part_matched)] = part_matched
+        except (AttributeError, TypeError):
+            self.enabled = False  # whoosh's internals changed: search through whoosh from now on
+            return None
+        if allowed is not None:
+            keep = np.zeros(total, dtype=bool)
+            keep[np.fromiter(allowed, dtype=np.int64)] = True
+            matched &= keep
+        found = np.flatnonzero(matched)
+        if not len(found):
+            return []
+        # Best score first; equal scores by document number, as whoosh's top-N collector keeps them.
+        order = np.lexsort((found, -scores[found]))[:limit]
+        return [(int(found[i]), float(scores[found[i]])) for i in order]
+
+    def supports(self, query: whoosh_query.Query) -> bool:
+        """Whether `top` can score `query`: a plain OR of terms, on an index large enough."""
+        return self.enabled and _plain_or(query)
+
+    def _score(self, query: whoosh_query.Query, reader) -> tuple[np.ndarray, np.ndarray] | None:
+        """Dense (scores, matched) over one segment's documents, or None if nothing matches."""
+        import numpy as np
+
+        if isinstance(query, whoosh_query.Term):
+            return self._term(query, reader)
+        parts = [p for p in (self._score(sub, reader) for sub in query.subqueries) if p is not None]
+        if len(query.subqueries) == 1:
+            return parts[0] if parts else None  # whoosh hands a lone clause's matcher up unboosted
+        if not parts:
+            return None
+        count = reader.doc_count_all()
+        scores = np.zeros(count, dtype=np.float64)
+        matched = np.zeros(count, dtype=bool)
+        for part_scores, part_matched in parts:  # in clause order, as PreloadedOr adds them
+            scores += part_scores * query.boost
+            matched |= part_matched
+        return scores, matched
+
+    def _term(self, term: whoosh_query.Term, reader) -> tuple[np.ndarray, np.ndarray] | None:
+        import numpy as np
+
+        schema = self._searcher.schema
+        if term.fieldname not in schema:
+            return None
+        field = schema[term.fieldname]
+        try:
+            text = field.to_bytes(term.text)
+        except ValueError:
+            return None
+        if (term.fieldname, text) not in reader:
+            return None
+        matcher = reader.postings(term.fieldname, text)
+        deleted = None
+        if isinstance(matcher, FilterMatcher):  # the segment has deletions
+            deleted = reader.deleted_docs_set
+            matcher = matcher.child
+        ids, weights = _postings(matcher)
+        if deleted:
+            keep = ~np.isin(ids, np.fromiter(deleted, dtype=np.int64))
+            ids, weights = ids[keep], weights[keep]
+
+        top = self._searcher
+        idf = top.idf(term.fieldname, text)
+        avgfl = top.avg_field_length(term.fieldname) or 1
+        lengths = self._field_lengths(reader, term.fieldname)[ids]
+        b, k1 = self._b, self._k1
+        # whoosh.scoring.bm25, term by term in its order of operations.
+        leaf = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
+        if term.boost != 1.0:
+            leaf = leaf * term.boost
+        count = reader.doc_count_all()
+        scores = np.zeros(count, dtype=np.float64)
+        matched = np.zeros(count, dtype=bool)
+        scores[ids] = leaf
+        matched[ids] = True
+        return scores, matched
+
+    def _field_lengths(self, reader, fieldname: str) -> np.ndarray:
+        """Every document's length in `fieldname` as whoosh's scorer sees it (one byte each,
+        decoded; a missing length reads as the segment's shortest), loaded once per segment."""
+        import numpy as np
+
+        key = (id(reader), fieldname)
+        if key not in self._lengths:
+            from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+
+            count = reader.doc_count_all()
+            column = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            raw = np.zeros(count, dtype=np.uint8)
+            if column is not None:
+                stored = np.frombuffer(column._dbfile.get(column._basepos, column._count), dtype=np.uint8)
+                raw[: len(stored)] = stored[:count]
+            decode = np.array([byte_to_length(v) for v in range(256)], dtype=np.float64)
+            decode[0] = reader._perdoc.min_field_length(fieldname) if column is not None else 1
+            self._lengths[key] = decode[raw]
+        return self._lengths[key]
+
+
+def _plain_or(query: whoosh_query.Query) -> bool:
+    """Whether `query` is a term, or an OR (no coordination bonus) of plain ORs and terms."""
+    if isinstance(query, whoosh_query.Term):
+        return True
+    if type(query).__name__ in ("Or", "_PreloadedOr", "PreloadedOr") and not query.scale:
+        return all(_plain_or(sub) for sub in query.subqueries)
+    return False
+
+
+def _postings(matcher) -> tuple[np.ndarray, np.ndarray]:
+    """All (document numbers, weights) of a term's postings in one segment."""
+    import numpy as np
+    from whoosh.codec.whoosh3 import W3LeafMatcher
+
+    ids: list = []
+    weights: list = []
+    if isinstance(matcher, W3LeafMatcher):
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            ids.append(np.asarray(matcher._ids, dtype=np.int64))
+            weights.append(np.asarray(matcher._weights, dtype=np.float64))
+            matcher._next_block()
+    else:  # e.g. a term with one posting, stored inline: few postings, read one by one
+        found_ids, found_weights = [], []
+        while matcher.is_active():
+            found_ids.append(matcher.id())
+            found_weights.append(matcher.weight())
+            matcher.next()
+        ids.append(np.asarray(found_ids, dtype=np.int64))
+        weights.append(np.asarray(found_weights, dtype=np.float64))
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    return np.concatenate(ids), np.concatenate(weights)

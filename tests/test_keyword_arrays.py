@@ -1,0 +1,126 @@
+"""The array BM25F scorer must give exactly whoosh's results: same ids, order and scores.
+
+The index is small, so the scorer's size threshold is lowered for these tests; it has three
+segments and deleted documents, the cases where whoosh's bookkeeping is easiest to get wrong.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from index import keyword_arrays
+from index.articles import Article
+from index.filters import Filters
+from index.keyword import KeywordWriter, WhooshKeywordStore
+
+WORDS = ("arms deal treaty navy missile army libya russia egypt cooperation exercise tank "
+         "frigate drone sanctions export border talks summit pact defence").split()
+COUNTRIES = ("Russia", "Egypt", "Libya", "India")
+
+
+def _article(number: int, rng: random.Random) -> Article:
+    body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 40)))
+    title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 5)))
+    return Article(
+        id=f"a{number:04d}", title=title or body[:20], body=body, date=f"20{10 + number % 12}-01-01",
+        source=rng.choice(("Xinhua", "Sputnik", None)), url=None, path=f"f{number}.txt",
+        countries=tuple(sorted(rng.sample(COUNTRIES, rng.randint(0, 2)))),
+    )
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keyword")
+    rng = random.Random(7)
+    for batch in range(3):  # one commit each: three segments
+        writer = KeywordWriter(directory, title_boost=2.0)
+        for number in range(batch * 120, batch * 120 + 120):
+            writer.add(_article(number, rng))
+        writer.commit()
+    writer = KeywordWriter(directory, title_boost=2.0)
+    writer.delete(f"a{n:04d}" for n in range(0, 360, 17))  # 22 of 360: under the merge threshold
+    writer.commit()
+    return directory
+
+
+@pytest.fixture
+def stores(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[WhooshKeywordStore, WhooshKeywordStore]:
+    """(array scorer on, whoosh only) over the same index."""
+    monkeypatch.setattr(keyword_arrays, "MIN_DOCUMENTS", 0)
+    arrays, plain = WhooshKeywordStore(index_dir, 0.75, 2.0), WhooshKeywordStore(index_dir, 0.75, 2.0)
+    plain._arrays.enabled = False
+    yield arrays, plain
+    arrays.close()
+    plain.close()
+
+
+def _queries(count: int) -> list[str]:
+    rng = random.Random(11)
+    queries = []
+    for _ in range(count):
+        words = [rng.choice(WORDS + ["absentword"]) for _ in range(rng.randint(1, 7))]
+        if rng.random() < 0.3:
+            words[0] = f"title:{words[0]}"
+        queries.append(" ".join(words))
+    return queries
+
+
+def test_the_index_has_segments_and_deletions(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    reader = stores[0]._searcher.reader()
+    assert len(reader.leaf_readers()) == 3
+    assert reader.doc_count_all() - reader.doc_count() == 22
+
+
+def test_plain_or_queries_score_exactly_as_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    arrays, plain = stores
+    for query in _queries(150):
+        assert arrays._arrays.supports(arrays.parse(query)), query
+        for limit in (5, 100):
+            assert arrays.search(query, limit) == plain.search(query, limit), query
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(countries=("Russia",)),
+    Filters(sources=("xinhua",), since="2015-01-01"),
+    Filters(countries=("Libya", "Egypt"), until="2016-12-31"),
+])
+def test_filters_keep_the_same_documents(stores: tuple[WhooshKeywordStore, WhooshKeywordStore], filters: Filters) -> None:
+    arrays, plain = stores
+    for query in _queries(40):
+        assert arrays.search(query, 20, filters) == plain.search(query, 20, filters), query
+
+
+def test_more_like_this_scores_exactly_as_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    arrays, plain = stores
+    text = "arms deal with egypt: frigate and missile export, navy exercise"
+    assert arrays.similar(text, 30) == plain.similar(text, 30) != []
+
+
+def test_other_queries_go_through_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    arrays, plain = stores
+    for query in ('"arms deal"', "arms AND navy", "arms NOT navy", "defen*"):
+        assert not arrays._arrays.supports(arrays.parse(query)), query
+        assert arrays.search(query, 50) == plain.search(query, 50)
+
+
+def test_a_changed_whoosh_switches_the_scorer_off(stores: tuple[WhooshKeywordStore, WhooshKeywordStore],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    arrays, plain = stores
+
+    def gone(_matcher):
+        raise AttributeError("'W3LeafMatcher' object has no attribute '_read_ids'")
+
+    monkeypatch.setattr(keyword_arrays, "_postings", gone)
+    assert arrays.search("arms deal", 10) == plain.search("arms deal", 10) != []
+    assert not arrays._arrays.enabled
+
+
+def test_small_indexes_are_left_to_whoosh(index_dir: Path) -> None:
+    store = WhooshKeywordStore(index_dir)
+    try:
+        assert keyword_arrays.MIN_DOCUMENTS > 360 and not store._arrays.supports(store.parse("arms"))
+    finally:
+        store.close()
