@@ -1,7 +1,7 @@
 """Smoke runs of the benchmark scripts on a tiny synthetic corpus with the fake encoder.
 
-They prove that `benchmarks/bench_index.py` and `benchmarks/bench_query.py` still run end to end
-and write their JSON, and that `benchmarks/peers.py` names the `bench` extra when its peers are
+They prove that `benchmarks/bench_index.py`, `bench_query.py` and `bench_scale.py` still run end
+to end and write their JSON, and that `benchmarks/peers.py` names the `bench` extra when its peers are
 missing. No data from ../shared is read and the real model is never loaded.
 """
 
@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import bench_index  # noqa: E402
 import bench_query  # noqa: E402
+import bench_scale  # noqa: E402
 import peers  # noqa: E402
 
 MODEL = f"tests.conftest:{FAKE_MODEL}"
@@ -80,6 +81,30 @@ def test_bench_query_runs_and_writes_json(data: Path, tmp_path: Path) -> None:
     assert set(cold) == {"accord search --mode keyword", "accord search --mode hybrid", "accord --help",
                          "python -c pass"}
     assert all(c["median_s"] > 0 for c in cold.values())
+
+
+def test_bench_scale_replicates_measures_and_reuses_the_cache(data: Path, tmp_path: Path) -> None:
+    work, out = tmp_path / "scale", tmp_path / "scale.json"
+    argv = [str(data), "--sizes", "10", "25", "--work", str(work), "--queries", "8", "--warmup", "1",
+            "--model", MODEL, "--no-wait", "--out", str(out)]
+    bench_scale.main(argv)
+    first = json.loads(out.read_text())["sizes"]
+    records = [json.loads(line) for line in (work / "reuters-25.jsonl").read_text().splitlines()]
+    assert len(records) == 25 and len({r["id"] for r in records}) == 25
+    assert records[10]["id"] == f"{records[0]['id']}-copy1" and records[10]["body"] == records[0]["body"]
+    assert records[20]["date"].startswith("26-FEB-1989")  # the second copy is dated two years on
+    for size in ("10", "25"):
+        measured = first[size]["query"]
+        assert measured["articles"] == int(size)
+        for name in (*bench_scale.MODES, *bench_scale.LEGS):
+            assert measured["results"][name]["n"] == 8 and measured["results"][name]["p50_ms"] > 0
+        assert measured["rss"]["peak_mib"] >= measured["rss"]["opened_mib"] > 0
+    assert first["10"]["build"]["embedded"] > 0
+    assert first["25"]["build"]["embedded"] == 0  # copies' passages are the same texts: all cached
+
+    bench_scale.main(argv)  # a second run finds its indexes current and embeds nothing
+    again = json.loads(out.read_text())["sizes"]
+    assert again["10"]["build"]["embedded"] == 0 and again["25"]["build"]["added"] == 0
 
 
 def test_queries_are_varied_and_reproducible(data: Path) -> None:
