@@ -103,6 +103,14 @@ class DocStore:
                 found[row[0]] = _article(row)
         return found
 
+    def dates(self, article_ids: Sequence[str]) -> dict[str, str | None]:
+        """The date of each of these articles, by id (None when undated)."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT id, date FROM articles WHERE id IN ({marks})", chunk))
+        return found
+
     def passages_of(self, article_id: str) -> list[StoredPassage]:
         """The passages of one article, in body order."""
         rows = self._db.execute(

@@ -365,11 +365,11 @@ class Engine:
 
     def _hits(self, query: str, candidates: _Candidates, k: int, sort: str, collapse: bool) -> list[Hit]:
         fused = candidates.fused
-        articles = self._docs.articles([doc_id for doc_id, _ in fused])
         if sort == "date":
             # Newest first; undated articles last; relevance breaks ties.
+            dates = self._docs.dates([doc_id for doc_id, _ in fused])
             position = {doc_id: i for i, (doc_id, _s) in enumerate(fused)}
-            fused = sorted(fused, key=lambda h: (articles[h[0]].date or "", -position[h[0]]), reverse=True)
+            fused = sorted(fused, key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
         chosen: list[tuple[str, float, tuple[str, ...]]] = []
         if collapse:
             groups = self._docs.duplicate_groups([doc_id for doc_id, _ in fused])
@@ -387,6 +387,8 @@ class Engine:
         else:
             chosen = [(doc_id, score, ()) for doc_id, score in fused[:k]]
 
+        # Whole articles (bodies and all) only for the hits shown, not for every candidate.
+        articles = self._docs.articles([doc_id for doc_id, _score, _copies in chosen])
         keyword_legs, semantic_legs = _legs(candidates.keyword), _legs(candidates.semantic)
         query_terms = snippets.terms(plain_text(query))
         hits = []
