@@ -8,7 +8,8 @@ set so that a vector's cosine to its centre is about 0.75, like passages of one 
 drawn the same way. Random data is harder for HNSW than real text embeddings, so the recall here
 is a floor rather than a promise.
 
-For each size: the time to build each index the way index/vectors.py does (HNSW: M=32,
+For each size and graph storage (`--storage flat,fp16,sq8`: the vectors inside the graph as
+float32, float16 or 8-bit scalar-quantised): the time to build each index the way index/vectors.py does (HNSW: M=32,
 efConstruction=80, built from the exact index's vectors), bytes per vector of each serialised
 index, the median latency of a single-query search (as the engine searches: one query at a time)
 for k=10 and for k=400 (what the engine asks for when k=10: 100 articles x 4 passages), and
@@ -63,6 +64,8 @@ def serialized_bytes(index) -> int:
 
 
 def search_latency(index, queries: np.ndarray, k: int, params=None) -> float:
+    """Median ms of one-query searches, after one untimed search (thread pools start on the first)."""
+    index.search(queries[:1], k) if params is None else index.search(queries[:1], k, params=params)
     times = []
     for query in queries:
         started = time.perf_counter()
@@ -81,6 +84,8 @@ def main() -> None:
     parser.add_argument("--centres", type=Path, help="an index folder whose vectors serve as cluster centres")
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--ef", default="64,128,256")
+    parser.add_argument("--storage", default=vector_module.HNSW_STORAGE,
+                        help="comma-separated graph storages to compare: flat (float32), fp16, sq8")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -88,6 +93,7 @@ def main() -> None:
     centres = load_centres(args.centres, args.clusters, rng)
     queries = around(centres, args.queries, rng)
     efs = [int(e) for e in args.ef.split(",")]
+    storages = args.storage.split(",")
     load = os.getloadavg()
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, threads {faiss.omp_get_max_threads()}")
@@ -99,45 +105,51 @@ def main() -> None:
         writer = VectorWriter(DIM, hnsw_threshold=10**12)
         writer.add(np.arange(size), data)
         flat_build = time.perf_counter() - started
-        started = time.perf_counter()
-        graph = writer.build_hnsw()
-        hnsw_build = time.perf_counter() - started
         flat = writer._index
-        # Latencies first, one query at a time as the engine searches: a batched search (below)
-        # leaves the BLAS and OpenMP thread pools in a state that slows the next single ones.
-        row = {
-            "size": size,
-            "load_1min": os.getloadavg()[0],
-            "flat_build_s": flat_build,
-            "hnsw_build_s": hnsw_build,
-            "flat_bytes_per_vector": serialized_bytes(flat) / size,
-            "hnsw_bytes_per_vector": serialized_bytes(graph) / size,
-            "flat_ms_k10": search_latency(flat, queries, 10),
-            "flat_ms_k400": search_latency(flat, queries, ENGINE_FETCH),
-            "hnsw": {},
-        }
-        for ef in [*efs, ENGINE_FETCH]:
-            params = faiss.SearchParametersHNSW(efSearch=ef)
-            row["hnsw"][ef] = {"ms_k10": search_latency(graph, queries, 10, params)}
-        engine_params = faiss.SearchParametersHNSW(efSearch=max(vector_module.HNSW_EF_SEARCH, ENGINE_FETCH))
-        row["hnsw_ms_k400"] = search_latency(graph, queries, ENGINE_FETCH, engine_params)
+        flat_ms_k10 = search_latency(flat, queries, 10)
+        flat_ms_k400 = search_latency(flat, queries, ENGINE_FETCH)
         _scores, truth = flat.search(queries, 10)
-        for ef in [*efs, ENGINE_FETCH]:
-            _s, found = graph.search(queries, 10, params=faiss.SearchParametersHNSW(efSearch=ef))
-            row["hnsw"][ef]["recall_at_10"] = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
-        rows.append(row)
-        print(f"  {size}: flat {row['flat_ms_k10']:.2f} ms, hnsw built in {hnsw_build:.1f} s (load {row['load_1min']:.2f})", file=sys.stderr)
-        del data, writer, graph, flat
+        for storage in storages:
+            started = time.perf_counter()
+            graph = writer.build_hnsw(storage)
+            hnsw_build = time.perf_counter() - started
+            # Latencies first, one query at a time as the engine searches: a batched search (below)
+            # leaves the BLAS and OpenMP thread pools in a state that slows the next single ones.
+            row = {
+                "size": size,
+                "storage": storage,
+                "load_1min": os.getloadavg()[0],
+                "flat_build_s": flat_build,
+                "hnsw_build_s": hnsw_build,
+                "flat_bytes_per_vector": serialized_bytes(flat) / size,
+                "hnsw_bytes_per_vector": serialized_bytes(graph) / size,
+                "flat_ms_k10": flat_ms_k10,
+                "flat_ms_k400": flat_ms_k400,
+                "hnsw": {},
+            }
+            for ef in [*efs, ENGINE_FETCH]:
+                params = faiss.SearchParametersHNSW(efSearch=ef)
+                row["hnsw"][ef] = {"ms_k10": search_latency(graph, queries, 10, params)}
+            engine_params = faiss.SearchParametersHNSW(efSearch=max(vector_module.HNSW_EF_SEARCH, ENGINE_FETCH))
+            row["hnsw_ms_k400"] = search_latency(graph, queries, ENGINE_FETCH, engine_params)
+            for ef in [*efs, ENGINE_FETCH]:
+                _s, found = graph.search(queries, 10, params=faiss.SearchParametersHNSW(efSearch=ef))
+                row["hnsw"][ef]["recall_at_10"] = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+            rows.append(row)
+            print(f"  {size} {storage}: flat {flat_ms_k10:.2f} ms, hnsw built in {hnsw_build:.1f} s "
+                  f"(load {row['load_1min']:.2f})", file=sys.stderr)
+            del graph
+        del data, writer, flat
 
-    print("| vectors | exact build s | HNSW build s | exact B/vector | HNSW B/vector | exact ms k=10 | exact ms k=400 | "
+    print("| vectors | graph storage | exact build s | HNSW build s | exact B/vector | HNSW B/vector | exact ms k=10 | exact ms k=400 | "
           + " | ".join(f"HNSW ef={ef} recall@10 / ms" for ef in efs)
           + f" | HNSW ef={ENGINE_FETCH} (engine) recall@10 / ms k=400 | load |")
-    print("|" + "---|" * (8 + len(efs)))
+    print("|" + "---|" * (9 + len(efs)))
     for r in rows:
         cells = [f"{r['hnsw'][ef]['recall_at_10']:.3f} / {r['hnsw'][ef]['ms_k10']:.2f}" for ef in efs]
         engine = f"{r['hnsw'][ENGINE_FETCH]['recall_at_10']:.3f} / {r['hnsw_ms_k400']:.2f}"
         print(
-            f"| {r['size']:,} | {r['flat_build_s']:.2f} | {r['hnsw_build_s']:.1f} | {r['flat_bytes_per_vector']:.0f} | "
+            f"| {r['size']:,} | {r['storage']} | {r['flat_build_s']:.2f} | {r['hnsw_build_s']:.1f} | {r['flat_bytes_per_vector']:.0f} | "
             f"{r['hnsw_bytes_per_vector']:.0f} | {r['flat_ms_k10']:.2f} | {r['flat_ms_k400']:.2f} | {' | '.join(cells)} | {engine} | {r['load_1min']:.2f} |"
         )
     finish(args.out, {"command": sys.argv, "load_start": load, "rows": rows})
