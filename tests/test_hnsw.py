@@ -144,3 +144,51 @@ def test_filters_and_similar_work_on_the_graph(tmp_path, monkeypatch):
         hits = engine.search("naval treaty", k=5, mode="semantic", filters=Filters(countries=("Libya",)))
         assert {h.id for h in hits} == {"libya", "libya2"}  # the filter applies inside the graph search
         assert engine.similar("libya", k=1)[0].id == "libya2"  # vectors come from the exact index
+
+
+@pytest.mark.parametrize("storage", ["flat", "fp16", "sq8"])
+def test_each_graph_storage_finds_the_exact_neighbours(storage):
+    writer = VectorWriter(DIM, hnsw_threshold=10**9)
+    writer.add(list(range(500)), unit_vectors(500, 3))
+    graph = FaissVectorStore.from_index(writer.build_hnsw(storage))
+    exact = FaissVectorStore.from_index(writer._index)
+    recall = np.mean([
+        len({i for i, _ in graph.search(q, 10)} & {i for i, _ in exact.search(q, 10)}) / 10
+        for q in unit_vectors(50, 4)
+    ])
+    assert recall >= (0.99 if storage != "sq8" else 0.9)
+
+
+def test_the_default_graph_keeps_float16_vectors_in_less_memory():
+    import faiss
+
+    writer = VectorWriter(DIM, hnsw_threshold=10**9)
+    writer.add(list(range(300)), unit_vectors(300, 5))
+    default, flat = writer.build_hnsw(), writer.build_hnsw("flat")
+    graph = faiss.downcast_index(default.index)
+    assert isinstance(graph, faiss.IndexHNSWSQ) and faiss.downcast_index(graph.storage).sq.qtype == faiss.ScalarQuantizer.QT_fp16
+    saved = faiss.serialize_index(flat).size - faiss.serialize_index(default).size
+    assert saved >= 300 * DIM * 1.9  # about two bytes per dimension of every vector
+
+
+def test_a_search_runs_on_one_faiss_thread_and_restores_the_setting():
+    import faiss
+
+    writer = VectorWriter(DIM, hnsw_threshold=10**9)
+    writer.add(list(range(100)), unit_vectors(100, 6))
+    store = FaissVectorStore.from_index(writer._index)
+    before = faiss.omp_get_max_threads()
+    seen = []
+    original = store._index.search
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(writer._index, name)
+
+        def search(self, *args, **kwargs):
+            seen.append(faiss.omp_get_max_threads())
+            return original(*args, **kwargs)
+
+    store._index = Spy()
+    assert len(store.search(unit_vectors(1, 7)[0], 5)) == 5
+    assert seen == [1] and faiss.omp_get_max_threads() == before
