@@ -80,8 +80,11 @@ def build_index(jsonl: Path, index_dir: Path, cache: Path, model: str) -> dict[s
 
     with stopwatch() as t:
         report = build([jsonl], index_dir, encoder=encoder_for(model), embedding_cache=cache)
+    from index.manifest import read_manifest
+
+    live = index_dir / read_manifest(index_dir).generation  # not the previous one, kept a cycle for readers
     return {"seconds": t["s"], "embedded": report.embedded, "added": report.added,
-            "index_mib": dir_size_mib(index_dir)}
+            "index_mib": dir_size_mib(live)}
 
 
 def _status_mib(field: str) -> float:

@@ -31,6 +31,8 @@ from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np  # imported where used: a keyword search never needs numpy
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -143,6 +145,7 @@ class Engine:
         self._docs = docs
         self._encoder = encoder
         self._last: tuple[tuple, _Candidates] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(
@@ -192,7 +195,9 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Close the stores."""
+        """Close the stores (and the worker thread of hybrid searches)."""
+        if self._pool is not None:
+            self._pool.shutdown()
         self._keyword.close()
         self._docs.close()
         close_vectors = getattr(self._vectors, "close", None)
@@ -283,8 +288,9 @@ class Engine:
 
         Also returns each article's best passage id, for its snippet.
         """
-        vector = self.encoder.encode([plain_text(query) or query])[0]
-        return self._semantic(vector, limit, filters)
+        allowed = self._allowed_passages(filters)
+        vector, found = self._nearest_to_query(query, self._passage_fetch(limit), allowed)
+        return self._best_passages(vector, found, limit, allowed)
 
     def article(self, article_id: str) -> Article:
         """The cleaned article with this id; raises ArticleNotFound."""
@@ -327,8 +333,16 @@ class Engine:
         key = (query, mode, filters, fetch, self.ranking)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        keyword = self.keyword_run(query, fetch, filters) if mode != "semantic" else []
-        semantic, best = self.semantic_run(query, fetch, filters) if mode != "keyword" else ([], {})
+        if mode == "hybrid":
+            # The query's embedding and the vector search run in a second thread while this one
+            # runs the keyword leg: both release the GIL, so the semantic leg costs little on top.
+            allowed = self._allowed_passages(filters)
+            nearest = self._worker().submit(self._nearest_to_query, query, self._passage_fetch(fetch), allowed)
+            keyword = self.keyword_run(query, fetch, filters)
+            semantic, best = self._best_passages(*nearest.result(), fetch, allowed)
+        else:
+            keyword = self.keyword_run(query, fetch, filters) if mode == "keyword" else []
+            semantic, best = self.semantic_run(query, fetch, filters) if mode == "semantic" else ([], {})
         candidates = _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best)
         self._last = (key, candidates)
         return candidates
@@ -342,15 +356,45 @@ class Engine:
             return convex_fusion(keyword, semantic, self.ranking.weight)
         return reciprocal_rank_fusion([keyword, semantic], self.ranking.rrf_k)
 
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-semantic")
+        return self._pool
+
+    def _allowed_passages(self, filters: Filters | None) -> list[int] | None:
+        """The passage ids a filtered search may return (None: all)."""
+        if filters is None or not filters.active:
+            return None
+        article_ids = self._docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
+        return self._docs.passage_ids_of(sorted(article_ids))
+
+    def _passage_fetch(self, limit: int) -> int:
+        # Articles have several passages: fetch enough passages to reach `limit` articles.
+        return limit * 4
+
+    def _nearest_to_query(
+        self, query: str, want: int, allowed: list[int] | None
+    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        """The query's vector and its `want` nearest passages. Touches neither whoosh nor the
+        article store, so it may run in the worker thread."""
+        vector = self.encoder.encode([plain_text(query) or query])[0]
+        return vector, self._vectors.search(vector, want, allowed)
+
     def _semantic(self, vector: np.ndarray, limit: int, filters: Filters | None) -> tuple[Run, dict[str, int]]:
-        allowed = None
-        if filters is not None and filters.active:
-            article_ids = self._docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
-            allowed = self._docs.passage_ids_of(sorted(article_ids))
+        allowed = self._allowed_passages(filters)
+        found = self._vectors.search(vector, self._passage_fetch(limit), allowed)
+        return self._best_passages(vector, found, limit, allowed)
+
+    def _best_passages(
+        self, vector: np.ndarray, found: list[tuple[int, float]], limit: int, allowed: list[int] | None
+    ) -> tuple[Run, dict[str, int]]:
+        """Articles scored by their best passage among `found`, fetching more passages until
+        `limit` articles are reached or none are left."""
         total = len(self._vectors) if allowed is None else len(allowed)
-        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
+        want = self._passage_fetch(limit)
         while True:
-            found = self._vectors.search(vector, min(want, total), allowed)
             passages = self._docs.passages_by_id([pid for pid, _ in found])
             best: dict[str, tuple[float, int]] = {}
             for pid, score in found:
@@ -360,6 +404,7 @@ class Engine:
             if len(best) >= limit or want >= total:
                 break
             want *= 4
+            found = self._vectors.search(vector, min(want, total), allowed)
         run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
         return run[:limit], {a: pid for a, (_score, pid) in best.items()}
 
