@@ -6,7 +6,9 @@ Vectors are synthetic: unit vectors scattered around cluster centres (default 2,
 centres; `--centres INDEX_DIR` takes the passage vectors of a real index as centres), with noise
 set so that a vector's cosine to its centre is about 0.75, like passages of one topic. Queries are
 drawn the same way. Random data is harder for HNSW than real text embeddings, so the recall here
-is a floor rather than a promise.
+is a floor rather than a promise. `--real INDEX_DIR --real-queries DATA` measures on an index's
+own passage vectors instead, with real queries (Reuters queries as bench_query.py makes them,
+embedded by the index's model).
 
 For each size and graph storage (`--storage flat,fp16,sq8`: the vectors inside the graph as
 float32, float16 or 8-bit scalar-quantised): the time to build each index the way index/vectors.py does (HNSW: M=32,
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import finish  # noqa: E402
 
@@ -59,6 +62,17 @@ def around(centres: np.ndarray, n: int, rng: np.random.Generator, spread: float 
     return unit(picks + spread * unit(rng.standard_normal((n, DIM))))
 
 
+def real_queries(index_dir: Path, data: Path, count: int) -> np.ndarray:
+    """`count` Reuters queries (bench_query.py's, seed 21578) embedded by the index's model."""
+    from bench_query import make_queries
+    from index.encoder import encoder_for
+    from index.manifest import read_manifest
+
+    texts = [text for _kind, text in make_queries(data / "reuters21578" / "reuters21578.jsonl.gz", count, 21578)]
+    encoder = encoder_for(read_manifest(index_dir).model)
+    return unit(np.vstack([encoder.encode([text])[0] for text in texts]))
+
+
 def serialized_bytes(index) -> int:
     return int(faiss.serialize_index(index).size)
 
@@ -86,21 +100,37 @@ def main() -> None:
     parser.add_argument("--ef", default="64,128,256")
     parser.add_argument("--storage", default=vector_module.HNSW_STORAGE,
                         help="comma-separated graph storages to compare: flat (float32), fp16, sq8")
+    parser.add_argument("--real", type=Path,
+                        help="an index folder: measure on its own passage vectors instead of synthetic ones "
+                             "(--sizes and --centres are then ignored); needs --real-queries")
+    parser.add_argument("--real-queries", type=Path,
+                        help="with --real: the data folder; --queries Reuters queries made as bench_query.py "
+                             "makes them, embedded by the index's model")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.real and not args.real_queries:
+        parser.error("--real needs --real-queries DATA (the folder holding reuters21578/)")
 
     rng = np.random.default_rng(0)
-    centres = load_centres(args.centres, args.clusters, rng)
-    queries = around(centres, args.queries, rng)
+    if args.real:
+        real = unit(load_centres(args.real, 0, rng))
+        queries = real_queries(args.real, args.real_queries, args.queries)
+        centres = real
+        datasets = [(len(real), lambda: real)]
+    else:
+        centres = load_centres(args.centres, args.clusters, rng)
+        queries = around(centres, args.queries, rng)
+        datasets = [(size, lambda size=size: around(centres, size, rng)) for size in map(int, args.sizes.split(","))]
     efs = [int(e) for e in args.ef.split(",")]
     storages = args.storage.split(",")
     load = os.getloadavg()
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, threads {faiss.omp_get_max_threads()}")
-    print(f"load at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; centres: {len(centres)} ({'real' if args.centres else 'random'})\n")
+    print(f"load at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; centres: {len(centres)} ({'real' if args.centres else 'random'})"
+          + (f"; vectors: the {len(centres):,} of {args.real}, {len(queries)} real queries" if args.real else "") + "\n")
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        data = around(centres, size, rng)
+    for size, make_data in datasets:
+        data = make_data()
         started = time.perf_counter()
         writer = VectorWriter(DIM, hnsw_threshold=10**12)
         writer.add(np.arange(size), data)

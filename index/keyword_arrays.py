@@ -10,8 +10,8 @@ document number as whoosh's collector does. `tests/test_keyword_arrays.py` holds
 whoosh's own results on indexes with several segments and deletions, with and without filters.
 
 Anything else (phrases, AND/NOT, prefixes, ranges, a coordination bonus) returns None and the
-caller searches through whoosh. The block reading uses whoosh 3-codec internals (`_read_ids`,
-`_read_weights`, `_next_block`, the length column's file position); if they change, the first
+caller searches through whoosh. The block reading uses whoosh 3-codec internals (`_read_data`,
+`_data`, `_byteids`, `_next_block`, the length column's file position); if they change, the first
 query that needs them finds out, and this scorer switches itself off for good.
 """
 
@@ -140,7 +140,7 @@ class ArrayBM25F:
 
     def _field_lengths(self, reader, fieldname: str) -> np.ndarray:
         """Every document's length in `fieldname` as whoosh's scorer sees it (one byte each,
-        decoded; a missing length reads as the segment's shortest), loaded once per segment."""
+        decoded), read once per segment."""
         import numpy as np
 
         key = (id(reader), fieldname)
@@ -154,7 +154,9 @@ class ArrayBM25F:
                 stored = np.frombuffer(column._dbfile.get(column._basepos, column._count), dtype=np.uint8)
                 raw[: len(stored)] = stored[:count]
             decode = np.array([byte_to_length(v) for v in range(256)], dtype=np.float64)
-            decode[0] = reader._perdoc.min_field_length(fieldname) if column is not None else 1
+            # A zero byte reads as the segment's shortest length (whoosh's min_field_length, the
+            # smallest stored byte decoded); with no length column at all, as 1.
+            decode[0] = byte_to_length(int(raw.min())) if column is not None else 1
             self._lengths[key] = decode[raw]
         return self._lengths[key]
 
@@ -177,10 +179,16 @@ def _postings(matcher) -> tuple[np.ndarray, np.ndarray]:
     weights: list = []
     if isinstance(matcher, W3LeafMatcher):
         while matcher.is_active():
-            matcher._read_ids()
-            matcher._read_weights()
-            ids.append(np.asarray(matcher._ids, dtype=np.int64))
-            weights.append(np.asarray(matcher._weights, dtype=np.float64))
+            matcher._read_data()  # the block's (ids, weights, values), as whoosh stores it
+            block_ids, block_weights = matcher._data[0], matcher._data[1]
+            block_ids = np.asarray(block_ids, dtype=np.int64)
+            # whoosh stores ids as deltas unless they fit in bytes (W3LeafMatcher._read_ids).
+            ids.append(block_ids if matcher._byteids else np.cumsum(block_ids))
+            if block_weights is None or isinstance(block_weights, float):  # all 1.0, or all the same
+                block_weights = np.full(len(block_ids), 1.0 if block_weights is None else block_weights,
+                                        dtype=np.float32)
+            # float32 as whoosh keeps them, widened as Python widens each one it reads.
+            weights.append(np.asarray(block_weights).astype(np.float64))
             matcher._next_block()
     else:  # e.g. a term with one posting, stored inline: few postings, read one by one
         found_ids, found_weights = [], []
