@@ -119,15 +119,12 @@ class DocStore:
         )
         return [StoredPassage(*r) for r in rows]
 
-    def passages_by_id(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
-        """Passages by vector id."""
-        found: dict[int, StoredPassage] = {}
+    def passage_articles(self, ids: Sequence[int]) -> dict[int, str]:
+        """The article id of each of these passages, by passage id."""
+        found: dict[int, str] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"SELECT id, article_id, start, end FROM passages WHERE id IN ({marks})", chunk
-            ):
-                found[r[0]] = StoredPassage(*r)
+            found.update(self._db.execute(f"SELECT id, article_id FROM passages WHERE id IN ({marks})", chunk))
         return found
 
     def passage_ids(self) -> set[int]:

@@ -143,7 +143,7 @@ class Engine:
         self._keyword = keyword
         self._vectors = vectors
         self._docs = docs
-        self._encoder = encoder
+        self._encoder = _for_queries(encoder) if encoder is not None else None
         self._last: tuple[tuple, _Candidates] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -214,7 +214,7 @@ class Engine:
     def encoder(self) -> Encoder:
         """The index's embedding model, loaded on first use."""
         if self._encoder is None:
-            self._encoder = encoder_for(self.manifest.model)
+            self._encoder = _for_queries(encoder_for(self.manifest.model))
         return self._encoder
 
     def search(
@@ -288,9 +288,7 @@ class Engine:
 
         Also returns each article's best passage id, for its snippet.
         """
-        allowed = self._allowed_passages(filters)
-        vector, found = self._nearest_to_query(query, self._passage_fetch(limit), allowed)
-        return self._best_passages(vector, found, limit, allowed)
+        return self._semantic_for_query(query, limit, self._allowed_passages(filters))
 
     def article(self, article_id: str) -> Article:
         """The cleaned article with this id; raises ArticleNotFound."""
@@ -334,12 +332,12 @@ class Engine:
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         if mode == "hybrid":
-            # The query's embedding and the vector search run in a second thread while this one
-            # runs the keyword leg: both release the GIL, so the semantic leg costs little on top.
+            # The semantic leg runs in a second thread while this one runs the keyword leg: the
+            # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
             allowed = self._allowed_passages(filters)
-            nearest = self._worker().submit(self._nearest_to_query, query, self._passage_fetch(fetch), allowed)
+            pending = self._worker().submit(self._semantic_for_query, query, fetch, allowed)
             keyword = self.keyword_run(query, fetch, filters)
-            semantic, best = self._best_passages(*nearest.result(), fetch, allowed)
+            semantic, best = pending.result()
         else:
             keyword = self.keyword_run(query, fetch, filters) if mode == "keyword" else []
             semantic, best = self.semantic_run(query, fetch, filters) if mode == "semantic" else ([], {})
@@ -370,41 +368,31 @@ class Engine:
         article_ids = self._docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
         return self._docs.passage_ids_of(sorted(article_ids))
 
-    def _passage_fetch(self, limit: int) -> int:
-        # Articles have several passages: fetch enough passages to reach `limit` articles.
-        return limit * 4
-
-    def _nearest_to_query(
-        self, query: str, want: int, allowed: list[int] | None
-    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
-        """The query's vector and its `want` nearest passages. Touches neither whoosh nor the
-        article store, so it may run in the worker thread."""
+    def _semantic_for_query(self, query: str, limit: int, allowed: list[int] | None) -> tuple[Run, dict[str, int]]:
+        """The semantic leg for `query` among `allowed` passages. It uses the model, the vectors
+        and the article store but never whoosh, so it may run in the worker thread while the
+        calling thread runs the keyword leg (which touches nothing else)."""
         vector = self.encoder.encode([plain_text(query) or query])[0]
-        return vector, self._vectors.search(vector, want, allowed)
+        return self._best_passages(vector, limit, allowed)
 
     def _semantic(self, vector: np.ndarray, limit: int, filters: Filters | None) -> tuple[Run, dict[str, int]]:
-        allowed = self._allowed_passages(filters)
-        found = self._vectors.search(vector, self._passage_fetch(limit), allowed)
-        return self._best_passages(vector, found, limit, allowed)
+        return self._best_passages(vector, limit, self._allowed_passages(filters))
 
-    def _best_passages(
-        self, vector: np.ndarray, found: list[tuple[int, float]], limit: int, allowed: list[int] | None
-    ) -> tuple[Run, dict[str, int]]:
-        """Articles scored by their best passage among `found`, fetching more passages until
-        `limit` articles are reached or none are left."""
+    def _best_passages(self, vector: np.ndarray, limit: int, allowed: list[int] | None) -> tuple[Run, dict[str, int]]:
+        """Articles scored by their best passage near `vector`, best first, with that passage."""
         total = len(self._vectors) if allowed is None else len(allowed)
-        want = self._passage_fetch(limit)
+        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
         while True:
-            passages = self._docs.passages_by_id([pid for pid, _ in found])
+            found = self._vectors.search(vector, min(want, total), allowed)
+            article_of = self._docs.passage_articles([pid for pid, _ in found])
             best: dict[str, tuple[float, int]] = {}
             for pid, score in found:
-                article_id = passages[pid].article_id
+                article_id = article_of[pid]
                 if article_id not in best:  # passages come best first
                     best[article_id] = (score, pid)
             if len(best) >= limit or want >= total:
                 break
             want *= 4
-            found = self._vectors.search(vector, min(want, total), allowed)
         run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
         return run[:limit], {a: pid for a, (_score, pid) in best.items()}
 
@@ -467,6 +455,14 @@ class Engine:
         ids = [p.id for p in passages]
         chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, query_terms)
         return snippets.make_snippet(texts[chosen], query_terms)
+
+
+def _for_queries(encoder: Encoder) -> Encoder:
+    """`encoder`, asked to favour the latency of single queries over bulk throughput if it can."""
+    prefer_latency = getattr(encoder, "prefer_latency", None)
+    if prefer_latency is not None:
+        prefer_latency()
+    return encoder
 
 
 def _legs(run: Run) -> dict[str, LegScore]:

@@ -146,3 +146,29 @@ def test_an_unwritable_cache_falls_back_to_torch(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="accord"):
         assert isinstance(MiniLMOnnxFirst(cache_dir=blocker / "models").backend, MiniLMEncoder)
     assert "using sentence-transformers" in caplog.text
+
+
+def test_an_encoder_tuned_for_queries_lets_its_threads_sleep(toy_model):
+    path, _ = toy_model
+    bulk, queries = OnnxEncoder(path), OnnxEncoder(path)
+    queries.prefer_latency()
+    spinning = "session.intra_op.allow_spinning"
+    assert queries._session.get_session_options().get_session_config_entry(spinning) == "0"
+    with pytest.raises(RuntimeError):  # not set: ONNX Runtime's default, spinning
+        bulk._session.get_session_options().get_session_config_entry(spinning)
+    assert np.allclose(bulk.encode(["arms deal"]), queries.encode(["arms deal"]))
+
+
+def test_the_engine_asks_its_encoder_for_query_latency(built_index):
+    from search.engine import Engine
+    from tests.conftest import HashingEncoder
+
+    class Tunable(HashingEncoder):
+        tuned = False
+
+        def prefer_latency(self):
+            self.tuned = True
+
+    encoder = Tunable()
+    with Engine.open(built_index, encoder=encoder):
+        assert encoder.tuned
