@@ -53,7 +53,8 @@ def load_centres(index_dir: Path | None, count: int, rng: np.random.Generator) -
         return unit(rng.standard_normal((count, DIM)))
     path = next(Path(index_dir).glob("gen-*/vectors.faiss"))
     index = faiss.read_index(str(path))
-    return unit(index.index.reconstruct_n(0, index.ntotal))
+    inner = index.index if hasattr(index, "id_map") else index  # an IndexIDMap2, or a bare index
+    return unit(faiss.downcast_index(inner).reconstruct_n(0, index.ntotal))
 
 
 def around(centres: np.ndarray, n: int, rng: np.random.Generator, spread: float = 0.88) -> np.ndarray:
@@ -126,7 +127,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, faiss {faiss.__version__}, threads {faiss.omp_get_max_threads()}")
-    print(f"load at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; centres: {len(centres)} ({'real' if args.centres else 'random'})"
+    print(f"load at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; centres: {len(centres)} ({'real' if args.centres or args.real else 'random'})"
           + (f"; vectors: the {len(centres):,} of {args.real}, {len(queries)} real queries" if args.real else "") + "\n")
     rows = []
     for size, make_data in datasets:
