@@ -133,11 +133,18 @@ def wait_for_quiet(max_load: float, max_wait_s: float, poll_s: float = 60.0) -> 
     return waited
 
 
-def add_load_options(parser: Any) -> None:
-    """The options every timing script has for waiting on a quiet machine."""
+def add_run_options(parser: Any) -> None:
+    """The options every timing script ends with: waiting on a quiet machine, and --out."""
     parser.add_argument("--max-load", type=float, default=0.8, help="wait for a 1-minute load average under this")
     parser.add_argument("--max-wait", type=float, default=1200, help="but wait at most this many seconds")
     parser.add_argument("--no-wait", action="store_true", help="do not wait at all (smoke runs)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+
+
+def add_model_option(parser: Any) -> None:
+    """--model: the encoder to build and query with."""
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
 
 
 @contextmanager

@@ -43,8 +43,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     LoadSampler,
-    add_load_options,
-    DEFAULT_MODEL,
+    add_model_option,
+    add_run_options,
     command_line,
     dir_size_mib,
     header,
@@ -267,14 +267,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run the full (embedding) build on the first N of those only (default: all)")
     parser.add_argument("--keyword-scale", type=int, default=100_000,
                         help="articles for the replicated-Reuters keyword run (0: skip it)")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
+    add_model_option(parser)
     parser.add_argument("--keep-index", type=Path,
                         help="keep the built indexes as DIR/reuters and DIR/bbc (for bench_query.py --index)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
     parser.add_argument("--no-isolate", action="store_true", help="measure in this process, not in children")
-    add_load_options(parser)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 

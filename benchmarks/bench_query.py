@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     LoadSampler,
-    add_load_options,
-    DEFAULT_MODEL,
+    add_model_option,
+    add_run_options,
     REPO,
     command_line,
     header,
@@ -163,11 +163,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=21578)
     parser.add_argument("--warmup", type=int, default=10, help="queries per mode run before timing")
     parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
+    add_model_option(parser)
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
-    add_load_options(parser)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 

@@ -37,9 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    DEFAULT_MODEL,
     LoadSampler,
-    add_load_options,
+    add_model_option,
+    add_run_options,
     command_line,
     dir_size_mib,
     finish,
@@ -158,10 +158,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=21578)
     parser.add_argument("--warmup", type=int, default=20, help="queries per mode run before timing")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="encoder name, or MODULE:NAME to import MODULE first (it registers NAME)")
-    add_load_options(parser)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    add_model_option(parser)
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 

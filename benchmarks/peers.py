@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     LoadSampler,
-    add_load_options,
+    add_run_options,
     DEFAULT_MODEL,
     command_line,
     header,
@@ -122,8 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedding-cache", type=Path,
                         help="Accord's embedding cache file to reuse (default: a fresh one in the scratch folder)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
-    add_load_options(parser)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 
