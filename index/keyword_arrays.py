@@ -165,7 +165,7 @@ def _plain_or(query: whoosh_query.Query) -> bool:
     """Whether `query` is a term, or an OR (no coordination bonus) of plain ORs and terms."""
     if isinstance(query, whoosh_query.Term):
         return True
-    if type(query).__name__ in ("Or", "_PreloadedOr", "PreloadedOr") and not query.scale:
+    if isinstance(query, whoosh_query.Or) and not query.scale:  # every whoosh Or sums its clauses
         return all(_plain_or(sub) for sub in query.subqueries)
     return False
 
