@@ -23,7 +23,7 @@ from typing import Annotated, Optional
 import typer
 
 from index.errors import AccordError
-from index.location import ENV_VAR, default_index_dir
+from index.storage.location import ENV_VAR, default_index_dir
 
 app = typer.Typer(
     name="accord",
@@ -105,7 +105,7 @@ def index_command(
         if check:
             _check(_index_dir(index), as_json)
             return
-        from index.builder import build
+        from index.pipeline.builder import build
 
         with _Progress() as progress:
             report = build(paths or [], _index_dir(index), model=model, rebuild=rebuild, progress=progress)
@@ -128,7 +128,7 @@ def _changes_line(report) -> str:
 
 
 def _check(index_dir: Path, as_json: bool) -> None:
-    from index.check import check_index
+    from index.pipeline.check import check_index
 
     result = check_index(index_dir)
     if as_json:
@@ -157,7 +157,7 @@ def watch_command(
     """
     import time as clock
 
-    from index.watch import watch
+    from index.pipeline.watch import watch
 
     def log(report, seconds: float) -> None:
         stamp = clock.strftime("%H:%M:%S")
@@ -231,7 +231,7 @@ def search_command(
     per hit per line (and, with --facets, a last line {"facets": ...}).
     """
     with _user_errors():
-        from index.filters import Filters
+        from index.storage.filters import Filters
         from search.engine import Engine
 
         filters = Filters.parse(country or [], source or [], since, until)
@@ -256,7 +256,7 @@ def similar_command(
 ) -> None:
     """Articles most like article ID (more-like-this through the hybrid ranker), itself and its copies left out."""
     with _user_errors():
-        from index.filters import Filters
+        from index.storage.filters import Filters
         from search.engine import Engine
 
         filters = Filters.parse(country or [], source or [], since, until)
@@ -385,7 +385,7 @@ def eval_command(
     options try another hybrid ranking on the same index.
     """
     with _user_errors():
-        from index.builder import build
+        from index.pipeline.builder import build
         from search.engine import Engine, RankingConfig
         from search.evaluation import evaluate, format_table, read_qrels, read_queries, write_trec_run
 

@@ -207,7 +207,7 @@ def resolve_model(spec: str) -> str:
     """The encoder name in `spec`, which is `NAME` or `MODULE:NAME`.
 
     `MODULE` is imported first so that it can register `NAME` with
-    `index.encoder.register_encoder` (the tests use `tests.conftest:test/hashing-bag-of-words`).
+    `index.embedding.encoder.register_encoder` (the tests use `tests.conftest:test/hashing-bag-of-words`).
     """
     module, sep, name = spec.partition(":")
     if not sep:

@@ -5,14 +5,14 @@
 What is measured, per dataset (steps 1-2 in one fresh child process, step 3 in another, so that
 each peak RSS is its own):
 
-1. The full build through the public API, `index.builder.build(...)`, with an empty embedding
+1. The full build through the public API, `index.pipeline.builder.build(...)`, with an empty embedding
    cache, on the first `--embed-limit` articles. The model is loaded (and timed) before the
    build, so the build time excludes loading it; the encoder is wrapped to time `encode` calls,
    which gives the embedding stage inside that very build. Peak RSS is read right after it.
 2. The same build again with `rebuild=True` and the now warm cache: everything but embedding.
 3. The builder's steps alone on all `--limit` articles: reading and cleaning
-   (`index.builder.read_sources`), splitting into passages (`index.builder.split_article`, the model's
-   tokenizer) and the keyword index (`index.keyword.write_keyword_index`).
+   (`index.pipeline.builder.read_sources`), splitting into passages (`index.pipeline.builder.split_article`, the model's
+   tokenizer) and the keyword index (`index.storage.keyword.write_keyword_index`).
 
 Then the keyword side at scale: Reuters replicated with new ids (`<newid>-copyN`, text
 unchanged) to `--keyword-scale` articles, timed through `write_keyword_index` only.
@@ -126,9 +126,9 @@ def link_bbc(folder: Path, out: Path, limit: int | None) -> int:
 
 def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
     """Child process: the API build of `src` with a cold cache, then again with the warm cache."""
-    from index.builder import build
-    from index.encoder import encoder_for
-    from index.manifest import BuildSettings
+    from index.pipeline.builder import build
+    from index.embedding.encoder import encoder_for
+    from index.storage.manifest import BuildSettings
 
     settings = BuildSettings()
     workdir = Path(work)
@@ -166,11 +166,11 @@ def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
 
 def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
     """Child process: the builder's steps alone on `src`: read and clean, split, keyword index."""
-    from index.articles import iter_input_files
-    from index.builder import read_sources, split_article
-    from index.encoder import encoder_for
-    from index.keyword import write_keyword_index
-    from index.manifest import BuildSettings
+    from index.text.articles import iter_input_files
+    from index.pipeline.builder import read_sources, split_article
+    from index.embedding.encoder import encoder_for
+    from index.storage.keyword import write_keyword_index
+    from index.storage.manifest import BuildSettings
 
     settings = BuildSettings()
     encoder = encoder_for(resolve_model(model_spec))  # only its tokenizer is used: no model is loaded
@@ -198,8 +198,8 @@ def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str, 
 
 def measure_bbc_as_is(folder: str) -> dict[str, Any]:
     """Child process: read the BBC folder as `accord index` would, counting duplicate ids."""
-    from index.articles import iter_input_files
-    from index.builder import read_sources
+    from index.text.articles import iter_input_files
+    from index.pipeline.builder import read_sources
 
     files = list(iter_input_files([Path(folder)]))
     articles, skipped = read_sources(files, [Path(folder)])
@@ -217,9 +217,9 @@ def replicated(articles: list[Any], total: int) -> Iterator[Any]:
 
 def measure_keyword_scale(jsonl: str, total: int, work: str) -> dict[str, Any]:
     """Child process: `write_keyword_index` over Reuters replicated to `total` articles."""
-    from index.articles import Article, read_articles
-    from index.keyword import write_keyword_index
-    from index.manifest import BuildSettings
+    from index.text.articles import Article, read_articles
+    from index.storage.keyword import write_keyword_index
+    from index.storage.manifest import BuildSettings
 
     with stopwatch() as read:
         articles = [a for a in read_articles(Path(jsonl)) if isinstance(a, Article)]

@@ -108,7 +108,7 @@ def make_queries(gz: Path, n: int, seed: int) -> list[tuple[str, str]]:
 def warm_latencies(index_dir: Path, queries: list[tuple[str, str]], modes: Sequence[str], warmup: int,
                    model: str) -> dict[str, Any]:
     """Per mode, the latency of each query through one open Engine, after a warm-up pass."""
-    from index.encoder import encoder_for
+    from index.embedding.encoder import encoder_for
     from search.engine import Engine
 
     results: dict[str, Any] = {}
@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="accord-bench-query-", dir=args.work) as tmp:
         index_dir = args.index
         if index_dir is None:
-            from index.builder import build
-            from index.encoder import encoder_for
+            from index.pipeline.builder import build
+            from index.embedding.encoder import encoder_for
 
             jsonl = Path(tmp) / "reuters.jsonl"
             counts = convert_reuters(args.data / REUTERS, jsonl, args.limit)

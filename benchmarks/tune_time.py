@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.builder import build  # noqa: E402
-from index.manifest import BuildSettings  # noqa: E402
+from index.pipeline.builder import build  # noqa: E402
+from index.storage.manifest import BuildSettings  # noqa: E402
 from search.engine import Engine, RankingConfig  # noqa: E402
 from search.evaluation import read_qrels, read_queries, score_run  # noqa: E402
 from search.fusion import convex_fusion, reciprocal_rank_fusion  # noqa: E402

@@ -1,6 +1,6 @@
 """Accord's build side: clean articles and build the keyword and embedding indexes with `build`.
 
-Names are imported on first use (PEP 562), so importing `index.errors` or `index.location`
+Names are imported on first use (PEP 562), so importing `index.errors` or `index.storage.location`
 stays cheap for the command line.
 """
 
@@ -10,11 +10,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Article": "index.articles",
-    "Skipped": "index.articles",
-    "BuildReport": "index.builder",
-    "build": "index.builder",
-    "BuildSettings": "index.manifest",
+    "Article": "index.text.articles",
+    "Skipped": "index.text.articles",
+    "BuildReport": "index.pipeline.builder",
+    "build": "index.pipeline.builder",
+    "BuildSettings": "index.storage.manifest",
 }
 __all__ = sorted(_EXPORTS)
 

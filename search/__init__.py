@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {name: "search.engine" for name in ("Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig")}
-_EXPORTS["Filters"] = "index.filters"
+_EXPORTS["Filters"] = "index.storage.filters"
 __all__ = sorted(_EXPORTS)
 
 

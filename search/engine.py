@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from whoosh import index as whoosh_index
 
-from index.articles import Article
-from index.docstore import DocStore
-from index.encoder import Encoder, encoder_for
+from index.text.articles import Article
+from index.storage.docstore import DocStore
+from index.embedding.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
-from index.filters import Filters
-from index.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
-from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.manifest import Manifest, read_manifest
-from index.vectors import LazyVectorStore, VectorStore
+from index.storage.filters import Filters
+from index.storage.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.manifest import Manifest, read_manifest
+from index.storage.vectors import LazyVectorStore, VectorStore
 from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.encoder import register_encoder
+from index.embedding.encoder import register_encoder
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 FAKE_MODEL = "test/hashing-bag-of-words"
@@ -101,7 +101,7 @@ def encoder() -> HashingEncoder:
 @pytest.fixture
 def built_index(tmp_path: Path, corpus_dir: Path, encoder: HashingEncoder) -> Path:
     """An index of `corpus_dir` built with the fake encoder."""
-    from index.builder import build
+    from index.pipeline.builder import build
 
     index_dir = tmp_path / "index"
     build([corpus_dir], index_dir, encoder=encoder)

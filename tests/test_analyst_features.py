@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.builder import build
+from index.pipeline.builder import build
 from index.errors import InvalidArgument
-from index.filters import Filters, date_bound
+from index.storage.filters import Filters, date_bound
 from search.engine import Engine
 from search.snippets import terms
 from tests.conftest import FAKE_MODEL, HashingEncoder

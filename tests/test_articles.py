@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.articles import Article, Skipped, iter_input_files, read_articles
+from index.text.articles import Article, Skipped, iter_input_files, read_articles
 from index.errors import SourceNotFound
 
 

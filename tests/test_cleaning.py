@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.cleaning import clean_raw_article, parse_date, title_from_body
+from index.text.cleaning import clean_raw_article, parse_date, title_from_body
 from tests.conftest import SEEDS
 
 

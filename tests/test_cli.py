@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.manifest import FORMAT_VERSION
+from index.storage.manifest import FORMAT_VERSION
 from tests.conftest import FAKE_MODEL
 
 runner = CliRunner()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from index.cleaning import clean_raw_article
-from index.countries import canonical_names, count_countries, extract_countries, find_dateline, normalise_country
+from index.text.cleaning import clean_raw_article
+from index.text.countries import canonical_names, count_countries, extract_countries, find_dateline, normalise_country
 from tests.conftest import SEEDS
 
 
@@ -261,7 +261,7 @@ def test_every_extracted_name_normalises_to_itself():
 
 
 def test_article_countries_are_what_the_article_is_about():
-    from index.countries import article_countries
+    from index.text.countries import article_countries
 
     body = (
         "MOSCOW (Sputnik) — Russia and Iraq signed a military agreement on Thursday. "

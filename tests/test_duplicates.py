@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.duplicates import groups, signature, signature_from_bytes
+from index.text.duplicates import groups, signature, signature_from_bytes
 
 STORY = (
     "Russia and Iran signed an intergovernmental agreement on military cooperation on Tuesday in Tehran. "

@@ -8,8 +8,8 @@ from contextlib import redirect_stderr
 
 import pytest
 
-from index.builder import build
-from index.manifest import MANIFEST_NAME
+from index.pipeline.builder import build
+from index.storage.manifest import MANIFEST_NAME
 from tests.conftest import HashingEncoder
 
 

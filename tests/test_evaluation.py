@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.builder import build
+from index.pipeline.builder import build
 from index.errors import InvalidArgument, SourceNotFound
 from search.engine import Engine
 from search.evaluation import evaluate, read_qrels, read_queries, score_run, write_trec_run

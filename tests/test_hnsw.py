@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-import index.vectors as vectors_module
-from index.builder import build
-from index.check import check_index
-from index.manifest import read_manifest
-from index.vectors import FaissVectorStore, LazyVectorStore, VectorWriter, hnsw_path
+import index.storage.vectors as vectors_module
+from index.pipeline.builder import build
+from index.pipeline.check import check_index
+from index.storage.manifest import read_manifest
+from index.storage.vectors import FaissVectorStore, LazyVectorStore, VectorWriter, hnsw_path
 from search.engine import Engine
 from tests.conftest import HashingEncoder
 
@@ -128,7 +128,7 @@ def test_empty_and_tiny_stores_work_either_way(tmp_path, threshold):
 
 
 def test_filters_and_similar_work_on_the_graph(tmp_path, monkeypatch):
-    from index.filters import Filters
+    from index.storage.filters import Filters
 
     monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
     corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"

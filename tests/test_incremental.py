@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.builder import build
-from index.check import check_index
-from index.docstore import DocStore
-from index.manifest import read_manifest
+from index.pipeline.builder import build
+from index.pipeline.check import check_index
+from index.storage.docstore import DocStore
+from index.storage.manifest import read_manifest
 from search.engine import Engine
 from tests.conftest import HashingEncoder
 
@@ -172,7 +172,7 @@ BUILD_SCRIPT = """
 import sys, time
 sys.path.insert(0, {repo!r})
 from tests.conftest import HashingEncoder
-from index.builder import build
+from index.pipeline.builder import build
 print("ready", flush=True)
 started = time.perf_counter()
 build([{corpus!r}], {index!r}, encoder=HashingEncoder())
@@ -263,7 +263,7 @@ def test_readers_see_old_or_new_state_never_a_mix(tmp_path):
 
 
 def test_watch_indexes_new_changed_and_deleted_files(tmp_path, corpus_dir):
-    from index.watch import watch
+    from index.pipeline.watch import watch
 
     index_dir = tmp_path / "ix"
     stop = threading.Event()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from index.builder import build
+from index.pipeline.builder import build
 from index.errors import (
     ArticleNotFound,
     IndexIncompatible,
@@ -17,7 +17,7 @@ from index.errors import (
     InvalidArgument,
     QuerySyntaxError,
 )
-from index.manifest import FORMAT_VERSION, BuildSettings, read_manifest
+from index.storage.manifest import FORMAT_VERSION, BuildSettings, read_manifest
 from search.engine import Engine, RankingConfig
 from tests.conftest import FAKE_MODEL, HashingEncoder
 

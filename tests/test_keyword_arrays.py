@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from index import keyword_arrays
-from index.articles import Article
-from index.filters import Filters
-from index.keyword import KeywordWriter, WhooshKeywordStore
+from index.storage import keyword_arrays
+from index.text.articles import Article
+from index.storage.filters import Filters
+from index.storage.keyword import KeywordWriter, WhooshKeywordStore
 
 WORDS = ("arms deal treaty navy missile army libya russia egypt cooperation exercise tank "
          "frigate drone sanctions export border talks summit pact defence").split()

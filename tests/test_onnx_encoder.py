@@ -10,16 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.encoder import MINILM_NAME, MiniLMEncoder, _packaged_model_dir, encoder_for
-from index.onnx_encoder import (
-    MINILM_INT8_NAME,
-    MiniLMOnnxFirst,
-    OnnxEncoder,
-    OnnxExportRefused,
-    ensure_onnx,
-    find_onnx,
-    onnx_paths,
-)
+from index.embedding.encoder import MINILM_NAME, encoder_for
+from index.embedding.minilm import MiniLMOnnxFirst
+from index.embedding.model_files import MINILM_INT8_NAME, OnnxExportRefused, find_onnx, onnx_paths, packaged_model_dir
+from index.embedding.onnx_encoder import OnnxEncoder
+from index.embedding.onnx_export import ensure_onnx
+from index.embedding.torch_encoder import MiniLMEncoder
 
 ROWS = 97  # the toy model's embedding table: token id mod 97 -> a random 384-d row
 
@@ -54,7 +50,7 @@ def expected_vector(text: str, table: np.ndarray, pooling: str = "mean") -> np.n
     """What the encoder must return for `text`: pooled rows of its tokens, unit length."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(_packaged_model_dir() / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(packaged_model_dir() / "tokenizer.json"))
     tokenizer.enable_truncation(256)
     tokenizer.no_padding()
     rows = table[np.array(tokenizer.encode(text).ids) % ROWS]
@@ -120,7 +116,7 @@ def test_a_refused_export_is_remembered_and_the_torch_path_used(tmp_path, monkey
     def no_export(*args, **kwargs):
         raise AssertionError("a remembered refusal must not export again")
 
-    monkeypatch.setattr("index.onnx_export.export_variant", no_export)
+    monkeypatch.setattr("index.embedding.onnx_export.export_variant", no_export)
     with pytest.raises(OnnxExportRefused, match="cosine 0.9 < 0.999.*delete it to try again"):
         ensure_onnx("fp32", cache_dir=tmp_path)
     with caplog.at_level("WARNING", logger="accord"):

@@ -11,16 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.encoder import MINILM_NAME, MiniLMEncoder, _packaged_model_dir
-from index.onnx_encoder import (
-    MINILM_INT8_NAME,
-    MiniLMOnnxFirst,
-    OnnxEncoder,
-    OnnxExportRefused,
-    ensure_onnx,
-    find_onnx,
-    onnx_paths,
-)
+from index.embedding.encoder import MINILM_NAME
+from index.embedding.minilm import MiniLMOnnxFirst
+from index.embedding.model_files import MINILM_INT8_NAME, OnnxExportRefused, find_onnx, onnx_paths, packaged_model_dir
+from index.embedding.onnx_encoder import OnnxEncoder
+from index.embedding.onnx_export import ensure_onnx
+from index.embedding.torch_encoder import MiniLMEncoder
 from tests.conftest import SEEDS
 
 pytestmark = pytest.mark.real_model
@@ -61,11 +57,11 @@ def test_default_encoder_runs_on_onnx(fp32, reference):
 
 
 def test_export_with_wrong_pooling_is_refused_and_remembered(tmp_path, caplog):
-    from index.onnx_export import export_variant
+    from index.embedding.onnx_export import export_variant
 
     paths = onnx_paths("fp32", cache_dir=tmp_path)
     with pytest.raises(OnnxExportRefused, match="does not match sentence-transformers: cosine"):
-        export_variant(paths, _packaged_model_dir(), pooling="cls")
+        export_variant(paths, packaged_model_dir(), pooling="cls")
     assert find_onnx("fp32", cache_dir=tmp_path) is None and not paths.folder.exists()
     assert not list(paths.root.glob(".tmp-*"))  # the rejected files were removed
     assert "does not match" in json.loads(paths.refused.read_text())["reason"]
@@ -78,10 +74,10 @@ def test_export_with_wrong_pooling_is_refused_and_remembered(tmp_path, caplog):
 
 
 def test_check_refuses_vectors_below_the_tolerance(fp32):
-    from index.onnx_export import check_against_reference
+    from index.embedding.onnx_export import check_against_reference
 
     with pytest.raises(OnnxExportRefused, match=r"< 1\.5"):
-        check_against_reference(OnnxEncoder(fp32), _packaged_model_dir(), 1.5)
+        check_against_reference(OnnxEncoder(fp32), packaged_model_dir(), 1.5)
 
 
 def test_cached_export_is_reused_not_redone(fp32, monkeypatch):
@@ -90,7 +86,7 @@ def test_cached_export_is_reused_not_redone(fp32, monkeypatch):
     def no_export(*args, **kwargs):
         raise AssertionError("the cached export must be reused")
 
-    monkeypatch.setattr("index.onnx_export.export_variant", no_export)
+    monkeypatch.setattr("index.embedding.onnx_export.export_variant", no_export)
     assert ensure_onnx("fp32") == fp32
     assert MiniLMOnnxFirst().backend.model_path == fp32
     assert [(p.name, p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(fp32.parent.iterdir())] == before
@@ -98,7 +94,7 @@ def test_cached_export_is_reused_not_redone(fp32, monkeypatch):
 
 @pytest.fixture(scope="module")
 def seeds_index(tmp_path_factory, fp32) -> Path:
-    from index.builder import build
+    from index.pipeline.builder import build
 
     index_dir = tmp_path_factory.mktemp("onnx-seeds") / "ix"
     build([SEEDS], index_dir)
@@ -129,7 +125,7 @@ def test_hybrid_query_through_the_cli_imports_no_torch(seeds_index):
 
 
 def test_int8_index_records_its_own_model_name(tmp_path, seeds_index):
-    from index.builder import build
+    from index.pipeline.builder import build
     from search.engine import Engine
 
     index_dir = tmp_path / "int8"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.passages import sentence_spans, split_passages
+from index.text.passages import sentence_spans, split_passages
 
 
 def words(texts):

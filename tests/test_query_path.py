@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from index.builder import build
+from index.pipeline.builder import build
 from index.errors import IndexIncompatible
-from index.manifest import MANIFEST_NAME
+from index.storage.manifest import MANIFEST_NAME
 from search.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def seeds_engine(tmp_path_factory):
-    from index.builder import build
+    from index.pipeline.builder import build
     from search.engine import Engine
 
     index_dir = tmp_path_factory.mktemp("seeds-index")
@@ -40,7 +40,7 @@ def test_semantic_leg_finds_article_without_shared_keywords(seeds_engine):
 
 
 def test_real_vectors_are_normalised_and_384_wide():
-    from index.encoder import MiniLMEncoder
+    from index.embedding.torch_encoder import MiniLMEncoder
 
     vectors = MiniLMEncoder().encode(["Russia and Libya", "arms deal"])
     assert vectors.shape == (2, 384)
@@ -48,7 +48,7 @@ def test_real_vectors_are_normalised_and_384_wide():
 
 
 def test_help_and_keyword_search_do_not_import_torch(tmp_path):
-    from index.builder import build
+    from index.pipeline.builder import build
 
     index_dir = tmp_path / "ix"
     build([SEEDS], index_dir)
@@ -67,7 +67,7 @@ def test_help_and_keyword_search_do_not_import_torch(tmp_path):
 
 
 def test_seed_filters_and_facets(seeds_engine):
-    from index.filters import Filters
+    from index.storage.filters import Filters
 
     iran = seeds_engine.search("military cooperation", k=5, filters=Filters.parse(["Iran"]))
     assert iran and all("Iran" in h.countries for h in iran)

@@ -1,6 +1,6 @@
 """Export all-MiniLM-L6-v2 to ONNX and check it against sentence-transformers (needs torch).
 
-Only `index.onnx_encoder.ensure_onnx` calls this, once per model and cache. The fp32 export is
+`ensure_onnx` exports, once per model and cache. The fp32 export is
 the transformer alone (`input_ids`, `attention_mask`, `token_type_ids` -> `last_hidden_state`),
 traced with torch.onnx's TorchScript exporter on a padded batch so the attention mask is part of
 the graph; pooling and normalisation are done by `OnnxEncoder` in numpy. The int8 variant is
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.onnx_encoder import MINILM_INT8_NAME, MINILM_NAME, OnnxEncoder, OnnxExportRefused, OnnxPaths, ensure_onnx
+from index.embedding.model_files import MINILM_INT8_NAME, MINILM_NAME, OnnxExportRefused, OnnxPaths, find_onnx, onnx_paths, packaged_model_dir
+from index.embedding.onnx_encoder import OnnxEncoder
 
 # fp32 must give sentence-transformers' vectors; int8 is a different, cheaper function whose
 # check guards against a broken quantisation (its quality is measured in docs/performance.md).
@@ -50,6 +51,30 @@ VALIDATION_TEXTS = [
     "Who signed the treaty? When? Why did the talks fail in 1963?",
     "defence cooperation agreement between Egypt and Sudan on border security",
 ]
+
+
+def ensure_onnx(
+    variant: str = "fp32",
+    model_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    *,
+    retry_refused: bool = False,
+) -> Path:
+    """The validated ONNX file for `variant`, exporting and checking it first if needed.
+
+    Exporting imports torch and takes seconds; it happens once per model and cache. Raises
+    OnnxExportRefused when the export does not match sentence-transformers (the refusal is
+    remembered in the cache; `retry_refused=True` tries again).
+    """
+    found = find_onnx(variant, model_dir, cache_dir)
+    if found is not None:
+        return found
+    paths = onnx_paths(variant, model_dir, cache_dir)
+    if paths.refused.is_file() and not retry_refused:
+        reason = json.loads(paths.refused.read_text()).get("reason", "")
+        raise OnnxExportRefused(f"{reason} (remembered in {paths.refused}; delete it to try again)")
+    export_variant(paths, Path(model_dir or packaged_model_dir()))
+    return paths.model
 
 
 def export_variant(paths: OnnxPaths, model_dir: Path, *, pooling: str = "mean") -> dict:
@@ -134,7 +159,7 @@ def reference_vectors(model_dir: Path, texts: list[str]) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _reference(model_dir: str, texts: tuple[str, ...]) -> np.ndarray:
     # Loading sentence-transformers takes seconds: once per process (fp32 then int8, say).
-    from index.encoder import MiniLMEncoder
+    from index.embedding.torch_encoder import MiniLMEncoder
 
     return MiniLMEncoder(Path(model_dir)).encode(list(texts))
 

@@ -11,13 +11,13 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.articles import iter_input_files
-from index.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, generation_dirs, stat_changed
-from index.docstore import DocStore, FileRecord
+from index.text.articles import iter_input_files
+from index.pipeline.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, generation_dirs, stat_changed
+from index.storage.docstore import DocStore, FileRecord
 from index.errors import AccordError
-from index.keyword import WhooshKeywordStore
-from index.manifest import read_manifest
-from index.vectors import FaissVectorStore, hnsw_path
+from index.storage.keyword import WhooshKeywordStore
+from index.storage.manifest import read_manifest
+from index.storage.vectors import FaissVectorStore, hnsw_path
 
 _REBUILD = "run 'accord index --rebuild' to rebuild it from its sources"
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.articles import Article, Skipped
-from index.passages import Passage
+from index.text.articles import Article, Skipped
+from index.text.passages import Passage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from index.cleaning import parse_date
+from index.text.cleaning import parse_date
 from index.errors import InvalidArgument
 
 _YEAR = re.compile(r"^\d{4}$")
@@ -44,7 +44,7 @@ class Filters:
 
         Raises InvalidArgument for an unknown country, an unreadable date or since > until.
         """
-        from index.countries import normalise_country
+        from index.text.countries import normalise_country
 
         names = []
         for written in countries:

@@ -19,10 +19,10 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.qparser import MultifieldParser, OrGroup
 
-from index.articles import Article
+from index.text.articles import Article
 from index.errors import QuerySyntaxError
-from index.filters import Filters
-from index.keyword_arrays import ArrayBM25F
+from index.storage.filters import Filters
+from index.storage.keyword_arrays import ArrayBM25F
 
 SEARCH_FIELDS = ("title", "body")
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")

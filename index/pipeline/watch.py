@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from threading import Event
 
-from index.articles import JSONL_SUFFIX, TEXT_SUFFIX
-from index.builder import BuildReport, build
-from index.encoder import Encoder
+from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
+from index.pipeline.builder import BuildReport, build
+from index.embedding.encoder import Encoder
 from index.errors import AccordError
 
 # (report or error, seconds the batch took) for each batch.

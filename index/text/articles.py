@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.cleaning import clean_raw_article, normalise_body, parse_date, title_from_body
+from index.text.cleaning import clean_raw_article, normalise_body, parse_date, title_from_body
 from index.errors import SourceNotFound
 
 TEXT_SUFFIX = ".txt"

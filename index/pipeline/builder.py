@@ -31,16 +31,16 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from index.articles import TEXT_SUFFIX, Article, Skipped, iter_input_files, read_articles, text_article_id
-from index.countries import article_countries
-from index.docstore import DocStoreWriter, FileRecord
-from index.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
-from index.embedding_cache import EmbeddingCache
-from index.encoder import MINILM_NAME, Encoder, encoder_for
+from index.text.articles import TEXT_SUFFIX, Article, Skipped, iter_input_files, read_articles, text_article_id
+from index.text.countries import article_countries
+from index.storage.docstore import DocStoreWriter, FileRecord
+from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
+from index.embedding.cache import EmbeddingCache
+from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
-from index.keyword import KeywordWriter
-from index.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.manifest import (
+from index.storage.keyword import KeywordWriter
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     BuildSettings,
@@ -49,8 +49,8 @@ from index.manifest import (
     read_manifest,
     write_manifest,
 )
-from index.passages import Passage, split_passages
-from index.vectors import VectorWriter, hnsw_path
+from index.text.passages import Passage, split_passages
+from index.storage.vectors import VectorWriter, hnsw_path
 
 GENERATION_PREFIX = "gen-"
 CACHE_FILE = Path("cache") / "embeddings.sqlite"
