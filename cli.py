@@ -236,9 +236,10 @@ def search_command(
 
         filters = Filters.parse(country or [], source or [], since, until)
         with Engine.open(_index_dir(index)) as engine:
-            hits = engine.search(query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse)
-            counts = engine.facets(query, mode=mode.value, filters=filters, k=k) if facets else None
-        _print_hits(hits, Format.json if as_json else output, explain, counts)
+            result = engine.search(
+                query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse, facets=facets
+            )
+        _print_result(result, Format.json if as_json else output, explain)
 
 
 @app.command("similar")
@@ -261,11 +262,12 @@ def similar_command(
 
         filters = Filters.parse(country or [], source or [], since, until)
         with Engine.open(_index_dir(index)) as engine:
-            hits = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
-        _print_hits(hits, output, explain, None)
+            result = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
+        _print_result(result, output, explain)
 
 
-def _print_hits(hits: list, output: Format, explain: bool, facets) -> None:
+def _print_result(result, output: Format, explain: bool) -> None:
+    hits, facets = result.hits, result.facets
     if output is Format.json:
         for hit in hits:
             typer.echo(json.dumps(asdict(hit), ensure_ascii=False))

@@ -8,7 +8,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {name: "search.engine" for name in ("Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig")}
+_EXPORTS = {
+    name: "search.engine"
+    for name in ("Candidate", "Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig", "SearchResult")
+}
 _EXPORTS["Filters"] = "index.storage.filters"
 __all__ = sorted(_EXPORTS)
 

@@ -11,8 +11,10 @@ model is loaded only when a query needs the semantic leg, so keyword searches ne
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -102,6 +104,43 @@ class Facets:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One article of a ranked candidate list: its fused score and its place in each leg."""
+
+    id: str
+    score: float
+    keyword: LegScore | None
+    semantic: LegScore | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What one search returns: the hits, the facets when asked for, and how long each step took.
+
+    It is a sequence of its hits (`for hit in result`, `result[0]`, `len(result)`), so code
+    that only wants the hits can ignore the rest. `notes` say how the query was read when that
+    is not obvious (for example a malformed query read as plain words). `timings` are seconds
+    per step: `keyword`, `semantic` (each leg, 0.0 when it did not run), `hits` (collapsing,
+    loading and snippets) and `total`. `generation` names the index generation searched.
+    """
+
+    hits: tuple[Hit, ...]
+    facets: Facets | None = None
+    notes: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    generation: str = ""
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __getitem__(self, index: int) -> Hit:
+        return self.hits[index]
+
+
+@dataclass(frozen=True)
 class IndexStats:
     """What an index holds."""
 
@@ -122,6 +161,7 @@ class _Candidates:
     keyword: Run
     semantic: Run
     best_passage: dict[str, int]
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Engine:
@@ -144,7 +184,6 @@ class Engine:
         self._vectors = vectors
         self._docs = docs
         self._encoder = _for_queries(encoder) if encoder is not None else None
-        self._last: tuple[tuple, _Candidates] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -226,21 +265,45 @@ class Engine:
         filters: Filters | None = None,
         sort: Sort = "relevance",
         collapse: bool = True,
-    ) -> list[Hit]:
+        facets: bool = False,
+    ) -> SearchResult:
         """The `k` best articles for `query`, best first (or newest first with sort="date").
 
         Filters apply inside both legs before fusion, so k hits come back when k exist.
         Near-duplicates are collapsed into one hit listing its copies unless `collapse` is False.
+        With `facets=True` the result also counts the candidates by country, year and source.
         Raises QuerySyntaxError for a malformed query and InvalidArgument for a bad k, mode or sort.
         """
+        started = time.perf_counter()
         self._check_arguments(query, k, mode, sort)
         candidates = self._candidates(query, mode, filters, self._fetch(k))
-        return self._hits(query, candidates, k, sort, collapse)
+        counted = self._facets(candidates) if facets else None
+        hits_started = time.perf_counter()
+        hits = self._hits(query, candidates, k, sort, collapse)
+        timings = dict(candidates.timings, hits=time.perf_counter() - hits_started)
+        timings["total"] = time.perf_counter() - started
+        return SearchResult(tuple(hits), counted, timings=timings, generation=self.manifest.generation)
 
-    def facets(self, query: str, mode: Mode = "hybrid", *, filters: Filters | None = None, k: int = 10) -> Facets:
-        """Counts by country, year and source over the candidates a search with these arguments ranks."""
-        self._check_arguments(query, k, mode, "relevance")
-        candidates = self._candidates(query, mode, filters, self._fetch(k))
+    def candidates(
+        self, query: str, mode: Mode = "hybrid", *, filters: Filters | None = None, limit: int = 100
+    ) -> list[Candidate]:
+        """The ranked candidate list a search fuses, best first, before collapsing and paging.
+
+        Each leg is asked for `limit` articles, so up to 2 * `limit` come back in hybrid mode.
+        For views that count or chart matches (no snippets are made, no articles loaded).
+        """
+        self._check_arguments(query, 1, mode, "relevance")
+        if limit < 1:
+            raise InvalidArgument(f"limit must be at least 1, not {limit}")
+        found = self._candidates(query, mode, filters, limit)
+        keyword_legs, semantic_legs = _legs(found.keyword), _legs(found.semantic)
+        return [
+            Candidate(doc_id, score, keyword_legs.get(doc_id), semantic_legs.get(doc_id))
+            for doc_id, score in found.fused
+        ]
+
+    def _facets(self, candidates: _Candidates) -> Facets:
+        """Counts by country, year and source over every candidate of a search."""
         articles = self._docs.articles([doc_id for doc_id, _ in candidates.fused])
         countries: Counter[str] = Counter()
         years: Counter[str] = Counter()
@@ -257,12 +320,13 @@ class Engine:
 
     def similar(
         self, article_id: str, k: int = 10, *, filters: Filters | None = None, collapse: bool = True
-    ) -> list[Hit]:
+    ) -> SearchResult:
         """Articles most like `article_id` (more-like-this), through the same fusion as search.
 
         The keyword leg searches the article's most distinctive terms, the semantic leg the mean
         of its passage vectors. The article itself and its near-duplicates are left out.
         """
+        started = time.perf_counter()
         article = self.article(article_id)
         fetch = self._fetch(k)
         keyword = self._keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
@@ -276,7 +340,13 @@ class Engine:
         keyword = [(d, s) for d, s in keyword if d not in same]
         semantic = [(d, s) for d, s in semantic if d not in same]
         candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best)
-        return self._hits(article.title, candidates, k, "relevance", collapse)
+        hits = self._hits(article.title, candidates, k, "relevance", collapse)
+        timings = {"total": time.perf_counter() - started}
+        return SearchResult(tuple(hits), timings=timings, generation=self.manifest.generation)
+
+    def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
+        """The cleaned articles with these ids (ids not in the index are left out)."""
+        return self._docs.articles(list(article_ids))
 
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
@@ -327,23 +397,25 @@ class Engine:
         return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
 
     def _candidates(self, query: str, mode: str, filters: Filters | None, fetch: int) -> _Candidates:
-        # search() and facets() with the same arguments share one run of the legs.
-        key = (query, mode, filters, fetch, self.ranking)
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
+        timings = {"keyword": 0.0, "semantic": 0.0}
         if mode == "hybrid":
             # The semantic leg runs in a second thread while this one runs the keyword leg: the
             # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
             allowed = self._allowed_passages(filters)
-            pending = self._worker().submit(self._semantic_for_query, query, fetch, allowed)
+            pending = self._worker().submit(_timed, self._semantic_for_query, query, fetch, allowed)
+            started = time.perf_counter()
             keyword = self.keyword_run(query, fetch, filters)
-            semantic, best = pending.result()
+            timings["keyword"] = time.perf_counter() - started
+            (semantic, best), timings["semantic"] = pending.result()
         else:
-            keyword = self.keyword_run(query, fetch, filters) if mode == "keyword" else []
-            semantic, best = self.semantic_run(query, fetch, filters) if mode == "semantic" else ([], {})
-        candidates = _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best)
-        self._last = (key, candidates)
-        return candidates
+            keyword, semantic, best = [], [], {}
+            started = time.perf_counter()
+            if mode == "keyword":
+                keyword = self.keyword_run(query, fetch, filters)
+            else:
+                semantic, best = self.semantic_run(query, fetch, filters)
+            timings[mode] = time.perf_counter() - started
+        return _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best, timings)
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
         if mode == "keyword":
@@ -463,6 +535,13 @@ def _for_queries(encoder: Encoder) -> Encoder:
     if prefer_latency is not None:
         prefer_latency()
     return encoder
+
+
+def _timed(function, *args):
+    """`function(*args)` and the seconds it took (for a leg run in the worker thread)."""
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
 
 
 def _legs(run: Run) -> dict[str, LegScore]:

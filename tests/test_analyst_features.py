@@ -84,13 +84,13 @@ def test_date_bounds(value, end, expected):
 
 
 def test_facets_count_the_whole_candidate_set(engine):
-    facets = engine.facets("military cooperation exercise", mode="keyword")
+    facets = engine.search("military cooperation exercise", mode="keyword", facets=True).facets
     assert facets.total == 3
     assert dict(facets.countries) == {"Russia": 2, "Iran": 1, "Libya": 1, "India": 1, "France": 1}
     assert dict(facets.years) == {"2012": 1, "2021": 1, "undated": 1}
     assert dict(facets.sources) == {"Xinhua": 1, "Sputnik": 1, "Reuters": 1}
     # k=1 pages the hits, not the facets.
-    assert engine.facets("military cooperation exercise", mode="keyword", k=1).total == 3
+    assert engine.search("military cooperation exercise", mode="keyword", k=1, facets=True).facets.total == 3
 
 
 def test_sort_by_date_puts_newest_first_and_undated_last(engine):
