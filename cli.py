@@ -408,8 +408,12 @@ def eval_command(
         for skipped in report.skipped:
             typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
         ranking = RankingConfig()
-        overrides = {"fusion": fusion.value if fusion else None, "weight": weight, "rrf_k": rrf_k}
-        ranking = replace(ranking, **{name: value for name, value in overrides.items() if value is not None})
+        if fusion is not None:
+            ranking = replace(ranking, fusion=fusion.value)
+        if weight is not None:
+            ranking = replace(ranking, weight=weight)
+        if rrf_k is not None:
+            ranking = replace(ranking, rrf_k=rrf_k)
         with Engine.open(index_dir, ranking=ranking) as engine:
             scores, runs = evaluate(engine, topics, judgments)
         if run_out:

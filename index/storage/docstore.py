@@ -45,7 +45,8 @@ _ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries"
 
 
 def _article(row: tuple) -> Article:
-    return Article(*row[:7], countries=tuple(json.loads(row[7])))
+    article_id, title, body, date, source, url, path, countries = row
+    return Article(article_id, title, body, date, source, url, path, countries=tuple(json.loads(countries)))
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ class DocStoreWriter(DocStore):
             cursor = self._db.execute(
                 "INSERT INTO passages (article_id, start, end) VALUES (?, ?, ?)", (a.id, p.start, p.end)
             )
-            ids.append(int(cursor.lastrowid))
+            ids.append(int(cursor.lastrowid or 0))  # always set after an INSERT
         return ids
 
     def set_duplicate_group(self, members: set[str]) -> None:

@@ -56,6 +56,10 @@ class VectorStore(Protocol):
 
     def __len__(self) -> int: ...
 
+    def close(self) -> None:
+        """Release files or connections."""
+        ...
+
 
 def _read(path: Path) -> faiss.IndexIDMap2:
     import faiss
@@ -81,7 +85,7 @@ class FaissVectorStore:
     """A vector store over one faiss index file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path: Path | None = path
         self._index = _read(path)
 
     @classmethod
