@@ -39,21 +39,21 @@ from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
 from index.storage.keyword import KeywordWriter
+from index.storage.directory import IndexDirectory, fsync_tree
+from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.storage.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     BuildSettings,
     Manifest,
-    fsync_dir,
     read_manifest,
     write_manifest,
 )
 from index.text.passages import Passage, split_passages
 from index.storage.vectors import VectorWriter, hnsw_path
 
-GENERATION_PREFIX = "gen-"
-CACHE_FILE = Path("cache") / "embeddings.sqlite"
+CACHE_FILE = Path(LAYOUT_CACHE_FILE)
 # A file modified this recently may still change within the file system's time resolution
 # without its size changing; it is re-hashed on the next run rather than trusted by its stat.
 _RACY_SECONDS = 2.0
@@ -189,9 +189,10 @@ class _Update:
         self.progress = progress
 
     def run(self, files: list[Path], sources: list[str], cache_path: Path) -> BuildReport:
-        live = _live_generation(self.index_dir)
-        _remove_abandoned_generations(self.index_dir, live)
-        generation = _next_generation(self.index_dir)
+        directory = IndexDirectory(self.index_dir)
+        live = directory.live_generation()
+        directory.remove_abandoned(live)
+        generation = directory.next_generation_name()
         gen_dir = self.index_dir / generation
         gen_dir.mkdir()
         if self.previous is not None:
@@ -204,7 +205,7 @@ class _Update:
             articles, passages = docs.count_articles(), docs.count_passages()
         finally:
             docs.close()
-        _fsync_tree(gen_dir)
+        fsync_tree(gen_dir)
 
         write_manifest(
             self.index_dir,
@@ -220,7 +221,7 @@ class _Update:
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             ),
         )
-        _remove_old_generations(self.index_dir, keep={generation, live or ""})
+        directory.prune(keep={generation, live or ""})
         new_passages, embedded = report
         return BuildReport(
             index_dir=str(self.index_dir),
@@ -428,44 +429,6 @@ def _copy_generation(source: Path, target: Path) -> None:
     shutil.copytree(source / KEYWORD_DIR, target / KEYWORD_DIR)
 
 
-def _live_generation(index_dir: Path) -> str | None:
-    """The generation the manifest points at, read leniently (also for --rebuild of an old format)."""
-    try:
-        return str(json.loads((index_dir / MANIFEST_NAME).read_text())["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def generation_dirs(index_dir: Path) -> list[Path]:
     """The generation folders in `index_dir`, live or not."""
-    return [p for p in index_dir.glob(f"{GENERATION_PREFIX}*") if p.is_dir()]
-
-
-def _next_generation(index_dir: Path) -> str:
-    numbers = [
-        int(p.name.removeprefix(GENERATION_PREFIX))
-        for p in generation_dirs(index_dir)
-        if p.name.removeprefix(GENERATION_PREFIX).isdigit()
-    ]
-    return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
-
-
-def _remove_abandoned_generations(index_dir: Path, live: str | None) -> None:
-    """Remove generation folders newer than the live one: leftovers of a killed build."""
-    for path in generation_dirs(index_dir):
-        if live is None or path.name > live:
-            shutil.rmtree(path)
-
-
-def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
-    for path in generation_dirs(index_dir):
-        if path.name not in keep:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for root, _dirs, names in os.walk(directory):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as handle:
-                os.fsync(handle.fileno())
-        fsync_dir(Path(root))
+    return IndexDirectory(index_dir).generation_dirs()
