@@ -72,6 +72,15 @@ def _user_errors() -> Iterator[None]:
     except Exception as err:  # a bug: still one line, with the way to see more
         if os.environ.get("ACCORD_DEBUG"):
             raise
+        from index.storage.faults import is_corruption
+
+        if is_corruption(err):  # raised by a store file read outside the index command
+            typer.echo(
+                f"accord: error: the index is damaged ({type(err).__name__}: {str(err)[:120]}); "
+                "'accord index --check' names the file, 'accord index --rebuild' rebuilds it",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         typer.echo(f"accord: internal error: {type(err).__name__}: {err} (ACCORD_DEBUG=1 shows the traceback)", err=True)
         raise typer.Exit(2) from None
 

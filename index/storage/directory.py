@@ -236,13 +236,15 @@ class IndexDirectory:
         return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
 
     def remove_abandoned(self, live: str | None) -> list[str]:
-        """Remove generations newer than `live` (all, if None): leftovers of killed writers.
+        """Remove generations newer than `live` (all unleased ones, if None): leftovers of killed writers.
 
         Call under the write lock: no reader can lease a generation that was never published.
         """
+        if live is None:  # no readable manifest: nothing is live, but readers may hold leases
+            return self.prune(keep=set())
         removed = []
         for path in self.generation_dirs():
-            if live is None or path.name > live:
+            if path.name > live:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
         self._empty_trash()
