@@ -4,6 +4,7 @@ and from another one, and is removed once released."""
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 import textwrap
 from pathlib import Path
@@ -104,3 +105,46 @@ def test_lease_of_a_missing_index_or_generation_is_a_named_error(tmp_path: Path,
     with pytest.raises(IndexIncompatible, match="--rebuild"):
         IndexDirectory(built_index).lease()
     assert (built_index / MANIFEST_NAME).exists()
+
+
+def test_threads_leasing_while_a_writer_prunes_never_lose_their_generation(built_index: Path, corpus_dir: Path, encoder) -> None:
+    import threading
+
+    directory = IndexDirectory(built_index)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    leases = [0]
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                with directory.lease() as lease:
+                    leases[0] += 1
+                    assert lease.docstore_path.is_file() and lease.keyword_path.is_dir()
+                    time.sleep(0.01)
+                    assert lease.vectors_path.is_file()  # still there while held
+        except BaseException as err:  # surfaced in the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(4):
+            _touch_corpus(corpus_dir, n)
+            build([], built_index, encoder=encoder)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not errors and leases[0] > 0
+
+
+def test_an_index_whose_lock_folder_cannot_be_made_can_still_be_leased(built_index: Path) -> None:
+    # As on a read-only mount, where no writer can prune either: reading must still work.
+    import shutil
+
+    shutil.rmtree(built_index / "locks", ignore_errors=True)
+    (built_index / "locks").write_text("not a folder")
+    with IndexDirectory(built_index).lease() as lease:
+        assert lease.docstore_path.is_file()

@@ -109,7 +109,7 @@ class GenerationLease:
     manager or call `release()` (idempotent, from any thread).
     """
 
-    def __init__(self, manifest: Manifest, path: Path, lock_file: Path) -> None:
+    def __init__(self, manifest: Manifest, path: Path, lock_file: Path | None) -> None:
         self.manifest = manifest
         self.path = path
         self._lock_file = lock_file
@@ -147,7 +147,8 @@ class GenerationLease:
             if self._released:
                 return
             self._released = True
-        _LEASES.release(self._lock_file)
+        if self._lock_file is not None:  # None: a read-only index, where nothing is locked
+            _LEASES.release(self._lock_file)
 
     def __enter__(self) -> GenerationLease:
         return self
@@ -277,8 +278,14 @@ class IndexDirectory:
             manifest = self.read_manifest()
             path = self.generation_path(manifest.generation)
             lock_file = self.lease_lock_path(manifest.generation)
-            lock_file.parent.mkdir(parents=True, exist_ok=True)
-            _LEASES.acquire(lock_file)
+            try:
+                lock_file.parent.mkdir(parents=True, exist_ok=True)
+                _LEASES.acquire(lock_file)
+            except (OSError, threading.ThreadError):
+                # A read-only index (a shared mount, a CD): no writer can prune it either.
+                if not path.is_dir():
+                    break
+                return GenerationLease(manifest, path, None)
             if path.is_dir():
                 return GenerationLease(manifest, path, lock_file)
             # Removed between reading the manifest and locking: a newer one is live by now.
@@ -553,7 +560,10 @@ class WriteTransaction:
         self.live = manifest.generation
         self.published.append(manifest.generation)
         self._pending = None
-        self.directory.prune(keep={manifest.generation, previous_live or ""})
+        try:
+            self.directory.prune(keep={manifest.generation, previous_live or ""})
+        except (OSError, threading.ThreadError):
+            pass  # published all the same; old generations are left for a later run to remove
 
     # -- failure ---------------------------------------------------------------------------
     def _named(self, path: Path, err: BaseException) -> BaseException:
