@@ -148,3 +148,11 @@ def test_rebuild_sets_a_damaged_embedding_cache_aside(built_index: Path) -> None
     assert report.articles == 4 and report.embedded == report.passages
     assert any("damaged" in w and "moved it to" in w for w in report.warnings)
     assert len(list(cache.parent.glob("embeddings.sqlite.damaged-*"))) == 1
+
+
+def test_nothing_to_index_writes_nothing(tmp_path: Path) -> None:
+    from index.errors import SourceNotFound
+
+    with pytest.raises(SourceNotFound, match="nothing to index"):
+        build([], tmp_path / "new", encoder=HashingEncoder())
+    assert not (tmp_path / "new").exists()

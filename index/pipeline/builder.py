@@ -136,6 +136,8 @@ def build(
     if commit_every < 1:
         raise InvalidArgument(f"commit_every must be at least 1, not {commit_every}")
     new_paths = [str(Path(p).resolve()) for p in paths]
+    if not new_paths and not directory.exists() and not directory.recovered_sources():
+        raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
     for path in new_paths:
         if not Path(path).exists() and path in directory.known_sources():
             raise SourceNotFound(
