@@ -67,7 +67,7 @@ def _user_errors() -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except KeyboardInterrupt:
-        typer.echo("accord: interrupted; the index is unchanged or fully updated", err=True)
+        typer.echo("accord: interrupted; the index holds its last published state (an update publishes in batches)", err=True)
         raise typer.Exit(130) from None
     except Exception as err:  # a bug: still one line, with the way to see more
         if os.environ.get("ACCORD_DEBUG"):

@@ -156,3 +156,19 @@ def test_nothing_to_index_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(SourceNotFound, match="nothing to index"):
         build([], tmp_path / "new", encoder=HashingEncoder())
     assert not (tmp_path / "new").exists()
+
+
+def test_a_full_disk_while_caching_embeddings_is_one_line(built_index: Path, corpus_dir: Path, monkeypatch) -> None:
+    import sqlite3
+
+    from index.embedding.cache import EmbeddingCache
+
+    def full(self, items):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(EmbeddingCache, "put_many", full)
+    live = read_manifest(built_index)
+    (corpus_dir / "more.txt").write_text("Submarine deal signed\nAustralia signed a submarine deal.\n")
+    with pytest.raises(IndexWriteError, match=r"embeddings\.sqlite: no space left"):
+        build([], built_index, encoder=HashingEncoder())
+    assert read_manifest(built_index) == live

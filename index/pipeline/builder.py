@@ -36,9 +36,9 @@ from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
 from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
-from index.errors import IndexIncompatible, InvalidArgument, SourceNotFound
+from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
 from index.storage.directory import IndexDirectory, WriteTransaction
-from index.storage.faults import corrupted, is_corruption
+from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
@@ -255,6 +255,7 @@ class _Update:
         roots = [Path(s) for s in sources if s not in missing]
         changes = self._changes(files, roots, missing)
         warnings += changes.warnings
+        self.cache_path = cache_path
         cache, cache_warning = _open_cache(cache_path, self.encoder.dim)
         warnings += cache_warning
         totals = {"embedded": 0, "new_passages": 0, "generations": 0, "articles": 0, "passages": 0}
@@ -392,7 +393,17 @@ class _Update:
             total = after if last else max(after + 1, round(after * len(changes.add) / max(through, 1)))
             progress("embed", before, total)
             on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
-        vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+        try:
+            vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+        except sqlite3.DatabaseError as err:
+            if is_disk_full(err):
+                raise IndexWriteError(
+                    f"{self.cache_path}: no space left on device while caching embeddings; free some space and "
+                    "run again (the batches published so far are kept)"
+                ) from None
+            if is_corruption(err):
+                raise corrupted(self.cache_path, err) from None
+            raise
         if self.progress:
             self.progress("embed", after, total)
 
