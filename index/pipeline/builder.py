@@ -37,7 +37,8 @@ from index.text.duplicates import band_keys, component, signature, signature_fro
 from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
-from index.storage.directory import IndexDirectory, WriteTransaction
+from index.storage.directory import IndexDirectory
+from index.storage.transaction import WriteTransaction
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
