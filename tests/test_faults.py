@@ -44,6 +44,17 @@ def test_check_finds_flipped_bytes_in_the_vectors(built_index: Path) -> None:
     assert check_index(built_index).consistent
 
 
+def test_a_search_over_damaged_vectors_is_a_clear_error_not_wild_scores(built_index: Path) -> None:
+    from index.errors import IndexCorrupted
+    from search.engine import Engine
+
+    _flip(_live(built_index) / "vectors.faiss", 120, 16)
+    with Engine.open(built_index, encoder=HashingEncoder()) as engine:
+        assert engine.search("Libya", mode="keyword")  # the keyword leg does not read the vectors
+        with pytest.raises(IndexCorrupted, match=r"vectors.faiss is damaged .*accord index --rebuild"):
+            engine.search("Libya", mode="hybrid")
+
+
 def test_check_compares_stored_vectors_with_the_cache(built_index: Path) -> None:
     import numpy as np
     import faiss
