@@ -25,7 +25,8 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,7 +72,10 @@ class BuildReport:
     change are not read again, so their problems were reported when they were read. `warnings`
     are one-line notes for the user (a source that is gone, a large file, a damaged cache set
     aside); `missing_sources` the known sources that are gone (their articles are kept until
-    forgotten); `generations` how many generations this run published (one per batch).
+    forgotten); `generations` how many generations this run published (one per batch);
+    `stage_seconds` the wall time of each stage of this very build: `read` (reading, cleaning,
+    countries), `split`, `embed` (cache lookups and the model), `articles`, `vectors` and
+    `keyword` (writing each store) and `publish` (fsync and the manifest switch).
     """
 
     index_dir: str
@@ -89,6 +93,7 @@ class BuildReport:
     missing_sources: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     generations: int = 1
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,15 @@ class _Update:
         self.settings = settings
         self.progress = progress
         self.large_files = large_files
+        self.stage_seconds: dict[str, float] = {}
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - started
 
     def run(
         self,
@@ -254,7 +268,8 @@ class _Update:
             for s in missing
         ]
         roots = [Path(s) for s in sources if s not in missing]
-        changes = self._changes(files, roots, missing)
+        with self._stage("read"):
+            changes = self._changes(files, roots, missing)
         warnings += changes.warnings
         self.cache_path = cache_path
         cache, cache_warning = _open_cache(cache_path, self.encoder.dim)
@@ -282,6 +297,7 @@ class _Update:
             missing_sources=missing,
             forgotten=forgotten,
             generations=totals["generations"],
+            stage_seconds={name: round(seconds, 4) for name, seconds in self.stage_seconds.items()},
         )
 
     def _known(self) -> tuple[dict[str, FileRecord], dict[str, tuple[str, str]]]:
@@ -369,7 +385,8 @@ class _Update:
         first = True
         total = len(changes.add)
         for done, (article, file) in enumerate(changes.add, start=1):
-            passages = split_article(article, self.encoder, self.settings)
+            with self._stage("split"):
+                passages = split_article(article, self.encoder, self.settings)
             if self.progress:
                 self.progress("split", done, total)
             batch.append((article, file, passages))
@@ -395,7 +412,8 @@ class _Update:
             progress("embed", before, total)
             on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
         try:
-            vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+            with self._stage("embed"):
+                vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
         except sqlite3.DatabaseError as err:
             if is_disk_full(err):
                 raise IndexWriteError(
@@ -418,8 +436,9 @@ class _Update:
         ]
         replaced = {a.id for a, _f, _p in batch if a.id in changes.updated_ids}
         delete = sorted(replaced | (changes.removed_ids if first else set()))
-        tx.begin(copy=not (first and self.previous is None))
-        with tx.articles() as docs:
+        with self._stage("copy"):
+            tx.begin(copy=not (first and self.previous is None))
+        with self._stage("articles"), tx.articles() as docs:
             regroup = {a.id for a, _f, _p in batch}
             old_groups = set(docs.duplicate_groups(delete).values())
             regroup |= {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
@@ -434,13 +453,21 @@ class _Update:
                 docs.delete_files(changes.gone_files)
             _regroup_duplicates(docs, regroup)
             articles, passages = docs.count_articles(), docs.count_passages()
-        with tx.vectors(self.encoder.dim) as vector_writer:
+        with self._stage("vectors"), tx.vectors(self.encoder.dim) as vector_writer:
             vector_writer.remove(removed_passages)
             vector_writer.add(new_ids, vectors)
-        with tx.keywords(self.settings.title_boost) as keyword:
+        with self._stage("keyword"), tx.keywords(self.settings.title_boost) as keyword:
             keyword.delete(delete)
             for article, _file, _p in batch:
                 keyword.add(article)
+        with self._stage("publish"):
+            self._publish(tx, sources, articles, passages)
+        totals["embedded"] += embedded
+        totals["new_passages"] = after
+        totals["generations"] += 1
+        totals["articles"], totals["passages"] = articles, passages
+
+    def _publish(self, tx: WriteTransaction, sources: list[str], articles: int, passages: int) -> None:
         tx.publish(
             Manifest(
                 format_version=FORMAT_VERSION,
@@ -454,10 +481,6 @@ class _Update:
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
         )
-        totals["embedded"] += embedded
-        totals["new_passages"] = after
-        totals["generations"] += 1
-        totals["articles"], totals["passages"] = articles, passages
 
 
 def _open_cache(path: Path, dim: int) -> tuple[EmbeddingCache, list[str]]:
@@ -494,22 +517,6 @@ def embedding_text(article: Article, passage: Passage, settings: BuildSettings) 
     if _title_prefixed(article, settings):
         return f"{article.title}\n{passage.text}"
     return passage.text
-
-
-def read_sources(files: Sequence[Path], roots: Sequence[Path] = ()) -> tuple[list[Article], list[Skipped]]:
-    """Read and clean `files` (found under the source folders `roots`) as a build from scratch
-    does: countries found, first id wins."""
-    articles: dict[str, Article] = {}
-    skipped: list[Skipped] = []
-    for path in files:
-        record, found, _warnings = _read_file(path, roots)
-        skipped += record.skipped
-        for article in found:
-            if article.id in articles:
-                skipped.append(Skipped(article.path, f"duplicate id {article.id!r} (first in {articles[article.id].path})"))
-                continue
-            articles[article.id] = replace(article, countries=tuple(article_countries(article.title, article.body)))
-    return list(articles.values()), skipped
 
 
 def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:
