@@ -159,7 +159,7 @@ def build(
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
-    with directory.write(lock_timeout=lock_timeout, fresh=rebuild) as tx:
+    with WriteTransaction(directory, lock_timeout=lock_timeout, fresh=rebuild) as tx:
         previous = tx.previous
         if previous and previous.model != encoder.name:
             raise IndexIncompatible(
