@@ -1,6 +1,6 @@
 """The write transaction of an index directory: lock, read, copy, write, publish, prune.
 
-See `WriteTransaction`. `IndexDirectory.write()` makes one; the builder is its only user.
+See `WriteTransaction(IndexDirectory(path))`; the builder is its only user.
 """
 
 from __future__ import annotations
