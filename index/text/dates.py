@@ -34,7 +34,10 @@ def parse_period(text: str, today: date | None = None) -> tuple[date, date] | No
         return None
     try:
         first = date_parser.parse(text, default=_DEFAULT_A, fuzzy=False, ignoretz=True)  # only the day matters
-        second = date_parser.parse(text, default=_DEFAULT_B, fuzzy=False, ignoretz=True)
+        # Only a field equal to the first default may have come from it: parsing is slow, so the
+        # second parse is left out for the usual date that is not the 1st of January 2000.
+        maybe_missing = first.year == _DEFAULT_A.year or first.month == _DEFAULT_A.month or first.day == _DEFAULT_A.day
+        second = date_parser.parse(text, default=_DEFAULT_B, fuzzy=False, ignoretz=True) if maybe_missing else first
     except (ValueError, OverflowError):
         return None
     if first.year != second.year:
