@@ -18,11 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from threading import Event
 
-from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
-from index.pipeline.builder import BuildReport, build
 from index.embedding.encoder import Encoder
 from index.errors import AccordError
+from index.pipeline.builder import BuildReport, build
+from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
 from index.text.normalise import display_path
+
 
 class BatchFailed(AccordError):
     """A watched batch failed for a reason that is not one of Accord's own errors (I/O, a bug)."""
