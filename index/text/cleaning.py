@@ -131,7 +131,9 @@ def _is_boilerplate(line: str) -> bool:
 def _is_stamp(line: str) -> bool:
     """An "Updated: 2012-08-22 16:33" line, not a sentence that starts with "Published reports"."""
     stamp = _UPDATED_LINE.match(line)
-    return bool(stamp) and len(line.split()) <= 8 and (":" in line[: len(stamp.group(1)) + 2] or bool(_FULL_DATE.search(line)))
+    if stamp is None or len(line.split()) > 8:
+        return False
+    return ":" in line[: len(stamp.group(1)) + 2] or bool(_FULL_DATE.search(line))
 
 
 def _pick_title(header: list[str]) -> str | None:
