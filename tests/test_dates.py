@@ -95,3 +95,15 @@ def test_years_and_months_are_periods(year, month):
 def test_any_text_is_a_date_or_none_never_an_error(text):
     parsed = parse_date(text)
     assert parsed is None or date.fromisoformat(parsed)
+
+
+@pytest.mark.parametrize(
+    ("value", "since", "until"),
+    [("2019", "2019-01-01", "2019-12-31"), ("2019-05", "2019-05-01", "2019-05-31"),
+     ("May 2019", "2019-05-01", "2019-05-31"), ("2020-02", "2020-02-01", "2020-02-29"),
+     ("2019-05-31", "2019-05-31", "2019-05-31")],
+)
+def test_search_bounds_cover_the_whole_period(value: str, since: str, until: str) -> None:
+    from index.storage.filters import date_bound
+
+    assert (date_bound(value, end=False), date_bound(value, end=True)) == (since, until)
