@@ -33,3 +33,7 @@ class ArticleNotFound(AccordError):
 
 class InvalidArgument(AccordError):
     """An argument is out of range or names an unknown option."""
+
+
+class SavedSearchNotFound(AccordError):
+    """No saved search of that name is on the index's watchlist."""

@@ -348,6 +348,17 @@ class Engine:
         """The cleaned articles with these ids (ids not in the index are left out)."""
         return self._docs.articles(list(article_ids))
 
+    def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The near-duplicate group of each of these articles (an article alone is its own group).
+
+        For views that collapse copies the way search does.
+        """
+        return self._docs.duplicate_groups(list(article_ids))
+
+    def duplicate_members(self, groups: Sequence[str]) -> dict[str, list[str]]:
+        """The articles of each of these near-duplicate groups, by group (groups of one left out)."""
+        return self._docs.group_members(list(groups))
+
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         # Equal scores are ordered by id, so the order does not depend on the index's history.

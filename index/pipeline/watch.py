@@ -20,6 +20,8 @@ from index.errors import AccordError
 
 # (report or error, seconds the batch took) for each batch.
 BatchCallback = Callable[[BuildReport | AccordError, float], None]
+# Run after each batch that changed the index (for example, checking saved searches).
+AfterBatch = Callable[[BuildReport], None]
 
 _LOCK_WAIT_SECONDS = 600.0  # a watcher waits for another writer rather than dropping a batch
 
@@ -60,10 +62,13 @@ def watch(
     debounce_ms: int = 1600,
     settle_seconds: float = 1.0,
     stop: Event | None = None,
+    after_batch: AfterBatch | None = None,
 ) -> None:
     """Index `folder` now, then again after every batch of file changes, until `stop` is set.
 
     Errors of one batch (a bad path, a locked index) go to `on_batch` and watching goes on.
+    `after_batch` is called after each batch that added, changed or removed articles; its
+    AccordErrors go to `on_batch` too.
     KeyboardInterrupt propagates to the caller, between batches or inside one; either way the
     index is left at its last complete state.
     """
@@ -73,7 +78,7 @@ def watch(
         from index.errors import SourceNotFound
 
         raise SourceNotFound(f"{folder}: not a folder; pass the folder to watch")
-    _run_batch(lambda: build([folder], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch)
+    _run_batch(lambda: build([folder], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch, after_batch)
     for changes in watch_files(
         folder,
         watch_filter=lambda _change, path: is_article_file(path),
@@ -84,13 +89,19 @@ def watch(
         wait_until_settled({path for _change, path in changes}, settle_seconds, stop)
         if stop and stop.is_set():
             return
-        _run_batch(lambda: build([], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch)
+        _run_batch(lambda: build([], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch, after_batch)
 
 
-def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback) -> None:
+def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback, after_batch: AfterBatch | None = None) -> None:
     started = time.perf_counter()
     try:
         report: BuildReport | AccordError = run()
     except AccordError as err:
         report = err
     on_batch(report, time.perf_counter() - started)
+    if after_batch is not None and isinstance(report, BuildReport) and (report.added or report.updated or report.removed):
+        started = time.perf_counter()
+        try:
+            after_batch(report)
+        except AccordError as err:
+            on_batch(err, time.perf_counter() - started)
