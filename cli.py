@@ -588,8 +588,11 @@ def pairs_command(
         typer.echo(f"{len(result.pairs)} country pairs in {result.matches} articles matching {result.query!r} "
                    f"(a match: {result.cutoff}):")
         for pair in result.pairs:
-            span = f"{pair.first or '?'} … {pair.last or '?'}" + (f" +{pair.undated} undated" if pair.undated and pair.first else "")
-            typer.echo(f"{' – '.join(pair.countries)}: {pair.count} · {span if pair.first else 'undated'}")
+            names = sorted(pair.countries, key=lambda name: name not in result.focus)  # the asked-for country first
+            span = "undated" if pair.first is None else pair.first if pair.first == pair.last else f"{pair.first} … {pair.last}"
+            if pair.first and pair.undated:
+                span += f", {pair.undated} undated"
+            typer.echo(f"{' – '.join(names)}: {pair.count} article{'s' if pair.count != 1 else ''} · {span}")
             typer.echo(f"    e.g. {pair.example.title} ({pair.example.id})")
 
 
