@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import command_line, machine_info, machine_line, markdown_table  # noqa: E402
+from _common import add_model_option, command_line, machine_info, machine_line, markdown_table, resolve_model  # noqa: E402
 from index.pipeline.builder import build  # noqa: E402
 from search.engine import Candidate, Engine  # noqa: E402
 from search.evaluation import read_qrels, read_queries  # noqa: E402
@@ -78,10 +78,11 @@ def main() -> None:
     parser.add_argument("--qrels", type=Path, required=True)
     parser.add_argument("--index", type=Path, required=True, help="index to build or reuse")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache to share between runs")
+    add_model_option(parser)
     args = parser.parse_args()
     qrels = read_qrels(args.qrels)
     queries = {q: t for q, t in read_queries(args.queries).items() if q in qrels}
-    build([args.docs], args.index, embedding_cache=args.cache)
+    build([args.docs], args.index, model=resolve_model(args.model), embedding_cache=args.cache)
     with Engine.open(args.index) as engine:
         total = engine.stats().articles
         # The whole list from each leg: every rule then sees every article either leg scores.

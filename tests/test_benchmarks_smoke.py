@@ -123,3 +123,26 @@ def test_peers_without_the_bench_extra_names_it_in_one_line(monkeypatch: pytest.
     message = str(exit_info.value.code)
     assert "\n" not in message and "pip install -e '.[bench]'" in message
     assert all(module in message for module in peers.PEER_MODULES)
+
+
+def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
+    """bench_views times the views on an index; tune_matches prints its table of cut-off rules."""
+    import bench_views
+    import tune_matches
+
+    from index.pipeline.builder import build
+
+    build([corpus_dir], tmp_path / "ix", model=FAKE_MODEL)
+    out = tmp_path / "views.json"
+    monkeypatch.setattr(sys, "argv", ["bench_views.py", "--index", str(tmp_path / "ix"), "--query", "military cooperation",
+                                      "--repeat", "2", "--no-wait", "--out", str(out)])
+    bench_views.main()
+    assert json.loads(out.read_text())["latency"]["pairs"]["n"] == 2
+    (tmp_path / "q.tsv").write_text("1\tmilitary cooperation\n2\twheat harvest\n")
+    (tmp_path / "qrels").write_text("1 0 iran 1\n1 0 libya 1\n2 0 wheat 1\n")
+    monkeypatch.setattr(sys, "argv", ["tune_matches.py", "--docs", str(corpus_dir), "--queries", str(tmp_path / "q.tsv"),
+                                      "--qrels", str(tmp_path / "qrels"), "--index", str(tmp_path / "tune"), "--model", MODEL])
+    capsys.readouterr()
+    tune_matches.main()
+    table = capsys.readouterr().out
+    assert "| cosine >= 0.40 |" in table and "| keyword leg (any query term) |" in table
