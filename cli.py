@@ -463,17 +463,13 @@ class _Progress:
 # and saved searches with alerts.
 
 
-class Period(str, Enum):
-    month = "month"
-    year = "year"
-
-
 MinCosineOption = Annotated[
     Optional[float],
     typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
                  help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.40 (docs/views.md)."),
 ]
 ViewFormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json or csv.")]
+ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count near-duplicate copies one by one.")]
 
 
 def _cutoff(min_cosine: float | None):
@@ -491,7 +487,7 @@ def timeline_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    no_collapse: NoCollapseOption = False,
+    no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
     output: ViewFormatOption = Format.table,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -565,7 +561,7 @@ def pairs_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    no_collapse: NoCollapseOption = False,
+    no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every pair.")] = False,
 ) -> None:

@@ -15,7 +15,6 @@ from search.views.matches import CutOff, Match, MatchSet, find_matches
 from search.views.pairs import pairs
 from search.views.text import bar_chart
 from search.views.timeline import timeline, timeline_of
-from tests.conftest import HashingEncoder
 
 # With the fake encoder "military cooperation" scores iran 0.63, libya 0.39, wheat 0.19 and
 # exercise-1 0.0 by cosine: 0.3 keeps the two cooperation stories and nothing else.
@@ -80,6 +79,13 @@ def test_matches_are_all_found_past_the_first_fetch(engine, monkeypatch):
     assert sorted(everything.ids()) == ["exercise-1", "iran", "libya", "wheat"]
 
 
+def test_a_match_set_cut_at_the_fetch_limit_says_so(engine, monkeypatch):
+    monkeypatch.setattr(matches_module, "FIRST_FETCH", 1)
+    monkeypatch.setattr(matches_module, "MAX_FETCH", 2)
+    found = find_matches(engine, "military cooperation", cutoff=CutOff(min_cosine=-1.0))
+    assert not found.complete and any("only the best 2" in note for note in found.notes)
+
+
 def test_matches_collapse_duplicates_like_search(tmp_path, corpus_dir, encoder):
     (corpus_dir / "iran-copy.txt").write_text(IRAN_COPY)
     build([corpus_dir], tmp_path / "ix", encoder=encoder)
@@ -105,13 +111,13 @@ def test_timeline_date_filter_leaves_undated_out(engine):
     assert result.undated == () and result.total == 1
 
 
-def make_matches(dates: list[str | None], countries: list[tuple[str, ...]] | None = None, filters=Filters()) -> MatchSet:
+def make_matches(dates: list[str | None], countries: list[tuple[str, ...]] | None = None, filters: Filters | None = None) -> MatchSet:
     countries = countries or [()] * len(dates)
     found = tuple(
         Match(f"a{i}", i + 1, 1.0 - i / 10, 0.6, f"title {i}", date, None, c, None, None, None)
         for i, (date, c) in enumerate(zip(dates, countries))
     )
-    return MatchSet("q", filters, CutOff(), found)
+    return MatchSet("q", filters or Filters(), CutOff(), found)
 
 
 def test_timeline_lists_every_period_between_first_and_last():
@@ -143,8 +149,7 @@ def test_pairs_count_dates_and_best_example():
         ("Iran", "Russia"): (1, None, None, 1, "a1"),
         ("Libya", "Russia"): (1, "2012-08-22", "2012-08-22", 0, "a2"),
     }  # Iraq-Iran and Iraq-Libya leave out Russia; France-India too
-    assert [p.countries for p in result.pairs][0] == ("Iraq", "Russia")
-    assert [p.countries for p in result.pairs][1:] == [("Iran", "Russia"), ("Libya", "Russia")]  # by best rank
+    assert [p.countries for p in result.pairs] == [("Iraq", "Russia"), ("Iran", "Russia"), ("Libya", "Russia")]  # then by best rank
     assert result.focus == ("Russia",) and result.matches == 4
 
 

@@ -43,7 +43,7 @@ def open_engine(index_dir: Path) -> Engine:
 
 def test_add_list_remove(built_index):
     with open_engine(built_index) as engine:
-        saved, found = add_search(engine, "coop", "military cooperation", filters=Filters(countries=("Russia",)), exec="cat")
+        _saved, found = add_search(engine, "coop", "military cooperation", filters=Filters(countries=("Russia",)), exec="cat")
     assert found.ids() == ["iran"]  # the default cut-off; the baseline, not an alert
     assert (built_index / WATCHLIST_FILE).exists()
     listed = Watchlist(built_index).searches()

@@ -107,16 +107,16 @@ def matching_candidates(
     cut-off, so no article above it is missed however many there are.
     """
     cutoff = cutoff or CutOff()
-    total = engine.stats().articles
     fetch = FIRST_FETCH
     while True:
         candidates = engine.candidates(query, "hybrid", filters=filters, limit=fetch)
+        # The semantic leg is best first: if its last article still passes, more may follow.
         reached = not any(
             c.semantic is not None and c.semantic.rank == fetch and c.semantic.score >= cutoff.min_cosine
             for c in candidates
         )
-        if reached or fetch >= total or fetch >= MAX_FETCH:
-            return [c for c in candidates if cutoff.admits(c)], reached or fetch >= total
+        if reached or fetch >= MAX_FETCH:
+            return [c for c in candidates if cutoff.admits(c)], reached
         fetch = min(fetch * 4, MAX_FETCH)
 
 

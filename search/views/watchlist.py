@@ -331,7 +331,7 @@ def notify(alert: Alert) -> ExecResult | None:
     argv = split_command(alert.search.exec)
     payload = json.dumps(alert_payload(alert, alert.new), ensure_ascii=False)
     try:
-        done = subprocess.run(argv, input=payload, text=True, capture_output=True, timeout=EXEC_TIMEOUT_SECONDS)
+        done = subprocess.run(argv, input=payload, text=True, capture_output=True, timeout=EXEC_TIMEOUT_SECONDS, check=False)
     except FileNotFoundError:
         return ExecResult(alert.search.name, alert.search.exec, 127, f"{argv[0]}: command not found")
     except subprocess.TimeoutExpired:
