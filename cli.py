@@ -466,7 +466,7 @@ class _Progress:
 MinCosineOption = Annotated[
     Optional[float],
     typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
-                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.40 (docs/views.md)."),
+                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.50 (docs/views.md)."),
 ]
 ViewFormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json or csv.")]
 ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count near-duplicate copies one by one.")]

@@ -28,7 +28,7 @@ from search.evaluation import read_qrels, read_queries  # noqa: E402
 from search.views.matches import CutOff  # noqa: E402
 
 Rule = Callable[[list[Candidate]], set[str]]
-COSINES = (0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55)
+COSINES = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65)
 
 
 def rules() -> dict[str, Rule]:
@@ -45,7 +45,7 @@ def rules() -> dict[str, Rule]:
     for cosine in COSINES:
         cutoff = CutOff(min_cosine=cosine)
         found[f"cosine >= {cosine:.2f}"] = lambda cs, cut=cutoff: {c.id for c in cs if cut.admits(c)}
-    for cosine in (0.30, 0.35, 0.40):
+    for cosine in (0.45, 0.50, 0.55):
         cutoff = CutOff(min_cosine=cosine, require_keyword=True)
         found[f"cosine >= {cosine:.2f} and keyword"] = lambda cs, cut=cutoff: {c.id for c in cs if cut.admits(c)}
     return found

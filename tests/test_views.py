@@ -53,7 +53,7 @@ def test_cutoff_out_of_range_is_an_error():
 
 
 def test_default_cutoff_is_the_measured_one():
-    assert CutOff().min_cosine == matches_module.DEFAULT_MIN_COSINE == 0.40
+    assert CutOff().min_cosine == matches_module.DEFAULT_MIN_COSINE == 0.50
 
 
 def test_matches_are_the_hits_above_the_cutoff_best_first(engine):

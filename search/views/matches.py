@@ -25,7 +25,7 @@ from index.storage.filters import Filters
 from search.engine import Candidate, Engine, LegScore
 
 # Chosen on TIME dev, checked on CISI: docs/views.md has the table and the command.
-DEFAULT_MIN_COSINE = 0.40
+DEFAULT_MIN_COSINE = 0.50
 FIRST_FETCH = 200  # candidates asked of each leg at first; doubled while the cut-off is not reached
 MAX_FETCH = 20_000  # a query whose matches go past this many articles is cut here, and says so
 
