@@ -114,3 +114,38 @@ def test_watchlist_and_alerts_errors(cli_index):
     bad_since = run("alerts", "--since", "soon", *ix)
     assert bad_since.exit_code == 1 and "--since 'soon'" in bad_since.output
     assert "No saved searches" in run("watchlist", "list", *ix).output
+
+
+def test_watch_logs_saved_searches_that_gained_matches(cli_index, corpus_dir):
+    """`accord watch` in its own process (the fake model registered by importing conftest)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    ix = ["--index", str(cli_index)]
+    assert run("watchlist", "add", "coop", "Russia Iraq military cooperation agreement", *ix).exit_code == 0
+    assert run("watchlist", "add", "wheat", "wheat harvest", *ix).exit_code == 0
+    repo = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-c", "import tests.conftest, cli; cli.main()", "watch", str(corpus_dir), *ix, "--debounce-ms", "100"]
+    watcher = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONPATH": str(repo)})
+    import threading
+
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not any("watchlist" in line for line in lines):
+            if len(lines) >= 2:  # watching has begun; (re)write the file until an event is seen
+                (corpus_dir / "iraq.txt").write_text(IRAQ)
+            time.sleep(3)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
+        reader.join(timeout=10)
+    print("".join(lines))
+    logged = [line for line in lines if "watchlist" in line]
+    assert len(logged) == 1 and "watchlist 'coop': 1 new match ('accord alerts coop' lists them)" in logged[0]
+    assert "coop: 1 new match since the last check" in run("alerts", "coop", *ix).output
