@@ -188,6 +188,8 @@ def watch_command(
 
     One log line per batch. Files still being written are indexed once they stop changing; bad
     files are reported and skipped. Stop with Ctrl-C: the index keeps its last complete state.
+    After a batch that changed the index, each saved search (accord watchlist) that gained
+    matches gets a log line, and its --exec command is run.
     """
     import time as clock
 
@@ -202,11 +204,20 @@ def watch_command(
             typer.echo(f"{stamp} skipped {skipped.path}: {skipped.reason}", err=True)
         typer.echo(f"{stamp} {_changes_line(report)}; {report.articles} articles ({seconds:.1f}s)")
 
+    def log_alerts(_report) -> None:
+        from search.views.watchlist import check_after_update
+
+        for alert, ran in check_after_update(index_dir):
+            count = len(alert.new)
+            typer.echo(f"{clock.strftime('%H:%M:%S')} watchlist {alert.search.name!r}: {count} new "
+                       f"match{'es' if count != 1 else ''} ('accord alerts {alert.search.name}' lists them)")
+            _report_exec(ran)
+
     with _user_errors():
         index_dir = _index_dir(index)
         typer.echo(f"Watching {folder} for {index_dir}; Ctrl-C stops.")
         try:
-            watch(folder, index_dir, log, debounce_ms=debounce_ms)
+            watch(folder, index_dir, log, debounce_ms=debounce_ms, after_batch=log_alerts)
         except KeyboardInterrupt:
             typer.echo("Stopped; the index holds the last complete batch.")
 
@@ -516,6 +527,249 @@ class _Progress:
         bar.update(done - bar.n)
         if done >= total:
             bar.close()  # a finished stage shows its final count, rate and time, not a stale 0%
+
+# Analyst views (search/views): the match set of a query, counted by period or country pair,
+# and saved searches with alerts.
+
+
+MinCosineOption = Annotated[
+    Optional[float],
+    typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
+                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.50 (docs/views.md)."),
+]
+ViewFormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json or csv.")]
+ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count near-duplicate copies one by one.")]
+
+
+def _cutoff(min_cosine: float | None):
+    from search.views.matches import CutOff
+
+    return CutOff() if min_cosine is None else CutOff(min_cosine=min_cosine)
+
+
+@app.command("timeline")
+def timeline_command(
+    query: Annotated[str, typer.Argument(help="What to count, as for search.")],
+    index: IndexOption = None,
+    by: Annotated[str, typer.Option("--by", help="Period: month or year.")] = "month",
+    country: CountryOption = None,
+    source: SourceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    no_collapse: ViewNoCollapseOption = False,
+    min_cosine: MinCosineOption = None,
+    output: ViewFormatOption = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a bar chart to this .png or .svg file.", show_default=False)] = None,
+) -> None:
+    """How many articles match QUERY per month or year, as a bar chart.
+
+    A match is a hit of the hybrid ranker above the relevance cut-off (--min-cosine), with the
+    filters and duplicate collapse of search. Undated matches are counted apart. --json gives
+    one object; --format csv one row per period and a last row 'undated'.
+    """
+    with _user_errors():
+        from index.storage.filters import Filters
+        from search.engine import Engine
+        from search.views.timeline import check_granularity, timeline
+
+        check_granularity(by)
+        if plot is not None:
+            from search.views.plot import check_chart_path
+
+            check_chart_path(plot)
+        filters = Filters.parse(country or [], source or [], since, until)
+        with Engine.open(_index_dir(index)) as engine:
+            result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
+        if plot is not None:
+            from search.views.plot import write_timeline_chart
+
+            write_timeline_chart(result, plot)
+        output = Format.json if as_json else output
+        if output is Format.json:
+            typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+        elif output is Format.csv:
+            import csv
+
+            writer = csv.writer(sys.stdout)
+            writer.writerow(["period", "count"])
+            writer.writerows([period.label, period.count] for period in result.periods)
+            writer.writerow(["undated", len(result.undated)])
+        else:
+            _print_timeline(result)
+        if plot is not None:
+            typer.echo(f"chart written to {plot}", err=True)
+
+
+def _print_timeline(result) -> None:
+    from search.views.text import bar_chart
+
+    typer.echo(f"{result.total} articles match {result.query!r} (a match: {result.cutoff}); by {result.by}:")
+    for line in bar_chart([(p.label, p.count) for p in result.periods], width=80):
+        typer.echo(line)
+    if not result.periods:
+        typer.echo("no dated matches")
+    if result.undated:
+        typer.echo(f"undated: {len(result.undated)} matching article{'s' if len(result.undated) != 1 else ''} "
+                   f"without a publication date, counted apart ({', '.join(result.undated[:5])}"
+                   f"{', …' if len(result.undated) > 5 else ''})")
+    for note in result.notes[1:]:
+        if not note.endswith("counted apart"):
+            typer.echo(f"note: {note}")
+
+
+@app.command("pairs")
+def pairs_command(
+    query: Annotated[str, typer.Argument(help="What the articles are about, as for search.")],
+    index: IndexOption = None,
+    country: Annotated[
+        Optional[list[str]],
+        typer.Option("--country", "-c", show_default=False,
+                     help="Only articles about this country, and only pairs including it (repeatable: all must match)."),
+    ] = None,
+    source: SourceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    no_collapse: ViewNoCollapseOption = False,
+    min_cosine: MinCosineOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every pair.")] = False,
+) -> None:
+    """Country pairs that appear together in the articles matching QUERY.
+
+    For each pair: how many matching articles name both, the first and last date, and the
+    best-ranked of them as an example. A match is a hit above the relevance cut-off.
+    """
+    with _user_errors():
+        from index.storage.filters import Filters
+        from search.engine import Engine
+        from search.views.pairs import pairs
+
+        filters = Filters.parse(country or [], source or [], since, until)
+        with Engine.open(_index_dir(index)) as engine:
+            result = pairs(engine, query, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
+        if as_json:
+            typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+            return
+        typer.echo(f"{len(result.pairs)} country pairs in {result.matches} articles matching {result.query!r} "
+                   f"(a match: {result.cutoff}):")
+        for pair in result.pairs:
+            names = sorted(pair.countries, key=lambda name: name not in result.focus)  # the asked-for country first
+            span = "undated" if pair.first is None else pair.first if pair.first == pair.last else f"{pair.first} … {pair.last}"
+            if pair.first and pair.undated:
+                span += f", {pair.undated} undated"
+            typer.echo(f"{' – '.join(names)}: {pair.count} article{'s' if pair.count != 1 else ''} · {span}")
+            typer.echo(f"    e.g. {pair.example.title} ({pair.example.id})")
+
+
+watchlist_app = typer.Typer(
+    name="watchlist", help="Saved searches of the index; 'accord alerts' lists what newly matches them.",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(watchlist_app)
+
+
+@watchlist_app.command("add")
+def watchlist_add_command(
+    name: Annotated[str, typer.Argument(help="A name to refer to the saved search by.")],
+    query: Annotated[str, typer.Argument(help="The query to follow, as for search.")],
+    index: IndexOption = None,
+    country: CountryOption = None,
+    source: SourceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    exec_: Annotated[Optional[str], typer.Option("--exec", show_default=False,
+                                                 help="Command run (without a shell) with new matches as JSON on stdin.")] = None,
+) -> None:
+    """Save QUERY (with its filters) as NAME. Its current matches are the baseline: alerts list
+    only articles that match later."""
+    with _user_errors():
+        from index.storage.filters import Filters
+        from search.engine import Engine
+        from search.views.watchlist import add_search
+
+        filters = Filters.parse(country or [], source or [], since, until)
+        with Engine.open(_index_dir(index)) as engine:
+            saved, found = add_search(engine, name, query, filters=filters, exec=exec_)
+        typer.echo(f"saved {saved.name!r}: {saved.query!r}; {len(found.matches)} articles match now, "
+                   "alerts will list those that match later")
+
+
+@watchlist_app.command("list")
+def watchlist_list_command(index: IndexOption = None, as_json: JsonOption = False) -> None:
+    """The saved searches, with their filters, command and last check."""
+    with _user_errors():
+        from search.views.watchlist import Watchlist
+
+        searches = Watchlist(_index_dir(index)).searches()
+        if as_json:
+            for saved in searches:
+                typer.echo(json.dumps(asdict(saved), ensure_ascii=False))
+            return
+        if not searches:
+            typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
+        for saved in searches:
+            limits = _filters_text(saved.filters)
+            typer.echo(f"{saved.name}: {saved.query!r}{' · ' + limits if limits else ''} · checked {saved.checked}"
+                       + (f" · exec {saved.exec}" if saved.exec else ""))
+
+
+def _filters_text(filters) -> str:
+    parts = [f"country {c}" for c in filters.countries] + [f"source {s}" for s in filters.sources]
+    parts += [f"since {filters.since}"] if filters.since else []
+    parts += [f"until {filters.until}"] if filters.until else []
+    return ", ".join(parts)
+
+
+@watchlist_app.command("remove")
+def watchlist_remove_command(
+    name: Annotated[str, typer.Argument(help="The saved search to forget.")], index: IndexOption = None
+) -> None:
+    """Forget a saved search and its alerts."""
+    with _user_errors():
+        from search.views.watchlist import Watchlist
+
+        Watchlist(_index_dir(index)).remove(name)
+        typer.echo(f"removed {name!r}")
+
+
+@app.command("alerts")
+def alerts_command(
+    name: Annotated[Optional[str], typer.Argument(help="The saved search to check. Default: all.", show_default=False)] = None,
+    index: IndexOption = None,
+    since: Annotated[Optional[str], typer.Option("--since", show_default=False,
+                                                 help="'last' (default): what entered since the last check; or a year, month or date: what entered since then.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per saved search.")] = False,
+) -> None:
+    """Articles that newly match saved searches: new articles, or ones an update made match.
+
+    Checking records the current matches, so the next check lists only what enters after it.
+    A search with --exec has its command run with the new matches as JSON on stdin.
+    """
+    with _user_errors():
+        from search.engine import Engine
+        from search.views.watchlist import alert_payload, check_alerts, notify, parse_since
+
+        start = parse_since(since)
+        with Engine.open(_index_dir(index)) as engine:
+            alerts = check_alerts(engine, [name] if name else [], since=start)
+        if not alerts and not as_json:
+            typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
+        for alert in alerts:
+            if as_json:
+                typer.echo(json.dumps(alert_payload(alert), ensure_ascii=False))
+            else:
+                when = "since the last check" if start is None else f"entered since {start}"
+                typer.echo(f"{alert.search.name}: {len(alert.matches)} new match{'es' if len(alert.matches) != 1 else ''} {when}")
+                for match in alert.matches:
+                    facts = " · ".join(x for x in (match.date or "undated", match.source, match.id) if x)
+                    typer.echo(f"    {match.title} ({facts})")
+            _report_exec(notify(alert))
+
+
+def _report_exec(ran) -> None:
+    if ran is not None and ran.returncode != 0:
+        typer.echo(f"accord: warning: --exec of {ran.name!r} ({ran.command}) exited {ran.returncode}"
+                   + (f": {ran.stderr.splitlines()[-1]}" if ran.stderr else ""), err=True)
 
 
 def main() -> None:

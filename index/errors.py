@@ -41,3 +41,7 @@ class IndexCorrupted(AccordError):
 
 class IndexWriteError(AccordError):
     """Writing a new generation failed (disk full, I/O error); the live index is unchanged."""
+
+
+class SavedSearchNotFound(AccordError):
+    """No saved search of that name is on the index's watchlist."""

@@ -421,6 +421,19 @@ class Engine:
         with self._using() as generation:
             return generation.docs.articles(list(article_ids))
 
+    def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The near-duplicate group of each of these articles (an article alone is its own group).
+
+        For views that collapse copies the way search does.
+        """
+        with self._using() as generation:
+            return generation.docs.duplicate_groups(list(article_ids))
+
+    def duplicate_members(self, groups: Sequence[str]) -> dict[str, list[str]]:
+        """The articles of each of these near-duplicate groups, by group (groups of one left out)."""
+        with self._using() as generation:
+            return generation.docs.group_members(list(groups))
+
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         with self._using() as generation:

@@ -142,3 +142,27 @@ def test_bench_concurrency_runs_every_thread_count_without_mismatches(data: Path
     assert [r["threads"] for r in payload["results"]] == [1, 3]
     assert all(r["queries"] == 8 and r["mismatches"] == 0 and r["errors"] == 0 for r in payload["results"])
     assert json.loads(out.read_text())["benchmark"] == "bench_concurrency"
+
+
+def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
+    """bench_views times the views on an index; tune_matches prints its table of cut-off rules."""
+    import bench_views
+    import tune_matches
+
+    from index.pipeline.builder import build
+
+    build([corpus_dir], tmp_path / "ix", model=FAKE_MODEL)
+    out = tmp_path / "views.json"
+    monkeypatch.setattr(sys, "argv", ["bench_views.py", "--index", str(tmp_path / "ix"), "--query", "military cooperation",
+                                      "--repeat", "2", "--no-wait", "--out", str(out)])
+    bench_views.main()
+    assert json.loads(out.read_text())["latency"]["pairs"]["n"] == 2
+    (tmp_path / "q.tsv").write_text("1\tmilitary cooperation\n2\twheat harvest\n")
+    (tmp_path / "qrels").write_text("1 0 iran 1\n1 0 libya 1\n2 0 wheat 1\n")
+    monkeypatch.setattr(sys, "argv", ["tune_matches.py", "--docs", str(corpus_dir), "--queries", str(tmp_path / "q.tsv"),
+                                      "--qrels", str(tmp_path / "qrels"), "--index", str(tmp_path / "tune"), "--model", MODEL])
+    capsys.readouterr()
+    tune_matches.main()
+    table = capsys.readouterr().out
+    assert "| cosine >= 0.40 |" in table and "| keyword leg (any query term) |" in table
+

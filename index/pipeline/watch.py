@@ -31,6 +31,8 @@ class BatchFailed(AccordError):
 
 # (report or error, seconds the batch took) for each batch.
 BatchCallback = Callable[[BuildReport | AccordError, float], None]
+# Run after each batch that changed the index (for example, checking saved searches).
+AfterBatch = Callable[[BuildReport], None]
 
 _LOCK_WAIT_SECONDS = 600.0  # a watcher waits for another writer rather than dropping a batch
 
@@ -71,12 +73,14 @@ def watch(
     debounce_ms: int = 1600,
     settle_seconds: float = 1.0,
     stop: Event | None = None,
+    after_batch: AfterBatch | None = None,
 ) -> None:
     """Index `folder` now, then again after every batch of file changes, until `stop` is set.
 
     Errors of one batch (a bad path, a locked index, an unexpected failure) go to `on_batch` as
     the error and watching goes on; so does a failure of the file watcher itself, after which a
-    full update catches whatever events it lost.
+    full update catches whatever events it lost. `after_batch` is called after each batch that
+    added, changed or removed articles; its AccordErrors go to `on_batch` too.
     KeyboardInterrupt propagates to the caller, between batches or inside one; either way the
     index is left at its last complete state.
     """
@@ -90,7 +94,7 @@ def watch(
     def update() -> BuildReport:
         return build([], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS)
 
-    _run_batch(lambda: build([folder], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch)
+    _run_batch(lambda: build([folder], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch, after_batch)
     while not (stop and stop.is_set()):
         try:
             for changes in watch_files(
@@ -103,7 +107,7 @@ def watch(
                 wait_until_settled({path for _change, path in changes}, settle_seconds, stop)
                 if stop and stop.is_set():
                     return
-                _run_batch(update, on_batch)
+                _run_batch(update, on_batch, after_batch)
             return
         except RuntimeError as err:
             # watchfiles' Rust core gives up on an event it cannot turn into a str path, such as
@@ -113,10 +117,10 @@ def watch(
                 raise
             on_batch(BatchFailed(f"file watcher: {err}; watching again"), 0.0)
             time.sleep(debounce_ms / 1000)  # never a busy loop, whatever the watcher's trouble
-            _run_batch(update, on_batch)
+            _run_batch(update, on_batch, after_batch)
 
 
-def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback) -> None:
+def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback, after_batch: AfterBatch | None = None) -> None:
     started = time.perf_counter()
     try:
         report: BuildReport | AccordError = run()
@@ -131,3 +135,9 @@ def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback) -> None:
             "and the batch is retried at the next change"
         )
     on_batch(report, time.perf_counter() - started)
+    if after_batch is not None and isinstance(report, BuildReport) and (report.added or report.updated or report.removed):
+        started = time.perf_counter()
+        try:
+            after_batch(report)
+        except AccordError as err:
+            on_batch(err, time.perf_counter() - started)

@@ -1,0 +1,354 @@
+"""Saved searches and their alerts: `accord watchlist add|list|remove` and `accord alerts`.
+
+A saved search is a query with filters (and optionally a command to run on new matches). Its
+alerts are the articles that entered its match set (`matches.py`) since it was last checked:
+new articles, or old ones that match after an update changed them. An article that leaves the
+set and comes back enters it again.
+
+The store is `INDEX_DIR/watchlist.sqlite`, beside the index's generation folders, so updates
+and `accord index --rebuild` keep it. It holds, per saved search, the ids of its current
+matches, a log of when each entered, and when the analyst last listed its alerts (`checked`):
+a watcher's check logs entries without moving that mark, so `accord alerts` still shows them.
+
+Thread and process safety: a `Watchlist` holds only a path; every call opens its own SQLite
+connection (WAL, busy timeout) and changes the store in one `BEGIN IMMEDIATE` transaction, so
+any number of threads and processes may use it at once. Two checks of the same search never
+report the same entry twice: the second sees what the first committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from index.errors import InvalidArgument, SavedSearchNotFound
+from index.storage.filters import Filters, date_bound
+from search.engine import Engine
+from search.views.matches import CutOff, Match, MatchSet, find_matches
+
+WATCHLIST_FILE = "watchlist.sqlite"
+EXEC_TIMEOUT_SECONDS = 60.0
+_BUSY_TIMEOUT_SECONDS = 30.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS searches (
+    name TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    filters TEXT NOT NULL,     -- JSON of Filters (normalised country names, ISO date bounds)
+    exec TEXT,                 -- command line run with new matches as JSON on stdin
+    created TEXT NOT NULL,     -- UTC, ISO 8601
+    checked TEXT               -- UTC time of the last check
+);
+CREATE TABLE IF NOT EXISTS members (  -- the match set as of the last check
+    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
+    article_id TEXT NOT NULL,
+    PRIMARY KEY (name, article_id)
+);
+CREATE TABLE IF NOT EXISTS entries (  -- when each article entered the match set
+    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
+    article_id TEXT NOT NULL,
+    entered TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_time ON entries (name, entered);
+"""
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    """A query the analyst follows, with its filters and an optional command to tell."""
+
+    name: str
+    query: str
+    filters: Filters
+    exec: str | None
+    created: str
+    checked: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The result of checking one saved search: the articles that entered its matches.
+
+    `matches` are the entries asked for (since the previous check, or since a date), best
+    first; `new` are those that entered in this very check (the same when `since` is None).
+    """
+
+    search: SavedSearch
+    matches: tuple[Match, ...]
+    new: tuple[Match, ...]
+    checked: str
+    since: str | None  # None: since the previous check
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """How the command of a saved search ended when it was told of new matches."""
+
+    name: str
+    command: str
+    returncode: int
+    stderr: str
+
+
+def now() -> str:
+    """The current UTC time as stored (ISO 8601, microseconds: sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class Watchlist:
+    """The saved searches of one index (see the module docstring for sharing)."""
+
+    def __init__(self, index_dir: Path | str) -> None:
+        self.path = Path(index_dir).expanduser() / WATCHLIST_FILE
+
+    @property
+    def exists(self) -> bool:
+        """True once a search has ever been saved for this index."""
+        return self.path.exists()
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        if not write and not self.exists:
+            # Reading an absent watchlist must not create one (nor the index folder).
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.executescript(_SCHEMA)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    def add(self, name: str, query: str, filters: Filters, exec: str | None, members: Sequence[str]) -> SavedSearch:
+        """Save a search whose current matches are `members` (they are not alerts: they were
+        there before). Raises InvalidArgument for a bad or taken name or a bad command."""
+        name = check_name(name)
+        if exec is not None:
+            split_command(exec)
+        created = now()
+        with self._transaction(write=True) as db:
+            if db.execute("SELECT 1 FROM searches WHERE name = ?", (name,)).fetchone():
+                raise InvalidArgument(f"a saved search named {name!r} exists; remove it first or pick another name")
+            db.execute(
+                "INSERT INTO searches VALUES (?, ?, ?, ?, ?, ?)",
+                (name, query, json.dumps(asdict(filters)), exec, created, created),
+            )
+            db.executemany("INSERT INTO members VALUES (?, ?)", [(name, article_id) for article_id in members])
+        return SavedSearch(name, query, filters, exec, created, created)
+
+    def remove(self, name: str) -> None:
+        """Forget a saved search and its alerts. Raises SavedSearchNotFound."""
+        with self._transaction(write=True) as db:
+            if db.execute("DELETE FROM searches WHERE name = ?", (name,)).rowcount == 0:
+                raise SavedSearchNotFound(self._unknown(name))
+
+    def searches(self) -> list[SavedSearch]:
+        """Every saved search, by name."""
+        with self._transaction(write=False) as db:
+            return [_saved(row) for row in db.execute("SELECT * FROM searches ORDER BY name")]
+
+    def get(self, name: str) -> SavedSearch:
+        """The saved search called `name`. Raises SavedSearchNotFound."""
+        with self._transaction(write=False) as db:
+            row = db.execute("SELECT * FROM searches WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise SavedSearchNotFound(self._unknown(name))
+        return _saved(row)
+
+    def record(self, name: str, current: Sequence[str], acknowledge: bool = True) -> tuple[str, list[str], list[str]]:
+        """Make `current` the match set of `name`, logging the articles that entered it.
+
+        Returns the time of this check, the articles that entered, and (when `acknowledge`)
+        every article that entered since the search was last acknowledged and still matches;
+        acknowledging moves that mark to this check. All in one transaction, with the time
+        taken inside it, so concurrent checks never list an entry twice. Raises
+        SavedSearchNotFound (for example, removed meanwhile).
+        """
+        with self._transaction(write=True) as db:
+            checked = now()  # under the write lock: check times follow commit order
+            row = db.execute("SELECT checked FROM searches WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise SavedSearchNotFound(self._unknown(name))
+            before = {r[0] for r in db.execute("SELECT article_id FROM members WHERE name = ?", (name,))}
+            entered = [article_id for article_id in current if article_id not in before]
+            left = before - set(current)
+            db.executemany("DELETE FROM members WHERE name = ? AND article_id = ?", [(name, a) for a in left])
+            db.executemany("INSERT INTO members VALUES (?, ?)", [(name, a) for a in entered])
+            db.executemany("INSERT INTO entries VALUES (?, ?, ?)", [(name, a, checked) for a in entered])
+            unseen: list[str] = []
+            if acknowledge:
+                # Strictly after the last acknowledgement: what it listed entered at its own time.
+                unseen = _entered(db, name, row[0] or "", strict=True)
+                db.execute("UPDATE searches SET checked = ? WHERE name = ?", (checked, name))
+        return checked, entered, unseen
+
+    def entered_since(self, name: str, since: str) -> list[str]:
+        """Articles that entered `name`'s matches at or after `since` (ISO time or date) and
+        still match."""
+        with self._transaction(write=False) as db:
+            return _entered(db, name, since, strict=False)
+
+    def _unknown(self, name: str) -> str:
+        known = [s.name for s in self.searches()]
+        listed = f"saved searches: {', '.join(known)}" if known else "there are no saved searches"
+        return f"no saved search named {name!r} for {self.path.parent} ({listed}); see 'accord watchlist list'"
+
+
+def _entered(db: sqlite3.Connection, name: str, since: str, strict: bool) -> list[str]:
+    rows = db.execute(
+        "SELECT DISTINCT e.article_id FROM entries e JOIN members m USING (name, article_id) "
+        f"WHERE e.name = ? AND e.entered {'>' if strict else '>='} ?",
+        (name, since),
+    )
+    return [row[0] for row in rows]
+
+
+def _saved(row: tuple) -> SavedSearch:
+    name, query, filters, exec_, created, checked = row
+    values = json.loads(filters)
+    filters_ = Filters(tuple(values["countries"]), tuple(values["sources"]), values["since"], values["until"])
+    return SavedSearch(name, query, filters_, exec_, created, checked)
+
+
+def check_name(name: str) -> str:
+    """A saved search's name, stripped. Raises InvalidArgument for an empty or unprintable one."""
+    name = name.strip()
+    if not name or len(name) > 100 or not name.isprintable():
+        raise InvalidArgument(f"watchlist name {name!r}: give 1 to 100 printable characters")
+    return name
+
+
+def split_command(command: str) -> list[str]:
+    """The argument list of an --exec command (shell-like quoting, no shell). Raises InvalidArgument."""
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as err:
+        raise InvalidArgument(f"--exec {command!r}: {err}; quote it as you would in a shell") from None
+    if not argv:
+        raise InvalidArgument("--exec is empty; give the command to run with new matches on stdin")
+    return argv
+
+
+def parse_since(since: str | None) -> str | None:
+    """None for "since the last check" (no value or "last"), else the ISO date of a year, month
+    or date. Raises InvalidArgument."""
+    if since is None or since.strip().lower() == "last":
+        return None
+    try:
+        return date_bound(since, end=False)
+    except InvalidArgument:
+        raise InvalidArgument(f"--since {since!r}: use 'last', a year (2026), a month (2026-11) or a date (2026-11-30)") from None
+
+
+def add_search(
+    engine: Engine,
+    name: str,
+    query: str,
+    *,
+    filters: Filters | None = None,
+    exec: str | None = None,
+    cutoff: CutOff | None = None,
+) -> tuple[SavedSearch, MatchSet]:
+    """Save `query` under `name` on `engine`'s index; its current matches (returned with it)
+    are its baseline, not alerts.
+
+    Raises InvalidArgument (bad or taken name, bad command), QuerySyntaxError.
+    """
+    check_name(name)
+    found = find_matches(engine, query, filters=filters, cutoff=cutoff)
+    return Watchlist(engine.index_dir).add(name, query, filters or Filters(), exec, found.ids()), found
+
+
+def check_alerts(
+    engine: Engine,
+    names: Sequence[str] = (),
+    *,
+    since: str | None = None,
+    cutoff: CutOff | None = None,
+    acknowledge: bool = True,
+) -> list[Alert]:
+    """Check saved searches (all when `names` is empty) against `engine`'s index.
+
+    Records what entered each match set since the previous check. Each alert lists, best
+    first, the articles that entered since the search was last acknowledged (`since=None`) or
+    at or after the ISO date `since`, and still match. `acknowledge=False` (a watcher's check)
+    records entries without moving the acknowledgement mark, so the analyst's next
+    `accord alerts` still lists them. Raises SavedSearchNotFound for an unknown name.
+    """
+    watchlist = Watchlist(engine.index_dir)
+    chosen = [watchlist.get(name) for name in names] if names else watchlist.searches()
+    alerts = []
+    for saved in chosen:
+        found = find_matches(engine, saved.query, filters=saved.filters, cutoff=cutoff)
+        checked, entered, unseen = watchlist.record(saved.name, found.ids(), acknowledge)
+        wanted = set(unseen if since is None else watchlist.entered_since(saved.name, since))
+        entered_now = set(entered)
+        listed = tuple(m for m in found.matches if m.id in wanted)
+        alerts.append(Alert(saved, listed, tuple(m for m in found.matches if m.id in entered_now), checked, since))
+    return alerts
+
+
+def alert_payload(alert: Alert, matches: Sequence[Match] | None = None) -> dict:
+    """The JSON of an alert: the search, when it was checked and `matches` (default: the
+    alert's listed matches)."""
+    return {
+        "name": alert.search.name,
+        "query": alert.search.query,
+        "filters": asdict(alert.search.filters),
+        "checked": alert.checked,
+        "since": alert.since,
+        "matches": [asdict(match) for match in (alert.matches if matches is None else matches)],
+    }
+
+
+def notify(alert: Alert) -> ExecResult | None:
+    """Run the saved search's --exec command with the matches new in this check as JSON on
+    stdin (`alert_payload`).
+
+    Nothing runs (None) when the search has no command or nothing new matched. The command runs
+    without a shell, in the current directory, for at most EXEC_TIMEOUT_SECONDS.
+    """
+    if not alert.search.exec or not alert.new:
+        return None
+    import subprocess
+
+    argv = split_command(alert.search.exec)
+    payload = json.dumps(alert_payload(alert, alert.new), ensure_ascii=False)
+    try:
+        done = subprocess.run(argv, input=payload, text=True, capture_output=True, timeout=EXEC_TIMEOUT_SECONDS, check=False)
+    except FileNotFoundError:
+        return ExecResult(alert.search.name, alert.search.exec, 127, f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return ExecResult(alert.search.name, alert.search.exec, 124, f"stopped after {EXEC_TIMEOUT_SECONDS:.0f} s")
+    return ExecResult(alert.search.name, alert.search.exec, done.returncode, done.stderr.strip())
+
+
+def check_after_update(index_dir: Path | str, encoder=None) -> list[tuple[Alert, ExecResult | None]]:
+    """For watchers, after an update: check every saved search of the index and run the
+    commands of those that gained matches. Returns those alerts with how their command ended.
+
+    Does nothing (and opens nothing) when the index has no saved searches. `encoder` is the
+    index's model when the caller already has it loaded.
+    """
+    watchlist = Watchlist(index_dir)
+    if not watchlist.exists or not watchlist.searches():
+        return []
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        alerts = check_alerts(engine, acknowledge=False)
+    return [(alert, notify(alert)) for alert in alerts if alert.new]
