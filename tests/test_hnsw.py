@@ -171,21 +171,50 @@ def test_the_default_graph_keeps_float16_vectors_in_less_memory():
     assert saved >= 300 * DIM * 1.9  # about two bytes per dimension of every vector
 
 
-def test_loading_vectors_for_queries_sets_one_faiss_thread_once_and_no_search_changes_it(tmp_path):
+def test_every_searching_thread_uses_one_faiss_thread_and_searches_never_toggle_it(tmp_path):
+    import threading
+
     import faiss
 
     writer = VectorWriter(DIM, hnsw_threshold=10**9)
     writer.add(list(range(100)), unit_vectors(100, 6))
     writer.save(tmp_path / "vectors.faiss")
-    before = faiss.omp_get_max_threads()
-    try:
-        faiss.omp_set_num_threads(2)
-        store = LazyVectorStore(tmp_path / "vectors.faiss", DIM)
-        assert faiss.omp_get_max_threads() == 2  # nothing loaded yet: a keyword search changes nothing
-        assert len(store.search(unit_vectors(1, 7)[0], 5)) == 5
-        assert faiss.omp_get_max_threads() == 1
-        faiss.omp_set_num_threads(2)  # e.g. a build in the same process
+    store = LazyVectorStore(tmp_path / "vectors.faiss", DIM)
+    seen: dict[str, list[int]] = {}
+
+    def search_in_a_new_thread(name: str) -> None:
+        before = faiss.omp_get_max_threads()  # OpenMP's setting is per thread: the default here
+        store.search(unit_vectors(1, 7)[0], 5)
+        after_first = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(2)  # e.g. a build in this thread afterwards
         store.search(unit_vectors(1, 8)[0], 5)
-        assert faiss.omp_get_max_threads() == 2  # searches do not toggle the process-wide setting
-    finally:
-        faiss.omp_set_num_threads(before)
+        seen[name] = [before, after_first, faiss.omp_get_max_threads()]
+
+    threads = [threading.Thread(target=search_in_a_new_thread, args=(f"t{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(after_first == 1 and last == 2 for _before, after_first, last in seen.values()), seen
+
+
+def test_scores_are_identical_whichever_thread_searches(tmp_path):
+    import threading
+
+    # Large enough for faiss to split a search between OpenMP threads when a thread lets it
+    # (20k x 384): summed in another order, the scores differ in the last bit.
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((20000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    writer = VectorWriter(384, hnsw_threshold=10**9)
+    writer.add(list(range(20000)), vectors)
+    writer.save(tmp_path / "vectors.faiss")
+    store = LazyVectorStore(tmp_path / "vectors.faiss", 384)
+    queries = vectors[:10] + 0.1
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    here = [store.search(q, 400) for q in queries]
+    there: list = []
+    thread = threading.Thread(target=lambda: there.extend(store.search(q, 400) for q in queries))
+    thread.start()
+    thread.join()
+    assert there == here

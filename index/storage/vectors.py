@@ -119,6 +119,7 @@ class FaissVectorStore:
         limit = min(limit, self._index.ntotal if allowed is None else len(allowed))
         if limit <= 0:
             return []
+        use_one_faiss_thread()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
         if _is_hnsw(self._index):
@@ -161,18 +162,26 @@ def _check_unit_norms(store: FaissVectorStore, path: Path) -> None:
             )
 
 
+_thread_state = threading.local()
+
+
 def use_one_faiss_thread() -> None:
-    """Make faiss search on one OpenMP thread in this process, once, when a query side loads vectors.
+    """Make faiss search on one OpenMP thread in the calling thread, once per thread.
 
     One query gains nothing from faiss's OpenMP threads, and their spin-waiting after each search
     steals the cores the query encoder needs next: measured at 99k vectors, encode 6.6 -> 3.6 ms
-    and exact search 24 -> 11 ms. The setting is process-wide, so it is made once at load rather
-    than toggled around each search (which raced between threads); concurrent searches from
-    several threads still run in parallel, one core each.
+    and exact search 24 -> 11 ms. OpenMP keeps this setting per thread (a thread that did not set
+    it searches with the default team, and sums in another order: scores then differ in the last
+    bit from one thread to the next), so every thread that searches sets it the first time it
+    does, and never sets it back: no toggling around a search, which raced between threads.
+    Threads that only build (a watcher's updates) keep OpenMP's default.
     """
+    if getattr(_thread_state, "one_faiss_thread", False):
+        return
     import faiss
 
     faiss.omp_set_num_threads(1)
+    _thread_state.one_faiss_thread = True
 
 
 class LazyVectorStore:
@@ -209,8 +218,6 @@ class LazyVectorStore:
 
     def _load(self) -> FaissVectorStore:
         import faiss
-
-        use_one_faiss_thread()
 
         # Streamed from the open handle: reading the file into bytes first would hold the whole
         # index twice at the peak, which at 100k articles is most of the query process's memory.
