@@ -227,7 +227,8 @@ async function renderArticle(state, ticket) {
   $("article-meta").replaceWith(Object.assign(metaLine(article), { id: "article-meta" }));
   const paragraphs = article.body.split(/\n+/).filter((line) => line.trim());
   $("article-body").replaceChildren(...paragraphs.map((line) => el("p", { text: line })));
-  const more = { ...searchState(state), similar: article.id };
+  // More like this looks through the whole index: the search's filters are left behind.
+  const more = { q: state.q, mode: state.mode, country: [], source: [], similar: article.id };
   $("more-like-this").replaceWith(Object.assign(link("More like this", more), { id: "more-like-this" }));
   const url = $("article-url");
   const safe = /^https?:\/\//i.test(article.url || "");
