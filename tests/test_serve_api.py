@@ -197,6 +197,7 @@ def test_bad_queries_and_filters_are_400(client, params, words):
     ({"q": "x" * (MAX_QUERY_CHARS + 1)}, ["q", str(MAX_QUERY_CHARS)]),
     ({"q": "navy", "mode": "fuzzy"}, ["mode"]),
     ({"q": "navy", "sort": "random"}, ["sort"]),
+    ({"q": "navy", "country": ["Iran"] * 21}, ["country", "20"]),
 ])
 def test_parameters_out_of_their_limits_are_422(client, params, words):
     assert_error(client.get("/api/search", params=params), 422, *words)
