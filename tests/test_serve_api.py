@@ -405,3 +405,14 @@ def test_a_request_in_flight_finishes_on_its_generation(corpus_dir, index_dir, e
 def test_live_engine_reports_a_missing_index(tmp_path):
     with pytest.raises(IndexNotFound):
         LiveEngine(tmp_path / "none").open()
+
+
+def test_an_index_of_a_model_this_server_lacks_still_answers_keyword_searches(tmp_path, corpus_dir):
+    class Unregistered(HashingEncoder):
+        name = "test/not-registered"
+
+    build([corpus_dir], tmp_path / "other", encoder=Unregistered())
+    client = TestClient(create_app(tmp_path / "other"), base_url=LOCAL)
+    assert client.get("/api/search", params={"q": "Libya", "mode": "keyword"}).json()["hits"][0]["id"] == "libya"
+    assert_error(client.get("/api/search", params={"q": "Libya"}), 503, "test/not-registered", "not available")
+    assert client.head("/").status_code == 200

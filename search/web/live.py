@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.embedding.encoder import Encoder, encoder_for
+from index.errors import IndexIncompatible
 from index.storage.manifest import MANIFEST_NAME, read_manifest
 from search.engine import Engine
 
@@ -88,8 +89,13 @@ class LiveEngine:
             self._seen = seen
             return self._current
         if self._encoder is None or self._encoder.name != manifest.model:
-            # Created once; it loads the model on the first semantic query, not here.
-            self._encoder = encoder_for(manifest.model)
+            # Created once and shared by every generation; it loads the model on the first
+            # semantic query, not here. A model this installation lacks is left to the Engine:
+            # keyword searches work and semantic ones fail with its one-line error, as in the CLI.
+            try:
+                self._encoder = encoder_for(manifest.model)
+            except IndexIncompatible:
+                self._encoder = None
         engine = Engine.open(self.index_dir, encoder=self._encoder)
         if self._current is not None:
             self._retire(self._current)
