@@ -11,6 +11,8 @@ from collections import Counter
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from index.storage.filters import Filters
 from search.web.live import LiveEngine
@@ -35,6 +37,13 @@ ERRORS = {status: {"model": ErrorModel, "description": text} for status, text in
     (503, "the index cannot be opened"),
 )}
 NOT_FOUND = {404: {"model": ErrorModel, "description": "no article with that id"}}
+
+
+def as_json(model: BaseModel) -> Response:
+    """`model` serialised once by pydantic. Routes return it rather than the model because FastAPI
+    would validate a returned model against `response_model` a second time; `response_model`
+    still documents the shape."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def live_engine(request: Request) -> LiveEngine:
@@ -68,12 +77,12 @@ def search(
     sort: Annotated[Literal["relevance", "date"], Query(description="relevance, or date (newest first among the relevant candidates)")] = "relevance",
     facets: Annotated[bool, Query(description="also count the candidates by country, year and source")] = False,
     collapse: Collapse = True,
-) -> SearchResultModel:
+) -> Response:
     """The k best articles for q, as `accord search --json` gives them (same field names)."""
     filters = Filters.parse(country, source, since, until)
     with live.use() as engine:
         result = engine.search(q, k=k, mode=mode, filters=filters, sort=sort, collapse=collapse, facets=facets)
-    return from_dataclass(SearchResultModel, result)
+    return as_json(from_dataclass(SearchResultModel, result))
 
 
 @router.get("/similar/{article_id:path}", response_model=SearchResultModel, responses={**ERRORS, **NOT_FOUND})
@@ -86,20 +95,20 @@ def similar(
     since: Since = None,
     until: Until = None,
     collapse: Collapse = True,
-) -> SearchResultModel:
+) -> Response:
     """Articles most like this one (more-like-this), itself and its copies left out, as `accord similar`."""
     filters = Filters.parse(country, source, since, until)
     with live.use() as engine:
         result = engine.similar(article_id, k=k, filters=filters, collapse=collapse)
-    return from_dataclass(SearchResultModel, result)
+    return as_json(from_dataclass(SearchResultModel, result))
 
 
 @router.get("/articles/{article_id:path}", response_model=ArticleModel, responses={**ERRORS, **NOT_FOUND})
-def article(live: Live, article_id: ArticleId) -> ArticleModel:
+def article(live: Live, article_id: ArticleId) -> Response:
     """One cleaned article as indexed, as `accord show ID --json`."""
     with live.use() as engine:
         found = engine.article(article_id)
-    return from_dataclass(ArticleModel, found)
+    return as_json(from_dataclass(ArticleModel, found))
 
 
 @router.get("/months", response_model=MonthsModel, responses=ERRORS)
@@ -112,7 +121,7 @@ def months(
     source: Source = [],  # noqa: B006
     since: Since = None,
     until: Until = None,
-) -> MonthsModel:
+) -> Response:
     """Matching articles per month: the candidates a search for q with these k and filters ranks
     (the set its facets count), by publication month."""
     filters = Filters.parse(country, source, since, until)
@@ -121,14 +130,14 @@ def months(
         ids = [candidate.id for candidate in engine.candidates(q, mode, filters=filters, limit=limit)]
         dates = [article.date for article in engine.articles(ids).values()]
     counts = Counter(date[:7] for date in dates if date)
-    return MonthsModel(total=len(dates), months=sorted(counts.items()), undated=sum(1 for d in dates if not d))
+    return as_json(MonthsModel(total=len(dates), months=sorted(counts.items()), undated=sum(1 for d in dates if not d)))
 
 
 @router.get("/stats", response_model=StatsModel, responses=ERRORS)
-def stats(live: Live) -> StatsModel:
+def stats(live: Live) -> Response:
     """What the index holds: articles, passages, model, generation, sources."""
     with live.use() as engine:
-        return from_dataclass(StatsModel, engine.stats())
+        return as_json(from_dataclass(StatsModel, engine.stats()))
 
 
-__all__ = ["ERRORS", "NOT_FOUND", "live_engine", "router"]
+__all__ = ["ERRORS", "NOT_FOUND", "as_json", "live_engine", "router"]

@@ -29,7 +29,7 @@ from index.errors import (
 )
 from search.web import api
 from search.web.live import LiveEngine
-from search.web.security import error, guard
+from search.web.security import Guard, error
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -68,7 +68,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.live = live
-    app.middleware("http")(guard(token))
+    app.add_middleware(Guard, token=token)
     _add_error_handlers(app)
     app.include_router(api.router)
     for router in routers:
@@ -89,7 +89,7 @@ def create_app(
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Every error is JSON {"error": "one line"} with its status; no traceback leaves the server
-    (an unexpected exception is turned into a 500 by `security.guard`)."""
+    (an unexpected exception is turned into a 500 by `security.Guard`)."""
 
     @app.exception_handler(AccordError)
     async def accord_error(_request: Request, err: AccordError) -> Response:

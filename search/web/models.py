@@ -3,7 +3,6 @@ schema documents them. Field names are those of `accord search --json` (`asdict(
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -95,5 +94,5 @@ class ErrorModel(BaseModel):
 
 
 def from_dataclass(model: type[BaseModel], value: Any) -> BaseModel:
-    """`value` (an engine dataclass) as `model`."""
-    return model.model_validate(asdict(value))
+    """`value` (an engine dataclass) as `model`, read attribute by attribute (no `asdict` copy)."""
+    return model.model_validate(value, from_attributes=True)

@@ -21,12 +21,13 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.errors import InvalidArgument
 
@@ -112,23 +113,45 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def guard(token: str | None) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """An HTTP middleware: request limits, host or token check, the call (an unexpected exception
-    becomes a JSON 500), then the security headers on every response."""
+class Guard:
+    """ASGI middleware: request limits, host or token check, the call (an unexpected exception
+    becomes a JSON 500), and the security headers on every response.
 
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = _refuse(request, token)
-        if response is None:
-            try:
-                response = await call_next(request)
-            except Exception as err:  # a bug: logged here, one line for the client
-                log.exception("internal error on %s", request.url.path)
-                response = error(500, f"internal error ({type(err).__name__}); the server's log has the details")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    A plain ASGI class rather than an `@app.middleware("http")` function: that wrapper runs each
+    request in an extra task with memory streams, a cost paid on every search.
+    """
 
-    return middleware
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = _refuse(Request(scope), self.token)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as err:  # a bug: logged here, one line for the client
+            log.exception("internal error on %s", scope.get("path"))
+            if started:
+                raise
+            response = error(500, f"internal error ({type(err).__name__}); the server's log has the details")
+            await response(scope, receive, send_with_headers)
 
 
 def _refuse(request: Request, token: str | None) -> Response | None:
