@@ -223,12 +223,15 @@ def search_command(
     output: FormatOption = Format.table,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="A malformed query is an error instead of being read as plain words.")] = False,
 ) -> None:
     """Search the index; best hits first.
 
     Filters apply inside both the keyword and the semantic leg, before fusion. Near-duplicate
-    copies of a story are collapsed into one hit that lists them. With --json, one JSON object
-    per hit per line (and, with --facets, a last line {"facets": ...}).
+    copies of a story are collapsed into one hit that lists them. A query that is not well
+    formed (an open quote or bracket, an unknown field:) is read as plain words and a note says
+    so. With --json, one JSON object per hit per line, then a line {"facets": ...} with
+    --facets and a line {"notes": [...]} when the query was read other than as typed.
     """
     with _user_errors():
         from index.storage.filters import Filters
@@ -237,7 +240,8 @@ def search_command(
         filters = Filters.parse(country or [], source or [], since, until)
         with Engine.open(_index_dir(index)) as engine:
             result = engine.search(
-                query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse, facets=facets
+                query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse,
+                facets=facets, strict=strict,
             )
         _print_result(result, Format.json if as_json else output, explain)
 
@@ -273,16 +277,22 @@ def _print_result(result, output: Format, explain: bool) -> None:
             typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
         if facets is not None:
             typer.echo(json.dumps({"facets": asdict(facets)}, ensure_ascii=False))
+        if result.notes:
+            typer.echo(json.dumps({"notes": list(result.notes)}, ensure_ascii=False))
         return
     if output is Format.csv:
         import csv
 
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
         writer = csv.writer(sys.stdout)
         writer.writerow(["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"])
         for rank, hit in enumerate(hits, start=1):
             writer.writerow([rank, hit.id, hit.title, hit.date or "", hit.source or "", "; ".join(hit.countries),
                              f"{hit.score:.6f}", "; ".join(hit.duplicates), hit.snippet, hit.url or "", hit.path])
         return
+    for note in result.notes:
+        typer.echo(f"note: {note}")
     if not hits:
         typer.echo("No hits.")
     for rank, hit in enumerate(hits, start=1):
@@ -426,8 +436,12 @@ def eval_command(
         for skipped in report.skipped:
             typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
         ranking = RankingConfig()
-        overrides = {"fusion": fusion.value if fusion else None, "weight": weight, "rrf_k": rrf_k}
-        ranking = replace(ranking, **{name: value for name, value in overrides.items() if value is not None})
+        if fusion is not None:
+            ranking = replace(ranking, fusion=fusion.value)
+        if weight is not None:
+            ranking = replace(ranking, weight=weight)
+        if rrf_k is not None:
+            ranking = replace(ranking, rrf_k=rrf_k)
         with Engine.open(index_dir, ranking=ranking) as engine:
             scores, runs = evaluate(engine, topics, judgments)
         if run_out:

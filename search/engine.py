@@ -11,9 +11,12 @@ model is loaded only when a query needs the semantic leg, so keyword searches ne
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -25,12 +28,13 @@ from index.storage.docstore import DocStore
 from index.embedding.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
 from index.storage.filters import Filters
-from index.storage.keyword import KeywordStore, WhooshKeywordStore, check_query_syntax, plain_text
+from index.storage.keyword import KeywordStore, WhooshKeywordStore
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.storage.manifest import Manifest, read_manifest
+from index.storage.manifest import MANIFEST_NAME, Manifest, read_manifest
 from index.storage.vectors import LazyVectorStore, VectorStore
 from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
+from search.query import ParsedQuery, parse_query
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +157,7 @@ class IndexStats:
     passages: int
     sources: list[str]
     created: str
+    keyword_fast_path: str = "on"
 
 
 @dataclass(frozen=True)
@@ -164,27 +169,82 @@ class _Candidates:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class _Generation:
+    """One open index generation: its manifest and its three stores, with a count of the searches
+    using it, so a refreshed Engine closes it only after the last search on it has finished."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, ranking: RankingConfig) -> None:
+        folder = index_dir / manifest.generation
+        self.manifest = manifest
+        self.manifest_stat = _manifest_stat(index_dir)
+        # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
+        self.vectors: VectorStore = LazyVectorStore(folder / VECTORS_FILE, manifest.dim)
+        try:
+            self.keyword: KeywordStore = WhooshKeywordStore(folder / KEYWORD_DIR, ranking.bm25_k1, ranking.bm25_b)
+            self.docs = DocStore(folder / DOCSTORE_FILE)
+        except BaseException:
+            self.vectors.close()
+            raise
+        self._users = 0
+        self._retired = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._retired and self._users == 0
+        if last:
+            self._close()
+
+    def retire(self) -> None:
+        """No new searches will use this generation; close it when the last one finishes."""
+        with self._lock:
+            self._retired = True
+            idle = self._users == 0
+        if idle:
+            self._close()
+
+    def _close(self) -> None:
+        self.keyword.close()
+        self.docs.close()
+        self.vectors.close()
+
+
 class Engine:
-    """An open index: searches it in keyword, semantic or hybrid mode."""
+    """An open index: searches it in keyword, semantic or hybrid mode.
+
+    Sharing: one Engine may be used by many threads at once (a web server's worker threads,
+    say). Each thread reads through its own whoosh searcher and SQLite connection; the query
+    encoder (ONNX Runtime) and the faiss index are safe for concurrent use; faiss is set to one
+    OpenMP thread for the process once, when the vectors are first loaded. A search keeps no
+    state on the Engine: everything it found is in the SearchResult it returns.
+
+    `refresh()` switches to a newer index generation (after an update) without stopping:
+    searches already running finish on the generation they started on, which is closed when the
+    last of them ends. An Engine is not shared between processes: each process opens its own
+    (opening is cheap; the model is loaded on the first semantic query).
+    """
 
     def __init__(
         self,
         index_dir: Path,
-        manifest: Manifest,
-        keyword: KeywordStore,
-        vectors: VectorStore,
-        docs: DocStore,
+        generation: _Generation,
         encoder: Encoder | None = None,
         ranking: RankingConfig | None = None,
     ) -> None:
         self.index_dir = index_dir
-        self.manifest = manifest
         self.ranking = ranking or RankingConfig()
-        self._keyword = keyword
-        self._vectors = vectors
-        self._docs = docs
+        self._generation = generation
+        self._generation_lock = threading.Lock()
         self._encoder = _for_queries(encoder) if encoder is not None else None
+        self._encoder_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(
@@ -199,49 +259,45 @@ class Engine:
         format version or with a model other than `encoder`'s.
         """
         index_dir = Path(index_dir).expanduser()
-        for attempt in range(3):
-            manifest = read_manifest(index_dir)
-            if encoder is not None and encoder.name != manifest.model:
-                raise IndexIncompatible(
-                    f"{index_dir} was built with {manifest.model}, not {encoder.name}; "
-                    "rebuild it with 'accord index --rebuild'"
-                )
-            try:
-                return cls._open_generation(index_dir, manifest, encoder, ranking)
-            except (FileNotFoundError, whoosh_index.EmptyIndexError):
-                # Two updates finished between reading the manifest and opening its
-                # generation, and the second removed it: read the manifest again.
-                if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
-                    raise
-        raise AssertionError("unreachable")
-
-    @classmethod
-    def _open_generation(
-        cls, index_dir: Path, manifest: Manifest, encoder: Encoder | None, ranking: RankingConfig | None
-    ) -> Engine:
-        generation = index_dir / manifest.generation
         ranking = ranking or RankingConfig()
-        # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
-        vectors = LazyVectorStore(generation / VECTORS_FILE, manifest.dim)
-        return cls(
-            index_dir,
-            manifest,
-            WhooshKeywordStore(generation / KEYWORD_DIR, ranking.bm25_k1, ranking.bm25_b),
-            vectors,
-            DocStore(generation / DOCSTORE_FILE),
-            encoder,
-            ranking,
-        )
+        generation = _open_live_generation(index_dir, ranking, encoder.name if encoder is not None else None)
+        return cls(index_dir, generation, encoder, ranking)
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest of the generation new searches use."""
+        return self._generation.manifest
+
+    def refresh(self) -> bool:
+        """Switch to the index's newest generation if an update published one; True if it did.
+
+        Cheap when nothing changed (one stat of manifest.json), so a server may call it before
+        every request. Searches already running finish on the old generation. Raises
+        IndexIncompatible when the index was rebuilt with another model.
+        """
+        current = self._generation
+        if _manifest_stat(self.index_dir) == current.manifest_stat:
+            return False
+        with self._generation_lock:
+            current = self._generation
+            if _manifest_stat(self.index_dir) == current.manifest_stat:
+                return False
+            fresh = _open_live_generation(self.index_dir, self.ranking, current.manifest.model)
+            if fresh.manifest.generation == current.manifest.generation:
+                fresh.retire()
+                current.manifest_stat = fresh.manifest_stat
+                return False
+            self._generation = fresh
+        current.retire()
+        return True
 
     def close(self) -> None:
-        """Close the stores (and the worker thread of hybrid searches)."""
+        """Close the stores (and the worker threads of hybrid searches). Call it once no search
+        is running; searches after it fail."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown()
-        self._keyword.close()
-        self._docs.close()
-        close_vectors = getattr(self._vectors, "close", None)
-        if close_vectors is not None:
-            close_vectors()
+        self._generation.retire()
 
     def __enter__(self) -> Engine:
         return self
@@ -251,10 +307,25 @@ class Engine:
 
     @property
     def encoder(self) -> Encoder:
-        """The index's embedding model, loaded on first use."""
+        """The index's embedding model, loaded on first use (once, whichever thread asks first)."""
         if self._encoder is None:
-            self._encoder = _for_queries(encoder_for(self.manifest.model))
+            with self._encoder_lock:
+                if self._encoder is None:
+                    self._encoder = _for_queries(encoder_for(self.manifest.model))
         return self._encoder
+
+    @contextmanager
+    def _using(self) -> Iterator[_Generation]:
+        """The current generation, held open for the duration of one call."""
+        if self._closed:
+            raise InvalidArgument("the engine is closed")
+        with self._generation_lock:
+            generation = self._generation
+            generation.acquire()
+        try:
+            yield generation
+        finally:
+            generation.release()
 
     def search(
         self,
@@ -266,23 +337,29 @@ class Engine:
         sort: Sort = "relevance",
         collapse: bool = True,
         facets: bool = False,
+        strict: bool = False,
     ) -> SearchResult:
-        """The `k` best articles for `query`, best first (or newest first with sort="date").
+        """The `k` best articles for `query`, best first (or those k newest first with sort="date").
 
-        Filters apply inside both legs before fusion, so k hits come back when k exist.
-        Near-duplicates are collapsed into one hit listing its copies unless `collapse` is False.
-        With `facets=True` the result also counts the candidates by country, year and source.
-        Raises QuerySyntaxError for a malformed query and InvalidArgument for a bad k, mode or sort.
+        Filters apply inside both legs before fusion, so k hits come back when k exist. An
+        article the keyword query excludes (NOT, AND NOT, a required term it lacks) is never
+        returned, by either leg. Near-duplicates are collapsed into one hit listing its copies
+        unless `collapse` is False. With `facets=True` the result also counts the candidates by
+        country, year and source. A malformed query is read as plain words (the result's notes
+        say so); with `strict=True` it raises QuerySyntaxError. Raises InvalidArgument for a bad
+        k, mode or sort.
         """
         started = time.perf_counter()
         self._check_arguments(query, k, mode, sort)
-        candidates = self._candidates(query, mode, filters, self._fetch(k))
-        counted = self._facets(candidates) if facets else None
-        hits_started = time.perf_counter()
-        hits = self._hits(query, candidates, k, sort, collapse)
+        parsed = parse_query(query, strict=strict)
+        with self._using() as generation:
+            candidates = self._candidates(generation, parsed, mode, filters, self._fetch(k))
+            counted = self._facets(generation, candidates) if facets else None
+            hits_started = time.perf_counter()
+            hits = self._hits(generation, parsed.highlight, candidates, k, sort, collapse)
         timings = dict(candidates.timings, hits=time.perf_counter() - hits_started)
         timings["total"] = time.perf_counter() - started
-        return SearchResult(tuple(hits), counted, timings=timings, generation=self.manifest.generation)
+        return SearchResult(tuple(hits), counted, parsed.notes, timings, generation.manifest.generation)
 
     def candidates(
         self, query: str, mode: Mode = "hybrid", *, filters: Filters | None = None, limit: int = 100
@@ -295,16 +372,218 @@ class Engine:
         self._check_arguments(query, 1, mode, "relevance")
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1, not {limit}")
-        found = self._candidates(query, mode, filters, limit)
+        parsed = parse_query(query)
+        with self._using() as generation:
+            found = self._candidates(generation, parsed, mode, filters, limit)
         keyword_legs, semantic_legs = _legs(found.keyword), _legs(found.semantic)
         return [
             Candidate(doc_id, score, keyword_legs.get(doc_id), semantic_legs.get(doc_id))
             for doc_id, score in found.fused
         ]
 
-    def _facets(self, candidates: _Candidates) -> Facets:
+    def similar(
+        self, article_id: str, k: int = 10, *, filters: Filters | None = None, collapse: bool = True
+    ) -> SearchResult:
+        """Articles most like `article_id` (more-like-this), through the same fusion as search.
+
+        The keyword leg searches the article's most distinctive terms, the semantic leg the mean
+        of its passage vectors. The article itself and its near-duplicates are left out.
+        """
+        import numpy as np
+
+        started = time.perf_counter()
+        fetch = self._fetch(k)
+        with self._using() as generation:
+            article = self._article(generation, article_id)
+            keyword = generation.keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
+            passages = generation.docs.passages_of(article_id)
+            mean = generation.vectors.vectors([p.id for p in passages]).mean(axis=0)
+            allowed = self._allowed_passages(generation, filters, None)
+            semantic, best = self._best_passages(generation, mean / (np.linalg.norm(mean) or 1.0), fetch + 1, allowed)
+            group = generation.docs.duplicate_groups([article_id])[article_id]
+            same = {article_id, *generation.docs.group_members([group]).get(group, [])}
+            keyword = [(d, s) for d, s in keyword if d not in same]
+            semantic = [(d, s) for d, s in semantic if d not in same]
+            candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best)
+            terms = frozenset(snippets.terms(article.title))
+            hits = self._hits(generation, terms, candidates, k, "relevance", collapse)
+        timings = {"total": time.perf_counter() - started}
+        return SearchResult(tuple(hits), timings=timings, generation=generation.manifest.generation)
+
+    def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
+        """The cleaned articles with these ids (ids not in the index are left out)."""
+        with self._using() as generation:
+            return generation.docs.articles(list(article_ids))
+
+    def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
+        """The keyword leg alone: article ids with BM25F scores, best first."""
+        with self._using() as generation:
+            return self._keyword_leg(generation, parse_query(query), limit, filters)
+
+    def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
+        """The semantic leg alone: article ids scored by their best passage, best first.
+
+        Also returns each article's best passage id, for its snippet.
+        """
+        parsed = parse_query(query)
+        with self._using() as generation:
+            allowed = self._allowed_passages(generation, filters, self._required(generation, parsed))
+            return self._semantic_leg(generation, parsed, limit, allowed)
+
+    def article(self, article_id: str) -> Article:
+        """The cleaned article with this id; raises ArticleNotFound."""
+        with self._using() as generation:
+            return self._article(generation, article_id)
+
+    def stats(self) -> IndexStats:
+        """Counts and description of the open index."""
+        with self._using() as generation:
+            m = generation.manifest
+            return IndexStats(
+                index_dir=str(self.index_dir),
+                model=m.model,
+                dim=m.dim,
+                format_version=m.format_version,
+                generation=m.generation,
+                articles=generation.docs.count_articles(),
+                passages=generation.docs.count_passages(),
+                sources=list(m.sources),
+                created=m.created,
+                keyword_fast_path=getattr(generation.keyword, "fast_path", "not applicable"),
+            )
+
+    def _article(self, generation: _Generation, article_id: str) -> Article:
+        article = generation.docs.article(article_id)
+        if article is None:
+            raise ArticleNotFound(f"no article with id {article_id!r} in {self.index_dir}")
+        return article
+
+    def _check_arguments(self, query: str, k: int, mode: str, sort: str) -> None:
+        if mode not in MODES:
+            raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if sort not in SORTS:
+            raise InvalidArgument(f"sort {sort!r} is not one of {', '.join(SORTS)}")
+        if k < 1:
+            raise InvalidArgument(f"k must be at least 1, not {k}")
+        if not query.strip():
+            raise InvalidArgument("the query is empty; give some words to search for")
+
+    def _fetch(self, k: int) -> int:
+        return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
+
+    def _required(self, generation: _Generation, parsed: ParsedQuery) -> set[str] | None:
+        """The articles a boolean query allows (None: the query only ranks, all are allowed)."""
+        if parsed.excludes_only:
+            return set()
+        if parsed.constraint is None:
+            return None
+        return generation.keyword.matching(parsed.constraint)
+
+    def _candidates(
+        self, generation: _Generation, parsed: ParsedQuery, mode: str, filters: Filters | None, fetch: int
+    ) -> _Candidates:
+        timings = {"keyword": 0.0, "semantic": 0.0}
+        keyword: Run = []
+        semantic: Run = []
+        best: dict[str, int] = {}
+        if parsed.excludes_only:
+            return _Candidates([], [], [], {}, timings)
+        if mode == "keyword":
+            started = time.perf_counter()
+            keyword = self._keyword_leg(generation, parsed, fetch, filters)
+            timings["keyword"] = time.perf_counter() - started
+            return _Candidates(keyword, keyword, [], {}, timings)
+        # A boolean query (NOT, AND, a required term) limits the semantic leg to the articles
+        # it matches, so meaning never brings back what the words excluded.
+        allowed = self._allowed_passages(generation, filters, self._required(generation, parsed))
+        if mode == "semantic":
+            started = time.perf_counter()
+            semantic, best = self._semantic_leg(generation, parsed, fetch, allowed)
+            timings["semantic"] = time.perf_counter() - started
+        else:
+            # The semantic leg runs in a worker thread while this one runs the keyword leg: the
+            # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
+            pending = self._worker().submit(_timed, self._semantic_leg, generation, parsed, fetch, allowed)
+            started = time.perf_counter()
+            keyword = self._keyword_leg(generation, parsed, fetch, filters)
+            timings["keyword"] = time.perf_counter() - started
+            (semantic, best), timings["semantic"] = pending.result()
+        return _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best, timings)
+
+    def _keyword_leg(self, generation: _Generation, parsed: ParsedQuery, limit: int, filters: Filters | None) -> Run:
+        # Equal scores are ordered by id, so the order does not depend on the index's history.
+        found = generation.keyword.search(parsed.keyword, limit, filters)
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))
+
+    def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
+        if mode == "keyword":
+            return keyword
+        if mode == "semantic":
+            return semantic
+        if self.ranking.fusion == "convex":
+            return convex_fusion(keyword, semantic, self.ranking.weight)
+        return reciprocal_rank_fusion([keyword, semantic], self.ranking.rrf_k)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    # One worker per core: with many threads searching at once, a single worker
+                    # would queue every semantic leg behind the others.
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="accord-semantic"
+                    )
+        return self._pool
+
+    def _allowed_passages(
+        self, generation: _Generation, filters: Filters | None, required: set[str] | None
+    ) -> list[int] | None:
+        """The passage ids a search may return (None: all), given its filters and the articles
+        a boolean query allows."""
+        articles: set[str] | None = required
+        if filters is not None and filters.active:
+            passing = generation.docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
+            articles = passing if articles is None else articles & passing
+        if articles is None:
+            return None
+        return generation.docs.passage_ids_of(sorted(articles))
+
+    def _semantic_leg(
+        self, generation: _Generation, parsed: ParsedQuery, limit: int, allowed: list[int] | None
+    ) -> tuple[Run, dict[str, int]]:
+        """The semantic leg for `parsed` among `allowed` passages. It uses the model, the vectors
+        and the article store but never whoosh, so it may run in a worker thread while the
+        calling thread runs the keyword leg."""
+        if allowed is not None and not allowed:
+            return [], {}
+        vector = self.encoder.encode([parsed.embed_text or parsed.text])[0]
+        return self._best_passages(generation, vector, limit, allowed)
+
+    def _best_passages(
+        self, generation: _Generation, vector: np.ndarray, limit: int, allowed: list[int] | None
+    ) -> tuple[Run, dict[str, int]]:
+        """Articles scored by their best passage near `vector`, best first, with that passage."""
+        total = len(generation.vectors) if allowed is None else len(allowed)
+        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
+        while True:
+            found = generation.vectors.search(vector, min(want, total), allowed)
+            article_of = generation.docs.passage_articles([pid for pid, _ in found])
+            best: dict[str, tuple[float, int]] = {}
+            for pid, score in found:
+                article_id = article_of[pid]
+                if article_id not in best:  # passages come best first
+                    best[article_id] = (score, pid)
+            if len(best) >= limit or want >= total:
+                break
+            want *= 4
+        run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
+        return run[:limit], {a: pid for a, (_score, pid) in best.items()}
+
+    def _facets(self, generation: _Generation, candidates: _Candidates) -> Facets:
         """Counts by country, year and source over every candidate of a search."""
-        articles = self._docs.articles([doc_id for doc_id, _ in candidates.fused])
+        articles = generation.docs.articles([doc_id for doc_id, _ in candidates.fused])
         countries: Counter[str] = Counter()
         years: Counter[str] = Counter()
         sources: Counter[str] = Counter()
@@ -318,167 +597,21 @@ class Engine:
 
         return Facets(len(articles), ordered(countries), ordered(years), ordered(sources))
 
-    def similar(
-        self, article_id: str, k: int = 10, *, filters: Filters | None = None, collapse: bool = True
-    ) -> SearchResult:
-        """Articles most like `article_id` (more-like-this), through the same fusion as search.
-
-        The keyword leg searches the article's most distinctive terms, the semantic leg the mean
-        of its passage vectors. The article itself and its near-duplicates are left out.
-        """
-        started = time.perf_counter()
-        article = self.article(article_id)
-        fetch = self._fetch(k)
-        keyword = self._keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
-        import numpy as np
-
-        passages = self._docs.passages_of(article_id)
-        mean = self._vectors.vectors([p.id for p in passages]).mean(axis=0)
-        semantic, best = self._semantic(mean / (np.linalg.norm(mean) or 1.0), fetch + 1, filters)
-        group = self._docs.duplicate_groups([article_id])[article_id]
-        same = {article_id, *self._docs.group_members([group]).get(group, [])}
-        keyword = [(d, s) for d, s in keyword if d not in same]
-        semantic = [(d, s) for d, s in semantic if d not in same]
-        candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best)
-        hits = self._hits(article.title, candidates, k, "relevance", collapse)
-        timings = {"total": time.perf_counter() - started}
-        return SearchResult(tuple(hits), timings=timings, generation=self.manifest.generation)
-
-    def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
-        """The cleaned articles with these ids (ids not in the index are left out)."""
-        return self._docs.articles(list(article_ids))
-
-    def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
-        """The keyword leg alone: article ids with BM25F scores, best first."""
-        # Equal scores are ordered by id, so the order does not depend on the index's history.
-        return sorted(self._keyword.search(query, limit, filters), key=lambda hit: (-hit[1], hit[0]))
-
-    def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
-        """The semantic leg alone: article ids scored by their best passage, best first.
-
-        Also returns each article's best passage id, for its snippet.
-        """
-        return self._semantic_for_query(query, limit, self._allowed_passages(filters))
-
-    def article(self, article_id: str) -> Article:
-        """The cleaned article with this id; raises ArticleNotFound."""
-        article = self._docs.article(article_id)
-        if article is None:
-            raise ArticleNotFound(f"no article with id {article_id!r} in {self.index_dir}")
-        return article
-
-    def stats(self) -> IndexStats:
-        """Counts and description of the open index."""
-        m = self.manifest
-        return IndexStats(
-            index_dir=str(self.index_dir),
-            model=m.model,
-            dim=m.dim,
-            format_version=m.format_version,
-            generation=m.generation,
-            articles=self._docs.count_articles(),
-            passages=self._docs.count_passages(),
-            sources=list(m.sources),
-            created=m.created,
-        )
-
-    def _check_arguments(self, query: str, k: int, mode: str, sort: str) -> None:
-        if mode not in MODES:
-            raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(MODES)}")
-        if sort not in SORTS:
-            raise InvalidArgument(f"sort {sort!r} is not one of {', '.join(SORTS)}")
-        if k < 1:
-            raise InvalidArgument(f"k must be at least 1, not {k}")
-        if not query.strip():
-            raise InvalidArgument("the query is empty; give some words to search for")
-        check_query_syntax(query)
-
-    def _fetch(self, k: int) -> int:
-        return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
-
-    def _candidates(self, query: str, mode: str, filters: Filters | None, fetch: int) -> _Candidates:
-        timings = {"keyword": 0.0, "semantic": 0.0}
-        if mode == "hybrid":
-            # The semantic leg runs in a second thread while this one runs the keyword leg: the
-            # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
-            allowed = self._allowed_passages(filters)
-            pending = self._worker().submit(_timed, self._semantic_for_query, query, fetch, allowed)
-            started = time.perf_counter()
-            keyword = self.keyword_run(query, fetch, filters)
-            timings["keyword"] = time.perf_counter() - started
-            (semantic, best), timings["semantic"] = pending.result()
-        else:
-            keyword, semantic, best = [], [], {}
-            started = time.perf_counter()
-            if mode == "keyword":
-                keyword = self.keyword_run(query, fetch, filters)
-            else:
-                semantic, best = self.semantic_run(query, fetch, filters)
-            timings[mode] = time.perf_counter() - started
-        return _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best, timings)
-
-    def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
-        if mode == "keyword":
-            return keyword
-        if mode == "semantic":
-            return semantic
-        if self.ranking.fusion == "convex":
-            return convex_fusion(keyword, semantic, self.ranking.weight)
-        return reciprocal_rank_fusion([keyword, semantic], self.ranking.rrf_k)
-
-    def _worker(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-semantic")
-        return self._pool
-
-    def _allowed_passages(self, filters: Filters | None) -> list[int] | None:
-        """The passage ids a filtered search may return (None: all)."""
-        if filters is None or not filters.active:
-            return None
-        article_ids = self._docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
-        return self._docs.passage_ids_of(sorted(article_ids))
-
-    def _semantic_for_query(self, query: str, limit: int, allowed: list[int] | None) -> tuple[Run, dict[str, int]]:
-        """The semantic leg for `query` among `allowed` passages. It uses the model, the vectors
-        and the article store but never whoosh, so it may run in the worker thread while the
-        calling thread runs the keyword leg (which touches nothing else)."""
-        vector = self.encoder.encode([plain_text(query) or query])[0]
-        return self._best_passages(vector, limit, allowed)
-
-    def _semantic(self, vector: np.ndarray, limit: int, filters: Filters | None) -> tuple[Run, dict[str, int]]:
-        return self._best_passages(vector, limit, self._allowed_passages(filters))
-
-    def _best_passages(self, vector: np.ndarray, limit: int, allowed: list[int] | None) -> tuple[Run, dict[str, int]]:
-        """Articles scored by their best passage near `vector`, best first, with that passage."""
-        total = len(self._vectors) if allowed is None else len(allowed)
-        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
-        while True:
-            found = self._vectors.search(vector, min(want, total), allowed)
-            article_of = self._docs.passage_articles([pid for pid, _ in found])
-            best: dict[str, tuple[float, int]] = {}
-            for pid, score in found:
-                article_id = article_of[pid]
-                if article_id not in best:  # passages come best first
-                    best[article_id] = (score, pid)
-            if len(best) >= limit or want >= total:
-                break
-            want *= 4
-        run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
-        return run[:limit], {a: pid for a, (_score, pid) in best.items()}
-
-    def _hits(self, query: str, candidates: _Candidates, k: int, sort: str, collapse: bool) -> list[Hit]:
+    def _hits(
+        self,
+        generation: _Generation,
+        highlight: frozenset[str],
+        candidates: _Candidates,
+        k: int,
+        sort: str,
+        collapse: bool,
+    ) -> list[Hit]:
+        docs = generation.docs
         fused = candidates.fused
-        if sort == "date":
-            # Newest first; undated articles last; relevance breaks ties.
-            dates = self._docs.dates([doc_id for doc_id, _ in fused])
-            position = {doc_id: i for i, (doc_id, _s) in enumerate(fused)}
-            fused = sorted(fused, key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
         chosen: list[tuple[str, float, tuple[str, ...]]] = []
         if collapse:
-            groups = self._docs.duplicate_groups([doc_id for doc_id, _ in fused])
-            members = self._docs.group_members(sorted(set(groups.values())))
+            groups = docs.duplicate_groups([doc_id for doc_id, _ in fused])
+            members = docs.group_members(sorted(set(groups.values())))
             seen: set[str] = set()
             for doc_id, score in fused:
                 group = groups[doc_id]
@@ -491,15 +624,22 @@ class Engine:
                     break
         else:
             chosen = [(doc_id, score, ()) for doc_id, score in fused[:k]]
+        if sort == "date":
+            # The k most relevant, newest first (undated last, relevance breaking ties): sorting
+            # every candidate by date would put barely related recent articles above the
+            # relevant ones.
+            dates = docs.dates([doc_id for doc_id, _s, _c in chosen])
+            position = {doc_id: i for i, (doc_id, _s, _c) in enumerate(chosen)}
+            chosen.sort(key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
 
         # Whole articles (bodies and all) only for the hits shown, not for every candidate.
-        articles = self._docs.articles([doc_id for doc_id, _score, _copies in chosen])
+        articles = docs.articles([doc_id for doc_id, _score, _copies in chosen])
         keyword_legs, semantic_legs = _legs(candidates.keyword), _legs(candidates.semantic)
-        query_terms = snippets.terms(plain_text(query))
+        terms = set(highlight)
         hits = []
         for doc_id, score, copies in chosen:
             article = articles[doc_id]
-            snippet = self._snippet(article, query_terms, candidates.best_passage.get(doc_id))
+            snippet = self._snippet(docs, article, terms, candidates.best_passage.get(doc_id))
             hits.append(
                 Hit(
                     id=article.id,
@@ -519,14 +659,42 @@ class Engine:
             )
         return hits
 
-    def _snippet(self, article: Article, query_terms: set[str], best_passage: int | None) -> snippets.Snippet:
-        passages = self._docs.passages_of(article.id)
+    def _snippet(self, docs: DocStore, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
+        passages = docs.passages_of(article.id)
         texts = [article.body[p.start : p.end] for p in passages]
         if not texts:
             return snippets.Snippet("", ())
         ids = [p.id for p in passages]
-        chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, query_terms)
-        return snippets.make_snippet(texts[chosen], query_terms)
+        chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, terms)
+        return snippets.make_snippet(texts[chosen], terms)
+
+
+def _open_live_generation(index_dir: Path, ranking: RankingConfig, model: str | None) -> _Generation:
+    """Open the generation the manifest names, re-reading the manifest if an update removed it
+    in between. Raises IndexIncompatible when the index was built with a model other than `model`."""
+    for attempt in range(3):
+        manifest = read_manifest(index_dir)
+        if model is not None and model != manifest.model:
+            raise IndexIncompatible(
+                f"{index_dir} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
+            )
+        try:
+            return _Generation(index_dir, manifest, ranking)
+        except (FileNotFoundError, whoosh_index.EmptyIndexError):
+            # Two updates finished between reading the manifest and opening its generation,
+            # and the second removed it: read the manifest again.
+            if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _manifest_stat(index_dir: Path) -> tuple[int, int, int] | None:
+    """What changes when an update publishes a manifest (it is replaced by a rename)."""
+    try:
+        stat = (index_dir / MANIFEST_NAME).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _for_queries(encoder: Encoder) -> Encoder:

@@ -123,3 +123,20 @@ def test_peers_without_the_bench_extra_names_it_in_one_line(monkeypatch: pytest.
     message = str(exit_info.value.code)
     assert "\n" not in message and "pip install -e '.[bench]'" in message
     assert all(module in message for module in peers.PEER_MODULES)
+
+
+def test_bench_concurrency_runs_every_thread_count_without_mismatches(data: Path, tmp_path: Path) -> None:
+    import bench_concurrency
+
+    from index.pipeline.builder import build
+    from tests.conftest import HashingEncoder
+
+    corpus = tmp_path / "reuters.jsonl"
+    bench_index.convert_reuters(data / bench_index.REUTERS, corpus, None)
+    build([corpus], tmp_path / "index", encoder=HashingEncoder())
+    out = tmp_path / "concurrency.json"
+    payload = bench_concurrency.main(["--index", str(tmp_path / "index"), "--data", str(data), "--queries", "8",
+                                      "--threads", "1", "3", "--warmup", "2", "--no-wait", "--out", str(out)])
+    assert [r["threads"] for r in payload["results"]] == [1, 3]
+    assert all(r["queries"] == 8 and r["mismatches"] == 0 and r["errors"] == 0 for r in payload["results"])
+    assert json.loads(out.read_text())["benchmark"] == "bench_concurrency"

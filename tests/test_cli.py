@@ -90,8 +90,8 @@ def test_show_prints_the_cleaned_article(cli_index):
     ("args", "message"),
     [
         (["search", "x", "--index", "{missing}"], "no index at"),
-        (["search", '"open', "--index", "{index}"], "unclosed quote"),
-        (["search", "author:x", "--index", "{index}"], "does not exist"),
+        (["search", '"open', "--strict", "--index", "{index}"], "unclosed quote"),
+        (["search", "author:x", "--strict", "--index", "{index}"], "does not exist"),
         (["show", "nope", "--index", "{index}"], "no article with id 'nope'"),
         (["index", "{missing}", "--index", "{index}"], "no such file or folder"),
         (["index", "{corpus}", "--index", "{index}", "--model", "no/such-model"], "not available"),
@@ -125,3 +125,15 @@ def test_index_check_exit_code_follows_consistency(cli_index):
 def test_watch_rejects_a_missing_folder(tmp_path):
     result = run("watch", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"))
     assert result.exit_code == 1 and "not a folder" in result.output
+
+
+@pytest.mark.parametrize("query", ['"open quote', "1) arms 2) deals (Libya", "AND", "arms AND", "author:x Libya arms"])
+def test_a_malformed_query_is_read_as_plain_words_with_a_note(cli_index, query):
+    table = run("search", query, "--index", str(cli_index), "--mode", "keyword")
+    assert table.exit_code == 0, table.output
+    as_json = run("search", query, "--index", str(cli_index), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    lines = [json.loads(line) for line in as_json.stdout.splitlines()]
+    if query != "AND":  # a lone AND (all capitals) is the word "and": no note, nothing to find by keyword
+        assert "note: read as plain words" in table.output
+        assert lines[-1]["notes"][0].startswith("read as plain words")

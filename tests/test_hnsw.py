@@ -171,24 +171,21 @@ def test_the_default_graph_keeps_float16_vectors_in_less_memory():
     assert saved >= 300 * DIM * 1.9  # about two bytes per dimension of every vector
 
 
-def test_a_search_runs_on_one_faiss_thread_and_restores_the_setting():
+def test_loading_vectors_for_queries_sets_one_faiss_thread_once_and_no_search_changes_it(tmp_path):
     import faiss
 
     writer = VectorWriter(DIM, hnsw_threshold=10**9)
     writer.add(list(range(100)), unit_vectors(100, 6))
-    store = FaissVectorStore.from_index(writer._index)
+    writer.save(tmp_path / "vectors.faiss")
     before = faiss.omp_get_max_threads()
-    seen = []
-    original = store._index.search
-
-    class Spy:
-        def __getattr__(self, name):
-            return getattr(writer._index, name)
-
-        def search(self, *args, **kwargs):
-            seen.append(faiss.omp_get_max_threads())
-            return original(*args, **kwargs)
-
-    store._index = Spy()
-    assert len(store.search(unit_vectors(1, 7)[0], 5)) == 5
-    assert seen == [1] and faiss.omp_get_max_threads() == before
+    try:
+        faiss.omp_set_num_threads(2)
+        store = LazyVectorStore(tmp_path / "vectors.faiss", DIM)
+        assert faiss.omp_get_max_threads() == 2  # nothing loaded yet: a keyword search changes nothing
+        assert len(store.search(unit_vectors(1, 7)[0], 5)) == 5
+        assert faiss.omp_get_max_threads() == 1
+        faiss.omp_set_num_threads(2)  # e.g. a build in the same process
+        store.search(unit_vectors(1, 8)[0], 5)
+        assert faiss.omp_get_max_threads() == 2  # searches do not toggle the process-wide setting
+    finally:
+        faiss.omp_set_num_threads(before)

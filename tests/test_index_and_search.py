@@ -181,9 +181,12 @@ def test_rebuild_keeps_sources_and_replaces_model_and_settings(built_index):
 
 def test_query_and_argument_errors(built_index, encoder):
     with Engine.open(built_index, encoder=encoder) as engine:
-        for bad in ('"open phrase', "(unbalanced", "author:smith"):
+        for bad in ('"open phrase', "(unbalanced", "author:smith", "arms AND"):
             with pytest.raises(QuerySyntaxError):
-                engine.search(bad)
+                engine.search(bad, strict=True)
+            for mode in ("keyword", "semantic", "hybrid"):
+                lenient = engine.search(bad, mode=mode)  # type: ignore[arg-type]
+                assert lenient.notes and lenient.notes[0].startswith("read as plain words")
         with pytest.raises(InvalidArgument):
             engine.search("x", k=0)
         with pytest.raises(InvalidArgument):
@@ -225,3 +228,38 @@ def test_same_file_names_in_subfolders_are_different_articles(tmp_path, encoder)
     with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
         assert engine.article("sport/001").title == "Sport news"
         assert ids(engine.search("business", mode="keyword")) == ["business/001"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_excluded_articles_never_come_back_in_any_mode(built_index, encoder, mode):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        everything = {h.id for h in engine.search("military cooperation navies", k=10, mode=mode)}
+        assert "iran" in everything
+        without = engine.search("military cooperation navies AND NOT iran", k=10, mode=mode)
+        assert "iran" not in {h.id for h in without}
+        assert all("iran" not in h.snippet.lower() for h in without)
+        required = engine.search("military AND libya", k=10, mode=mode)
+        assert {h.id for h in required} <= {"libya"}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_a_query_that_only_excludes_returns_nothing_and_says_why(built_index, encoder, mode):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        result = engine.search("NOT wheat", mode=mode)
+    assert len(result) == 0 and result.notes == ("the query only excludes words; add words to search for",)
+
+
+def test_excluded_terms_are_not_highlighted(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        hits = engine.search("grain AND NOT kansas", mode="keyword")
+        assert len(hits) == 0
+        hits = engine.search("wheat NOT kansas", mode="keyword", k=5)
+        marked = {h.snippet[a:b].lower() for h in hits for a, b in h.highlights}
+    assert "kansas" not in marked
+
+
+def test_sort_by_date_orders_the_relevant_hits_not_every_candidate(built_index, encoder):
+    with Engine.open(built_index, encoder=encoder) as engine:
+        relevant = engine.search("wheat harvest Kansas", k=1, mode="hybrid")
+        by_date = engine.search("wheat harvest Kansas", k=1, mode="hybrid", sort="date")
+    assert [h.id for h in by_date] == [h.id for h in relevant] == ["wheat"]

@@ -15,6 +15,15 @@ from index.storage import keyword_arrays
 from index.text.articles import Article
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordWriter, WhooshKeywordStore
+from search.engine import RankingConfig
+from search.query import parse_query
+
+# The production BM25F parameters: the scorer must agree with whoosh where it is used.
+K1, B = RankingConfig().bm25_k1, RankingConfig().bm25_b
+
+
+def q(text: str):
+    return parse_query(text).keyword
 
 WORDS = ("arms deal treaty navy missile army libya russia egypt cooperation exercise tank "
          "frigate drone sanctions export border talks summit pact defence").split()
@@ -50,8 +59,9 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stores(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[WhooshKeywordStore, WhooshKeywordStore]:
     """(array scorer on, whoosh only) over the same index."""
     monkeypatch.setattr(keyword_arrays, "MIN_DOCUMENTS", 0)
-    arrays, plain = WhooshKeywordStore(index_dir, 0.75, 2.0), WhooshKeywordStore(index_dir, 0.75, 2.0)
-    plain._arrays.enabled = False
+    arrays, plain = WhooshKeywordStore(index_dir, K1, B), WhooshKeywordStore(index_dir, K1, B)
+    assert arrays.fast_path == keyword_arrays.FAST_PATH_ON
+    plain._searcher()[1].enabled = False
     yield arrays, plain
     arrays.close()
     plain.close()
@@ -69,7 +79,7 @@ def _queries(count: int) -> list[str]:
 
 
 def test_the_index_has_segments_and_deletions(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
-    reader = stores[0]._searcher.reader()
+    reader = stores[0]._searcher()[0].reader()
     assert len(reader.leaf_readers()) == 3
     assert reader.doc_count_all() - reader.doc_count() == 22
 
@@ -77,9 +87,9 @@ def test_the_index_has_segments_and_deletions(stores: tuple[WhooshKeywordStore, 
 def test_plain_or_queries_score_exactly_as_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
     arrays, plain = stores
     for query in _queries(150):
-        assert arrays._arrays.supports(arrays.parse(query)), query
+        assert arrays._searcher()[1].supports(q(query)), query
         for limit in (5, 100):
-            assert arrays.search(query, limit) == plain.search(query, limit), query
+            assert arrays.search(q(query), limit) == plain.search(q(query), limit), query
 
 
 @pytest.mark.parametrize("filters", [
@@ -90,7 +100,7 @@ def test_plain_or_queries_score_exactly_as_whoosh(stores: tuple[WhooshKeywordSto
 def test_filters_keep_the_same_documents(stores: tuple[WhooshKeywordStore, WhooshKeywordStore], filters: Filters) -> None:
     arrays, plain = stores
     for query in _queries(40):
-        assert arrays.search(query, 20, filters) == plain.search(query, 20, filters), query
+        assert arrays.search(q(query), 20, filters) == plain.search(q(query), 20, filters), query
 
 
 def test_more_like_this_scores_exactly_as_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
@@ -102,25 +112,58 @@ def test_more_like_this_scores_exactly_as_whoosh(stores: tuple[WhooshKeywordStor
 def test_other_queries_go_through_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
     arrays, plain = stores
     for query in ('"arms deal"', "arms AND navy", "arms NOT navy", "defen*"):
-        assert not arrays._arrays.supports(arrays.parse(query)), query
-        assert arrays.search(query, 50) == plain.search(query, 50)
+        assert not arrays._searcher()[1].supports(q(query)), query
+        assert arrays.search(q(query), 50) == plain.search(q(query), 50)
 
 
-def test_a_changed_whoosh_switches_the_scorer_off(stores: tuple[WhooshKeywordStore, WhooshKeywordStore],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_whoosh_switches_the_scorer_off_and_says_so_once(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     arrays, plain = stores
 
     def gone(_matcher):
         raise AttributeError("'W3LeafMatcher' object has no attribute '_read_ids'")
 
     monkeypatch.setattr(keyword_arrays, "_postings", gone)
-    assert arrays.search("arms deal", 10) == plain.search("arms deal", 10) != []
-    assert not arrays._arrays.enabled
+    monkeypatch.setattr(keyword_arrays, "_warned", keyword_arrays.threading.Event())
+    with caplog.at_level("WARNING", logger="accord"):
+        assert arrays.search(q("arms deal"), 10) == plain.search(q("arms deal"), 10) != []
+        assert arrays.search(q("navy treaty"), 10) == plain.search(q("navy treaty"), 10)
+    assert not arrays._searcher()[1].enabled
+    assert arrays.fast_path.startswith("off: whoosh's postings are not as expected")
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "fast keyword scoring is off" in caplog.records[0].message
+
+
+def test_missing_whoosh_internals_are_found_at_open(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whoosh.codec import whoosh3
+
+    monkeypatch.setattr(keyword_arrays, "MIN_DOCUMENTS", 0)
+    monkeypatch.delattr(whoosh3.W3LeafMatcher, "_next_block")
+    store = WhooshKeywordStore(index_dir, K1, B)
+    try:
+        assert store.fast_path.startswith("off: whoosh lacks W3LeafMatcher._next_block")
+        assert not store._searcher()[1].enabled
+    finally:
+        store.close()
+
+
+def test_each_thread_searches_through_its_own_searcher(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    import threading
+
+    arrays, _plain = stores
+    mine = arrays._searcher()[0]
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(arrays._searcher()[0]))
+    thread.start()
+    thread.join()
+    assert theirs and theirs[0] is not mine and arrays._searcher()[0] is mine
 
 
 def test_small_indexes_are_left_to_whoosh(index_dir: Path) -> None:
     store = WhooshKeywordStore(index_dir)
     try:
-        assert keyword_arrays.MIN_DOCUMENTS > 360 and not store._arrays.supports(store.parse("arms"))
+        assert keyword_arrays.MIN_DOCUMENTS > 360 and not store._searcher()[1].supports(q("arms"))
+        assert store.fast_path == keyword_arrays.FAST_PATH_SMALL
     finally:
         store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ _ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries"
 
 
 def _article(row: tuple) -> Article:
-    return Article(*row[:7], countries=tuple(json.loads(row[7])))
+    article_id, title, body, date, source, url, path, countries = row
+    return Article(article_id, title, body, date, source, url, path, countries=tuple(json.loads(countries)))
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,35 @@ def _chunks(items: Sequence, size: int = 500):
 
 
 class DocStore:
-    """Read access to an index's articles, passages and source files."""
+    """Read access to an index's articles, passages and source files.
 
-    def __init__(self, path: Path, writable: bool = False) -> None:
-        uri = f"file:{path}?mode={'rwc' if writable else 'ro'}"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    Safe to share between threads: each thread reads through its own read-only SQLite
+    connection, opened on its first call (a connection must not be used by two threads at
+    once). `close` closes them all; call it only when no thread is still reading.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._uri = f"file:{path}?mode=ro"
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
+        return connection
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close every thread's connection."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
 
     def article(self, article_id: str) -> Article | None:
         """The article with this id, or None."""
@@ -223,11 +245,23 @@ class DocStore:
 
 
 class DocStoreWriter(DocStore):
-    """Changes to a docstore (a fresh file, or a copy of the live generation's); `commit` ends them."""
+    """Changes to a docstore (a fresh file, or a copy of the live generation's); `commit` ends them.
+
+    One connection, for the one thread that writes.
+    """
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, writable=True)
-        self._db.executescript(_SCHEMA)
+        super().__init__(path)
+        self._writer = sqlite3.connect(f"file:{path}?mode=rwc", uri=True)
+        self._writer.executescript(_SCHEMA)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._writer
+
+    def close(self) -> None:
+        """Close the database."""
+        self._writer.close()
 
     def commit(self) -> None:
         """Make the changes durable."""
@@ -263,7 +297,7 @@ class DocStoreWriter(DocStore):
             cursor = self._db.execute(
                 "INSERT INTO passages (article_id, start, end) VALUES (?, ?, ?)", (a.id, p.start, p.end)
             )
-            ids.append(int(cursor.lastrowid))
+            ids.append(int(cursor.lastrowid or 0))  # always set after an INSERT
         return ids
 
     def set_duplicate_group(self, members: set[str]) -> None:

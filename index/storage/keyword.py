@@ -1,47 +1,47 @@
 """The keyword leg: a whoosh BM25F index over title and body, behind a small store interface.
 
-Queries use whoosh's syntax: words are OR-ed (ranked by BM25F, so documents with more of the
-words come first), "quoted phrases" match exactly, `title:libya` searches one field, and
-AND/OR/NOT work as operators (except in an all-capitals query, which is read as plain words). Title and body are stemmed, so "cooperating" finds "cooperation".
+The store runs whoosh query trees (parsed by `search.query`): OR-ed words are ranked by BM25F,
+so documents with more of the words come first. Title and body are stemmed, so "cooperating"
+finds "cooperation".
 """
 
 from __future__ import annotations
 
-import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from whoosh import index as whoosh_index
 from whoosh import query as whoosh_query
 from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
-from whoosh.qparser import MultifieldParser, OrGroup
 
 from index.text.articles import Article
-from index.errors import QuerySyntaxError
 from index.storage.filters import Filters
-from index.storage.keyword_arrays import ArrayBM25F
+from index.storage.keyword_arrays import FAST_PATH_ON, ArrayBM25F, fast_path_status
 
 SEARCH_FIELDS = ("title", "body")
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
-_FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
+
+if TYPE_CHECKING:
+    from whoosh.searching import Searcher
 
 
 class KeywordStore(Protocol):
     """What the ranker needs from a keyword index; a server-backed store can stand in."""
 
-    def search(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids with their keyword scores, best first, among articles passing `filters`."""
+        ...
+
+    def matching(self, query: whoosh_query.Query) -> set[str]:
+        """The ids of every article that `query` matches (for a boolean requirement)."""
         ...
 
     def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Articles most like `text`, best first, among articles passing `filters`."""
-        ...
-
-    def query_terms(self, query: str) -> set[str]:
-        """The normalised (stemmed) terms a query searches for, used to pick snippets."""
         ...
 
     def close(self) -> None:
@@ -49,7 +49,8 @@ class KeywordStore(Protocol):
         ...
 
 
-def _schema(title_boost: float) -> Schema:
+def keyword_schema(title_boost: float = 1.0) -> Schema:
+    """The keyword index's fields and analyzers (the title boost only changes scoring)."""
     analyzer = StemmingAnalyzer()
     return Schema(
         id=ID(stored=True, unique=True),
@@ -69,7 +70,7 @@ class KeywordWriter:
         if whoosh_index.exists_in(str(directory)):
             ix = whoosh_index.open_dir(str(directory))
         else:
-            ix = whoosh_index.create_in(str(directory), _schema(title_boost))
+            ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
         self._total = ix.doc_count_all()
         self._deleted = self._total - ix.doc_count()
         self._writer = ix.writer(limitmb=256)
@@ -116,31 +117,6 @@ def write_keyword_index(directory: Path, articles: Iterable[Article], title_boos
     writer.commit()
 
 
-def check_query_syntax(query: str) -> None:
-    """Raise QuerySyntaxError for quotes or brackets left open, or a field that does not exist."""
-    if query.count('"') % 2:
-        raise QuerySyntaxError(f"query {query!r} has an unclosed quote; close the \"phrase\"")
-    depth = 0
-    for char in query.replace('"', " "):
-        depth += (char == "(") - (char == ")")
-        if depth < 0:
-            break
-    if depth:
-        raise QuerySyntaxError(f"query {query!r} has unbalanced brackets")
-    for match in _FIELD_PREFIX.finditer(_without_phrases(query)):
-        if match.group(1) not in QUERY_FIELDS:
-            raise QuerySyntaxError(
-                f"query field {match.group(1)!r} does not exist; use one of {', '.join(QUERY_FIELDS)}"
-            )
-
-
-def plain_text(query: str) -> str:
-    """The query as plain words, without field prefixes, quotes or operators (for embedding)."""
-    text = _FIELD_PREFIX.sub("", query)
-    text = re.sub(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b", " ", text)
-    return " ".join(re.sub(r"[\"()]", " ", text).split())
-
-
 def _filter_query(filters: Filters) -> whoosh_query.Query:
     parts: list[whoosh_query.Query] = [whoosh_query.Term("countries", c.lower()) for c in filters.countries]
     if filters.sources:
@@ -149,10 +125,6 @@ def _filter_query(filters: Filters) -> whoosh_query.Query:
         # Dates are ISO strings, so a term range is a date range; "" (undated) sorts before all.
         parts.append(whoosh_query.TermRange("date", filters.since or "0000", filters.until or "9999"))
     return whoosh_query.And(parts)
-
-
-def _without_phrases(query: str) -> str:
-    return re.sub(r'"[^"]*"', " ", query)
 
 
 class _PreloadedOr(whoosh_query.Or):
@@ -180,60 +152,75 @@ def _preloaded(query: whoosh_query.Query) -> whoosh_query.Query:
 
 
 class WhooshKeywordStore:
-    """A keyword store over a whoosh index directory; keeps one searcher open for reuse."""
+    """A keyword store over a whoosh index directory.
+
+    Safe to share between threads: a whoosh searcher keeps file positions and caches that must
+    not be used by two threads at once, so each thread searches through its own searcher (and
+    its own array scorer), opened on its first search and kept for the next. `close` closes
+    them all; call it only when no thread is still searching.
+    """
 
     def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
         self._index = whoosh_index.open_dir(str(directory))
-        self._searcher = self._index.searcher(weighting=scoring.BM25F(B=bm25_b, K1=bm25_k1))
-        self._arrays = ArrayBM25F(self._searcher, b=bm25_b, k1=bm25_k1)
-        self._parser = MultifieldParser(list(SEARCH_FIELDS), self._index.schema, group=OrGroup)
+        self._weighting = scoring.BM25F(B=bm25_b, K1=bm25_k1)
+        self._k1, self._b = bm25_k1, bm25_b
+        self._local = threading.local()
+        self._opened: list[tuple[Searcher, ArrayBM25F]] = []
+        self._opened_lock = threading.Lock()
+        self.fast_path = fast_path_status(self._index.doc_count_all())
+
+    def _searcher(self) -> tuple[Searcher, ArrayBM25F]:
+        opened = getattr(self._local, "opened", None)
+        if opened is None:
+            searcher = self._index.searcher(weighting=self._weighting)
+            opened = (searcher, ArrayBM25F(searcher, b=self._b, k1=self._k1, enabled=self.fast_path == FAST_PATH_ON))
+            self._local.opened = opened
+            with self._opened_lock:
+                self._opened.append(opened)
+        return opened
 
     def close(self) -> None:
-        """Close the searcher and its files."""
-        self._searcher.close()
+        """Close every thread's searcher and its files."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for searcher, _arrays in opened:
+            searcher.close()
 
     def article_ids(self) -> set[str]:
         """Every article id in the index (for consistency checks)."""
-        return {fields["id"] for fields in self._searcher.all_stored_fields()}
+        searcher, _arrays = self._searcher()
+        return {fields["id"] for fields in searcher.all_stored_fields()}
 
-    def parse(self, query: str) -> whoosh_query.Query:
-        """The whoosh query for `query`; raises QuerySyntaxError when it is malformed."""
-        check_query_syntax(query)
-        if not any(c.islower() for c in query):
-            # An all-capitals query ("SYRIA AND IRAQ") is plain words, not AND/OR/NOT operators.
-            query = query.lower()
-        return _preloaded(self._parser.parse(query))
-
-    def search(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""
-        parsed = self.parse(query)
-        if parsed is whoosh_query.NullQuery:
+        if query is whoosh_query.NullQuery:
             return []
-        return self._run(parsed, limit, filters)
+        return self._run(_preloaded(query), limit, filters)
+
+    def matching(self, query: whoosh_query.Query) -> set[str]:
+        """The ids of every article that `query` matches, scored or not."""
+        if query is whoosh_query.NullQuery:
+            return set()
+        searcher, _arrays = self._searcher()
+        return {searcher.stored_fields(docnum)["id"] for docnum in searcher.docs_for_query(query)}
 
     def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Articles sharing the most distinctive terms of `text` (more-like-this), best first."""
-        terms = self._searcher.key_terms_from_text("body", text, numterms=25)
+        searcher, _arrays = self._searcher()
+        terms = searcher.key_terms_from_text("body", text, numterms=25)
         if not terms:
             return []
         parsed = _PreloadedOr([whoosh_query.Term("body", term, boost=weight) for term, weight in terms])
         return self._run(parsed, limit, filters)
 
     def _run(self, parsed: whoosh_query.Query, limit: int, filters: Filters | None) -> list[tuple[str, float]]:
+        searcher, arrays = self._searcher()
         restrict = _filter_query(filters) if filters and filters.active else None
-        if self._arrays.supports(parsed):
-            allowed = None if restrict is None else self._searcher.docs_for_query(restrict)
-            top = self._arrays.top(parsed, limit, allowed)
+        if arrays.supports(parsed):
+            allowed = None if restrict is None else searcher.docs_for_query(restrict)
+            top = arrays.top(parsed, limit, allowed)
             if top is not None:
-                return [(self._searcher.stored_fields(docnum)["id"], score) for docnum, score in top]
-        results = self._searcher.search(parsed, limit=limit, filter=restrict)
+                return [(searcher.stored_fields(docnum)["id"], score) for docnum, score in top]
+            self.fast_path = arrays.disabled_reason or self.fast_path
+        results = searcher.search(parsed, limit=limit, filter=restrict)
         return [(hit["id"], float(hit.score)) for hit in results]
-
-    def query_terms(self, query: str) -> set[str]:
-        """Stemmed terms of the text fields that the query searches for."""
-        parsed = self.parse(query)
-        return {
-            text.decode() if isinstance(text, bytes) else str(text)
-            for field, text in parsed.iter_all_terms()
-            if field in SEARCH_FIELDS
-        }

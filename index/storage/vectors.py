@@ -17,8 +17,8 @@ when the generation has one, else the exact index.
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,6 +56,10 @@ class VectorStore(Protocol):
 
     def __len__(self) -> int: ...
 
+    def close(self) -> None:
+        """Release files or connections."""
+        ...
+
 
 def _read(path: Path) -> faiss.IndexIDMap2:
     import faiss
@@ -81,7 +85,7 @@ class FaissVectorStore:
     """A vector store over one faiss index file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path: Path | None = path
         self._index = _read(path)
 
     @classmethod
@@ -121,15 +125,7 @@ class FaissVectorStore:
             params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, limit), sel=selector)
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        # One query gains nothing from faiss's OpenMP threads, and their spin-waiting after each
-        # search steals the cores the query encoder needs next: measured at 99k vectors, encode
-        # 6.6 -> 3.6 ms and exact search 24 -> 11 ms. Restored after, for bulk work in this process.
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            scores, ids = self._index.search(query, limit, params=params)
-        finally:
-            faiss.omp_set_num_threads(threads)
+        scores, ids = self._index.search(query, limit, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -141,12 +137,29 @@ class FaissVectorStore:
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
 
 
+def use_one_faiss_thread() -> None:
+    """Make faiss search on one OpenMP thread in this process, once, when a query side loads vectors.
+
+    One query gains nothing from faiss's OpenMP threads, and their spin-waiting after each search
+    steals the cores the query encoder needs next: measured at 99k vectors, encode 6.6 -> 3.6 ms
+    and exact search 24 -> 11 ms. The setting is process-wide, so it is made once at load rather
+    than toggled around each search (which raced between threads); concurrent searches from
+    several threads still run in parallel, one core each.
+    """
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 class LazyVectorStore:
     """A FaissVectorStore read on first use, so a keyword-only search never loads faiss.
 
     The file is opened at once: a missing file fails now, as an eager open would, and the open
     handle keeps this generation's vectors readable even if a later update removes the folder.
     `path` is the exact index; its HNSW graph is read instead when the generation has one.
+
+    Safe to share between threads: the first use loads the index under a lock, and faiss
+    searches of a loaded index may run concurrently.
     """
 
     def __init__(self, path: Path, dim: int) -> None:
@@ -157,10 +170,23 @@ class LazyVectorStore:
         self._path = graph if graph.exists() else path
         self._file = open(self._path, "rb")
         self._dim = dim
+        self._loading = threading.Lock()
 
-    @cached_property
+    @property
     def _store(self) -> FaissVectorStore:
+        loaded = self.__dict__.get("_loaded")
+        if loaded is None:
+            with self._loading:
+                loaded = self.__dict__.get("_loaded")
+                if loaded is None:
+                    loaded = self._load()
+                    self.__dict__["_loaded"] = loaded
+        return loaded
+
+    def _load(self) -> FaissVectorStore:
         import faiss
+
+        use_one_faiss_thread()
 
         # Streamed from the open handle: reading the file into bytes first would hold the whole
         # index twice at the peak, which at 100k articles is most of the query process's memory.
@@ -185,20 +211,26 @@ class LazyVectorStore:
             return self._store.vectors(ids)
         return self._exact_mapped.vectors(ids)
 
-    @cached_property
+    @property
     def _exact_mapped(self) -> FaissVectorStore:
         # An HNSW graph cannot give vectors back by id; the exact index beside it can. It is
         # memory-mapped, so only the pages of the vectors asked for are read: at 100k articles
         # reading it whole would add 766 MB to a process that holds the graph already.
         import faiss
 
-        if not self._exact_path.exists():
-            raise FileNotFoundError(errno.ENOENT, "no vector index", str(self._exact_path))
-        return FaissVectorStore.from_index(faiss.read_index(str(self._exact_path), faiss.IO_FLAG_MMAP_IFC))
+        with self._loading:
+            mapped = self.__dict__.get("_mapped")
+            if mapped is None:
+                if not self._exact_path.exists():
+                    raise FileNotFoundError(errno.ENOENT, "no vector index", str(self._exact_path))
+                mapped = FaissVectorStore.from_index(faiss.read_index(str(self._exact_path), faiss.IO_FLAG_MMAP_IFC))
+                self.__dict__["_mapped"] = mapped
+        return mapped
 
     def close(self) -> None:
         """Release the file if the vectors were never needed."""
-        self._file.close()
+        with self._loading:
+            self._file.close()
 
 
 class VectorWriter:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -65,26 +65,3 @@ def component(seed: str, neighbours: Callable[[str], Iterable[str]]) -> set[str]
                 found.add(other)
                 todo.append(other)
     return found
-
-
-def groups(signatures: Mapping[str, np.ndarray]) -> dict[str, str]:
-    """Every article id mapped to its group's id (its own id when it has no duplicate).
-
-    The whole-collection computation; the index does the same incrementally.
-    """
-    buckets: dict[tuple[int, int], list[str]] = {}
-    for article_id, sig in signatures.items():
-        for key in band_keys(sig):
-            buckets.setdefault(key, []).append(article_id)
-
-    def neighbours(article_id: str) -> set[str]:
-        sig = signatures[article_id]
-        candidates = {other for key in band_keys(sig) for other in buckets[key] if other != article_id}
-        return {other for other in candidates if similar_enough(sig, signatures[other])}
-
-    result: dict[str, str] = {}
-    for article_id in sorted(signatures):
-        if article_id not in result:
-            members = component(article_id, neighbours)
-            result.update({member: min(members) for member in members})
-    return result
