@@ -11,16 +11,17 @@ import subprocess
 import sys
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Annotated
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from index.errors import IndexNotFound, InvalidArgument
 from index.pipeline.builder import build
-from index.storage.filters import Filters
 from search.engine import Engine, Hit
+from search.web.api import live_engine
 from search.web.app import create_app
 from search.web.live import LiveEngine
 from search.web.security import MAX_K, MAX_QUERY_CHARS, check_bind, is_loopback, load_token, token_matches
@@ -134,7 +135,7 @@ def test_openapi_schema_and_docs_are_served_locally(client):
     hit = schema["components"]["schemas"]["HitModel"]["properties"]
     assert list(hit) == [f.name for f in fields(Hit)]
     search_params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert search_params == {"q", "k", "mode", "country", "source", "since", "until", "sort", "facets", "collapse"}
+    assert search_params == {"q", "k", "mode", "country", "source", "since", "until", "sort", "facets", "collapse", "strict"}
     docs = client.get("/docs").text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "http" not in docs.replace("http-equiv", "")
     for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css",
@@ -178,8 +179,13 @@ def test_every_response_carries_the_security_headers(client, path):
 # ---- errors ------------------------------------------------------------------------------------
 
 
+def test_a_malformed_query_is_read_as_words_unless_strict(client):
+    lenient = client.get("/api/search", params={"q": 'Libya "military', "mode": "keyword"})
+    assert lenient.status_code == 200 and lenient.json()["hits"][0]["id"] == "libya" and lenient.json()["notes"]
+    assert_error(client.get("/api/search", params={"q": 'Libya "military', "strict": "true"}), 400, "quote")
+
+
 @pytest.mark.parametrize(("params", "words"), [
-    ({"q": 'say "hello'}, ["unclosed quote"]),
     ({"q": "   "}, ["empty"]),
     ({"q": "navy", "country": "Narnia"}, ["Narnia", "not a country"]),
     ({"q": "navy", "since": "yesterday-ish"}, ["not a date"]),
@@ -237,14 +243,10 @@ def test_an_unexpected_exception_is_a_json_500_without_traceback(client, index_d
 
 
 def test_extra_routers_reach_the_shared_index(index_dir, encoder):
-    from fastapi import Depends
-
-    from search.web.api import live_engine
-
     views = APIRouter(prefix="/api/views")
 
     @views.get("/count")
-    def count(live: LiveEngine = Depends(live_engine)) -> dict:
+    def count(live: Annotated[LiveEngine, Depends(live_engine)]) -> dict:
         with live.use() as engine:
             return {"articles": engine.stats().articles}
 
@@ -387,21 +389,16 @@ def test_the_api_serves_each_new_generation(client, corpus_dir, index_dir, encod
     assert client.get("/api/stats").json()["articles"] == 7
 
 
-def test_a_request_in_flight_finishes_on_its_generation(corpus_dir, index_dir, encoder):
-    live = LiveEngine(index_dir, encoder, serialize=False)
-    with live.use() as old:
-        (corpus_dir / "sub.txt").write_text("Submarine deal\nA submarine deal was signed by Norway.\n")
-        build([corpus_dir], index_dir, encoder=encoder)
-        with live.use() as new:
-            assert new is not old and new.manifest.generation == "gen-000002"
-            assert [h.id for h in new.search("submarine", mode="keyword")] == ["sub"]
-        # The old engine is still open and still answers from its generation.
-        assert old.manifest.generation == "gen-000001" and old.search("submarine", mode="keyword").hits == ()
-        assert old.search("Libya", filters=Filters(countries=("Libya",)))
-    with pytest.raises(Exception):
-        old.search("Libya", mode="keyword")  # closed once its last user was done
+def test_the_shared_engine_follows_new_generations(corpus_dir, index_dir, encoder):
+    live = LiveEngine(index_dir, encoder)
+    with live.use() as engine:
+        assert engine.manifest.generation == "gen-000001"
+    (corpus_dir / "sub.txt").write_text("Submarine deal\nA submarine deal was signed by Norway.\n")
+    build([corpus_dir], index_dir, encoder=encoder)
     with live.use() as again:
-        assert again is new  # one engine per generation, reused
+        assert again is engine  # one Engine, refreshed onto the new generation
+        assert again.manifest.generation == "gen-000002"
+        assert [h.id for h in again.search("submarine", mode="keyword")] == ["sub"]
     live.close()
 
 

@@ -8,7 +8,7 @@ pairs) are written the same way and passed to `create_app(routers=...)`.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -29,14 +29,14 @@ from search.web.security import MAX_K, MAX_QUERY_CHARS
 router = APIRouter(prefix="/api", tags=["search"])
 
 # What each route may answer besides 200, for the OpenAPI schema.
-ERRORS = {status: {"model": ErrorModel, "description": text} for status, text in (
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorModel, "description": text} for status, text in (
     (400, "malformed query, unknown country, unreadable date or other bad argument"),
     (401, "this server needs an access token and none was sent"),
     (403, "wrong access token (or, without one, a Host that is not this machine)"),
     (422, "a parameter out of its limits (k, query length) or of the wrong type"),
     (503, "the index cannot be opened"),
 )}
-NOT_FOUND = {404: {"model": ErrorModel, "description": "no article with that id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorModel, "description": "no article with that id"}}
 
 
 def as_json(model: BaseModel) -> Response:
@@ -77,11 +77,12 @@ def search(
     sort: Annotated[Literal["relevance", "date"], Query(description="relevance, or date (newest first among the relevant candidates)")] = "relevance",
     facets: Annotated[bool, Query(description="also count the candidates by country, year and source")] = False,
     collapse: Collapse = True,
+    strict: Annotated[bool, Query(description="a malformed query is an error (400) instead of being read as plain words")] = False,
 ) -> Response:
     """The k best articles for q, as `accord search --json` gives them (same field names)."""
     filters = Filters.parse(country, source, since, until)
     with live.use() as engine:
-        result = engine.search(q, k=k, mode=mode, filters=filters, sort=sort, collapse=collapse, facets=facets)
+        result = engine.search(q, k=k, mode=mode, filters=filters, sort=sort, collapse=collapse, facets=facets, strict=strict)
     return as_json(from_dataclass(SearchResultModel, result))
 
 

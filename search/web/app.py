@@ -48,7 +48,6 @@ def create_app(
     *,
     token: str | None = None,
     encoder: Encoder | None = None,
-    serialize: bool = True,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """The web app over the index at `index_dir` (or over an already open `LiveEngine`).
@@ -58,7 +57,7 @@ def create_app(
     include; their routes reach the index through `Depends(search.web.api.live_engine)`.
     The index is opened on the first request; nothing here writes to it.
     """
-    live = index_dir if isinstance(index_dir, LiveEngine) else LiveEngine(index_dir, encoder, serialize=serialize)
+    live = index_dir if isinstance(index_dir, LiveEngine) else LiveEngine(index_dir, encoder)
     app = FastAPI(
         title="Accord",
         summary="Hybrid keyword + semantic search over defense-cooperation news.",
