@@ -396,8 +396,14 @@ def serve_command(
     with _user_errors():
         from search.web.server import serve
 
+        followers = None
+        if watch:
+            from index.pipeline.follow import Followers
+
+            followers = Followers(watch, _index_dir(index), typer.echo)
+            typer.echo(f"Watching {', '.join(map(str, watch))}.")
         try:
-            serve(_index_dir(index), host=host, port=port, watch=watch or [], token_file=token_file, log=typer.echo)
+            serve(_index_dir(index), host=host, port=port, token_file=token_file, background=followers, log=typer.echo)
         except KeyboardInterrupt:
             typer.echo("Stopped.")
 

@@ -104,7 +104,7 @@ def start_server(index_dir: Path, port: int, imports: Sequence[str]) -> subproce
         f"for name in {list(imports)!r}: importlib.import_module(name)\n"
         "from pathlib import Path\n"
         "from search.web.server import Server\n"
-        f"Server(Path({str(index_dir)!r}), host='127.0.0.1', port={port}, log=lambda line: None).run()\n"
+        f"Server(Path({str(index_dir)!r}), host='127.0.0.1', port={port}).run()\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)

@@ -1,6 +1,6 @@
 """The analysts' page in a real browser: Debian's headless chromium, driven by Playwright, against
-a real uvicorn server on 127.0.0.1 (`search.web.server.Server`, as `accord serve --watch` runs
-it) over the seeds.
+a real uvicorn server on 127.0.0.1 (`search.web.server.Server` with the watchers of
+`index.pipeline.follow`, as `accord serve --watch` runs them) over the seeds.
 
 The walk: type "military-technical cooperation Libya", see the Libya article first with the
 query terms marked, click the country facet Iran and see only Iran articles, open an article,
@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from index.pipeline.follow import Followers
 from search.web.server import Server
 from tests.conftest import SEEDS, HashingEncoder
 
@@ -77,7 +78,8 @@ def serve(tmp_path: Path, encoder: HashingEncoder | None) -> Iterator[Served]:
     shutil.copytree(SEEDS, folder)
     log: list[str] = []
     port = free_port()
-    server = Server(tmp_path / "index", host="127.0.0.1", port=port, watch=[folder], encoder=encoder, log=log.append)
+    followers = Followers([folder], tmp_path / "index", log.append, encoder=encoder)  # what `--watch` runs
+    server = Server(tmp_path / "index", host="127.0.0.1", port=port, encoder=encoder, background=followers)
     thread = threading.Thread(target=server.run, name="accord-serve-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -5,7 +5,7 @@
     Server(Path("/tmp/accord-index")).run()        # the same on uvicorn at 127.0.0.1:8765
 
 Parts: `app` (the application), `api` (the /api routes), `live` (the shared Engine that follows
-new index generations), `security` (token, headers, limits), `server` (uvicorn and watchers),
+new index generations), `security` (token, headers, limits), `server` (uvicorn, with background work such as watchers),
 `models` (response models), `static/` (the page and vendored assets). Names are imported on
 first use, so `accord --help` never imports FastAPI.
 """

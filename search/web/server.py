@@ -1,39 +1,52 @@
-"""`accord serve`: the web app on uvicorn, optionally following folders like `accord watch`.
+"""`accord serve`: the web app on uvicorn, optionally beside background work such as watchers.
 
-A `Server` checks the address and token, brings the index up to date with the watched folders,
-opens it, then runs uvicorn in the calling thread and one watcher thread per watched folder.
-Each batch a watcher indexes commits a new generation; the app's `LiveEngine` serves it from
-the next request on, while requests in flight finish on the generation they started with.
+A `Server` checks the address and token, lets its background work prepare the index (the
+watchers of `--watch` index their folders first), opens the index, then runs uvicorn in the
+calling thread while the background work runs in its own threads. The query side never imports
+the build side: `cli.py` hands the watchers in (`index.pipeline.follow.Followers`). Each batch
+a watcher indexes commits a new generation; the app refreshes its Engine onto it for the next
+request, while requests in flight finish on the generation they started with.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from index.embedding.encoder import Encoder
-from index.errors import AccordError
 from search.web.live import LiveEngine
 from search.web.security import check_bind, load_token
 
 Log = Callable[[str], None]
+
+
+class Background(Protocol):
+    """Work that runs beside the server (the `--watch` folders' watchers)."""
+
+    def prepare(self) -> None:
+        """Run before the index is opened, in the caller's thread."""
+
+    def start(self) -> None:
+        """Start in background threads once the server runs."""
+
+    def stop(self) -> None:
+        """Stop when the server stops."""
+
 
 # uvicorn's protections against slow or greedy clients: at most this many connections and
 # requests at once (more get 503), and idle keep-alive connections closed after a few seconds.
 MAX_CONCURRENCY = 64
 KEEP_ALIVE_SECONDS = 5
 MAX_HEADER_BYTES = 16384
-_LOCK_WAIT_SECONDS = 600.0  # the first build waits for another writer, like the watcher does
 
 
 class Server:
-    """One `accord serve`: the app on `host:port` and a watcher per folder of `watch`.
+    """One `accord serve`: the app on `host:port`, and `background` work beside it.
 
-    Raises InvalidArgument for a non-loopback `host` without a token, SourceNotFound for a
-    watched folder that does not exist, IndexNotFound when there is no index and nothing to
-    watch. `run()` blocks until `stop()` (or Ctrl-C); it is meant for one thread, `stop()` for any.
+    Raises InvalidArgument for a non-loopback `host` without a token (before anything else
+    happens), IndexNotFound when there is no index. `run()` blocks until `stop()` (or Ctrl-C);
+    it is meant for one thread, `stop()` for any.
     """
 
     def __init__(
@@ -42,10 +55,9 @@ class Server:
         *,
         host: str = "127.0.0.1",
         port: int = 8765,
-        watch: Sequence[Path] = (),
         token: str | None = None,
         encoder: Encoder | None = None,
-        log: Log = print,
+        background: Background | None = None,
     ) -> None:
         import uvicorn
 
@@ -53,13 +65,9 @@ class Server:
 
         check_bind(host, token)
         self.index_dir = Path(index_dir).expanduser()
-        self._watch = [Path(folder) for folder in watch]
-        self._encoder = encoder
-        self._log = log
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        if self._watch:
-            self._first_build()
+        self._background = background
+        if background is not None:
+            background.prepare()
         self.live = LiveEngine(self.index_dir, encoder)
         self.live.open()  # fail now, with one line, when there is no usable index
         config = uvicorn.Config(
@@ -82,50 +90,19 @@ class Server:
         return self._uvicorn.started
 
     def run(self) -> None:
-        """Serve (and watch) until `stop()` is called or the process is interrupted."""
-        for folder in self._watch:
-            thread = threading.Thread(target=self._follow, args=(folder,), name=f"accord-watch-{folder.name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        """Serve (with the background work running) until `stop()` or an interrupt."""
+        if self._background is not None:
+            self._background.start()
         try:
             self._uvicorn.run()
         finally:
-            self._stop.set()
-            for thread in self._threads:
-                thread.join(timeout=10)
+            if self._background is not None:
+                self._background.stop()
             self.live.close()
 
     def stop(self) -> None:
-        """Ask the server and its watchers to finish (requests in flight complete first)."""
-        self._stop.set()
+        """Ask the server to finish (requests in flight complete first); run() then stops the rest."""
         self._uvicorn.should_exit = True
-
-    def _first_build(self) -> None:
-        from index.pipeline.builder import build
-
-        started = time.perf_counter()
-        report = build(self._watch, self.index_dir, encoder=self._encoder, lock_timeout=_LOCK_WAIT_SECONDS)
-        self._log_batch(report, time.perf_counter() - started)
-
-    def _follow(self, folder: Path) -> None:
-        from index.pipeline.watch import watch
-
-        try:
-            watch(folder, self.index_dir, self._log_batch, encoder=self._encoder, stop=self._stop)
-        except Exception as err:  # the server goes on serving the last generation; say why watching stopped
-            self._log(f"{time.strftime('%H:%M:%S')} error: stopped watching {folder}: {type(err).__name__}: {err}")
-
-    def _log_batch(self, report, seconds: float) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        if isinstance(report, AccordError):
-            self._log(f"{stamp} error: {report}")
-            return
-        for skipped in report.skipped:
-            self._log(f"{stamp} skipped {skipped.path}: {skipped.reason}")
-        self._log(
-            f"{stamp} {report.added} added, {report.updated} updated, {report.removed} removed, "
-            f"{report.unchanged} unchanged; {report.articles} articles ({seconds:.1f}s)"
-        )
 
 
 def serve(
@@ -133,12 +110,11 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8765,
-    watch: Sequence[Path] = (),
     token_file: Path | None = None,
+    background: Background | None = None,
     log: Log = print,
 ) -> None:
     """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN."""
-    server = Server(index_dir, host=host, port=port, watch=watch, token=load_token(token_file), log=log)
-    log(f"Serving {server.index_dir} at {server.url}" + (f", watching {', '.join(map(str, watch))}" if watch else "")
-        + "; Ctrl-C stops.")
+    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background)
+    log(f"Serving {server.index_dir} at {server.url}; Ctrl-C stops.")
     server.run()
