@@ -416,3 +416,13 @@ def test_an_index_of_a_model_this_server_lacks_still_answers_keyword_searches(tm
     assert client.get("/api/search", params={"q": "Libya", "mode": "keyword"}).json()["hits"][0]["id"] == "libya"
     assert_error(client.get("/api/search", params={"q": "Libya"}), 503, "test/not-registered", "not available")
     assert client.head("/").status_code == 200
+
+
+def test_cli_serve_watch_of_a_missing_folder_fails_in_one_line(tmp_path):
+    from cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--index", str(tmp_path / "index"), "--watch", str(tmp_path / "nowhere")])
+    print(result.output)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith("accord: error: ") and "nowhere" in result.output
+    assert not (tmp_path / "index" / "manifest.json").exists()
