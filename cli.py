@@ -67,11 +67,20 @@ def _user_errors() -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except KeyboardInterrupt:
-        typer.echo("accord: interrupted; the index is unchanged or fully updated", err=True)
+        typer.echo("accord: interrupted; the index holds its last published state (an update publishes in batches)", err=True)
         raise typer.Exit(130) from None
     except Exception as err:  # a bug: still one line, with the way to see more
         if os.environ.get("ACCORD_DEBUG"):
             raise
+        from index.storage.faults import is_corruption
+
+        if is_corruption(err):  # raised by a store file read outside the index command
+            typer.echo(
+                f"accord: error: the index is damaged ({type(err).__name__}: {str(err)[:120]}); "
+                "'accord index --check' names the file, 'accord index --rebuild' rebuilds it",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         typer.echo(f"accord: internal error: {type(err).__name__}: {err} (ACCORD_DEBUG=1 shows the traceback)", err=True)
         raise typer.Exit(2) from None
 
@@ -87,37 +96,62 @@ def index_command(
         typer.Argument(help="Folders or .txt/.jsonl files to add. None: re-read the known sources.", show_default=False),
     ] = None,
     index: IndexOption = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model.")] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model; works when the manifest or embedding cache is damaged."),
+    ] = False,
     model: Annotated[
         Optional[str],
         typer.Option("--model", help="Embedding model for a new index. Default: the index's own, else all-MiniLM-L6-v2."),
     ] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only verify the index is consistent (exit 0 only if it is).")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only verify the index: its parts agree and their content is intact (exit 0 only if so).")] = False,
+    forget: Annotated[
+        Optional[list[Path]],
+        typer.Option("--forget", help="Remove this source (e.g. one that moved or was deleted) and its articles; repeatable.", show_default=False),
+    ] = None,
+    commit_every: Annotated[
+        int, typer.Option("--commit-every", min=1, help="Publish the work every this many passages, so a long update is searchable as it goes.")
+    ] = 10_000,
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.0, help="Warn about (or with --refuse-large skip) input files larger than this.")] = 20.0,
+    refuse_large: Annotated[bool, typer.Option("--refuse-large", help="Skip files over --max-file-mb instead of indexing them with a warning.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from article files.
 
     The index remembers its sources: each run checks all of them (plus PATHS) and indexes only
     what changed: new and changed files are (re)indexed, deleted ones removed, unchanged text is
-    never re-read or re-embedded.
+    never re-read or re-embedded. A source that is gone is reported and its articles kept until
+    --forget drops it. Large updates are published in batches as they go.
     """
     with _user_errors():
         if check:
             _check(_index_dir(index), as_json)
             return
-        from index.pipeline.builder import build
+        from index.pipeline.builder import LargeFiles, build
 
         with _Progress() as progress:
-            report = build(paths or [], _index_dir(index), model=model, rebuild=rebuild, progress=progress)
+            report = build(
+                paths or [], _index_dir(index), model=model, rebuild=rebuild, progress=progress,
+                forget=forget or [], commit_every=commit_every,
+                large_files=LargeFiles(max_mb=max_file_mb, refuse=refuse_large),
+            )
         for skipped in report.skipped:
-            typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
+            typer.echo(f"accord: skipped {_printable(skipped.path)}: {_printable(skipped.reason)}", err=True)
+        for warning in report.warnings:
+            typer.echo(f"accord: warning: {_printable(warning)}", err=True)
         if as_json:
             typer.echo(json.dumps(asdict(report)))
             return
         typer.echo(
             f"Indexed {report.articles} articles ({report.passages} passages) in {report.index_dir}: "
-            f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache."
+            f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache"
+            + (f"; published in {report.generations} batches." if report.generations > 1 else ".")
         )
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters shown escaped (paths and reasons may hold any bytes)."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _changes_line(report) -> str:
@@ -489,9 +523,11 @@ class _Progress:
         if stage not in self._bars:
             from tqdm import tqdm
 
-            unit = "passage" if stage == "embed" else "file"
+            unit = {"embed": "passage", "split": "article"}.get(stage, "file")
             self._bars[stage] = tqdm(total=total, desc=stage, unit=unit, file=sys.stderr)
         bar = self._bars[stage]
+        if bar.total != total:  # the embedding total grows as a batched update splits articles
+            bar.total = total
         bar.update(done - bar.n)
         if done >= total:
             bar.close()  # a finished stage shows its final count, rate and time, not a stale 0%

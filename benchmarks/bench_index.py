@@ -2,20 +2,20 @@
 
     python benchmarks/bench_index.py ../shared/data --out runs/bench_index.json
 
-What is measured, per dataset (steps 1-2 in one fresh child process, step 3 in another, so that
-each peak RSS is its own):
+What is measured, per dataset, in one fresh child process (so that its peak RSS is its own):
 
 1. The full build through the public API, `index.pipeline.builder.build(...)`, with an empty embedding
    cache, on the first `--embed-limit` articles. The model is loaded (and timed) before the
    build, so the build time excludes loading it; the encoder is wrapped to time `encode` calls,
    which gives the embedding stage inside that very build. Peak RSS is read right after it.
 2. The same build again with `rebuild=True` and the now warm cache: everything but embedding.
-3. The builder's steps alone on all `--limit` articles: reading and cleaning
-   (`index.pipeline.builder.read_sources`), splitting into passages (`index.pipeline.builder.split_article`, the model's
-   tokenizer) and the keyword index (`index.storage.keyword.write_keyword_index`).
+3. The stages of those very builds, as the builder times them (`BuildReport.stage_seconds`:
+   reading and cleaning, splitting, embedding, writing the article store, vectors and keyword
+   index, publishing): the product's own build path, not a copy of its steps.
 
 Then the keyword side at scale: Reuters replicated with new ids (`<newid>-copyN`, text
-unchanged) to `--keyword-scale` articles, timed through `write_keyword_index` only.
+unchanged) to `--keyword-scale` articles, written through `KeywordWriter` (the keyword store's
+writer the build uses) alone.
 
 Reuters is converted to a temporary JSONL (`id`=newid, title, body, date; records with an empty
 body are skipped and counted). BBC reuses the names `001.txt`... in every category and an
@@ -157,55 +157,36 @@ def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
         "build": {"articles": report.articles, "passages": report.passages, "embedded": report.embedded,
                   "skipped": len(report.skipped), "seconds": cold["s"], "embed_seconds": encoder.encode_s,
                   "embedded_by_encoder": encoder.encoded, "count_tokens_seconds": encoder.count_s,
-                  "peak_rss_mib": rss_build, **sizes},
+                  "peak_rss_mib": rss_build, "stage_seconds": report.stage_seconds, **sizes},
         "warm_rebuild": {"articles": warm_report.articles, "passages": warm_report.passages,
                          "embedded": warm_report.embedded, "seconds": warm["s"],
-                         "embed_seconds": warm_encoder.encode_s},
+                         "embed_seconds": warm_encoder.encode_s, "stage_seconds": warm_report.stage_seconds},
     }
 
 
-def measure_stages(src: str, work: str, model_spec: str) -> dict[str, Any]:
-    """Child process: the builder's steps alone on `src`: read and clean, split, keyword index."""
-    from index.text.articles import iter_input_files
-    from index.pipeline.builder import read_sources, split_article
-    from index.embedding.encoder import encoder_for
-    from index.storage.keyword import write_keyword_index
-    from index.storage.manifest import BuildSettings
-
-    settings = BuildSettings()
-    encoder = encoder_for(resolve_model(model_spec))  # only its tokenizer is used: no model is loaded
-    files = list(iter_input_files([Path(src)]))
-    with stopwatch() as read:
-        articles, skipped = read_sources(files, [Path(src)])
-    rss_read = peak_rss_mib()
-    with stopwatch() as split:
-        passages = sum(len(split_article(a, encoder, settings)) for a in articles)
-    with stopwatch() as keyword:
-        write_keyword_index(Path(work) / "keyword-alone", articles, settings.title_boost)
-    return {"articles": len(articles), "skipped": len(skipped),
-            "duplicate_ids": sum(1 for s in skipped if s.reason.startswith("duplicate id")),
-            "passages": passages, "read_clean_seconds": read["s"], "split_seconds": split["s"],
-            "keyword_seconds": keyword["s"], "keyword_mib": dir_size_mib(Path(work) / "keyword-alone"),
-            "peak_rss_after_read_mib": rss_read, "peak_rss_mib": peak_rss_mib()}
-
-
-def measure_dataset(build_src: str, stage_src: str, work: str, model_spec: str, isolate: bool) -> dict[str, Any]:
-    """The API build on `build_src` and the builder's steps on `stage_src`, each in its own child."""
-    result = in_child(isolate, measure_build, build_src, work, model_spec)
-    result["stages"] = in_child(isolate, measure_stages, stage_src, work, model_spec)
-    return result
+def measure_dataset(build_src: str, work: str, model_spec: str, isolate: bool) -> dict[str, Any]:
+    """The API build on `build_src` (cold and warm cache), with its stage timings, in its own child."""
+    return in_child(isolate, measure_build, build_src, work, model_spec)
 
 
 def measure_bbc_as_is(folder: str) -> dict[str, Any]:
-    """Child process: read the BBC folder as `accord index` would, counting duplicate ids."""
-    from index.text.articles import iter_input_files
-    from index.pipeline.builder import read_sources
+    """Child process: what the BBC folder holds as `accord index` reads it (its reader, ids as the
+    builder gives them), counting ids that more than one file would claim."""
+    from index.text.articles import Article, iter_input_files, read_articles, text_article_id
 
-    files = list(iter_input_files([Path(folder)]))
-    articles, skipped = read_sources(files, [Path(folder)])
-    return {"files": len(files), "articles": len(articles), "skipped": len(skipped),
-            "duplicate_ids": sum(1 for s in skipped if s.reason.startswith("duplicate id")),
-            "other_skipped": [f"{s.path}: {s.reason}" for s in skipped if not s.reason.startswith("duplicate id")]}
+    root = Path(folder)
+    files = list(iter_input_files([root]))
+    ids: dict[str, int] = {}
+    other: list[str] = []
+    for path in files:
+        for item in read_articles(path, path.read_bytes()):
+            if isinstance(item, Article):
+                article_id = text_article_id(path, [root])
+                ids[article_id] = ids.get(article_id, 0) + 1
+            else:
+                other.append(f"{item.path}: {item.reason}")
+    return {"files": len(files), "articles": len(ids), "skipped": sum(ids.values()) - len(ids) + len(other),
+            "duplicate_ids": sum(ids.values()) - len(ids), "other_skipped": other}
 
 
 def replicated(articles: list[Any], total: int) -> Iterator[Any]:
@@ -216,16 +197,19 @@ def replicated(articles: list[Any], total: int) -> Iterator[Any]:
 
 
 def measure_keyword_scale(jsonl: str, total: int, work: str) -> dict[str, Any]:
-    """Child process: `write_keyword_index` over Reuters replicated to `total` articles."""
-    from index.text.articles import Article, read_articles
-    from index.storage.keyword import write_keyword_index
+    """Child process: the keyword store's writer over Reuters replicated to `total` articles."""
+    from index.storage.keyword import KeywordWriter
     from index.storage.manifest import BuildSettings
+    from index.text.articles import Article, read_articles
 
     with stopwatch() as read:
-        articles = [a for a in read_articles(Path(jsonl)) if isinstance(a, Article)]
+        articles = [a for a in read_articles(Path(jsonl), Path(jsonl).read_bytes()) if isinstance(a, Article)]
     out = Path(work) / "keyword-scale"
     with stopwatch() as keyword:
-        write_keyword_index(out, replicated(articles, total), BuildSettings().title_boost)
+        writer = KeywordWriter(out, BuildSettings().title_boost)
+        for article in replicated(articles, total):
+            writer.add(article)
+        writer.commit()
     return {"articles": total, "distinct_texts": min(total, len(articles)), "read_seconds": read["s"],
             "keyword_seconds": keyword["s"], "keyword_mib": dir_size_mib(out), "peak_rss_mib": peak_rss_mib()}
 
@@ -240,7 +224,8 @@ def in_child(isolate: bool, func: Callable[..., dict[str, Any]], *args: Any) -> 
 
 def rows_for(name: str, result: dict[str, Any], subset_note: str) -> list[list[Any]]:
     """Table rows for one dataset's measurements."""
-    b, w, s = result["build"], result["warm_rebuild"], result["stages"]
+    b, w = result["build"], result["warm_rebuild"]
+    s = w["stage_seconds"]
     per = lambda n, sec: n / sec if sec else float("nan")  # noqa: E731
     return [
         [name, f"API build, cold cache{subset_note}", b["articles"], b["passages"], b["seconds"],
@@ -249,12 +234,14 @@ def rows_for(name: str, result: dict[str, Any], subset_note: str) -> list[list[A
          per(b["articles"], b["embed_seconds"]), per(b["embedded_by_encoder"], b["embed_seconds"]), "", b["cache_mib"]],
         [name, f"API rebuild, warm cache (no embedding){subset_note}", w["articles"], w["passages"], w["seconds"],
          per(w["articles"], w["seconds"]), per(w["passages"], w["seconds"]), "", ""],
-        [name, "read + clean (read_sources)", s["articles"], "", s["read_clean_seconds"],
-         per(s["articles"], s["read_clean_seconds"]), "", "", ""],
-        [name, "split into passages (split_article)", s["articles"], s["passages"], s["split_seconds"],
-         per(s["articles"], s["split_seconds"]), per(s["passages"], s["split_seconds"]), "", ""],
-        [name, "keyword index (write_keyword_index)", s["articles"], "", s["keyword_seconds"],
-         per(s["articles"], s["keyword_seconds"]), "", s["peak_rss_mib"], s["keyword_mib"]],
+        [name, "  rebuild stage: read + clean", w["articles"], "", s.get("read", 0.0),
+         per(w["articles"], s.get("read", 0.0)), "", "", ""],
+        [name, "  rebuild stage: split into passages", w["articles"], w["passages"], s.get("split", 0.0),
+         per(w["articles"], s.get("split", 0.0)), per(w["passages"], s.get("split", 0.0)), "", ""],
+        [name, "  rebuild stage: keyword index", w["articles"], "", s.get("keyword", 0.0),
+         per(w["articles"], s.get("keyword", 0.0)), "", "", b["keyword_mib"]],
+        [name, "  rebuild stage: article store + vectors + publish", w["articles"], "",
+         s.get("articles", 0.0) + s.get("vectors", 0.0) + s.get("publish", 0.0), "", "", "", ""],
     ]
 
 
@@ -305,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "reuters" in args.datasets:
             src = reuters_jsonl if args.embed_limit is None else head_jsonl(reuters_jsonl, work / "reuters-head.jsonl", args.embed_limit)
             (work / "reuters").mkdir()
-            results["reuters"] = measure_dataset(str(src), str(reuters_jsonl), str(work / "reuters"), args.model, isolate)
+            results["reuters"] = measure_dataset(str(src), str(work / "reuters"), args.model, isolate)
             rows += rows_for("reuters", results["reuters"], subset)
         if "bbc" in args.datasets:
             as_is = in_child(isolate, measure_bbc_as_is, str(args.data / BBC))
@@ -321,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 src = work / "bbc-head"
                 link_bbc(args.data / BBC, src, min(args.embed_limit, args.limit or args.embed_limit))
             (work / "bbc").mkdir()
-            results["bbc"] = measure_dataset(str(src), str(all_links), str(work / "bbc"), args.model, isolate)
+            results["bbc"] = measure_dataset(str(src), str(work / "bbc"), args.model, isolate)
             rows += rows_for("bbc", results["bbc"], subset)
         if args.keep_index:
             for name in ("reuters", "bbc"):
@@ -335,9 +322,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             scale = in_child(isolate, measure_keyword_scale, str(reuters_jsonl), args.keyword_scale, str(work))
             results["keyword_scale"] = scale
             notes.append(f"keyword at scale: the {scale['distinct_texts']} Reuters articles replicated with new "
-                         f"ids (<newid>-copyN, text unchanged) to {scale['articles']}; write_keyword_index only")
+                         f"ids (<newid>-copyN, text unchanged) to {scale['articles']}; KeywordWriter only")
             rows.append([f"reuters x{scale['articles'] / max(scale['distinct_texts'], 1):.1f} (replicated)",
-                         "keyword index (write_keyword_index)", scale["articles"], "", scale["keyword_seconds"],
+                         "keyword index (KeywordWriter)", scale["articles"], "", scale["keyword_seconds"],
                          scale["articles"] / scale["keyword_seconds"], "", scale["peak_rss_mib"], scale["keyword_mib"]])
     for name in ("reuters", "bbc"):
         if name in results:
@@ -346,8 +333,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                          f"(not in the build time); build index = generation folder only, the embedding cache "
                          f"({r['build']['cache_mib']:.1f} MiB) is separate")
     notes.append("peak RSS is ru_maxrss of a fresh child process: one for the API build (read right after the "
-                 "cold build, model included), one for the builder's steps (read after the keyword index, "
-                 "all articles in memory, no model), one for the replicated keyword run"
+                 "cold build, model included), one for the replicated keyword run"
                  if isolate else "peak RSS is ru_maxrss of this one process (--no-isolate): it only grows")
     print(markdown_table(["dataset", "step", "articles", "passages", "seconds", "articles/s", "passages/s",
                           "peak RSS MiB", "size MiB"], rows))

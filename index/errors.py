@@ -33,3 +33,11 @@ class ArticleNotFound(AccordError):
 
 class InvalidArgument(AccordError):
     """An argument is out of range or names an unknown option."""
+
+
+class IndexCorrupted(AccordError):
+    """A file of the index cannot be read as what it should be (damaged bytes, truncation)."""
+
+
+class IndexWriteError(AccordError):
+    """Writing a new generation failed (disk full, I/O error); the live index is unchanged."""

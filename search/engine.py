@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from whoosh import index as whoosh_index
-
 from index.text.articles import Article
 from index.storage.docstore import DocStore
 from index.embedding.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordStore, WhooshKeywordStore
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.storage.manifest import MANIFEST_NAME, Manifest, read_manifest
+from index.storage.directory import GenerationLease, IndexDirectory
+from index.storage.manifest import MANIFEST_NAME, Manifest
 from index.storage.vectors import LazyVectorStore, VectorStore
 from search import snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
@@ -170,20 +168,25 @@ class _Candidates:
 
 
 class _Generation:
-    """One open index generation: its manifest and its three stores, with a count of the searches
-    using it, so a refreshed Engine closes it only after the last search on it has finished."""
+    """One open index generation: its lease, its manifest and its three stores, with a count of
+    the searches using it, so a refreshed Engine closes it (and releases the lease that keeps
+    writers from removing it) only after the last search on it has finished."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest, ranking: RankingConfig) -> None:
-        folder = index_dir / manifest.generation
-        self.manifest = manifest
-        self.manifest_stat = _manifest_stat(index_dir)
-        # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
-        self.vectors: VectorStore = LazyVectorStore(folder / VECTORS_FILE, manifest.dim)
+    def __init__(self, lease: GenerationLease, ranking: RankingConfig, manifest_stat: tuple[int, int, int] | None) -> None:
+        self.lease = lease
+        self.manifest = lease.manifest
+        self.manifest_stat = manifest_stat
         try:
-            self.keyword: KeywordStore = WhooshKeywordStore(folder / KEYWORD_DIR, ranking.bm25_k1, ranking.bm25_b)
-            self.docs = DocStore(folder / DOCSTORE_FILE)
+            # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
+            self.vectors: VectorStore = LazyVectorStore(lease.vectors_path, self.manifest.dim)
+            try:
+                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, ranking.bm25_k1, ranking.bm25_b)
+                self.docs = DocStore(lease.docstore_path)
+            except BaseException:
+                self.vectors.close()
+                raise
         except BaseException:
-            self.vectors.close()
+            lease.release()
             raise
         self._users = 0
         self._retired = False
@@ -209,9 +212,12 @@ class _Generation:
             self._close()
 
     def _close(self) -> None:
-        self.keyword.close()
-        self.docs.close()
-        self.vectors.close()
+        try:
+            self.keyword.close()
+            self.docs.close()
+            self.vectors.close()
+        finally:
+            self.lease.release()
 
 
 class Engine:
@@ -670,22 +676,16 @@ class Engine:
 
 
 def _open_live_generation(index_dir: Path, ranking: RankingConfig, model: str | None) -> _Generation:
-    """Open the generation the manifest names, re-reading the manifest if an update removed it
-    in between. Raises IndexIncompatible when the index was built with a model other than `model`."""
-    for attempt in range(3):
-        manifest = read_manifest(index_dir)
-        if model is not None and model != manifest.model:
-            raise IndexIncompatible(
-                f"{index_dir} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
-            )
-        try:
-            return _Generation(index_dir, manifest, ranking)
-        except (FileNotFoundError, whoosh_index.EmptyIndexError):
-            # Two updates finished between reading the manifest and opening its generation,
-            # and the second removed it: read the manifest again.
-            if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
-                raise
-    raise AssertionError("unreachable")
+    """Lease and open the live generation. Raises IndexIncompatible when the index was built
+    with a model other than `model`."""
+    stat = _manifest_stat(index_dir)
+    lease = IndexDirectory(index_dir).lease()
+    if model is not None and model != lease.manifest.model:
+        lease.release()
+        raise IndexIncompatible(
+            f"{index_dir} was built with {lease.manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
+        )
+    return _Generation(lease, ranking, stat)
 
 
 def _manifest_stat(index_dir: Path) -> tuple[int, int, int] | None:

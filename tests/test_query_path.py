@@ -42,10 +42,15 @@ def test_vectors_are_read_and_checked_on_the_first_semantic_query(built_index, e
             engine.search("Libya", mode="semantic")
 
 
-def test_vectors_stay_readable_after_their_generation_is_removed(corpus_dir, built_index, encoder):
+def test_an_open_generation_is_kept_until_its_engine_lets_it_go(corpus_dir, built_index, encoder):
     with Engine.open(built_index, encoder=encoder) as engine:
-        for _ in range(2):  # two updates remove the generation the engine opened
+        opened = built_index / engine.manifest.generation
+        for _ in range(2):  # two updates would remove the generation the engine opened ...
             (corpus_dir / "new.txt").write_text(f"Navies meet\nNavies meet again {time.time()}.\n")
             build([corpus_dir], built_index, encoder=encoder)
-        assert not (built_index / engine.manifest.generation).exists()
-        assert engine.search("Libya", mode="semantic")
+        assert opened.exists()  # ... but the engine's lease keeps it
+        assert engine.search("Libya", mode="semantic")  # every thread can still open its stores
+        assert engine.refresh() and engine.manifest.generation != opened.name
+    (corpus_dir / "new.txt").write_text("Navies meet\nNavies meet once more.\n")
+    build([corpus_dir], built_index, encoder=encoder)
+    assert not opened.exists()  # released with the engine, removed by the next update

@@ -5,60 +5,62 @@ content hash. An update stats every source file, reads only those whose size or 
 (and re-indexes them only if their bytes changed), and removes the articles of files that are
 gone. Unchanged articles are neither re-read nor re-embedded; new passages are embedded through
 a cache keyed by content hash, so even a re-read article whose text is unchanged costs nothing.
+A source folder or file that is gone as a whole is reported and its articles are kept (a
+disconnected drive must not empty the index) until `forget` names it.
 
-Commit protocol. An update never touches the live generation. It copies the live generation's
-files (article store, whoosh index, faiss vectors) into a new folder `gen-NNNNNN/`, applies the
-changes there, flushes everything to disk, and only then replaces `manifest.json` by an atomic
-rename. Readers open whatever generation the manifest names, so they see the old state or the
-new one, never a mix; a build killed at any moment leaves the old manifest pointing at the old,
-complete generation, and the next build deletes the half-written folder and does the work again.
-The previous generation is kept one cycle for readers that opened it before the switch.
-
-One writer at a time: a file lock (filelock) on `INDEX_DIR/.lock`.
+Commit protocol: an `IndexDirectory` write transaction (index.storage.directory). It takes the
+write lock first, then reads the manifest and the known sources, so a writer that waited
+builds on the latest generation. Each batch of about `commit_every` passages goes into a new
+generation folder (a copy of the last one), is flushed, and is published by replacing
+`manifest.json` atomically: a long update becomes searchable batch by batch, and a killed one
+keeps the batches it published; the next run re-reads only the files not yet recorded (a file's
+record is written with its last article) and finds their passages in the embedding cache.
+Readers see one complete generation or the next, never a mix; a failed run removes its partial
+generation. Old generations are removed once no reader holds a lease on them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
+import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from index.text.articles import TEXT_SUFFIX, Article, Skipped, iter_input_files, read_articles, text_article_id
 from index.text.countries import article_countries
-from index.storage.docstore import DocStoreWriter, FileRecord
+from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
 from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
-from index.errors import IndexIncompatible, IndexLocked, SourceNotFound
-from index.storage.keyword import KeywordWriter
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.storage.manifest import (
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    BuildSettings,
-    Manifest,
-    fsync_dir,
-    read_manifest,
-    write_manifest,
-)
+from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
+from index.storage.directory import IndexDirectory
+from index.storage.transaction import WriteTransaction
+from index.storage.faults import corrupted, is_corruption, is_disk_full
+from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
+from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
 from index.text.passages import Passage, split_passages
-from index.storage.vectors import VectorWriter, hnsw_path
 
-GENERATION_PREFIX = "gen-"
-CACHE_FILE = Path("cache") / "embeddings.sqlite"
+CACHE_FILE = Path(LAYOUT_CACHE_FILE)
 # A file modified this recently may still change within the file system's time resolution
 # without its size changing; it is re-hashed on the next run rather than trusted by its stat.
 _RACY_SECONDS = 2.0
+# Passages embedded per published generation. Each publish copies the generation (seconds at
+# 100k passages) and makes the work so far searchable; 10,000 passages take minutes to embed
+# with the real model on a laptop, so a large update shows results early and a killed one
+# keeps most of its work.
+COMMIT_EVERY = 10_000
+# Files larger than this are indexed with a warning (or refused, by choice): 20 MB of text is
+# ~60,000 passages, an hour of embedding on two cores.
+MAX_FILE_MB = 20.0
 
-# Progress callback: (stage, done, total). Stages: "read", "embed".
+# Progress callback: (stage, done, total). Stages: "read" (files), "split" (articles),
+# "embed" (passages; the total grows as articles are split).
 Progress = Callable[[str, int, int], None]
 
 
@@ -67,7 +69,13 @@ class BuildReport:
     """What a build did, compared with the index it replaced.
 
     `skipped` lists the inputs read in this run that could not be indexed; files that did not
-    change are not read again, so their problems were reported when they were read.
+    change are not read again, so their problems were reported when they were read. `warnings`
+    are one-line notes for the user (a source that is gone, a large file, a damaged cache set
+    aside); `missing_sources` the known sources that are gone (their articles are kept until
+    forgotten); `generations` how many generations this run published (one per batch);
+    `stage_seconds` the wall time of each stage of this very build: `read` (reading, cleaning,
+    countries), `split`, `embed` (cache lookups and the model), `articles`, `vectors` and
+    `keyword` (writing each store) and `publish` (fsync and the manifest switch).
     """
 
     index_dir: str
@@ -81,6 +89,19 @@ class BuildReport:
     embedded: int
     reused_embeddings: int
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing_sources: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    generations: int = 1
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LargeFiles:
+    """What to do with an input file over `max_mb`: index it with a warning, or refuse it."""
+
+    max_mb: float = MAX_FILE_MB
+    refuse: bool = False
 
 
 def build(
@@ -94,74 +115,105 @@ def build(
     progress: Progress | None = None,
     embedding_cache: Path | None = None,
     lock_timeout: float = 0.0,
+    forget: Sequence[Path | str] = (),
+    commit_every: int = COMMIT_EVERY,
+    large_files: LargeFiles | None = None,
 ) -> BuildReport:
     """Build or update the index at `index_dir` from `paths` (folders or .txt/.jsonl files).
 
     The index remembers its source paths: `paths` are added to them, and every source is
     checked, so new and changed files are indexed and deleted ones drop out. With no `paths`,
-    the known sources are checked. `rebuild=True` keeps the sources but builds from scratch,
-    forgetting the old settings and model; new `settings` also mean a build from scratch.
-    The model is `encoder`, else the one named by `model`, else the index's own, else
+    the known sources are checked. A known source that is gone is reported (its articles stay)
+    and the rest is updated; `forget` removes sources and their articles. `rebuild=True` keeps
+    the sources but builds from scratch, forgetting the old settings and model (and works when
+    the manifest or the embedding cache is damaged); new `settings` also mean a build from
+    scratch. The model is `encoder`, else the one named by `model`, else the index's own, else
     all-MiniLM-L6-v2. `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
-    to share it between indexes of the same texts. A second writer waits `lock_timeout`
-    seconds, then raises IndexLocked. Bad paths raise SourceNotFound before anything is written.
-    """
-    index_dir = Path(index_dir)
-    previous = None if rebuild or not (index_dir / MANIFEST_NAME).exists() else read_manifest(index_dir)
-    settings = settings or (previous.settings if previous else BuildSettings())
-    sources = _merge_sources(_known_sources(index_dir), paths)
-    if not sources:
-        raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
-    files = list(iter_input_files(Path(s) for s in sources))
+    to share it between indexes of the same texts.
 
+    Every `commit_every` passages a generation is published, so a long update becomes
+    searchable as it goes and a killed one keeps what it published. `large_files` says what
+    to do with huge inputs. A second writer waits `lock_timeout` seconds, then raises
+    IndexLocked; the previous manifest and the known sources are read only once the lock is
+    held. Bad paths raise SourceNotFound before anything is written; storage faults raise
+    IndexWriteError / IndexCorrupted and leave the live index as it was.
+    """
+    directory = IndexDirectory(index_dir)
+    if commit_every < 1:
+        raise InvalidArgument(f"commit_every must be at least 1, not {commit_every}")
+    new_paths = [str(Path(p).resolve()) for p in paths]
+    if not new_paths and not directory.exists() and not directory.recovered_sources():
+        raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
+    for path in new_paths:
+        if not Path(path).exists() and path in directory.known_sources():
+            raise SourceNotFound(
+                f"{path}: no such file or folder; it is a source of this index: if it moved, index its "
+                f"new place and drop this one with 'accord index --forget {path}'"
+            )
+    list(iter_input_files(Path(p) for p in new_paths))  # SourceNotFound before anything is written
     if encoder is None:
-        encoder = encoder_for(model or (previous.model if previous else MINILM_NAME))
-    if previous and previous.model != encoder.name:
-        raise IndexIncompatible(
-            f"{index_dir} was built with {previous.model}, not {encoder.name}; "
-            "pass --rebuild to build it anew"
-        )
-    if not 16 <= settings.passage_tokens <= encoder.max_tokens:
-        raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
-    if previous and previous.settings != settings:
-        previous = None  # other passages or boosts: nothing of the old generation can be reused
+        # Read without the lock only to pick the model; checked again under the lock.
+        peeked = None if rebuild else directory._raw_manifest().get("model")
+        encoder = encoder_for(model or (peeked if isinstance(peeked, str) else None) or MINILM_NAME)
     prepare = getattr(encoder, "prepare", None)
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(index_dir / ".lock"), timeout=lock_timeout):
-            update = _Update(index_dir, previous, encoder, settings, progress)
-            return update.run(files, sources, embedding_cache or index_dir / CACHE_FILE)
-    except Timeout:
-        raise IndexLocked(
-            f"{index_dir} is being updated by another process; try again when it has finished"
-        ) from None
+    with directory.write(lock_timeout=lock_timeout, fresh=rebuild) as tx:
+        previous = tx.previous
+        if previous and previous.model != encoder.name:
+            raise IndexIncompatible(
+                f"{directory.path} was built with {previous.model}, not {encoder.name}; "
+                "pass --rebuild to build it anew"
+            )
+        settings = settings or (previous.settings if previous else BuildSettings())
+        if not 16 <= settings.passage_tokens <= encoder.max_tokens:
+            raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
+        if previous and previous.settings != settings:
+            previous = None  # other passages or boosts: nothing of the old generation can be reused
+        sources, forgotten = _forget(_merge_sources(tx.sources, new_paths), forget)
+        if not sources and not forgotten:
+            raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
+        present = [s for s in sources if Path(s).exists()]
+        missing = [s for s in sources if s not in present]
+        files = list(iter_input_files(Path(s) for s in present))
+        update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles())
+        return update.run(files, sources, missing, forgotten, embedding_cache or directory.default_cache_path, commit_every)
 
 
-def _known_sources(index_dir: Path) -> list[str]:
-    """The sources an existing index was built from, read leniently so --rebuild can use them."""
-    try:
-        return [str(s) for s in json.loads((index_dir / MANIFEST_NAME).read_text())["sources"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-
-
-def _merge_sources(known: list[str], paths: Sequence[Path | str]) -> list[str]:
+def _merge_sources(known: list[str], paths: Sequence[str]) -> list[str]:
     merged = list(known)
     for path in paths:
-        resolved = str(Path(path).resolve())
-        if resolved not in merged:
-            merged.append(resolved)
+        if path not in merged:
+            merged.append(path)
     return merged
+
+
+def _forget(sources: list[str], forget: Sequence[Path | str]) -> tuple[list[str], list[str]]:
+    """`sources` without those named in `forget`; an unknown name is an error listing the known."""
+    forgotten = []
+    for path in forget:
+        resolved = str(Path(path).expanduser().resolve()) if Path(path).exists() else str(Path(path).expanduser().absolute())
+        match = next((s for s in sources if s in (resolved, str(path))), None)
+        if match is None:
+            raise InvalidArgument(
+                f"{path} is not a source of this index; its sources are: {', '.join(sources) or 'none'}"
+            )
+        sources = [s for s in sources if s != match]
+        forgotten.append(match)
+    return sources, forgotten
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 @dataclass
 class _ChangeSet:
     """What an update does to the articles, decided before anything is written."""
 
-    delete: set[str] = field(default_factory=set)  # removed or updated article ids
+    removed_ids: set[str] = field(default_factory=set)  # articles going without a replacement
+    updated_ids: set[str] = field(default_factory=set)  # articles replaced by a new version
     add: list[tuple[Article, str]] = field(default_factory=list)  # (article, source file)
     added: int = 0
     updated: int = 0
@@ -169,92 +221,127 @@ class _ChangeSet:
     files: list[FileRecord] = field(default_factory=list)  # files read, as now
     gone_files: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Update:
-    """One run of the indexer, under the write lock."""
+    """One run of the indexer, inside a write transaction (under the write lock)."""
 
     def __init__(
         self,
-        index_dir: Path,
+        tx: WriteTransaction,
         previous: Manifest | None,
         encoder: Encoder,
         settings: BuildSettings,
         progress: Progress | None,
+        large_files: LargeFiles,
     ) -> None:
-        self.index_dir = index_dir
+        self.tx = tx
         self.previous = previous
         self.encoder = encoder
         self.settings = settings
         self.progress = progress
+        self.large_files = large_files
+        self.stage_seconds: dict[str, float] = {}
 
-    def run(self, files: list[Path], sources: list[str], cache_path: Path) -> BuildReport:
-        live = _live_generation(self.index_dir)
-        _remove_abandoned_generations(self.index_dir, live)
-        generation = _next_generation(self.index_dir)
-        gen_dir = self.index_dir / generation
-        gen_dir.mkdir()
-        if self.previous is not None:
-            _copy_generation(self.index_dir / self.previous.generation, gen_dir)
-
-        docs = DocStoreWriter(gen_dir / DOCSTORE_FILE)
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
         try:
-            changes = self._changes(docs, files, [Path(source) for source in sources])
-            report = self._apply(docs, gen_dir, changes, cache_path)
-            articles, passages = docs.count_articles(), docs.count_passages()
+            yield
         finally:
-            docs.close()
-        _fsync_tree(gen_dir)
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + time.perf_counter() - started
 
-        write_manifest(
-            self.index_dir,
-            Manifest(
-                format_version=FORMAT_VERSION,
-                model=self.encoder.name,
-                dim=self.encoder.dim,
-                generation=generation,
-                articles=articles,
-                passages=passages,
-                settings=self.settings,
-                sources=sources,
-                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            ),
-        )
-        _remove_old_generations(self.index_dir, keep={generation, live or ""})
-        new_passages, embedded = report
+    def run(
+        self,
+        files: list[Path],
+        sources: list[str],
+        missing: list[str],
+        forgotten: list[str],
+        cache_path: Path,
+        commit_every: int,
+    ) -> BuildReport:
+        warnings = [
+            f"source {s} is gone; its articles stay in the index until 'accord index --forget {s}' removes them"
+            if self.previous is not None
+            else f"source {s} is gone, so its articles are not in the rebuilt index; 'accord index --forget {s}' drops it"
+            for s in missing
+        ]
+        roots = [Path(s) for s in sources if s not in missing]
+        with self._stage("read"):
+            changes = self._changes(files, roots, missing)
+        warnings += changes.warnings
+        self.cache_path = cache_path
+        cache, cache_warning = _open_cache(cache_path, self.encoder.dim)
+        warnings += cache_warning
+        totals = {"embedded": 0, "new_passages": 0, "generations": 0, "articles": 0, "passages": 0}
+        try:
+            for batch, first, last, through in self._batches(changes, commit_every):
+                self._commit_batch(changes, batch, first, last, through, cache, sources, totals)
+        finally:
+            cache.close()
+        articles = totals["articles"]
         return BuildReport(
-            index_dir=str(self.index_dir),
+            index_dir=str(self.tx.directory.path),
             articles=articles,
-            passages=passages,
+            passages=totals["passages"],
             added=changes.added,
             updated=changes.updated,
             removed=changes.removed,
             unchanged=articles - changes.added - changes.updated,
             files_read=len(changes.files),
-            embedded=embedded,
-            reused_embeddings=new_passages - embedded,
+            embedded=totals["embedded"],
+            reused_embeddings=totals["new_passages"] - totals["embedded"],
             skipped=changes.skipped,
+            warnings=warnings,
+            missing_sources=missing,
+            forgotten=forgotten,
+            generations=totals["generations"],
+            stage_seconds={name: round(seconds, 4) for name, seconds in self.stage_seconds.items()},
         )
 
-    def _changes(self, docs: DocStoreWriter, files: list[Path], roots: list[Path]) -> _ChangeSet:
-        """Compare the source files with the store: which articles to add, update and delete.
+    def _known(self) -> tuple[dict[str, FileRecord], dict[str, tuple[str, str]]]:
+        """The live store's source files and its articles' (content hash, file), or nothing."""
+        if self.previous is None or self.tx.live is None:
+            return {}, {}
+        path = self.tx.directory.generation_path(self.tx.live) / DOCSTORE_FILE
+        try:
+            store = DocStore(path)
+            try:
+                return store.files(), store.content_hashes()
+            finally:
+                store.close()
+        except sqlite3.DatabaseError as err:
+            raise corrupted(path, err) from None
+
+    def _changes(self, files: list[Path], roots: list[Path], missing: list[str]) -> _ChangeSet:
+        """Compare the source files with the live store: which articles to add, update and delete.
 
         When two files hold the same id, a file that did not change keeps it; among files read
         in this run, the first in path order wins. The other copy is reported as skipped.
+        Files under a source that is gone are kept as they are.
         """
         changes = _ChangeSet()
-        known_files = docs.files()
-        known = docs.content_hashes()  # id -> (content hash, file)
-        changes.gone_files = sorted(set(known_files) - {str(p) for p in files})
+        known_files, known = self._known()  # known: id -> (content hash, file)
+        current = {str(p) for p in files}
+        changes.gone_files = sorted(f for f in set(known_files) - current if not _under(f, missing))
+        # A file that lost an id to a file now gone must be read again to take the id over.
+        retry = {
+            path for path, record in known_files.items()
+            if changes.gone_files and any(s.reason.startswith("duplicate id") for s in record.skipped)
+        }
         reread: dict[str, list[Article]] = {}
-        to_check = [p for p in files if stat_changed(p, known_files.get(str(p)))]
+        to_check = [p for p in files if str(p) in retry or stat_changed(p, known_files.get(str(p)))]
+        if self.progress and to_check:
+            self.progress("read", 0, len(to_check))
         for done, path in enumerate(to_check, start=1):
-            record, articles = _read_file(path, roots)
+            record, articles, warning = _read_file(path, roots, self.large_files)
+            changes.warnings += warning
             articles = [replace(a, countries=tuple(article_countries(a.title, a.body))) for a in articles]
             if self.progress:
                 self.progress("read", done, len(to_check))
             old = known_files.get(record.path)
-            if old is not None and old.sha256 == record.sha256:
+            if old is not None and old.sha256 == record.sha256 and record.path not in retry:
                 # Touched, not changed: remember the new stat so it is not read again.
                 changes.files.append(FileRecord(record.path, record.size, record.mtime_ns, old.sha256, old.skipped))
                 continue
@@ -263,77 +350,152 @@ class _Update:
             reread[record.path] = articles
 
         changed_files = set(reread) | set(changes.gone_files)
+        record_of = {r.path: r for r in changes.files}
         wanted: dict[str, tuple[Article, str]] = {}
         for file, articles in reread.items():
             for article in articles:
                 owner = wanted[article.id][1] if article.id in wanted else known.get(article.id, ("", None))[1]
                 if owner is not None and owner != file and (article.id in wanted or owner not in changed_files):
-                    changes.skipped.append(Skipped(article.path, f"duplicate id {article.id!r} (first in {owner})"))
+                    duplicate = Skipped(article.path, f"duplicate id {article.id!r} (first in {owner})")
+                    changes.skipped.append(duplicate)
+                    record_of[file].skipped.append(duplicate)  # remembered: read again if the owner goes
                     continue
                 wanted[article.id] = (article, file)
 
         for article_id, (_hash, file) in known.items():
             if file in changed_files and article_id not in wanted:
-                changes.delete.add(article_id)
+                changes.removed_ids.add(article_id)
                 changes.removed += 1
         for article_id, (article, file) in wanted.items():
             if article_id not in known:
                 changes.added += 1
             elif known[article_id] != (article.content_hash, file):
                 changes.updated += 1
-                changes.delete.add(article_id)
+                changes.updated_ids.add(article_id)
             else:
                 continue  # re-read but identical
             changes.add.append((article, file))
         return changes
 
-    def _apply(self, docs: DocStoreWriter, gen_dir: Path, changes: _ChangeSet, cache_path: Path) -> tuple[int, int]:
-        """Write the change set into the new generation; returns (new passages, of them embedded)."""
-        passages = {a.id: self._split(a) for a, _file in changes.add}
-        texts = [self._embedding_text(a, p) for a, _f in changes.add for p in passages[a.id]]
-        cache = EmbeddingCache(cache_path, self.encoder.dim)
+    def _batches(self, changes: _ChangeSet, commit_every: int):
+        """(articles with their passages, first?, last?, articles through this batch), about
+        `commit_every` passages each, split as needed so that one batch's passages are held."""
+        batch: list[tuple[Article, str, list[Passage]]] = []
+        size = 0
+        first = True
+        total = len(changes.add)
+        for done, (article, file) in enumerate(changes.add, start=1):
+            with self._stage("split"):
+                passages = split_article(article, self.encoder, self.settings)
+            if self.progress:
+                self.progress("split", done, total)
+            batch.append((article, file, passages))
+            size += len(passages)
+            if size >= commit_every and done < total:
+                yield batch, first, False, done
+                batch, size, first = [], 0, False
+        yield batch, first, True, total
+
+    def _commit_batch(
+        self, changes: _ChangeSet, batch: list, first: bool, last: bool, through: int, cache, sources: list[str], totals: dict
+    ) -> None:
+        """Embed one batch, write it into a new generation and publish that."""
+        tx = self.tx
+        texts = [embedding_text(a, p, self.settings) for a, _f, passages in batch for p in passages]
+        before = totals["new_passages"]
+        after = before + len(texts)
+        on_batch = None
+        if self.progress:
+            progress = self.progress
+            # The total is known once every article is split; until then, extrapolate.
+            total = after if last else max(after + 1, round(after * len(changes.add) / max(through, 1)))
+            progress("embed", before, total)
+            on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
         try:
-            on_batch = (lambda done, total: self.progress("embed", done, total)) if self.progress else None
-            vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
-        finally:
-            cache.close()
-
-        # Articles whose duplicate group may change: the new ones, and the groups of those going.
-        regroup = {a.id for a, _file in changes.add}
-        old_groups = set(docs.duplicate_groups(sorted(changes.delete)).values())
-        regroup |= {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
-        removed_passages = docs.delete_articles(sorted(changes.delete))
-        new_ids: list[int] = []
-        for article, file in changes.add:
-            sig = signature(article.body)
-            new_ids += docs.add_article(article, file, passages[article.id], sig.tobytes(), band_keys(sig))
-        for record in changes.files:
-            docs.put_file(record)
-        docs.delete_files(changes.gone_files)
-        _regroup_duplicates(docs, regroup)
-
-        vector_writer = VectorWriter(self.encoder.dim, gen_dir / VECTORS_FILE)
-        vector_writer.remove(removed_passages)
-        vector_writer.add(new_ids, vectors)
-        vector_writer.save(gen_dir / VECTORS_FILE)
-
-        keyword = KeywordWriter(gen_dir / KEYWORD_DIR, self.settings.title_boost)
-        try:
-            keyword.delete(sorted(changes.delete))
-            for article, _file in changes.add:
-                keyword.add(article)
-        except BaseException:
-            keyword.cancel()
+            with self._stage("embed"):
+                vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+        except sqlite3.DatabaseError as err:
+            if is_disk_full(err):
+                raise IndexWriteError(
+                    f"{self.cache_path}: no space left on device while caching embeddings; free some space and "
+                    "run again (the batches published so far are kept)"
+                ) from None
+            if is_corruption(err):
+                raise corrupted(self.cache_path, err) from None
             raise
-        keyword.commit()
-        docs.commit()
-        return len(texts), embedded
+        if self.progress:
+            self.progress("embed", after, total)
 
-    def _split(self, article: Article) -> list[Passage]:
-        return split_article(article, self.encoder, self.settings)
+        # A file's record is written with its last article, so that a run killed between
+        # batches reads a half-done file again; files with nothing to add go with the first.
+        last_add = {file: i for i, (_a, file) in enumerate(changes.add)}
+        start = through - len(batch)
+        records = [
+            r for r in changes.files
+            if (first and r.path not in last_add) or start <= last_add.get(r.path, -1) < through
+        ]
+        replaced = {a.id for a, _f, _p in batch if a.id in changes.updated_ids}
+        delete = sorted(replaced | (changes.removed_ids if first else set()))
+        with self._stage("copy"):
+            tx.begin(copy=not (first and self.previous is None))
+        with self._stage("articles"), tx.articles() as docs:
+            regroup = {a.id for a, _f, _p in batch}
+            old_groups = set(docs.duplicate_groups(delete).values())
+            regroup |= {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
+            removed_passages = docs.delete_articles(delete)
+            new_ids: list[int] = []
+            for article, file, passages in batch:
+                sig = signature(article.body)
+                new_ids += docs.add_article(article, file, passages, sig.tobytes(), band_keys(sig))
+            for record in records:
+                docs.put_file(record)
+            if first:
+                docs.delete_files(changes.gone_files)
+            _regroup_duplicates(docs, regroup)
+            articles, passages = docs.count_articles(), docs.count_passages()
+        with self._stage("vectors"), tx.vectors(self.encoder.dim) as vector_writer:
+            vector_writer.remove(removed_passages)
+            vector_writer.add(new_ids, vectors)
+        with self._stage("keyword"), tx.keywords(self.settings.title_boost) as keyword:
+            keyword.delete(delete)
+            for article, _file, _p in batch:
+                keyword.add(article)
+        with self._stage("publish"):
+            self._publish(tx, sources, articles, passages)
+        totals["embedded"] += embedded
+        totals["new_passages"] = after
+        totals["generations"] += 1
+        totals["articles"], totals["passages"] = articles, passages
 
-    def _embedding_text(self, article: Article, passage: Passage) -> str:
-        return embedding_text(article, passage, self.settings)
+    def _publish(self, tx: WriteTransaction, sources: list[str], articles: int, passages: int) -> None:
+        tx.publish(
+            Manifest(
+                format_version=FORMAT_VERSION,
+                model=self.encoder.name,
+                dim=self.encoder.dim,
+                generation=tx.generation,
+                articles=articles,
+                passages=passages,
+                settings=self.settings,
+                sources=sources,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+        )
+
+
+def _open_cache(path: Path, dim: int) -> tuple[EmbeddingCache, list[str]]:
+    """The embedding cache; a damaged one is moved aside (it is only a cache) and a new one begun."""
+    try:
+        cache = EmbeddingCache(path, dim)
+        len(cache)  # reads the table: a damaged file fails here
+        return cache, []
+    except sqlite3.DatabaseError as err:
+        if not is_corruption(err):
+            raise
+    aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+    os.replace(path, aside)
+    warning = f"the embedding cache {path} was damaged; moved it to {aside} and started a new one (passages are embedded again)"
+    return EmbeddingCache(path, dim), [warning]
 
 
 def _title_prefixed(article: Article, settings: BuildSettings) -> bool:
@@ -355,22 +517,6 @@ def embedding_text(article: Article, passage: Passage, settings: BuildSettings) 
     if _title_prefixed(article, settings):
         return f"{article.title}\n{passage.text}"
     return passage.text
-
-
-def read_sources(files: Sequence[Path], roots: Sequence[Path] = ()) -> tuple[list[Article], list[Skipped]]:
-    """Read and clean `files` (found under the source folders `roots`) as a build from scratch
-    does: countries found, first id wins."""
-    articles: dict[str, Article] = {}
-    skipped: list[Skipped] = []
-    for path in files:
-        record, found = _read_file(path, roots)
-        skipped += record.skipped
-        for article in found:
-            if article.id in articles:
-                skipped.append(Skipped(article.path, f"duplicate id {article.id!r} (first in {articles[article.id].path})"))
-                continue
-            articles[article.id] = replace(article, countries=tuple(article_countries(article.title, article.body)))
-    return list(articles.values()), skipped
 
 
 def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:
@@ -398,14 +544,29 @@ def stat_changed(path: Path, known: FileRecord | None) -> bool:
     return (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns)
 
 
-def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list[Article]]:
-    """Read a source file once: its record (stat, hash, problems) and its articles; a .txt
-    article's id is its path under the source folder in `roots` that holds it."""
+def _read_file(
+    path: Path, roots: Sequence[Path] = (), large: LargeFiles | None = None
+) -> tuple[FileRecord, list[Article], list[str]]:
+    """Read a source file once: its record (stat, hash, problems), its articles and warnings; a
+    .txt article's id is its path under the source folder in `roots` that holds it."""
+    large = large or LargeFiles(max_mb=float("inf"))
+    warnings: list[str] = []
     try:
         stat = path.stat()
+        megabytes = stat.st_size / 1e6
+        if megabytes > large.max_mb:
+            if large.refuse:
+                # Size -1: checked again next run, so raising the limit takes effect.
+                reason = (f"is {megabytes:,.1f} MB, over the {large.max_mb:g} MB limit; "
+                          f"pass --max-file-mb {int(megabytes) + 1} to index it")
+                return FileRecord(str(path), -1, stat.st_mtime_ns, "", [Skipped(str(path), reason)]), [], []
+            warnings.append(
+                f"{path} is {megabytes:,.1f} MB (over {large.max_mb:g} MB): indexing it takes long; "
+                "what is done is published as it goes (--refuse-large skips such files)"
+            )
         data = path.read_bytes()
     except OSError as err:
-        return FileRecord(str(path), -1, -1, "", [Skipped(str(path), f"cannot be read ({err.strerror})")]), []
+        return FileRecord(str(path), -1, -1, "", [Skipped(str(path), f"cannot be read ({err.strerror})")]), [], warnings
     articles: list[Article] = []
     skipped: list[Skipped] = []
     for item in read_articles(path, data):
@@ -417,55 +578,9 @@ def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list
     # size; recording size -1 makes the next run compare its hash instead of trusting its stat.
     racy = time.time() - stat.st_mtime_ns / 1e9 < _RACY_SECONDS
     size = -1 if racy else stat.st_size
-    return FileRecord(str(path), size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), skipped), articles
-
-
-def _copy_generation(source: Path, target: Path) -> None:
-    shutil.copy2(source / DOCSTORE_FILE, target / DOCSTORE_FILE)
-    shutil.copy2(source / VECTORS_FILE, target / VECTORS_FILE)
-    if hnsw_path(source / VECTORS_FILE).exists():  # grown, not rebuilt, by an update that only adds
-        shutil.copy2(hnsw_path(source / VECTORS_FILE), hnsw_path(target / VECTORS_FILE))
-    shutil.copytree(source / KEYWORD_DIR, target / KEYWORD_DIR)
-
-
-def _live_generation(index_dir: Path) -> str | None:
-    """The generation the manifest points at, read leniently (also for --rebuild of an old format)."""
-    try:
-        return str(json.loads((index_dir / MANIFEST_NAME).read_text())["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return FileRecord(str(path), size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), skipped), articles, warnings
 
 
 def generation_dirs(index_dir: Path) -> list[Path]:
     """The generation folders in `index_dir`, live or not."""
-    return [p for p in index_dir.glob(f"{GENERATION_PREFIX}*") if p.is_dir()]
-
-
-def _next_generation(index_dir: Path) -> str:
-    numbers = [
-        int(p.name.removeprefix(GENERATION_PREFIX))
-        for p in generation_dirs(index_dir)
-        if p.name.removeprefix(GENERATION_PREFIX).isdigit()
-    ]
-    return f"{GENERATION_PREFIX}{max(numbers, default=0) + 1:06d}"
-
-
-def _remove_abandoned_generations(index_dir: Path, live: str | None) -> None:
-    """Remove generation folders newer than the live one: leftovers of a killed build."""
-    for path in generation_dirs(index_dir):
-        if live is None or path.name > live:
-            shutil.rmtree(path)
-
-
-def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
-    for path in generation_dirs(index_dir):
-        if path.name not in keep:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for root, _dirs, names in os.walk(directory):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as handle:
-                os.fsync(handle.fileno())
-        fsync_dir(Path(root))
+    return IndexDirectory(index_dir).generation_dirs()

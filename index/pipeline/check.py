@@ -1,25 +1,40 @@
-"""Consistency check of an index: manifest, article store, keyword index, vectors and sources.
+"""Checking an index: its parts agree, and their content is intact.
 
-Used by `accord index --check`. Problems make the index untrustworthy; notes are things a user
-may want to act on (sources changed since the last run, leftovers of an interrupted build) but
-that do not make the live index wrong.
+Used by `accord index --check`. Counts alone miss damage: flipped bytes in the vector file leave
+the counts right and the scores absurd. So the check also reads content: SQLite's
+`PRAGMA integrity_check` on the article store, every stored field and a sample of postings of
+the whoosh index, the length of every stored vector (they are unit length by construction), and
+a sample of stored vectors against the embedding cache they were copied from.
+
+Problems make the index untrustworthy and name the file that is broken; notes are things a
+user may want to act on (sources changed since the last run, leftovers of an interrupted
+build, no embedding cache to compare with) that do not make the live index wrong. The check
+holds a lease on the generation it reads, so a concurrent update cannot remove it meanwhile.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.text.articles import iter_input_files
-from index.pipeline.builder import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, generation_dirs, stat_changed
+from index.errors import AccordError, IndexIncompatible
+from index.pipeline.builder import embedding_text, stat_changed
+from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.docstore import DocStore, FileRecord
-from index.errors import AccordError
-from index.storage.keyword import WhooshKeywordStore
-from index.storage.manifest import read_manifest
-from index.storage.vectors import FaissVectorStore, hnsw_path
+from index.storage.faults import REBUILD_HINT, is_corruption
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.manifest import Manifest
+from index.text.articles import iter_input_files
+from index.text.passages import Passage
 
-_REBUILD = "run 'accord index --rebuild' to rebuild it from its sources"
+_REBUILD = REBUILD_HINT
+NORM_TOLERANCE = 1e-3  # float32 unit vectors are within 1e-6 of length 1; damage is far off
+CACHE_TOLERANCE = 1e-5
+SAMPLE = 200  # passages compared with the embedding cache
+_POSTING_TERMS = 200  # whoosh terms whose postings are read
+_CHUNK = 50_000  # vectors read at a time
 
 
 @dataclass(frozen=True)
@@ -36,72 +51,213 @@ class CheckResult:
         return not self.problems
 
 
-def check_index(index_dir: Path) -> CheckResult:
-    """Check that the live generation's parts all describe the same articles and passages."""
-    index_dir = Path(index_dir)
-    result = CheckResult(str(index_dir))
-    manifest = read_manifest(index_dir)  # IndexNotFound / IndexIncompatible propagate
-    generation = index_dir / manifest.generation
-    missing = [p for p in (DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE) if not (generation / p).exists()]
-    if missing:
-        result.problems.append(f"{generation} lacks {', '.join(missing)}; {_REBUILD}")
-        return result
+def check_index(index_dir: Path, sample: int = SAMPLE, embedding_cache: Path | None = None) -> CheckResult:
+    """Check the live generation: its parts describe the same articles and passages, and their
+    content is intact. Raises IndexNotFound when there is no index; everything else found
+    wrong is a problem in the result, naming the file."""
+    directory = IndexDirectory(index_dir)
+    result = CheckResult(str(directory.path))
     try:
-        docs = DocStore(generation / DOCSTORE_FILE)
-        keyword = WhooshKeywordStore(generation / KEYWORD_DIR)
-        vectors = FaissVectorStore(generation / VECTORS_FILE)
-    except (AccordError, OSError, RuntimeError, ValueError) as err:
-        result.problems.append(f"{generation} cannot be opened ({err}); {_REBUILD}")
+        lease = directory.lease()
+    except IndexIncompatible as err:  # unreadable manifest, other format, missing generation
+        result.problems.append(str(err))
         return result
-    try:
-        _compare(result, manifest, docs, keyword, vectors)
-        _note_stale_sources(result, manifest.sources, docs)
-    finally:
-        keyword.close()
-        docs.close()
-    for path in generation_dirs(index_dir):
-        if path.name > manifest.generation:
+    with lease:
+        _check_generation(result, lease, sample, embedding_cache or directory.default_cache_path)
+    for path in directory.generation_dirs():
+        if path.name > lease.generation:
             result.notes.append(f"{path.name} is left from an interrupted build; the next 'accord index' removes it")
     return result
 
 
-def _compare(result: CheckResult, manifest, docs: DocStore, keyword: WhooshKeywordStore, vectors: FaissVectorStore) -> None:
-    articles, passages = docs.article_ids(), docs.passage_ids()
+def _check_generation(result: CheckResult, lease: GenerationLease, sample: int, cache_path: Path) -> None:
+    manifest, generation = lease.manifest, lease.path
+    missing = [p for p in (DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE) if not (generation / p).exists()]
+    if missing:
+        result.problems.append(f"{generation} lacks {', '.join(missing)}; {_REBUILD}")
+        return
+    docs = _open_docstore(result, lease.docstore_path)
+    keyword_ids = _check_keyword(result, lease.keyword_path)
+    vectors = _open_vectors(result, lease.vectors_path)
+    if docs is None:
+        return
+    try:
+        articles, passages = docs.article_ids(), docs.passage_ids()
+        _compare_counts(result, manifest, articles, passages, keyword_ids)
+        if vectors is not None:
+            _check_vectors(result, manifest, lease.vectors_path, vectors, passages)
+            _check_against_cache(result, manifest, docs, vectors, passages, sample, cache_path)
+        _note_stale_sources(result, manifest.sources, docs)
+    except sqlite3.DatabaseError as err:
+        result.problems.append(f"{lease.docstore_path} is damaged ({err}); {_REBUILD}")
+    finally:
+        docs.close()
+
+
+def _open_docstore(result: CheckResult, path: Path) -> DocStore | None:
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            verdict = [row[0] for row in probe.execute("PRAGMA integrity_check(20)")]
+        finally:
+            probe.close()
+        docs = DocStore(path)
+    except sqlite3.DatabaseError as err:
+        result.problems.append(f"{path} is damaged ({err}); {_REBUILD}")
+        return None
+    if verdict != ["ok"]:
+        result.problems.append(f"{path} fails SQLite's integrity check ({'; '.join(verdict[:3])}); {_REBUILD}")
+    return docs
+
+
+def _check_keyword(result: CheckResult, path: Path) -> set[str] | None:
+    """The article ids in the whoosh index, after reading its stored fields and some postings;
+    None (and a problem) when it is damaged."""
+    from whoosh import index as whoosh_index
+
+    try:
+        ix = whoosh_index.open_dir(str(path))
+        with ix.reader() as reader:
+            ids = {fields["id"] for fields in reader.all_stored_fields()}
+            for count, term in enumerate(reader.lexicon("body")):
+                if count >= _POSTING_TERMS:
+                    break
+                reader.postings("body", term).all_ids()
+        return ids
+    except Exception as err:  # whoosh reports damage as many types; see index.storage.faults
+        if not (is_corruption(err) or isinstance(err, OSError)):
+            raise
+        result.problems.append(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {_REBUILD}")
+        return None
+
+
+def _open_vectors(result: CheckResult, path: Path):
+    from index.storage.vectors import FaissVectorStore
+
+    try:
+        return FaissVectorStore(path)
+    except (RuntimeError, OSError) as err:
+        result.problems.append(f"{path} is damaged ({str(err).splitlines()[0][:120]}); {_REBUILD}")
+        return None
+
+
+def _compare_counts(result: CheckResult, manifest: Manifest, articles: set[str], passages: set[int], keyword_ids) -> None:
     if (len(articles), len(passages)) != (manifest.articles, manifest.passages):
         result.problems.append(
             f"manifest counts {manifest.articles} articles / {manifest.passages} passages, "
             f"the article store holds {len(articles)} / {len(passages)}; {_REBUILD}"
         )
-    keyword_ids = keyword.article_ids()
-    if keyword_ids != articles:
+    if keyword_ids is not None and keyword_ids != articles:
         result.problems.append(
             f"keyword index and article store differ by {len(keyword_ids ^ articles)} articles; {_REBUILD}"
         )
+
+
+def _check_vectors(result: CheckResult, manifest: Manifest, path: Path, vectors, passages: set[int]) -> None:
+    import numpy as np
+
+    from index.storage.vectors import FaissVectorStore, hnsw_path
+
     if vectors.dim != manifest.dim:
-        result.problems.append(f"vectors have {vectors.dim} dimensions, the manifest says {manifest.dim}; {_REBUILD}")
+        result.problems.append(f"{path} has {vectors.dim} dimensions, the manifest says {manifest.dim}; {_REBUILD}")
+        return
     vector_ids = vectors.ids()
     if vector_ids != passages:
         result.problems.append(
             f"vector index and article store differ by {len(vector_ids ^ passages)} passages; {_REBUILD}"
         )
-    graph_path = hnsw_path(Path(vectors.path))
+    flat = vectors._index.index  # the IndexFlatIP inside the id map: the stored vectors in order
+    bad, worst = 0, 1.0
+    for start in range(0, flat.ntotal, _CHUNK):
+        block = flat.reconstruct_n(start, min(_CHUNK, flat.ntotal - start))
+        with np.errstate(all="ignore"):
+            norms = np.linalg.norm(block.astype(np.float64), axis=1)
+        off = ~np.isfinite(norms) | (np.abs(norms - 1.0) > NORM_TOLERANCE)
+        bad += int(off.sum())
+        if off.any():
+            finite = norms[off][np.isfinite(norms[off])]
+            worst = max(worst, float(finite.max()) if finite.size else float("inf"))
+    if bad:
+        result.problems.append(
+            f"{path}: {bad} of {flat.ntotal} vectors are not unit length (largest norm {worst:.3g}): "
+            f"the file is damaged; {_REBUILD}"
+        )
+    graph_path = hnsw_path(path)
     if graph_path.exists():
-        graph_ids = FaissVectorStore(graph_path).ids()
+        try:
+            graph_ids = FaissVectorStore(graph_path).ids()
+        except (RuntimeError, OSError) as err:
+            result.problems.append(f"{graph_path} is damaged ({str(err).splitlines()[0][:120]}); {_REBUILD}")
+            return
         if graph_ids != vector_ids:
             result.problems.append(
                 f"HNSW graph and exact vector index differ by {len(graph_ids ^ vector_ids)} passages; {_REBUILD}"
             )
 
 
+def _check_against_cache(
+    result: CheckResult, manifest: Manifest, docs: DocStore, vectors, passages: set[int], sample: int, cache_path: Path
+) -> None:
+    """Compare an even sample of stored vectors with the cached vectors of the same texts."""
+    import numpy as np
+
+    from index.embedding.cache import EmbeddingCache, passage_key
+
+    if not passages or sample <= 0:
+        return
+    if not cache_path.exists():
+        result.notes.append(f"no embedding cache at {cache_path}: stored vectors were not compared with it")
+        return
+    ordered = sorted(passages)
+    chosen = ordered[:: max(1, len(ordered) // sample)][:sample]
+    owners = docs.passage_articles(chosen)
+    articles = docs.articles(sorted(set(owners.values())))
+    keys: dict[int, str] = {}
+    for article_id in sorted(set(owners.values())):
+        article = articles.get(article_id)
+        if article is None:
+            continue
+        for stored in docs.passages_of(article_id):
+            if stored.id in owners:
+                passage = Passage(stored.start, stored.end, article.body[stored.start:stored.end])
+                keys[stored.id] = passage_key(manifest.model, embedding_text(article, passage, manifest.settings))
+    try:
+        cache = EmbeddingCache(cache_path, manifest.dim)
+        try:
+            cached = cache.get_many(list(keys.values()))
+        finally:
+            cache.close()
+    except sqlite3.DatabaseError as err:
+        result.notes.append(f"the embedding cache {cache_path} cannot be read ({err}); the next 'accord index' sets it aside")
+        return
+    compared = [pid for pid in chosen if keys.get(pid) in cached]
+    if not compared:
+        result.notes.append(f"none of the {len(chosen)} sampled passages is in the embedding cache {cache_path}")
+        return
+    stored = vectors.vectors(compared)
+    expected = np.vstack([cached[keys[pid]] for pid in compared])
+    with np.errstate(all="ignore"):
+        differs = ~np.all(np.abs(stored - expected) <= CACHE_TOLERANCE, axis=1)
+    if differs.any():
+        result.problems.append(
+            f"{Path(vectors.path)}: {int(differs.sum())} of {len(compared)} sampled vectors differ from the "
+            f"embedding cache: the file is damaged; {_REBUILD}"
+        )
+
+
 def _note_stale_sources(result: CheckResult, sources: list[str], docs: DocStore) -> None:
     known = docs.files()
+    gone_sources = [s for s in sources if not Path(s).exists()]
+    for source in gone_sources:
+        result.notes.append(f"source {source} is gone; 'accord index --forget {source}' removes its articles")
     try:
-        current = list(iter_input_files(Path(s) for s in sources))
+        current = list(iter_input_files(Path(s) for s in sources if s not in gone_sources))
     except AccordError as err:
-        result.notes.append(f"a source is gone ({err})")
+        result.notes.append(f"a source cannot be read ({err})")
         return
+    kept = [f for f in known if not any(f == s or f.startswith(s.rstrip("/") + "/") for s in gone_sources)]
     changed = sum(1 for p in current if _content_changed(p, known.get(str(p))))
-    gone = len(set(known) - {str(p) for p in current})
+    gone = len(set(kept) - {str(p) for p in current})
     if changed or gone:
         result.notes.append(
             f"{changed} source files are new or changed and {gone} are gone since the last run; "

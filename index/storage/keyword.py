@@ -105,18 +105,6 @@ class KeywordWriter:
         self._writer.cancel()
 
 
-def write_keyword_index(directory: Path, articles: Iterable[Article], title_boost: float) -> None:
-    """Create (or add to) the whoosh index in `directory` with `articles`, in one commit."""
-    writer = KeywordWriter(directory, title_boost)
-    try:
-        for article in articles:
-            writer.add(article)
-    except BaseException:
-        writer.cancel()
-        raise
-    writer.commit()
-
-
 def _filter_query(filters: Filters) -> whoosh_query.Query:
     parts: list[whoosh_query.Query] = [whoosh_query.Term("countries", c.lower()) for c in filters.countries]
     if filters.sources:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from index.errors import IndexIncompatible
+from index.errors import IndexCorrupted, IndexIncompatible
 
 HNSW_SUFFIX = ".hnsw"
 # From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md): exact
@@ -137,6 +137,30 @@ class FaissVectorStore:
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
 
 
+# float16 storage and summation order let a cosine stray a little past 1.
+_COSINE_SLACK = 1.01
+
+
+def _check_unit_norms(store: FaissVectorStore, path: Path) -> None:
+    """Raise IndexCorrupted unless every stored vector is finite and of unit length (cheap: one
+    pass over the vectors when they are loaded; 100k passages take a few tens of ms)."""
+    import faiss
+    import numpy as np
+
+    index = store._index
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    total = inner.ntotal
+    for start in range(0, total, 65536):
+        block = inner.reconstruct_n(start, min(65536, total - start))
+        norms = np.linalg.norm(block, axis=1)
+        # A text with nothing to embed may give a zero vector (never the packaged model): allowed.
+        if not np.all(np.isfinite(norms)) or np.any((np.abs(norms - 1.0) > 1e-3) & (norms > 1e-6)):
+            raise IndexCorrupted(
+                f"{path} is damaged (stored vectors are not unit vectors); "
+                "run 'accord index --check', then 'accord index --rebuild'"
+            )
+
+
 def use_one_faiss_thread() -> None:
     """Make faiss search on one OpenMP thread in this process, once, when a query side loads vectors.
 
@@ -194,6 +218,9 @@ class LazyVectorStore:
             store = FaissVectorStore.from_index(faiss.read_index(faiss.PyCallbackIOReader(self._file.read)))
         if store.dim != self._dim:
             raise IndexIncompatible(f"{self._path}: vectors have {store.dim} dimensions, the manifest says {self._dim}")
+        store.path = self._path
+        if not _is_hnsw(store._index):
+            _check_unit_norms(store, self._path)
         return store
 
     @property
@@ -204,7 +231,15 @@ class LazyVectorStore:
         return len(self._store)
 
     def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        return self._store.search(vector, limit, allowed)
+        found = self._store.search(vector, limit, allowed)
+        # Unit vectors give cosines in [-1, 1]; anything else is damage (an HNSW graph's float16
+        # storage is not checked at load, so this is where its damage shows).
+        if found and not all(-_COSINE_SLACK <= score <= _COSINE_SLACK for _pid, score in found):
+            raise IndexCorrupted(
+                f"{self._path} is damaged (a similarity of {max(abs(s) for _p, s in found):.3g}); "
+                "run 'accord index --check', then 'accord index --rebuild'"
+            )
+        return found
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         if self._path == self._exact_path:

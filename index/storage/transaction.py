@@ -1,0 +1,286 @@
+"""The write transaction of an index directory: lock, read, copy, write, publish, prune.
+
+See `WriteTransaction`. `IndexDirectory.write()` makes one; the builder is its only user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from index.errors import AccordError, IndexIncompatible, IndexLocked, IndexWriteError
+from index.storage.directory import IndexDirectory, fsync_tree
+from index.storage.faults import corrupted, is_corruption, is_disk_full
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.manifest import MANIFEST_NAME, Manifest, write_manifest
+
+if TYPE_CHECKING:
+    from index.storage.docstore import DocStoreWriter
+    from index.storage.keyword import KeywordWriter
+    from index.storage.vectors import VectorWriter
+
+
+def _size(path: Path) -> int:
+    """Bytes under `path` (0 if it is gone)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+class WriteTransaction:
+    """One writer's change to an index directory, as a context manager.
+
+        with IndexDirectory(path).write(lock_timeout=0) as tx:
+            tx.previous, tx.sources          # read under the lock
+            tx.begin()                       # a new generation: a copy of the live one
+            with tx.articles() as docs: ...  # the writers commit on success, cancel on error
+            with tx.vectors(dim) as vectors: ...
+            with tx.keywords(title_boost) as keywords: ...
+            tx.publish(manifest)             # fsync, switch the manifest, prune
+
+    Entering takes the write lock (`INDEX_DIR/.lock`, filelock) first and only then reads the
+    manifest and the known sources, so a writer that waited for the lock builds on the latest
+    generation, never on one it read before waiting. `begin`/`publish` may repeat: each publish
+    makes what was written so far searchable, and the next `begin` copies it. Leaving the block
+    with an error removes the unpublished generation (the live one is untouched) and raises a
+    one-line AccordError: IndexWriteError for a full disk (with the space the update needed) or
+    another I/O error, IndexCorrupted for a damaged store file. Leaving it without an error
+    but with an unpublished generation discards that generation.
+
+    One thread uses a transaction; the lock keeps other processes (and other transactions of
+    this one) out.
+    """
+
+    def __init__(self, directory: IndexDirectory, lock_timeout: float, fresh: bool) -> None:
+        self.directory = directory
+        self.lock_timeout = lock_timeout
+        self.fresh = fresh
+        self.previous: Manifest | None = None
+        self.sources: list[str] = []
+        self.live: str | None = None
+        self.published: list[str] = []
+        self._lock = None
+        self._pending: Path | None = None
+
+    # -- lock ------------------------------------------------------------------------------
+    def __enter__(self) -> WriteTransaction:
+        from filelock import FileLock, Timeout
+
+        self.directory.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.directory.write_lock_path), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise IndexLocked(
+                f"{self.directory.path} is being updated by another process; try again when it has finished"
+            ) from None
+        self._lock = lock
+        try:
+            self._read_state()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _read_state(self) -> None:
+        directory = self.directory
+        self.live = directory.live_generation()
+        self.sources = directory.known_sources()
+        if self.fresh:
+            self.sources = self.sources or directory.recovered_sources()
+        elif directory.exists():
+            self.previous = directory.read_manifest()  # unreadable: IndexIncompatible, "--rebuild"
+        directory.remove_abandoned(self.live)
+        if self.live is not None and not directory.generation_path(self.live).is_dir():
+            self.live = None  # a damaged directory: nothing to keep (a rebuild) or to copy
+            if self.previous is not None:
+                raise IndexIncompatible(
+                    f"{directory.path}: the manifest names {self.previous.generation}, which is missing; "
+                    "run 'accord index --rebuild' to rebuild the index from its sources"
+                )
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._pending is not None:
+                self._fail(exc)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- generations -----------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The folder of the generation being written (after `begin`)."""
+        if self._pending is None:
+            raise RuntimeError("begin() a generation first")
+        return self._pending
+
+    @property
+    def generation(self) -> str:
+        """The name of the generation being written."""
+        return self.path.name
+
+    @property
+    def base(self) -> str | None:
+        """The generation the next `begin` copies: the last one this transaction published,
+        else the live one (None for a fresh transaction or a new index)."""
+        if self.published:
+            return self.published[-1]
+        return None if self.fresh or self.previous is None else self.live
+
+    def begin(self, copy: bool = True) -> Path:
+        """Start the next generation, a copy of `base` unless `copy` is False; returns its folder."""
+        if self._pending is not None:
+            raise RuntimeError("publish the current generation before beginning another")
+        name = self.directory.next_generation_name()
+        target = self.directory.generation_path(name)
+        target.mkdir()
+        self._pending = target
+        base = self.base if copy else None
+        if base is not None:
+            source = self.directory.generation_path(base)
+            for child in source.iterdir():
+                if child.name == MANIFEST_NAME:
+                    continue
+                with self._faults_named(target / child.name):
+                    if child.is_dir():
+                        shutil.copytree(child, target / child.name)
+                    else:
+                        shutil.copy2(child, target / child.name)
+        return target
+
+    @contextmanager
+    def articles(self) -> Iterator[DocStoreWriter]:
+        """The new generation's article store: committed when the block ends without error."""
+        from index.storage.docstore import DocStoreWriter
+
+        path = self.path / DOCSTORE_FILE
+        with self._faults_named(path):
+            docs = DocStoreWriter(path)
+            try:
+                yield docs
+                docs.commit()
+            finally:
+                docs.close()
+
+    @contextmanager
+    def keywords(self, title_boost: float) -> Iterator[KeywordWriter]:
+        """The new generation's whoosh index: committed on success, cancelled on error."""
+        from index.storage.keyword import KeywordWriter
+
+        path = self.path / KEYWORD_DIR
+        with self._faults_named(path):
+            writer = KeywordWriter(path, title_boost)
+            try:
+                yield writer
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit()
+
+    @contextmanager
+    def vectors(self, dim: int) -> Iterator[VectorWriter]:
+        """The new generation's faiss vectors: saved when the block ends without error."""
+        from index.storage.vectors import VectorWriter
+
+        path = self.path / VECTORS_FILE
+        with self._faults_named(path):
+            writer = VectorWriter(dim, path)
+            yield writer
+            writer.save(path)
+
+    @contextmanager
+    def _faults_named(self, path: Path) -> Iterator[None]:
+        try:
+            yield
+        except BaseException as err:
+            named = self._named(path, err)
+            if named is err:
+                raise
+            raise named from None
+
+    def publish(self, manifest: Manifest) -> None:
+        """Flush the new generation, make it live and remove old generations no reader holds.
+
+        `manifest.generation` must be this generation's name. The generation before it is kept
+        one more cycle for readers that opened it without a lease.
+        """
+        target = self.path
+        if manifest.generation != target.name:
+            raise ValueError(f"the manifest names {manifest.generation}, the transaction wrote {target.name}")
+        try:
+            with self._faults_named(target):
+                # The generation's own copy: what a rebuild reads when manifest.json is damaged.
+                (target / MANIFEST_NAME).write_text(manifest.to_json())
+                fsync_tree(target)
+                write_manifest(self.directory.path, manifest)
+        except BaseException:
+            if self.directory.live_generation() == target.name:
+                self._pending = None  # switched already (only flushing failed): never remove it
+                self.live = target.name
+                self.published.append(target.name)
+            raise
+        previous_live = self.live
+        self.live = manifest.generation
+        self.published.append(manifest.generation)
+        self._pending = None
+        try:
+            self.directory.prune(keep={manifest.generation, previous_live or ""})
+        except (OSError, threading.ThreadError):
+            pass  # published all the same; old generations are left for a later run to remove
+
+    # -- failure ---------------------------------------------------------------------------
+    def _named(self, path: Path, err: BaseException) -> BaseException:
+        """`err` as a one-line AccordError naming `path`, when it is a storage fault."""
+        if isinstance(err, AccordError) or not _store_fault(err):
+            return err
+        if is_disk_full(err):
+            return IndexWriteError(f"{path}: no space left on device")  # completed by _fail
+        if is_corruption(err):
+            return corrupted(path, err)
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        return IndexWriteError(f"{getattr(err, 'filename', None) or path}: {reason}")
+
+    def _fail(self, exc: BaseException | None) -> None:
+        """Remove the unpublished generation; say how much space it needed if the disk filled."""
+        partial = self._pending
+        self._pending = None
+        written = _size(partial)
+        shutil.rmtree(partial, ignore_errors=True)
+        if exc is None:
+            return
+        full = is_disk_full(exc) or (isinstance(exc, IndexWriteError) and "no space left" in str(exc))
+        if not full:
+            return
+        live_size = _size(self.directory.generation_path(self.base)) if self.base else 0
+        free = shutil.disk_usage(self.directory.path).free
+        raise IndexWriteError(
+            f"{partial}: no space left on device after writing {_mb(written)}; the update needs about "
+            f"{_mb(max(written, live_size))} plus its new data, and {_mb(free)} are free on that disk now "
+            "(the partial generation was removed; the live index is unchanged); free some space and run again"
+        ) from None
+
+
+def _store_fault(err: BaseException) -> bool:
+    """A fault of the files rather than a bug or an interruption."""
+    return isinstance(err, OSError) or is_disk_full(err) or is_corruption(err)
