@@ -305,14 +305,17 @@ def similar_command(
 
 
 def _print_result(result, output: Format, explain: bool) -> None:
+    # Article text is the web's: every format goes through search.output_safety.
+    from search.output_safety import csv_cell, json_line
+
     hits, facets = result.hits, result.facets
     if output is Format.json:
         for hit in hits:
-            typer.echo(json.dumps(asdict(hit), ensure_ascii=False))
+            typer.echo(json_line(asdict(hit)))
         if facets is not None:
-            typer.echo(json.dumps({"facets": asdict(facets)}, ensure_ascii=False))
+            typer.echo(json_line({"facets": asdict(facets)}))
         if result.notes:
-            typer.echo(json.dumps({"notes": list(result.notes)}, ensure_ascii=False))
+            typer.echo(json_line({"notes": list(result.notes)}))
         return
     if output is Format.csv:
         import csv
@@ -322,8 +325,9 @@ def _print_result(result, output: Format, explain: bool) -> None:
         writer = csv.writer(sys.stdout)
         writer.writerow(["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"])
         for rank, hit in enumerate(hits, start=1):
-            writer.writerow([rank, hit.id, hit.title, hit.date or "", hit.source or "", "; ".join(hit.countries),
-                             f"{hit.score:.6f}", "; ".join(hit.duplicates), hit.snippet, hit.url or "", hit.path])
+            cells = [hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries)]
+            tail = ["; ".join(hit.duplicates), hit.snippet, hit.url, hit.path]
+            writer.writerow([rank, *map(csv_cell, cells), f"{hit.score:.6f}", *map(csv_cell, tail)])
         return
     for note in result.notes:
         typer.echo(f"note: {note}")
@@ -336,10 +340,13 @@ def _print_result(result, output: Format, explain: bool) -> None:
 
 
 def _format_hit(rank: int, hit, explain: bool) -> str:
-    facts = " · ".join(x for x in (hit.date, hit.source, ", ".join(hit.countries), hit.id) if x)
-    lines = [f"{rank:>2}. " + typer.style(hit.title, bold=True), f"    {facts} · score {hit.score:.4f}"]
+    from search.output_safety import terminal_name, terminal_text
+
+    facts = " · ".join(x for x in (terminal_text(hit.date or ""), terminal_text(hit.source or ""),
+                                   ", ".join(hit.countries), terminal_name(hit.id)) if x)
+    lines = [f"{rank:>2}. " + typer.style(terminal_text(hit.title), bold=True), f"    {facts} · score {hit.score:.4f}"]
     if hit.duplicates:
-        lines.append(f"    also: {', '.join(hit.duplicates)}")
+        lines.append(f"    also: {', '.join(map(terminal_name, hit.duplicates))}")
     if explain:
         legs = [
             f"{name} " + (f"#{leg.rank} ({leg.score:.3f})" if leg else "—")
@@ -352,17 +359,22 @@ def _format_hit(rank: int, hit, explain: bool) -> str:
 
 
 def _highlight(text: str, spans) -> str:
-    # Styles are dropped by typer.echo when stdout is not a terminal.
+    # Styles are dropped by typer.echo when stdout is not a terminal. Each piece is made safe on
+    # its own, so the spans (offsets into the stored snippet) still line up.
+    from search.output_safety import terminal_text
+
     out, last = [], 0
     for start, end in spans:
-        out += [text[last:start], typer.style(text[start:end], fg="yellow", bold=True)]
+        out += [terminal_text(text[last:start]), typer.style(terminal_text(text[start:end]), fg="yellow", bold=True)]
         last = end
-    return "".join(out) + text[last:]
+    return "".join(out) + terminal_text(text[last:])
 
 
 def _format_facets(facets) -> str:
+    from search.output_safety import terminal_text
+
     def line(name: str, counts) -> str:
-        return f"{name:>9}: " + (", ".join(f"{value} {count}" for value, count in counts[:10]) or "—")
+        return f"{name:>9}: " + (", ".join(f"{terminal_text(str(value))} {count}" for value, count in counts[:10]) or "—")
 
     return "\n".join([
         f"Facets over {facets.total} candidates:",
@@ -384,13 +396,17 @@ def show_command(
 
         with Engine.open(_index_dir(index)) as engine:
             article = engine.article(article_id)
+        from search.output_safety import json_line, terminal_name, terminal_text
+
         if as_json:
-            typer.echo(json.dumps(asdict(article), ensure_ascii=False))
+            typer.echo(json_line(asdict(article)))
             return
-        typer.echo(article.title)
-        typer.echo(" · ".join(x for x in (article.date, article.source, article.path, article.url) if x))
+        typer.echo(terminal_text(article.title))
+        facts = (terminal_text(article.date or ""), terminal_text(article.source or ""),
+                 terminal_name(article.path), terminal_name(article.url or ""))
+        typer.echo(" · ".join(x for x in facts if x))
         typer.echo("")
-        typer.echo(article.body)
+        typer.echo(terminal_text(article.body))
 
 
 @app.command("stats")
@@ -404,8 +420,11 @@ def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> Non
         if as_json:
             typer.echo(json.dumps(asdict(stats)))
             return
+        from search.output_safety import terminal_name
+
         for name, value in asdict(stats).items():
-            typer.echo(f"{name:>15}: {', '.join(value) if isinstance(value, list) else value}")
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            typer.echo(f"{name:>15}: {terminal_name(shown)}")
 
 
 @app.command("serve")

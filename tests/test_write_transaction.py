@@ -15,6 +15,7 @@ import pytest
 from index.errors import IndexLocked, IndexWriteError
 from index.pipeline.builder import build
 from index.storage.directory import IndexDirectory
+from index.storage.transaction import WriteTransaction
 from index.storage.docstore import DocStore
 from index.storage.manifest import read_manifest
 from tests.conftest import HashingEncoder
@@ -88,7 +89,7 @@ def test_a_writer_that_waited_for_the_lock_keeps_the_other_writers_changes(tmp_p
 
 
 def test_a_second_writer_gives_up_after_its_timeout(built_index: Path) -> None:
-    with IndexDirectory(built_index).write():
+    with WriteTransaction(IndexDirectory(built_index)):
         with pytest.raises(IndexLocked, match="another process"):
             build([], built_index, encoder=HashingEncoder(), lock_timeout=0.2)
 
@@ -98,7 +99,7 @@ def test_an_error_inside_the_transaction_removes_the_new_generation(built_index:
     live = directory.read_manifest().generation
     before = [p.name for p in directory.generation_dirs()]
     with pytest.raises(ZeroDivisionError):
-        with directory.write() as tx:
+        with WriteTransaction(directory) as tx:
             assert tx.previous is not None and tx.previous.generation == live
             tx.begin()
             with tx.keywords(2.0) as keywords:
@@ -106,7 +107,7 @@ def test_an_error_inside_the_transaction_removes_the_new_generation(built_index:
                 1 / 0
     assert [p.name for p in directory.generation_dirs()] == before
     assert directory.read_manifest().generation == live
-    with directory.write(lock_timeout=0):  # and the lock was released
+    with WriteTransaction(directory, lock_timeout=0):  # and the lock was released
         pass
 
 

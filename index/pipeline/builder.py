@@ -31,7 +31,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.text.articles import TEXT_SUFFIX, Article, Skipped, iter_input_files, read_articles, text_article_id
+from index.text.articles import (
+    TEXT_SUFFIX,
+    Article,
+    Skipped,
+    iter_input_files,
+    read_articles,
+    text_article_id,
+    unstorable_paths,
+)
 from index.text.countries import article_countries
 from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
@@ -159,7 +167,7 @@ def build(
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
-    with directory.write(lock_timeout=lock_timeout, fresh=rebuild) as tx:
+    with WriteTransaction(directory, lock_timeout=lock_timeout, fresh=rebuild) as tx:
         previous = tx.previous
         if previous and previous.model != encoder.name:
             raise IndexIncompatible(
@@ -176,9 +184,11 @@ def build(
             raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
         present = [s for s in sources if Path(s).exists()]
         missing = [s for s in sources if s not in present]
-        files = list(iter_input_files(Path(s) for s in present))
+        # A file whose name is not UTF-8 cannot be recorded in the store: reported, never read.
+        files, unstorable = unstorable_paths(iter_input_files(Path(s) for s in present))
         update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles())
-        return update.run(files, sources, missing, forgotten, embedding_cache or directory.default_cache_path, commit_every)
+        report = update.run(files, sources, missing, forgotten, embedding_cache or directory.default_cache_path, commit_every)
+        return replace(report, skipped=unstorable + report.skipped) if unstorable else report
 
 
 def _merge_sources(known: list[str], paths: Sequence[str]) -> list[str]:

@@ -4,19 +4,30 @@ File events come from watchfiles (debounced, so a burst of writes is one batch).
 is indexed, the changed files must stop changing for `settle_seconds`: a file still being
 written is left for a later batch rather than indexed half-way. Each batch is one incremental
 `build`, with its commit protocol, so stopping at any moment (Ctrl-C, kill) loses nothing.
+
+A watcher never stops on bad input: a bad record or file is skipped by the build and listed in
+its report; a batch that fails as a whole (an unreadable file, a locked index, even a bug) is
+reported to the callback as a `BatchFailed` and the next batch tries again.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from threading import Event
 
-from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
-from index.pipeline.builder import BuildReport, build
 from index.embedding.encoder import Encoder
 from index.errors import AccordError
+from index.pipeline.builder import BuildReport, build
+from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
+from index.text.normalise import display_path
+
+
+class BatchFailed(AccordError):
+    """A watched batch failed for a reason that is not one of Accord's own errors (I/O, a bug)."""
+
 
 # (report or error, seconds the batch took) for each batch.
 BatchCallback = Callable[[BuildReport | AccordError, float], None]
@@ -63,7 +74,9 @@ def watch(
 ) -> None:
     """Index `folder` now, then again after every batch of file changes, until `stop` is set.
 
-    Errors of one batch (a bad path, a locked index) go to `on_batch` and watching goes on.
+    Errors of one batch (a bad path, a locked index, an unexpected failure) go to `on_batch` as
+    the error and watching goes on; so does a failure of the file watcher itself, after which a
+    full update catches whatever events it lost.
     KeyboardInterrupt propagates to the caller, between batches or inside one; either way the
     index is left at its last complete state.
     """
@@ -73,18 +86,34 @@ def watch(
         from index.errors import SourceNotFound
 
         raise SourceNotFound(f"{folder}: not a folder; pass the folder to watch")
+
+    def update() -> BuildReport:
+        return build([], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS)
+
     _run_batch(lambda: build([folder], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch)
-    for changes in watch_files(
-        folder,
-        watch_filter=lambda _change, path: is_article_file(path),
-        debounce=debounce_ms,
-        stop_event=stop,
-        raise_interrupt=True,
-    ):
-        wait_until_settled({path for _change, path in changes}, settle_seconds, stop)
-        if stop and stop.is_set():
+    while not (stop and stop.is_set()):
+        try:
+            for changes in watch_files(
+                folder,
+                watch_filter=lambda _change, path: is_article_file(path),
+                debounce=debounce_ms,
+                stop_event=stop,
+                raise_interrupt=True,
+            ):
+                wait_until_settled({path for _change, path in changes}, settle_seconds, stop)
+                if stop and stop.is_set():
+                    return
+                _run_batch(update, on_batch)
             return
-        _run_batch(lambda: build([], index_dir, encoder=encoder, lock_timeout=_LOCK_WAIT_SECONDS), on_batch)
+        except RuntimeError as err:
+            # watchfiles' Rust core gives up on an event it cannot turn into a str path, such as
+            # a file name that is not UTF-8 ("Unable to decode path"). Its events are lost, so
+            # watch again and run a full update, which stats every file and reports that one.
+            if type(err).__name__ != "WatchfilesRustInternalError":  # its module is private
+                raise
+            on_batch(BatchFailed(f"file watcher: {err}; watching again"), 0.0)
+            time.sleep(debounce_ms / 1000)  # never a busy loop, whatever the watcher's trouble
+            _run_batch(update, on_batch)
 
 
 def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback) -> None:
@@ -93,4 +122,12 @@ def _run_batch(run: Callable[[], BuildReport], on_batch: BatchCallback) -> None:
         report: BuildReport | AccordError = run()
     except AccordError as err:
         report = err
+    except OSError as err:  # e.g. a file deleted or made unreadable between the event and the read
+        where = display_path(os.fsdecode(err.filename)) if isinstance(err.filename, (str, bytes)) else "index"
+        report = BatchFailed(f"{where}: {err.strerror or err}; the batch is retried at the next change")
+    except Exception as err:  # a bug must not end the watch: report it, keep the last good state
+        report = BatchFailed(
+            f"internal error: {type(err).__name__}: {err}; the index keeps its last complete state "
+            "and the batch is retried at the next change"
+        )
     on_batch(report, time.perf_counter() - started)

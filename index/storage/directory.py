@@ -22,7 +22,6 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import fasteners
 
@@ -39,8 +38,6 @@ from index.storage.layout import (
 )
 from index.storage.manifest import MANIFEST_NAME, Manifest, fsync_dir, read_manifest
 
-if TYPE_CHECKING:
-    from index.storage.transaction import WriteTransaction
 
 _TRASH_PREFIX = ".trash-"
 # A reader that finds its generation removed between reading the manifest and locking it reads
@@ -291,16 +288,6 @@ class IndexDirectory:
             f"{self.path}: the manifest names {manifest.generation}, which is missing; "
             "rebuild the index with 'accord index --rebuild'"
         )
-
-    def write(self, lock_timeout: float = 0.0, fresh: bool = False) -> WriteTransaction:
-        """A write transaction (a context manager): see `index.storage.transaction`.
-
-        `fresh=True` starts from nothing instead of a copy of the live generation (a rebuild);
-        the known sources are still read.
-        """
-        from index.storage.transaction import WriteTransaction
-
-        return WriteTransaction(self, lock_timeout, fresh)
 
     def recovered_sources(self) -> list[str]:
         """The sources listed by the newest generation's own copy of its manifest: what a

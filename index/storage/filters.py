@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from index.text.cleaning import parse_date
+from index.text.dates import parse_period
 from index.errors import InvalidArgument
 
-_YEAR = re.compile(r"^\d{4}$")
-_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 
 
 @dataclass(frozen=True)
@@ -60,19 +57,9 @@ class Filters:
 
 
 def date_bound(value: str, end: bool) -> str:
-    """An ISO date from a year ("2019"), a month ("2019-05") or a date in any common format.
-
-    A year or month stands for its first day as a start bound and its last day as an end bound.
-    """
-    value = value.strip()
-    if _YEAR.match(value):
-        return f"{value}-12-31" if end else f"{value}-01-01"
-    month = _YEAR_MONTH.match(value)
-    if month and 1 <= int(month.group(2)) <= 12:
-        year, number = int(month.group(1)), int(month.group(2))
-        last = (31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-        return f"{year:04d}-{number:02d}-{last[number - 1] if end else 1:02d}"
-    parsed = parse_date(value)
-    if parsed is None:
+    """An ISO date from a year ("2019"), a month ("2019-05", "May 2019") or a date in any common
+    format: a period stands for its first day as a start bound and its last day as an end bound."""
+    period = parse_period(value)
+    if period is None:
         raise InvalidArgument(f"{value!r} is not a date; use a year (2019), a month (2019-05) or a date (2019-05-31)")
-    return parsed
+    return period[1 if end else 0].isoformat()

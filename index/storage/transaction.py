@@ -1,6 +1,6 @@
 """The write transaction of an index directory: lock, read, copy, write, publish, prune.
 
-See `WriteTransaction`. `IndexDirectory.write()` makes one; the builder is its only user.
+See `WriteTransaction(IndexDirectory(path))`; the builder is its only user.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _mb(size: int) -> str:
 class WriteTransaction:
     """One writer's change to an index directory, as a context manager.
 
-        with IndexDirectory(path).write(lock_timeout=0) as tx:
+        with WriteTransaction(IndexDirectory(path), lock_timeout=0, fresh=False) as tx:
             tx.previous, tx.sources          # read under the lock
             tx.begin()                       # a new generation: a copy of the live one
             with tx.articles() as docs: ...  # the writers commit on success, cancel on error
@@ -67,7 +67,7 @@ class WriteTransaction:
     this one) out.
     """
 
-    def __init__(self, directory: IndexDirectory, lock_timeout: float, fresh: bool) -> None:
+    def __init__(self, directory: IndexDirectory, lock_timeout: float = 0.0, fresh: bool = False) -> None:
         self.directory = directory
         self.lock_timeout = lock_timeout
         self.fresh = fresh

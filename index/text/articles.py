@@ -8,8 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.text.cleaning import clean_raw_article, normalise_body, parse_date, title_from_body
 from index.errors import SourceNotFound
+from index.text.cleaning import clean_raw_article, normalise_body, parse_date, title_from_body
+from index.text.normalise import clean_text, decode_bytes, display_path, has_unsafe_characters, is_storable_path
 
 TEXT_SUFFIX = ".txt"
 JSONL_SUFFIX = ".jsonl"
@@ -97,13 +98,36 @@ def text_article_id(path: Path, roots: Iterable[Path]) -> str:
     return path.stem
 
 
+def unstorable_paths(files: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
+    """Split `files` into those Accord can index and those whose name is not valid UTF-8.
+
+    Such a name cannot be stored as a path or shown as an id, so the file is reported (with its
+    bad bytes written as `\\xNN`) and skipped; renaming it is the way out.
+    """
+    usable: list[Path] = []
+    skipped: list[Skipped] = []
+    for path in files:
+        if is_storable_path(path):
+            usable.append(path)
+        else:
+            skipped.append(Skipped(display_path(path), "file name is not valid UTF-8; rename the file to index it"))
+    return usable, skipped
+
+
 def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | Skipped]:
-    """Read one input file (or its bytes, already read) into Articles; bad parts become Skipped."""
+    """Read one input file (or its bytes, already read) into Articles; bad parts become Skipped.
+
+    Never raises for what the file holds: every record is either an Article or a Skipped that
+    names the file (and line) and the reason.
+    """
+    if not is_storable_path(path):
+        yield Skipped(display_path(path), "file name is not valid UTF-8; rename the file to index it")
+        return
     if data is None:
         try:
             data = path.read_bytes()
         except OSError as err:
-            yield Skipped(str(path), f"cannot be read ({err.strerror})")
+            yield Skipped(display_path(path), f"cannot be read ({err.strerror})")
             return
     if path.suffix == JSONL_SUFFIX:
         yield from _read_jsonl(path, data)
@@ -112,24 +136,18 @@ def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | S
 
 
 def decode_text(data: bytes) -> str | None:
-    """Decode a text file's bytes: UTF-8, else Windows-1252 (old news archives); None if binary."""
-    if b"\x00" in data:
-        return None
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
+    """Decode and clean a file's bytes (any encoding, see `normalise.decode_bytes`); None if binary."""
+    text = decode_bytes(data)
+    return None if text is None else clean_text(text)
 
 
 def _read_text(path: Path, data: bytes) -> Article | Skipped:
     text = decode_text(data)
     if text is None:
-        return Skipped(str(path), "binary or undecodable; expected UTF-8 text")
+        return Skipped(display_path(path), "binary or undecodable; expected text (UTF-8, UTF-16 or a legacy code page)")
     cleaned = clean_raw_article(text)
     if not cleaned.body:
-        return Skipped(str(path), "no article text after cleaning (empty file?)")
+        return Skipped(display_path(path), "no article text after cleaning (empty file?)")
     return Article(
         id=path.stem,
         title=cleaned.title,
@@ -141,47 +159,115 @@ def _read_text(path: Path, data: bytes) -> Article | Skipped:
     )
 
 
+class _BadRecord(Exception):
+    """A JSONL record that cannot be indexed; the message is the reason."""
+
+
+_JSON_TYPES = {dict: "an object", list: "a list", bool: "true/false", int: "a number", float: "a number"}
+
+
 def _first_field(record: dict, names: tuple[str, ...]) -> str | None:
+    """The first of `names` present with a non-blank value, cleaned; None when none is.
+
+    A present field of the wrong type is an error, not skipped over to the next name: storing
+    `{'en': 'Title'}` as text, or falling back to another field, would both hide the mistake.
+    """
     for name in names:
         value = record.get(name)
-        if value is not None and str(value).strip():
-            return str(value).strip()
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise _BadRecord(f"field {name!r} is {_JSON_TYPES.get(type(value), 'not text')}; expected a string")
+        value = clean_text(value).strip()
+        if value:
+            return value
+    return None
+
+
+def _record_id(record: dict) -> str | None:
+    """The record's id, compared as given: a string verbatim (outer white space aside), a whole
+    number as its JSON text (Reuters' `"newid": 5` is "5", so `5` and `"5"` are the same id and
+    the second is reported as a duplicate); anything else, or an id holding control characters
+    or invalid surrogates, is an error."""
+    for name in ID_FIELDS:
+        value = record.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise _BadRecord(f"field {name!r} is {_JSON_TYPES.get(type(value), 'not text')}; ids are strings or whole numbers")
+        value = value.strip()
+        if has_unsafe_characters(value):
+            raise _BadRecord(f"id {display_path(value)!r} holds control characters or invalid surrogates; fix it in the file")
+        if value:
+            return value
     return None
 
 
 def _read_jsonl(path: Path, data: bytes) -> Iterator[Article | Skipped]:
-    text = decode_text(data)
+    name = display_path(path)
+    text = decode_bytes(data)
     if text is None:
-        yield Skipped(str(path), "binary or undecodable; expected UTF-8 JSON lines")
+        yield Skipped(name, "binary or undecodable; expected JSON lines in UTF-8")
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    first_line: dict[str, int] = {}  # id -> line it was first read on
+    # Records are separated by newlines only: str.splitlines would also cut at characters JSON
+    # allows inside a string (U+2028, form feed...).
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        where = f"{path}:{number}"
+        where = f"{name}:{number}"
         try:
-            record = json.loads(line)
+            # strict=False lets raw tabs and other controls inside strings through; clean_text drops them.
+            record = json.loads(line, strict=False)
         except json.JSONDecodeError as err:
             yield Skipped(where, f"not valid JSON ({err.msg})")
+            continue
+        except (ValueError, RecursionError) as err:  # a number of 5,000 digits; 10,000 nested brackets
+            yield Skipped(where, f"not valid JSON ({type(err).__name__}: {str(err)[:80]})")
             continue
         if not isinstance(record, dict):
             yield Skipped(where, "not a JSON object")
             continue
-        article_id = _first_field(record, ID_FIELDS)
-        body = _first_field(record, BODY_FIELDS)
-        if article_id is None or body is None:
+        try:
+            article = _record_article(record, f"{path}:{number}")
+        except _BadRecord as err:
+            yield Skipped(where, str(err))
+            continue
+        if article is None:
             yield Skipped(where, "needs an 'id' and a 'body'")
             continue
-        body = normalise_body(body)
-        dateline = _first_field(record, ("dateline",))
-        if dateline and not body.startswith(dateline):
-            # Wire copy keeps its dateline ("CHICAGO, Feb 26 -") at the head of the body.
-            body = f"{dateline} {body}"
-        yield Article(
-            id=article_id,
-            title=_first_field(record, ("title",)) or title_from_body(body),
-            body=body,
-            date=parse_date(_first_field(record, ("date",)) or ""),
-            source=_first_field(record, ("source",)),
-            url=_first_field(record, ("url",)),
-            path=where,
-        )
+        if article.id in first_line:
+            # Within one file the first record keeps the id; never silently replaced by a later one.
+            yield Skipped(where, f"duplicate id {article.id!r} (first on line {first_line[article.id]})")
+            continue
+        first_line[article.id] = number
+        yield article
+
+
+def _record_article(record: dict, where: str) -> Article | None:
+    """One JSONL record as an Article; None without an id or a body; _BadRecord for bad fields."""
+    article_id = _record_id(record)
+    body = _first_field(record, BODY_FIELDS)
+    # Every known field is checked, so a bad one is reported even when the id or body is missing.
+    title = _first_field(record, ("title",))
+    date = _first_field(record, ("date",))
+    source = _first_field(record, ("source",))
+    url = _first_field(record, ("url",))
+    dateline = _first_field(record, ("dateline",))
+    if article_id is None or body is None:
+        return None
+    body = normalise_body(body)
+    if dateline and not body.startswith(dateline):
+        # Wire copy keeps its dateline ("CHICAGO, Feb 26 -") at the head of the body.
+        body = f"{dateline} {body}"
+    return Article(
+        id=article_id,
+        title=title or title_from_body(body),
+        body=body,
+        date=parse_date(date or ""),
+        source=source,
+        url=url,
+        path=where,
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 
-from dateutil import parser as date_parser
+from index.text.dates import parse_date
+
+__all__ = ["CleanedText", "clean_raw_article", "normalise_body", "parse_date", "title_from_body"]
 
 # A line from which on everything is reader discussion, not article.
 _COMMENTS_MARKER = re.compile(
@@ -99,25 +100,6 @@ def title_from_body(body: str) -> str:
     return " ".join(words[:_DERIVED_TITLE_WORDS]).rstrip(",;:") + "…"
 
 
-def parse_date(text: str) -> str | None:
-    """Parse a date written in any common news format into ISO `YYYY-MM-DD`, or None.
-
-    Two-digit years that would land in the future are taken as the previous century: a news
-    archive's "02/08/63" is 1963.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        parsed = date_parser.parse(text, fuzzy=False, ignoretz=True)  # only the day matters
-    except (ValueError, OverflowError):
-        return None
-    day = parsed.date()
-    if day > date.today():
-        day = day.replace(year=day.year - 100)
-    return day.isoformat()
-
-
 def _cut_comments(lines: list[str]) -> list[str]:
     seen_prose = False
     for i, line in enumerate(lines):
@@ -149,7 +131,9 @@ def _is_boilerplate(line: str) -> bool:
 def _is_stamp(line: str) -> bool:
     """An "Updated: 2012-08-22 16:33" line, not a sentence that starts with "Published reports"."""
     stamp = _UPDATED_LINE.match(line)
-    return bool(stamp) and len(line.split()) <= 8 and (":" in line[: len(stamp.group(1)) + 2] or bool(_FULL_DATE.search(line)))
+    if stamp is None or len(line.split()) > 8:
+        return False
+    return ":" in line[: len(stamp.group(1)) + 2] or bool(_FULL_DATE.search(line))
 
 
 def _pick_title(header: list[str]) -> str | None:
