@@ -438,6 +438,40 @@ def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> Non
             typer.echo(f"{name:>15}: {terminal_name(shown)}")
 
 
+@app.command("serve")
+def serve_command(
+    index: IndexOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Any but a loopback one needs an access token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
+    watch: Annotated[
+        Optional[list[Path]],
+        typer.Option("--watch", help="Also follow this folder like 'accord watch' and serve each update (repeatable).", show_default=False),
+    ] = None,
+    token_file: Annotated[
+        Optional[Path],
+        typer.Option("--token-file", help="File whose first line is the access token. Default: $ACCORD_TOKEN.", show_default=False),
+    ] = None,
+) -> None:
+    """Serve the web page at / and the JSON API at /api/ (docs at /docs) until Ctrl-C.
+
+    With a token, every request must carry it: 'Authorization: Bearer TOKEN', or open
+    /?token=TOKEN once in a browser (it is kept in a cookie). Nothing served writes to the index.
+    """
+    with _user_errors():
+        from search.web.server import serve
+
+        followers = None
+        if watch:
+            from index.pipeline.follow import Followers
+
+            followers = Followers(watch, _index_dir(index), typer.echo)
+            typer.echo(f"Watching {', '.join(map(str, watch))}.")
+        try:
+            serve(_index_dir(index), host=host, port=port, token_file=token_file, background=followers, log=typer.echo)
+        except KeyboardInterrupt:
+            typer.echo("Stopped.")
+
+
 @app.command("eval")
 def eval_command(
     docs: Annotated[Path, typer.Option("--docs", help="Articles as JSONL (id or docno, body or text).", show_default=False)],

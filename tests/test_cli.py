@@ -29,7 +29,7 @@ def cli_index(tmp_path: Path, corpus_dir: Path) -> Path:
     return index_dir
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["show"], ["stats"], ["eval"], ["watch"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["show"], ["stats"], ["eval"], ["watch"], ["serve"]])
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output

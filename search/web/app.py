@@ -1,0 +1,110 @@
+"""The ASGI application: the JSON API, the analysts' page at `/`, and the API docs at `/docs`.
+
+    app = create_app("~/.local/share/accord/index", token=None)
+
+Everything the page needs (its script, styles, Chart.js, Swagger UI) is served from `/static/`
+by this app: nothing comes from another origin, and the Content-Security-Policy says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from index.embedding.encoder import Encoder
+from index.errors import (
+    AccordError,
+    ArticleNotFound,
+    IndexIncompatible,
+    IndexNotFound,
+    InvalidArgument,
+    QuerySyntaxError,
+)
+from search.web import api
+from search.web.live import LiveEngine
+from search.web.security import Guard, error
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+# Accord's errors and the HTTP status each one is.
+STATUS = {
+    QuerySyntaxError: 400,
+    InvalidArgument: 400,
+    ArticleNotFound: 404,
+    IndexNotFound: 503,
+    IndexIncompatible: 503,
+}
+
+
+def create_app(
+    index_dir: Path | str | LiveEngine,
+    *,
+    token: str | None = None,
+    encoder: Encoder | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The web app over the index at `index_dir` (or over an already open `LiveEngine`).
+
+    `token`: when set, every request must carry it (see `search.web.security`). `encoder`: the
+    query encoder (default: the index's model). `routers`: more API routes (other views) to
+    include; their routes reach the index through `Depends(search.web.api.live_engine)`.
+    The index is opened on the first request; nothing here writes to it.
+    """
+    live = index_dir if isinstance(index_dir, LiveEngine) else LiveEngine(index_dir, encoder)
+    app = FastAPI(
+        title="Accord",
+        summary="Hybrid keyword + semantic search over defense-cooperation news.",
+        version="0.1.0",
+        docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN and runs an inline script
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.live = live
+    app.add_middleware(Guard, token=token)
+    _add_error_handlers(app)
+    app.include_router(api.router)
+    for router in routers:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    def page() -> FileResponse:
+        # The page reads its query and filters from the address itself (static HTML, no templates).
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is JSON {"error": "one line"} with its status; no traceback leaves the server
+    (an unexpected exception is turned into a 500 by `security.Guard`)."""
+
+    @app.exception_handler(AccordError)
+    async def accord_error(_request: Request, err: AccordError) -> Response:
+        status = next((code for kind, code in STATUS.items() if isinstance(err, kind)), 500)
+        return error(status, str(err))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, err: RequestValidationError) -> Response:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path"))
+        return error(422, f"{where or 'request'}: {first.get('msg', 'invalid value')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == 404:
+            return error(404, f"nothing at {request.url.path}; the API is under /api/ (see /docs)")
+        if err.status_code == 405:
+            return error(405, f"{request.method} is not allowed here; the API is read-only (GET)", {"Allow": "GET"})
+        return error(err.status_code, str(err.detail))

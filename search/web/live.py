@@ -1,0 +1,54 @@
+"""The one `Engine` a server shares, kept on the index's newest generation.
+
+An update never changes the live generation: it writes a new one and renames a new manifest
+into place (see the README's commit protocol). `LiveEngine.use()` calls `Engine.refresh()`
+(one `stat` of the manifest when nothing changed), so each request searches the newest
+committed generation, while requests already running finish on the one they started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from index.embedding.encoder import Encoder
+from search.engine import Engine
+
+
+class LiveEngine:
+    """An index opened for a server: `with live.use() as engine:` gives its newest generation.
+
+    Safe to share between threads, like the Engine it holds (each thread searches through its
+    own whoosh searcher and SQLite connection). The index is opened on first use, so an app can
+    be created before its index exists; `open()` opens it now.
+    """
+
+    def __init__(self, index_dir: Path | str, encoder: Encoder | None = None) -> None:
+        self.index_dir = Path(index_dir).expanduser()
+        self._encoder = encoder
+        self._engine: Engine | None = None
+        self._opening = threading.Lock()
+
+    def open(self) -> Engine:
+        """The shared engine, opened on first call (raises IndexNotFound or IndexIncompatible)."""
+        if self._engine is None:
+            with self._opening:
+                if self._engine is None:
+                    self._engine = Engine.open(self.index_dir, encoder=self._encoder)
+        return self._engine
+
+    @contextmanager
+    def use(self) -> Iterator[Engine]:
+        """The engine, switched to the newest committed generation first, for one request."""
+        engine = self.open()
+        engine.refresh()
+        yield engine
+
+    def close(self) -> None:
+        """Close the engine; call it once no request is running."""
+        with self._opening:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None

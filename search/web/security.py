@@ -1,0 +1,198 @@
+"""Who may use a server, and the headers and limits every response and request get.
+
+Access: a server bound to a loopback address needs no token (only this machine can reach it),
+though one may be set. Any other address needs one (`--token-file` or `$ACCORD_TOKEN`): without
+it `check_bind` refuses to start. When a token is set, every request (pages, static files, API,
+`/docs`, `/openapi.json`) must carry it, compared in constant time (`hmac.compare_digest`):
+
+- API clients send `Authorization: Bearer TOKEN`;
+- a browser opens `/?token=TOKEN` once: the server sets an HttpOnly, SameSite=Strict cookie
+  with the token and redirects to the same address without it, so the token leaves the address
+  bar and history, and the page's own API calls carry the cookie.
+
+A missing token is 401, a wrong one 403. Without a token, only requests whose Host header names
+this machine (localhost, 127.0.0.1, [::1]) are answered, so a web page elsewhere cannot reach a
+loopback server by pointing a DNS name at 127.0.0.1 (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlencode
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index.errors import InvalidArgument
+
+log = logging.getLogger("accord.serve")
+
+TOKEN_ENV = "ACCORD_TOKEN"
+COOKIE = "accord_token"
+MIN_TOKEN_CHARS = 16  # a short token can be guessed over the network
+
+# Limits on what one request may ask for, so no request can hold the server for long.
+MAX_QUERY_CHARS = 500
+MAX_K = 100
+MAX_URL_BYTES = 8192
+MAX_BODY_BYTES = 16384  # no endpoint reads a body; anything larger is refused unread
+
+# No inline script or style, nothing from another origin. Swagger UI shows its icons as
+# data: images, hence img-src data:.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def load_token(token_file: Path | None) -> str | None:
+    """The access token: the first line of `token_file` if given, else `$ACCORD_TOKEN`, else None.
+
+    Raises InvalidArgument when the file cannot be read or the token is shorter than 16 characters.
+    """
+    if token_file is not None:
+        try:
+            lines = token_file.expanduser().read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InvalidArgument(f"--token-file {token_file}: cannot read it ({err}); give a file holding the token") from None
+        token, origin = (lines[0].strip() if lines else ""), f"--token-file {token_file}"
+    else:
+        token, origin = os.environ.get(TOKEN_ENV, "").strip(), f"${TOKEN_ENV}"
+        if not token:
+            return None
+    if len(token) < MIN_TOKEN_CHARS or not token.isprintable() or not token.isascii():
+        raise InvalidArgument(
+            f"{origin}: the token must be at least {MIN_TOKEN_CHARS} printable ASCII characters; "
+            "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` is a loopback address or `localhost` (reachable from this machine only)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse (InvalidArgument) to listen on a non-loopback `host` without an access token."""
+    if not is_loopback(host) and not token:
+        raise InvalidArgument(
+            f"--host {host} is reachable from other machines: give an access token with --token-file FILE "
+            f"or ${TOKEN_ENV}, or bind 127.0.0.1"
+        )
+
+
+def token_matches(given: str | None, token: str) -> bool:
+    """Constant-time comparison of `given` with the server's token."""
+    return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8"))
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error every failure returns: {"error": "one line"}."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class Guard:
+    """ASGI middleware: request limits, host or token check, the call (an unexpected exception
+    becomes a JSON 500), and the security headers on every response.
+
+    A plain ASGI class rather than an `@app.middleware("http")` function: that wrapper runs each
+    request in an extra task with memory streams, a cost paid on every search.
+    """
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = _refuse(Request(scope), self.token)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as err:  # a bug: logged here, one line for the client
+            log.exception("internal error on %s", scope.get("path"))
+            if started:
+                raise
+            response = error(500, f"internal error ({type(err).__name__}); the server's log has the details")
+            await response(scope, receive, send_with_headers)
+
+
+def _refuse(request: Request, token: str | None) -> Response | None:
+    """The response that refuses `request`, or None to let it through."""
+    url_bytes = len(request.url.path.encode()) + len(request.url.query.encode())
+    if url_bytes > MAX_URL_BYTES:
+        return error(414, f"the address is {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted")
+    length = request.headers.get("content-length")
+    if (length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES)) or "transfer-encoding" in request.headers:
+        return error(413, f"request bodies over {MAX_BODY_BYTES} bytes are refused; every endpoint is a GET")
+    if token is None:
+        host = _host_name(request.headers.get("host", ""))
+        if host not in LOCAL_HOSTS:
+            return error(403, f"host {host!r} is not this machine; open the page at http://127.0.0.1")
+        return None
+    query_token = request.query_params.get("token")
+    if query_token is not None and not request.url.path.startswith("/api/"):
+        # A browser's first visit: keep the token in a cookie and take it out of the address.
+        if not token_matches(query_token, token):
+            return error(403, "wrong access token")
+        rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+        redirect = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+        redirect.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        return redirect
+    given = _bearer(request) or request.cookies.get(COOKIE)
+    if given is None:
+        return error(401, "this server needs an access token: send 'Authorization: Bearer TOKEN' or open /?token=TOKEN",
+                     {"WWW-Authenticate": "Bearer"})
+    if not token_matches(given, token):
+        return error(403, "wrong access token")
+    return None
+
+
+def _host_name(header: str) -> str:
+    """The host of a Host header, without its port: `[::1]:8765` -> `[::1]`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.rsplit(":", 1)[0]
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None

@@ -1,0 +1,120 @@
+"""`accord serve`: the web app on uvicorn, optionally beside background work such as watchers.
+
+A `Server` checks the address and token, lets its background work prepare the index (the
+watchers of `--watch` index their folders first), opens the index, then runs uvicorn in the
+calling thread while the background work runs in its own threads. The query side never imports
+the build side: `cli.py` hands the watchers in (`index.pipeline.follow.Followers`). Each batch
+a watcher indexes commits a new generation; the app refreshes its Engine onto it for the next
+request, while requests in flight finish on the generation they started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from index.embedding.encoder import Encoder
+from search.web.live import LiveEngine
+from search.web.security import check_bind, load_token
+
+Log = Callable[[str], None]
+
+
+class Background(Protocol):
+    """Work that runs beside the server (the `--watch` folders' watchers)."""
+
+    def prepare(self) -> None:
+        """Run before the index is opened, in the caller's thread."""
+
+    def start(self) -> None:
+        """Start in background threads once the server runs."""
+
+    def stop(self) -> None:
+        """Stop when the server stops."""
+
+
+# uvicorn's protections against slow or greedy clients: at most this many connections and
+# requests at once (more get 503), and idle keep-alive connections closed after a few seconds.
+MAX_CONCURRENCY = 64
+KEEP_ALIVE_SECONDS = 5
+MAX_HEADER_BYTES = 16384
+
+
+class Server:
+    """One `accord serve`: the app on `host:port`, and `background` work beside it.
+
+    Raises InvalidArgument for a non-loopback `host` without a token (before anything else
+    happens), IndexNotFound when there is no index. `run()` blocks until `stop()` (or Ctrl-C);
+    it is meant for one thread, `stop()` for any.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        token: str | None = None,
+        encoder: Encoder | None = None,
+        background: Background | None = None,
+    ) -> None:
+        import uvicorn
+
+        from search.web.app import create_app
+
+        check_bind(host, token)
+        self.index_dir = Path(index_dir).expanduser()
+        self._background = background
+        if background is not None:
+            background.prepare()
+        self.live = LiveEngine(self.index_dir, encoder)
+        self.live.open()  # fail now, with one line, when there is no usable index
+        config = uvicorn.Config(
+            create_app(self.live, token=token),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=MAX_CONCURRENCY,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            server_header=False,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    @property
+    def started(self) -> bool:
+        """True once uvicorn is listening."""
+        return self._uvicorn.started
+
+    def run(self) -> None:
+        """Serve (with the background work running) until `stop()` or an interrupt."""
+        if self._background is not None:
+            self._background.start()
+        try:
+            self._uvicorn.run()
+        finally:
+            if self._background is not None:
+                self._background.stop()
+            self.live.close()
+
+    def stop(self) -> None:
+        """Ask the server to finish (requests in flight complete first); run() then stops the rest."""
+        self._uvicorn.should_exit = True
+
+
+def serve(
+    index_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token_file: Path | None = None,
+    background: Background | None = None,
+    log: Log = print,
+) -> None:
+    """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN."""
+    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background)
+    log(f"Serving {server.index_dir} at {server.url}; Ctrl-C stops.")
+    server.run()
