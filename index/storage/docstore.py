@@ -20,7 +20,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, date TEXT, source TEXT,
     url TEXT, path TEXT NOT NULL, countries TEXT NOT NULL, content_hash TEXT NOT NULL,
-    file TEXT NOT NULL, dup_group TEXT, signature BLOB NOT NULL
+    file TEXT NOT NULL, dup_group TEXT, signature BLOB NOT NULL,
+    title_derived INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS articles_by_file ON articles (file);
 CREATE INDEX IF NOT EXISTS articles_by_date ON articles (date);
@@ -40,11 +41,11 @@ CREATE TABLE IF NOT EXISTS files (
     skipped TEXT NOT NULL
 );
 """
-_ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries"
+_ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries, title_derived"
 
 
 def _article(row: tuple) -> Article:
-    return Article(*row[:7], countries=tuple(json.loads(row[7])))
+    return Article(*row[:7], countries=tuple(json.loads(row[7])), title_derived=bool(row[8]))
 
 
 @dataclass(frozen=True)
@@ -252,9 +253,9 @@ class DocStoreWriter(DocStore):
         passages' (vector) ids."""
         a = article
         self._db.execute(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             (a.id, a.title, a.body, a.date, a.source, a.url, a.path, json.dumps(list(a.countries)),
-             a.content_hash, file, signature),
+             a.content_hash, file, signature, int(a.title_derived)),
         )
         self._db.executemany("INSERT INTO article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
         self._db.executemany("INSERT INTO bands VALUES (?, ?, ?)", [(band, bucket, a.id) for band, bucket in bands])

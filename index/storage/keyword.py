@@ -49,8 +49,18 @@ class KeywordStore(Protocol):
         ...
 
 
+def keyword_analyzer():
+    """The analyzer of the title and body fields (and so of queries on them)."""
+    return StemmingAnalyzer()
+
+
+def keyword_weighting(k1: float, b: float) -> scoring.WeightingModel:
+    """The BM25F weighting the keyword leg scores with."""
+    return scoring.BM25F(B=b, K1=k1)
+
+
 def _schema(title_boost: float) -> Schema:
-    analyzer = StemmingAnalyzer()
+    analyzer = keyword_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
         title=TEXT(analyzer=analyzer, field_boost=title_boost),
@@ -184,7 +194,7 @@ class WhooshKeywordStore:
 
     def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
         self._index = whoosh_index.open_dir(str(directory))
-        self._searcher = self._index.searcher(weighting=scoring.BM25F(B=bm25_b, K1=bm25_k1))
+        self._searcher = self._index.searcher(weighting=keyword_weighting(bm25_k1, bm25_b))
         self._arrays = ArrayBM25F(self._searcher, b=bm25_b, k1=bm25_k1)
         self._parser = MultifieldParser(list(SEARCH_FIELDS), self._index.schema, group=OrGroup)
 

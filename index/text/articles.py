@@ -27,6 +27,7 @@ class Article:
 
     `date` is an ISO date (YYYY-MM-DD) or None when the source does not say; `path` is the file
     it came from (for JSONL, `file:line`). `countries` are found in the text at index time.
+    `title_derived` is True when the input gave no title and `title` was made from the body.
     """
 
     id: str
@@ -37,15 +38,17 @@ class Article:
     url: str | None
     path: str
     countries: tuple[str, ...] = ()
+    title_derived: bool = False
 
     @property
     def title_is_derived(self) -> bool:
-        """True when the title is only the start of the body (the input had none).
+        """True when the title is only the start of the body because the input had none.
 
         Such a title adds nothing to search: it is not indexed as a title nor put in front of
-        passages, which would count the first sentence twice.
+        passages, which would count the first sentence twice. A title the input gave (a JSONL
+        `title`, a header line) is real even when the body repeats it, as Cranfield's bodies do.
         """
-        return self.body.startswith(self.title.rstrip("…"))
+        return self.title_derived
 
     @property
     def content_hash(self) -> str:
@@ -138,6 +141,7 @@ def _read_text(path: Path, data: bytes) -> Article | Skipped:
         source=cleaned.source,
         url=None,
         path=str(path),
+        title_derived=cleaned.title_derived,
     )
 
 
@@ -176,12 +180,14 @@ def _read_jsonl(path: Path, data: bytes) -> Iterator[Article | Skipped]:
         if dateline and not body.startswith(dateline):
             # Wire copy keeps its dateline ("CHICAGO, Feb 26 -") at the head of the body.
             body = f"{dateline} {body}"
+        title = _first_field(record, ("title",))
         yield Article(
             id=article_id,
-            title=_first_field(record, ("title",)) or title_from_body(body),
+            title=title or title_from_body(body),
             body=body,
             date=parse_date(_first_field(record, ("date",)) or ""),
             source=_first_field(record, ("source",)),
             url=_first_field(record, ("url",)),
             path=where,
+            title_derived=title is None,
         )
