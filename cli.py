@@ -283,6 +283,9 @@ def _print_result(result, output: Format, explain: bool) -> None:
             writer.writerow([rank, hit.id, hit.title, hit.date or "", hit.source or "", "; ".join(hit.countries),
                              f"{hit.score:.6f}", "; ".join(hit.duplicates), hit.snippet, hit.url or "", hit.path])
         return
+    if explain:
+        for note in result.notes:  # how the query was read, e.g. a region as its countries
+            typer.echo(f"note: {note}")
     if not hits:
         typer.echo("No hits.")
     for rank, hit in enumerate(hits, start=1):

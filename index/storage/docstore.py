@@ -147,6 +147,17 @@ class DocStore:
             for r in self._db.execute("SELECT path, size, mtime_ns, sha256, skipped FROM files")
         }
 
+    def articles_in_countries(self, countries: Sequence[str]) -> set[str]:
+        """Ids of the articles that mention any of `countries` (canonical names)."""
+        found: set[str] = set()
+        names = list(countries)
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT DISTINCT article_id FROM article_countries WHERE country IN ({marks})", chunk))
+        return found
+
     def filtered_article_ids(
         self,
         countries: Sequence[str] = (),
