@@ -7,6 +7,7 @@ AND/OR/NOT work as operators (except in an all-capitals query, which is read as 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from whoosh import query as whoosh_query
 from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.lang import stemmer_for_language, stopwords_for_language
 from whoosh.qparser import MultifieldParser, OrGroup
 
 from index.text.articles import Article
@@ -50,13 +52,36 @@ class KeywordStore(Protocol):
 
 
 def keyword_analyzer():
-    """The analyzer of the title and body fields (and so of queries on them)."""
-    return StemmingAnalyzer()
+    """The analyzer of the title and body fields (and so of queries on them): lower case, the
+    Snowball English stemmer and the 127-word English stop list, both as whoosh ships them
+    (`whoosh.lang`), instead of whoosh's default Porter stemmer and 33 stop words.
+
+    Chosen on the three dev collections (docs/tuning.md, keyword leg): question-like queries
+    ("What ... are there ... which ...") lose their function words, and Snowball stems as bm25s
+    and Lucene do.
+    """
+    return StemmingAnalyzer(stemfn=stemmer_for_language("en"), stoplist=stopwords_for_language("en"))
+
+
+class LuceneIdfBM25F(scoring.BM25F):
+    """whoosh's BM25F with the idf of Lucene and bm25s, log(1 + (N - n + 0.5) / (n + 0.5)).
+
+    whoosh's own idf, log(N / (n + 1)) + 1, never drops below 1, so a word in every document
+    ("what", "problem") still adds a full term's score to a long natural-language query; this
+    one falls towards 0 for such words. Measured on CISI, Cranfield and TIME dev in
+    docs/tuning.md (keyword leg).
+    """
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        n = parent.doc_frequency(fieldname, text)
+        total = parent.doc_count_all()
+        return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
 
 def keyword_weighting(k1: float, b: float) -> scoring.WeightingModel:
     """The BM25F weighting the keyword leg scores with."""
-    return scoring.BM25F(B=b, K1=k1)
+    return LuceneIdfBM25F(B=b, K1=k1)
 
 
 def _schema(title_boost: float) -> Schema:
@@ -189,6 +214,40 @@ def _preloaded(query: whoosh_query.Query) -> whoosh_query.Query:
     return query.apply(_preloaded)
 
 
+def _count_repeated_terms(query: whoosh_query.Query) -> whoosh_query.Query:
+    """A plain OR of words with each repeated term once, boosted by its count.
+
+    whoosh drops repeated terms when it normalises a query; BM25 as Lucene and bm25s apply it
+    counts them (query term frequency), and a long question that names its subject three times
+    ("titles ... titles ... titles") means it. Queries with any other structure are unchanged.
+    """
+    terms = _flat_terms(query)
+    if terms is None:
+        return query
+    counts: dict[tuple[str, object, float], int] = {}
+    for term in terms:
+        key = (term.fieldname, term.text, term.boost)
+        counts[key] = counts.get(key, 0) + 1
+    if all(count == 1 for count in counts.values()):
+        return query
+    return whoosh_query.Or([whoosh_query.Term(f, t, boost=b * n) for (f, t, b), n in counts.items()])
+
+
+def _flat_terms(query: whoosh_query.Query) -> list[whoosh_query.Term] | None:
+    """The terms of a tree of unboosted plain ORs, in order; None for anything else."""
+    if isinstance(query, whoosh_query.Term) and type(query) is whoosh_query.Term:
+        return [query]
+    if type(query) is whoosh_query.Or and query.boost == 1.0 and not query.scale:
+        found: list[whoosh_query.Term] = []
+        for sub in query.subqueries:
+            terms = _flat_terms(sub)
+            if terms is None:
+                return None
+            found += terms
+        return found
+    return None
+
+
 class WhooshKeywordStore:
     """A keyword store over a whoosh index directory; keeps one searcher open for reuse."""
 
@@ -212,7 +271,7 @@ class WhooshKeywordStore:
         if not any(c.islower() for c in query):
             # An all-capitals query ("SYRIA AND IRAQ") is plain words, not AND/OR/NOT operators.
             query = query.lower()
-        return _preloaded(self._parser.parse(query))
+        return _preloaded(_count_repeated_terms(self._parser.parse(query, normalize=False)).normalize())
 
     def search(self, query: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index.errors import IndexIncompatible, IndexNotFound
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: Snowball stemmer, 127 stop words, Lucene idf; explicit titles kept as real
 MANIFEST_NAME = "manifest.json"
 
 
