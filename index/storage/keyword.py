@@ -1,4 +1,4 @@
-"""The keyword leg: a whoosh BM25F index over title and body, behind a small store interface.
+"""The keyword leg: a whoosh BM25 index over title and body, behind a small store interface.
 
 Queries use whoosh's syntax: words are OR-ed (ranked by BM25F, so documents with more of the
 words come first), "quoted phrases" match exactly, `title:libya` searches one field, and
@@ -26,7 +26,9 @@ from index.errors import QuerySyntaxError
 from index.storage.filters import Filters
 from index.storage.keyword_arrays import ArrayBM25F
 
-SEARCH_FIELDS = ("title", "body")
+# Plain words search the body field, which holds a real title too (see `keyword_body`); the
+# title field is there for `title:` queries.
+SEARCH_FIELDS = ("body",)
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 
@@ -96,10 +98,25 @@ def _schema(title_boost: float) -> Schema:
     )
 
 
+def keyword_body(article: Article, title_repeats: int) -> str:
+    """The text indexed in the body field: a real title `title_repeats` times, then the body.
+
+    A title weighs in as BM25F means it to (Robertson, Zaragoza and Taylor, 2004): its words add
+    to the body's term frequencies before BM25 saturates them, instead of whoosh's sum of two
+    separately saturated fields, which over-rewards a word in both. A body that already starts
+    with its title (Cranfield's do) has that one copy counted. A derived title is never added.
+    """
+    if article.title_is_derived or title_repeats < 1:
+        return article.body
+    copies = title_repeats - article.body.startswith(article.title)
+    return "\n\n".join([article.title] * copies + [article.body])
+
+
 class KeywordWriter:
     """Adds and deletes articles in a whoosh index directory (created when empty); `commit` ends."""
 
     def __init__(self, directory: Path, title_boost: float) -> None:
+        self._title_repeats = max(round(title_boost), 0)
         directory.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(str(directory)):
             ix = whoosh_index.open_dir(str(directory))
@@ -119,7 +136,7 @@ class KeywordWriter:
         self._writer.add_document(
             id=article.id,
             title="" if article.title_is_derived else article.title,
-            body=article.body,
+            body=keyword_body(article, self._title_repeats),
             source=article.source or "",
             countries=",".join(article.countries),
             date=article.date or "",
