@@ -98,10 +98,12 @@ def main() -> None:
                                              for t in args.title_boost]:
                 keyword_module.keyword_analyzer = analyzer
                 index_dir = Path(tmp) / f"{aname}-{boost}".replace(" ", "_").replace(",", "")
-                if boost == 0.0:  # one field: the title folded into the body (as bm25s reads them)
-                    from dataclasses import replace
-                    docs = [a if a.title_is_derived or a.body.startswith(a.title)
-                            else replace(a, body=f"{a.title} {a.body}") for a in articles]
+                if boost <= 0.0:  # one field: the title folded into the body (as bm25s reads them)
+                    from dataclasses import replace  # 0: the title once in the body; -2: twice
+                    times = 1 if boost == 0.0 else int(-boost)
+                    docs = [a if a.title_is_derived else
+                            replace(a, body=" ".join([a.title] * (times - a.body.startswith(a.title)) + [a.body]))
+                            for a in articles]
                     docs = [replace(a, title_derived=True) for a in docs]
                 else:
                     docs = articles

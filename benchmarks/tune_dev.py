@@ -104,7 +104,8 @@ def main() -> None:
     legs = pickle.loads(args.legs_out.read_bytes()) if args.legs_out.exists() else {}
     for folder in args.folders:
         if args.keyword_only:
-            legs[folder.name]["keyword"] = keyword_legs(folder, args.work, settings.title_boost)
+            entry = legs.setdefault(folder.name, {"name": folder.name, "qrels": load_collection(folder).qrels})
+            entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost)
             print(f"{folder.name}: keyword legs redone", flush=True)
         else:
             legs[folder.name] = collect(folder, args.work, settings)

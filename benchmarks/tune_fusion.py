@@ -1,7 +1,10 @@
 """Score query-time ranking variants on the legs saved by `tune_dev.py`, per collection, with the
 mean and the worst case over the collections.
 
-    python benchmarks/tune_fusion.py /work/scratch/ranking/legs.pkl
+    python benchmarks/tune_fusion.py /work/scratch/ranking/legs.pkl [more.pkl ...]
+
+Several files are merged collection by collection, a later file's fields (say, keyword legs
+redone with `tune_dev.py --keyword-only`) replacing an earlier one's.
 
 Variants: BM25F k1/b (keyword leg alone); how an article's semantic score is pooled from its
 passages (best passage, mean of the best two); fusion (convex with min-max or z-score
@@ -55,6 +58,23 @@ def z_fusion(keyword, semantic, weight):
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+def confidence(run, depth: int = 20) -> float:
+    """How far a leg's top score stands above its next candidates, in their standard deviations."""
+    values = [s for _d, s in run[:depth]]
+    if len(values) < 3:
+        return 0.0
+    rest = values[1:]
+    return (values[0] - statistics.fmean(rest)) / (statistics.pstdev(rest) or 1.0)
+
+
+def adaptive_fusion(keyword, semantic, prior: float):
+    """Convex min-max fusion whose keyword weight moves from `prior` towards the leg that is more
+    sure of its top result on this query (weights from the legs' own score distributions)."""
+    ck, cs = confidence(keyword), confidence(semantic)
+    share = ck / (ck + cs) if ck + cs > 0 else 0.5
+    return convex_fusion(keyword, semantic, min(max(0.5 * prior + 0.5 * share, 0.0), 1.0))
+
+
 def variants(legs: dict, k1b: tuple[float, float]):
     keyword_runs = legs["keyword"][k1b]
     for pool in ("max", "top2", "max+0.1second"):
@@ -65,17 +85,22 @@ def variants(legs: dict, k1b: tuple[float, float]):
         for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
             yield (f"convex min-max w={w}", pool), {q: convex_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
             yield (f"convex z-score w={w}", pool), {q: z_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
+            yield (f"convex adaptive prior={w}", pool), {q: adaptive_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
         for k in (10, 30, 60):
             yield (f"rrf k={k}", pool), {q: reciprocal_rank_fusion([keyword_runs.get(q, []), semantic_runs[q]], k) for q in semantic_runs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("legs", type=Path)
+    parser.add_argument("legs", type=Path, nargs="+")
     parser.add_argument("--k1b", default="auto", help="k1,b of the keyword leg for the fusion grid (auto: best mean)")
     args = parser.parse_args()
     print(f"command: python benchmarks/tune_fusion.py {' '.join(sys.argv[1:])}")
-    data = pickle.loads(args.legs.read_bytes())
+    data: dict = {}
+    for path in args.legs:
+        for name, fields in pickle.loads(path.read_bytes()).items():
+            data.setdefault(name, {}).update(fields)
+    data = {name: fields for name, fields in data.items() if "passages" in fields and "keyword" in fields}
     names = list(data)
     # BM25F k1/b, keyword leg alone.
     settings = list(next(iter(data.values()))["keyword"])
