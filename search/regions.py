@@ -109,6 +109,13 @@ def boost_region(
 
 
 @functools.cache
+def _region_names() -> tuple[str, ...]:
+    """Every region's name, from the data file alone (no country names looked up yet)."""
+    un_names = {row.get("UNregion") or "" for row in _country_rows()}
+    return tuple(sorted(un_names - {""} | set(_PHRASES)))
+
+
+@functools.cache
 def regions() -> dict[str, tuple[str, ...]]:
     """Every region Accord knows, by name, with its member countries (Accord's names, sorted)."""
     from index.text.countries import country_for_code
@@ -136,7 +143,8 @@ def regions() -> dict[str, tuple[str, ...]]:
     return named
 
 
-def _country_rows() -> list[dict[str, str]]:
+@functools.cache
+def _country_rows() -> tuple[dict[str, str], ...]:
     """The rows of country_converter's data file (one per country)."""
     from importlib.util import find_spec
     from pathlib import Path
@@ -146,7 +154,7 @@ def _country_rows() -> list[dict[str, str]]:
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("country_converter is not installed; pip install country_converter")
     text = (Path(spec.origin).parent / "country_data.tsv").read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines(), delimiter="\t"))
+    return tuple(csv.DictReader(text.splitlines(), delimiter="\t"))
 
 
 def _un_phrases(name: str) -> list[str]:
@@ -166,20 +174,20 @@ def _un_phrases(name: str) -> list[str]:
 
 
 def _is_country(name: str) -> bool:
-    import pycountry
+    """Whether country_converter's data names a country so ("South Africa")."""
+    return name.casefold() in _country_names()
 
-    try:
-        pycountry.countries.lookup(name)
-    except LookupError:
-        return False
-    return True
+
+@functools.cache
+def _country_names() -> frozenset[str]:
+    return frozenset(row[column].casefold() for row in _country_rows() for column in ("name_short", "name_official"))
 
 
 @functools.cache
 def _matcher() -> tuple[re.Pattern[str], dict[str, str]]:
     """One case-insensitive regex over every phrase, longest first, and region by group name."""
     phrases: list[tuple[str, str]] = []
-    for name in regions():
+    for name in _region_names():  # not regions(): a query that names none never loads pycountry
         if name in _PHRASES:
             phrases += [(p, name) for p in _PHRASES[name]]
         elif not name.startswith("the "):
