@@ -65,7 +65,7 @@ def collect(folder: Path, work: Path, settings: BuildSettings) -> dict:
             "articles": report.articles, "passage_count": report.passages}
 
 
-def keyword_legs(folder: Path, work: Path, title_boost: float) -> dict:
+def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -> dict:
     """The keyword leg alone for every BM25 setting, from a whoosh index built without embeddings
     (the semantic leg does not change with the analyzer, so its saved runs are reused)."""
     import tempfile
@@ -79,8 +79,8 @@ def keyword_legs(folder: Path, work: Path, title_boost: float) -> dict:
     keyword: dict[tuple[float, float], dict] = {}
     with tempfile.TemporaryDirectory(prefix="keyword-", dir=work) as tmp:
         write_keyword_index(Path(tmp), articles, title_boost)
-        for k1 in K1S:
-            for b in BS:
+        for k1 in k1s:
+            for b in bs:
                 store = WhooshKeywordStore(Path(tmp), k1, b)
                 keyword[(k1, b)] = {q: sorted(store.search(t, FETCH), key=lambda h: (-h[1], h[0]))
                                     for q, t in queries.items()}
@@ -97,15 +97,26 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=BuildSettings().overlap_sentences)
     parser.add_argument("--keyword-only", action="store_true",
                         help="redo only the keyword legs (no embedding) and replace them in --legs-out")
+    parser.add_argument("--passages-only", action="store_true",
+                        help="run only the semantic passage searches on an index this script built before")
+    parser.add_argument("--k1", type=float, nargs="+", default=list(K1S), help="BM25 k1 values to run")
+    parser.add_argument("--b", type=float, nargs="+", default=list(BS), help="BM25 b values to run")
     args = parser.parse_args()
     print(f"command: python benchmarks/tune_dev.py {' '.join(sys.argv[1:])}", flush=True)
     settings = BuildSettings(passage_tokens=args.passage_tokens, overlap_sentences=args.overlap)
     args.work.mkdir(parents=True, exist_ok=True)
     legs = pickle.loads(args.legs_out.read_bytes()) if args.legs_out.exists() else {}
     for folder in args.folders:
-        if args.keyword_only:
+        if args.passages_only:
+            coll = load_collection(folder)
+            index_dir = args.work / f"{coll.name}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+            with Engine.open(index_dir) as engine:
+                passages = {q: passage_runs(engine, pre_clean(t), FETCH * 8) for q, t in coll.queries.items()}
+            legs.setdefault(coll.name, {"name": coll.name, "qrels": coll.qrels})["passages"] = passages
+            print(f"{coll.name}: passage runs done", flush=True)
+        elif args.keyword_only:
             entry = legs.setdefault(folder.name, {"name": folder.name, "qrels": load_collection(folder).qrels})
-            entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost)
+            entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost, args.k1, args.b)
             print(f"{folder.name}: keyword legs redone", flush=True)
         else:
             legs[folder.name] = collect(folder, args.work, settings)

@@ -103,7 +103,7 @@ def main() -> None:
     data = {name: fields for name, fields in data.items() if "passages" in fields and "keyword" in fields}
     names = list(data)
     # BM25F k1/b, keyword leg alone.
-    settings = list(next(iter(data.values()))["keyword"])
+    settings = [key for key in next(iter(data.values()))["keyword"] if all(key in data[n]["keyword"] for n in names)]
     table = {}
     for k1b in settings:
         table[k1b] = [score_run(data[n]["qrels"], {q: r[:DEPTH] for q, r in data[n]["keyword"][k1b].items()})["nDCG@10"] for n in names]
