@@ -488,16 +488,21 @@ def eval_command(
     fusion: Annotated[Optional[Fusion], typer.Option("--fusion", help="Hybrid fusion to score. Default: Accord's.", show_default=False)] = None,
     weight: Annotated[Optional[float], typer.Option("--weight", min=0.0, max=1.0, help="Keyword share for convex fusion.", show_default=False)] = None,
     rrf_k: Annotated[Optional[int], typer.Option("--rrf-k", min=0, help="Constant of reciprocal rank fusion.", show_default=False)] = None,
+    fail_on_error: Annotated[
+        bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
+    ] = False,
 ) -> None:
     """Score keyword, semantic and hybrid search side by side on judged queries.
 
     Prints nDCG@10, MRR@10, Recall@100 and MAP@100 (ir-measures) for each mode. The fusion
-    options try another hybrid ranking on the same index.
+    options try another hybrid ranking on the same index. A query that cannot be run scores 0
+    and is listed with the reason after the table (in --json, under "failed" of each mode); the
+    exit status stays 0 unless --fail-on-error is given.
     """
     with _user_errors():
         from index.pipeline.builder import build
         from search.engine import Engine, RankingConfig
-        from search.evaluation import evaluate, format_table, read_qrels, read_queries, write_trec_run
+        from search.evaluation import evaluate, failed_queries, format_table, read_qrels, read_queries, write_trec_run
 
         topics, judgments = read_queries(queries), read_qrels(qrels)
         index_dir = index or _eval_index_dir(docs)
@@ -518,11 +523,19 @@ def eval_command(
             run_out.mkdir(parents=True, exist_ok=True)
             for mode, run in runs.items():
                 write_trec_run(run_out / f"accord-{mode}.run", run, f"accord-{mode}")
+        failed = failed_queries(scores)
         if as_json:
             typer.echo(json.dumps([asdict(s) for s in scores]))
-            return
-        typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {index_dir}\n")
-        typer.echo(format_table(scores))
+        else:
+            typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {index_dir}\n")
+            typer.echo(format_table(scores))
+            if failed:
+                typer.echo(f"\n{len(failed)} of {scores[0].queries} queries could not be run (each scored 0):")
+                for failure in failed.values():
+                    typer.echo(f"  {failure.qid}: {failure.reason}")
+    if failed and fail_on_error:
+        typer.echo(f"accord: error: {len(failed)} queries could not be run (--fail-on-error)", err=True)
+        raise typer.Exit(1)
 
 
 def _eval_index_dir(docs: Path) -> Path:

@@ -1,6 +1,7 @@
-"""Retrieval quality of Accord beside peers on TIME dev, in one run, on the same data and queries.
+"""Retrieval quality of Accord beside peers on a dev collection, in one run, on the same data and queries.
 
     python benchmarks/peers.py ../shared/data/time --out runs/peers.json
+    python benchmarks/peers.py ../shared/data/cisi   # or ../shared/data/cran
 
 Systems, all scored by Accord's own `search.evaluation.score_run` (ir-measures: nDCG@10, MRR@10,
 R@100, MAP@100; a judged query with no hits scores 0):
@@ -14,7 +15,9 @@ R@100, MAP@100; a judged query with no hits scores 0):
   model reads only its first 256 word pieces; Accord embeds passages. The same txtai index is also
   queried with weights 1.0 (dense only) and 0.0 (its BM25 only).
 
-Only the dev queries (`queries-dev.tsv`, `qrels-dev.trec`) are used. The peers are the optional
+Only TIME's dev queries (`queries-dev.tsv`, `qrels-dev.trec`) are used; CISI and Cranfield are
+dev collections whole (`benchmarks/devsets.py`). Articles with a title are given to the peers as
+title and body joined (Cranfield's bodies already start with their titles). The peers are the optional
 `bench` extra (`pip install -e '.[bench]'`); without them the script stops with one line saying so.
 """
 
@@ -51,10 +54,17 @@ Run = dict[str, list[tuple[str, float]]]
 
 
 def read_docs(path: Path) -> list[tuple[str, str]]:
-    """(docno, text) of every TIME article."""
+    """(id, text) of every article with text: TIME's docno/text, or id/title/body."""
     with open(path, encoding="utf-8") as handle:
         records = [json.loads(line) for line in handle if line.strip()]
-    return [(str(r["docno"]), r["text"]) for r in records if (r.get("text") or "").strip()]
+    docs = []
+    for r in records:
+        body = (r.get("text") or r.get("body") or "").strip()
+        title = (r.get("title") or "").strip()
+        if body:
+            text = body if not title or body.startswith(title) else f"{title} {body}"
+            docs.append((str(r.get("docno") or r.get("id")), text))
+    return docs
 
 
 def bm25s_run(docs: list[tuple[str, str]], queries: dict[str, str]) -> tuple[Run, dict[str, float]]:
@@ -107,9 +117,14 @@ def accord_runs(docs_path: Path, queries: dict[str, str], qrels: dict[str, dict[
 
     with stopwatch() as index_t:
         report = build([docs_path], work / "accord-index", embedding_cache=cache or work / "embeddings.sqlite")
+    from devsets import pre_clean
+
+    # Until the engine reads natural-language queries as plain words itself, `?` (a wildcard to
+    # whoosh) and brackets are taken out of Accord's queries; the peers ignore punctuation anyway.
+    cleaned = {qid: pre_clean(text) for qid, text in queries.items()}
     with stopwatch() as query_t:
         with Engine.open(work / "accord-index") as engine:
-            _scores, runs = evaluate(engine, queries, qrels)
+            _scores, runs = evaluate(engine, cleaned, qrels)
     facts = {"index_s": index_t["s"], "query_s (all modes, incl. model load)": query_t["s"],
              "articles": report.articles, "passages": report.passages, "embedded": report.embedded,
              "reused_embeddings": report.reused_embeddings, "skipped": len(report.skipped)}
@@ -118,10 +133,11 @@ def accord_runs(docs_path: Path, queries: dict[str, str], qrels: dict[str, dict[
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="the TIME folder (docs.jsonl, queries-dev.tsv, qrels-dev.trec)")
+    parser.add_argument("data", type=Path, help="a dev collection folder: time, cisi or cran under ../shared/data")
     parser.add_argument("--embedding-cache", type=Path,
                         help="Accord's embedding cache file to reuse (default: a fresh one in the scratch folder)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")
+    parser.add_argument("--no-txtai", action="store_true", help="skip txtai (it embeds every article again)")
     add_run_options(parser)
     return parser.parse_args(argv)
 
@@ -131,24 +147,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     require(PEER_MODULES, __file__)
-    from search.evaluation import METRICS, read_qrels, read_queries, score_run
+    from devsets import load_collection
+    from search.evaluation import METRICS, score_run
 
-    qrels = read_qrels(args.data / "qrels-dev.trec")
-    queries = {q: t for q, t in read_queries(args.data / "queries-dev.tsv").items() if q in qrels}
+    collection = load_collection(args.data)
+    qrels, queries = collection.qrels, collection.queries
     docs = read_docs(args.data / "docs.jsonl")
     waited = 0.0
     if not args.no_wait:
         waited = wait_for_quiet(args.max_load, args.max_wait)
     info = {**machine_info(), "waited_for_load_s": waited}
     command = command_line(__file__, argv)
-    print(header("Retrieval quality beside peers (TIME dev)", command, info), flush=True)
+    print(header(f"Retrieval quality beside peers ({collection.name})", command, info), flush=True)
     sampler = LoadSampler().start()
     with tempfile.TemporaryDirectory(prefix="accord-peers-", dir=args.work) as tmp:
         runs, accord_facts = accord_runs(args.data / "docs.jsonl", queries, qrels, Path(tmp), args.embedding_cache)
     bm25_run, bm25_facts = bm25s_run(docs, queries)
     runs["bm25s"] = bm25_run
-    txtai, txtai_facts = txtai_runs(docs, queries)
-    runs.update(txtai)
+    txtai_facts: dict[str, Any] = {"skipped": True}
+    if not args.no_txtai:
+        txtai, txtai_facts = txtai_runs(docs, queries)
+        runs.update(txtai)
     scores = {name: score_run(qrels, run) for name, run in runs.items()}
     load_during = sampler.stop()
     info_after = machine_info()

@@ -30,12 +30,14 @@ from index.storage.keyword import KeywordStore, WhooshKeywordStore
 from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.manifest import MANIFEST_NAME, Manifest
 from index.storage.vectors import LazyVectorStore, VectorStore
-from search import snippets
+from search import regions, snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
-from search.query import ParsedQuery, parse_query
+from search.query import ParsedQuery, parse_query, with_extra_words
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+    from whoosh import query as whoosh_query
 
     import numpy as np  # imported where used: a keyword search never needs numpy
 
@@ -52,8 +54,9 @@ Run = list[tuple[str, float]]
 class RankingConfig:
     """How the hybrid ranker fuses its legs; the defaults are chosen by `accord eval`."""
 
-    # Chosen on TIME dev (docs/tuning.md): convex fusion with keyword weight 0.3 sits on a
-    # plateau (0.2-0.4) above every RRF constant tried; BM25F k1=2.0, b=0.75 likewise.
+    # Chosen on TIME dev, CISI and Cranfield together (docs/tuning.md, B and F tables): convex
+    # min-max fusion at keyword weight 0.3 is at least the better leg on all three and within
+    # 0.004 of the best mean; BM25 k1=2.0 beats 1.2 on all three.
     fusion: FusionMethod = "convex"
     rrf_k: int = RRF_K
     weight: float = 0.3  # keyword share in the convex combination
@@ -61,6 +64,12 @@ class RankingConfig:
     min_fetch: int = 100  # ... but never fewer than this
     bm25_k1: float = 2.0  # BM25F term-frequency saturation
     bm25_b: float = 0.75  # BM25F length normalisation
+    # A region named in a query ("North Africa") also searches for its member countries at this
+    # keyword weight, and lifts articles about them by this share of the top fused score: a soft
+    # filter. Set on the seeds ("arms sales to North Africa": the Libya article needs a share
+    # over 0.4 to pass the Iran one, which says "arms sales"); no dev query names a region.
+    region_term_boost: float = 0.5
+    region_lift: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,7 @@ class _Candidates:
     semantic: Run
     best_passage: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 class _Generation:
@@ -365,7 +375,8 @@ class Engine:
             hits = self._hits(generation, parsed.highlight, candidates, k, sort, collapse)
         timings = dict(candidates.timings, hits=time.perf_counter() - hits_started)
         timings["total"] = time.perf_counter() - started
-        return SearchResult(tuple(hits), counted, parsed.notes, timings, generation.manifest.generation)
+        notes = parsed.notes + candidates.notes
+        return SearchResult(tuple(hits), counted, notes, timings, generation.manifest.generation)
 
     def candidates(
         self, query: str, mode: Mode = "hybrid", *, filters: Filters | None = None, limit: int = 100
@@ -437,7 +448,7 @@ class Engine:
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         with self._using() as generation:
-            return self._keyword_leg(generation, parse_query(query), limit, filters)
+            return self._keyword_leg(generation, parse_query(query).keyword, limit, filters)
 
     def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
         """The semantic leg alone: article ids scored by their best passage, best first.
@@ -507,11 +518,15 @@ class Engine:
         best: dict[str, int] = {}
         if parsed.excludes_only:
             return _Candidates([], [], [], {}, timings)
+        found_regions = regions.find_regions(parsed.embed_text)
+        keyword_query = self._with_region_terms(parsed, found_regions)
+        notes = (regions.note(found_regions),) if found_regions else ()
         if mode == "keyword":
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, parsed, fetch, filters)
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)
             timings["keyword"] = time.perf_counter() - started
-            return _Candidates(keyword, keyword, [], {}, timings)
+            fused = self._lift_region(generation, keyword, found_regions)
+            return _Candidates(fused, keyword, [], {}, timings, notes)
         # A boolean query (NOT, AND, a required term) limits the semantic leg to the articles
         # it matches, so meaning never brings back what the words excluded.
         allowed = self._allowed_passages(generation, filters, self._required(generation, parsed))
@@ -524,14 +539,30 @@ class Engine:
             # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
             pending = self._worker().submit(_timed, self._semantic_leg, generation, parsed, fetch, allowed)
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, parsed, fetch, filters)
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)
             timings["keyword"] = time.perf_counter() - started
             (semantic, best), timings["semantic"] = pending.result()
-        return _Candidates(self._fuse(keyword, semantic, mode), keyword, semantic, best, timings)
+        fused = self._lift_region(generation, self._fuse(keyword, semantic, mode), found_regions)
+        return _Candidates(fused, keyword, semantic, best, timings, notes)
 
-    def _keyword_leg(self, generation: _Generation, parsed: ParsedQuery, limit: int, filters: Filters | None) -> Run:
+    # Regions in queries (search/regions.py): two small steps around the legs.
+    def _with_region_terms(self, parsed: ParsedQuery, found: Sequence[regions.Region]) -> whoosh_query.Query:
+        """The keyword query, with the member countries of the regions it names added as a
+        down-weighted group of plain words."""
+        return with_extra_words(parsed, regions.expansion_terms(found), self.ranking.region_term_boost)
+
+    def _lift_region(self, generation: _Generation, run: Run, found: Sequence[regions.Region]) -> Run:
+        """`run` with the articles about a member country of a named region lifted."""
+        if not found or not run:
+            return run
+        members = generation.docs.articles_in_countries(sorted(regions.region_countries(found)))
+        return regions.boost_region(run, members, self.ranking.region_lift)
+
+    def _keyword_leg(
+        self, generation: _Generation, query: whoosh_query.Query, limit: int, filters: Filters | None
+    ) -> Run:
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        found = generation.keyword.search(parsed.keyword, limit, filters)
+        found = generation.keyword.search(query, limit, filters)
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:

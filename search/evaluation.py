@@ -4,7 +4,9 @@ Inputs are the standard formats: queries as TSV (`qid<TAB>text`), judgments as T
 (`qid 0 docid relevance`), articles as JSONL through the normal indexing path. Metrics come from
 ir-measures (trec_eval underneath), never hand-written: nDCG@10, MRR@10 (RR@10), Recall@100 and
 MAP over the top 100 (AP@100). Every judged query counts: one with no hits scores 0, it is not
-left out of the average.
+left out of the average. A query the engine refuses (say, malformed syntax under a strict
+reading) does not stop the evaluation: it scores 0 like a query with no hits, and the scores
+list it with the reason, so a caller can report it or fail on it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import InvalidArgument, SourceNotFound
+from index.errors import InvalidArgument, QuerySyntaxError, SourceNotFound
 from search.engine import MODES, Engine
 
 DEPTH = 100
@@ -25,12 +27,23 @@ Run = dict[str, list[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
+class FailedQuery:
+    """A judged query the engine could not run, and the engine's reason in words."""
+
+    qid: str
+    query: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ModeScores:
-    """Mean metrics of one mode over the judged queries."""
+    """Mean metrics of one mode over the judged queries; `failed` lists the queries that could
+    not be run (each scored 0 in the means)."""
 
     mode: str
     queries: int
     metrics: dict[str, float]
+    failed: tuple[FailedQuery, ...] = ()
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -40,7 +53,9 @@ def read_queries(path: Path) -> dict[str, str]:
             rows = [row for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if row]
     except FileNotFoundError:
         raise SourceNotFound(f"{path}: no such queries file; pass a TSV of qid<TAB>text lines") from None
-    bad = [i for i, row in enumerate(rows, start=1) if len(row) < 2 or not row[1].strip()]
+    # A line without a tab is a broken file; a query id with empty text is a query that cannot
+    # be run, which `evaluate` reports with the rest rather than refusing the whole file.
+    bad = [i for i, row in enumerate(rows, start=1) if len(row) < 2 or not row[0].strip()]
     if bad:
         raise InvalidArgument(f"{path}:{bad[0]}: expected qid<TAB>query text")
     return {row[0].strip(): row[1].strip() for row in rows}
@@ -63,12 +78,19 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def run_queries(engine: Engine, queries: Mapping[str, str], mode: str, depth: int = DEPTH) -> Run:
-    """The top `depth` article ids with scores for every query, in `mode`."""
-    return {
-        qid: [(hit.id, hit.score) for hit in engine.search(text, k=depth, mode=mode)]  # type: ignore[arg-type]
-        for qid, text in queries.items()
-    }
+def run_queries(
+    engine: Engine, queries: Mapping[str, str], mode: str, depth: int = DEPTH
+) -> tuple[Run, list[FailedQuery]]:
+    """The top `depth` article ids with scores for every query the engine accepts, in `mode`,
+    and the queries it refused (malformed syntax, an empty query) with its reason."""
+    run: Run = {}
+    failed: list[FailedQuery] = []
+    for qid, text in queries.items():
+        try:
+            run[qid] = [(hit.id, hit.score) for hit in engine.search(text, k=depth, mode=mode)]  # type: ignore[arg-type]
+        except (QuerySyntaxError, InvalidArgument) as err:
+            failed.append(FailedQuery(qid, text, str(err)))
+    return run, failed
 
 
 def score_run(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, float]:
@@ -99,9 +121,21 @@ def evaluate(
     judged = {qid: text for qid, text in queries.items() if qid in qrels}
     if not judged:
         raise InvalidArgument("no query id appears in the qrels; check that the two files match")
-    runs = {mode: run_queries(engine, judged, mode, depth) for mode in modes}
-    scores = [ModeScores(mode, len(judged), score_run(qrels, runs[mode])) for mode in modes]
+    runs: dict[str, Run] = {}
+    scores = []
+    for mode in modes:
+        runs[mode], failed = run_queries(engine, judged, mode, depth)
+        scores.append(ModeScores(mode, len(judged), score_run(qrels, runs[mode]), tuple(failed)))
     return scores, runs
+
+
+def failed_queries(scores: Iterable[ModeScores]) -> dict[str, FailedQuery]:
+    """Every query that failed in any mode, by query id (the first reason given)."""
+    failed: dict[str, FailedQuery] = {}
+    for mode_scores in scores:
+        for failure in mode_scores.failed:
+            failed.setdefault(failure.qid, failure)
+    return failed
 
 
 def write_trec_run(path: Path, run: Run, tag: str) -> None:

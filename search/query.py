@@ -28,7 +28,7 @@ from whoosh import query as whoosh_query
 from whoosh.qparser import MultifieldParser, OrGroup
 
 from index.errors import QuerySyntaxError
-from index.storage.keyword import QUERY_FIELDS, SEARCH_FIELDS, keyword_schema
+from index.storage.keyword import QUERY_FIELDS, SEARCH_FIELDS, count_repeated_terms, keyword_schema
 
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
@@ -78,7 +78,9 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         reading = _QUESTION_MARK.sub(" ", text)
         if not any(c.islower() for c in reading):
             reading = reading.lower()  # "SYRIA AND IRAQ": words, not operators
-    tree = _parser().parse(reading) if reading.strip() else whoosh_query.NullQuery
+    # Repeated words count (query term frequency, as in Lucene and bm25s): whoosh's
+    # normalisation would drop them, so they are counted before it.
+    tree = count_repeated_terms(_parser().parse(reading, normalize=False)) if reading.strip() else whoosh_query.NullQuery
     tree = _exclusions_apply_to_all(tree.normalize())
     positive = _positive_terms(tree)
     excludes_only = tree is not whoosh_query.NullQuery and not positive and _has_negation(tree)
@@ -94,6 +96,26 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         highlight=frozenset(term for field, term in positive if field in SEARCH_FIELDS),
         notes=tuple(notes),
     )
+
+
+def with_extra_words(parsed: ParsedQuery, words: str, boost: float) -> whoosh_query.Query:
+    """`parsed`'s keyword tree that also ranks by `words` (plain words, e.g. the countries of a
+    region the query names) at weight `boost`; the query's own requirements and exclusions stay
+    as they are. A query whose words are required (AND) is left unchanged."""
+    if not words.strip() or parsed.keyword is whoosh_query.NullQuery:
+        return parsed.keyword
+    extra = _parser().parse(plain_words(words))
+    if extra is whoosh_query.NullQuery:
+        return parsed.keyword
+    extra = extra.with_boost(boost)
+    tree = parsed.keyword
+    if isinstance(tree, whoosh_query.AndNot):
+        if _is_boolean(tree.a):
+            return tree
+        return whoosh_query.AndNot(whoosh_query.Or([tree.a, extra]), tree.b)
+    if parsed.constraint is not None:
+        return tree
+    return whoosh_query.Or([tree, extra])
 
 
 def syntax_problem(text: str) -> str | None:

@@ -7,17 +7,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
-from whoosh.lang.porter import stem
+from whoosh.lang import stemmer_for_language, stopwords_for_language
+
+from index.storage.keyword import keyword_analyzer
 
 SNIPPET_CHARS = 240
 
 # The keyword index's analyzer, and the same steps inlined: whoosh runs each token through a
 # chain of generators (~4 us a token), which was a tenth of a warm search at 100k articles.
 # `tests/test_snippets_terms.py` holds the two to the same output.
-_analyzer = StemmingAnalyzer()
+_analyzer = keyword_analyzer()
 _WORD = re.compile(r"[\w\*]+(\.?[\w\*]+)*")  # StemmingAnalyzer's default expression
-_stem = lru_cache(maxsize=65536)(stem)
+_stem = lru_cache(maxsize=65536)(stemmer_for_language("en"))
+STOP_WORDS = frozenset(stopwords_for_language("en"))
 
 
 def _tokens(text: str) -> Iterator[tuple[int, int, str]]:

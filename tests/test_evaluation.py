@@ -12,7 +12,7 @@ from cli import app
 from index.pipeline.builder import build
 from index.errors import InvalidArgument, SourceNotFound
 from search.engine import Engine
-from search.evaluation import evaluate, read_qrels, read_queries, score_run, write_trec_run
+from search.evaluation import evaluate, failed_queries, read_qrels, read_queries, score_run, write_trec_run
 
 DOCS = [
     {"docno": "1", "text": "THE ARMY OF SOMALIA GOT RIFLES FROM RUSSIA ."},
@@ -101,3 +101,37 @@ def test_eval_command_scores_another_fusion(tmp_path, collection, encoder):
     assert by_mode["hybrid"] == by_mode["keyword"]  # all weight on the keyword leg
     bad = CliRunner().invoke(app, [*args, "--weight", "2"])
     assert bad.exit_code == 2
+
+
+def test_a_query_that_cannot_run_scores_zero_and_is_listed(tmp_path, collection, encoder):
+    queries = tmp_path / "with-empty.tsv"
+    queries.write_text("1\tRIFLES FOR SOMALIA .\n2\t\n")  # query 2 has no text: the engine refuses it
+    build([collection["docs"]], tmp_path / "ix", encoder=encoder)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        scores, runs = evaluate(engine, read_queries(queries), read_qrels(collection["qrels"]))
+    for mode_scores in scores:
+        assert [(f.qid, "empty" in f.reason) for f in mode_scores.failed] == [("2", True)]
+        assert mode_scores.queries == 2 and mode_scores.metrics["MRR@10"] == pytest.approx(0.5)
+    assert failed_queries(scores)["2"].query == ""
+    assert set(runs["keyword"]) == {"1"}
+
+
+def test_eval_command_lists_failed_queries_and_fails_only_when_asked(tmp_path, collection, encoder):
+    queries = tmp_path / "with-empty.tsv"
+    queries.write_text("1\tRIFLES FOR SOMALIA .\n2\t\n")
+    index_dir = tmp_path / "ix"
+    build([collection["docs"]], index_dir, encoder=encoder)
+    args = ["eval", "--docs", str(collection["docs"]), "--queries", str(queries),
+            "--qrels", str(collection["qrels"]), "--index", str(index_dir)]
+    result = CliRunner().invoke(app, args)
+    print(result.output)
+    assert result.exit_code == 0
+    assert "| keyword | 0.5000 |" in result.output
+    assert "1 of 2 queries could not be run (each scored 0):" in result.output
+    assert "  2: the query is empty" in result.output
+    rows = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert rows[0]["failed"][0]["qid"] == "2"
+    strict = CliRunner().invoke(app, [*args, "--fail-on-error"])
+    assert strict.exit_code == 1 and "--fail-on-error" in strict.output
+    clean = CliRunner().invoke(app, [*args[:4], str(collection["queries"]), *args[5:], "--fail-on-error"])
+    assert clean.exit_code == 0

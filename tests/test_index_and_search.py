@@ -219,6 +219,21 @@ def test_derived_titles_are_not_indexed_as_titles(tmp_path, encoder):
     assert sorted(encoder.texts) == ["Zanzibar ports reopened. Trade resumed.", "Zanzibar trade\nPorts reopened today."]
 
 
+def test_an_explicit_title_is_real_even_when_the_body_repeats_it(tmp_path, encoder):
+    # Cranfield's bodies start with their titles; the JSONL title field is still a real title.
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        json.dumps({"id": "cran", "title": "wing flutter .", "body": "wing flutter . tests at mach two ."}) + "\n"
+        + json.dumps({"id": "other", "body": "wing flutter . more tests at mach two ."}) + "\n"
+    )
+    build([docs], tmp_path / "ix", encoder=encoder)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        assert ids(engine.search("title:flutter", mode="keyword")) == ["cran"]
+        assert not engine.article("cran").title_is_derived
+        assert engine.article("other").title_is_derived  # read back from the store as it was read
+    assert "wing flutter .\nwing flutter . tests at mach two ." in encoder.texts
+
+
 def test_same_file_names_in_subfolders_are_different_articles(tmp_path, encoder):
     for folder in ("business", "sport"):
         (tmp_path / "bbc" / folder).mkdir(parents=True)

@@ -36,7 +36,15 @@ def test_semantic_leg_finds_article_without_shared_keywords(seeds_engine):
     # "North Africa" appears in no seed; only the meaning of "Libya" connects them.
     hits = seeds_engine.search("weapons deliveries to North Africa", k=2, mode="semantic")
     assert any(h.id.startswith("004_") for h in hits)
-    assert len(seeds_engine.search("North Africa", mode="keyword")) == 0
+    assert seeds_engine.keyword_run("North Africa", 10) == []  # the words alone, no region reading
+
+
+def test_a_region_in_the_query_finds_the_article_about_a_member_country(seeds_engine):
+    # The Iran article says "embargo on arms sales"; the Libya article is the one in North Africa.
+    for mode in ("hybrid", "keyword"):
+        result = seeds_engine.search("arms sales to North Africa", k=5, mode=mode)
+        assert result[0].id.startswith("004_"), (mode, [h.id for h in result])
+        assert any("North Africa" in note and "Libya" in note for note in result.notes)
 
 
 def test_real_vectors_are_normalised_and_384_wide():

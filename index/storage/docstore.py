@@ -21,7 +21,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, date TEXT, source TEXT,
     url TEXT, path TEXT NOT NULL, countries TEXT NOT NULL, content_hash TEXT NOT NULL,
-    file TEXT NOT NULL, dup_group TEXT, signature BLOB NOT NULL
+    file TEXT NOT NULL, dup_group TEXT, signature BLOB NOT NULL,
+    title_derived INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS articles_by_file ON articles (file);
 CREATE INDEX IF NOT EXISTS articles_by_date ON articles (date);
@@ -41,12 +42,15 @@ CREATE TABLE IF NOT EXISTS files (
     skipped TEXT NOT NULL
 );
 """
-_ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries"
+_ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries, title_derived"
 
 
 def _article(row: tuple) -> Article:
-    article_id, title, body, date, source, url, path, countries = row
-    return Article(article_id, title, body, date, source, url, path, countries=tuple(json.loads(countries)))
+    article_id, title, body, date, source, url, path, countries, title_derived = row
+    return Article(
+        article_id, title, body, date, source, url, path,
+        countries=tuple(json.loads(countries)), title_derived=bool(title_derived),
+    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,17 @@ class DocStore:
             for r in self._db.execute("SELECT path, size, mtime_ns, sha256, skipped FROM files")
         }
 
+    def articles_in_countries(self, countries: Sequence[str]) -> set[str]:
+        """Ids of the articles that mention any of `countries` (canonical names)."""
+        found: set[str] = set()
+        names = list(countries)
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT DISTINCT article_id FROM article_countries WHERE country IN ({marks})", chunk))
+        return found
+
     def filtered_article_ids(
         self,
         countries: Sequence[str] = (),
@@ -286,9 +301,9 @@ class DocStoreWriter(DocStore):
         passages' (vector) ids."""
         a = article
         self._db.execute(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             (a.id, a.title, a.body, a.date, a.source, a.url, a.path, json.dumps(list(a.countries)),
-             a.content_hash, file, signature),
+             a.content_hash, file, signature, int(a.title_derived)),
         )
         self._db.executemany("INSERT INTO article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
         self._db.executemany("INSERT INTO bands VALUES (?, ?, ?)", [(band, bucket, a.id) for band, bucket in bands])

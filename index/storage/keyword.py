@@ -1,4 +1,4 @@
-"""The keyword leg: a whoosh BM25F index over title and body, behind a small store interface.
+"""The keyword leg: a whoosh BM25 index over title and body, behind a small store interface.
 
 The store runs whoosh query trees (parsed by `search.query`): OR-ed words are ranked by BM25F,
 so documents with more of the words come first. Title and body are stemmed, so "cooperating"
@@ -7,6 +7,7 @@ finds "cooperation".
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,12 +18,15 @@ from whoosh import query as whoosh_query
 from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.lang import stemmer_for_language, stopwords_for_language
 
 from index.text.articles import Article
 from index.storage.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, ArrayBM25F, fast_path_status
 
-SEARCH_FIELDS = ("title", "body")
+# Plain words search the body field, which holds a real title too (see `keyword_body`); the
+# title field is there for `title:` queries.
+SEARCH_FIELDS = ("body",)
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 
 if TYPE_CHECKING:
@@ -49,9 +53,42 @@ class KeywordStore(Protocol):
         ...
 
 
+def keyword_analyzer():
+    """The analyzer of the title and body fields (and so of queries on them): lower case, the
+    Snowball English stemmer and the 127-word English stop list, both as whoosh ships them
+    (`whoosh.lang`), instead of whoosh's default Porter stemmer and 33 stop words.
+
+    Chosen on the three dev collections (docs/tuning.md, keyword leg): question-like queries
+    ("What ... are there ... which ...") lose their function words, and Snowball stems as bm25s
+    and Lucene do.
+    """
+    return StemmingAnalyzer(stemfn=stemmer_for_language("en"), stoplist=stopwords_for_language("en"))
+
+
+class LuceneIdfBM25F(scoring.BM25F):
+    """whoosh's BM25F with the idf of Lucene and bm25s, log(1 + (N - n + 0.5) / (n + 0.5)).
+
+    whoosh's own idf, log(N / (n + 1)) + 1, never drops below 1, so a word in every document
+    ("what", "problem") still adds a full term's score to a long natural-language query; this
+    one falls towards 0 for such words. Measured on CISI, Cranfield and TIME dev in
+    docs/tuning.md (keyword leg).
+    """
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        n = parent.doc_frequency(fieldname, text)
+        total = parent.doc_count_all()
+        return math.log(1 + (total - n + 0.5) / (n + 0.5))
+
+
+def keyword_weighting(k1: float, b: float) -> scoring.WeightingModel:
+    """The BM25F weighting the keyword leg scores with."""
+    return LuceneIdfBM25F(B=b, K1=k1)
+
+
 def keyword_schema(title_boost: float = 1.0) -> Schema:
     """The keyword index's fields and analyzers (the title boost only changes scoring)."""
-    analyzer = StemmingAnalyzer()
+    analyzer = keyword_analyzer()
     return Schema(
         id=ID(stored=True, unique=True),
         title=TEXT(analyzer=analyzer, field_boost=title_boost),
@@ -62,15 +99,30 @@ def keyword_schema(title_boost: float = 1.0) -> Schema:
     )
 
 
+def keyword_body(article: Article, title_repeats: int) -> str:
+    """The text indexed in the body field: a real title `title_repeats` times, then the body.
+
+    A title weighs in as BM25F means it to (Robertson, Zaragoza and Taylor, 2004): its words add
+    to the body's term frequencies before BM25 saturates them, instead of whoosh's sum of two
+    separately saturated fields, which over-rewards a word in both. A body that already starts
+    with its title (Cranfield's do) has that one copy counted. A derived title is never added.
+    """
+    if article.title_is_derived or title_repeats < 1:
+        return article.body
+    copies = title_repeats - article.body.startswith(article.title)
+    return "\n\n".join([article.title] * copies + [article.body])
+
+
 class KeywordWriter:
     """Adds and deletes articles in a whoosh index directory (created when empty); `commit` ends."""
 
     def __init__(self, directory: Path, title_boost: float) -> None:
+        self._title_repeats = max(round(title_boost), 0)
         directory.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(str(directory)):
             ix = whoosh_index.open_dir(str(directory))
         else:
-            ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
+            ix = whoosh_index.create_in(str(directory), keywordkeyword_schema(title_boost))
         self._total = ix.doc_count_all()
         self._deleted = self._total - ix.doc_count()
         self._writer = ix.writer(limitmb=256)
@@ -85,7 +137,7 @@ class KeywordWriter:
         self._writer.add_document(
             id=article.id,
             title="" if article.title_is_derived else article.title,
-            body=article.body,
+            body=keyword_body(article, self._title_repeats),
             source=article.source or "",
             countries=",".join(article.countries),
             date=article.date or "",
@@ -139,6 +191,40 @@ def _preloaded(query: whoosh_query.Query) -> whoosh_query.Query:
     return query.apply(_preloaded)
 
 
+def count_repeated_terms(query: whoosh_query.Query) -> whoosh_query.Query:
+    """A plain OR of words with each repeated term once, boosted by its count.
+
+    whoosh drops repeated terms when it normalises a query; BM25 as Lucene and bm25s apply it
+    counts them (query term frequency), and a long question that names its subject three times
+    ("titles ... titles ... titles") means it. Queries with any other structure are unchanged.
+    """
+    terms = _flat_terms(query)
+    if terms is None:
+        return query
+    counts: dict[tuple[str, object, float], int] = {}
+    for term in terms:
+        key = (term.fieldname, term.text, term.boost)
+        counts[key] = counts.get(key, 0) + 1
+    if all(count == 1 for count in counts.values()):
+        return query
+    return whoosh_query.Or([whoosh_query.Term(f, t, boost=b * n) for (f, t, b), n in counts.items()])
+
+
+def _flat_terms(query: whoosh_query.Query) -> list[whoosh_query.Term] | None:
+    """The terms of a tree of unboosted plain ORs, in order; None for anything else."""
+    if isinstance(query, whoosh_query.Term) and type(query) is whoosh_query.Term:
+        return [query]
+    if type(query) is whoosh_query.Or and query.boost == 1.0 and not query.scale:
+        found: list[whoosh_query.Term] = []
+        for sub in query.subqueries:
+            terms = _flat_terms(sub)
+            if terms is None:
+                return None
+            found += terms
+        return found
+    return None
+
+
 class WhooshKeywordStore:
     """A keyword store over a whoosh index directory.
 
@@ -150,7 +236,7 @@ class WhooshKeywordStore:
 
     def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
         self._index = whoosh_index.open_dir(str(directory))
-        self._weighting = scoring.BM25F(B=bm25_b, K1=bm25_k1)
+        self._weighting = keyword_weighting(bm25_k1, bm25_b)
         self._k1, self._b = bm25_k1, bm25_b
         self._local = threading.local()
         self._opened: list[tuple[Searcher, ArrayBM25F]] = []

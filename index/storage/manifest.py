@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index.errors import IndexIncompatible, IndexNotFound
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: Snowball, 127 stop words, Lucene idf, titles in the body field, explicit titles real
 MANIFEST_NAME = "manifest.json"
 
 
@@ -25,7 +25,9 @@ class BuildSettings:
     # 64-token passages overlapping by one sentence scored best on TIME dev (docs/tuning.md).
     passage_tokens: int = 64
     overlap_sentences: int = 1
-    # Real titles only (derived ones are never used); TIME has none, so these two are unmeasured.
+    # Real titles only (derived ones are never used). title_in_passages is unmeasured (TIME has
+    # no titles; CISI and Cranfield were embedded with it on). title_boost: how many times a real
+    # title counts in the keyword leg's body text (whole numbers; docs/tuning.md, keyword leg).
     title_in_passages: bool = True
     title_boost: float = 2.0
 

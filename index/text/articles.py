@@ -28,6 +28,7 @@ class Article:
 
     `date` is an ISO date (YYYY-MM-DD) or None when the source does not say; `path` is the file
     it came from (for JSONL, `file:line`). `countries` are found in the text at index time.
+    `title_derived` is True when the input gave no title and `title` was made from the body.
     """
 
     id: str
@@ -38,15 +39,17 @@ class Article:
     url: str | None
     path: str
     countries: tuple[str, ...] = ()
+    title_derived: bool = False
 
     @property
     def title_is_derived(self) -> bool:
-        """True when the title is only the start of the body (the input had none).
+        """True when the title is only the start of the body because the input had none.
 
         Such a title adds nothing to search: it is not indexed as a title nor put in front of
-        passages, which would count the first sentence twice.
+        passages, which would count the first sentence twice. A title the input gave (a JSONL
+        `title`, a header line) is real even when the body repeats it, as Cranfield's bodies do.
         """
-        return self.body.startswith(self.title.rstrip("…"))
+        return self.title_derived
 
     @property
     def content_hash(self) -> str:
@@ -156,6 +159,7 @@ def _read_text(path: Path, data: bytes) -> Article | Skipped:
         source=cleaned.source,
         url=None,
         path=str(path),
+        title_derived=cleaned.title_derived,
     )
 
 
@@ -270,4 +274,5 @@ def _record_article(record: dict, where: str) -> Article | None:
         source=source,
         url=url,
         path=where,
+        title_derived=title is None,
     )

@@ -66,6 +66,7 @@ class CleanedText:
     body: str
     date: str | None
     source: str | None
+    title_derived: bool = False  # True when no title was found and `title` is the body's start
 
 
 def clean_raw_article(raw: str) -> CleanedText:
@@ -81,8 +82,9 @@ def clean_raw_article(raw: str) -> CleanedText:
     source = _find_source(header + rest[:3])
     body_lines = [line for line in rest if _is_prose(line) and not _is_boilerplate(line)]
     body = "\n\n".join(body_lines)
-    title = _pick_title(header) or title_from_body(body)
-    return CleanedText(title=title, body=body, date=date_found, source=source)
+    picked = _pick_title(header)
+    title = picked or title_from_body(body)
+    return CleanedText(title=title, body=body, date=date_found, source=source, title_derived=picked is None)
 
 
 def normalise_body(text: str) -> str:

@@ -510,6 +510,12 @@ def normalise_country(name: str) -> str | None:
     return _canonical_name(country)
 
 
+def country_for_code(alpha_2: str) -> str | None:
+    """The canonical name of the country with this ISO 3166-1 alpha-2 code, or None."""
+    country = pycountry.countries.get(alpha_2=alpha_2.upper())
+    return _canonical_name(country) if country is not None else None
+
+
 def canonical_names() -> list[str]:
     """Every canonical name extract_countries can return, sorted."""
     _, lookup = _matcher(True)

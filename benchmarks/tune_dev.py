@@ -1,0 +1,127 @@
+"""Tune Accord's query-time ranking on three dev collections at once: TIME dev, CISI, Cranfield.
+
+    python benchmarks/tune_dev.py ../shared/data/time ../shared/data/cisi ../shared/data/cran \
+        --work /work/scratch/ranking --legs-out /work/scratch/ranking/legs.pkl
+
+Each collection is indexed once with the default build settings (embeddings shared through one
+cache in `--work`), then each leg is run once per judged query (top 1000) and saved. Every
+query-time variant (BM25 k1/b, fusion method and weight, normalisation, passage pooling) is then
+computed from those runs with the same pure functions the engine uses and scored with
+ir-measures. Queries are pre-cleaned of whoosh syntax characters (`devsets.pre_clean`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devsets import load_collection, pre_clean  # noqa: E402
+
+from index.pipeline.builder import build  # noqa: E402
+from index.storage.manifest import BuildSettings  # noqa: E402
+from search.engine import Engine, RankingConfig  # noqa: E402
+
+FETCH = 1000
+K1S = (0.9, 1.2, 1.5, 2.0)
+BS = (0.5, 0.75, 0.9)
+
+
+def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[float]]:
+    """Each article's passage scores (best first) among the top `passages` passages for `text`."""
+    from index.storage.keyword import plain_text
+
+    vector = engine.encoder.encode([plain_text(text) or text])[0]
+    found = engine._vectors.search(vector, min(passages, len(engine._vectors)), None)
+    article_of = engine._docs.passage_articles([pid for pid, _ in found])
+    scores: dict[str, list[float]] = {}
+    for pid, score in found:
+        scores.setdefault(article_of[pid], []).append(float(score))
+    return scores
+
+
+def collect(folder: Path, work: Path, settings: BuildSettings) -> dict:
+    """Both legs of every judged query on one collection, for every BM25 setting."""
+    coll = load_collection(folder)
+    queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+    index_dir = work / f"{coll.name}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+    started = time.perf_counter()
+    report = build([coll.docs], index_dir, settings=settings, rebuild=True, embedding_cache=work / "embeddings.sqlite")
+    print(f"{coll.name}: {report.articles} articles, {report.passages} passages, {report.embedded} embedded, "
+          f"build {time.perf_counter() - started:.0f}s", flush=True)
+    keyword: dict[tuple[float, float], dict] = {}
+    for k1 in K1S:
+        for b in BS:
+            with Engine.open(index_dir, ranking=RankingConfig(bm25_k1=k1, bm25_b=b)) as engine:
+                keyword[(k1, b)] = {q: engine.keyword_run(t, FETCH) for q, t in queries.items()}
+    with Engine.open(index_dir) as engine:
+        passages = {q: passage_runs(engine, t, FETCH * 8) for q, t in queries.items()}
+    return {"name": coll.name, "qrels": coll.qrels, "keyword": keyword, "passages": passages,
+            "articles": report.articles, "passage_count": report.passages}
+
+
+def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -> dict:
+    """The keyword leg alone for every BM25 setting, from a whoosh index built without embeddings
+    (the semantic leg does not change with the analyzer, so its saved runs are reused)."""
+    import tempfile
+
+    from index.pipeline.builder import read_sources
+    from index.storage.keyword import WhooshKeywordStore, write_keyword_index
+
+    coll = load_collection(folder)
+    queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+    articles, _skipped = read_sources([coll.docs])
+    keyword: dict[tuple[float, float], dict] = {}
+    with tempfile.TemporaryDirectory(prefix="keyword-", dir=work) as tmp:
+        write_keyword_index(Path(tmp), articles, title_boost)
+        for k1 in k1s:
+            for b in bs:
+                store = WhooshKeywordStore(Path(tmp), k1, b)
+                keyword[(k1, b)] = {q: sorted(store.search(t, FETCH), key=lambda h: (-h[1], h[0]))
+                                    for q, t in queries.items()}
+                store.close()
+    return keyword
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/accord-tune-dev"))
+    parser.add_argument("--legs-out", type=Path, required=True)
+    parser.add_argument("--passage-tokens", type=int, default=BuildSettings().passage_tokens)
+    parser.add_argument("--overlap", type=int, default=BuildSettings().overlap_sentences)
+    parser.add_argument("--keyword-only", action="store_true",
+                        help="redo only the keyword legs (no embedding) and replace them in --legs-out")
+    parser.add_argument("--passages-only", action="store_true",
+                        help="run only the semantic passage searches on an index this script built before")
+    parser.add_argument("--k1", type=float, nargs="+", default=list(K1S), help="BM25 k1 values to run")
+    parser.add_argument("--b", type=float, nargs="+", default=list(BS), help="BM25 b values to run")
+    args = parser.parse_args()
+    print(f"command: python benchmarks/tune_dev.py {' '.join(sys.argv[1:])}", flush=True)
+    settings = BuildSettings(passage_tokens=args.passage_tokens, overlap_sentences=args.overlap)
+    args.work.mkdir(parents=True, exist_ok=True)
+    legs = pickle.loads(args.legs_out.read_bytes()) if args.legs_out.exists() else {}
+    for folder in args.folders:
+        if args.passages_only:
+            coll = load_collection(folder)
+            index_dir = args.work / f"{coll.name}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+            with Engine.open(index_dir) as engine:
+                passages = {q: passage_runs(engine, pre_clean(t), FETCH * 8) for q, t in coll.queries.items()}
+            legs.setdefault(coll.name, {"name": coll.name, "qrels": coll.qrels})["passages"] = passages
+            print(f"{coll.name}: passage runs done", flush=True)
+        elif args.keyword_only:
+            entry = legs.setdefault(folder.name, {"name": folder.name, "qrels": load_collection(folder).qrels})
+            entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost, args.k1, args.b)
+            print(f"{folder.name}: keyword legs redone", flush=True)
+        else:
+            legs[folder.name] = collect(folder, args.work, settings)
+        args.legs_out.write_bytes(pickle.dumps(legs))
+
+
+if __name__ == "__main__":
+    main()
