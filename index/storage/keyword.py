@@ -122,7 +122,7 @@ class KeywordWriter:
         if whoosh_index.exists_in(str(directory)):
             ix = whoosh_index.open_dir(str(directory))
         else:
-            ix = whoosh_index.create_in(str(directory), keywordkeyword_schema(title_boost))
+            ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
         self._total = ix.doc_count_all()
         self._deleted = self._total - ix.doc_count()
         self._writer = ix.writer(limitmb=256)
