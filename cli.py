@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ class Mode(str, Enum):
 
 
 IndexOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--index",
         envvar=ENV_VAR,
@@ -92,7 +92,7 @@ def _index_dir(option: Path | None) -> Path:
 @app.command("index")
 def index_command(
     paths: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Argument(help="Folders or .txt/.jsonl files to add. None: re-read the known sources.", show_default=False),
     ] = None,
     index: IndexOption = None,
@@ -101,12 +101,12 @@ def index_command(
         typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model; works when the manifest or embedding cache is damaged."),
     ] = False,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--model", help="Embedding model for a new index. Default: the index's own, else all-MiniLM-L6-v2."),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only verify the index: its parts agree and their content is intact (exit 0 only if so).")] = False,
     forget: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--forget", help="Remove this source (e.g. one that moved or was deleted) and its articles; repeatable.", show_default=False),
     ] = None,
     commit_every: Annotated[
@@ -239,14 +239,14 @@ class SortOrder(str, Enum):
 
 
 CountryOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--country", "-c", help="Only articles mentioning this country (repeatable: all must match).", show_default=False),
 ]
 SourceOption = Annotated[
-    Optional[list[str]], typer.Option("--source", help="Only articles from this outlet (repeatable: any may match).", show_default=False)
+    list[str] | None, typer.Option("--source", help="Only articles from this outlet (repeatable: any may match).", show_default=False)
 ]
-SinceOption = Annotated[Optional[str], typer.Option("--since", help="Only articles dated on or after: 2019, 2019-05 or 2019-05-31.", show_default=False)]
-UntilOption = Annotated[Optional[str], typer.Option("--until", help="Only articles dated on or before: a year, month or date.", show_default=False)]
+SinceOption = Annotated[str | None, typer.Option("--since", help="Only articles dated on or after: 2019, 2019-05 or 2019-05-31.", show_default=False)]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles dated on or before: a year, month or date.", show_default=False)]
 KOption = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json (one object per hit per line) or csv.")]
 NoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Show near-duplicate copies as hits of their own.")]
@@ -444,11 +444,11 @@ def serve_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on. Any but a loopback one needs an access token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
     watch: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--watch", help="Also follow this folder like 'accord watch' and serve each update (repeatable).", show_default=False),
     ] = None,
     token_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--token-file", help="File whose first line is the access token. Default: $ACCORD_TOKEN.", show_default=False),
     ] = None,
 ) -> None:
@@ -478,16 +478,16 @@ def eval_command(
     queries: Annotated[Path, typer.Option("--queries", help="Queries as TSV: qid<TAB>text.", show_default=False)],
     qrels: Annotated[Path, typer.Option("--qrels", help="Judgments as TREC qrels.", show_default=False)],
     index: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--index", help="Index to build or reuse. Default: one per docs file under ~/.cache/accord/eval.", show_default=False),
     ] = None,
     as_json: JsonOption = False,
     run_out: Annotated[
-        Optional[Path], typer.Option("--run-out", help="Folder to write one TREC run file per mode into.", show_default=False)
+        Path | None, typer.Option("--run-out", help="Folder to write one TREC run file per mode into.", show_default=False)
     ] = None,
-    fusion: Annotated[Optional[Fusion], typer.Option("--fusion", help="Hybrid fusion to score. Default: Accord's.", show_default=False)] = None,
-    weight: Annotated[Optional[float], typer.Option("--weight", min=0.0, max=1.0, help="Keyword share for convex fusion.", show_default=False)] = None,
-    rrf_k: Annotated[Optional[int], typer.Option("--rrf-k", min=0, help="Constant of reciprocal rank fusion.", show_default=False)] = None,
+    fusion: Annotated[Fusion | None, typer.Option("--fusion", help="Hybrid fusion to score. Default: Accord's.", show_default=False)] = None,
+    weight: Annotated[float | None, typer.Option("--weight", min=0.0, max=1.0, help="Keyword share for convex fusion.", show_default=False)] = None,
+    rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=0, help="Constant of reciprocal rank fusion.", show_default=False)] = None,
     fail_on_error: Annotated[
         bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
     ] = False,
@@ -580,7 +580,7 @@ class _Progress:
 
 
 MinCosineOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
                  help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.50 (docs/views.md)."),
 ]
@@ -607,7 +607,7 @@ def timeline_command(
     min_cosine: MinCosineOption = None,
     output: ViewFormatOption = Format.table,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a bar chart to this .png or .svg file.", show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a bar chart to this .png or .svg file.", show_default=False)] = None,
 ) -> None:
     """How many articles match QUERY per month or year, as a bar chart.
 
@@ -670,7 +670,7 @@ def pairs_command(
     query: Annotated[str, typer.Argument(help="What the articles are about, as for search.")],
     index: IndexOption = None,
     country: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--country", "-c", show_default=False,
                      help="Only articles about this country, and only pairs including it (repeatable: all must match)."),
     ] = None,
@@ -724,7 +724,7 @@ def watchlist_add_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    exec_: Annotated[Optional[str], typer.Option("--exec", show_default=False,
+    exec_: Annotated[str | None, typer.Option("--exec", show_default=False,
                                                  help="Command run (without a shell) with new matches as JSON on stdin.")] = None,
 ) -> None:
     """Save QUERY (with its filters) as NAME. Its current matches are the baseline: alerts list
@@ -781,9 +781,9 @@ def watchlist_remove_command(
 
 @app.command("alerts")
 def alerts_command(
-    name: Annotated[Optional[str], typer.Argument(help="The saved search to check. Default: all.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="The saved search to check. Default: all.", show_default=False)] = None,
     index: IndexOption = None,
-    since: Annotated[Optional[str], typer.Option("--since", show_default=False,
+    since: Annotated[str | None, typer.Option("--since", show_default=False,
                                                  help="'last' (default): what entered since the last check; or a year, month or date: what entered since then.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per saved search.")] = False,
 ) -> None:

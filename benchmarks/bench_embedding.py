@@ -35,14 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-
 from _common import finish  # noqa: E402
-from index.text.articles import Article, read_articles  # noqa: E402
-from index.pipeline.builder import embedding_text, split_article  # noqa: E402
-from index.embedding.torch_encoder import MiniLMEncoder  # noqa: E402
-from index.storage.manifest import BuildSettings  # noqa: E402
+
 from index.embedding.onnx_encoder import OnnxEncoder  # noqa: E402
 from index.embedding.onnx_export import ensure_onnx  # noqa: E402
+from index.embedding.torch_encoder import MiniLMEncoder  # noqa: E402
+from index.pipeline.builder import embedding_text, split_article  # noqa: E402
+from index.storage.manifest import BuildSettings  # noqa: E402
+from index.text.articles import Article, read_articles  # noqa: E402
 
 CHUNK = 64  # what EmbeddingCache.embed hands the encoder at a time
 

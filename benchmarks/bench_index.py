@@ -35,8 +35,8 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,8 @@ def link_bbc(folder: Path, out: Path, limit: int | None) -> int:
 
 def measure_build(src: str, work: str, model_spec: str) -> dict[str, Any]:
     """Child process: the API build of `src` with a cold cache, then again with the warm cache."""
-    from index.pipeline.builder import build
     from index.embedding.encoder import encoder_for
+    from index.pipeline.builder import build
     from index.storage.manifest import BuildSettings
 
     settings = BuildSettings()

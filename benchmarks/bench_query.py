@@ -36,10 +36,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    REPO,
     LoadSampler,
     add_model_option,
     add_run_options,
-    REPO,
     command_line,
     header,
     latency_summary,
@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="accord-bench-query-", dir=args.work) as tmp:
         index_dir = args.index
         if index_dir is None:
-            from index.pipeline.builder import build
             from index.embedding.encoder import encoder_for
+            from index.pipeline.builder import build
 
             jsonl = Path(tmp) / "reuters.jsonl"
             counts = convert_reuters(args.data / REUTERS, jsonl, args.limit)

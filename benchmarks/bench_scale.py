@@ -74,8 +74,8 @@ def replicate_jsonl(base: Path, out: Path, size: int) -> dict[str, int]:
 
 def build_index(jsonl: Path, index_dir: Path, cache: Path, model: str) -> dict[str, Any]:
     """Build or update the index of `jsonl` with the shared embedding cache; time and counts."""
-    from index.pipeline.builder import build
     from index.embedding.encoder import encoder_for
+    from index.pipeline.builder import build
 
     with stopwatch() as t:
         report = build([jsonl], index_dir, encoder=encoder_for(model), embedding_cache=cache)

@@ -32,10 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import finish  # noqa: E402
-
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import finish  # noqa: E402
 
 from index.storage import vectors as vector_module  # noqa: E402
 from index.storage.vectors import VectorWriter  # noqa: E402
@@ -66,6 +65,7 @@ def around(centres: np.ndarray, n: int, rng: np.random.Generator, spread: float 
 def real_queries(index_dir: Path, data: Path, count: int) -> np.ndarray:
     """`count` Reuters queries (bench_query.py's, seed 21578) embedded by the index's model."""
     from bench_query import make_queries
+
     from index.embedding.encoder import encoder_for
     from index.storage.manifest import read_manifest
 

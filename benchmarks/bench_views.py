@@ -27,6 +27,7 @@ from _common import (  # noqa: E402
     markdown_table,
     wait_for_quiet,
 )
+
 from search.engine import Engine  # noqa: E402
 from search.views.matches import find_matches  # noqa: E402
 from search.views.pairs import pairs  # noqa: E402

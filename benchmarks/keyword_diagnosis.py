@@ -19,13 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devsets import load_collection, pre_clean  # noqa: E402
+from whoosh import scoring  # noqa: E402
+from whoosh.analysis import StemmingAnalyzer  # noqa: E402
+from whoosh.lang import stemmer_for_language, stopwords_for_language  # noqa: E402
+
 import index.storage.keyword as keyword_module  # noqa: E402
 from index.pipeline.builder import read_sources  # noqa: E402
 from index.storage.keyword import WhooshKeywordStore, write_keyword_index  # noqa: E402
 from search.evaluation import score_run  # noqa: E402
-from whoosh import scoring  # noqa: E402
-from whoosh.analysis import StemmingAnalyzer  # noqa: E402
-from whoosh.lang import stemmer_for_language, stopwords_for_language  # noqa: E402
 
 DEPTH = 100
 COUNT_TERMS = keyword_module._count_repeated_terms

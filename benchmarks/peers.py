@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    DEFAULT_MODEL,
     LoadSampler,
     add_run_options,
-    DEFAULT_MODEL,
     command_line,
     header,
     machine_info,
@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     require(PEER_MODULES, __file__)
     from devsets import load_collection
+
     from search.evaluation import METRICS, score_run
 
     collection = load_collection(args.data)

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import add_model_option, command_line, machine_info, machine_line, markdown_table, resolve_model  # noqa: E402
+
 from index.pipeline.builder import build  # noqa: E402
 from search.engine import Candidate, Engine  # noqa: E402
 from search.evaluation import read_qrels, read_queries  # noqa: E402

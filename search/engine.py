@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from index.text.articles import Article
-from index.storage.docstore import DocStore
 from index.embedding.encoder import Encoder, encoder_for
 from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
+from index.storage.directory import GenerationLease, IndexDirectory
+from index.storage.docstore import DocStore
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordStore, WhooshKeywordStore
-from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.manifest import MANIFEST_NAME, Manifest
 from index.storage.vectors import LazyVectorStore, VectorStore
+from index.text.articles import Article
 from search import regions, snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 from search.query import ParsedQuery, parse_query, with_extra_words
@@ -37,9 +37,8 @@ from search.query import ParsedQuery, parse_query, with_extra_words
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from whoosh import query as whoosh_query
-
     import numpy as np  # imported where used: a keyword search never needs numpy
+    from whoosh import query as whoosh_query
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 FusionMethod = Literal["rrf", "convex"]

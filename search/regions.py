@@ -134,12 +134,12 @@ def regions() -> dict[str, tuple[str, ...]]:
         by_code[code] = set()
     western_asia = members.get("Western Asia", set())
     members["the Middle East"] = (western_asia - {"AM", "AZ", "GE"}) | {"EG", "IR"}
-    for name, codes in _DEFINED_REGIONS.items():
-        members[name] = set(codes)
+    for region_name, codes in _DEFINED_REGIONS.items():
+        members[region_name] = set(codes)
     named: dict[str, tuple[str, ...]] = {}
-    for name, codes in members.items():
-        countries = {country_for_code(code) for code in codes}
-        named[name] = tuple(sorted(c for c in countries if c))
+    for region, region_codes in members.items():
+        found = {country_for_code(code) for code in region_codes}
+        named[region] = tuple(sorted(c for c in found if c))
     return named
 
 

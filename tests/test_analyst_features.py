@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.pipeline.builder import build
 from index.errors import InvalidArgument
+from index.pipeline.builder import build
 from index.storage.filters import Filters, date_bound
 from search.engine import Engine
 from search.snippets import terms

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from index.text.articles import Article, Skipped, iter_input_files, read_articles
 from index.errors import SourceNotFound
+from index.text.articles import Article, Skipped, iter_input_files, read_articles
 
 
 def read(path: Path) -> list[Article | Skipped]:

@@ -4,9 +4,9 @@ and from another one, and is removed once released."""
 from __future__ import annotations
 
 import subprocess
-import time
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.pipeline.builder import build
 from index.errors import InvalidArgument, SourceNotFound
+from index.pipeline.builder import build
 from search.engine import Engine
 from search.evaluation import evaluate, failed_queries, read_qrels, read_queries, score_run, write_trec_run
 

@@ -56,8 +56,8 @@ def test_a_search_over_damaged_vectors_is_a_clear_error_not_wild_scores(built_in
 
 
 def test_check_compares_stored_vectors_with_the_cache(built_index: Path) -> None:
-    import numpy as np
     import faiss
+    import numpy as np
 
     # A unit vector in the wrong place: lengths are right, content is not.
     path = _live(built_index) / "vectors.faiss"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from index.pipeline.builder import build
 from index.errors import (
     ArticleNotFound,
     IndexIncompatible,
@@ -17,6 +15,7 @@ from index.errors import (
     InvalidArgument,
     QuerySyntaxError,
 )
+from index.pipeline.builder import build
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, read_manifest
 from search.engine import Engine, RankingConfig
 from tests.conftest import FAKE_MODEL, HashingEncoder

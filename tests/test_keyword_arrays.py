@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from index.storage import keyword_arrays
-from index.text.articles import Article
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordWriter, WhooshKeywordStore
+from index.text.articles import Article
 from search.engine import RankingConfig
 from search.query import parse_query
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from index.pipeline.builder import build
 from index.errors import IndexIncompatible
+from index.pipeline.builder import build
 from index.storage.manifest import MANIFEST_NAME
 from search.engine import Engine
 

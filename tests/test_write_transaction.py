@@ -15,9 +15,9 @@ import pytest
 from index.errors import IndexLocked, IndexWriteError
 from index.pipeline.builder import build
 from index.storage.directory import IndexDirectory
-from index.storage.transaction import WriteTransaction
 from index.storage.docstore import DocStore
 from index.storage.manifest import read_manifest
+from index.storage.transaction import WriteTransaction
 from tests.conftest import HashingEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def test_an_error_inside_the_transaction_removes_the_new_generation(built_index:
             tx.begin()
             with tx.keywords(2.0) as keywords:
                 keywords.delete(["libya"])
-                1 / 0
+                raise ZeroDivisionError("a failure inside the writer")
     assert [p.name for p in directory.generation_dirs()] == before
     assert directory.read_manifest().generation == live
     with WriteTransaction(directory, lock_timeout=0):  # and the lock was released

@@ -73,7 +73,7 @@ class MiniLMOnnxFirst:
 
     def prepare(self) -> None:
         """Choose (and if need be export) the backend now, e.g. while an index is built."""
-        self.backend
+        _ = self.backend  # the cached property does the choosing
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._torch.count_tokens(texts)  # the tokenizer alone, no model is loaded

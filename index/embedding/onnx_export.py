@@ -21,13 +21,21 @@ import shutil
 import time
 import uuid
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from index.embedding.model_files import MINILM_INT8_NAME, MINILM_NAME, OnnxExportRefused, OnnxPaths, find_onnx, onnx_paths, packaged_model_dir
+from index.embedding.model_files import (
+    MINILM_INT8_NAME,
+    MINILM_NAME,
+    OnnxExportRefused,
+    OnnxPaths,
+    find_onnx,
+    onnx_paths,
+    packaged_model_dir,
+)
 from index.embedding.onnx_encoder import OnnxEncoder
 
 # fp32 must give sentence-transformers' vectors; int8 is a different, cheaper function whose
@@ -103,7 +111,7 @@ def export_variant(paths: OnnxPaths, model_dir: Path, *, pooling: str = "mean") 
             model=name,
             model_dir=str(model_dir),
             export_seconds=round(time.perf_counter() - started, 2),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             versions=_versions(),
         )
         (tmp / "validation.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -28,9 +28,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from index.embedding.cache import EmbeddingCache
+from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
+from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
+from index.storage.directory import IndexDirectory
+from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
+from index.storage.faults import corrupted, is_corruption, is_disk_full
+from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
+from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
+from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
+from index.storage.transaction import WriteTransaction
 from index.text.articles import (
     TEXT_SUFFIX,
     Article,
@@ -41,17 +51,7 @@ from index.text.articles import (
     unstorable_paths,
 )
 from index.text.countries import article_countries
-from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
-from index.embedding.cache import EmbeddingCache
-from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
-from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
-from index.storage.directory import IndexDirectory
-from index.storage.transaction import WriteTransaction
-from index.storage.faults import corrupted, is_corruption, is_disk_full
-from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
-from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
 from index.text.passages import Passage, split_passages
 
 CACHE_FILE = Path(LAYOUT_CACHE_FILE)
@@ -488,7 +488,7 @@ class _Update:
                 passages=passages,
                 settings=self.settings,
                 sources=sources,
-                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
 
@@ -502,7 +502,7 @@ def _open_cache(path: Path, dim: int) -> tuple[EmbeddingCache, list[str]]:
     except sqlite3.DatabaseError as err:
         if not is_corruption(err):
             raise
-    aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+    aside = path.with_name(f"{path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     os.replace(path, aside)
     warning = f"the embedding cache {path} was damaged; moved it to {aside} and started a new one (passages are embedded again)"
     return EmbeddingCache(path, dim), [warning]

@@ -38,7 +38,6 @@ from index.storage.layout import (
 )
 from index.storage.manifest import MANIFEST_NAME, Manifest, fsync_dir, read_manifest
 
-
 _TRASH_PREFIX = ".trash-"
 # A reader that finds its generation removed between reading the manifest and locking it reads
 # the manifest again; it would need this many writers to publish in that instant to give up.

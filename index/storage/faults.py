@@ -51,7 +51,8 @@ def is_corruption(err: BaseException) -> bool:
     if isinstance(err, (KeyError, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError)):
         return _raised_in_whoosh(err)  # elsewhere these are bugs, not damage
     try:
-        from whoosh.index import EmptyIndexError, IndexError as WhooshIndexError
+        from whoosh.index import EmptyIndexError
+        from whoosh.index import IndexError as WhooshIndexError
     except ImportError:  # pragma: no cover - whoosh is a dependency
         return False
     if isinstance(err, (WhooshIndexError, EmptyIndexError)):

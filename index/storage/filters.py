@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from index.text.dates import parse_period
 from index.errors import InvalidArgument
-
+from index.text.dates import parse_period
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
 
-from index.text.articles import Article
 from index.storage.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, ArrayBM25F, fast_path_status
+from index.text.articles import Article
 
 # Plain words search the body field, which holds a real title too (see `keyword_body`); the
 # title field is there for `title:` queries.

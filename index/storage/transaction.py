@@ -20,6 +20,8 @@ from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.storage.manifest import MANIFEST_NAME, Manifest, write_manifest
 
 if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
     from index.storage.docstore import DocStoreWriter
     from index.storage.keyword import KeywordWriter
     from index.storage.vectors import VectorWriter
@@ -75,7 +77,7 @@ class WriteTransaction:
         self.sources: list[str] = []
         self.live: str | None = None
         self.published: list[str] = []
-        self._lock = None
+        self._lock: BaseFileLock | None = None
         self._pending: Path | None = None
 
     # -- lock ------------------------------------------------------------------------------
@@ -265,8 +267,10 @@ class WriteTransaction:
         """Remove the unpublished generation; say how much space it needed if the disk filled."""
         partial = self._pending
         self._pending = None
-        written = _size(partial)
-        shutil.rmtree(partial, ignore_errors=True)
+        written = 0
+        if partial is not None:
+            written = _size(partial)
+            shutil.rmtree(partial, ignore_errors=True)
         if exc is None:
             return
         full = is_disk_full(exc) or (isinstance(exc, IndexWriteError) and "no space left" in str(exc))
@@ -275,7 +279,7 @@ class WriteTransaction:
         live_size = _size(self.directory.generation_path(self.base)) if self.base else 0
         free = shutil.disk_usage(self.directory.path).free
         raise IndexWriteError(
-            f"{partial}: no space left on device after writing {_mb(written)}; the update needs about "
+            f"{partial or self.directory.path}: no space left on device after writing {_mb(written)}; the update needs about "
             f"{_mb(max(written, live_size))} plus its new data, and {_mb(free)} are free on that disk now "
             "(the partial generation was removed; the live index is unchanged); free some space and run again"
         ) from None

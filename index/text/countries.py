@@ -602,10 +602,12 @@ def _dateline_country(place: str, region: str | None, dated: bool) -> tuple[str,
         if key == _GEORGIA:  # "ATLANTA, Georgia" or "TBILISI, Georgia": the city tells which
             return ("Georgia", False) if place_country == "Georgia" else ("United States", True)
         if key in _REGION_KEYS:
-            return _REGION_KEYS[key], _REGION_KEYS[key] == "United States"
+            name = _REGION_KEYS[key]
+            return (name, name == "United States") if name else None
         _, lookup = _matcher(True)
-        if lookup.get(key):
-            return lookup[key], False
+        found = lookup.get(key)
+        if found:
+            return found, False
         if not dated:
             return None  # "READING, WRITING -" is a heading, not a dateline
     if place_country is None:

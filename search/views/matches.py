@@ -139,7 +139,7 @@ def find_matches(
     passed, complete = matching_candidates(engine, query, filters=filters, cutoff=cutoff)
     chosen = _collapse(engine, passed) if collapse else [(c, ()) for c in passed]
     articles = engine.articles([c.id for c, _copies in chosen])
-    matches = []
+    matches: list[Match] = []
     for candidate, copies in chosen:
         article = articles[candidate.id]
         matches.append(

@@ -27,6 +27,7 @@ def write_timeline_chart(timeline: Timeline, path: Path) -> Path:
     """Write a bar chart of `timeline` to `path` (.png or .svg) and return the path."""
     check_chart_path(path)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     labels = [p.label for p in timeline.periods]
     counts = [p.count for p in timeline.periods]
@@ -35,7 +36,7 @@ def write_timeline_chart(timeline: Timeline, path: Path) -> Path:
     axes.bar(range(len(labels)), counts, color="#3b6ea5")
     step = max(1, len(labels) // 24)  # at most ~24 tick labels, so they stay readable
     axes.set_xticks(range(0, len(labels), step), labels[::step], rotation=60 if timeline.by == "month" else 0)
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts are whole numbers
     axes.set_ylabel("matching articles")
     undated = f"; {len(timeline.undated)} undated not shown" if timeline.undated else ""
     axes.set_title(f"{timeline.query!r}: {timeline.dated} articles by {timeline.by}{undated}", fontsize=10)

@@ -12,7 +12,7 @@ Thread safety: pure functions over an `Engine` (as safe as it is) and over froze
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
@@ -91,8 +91,9 @@ def timeline_of(found: MatchSet, by: str) -> Timeline:
     if undated:
         notes.append(f"{len(undated)} matching article{'s' if len(undated) != 1 else ''} without a date, counted apart")
     return Timeline(
-        found.query, by, periods, tuple(undated), len(found.matches), found.cutoff.describe(), found.complete, tuple(notes)
-    )  # type: ignore[arg-type]
+        found.query, cast(Granularity, by), periods, tuple(undated), len(found.matches), found.cutoff.describe(),
+        found.complete, tuple(notes),
+    )
 
 
 def _span(first: str, last: str, by: str) -> list[str]:

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from index.errors import InvalidArgument, SavedSearchNotFound
@@ -96,7 +96,7 @@ class ExecResult:
 
 def now() -> str:
     """The current UTC time as stored (ISO 8601, microseconds: sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class Watchlist:
