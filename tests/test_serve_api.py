@@ -431,3 +431,27 @@ def test_cli_serve_watch_of_a_missing_folder_fails_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith("accord: error: ") and "nowhere" in result.output
     assert not (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_timeline_and_pairs_answer_as_the_python_views_do(client: TestClient, index_dir: Path, encoder) -> None:
+    import dataclasses
+
+    from search.engine import Engine
+    from search.views.pairs import pairs
+    from search.views.timeline import timeline
+
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        expected_timeline = json.loads(json.dumps(dataclasses.asdict(timeline(engine, "military cooperation", by="year"))))
+        expected_pairs = json.loads(json.dumps(dataclasses.asdict(pairs(engine, "military cooperation"))))
+    got = client.get("/api/timeline", params={"q": "military cooperation", "by": "year"})
+    assert got.status_code == 200 and got.json() == expected_timeline
+    got = client.get("/api/pairs", params={"q": "military cooperation"})
+    assert got.status_code == 200 and got.json() == expected_pairs
+    schema = client.get("/openapi.json").json()
+    assert "/api/timeline" in schema["paths"] and "/api/pairs" in schema["paths"]
+
+
+def test_views_reject_bad_arguments_with_one_line(client: TestClient) -> None:
+    assert_error(client.get("/api/timeline", params={"q": "arms", "by": "week"}), 422)
+    assert_error(client.get("/api/pairs", params={"q": "arms", "country": "Atlantis"}), 400, "Atlantis")
+    assert_error(client.get("/api/timeline", params={"q": "arms", "since": "someday"}), 400, "someday")

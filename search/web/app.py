@@ -27,7 +27,7 @@ from index.errors import (
     InvalidArgument,
     QuerySyntaxError,
 )
-from search.web import api
+from search.web import api, views_api
 from search.web.live import LiveEngine
 from search.web.security import Guard, error
 
@@ -70,6 +70,7 @@ def create_app(
     app.add_middleware(Guard, token=token)
     _add_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(views_api.router)
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

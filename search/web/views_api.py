@@ -1,0 +1,54 @@
+"""The analyst views over HTTP: `/api/timeline` and `/api/pairs`, the JSON of `accord timeline
+--json` and `accord pairs --json`. Read-only, on the server's shared index like every route."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import TypeAdapter
+
+from index.storage.filters import Filters
+from search.views.pairs import Pairs, pairs
+from search.views.timeline import Timeline, timeline
+from search.web.api import ERRORS, Country, Live, Query_, Since, Source, Until
+
+router = APIRouter(prefix="/api", tags=["views"])
+_TIMELINE = TypeAdapter(Timeline)
+_PAIRS = TypeAdapter(Pairs)
+
+
+@router.get("/timeline", response_model=Timeline, responses=ERRORS)
+def timeline_route(
+    live: Live,
+    q: Query_,
+    by: Annotated[Literal["month", "year"], Query(description="count matches per month or per year")] = "month",
+    country: Country = [],  # noqa: B006 - FastAPI copies defaults per request
+    source: Source = [],  # noqa: B006
+    since: Since = None,
+    until: Until = None,
+) -> Response:
+    """Matching articles of q per period (a match passes the relevance cut-off of `accord timeline`);
+    undated matches are counted apart."""
+    filters = Filters.parse(country, source, since, until)
+    with live.use() as engine:
+        found = timeline(engine, q, by=by, filters=filters)
+    return Response(_TIMELINE.dump_json(found), media_type="application/json")
+
+
+@router.get("/pairs", response_model=Pairs, responses=ERRORS)
+def pairs_route(
+    live: Live,
+    q: Query_,
+    country: Country = [],  # noqa: B006
+    source: Source = [],  # noqa: B006
+    since: Since = None,
+    until: Until = None,
+) -> Response:
+    """Country pairs that co-occur in the matching articles of q, with counts, first and last date
+    and the best example; with country, only pairs that include it."""
+    filters = Filters.parse(country, source, since, until)
+    with live.use() as engine:
+        found = pairs(engine, q, filters=filters)
+    return Response(_PAIRS.dump_json(found), media_type="application/json")
