@@ -114,6 +114,10 @@ def test_hybrid_query_through_the_cli_imports_no_torch(seeds_index):
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     assert result["heavy"] == [] and result["onnx"]
+    notes = [line["notes"] for line in result["hits"] if "notes" in line]
+    assert len(notes) == 1 and notes[0][0].startswith('region read as its countries: "North Africa" as ')
+    assert "Libya" in notes[0][0]
+    result["hits"] = [line for line in result["hits"] if "id" in line]
     assert result["hits"][0]["id"].startswith("004_")
     assert any(hit["semantic"] for hit in result["hits"])
     # The same ranking as with sentence-transformers embedding the query.

@@ -63,6 +63,7 @@ class ArticleModel(BaseModel):
     url: str | None
     path: str
     countries: list[str]
+    title_derived: bool = False  # True when the input had no title and `title` was made from the body
 
 
 class MonthsModel(BaseModel):
