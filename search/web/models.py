@@ -86,6 +86,7 @@ class StatsModel(BaseModel):
     passages: int
     sources: list[str]
     created: str
+    keyword_fast_path: str = Field(default="on", description="whether the numpy BM25F scorer serves this index, and why not")
 
 
 class ErrorModel(BaseModel):
