@@ -173,3 +173,21 @@ def test_a_full_disk_while_caching_embeddings_is_one_line(built_index: Path, cor
     with pytest.raises(IndexWriteError, match=r"embeddings\.sqlite: no space left"):
         build([], built_index, encoder=HashingEncoder())
     assert read_manifest(built_index) == live
+
+
+def test_a_build_in_many_batches_keeps_the_keyword_index_in_few_segments(tmp_path: Path) -> None:
+    from whoosh import index as whoosh_index
+
+    from index.storage.keyword import MAX_SEGMENTS
+    from tests.conftest import HashingEncoder
+
+    source = tmp_path / "src"
+    source.mkdir()
+    # Batches of 200: whoosh's own merge policy folds only segments of a few dozen documents.
+    lines = [json.dumps({"id": f"a{n}", "title": f"Story {n}", "body": f"Navies meet for exercise number {n}."}) for n in range(1000)]
+    (source / "many.jsonl").write_text("\n".join(lines) + "\n")
+    report = build([source], tmp_path / "ix", encoder=HashingEncoder(), commit_every=200)
+    assert report.generations == 5  # one published generation per batch
+    live = tmp_path / "ix" / read_manifest(tmp_path / "ix").generation / "keyword"
+    with whoosh_index.open_dir(str(live)).reader() as reader:
+        assert len(reader.leaf_readers()) <= MAX_SEGMENTS

@@ -27,6 +27,8 @@ from index.text.articles import Article
 # Plain words search the body field, which holds a real title too (see `keyword_body`); the
 # title field is there for `title:` queries.
 SEARCH_FIELDS = ("body",)
+# More segments than this are merged into one at the next commit (see KeywordWriter.commit).
+MAX_SEGMENTS = 4
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 
 if TYPE_CHECKING:
@@ -124,6 +126,8 @@ class KeywordWriter:
         else:
             ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
         self._total = ix.doc_count_all()
+        with ix.reader() as reader:
+            self._segments = len(reader.leaf_readers()) if self._total else 0
         self._deleted = self._total - ix.doc_count()
         self._writer = ix.writer(limitmb=256)
 
@@ -148,9 +152,13 @@ class KeywordWriter:
 
         Deleted documents still count in BM25's statistics until their segment is merged, so
         scores drift from those of a fresh build as updates pile up. Once more than a tenth
-        of the stored documents are deleted, everything is merged into one clean segment.
+        of the stored documents are deleted, everything is merged into one clean segment. So it
+        is when an update leaves more than MAX_SEGMENTS segments (a large build publishes a
+        batch at a time, one segment each): the keyword leg reads every term's postings once
+        per segment, and at 20k articles in 10 segments that was most of a search.
         """
-        self._writer.commit(optimize=self._deleted > 0.1 * max(self._total, 1))
+        segments = self._segments + 1  # this commit adds one
+        self._writer.commit(optimize=self._deleted > 0.1 * max(self._total, 1) or segments > MAX_SEGMENTS)
 
     def cancel(self) -> None:
         """Drop the changes."""
