@@ -44,3 +44,28 @@ def pre_clean(query: str) -> str:
     quotes and colons. Only the tuning scripts do this, until the engine reads natural-language
     queries as plain words itself."""
     return " ".join(re.sub(r"[?*()\"\[\]{}:^~]", " ", query).split())
+
+
+def read_collection_articles(docs: Path) -> list:
+    """The articles of a collection's docs.jsonl, read and cleaned by Accord's own reader."""
+    from index.text.articles import Article, read_articles
+
+    return [item for item in read_articles(docs, docs.read_bytes()) if isinstance(item, Article)]
+
+
+def write_keyword_only(directory: Path, articles: list, title_boost: float) -> None:
+    """A keyword index of `articles` alone, written by the keyword store's own writer (the one a
+    build uses), for sweeps that change only BM25 settings and need no embeddings."""
+    from index.storage.keyword import KeywordWriter
+
+    writer = KeywordWriter(directory, title_boost)
+    for article in articles:
+        writer.add(article)
+    writer.commit()
+
+
+def keyword_run(store, text: str, depth: int) -> list[tuple[str, float]]:
+    """The keyword leg for `text` on `store`, parsed as the engine parses it, best first."""
+    from search.query import parse_query
+
+    return sorted(store.search(parse_query(text).keyword, depth), key=lambda h: (-h[1], h[0]))

@@ -18,18 +18,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devsets import load_collection, pre_clean  # noqa: E402
+from devsets import keyword_run, load_collection, pre_clean, read_collection_articles, write_keyword_only  # noqa: E402
 from whoosh import scoring  # noqa: E402
 from whoosh.analysis import StemmingAnalyzer  # noqa: E402
 from whoosh.lang import stemmer_for_language, stopwords_for_language  # noqa: E402
 
 import index.storage.keyword as keyword_module  # noqa: E402
-from index.pipeline.builder import read_sources  # noqa: E402
-from index.storage.keyword import WhooshKeywordStore, write_keyword_index  # noqa: E402
+import search.query as query_module  # noqa: E402
+from index.storage.keyword import WhooshKeywordStore  # noqa: E402
 from search.evaluation import score_run  # noqa: E402
 
 DEPTH = 100
-COUNT_TERMS = keyword_module._count_repeated_terms
+COUNT_TERMS = keyword_module.count_repeated_terms
 
 
 class LuceneIdfBM25F(scoring.BM25F):
@@ -91,7 +91,7 @@ def main() -> None:
     for folder in args.folders:
         coll = load_collection(folder)
         queries = {q: pre_clean(t) for q, t in coll.queries.items()}
-        articles, _skipped = read_sources([coll.docs])
+        articles = read_collection_articles(coll.docs)
         m = score_run(coll.qrels, bm25s_run(articles, queries))
         print(f"| {coll.name} | bm25s (snowball, its 33 stop words) | lucene idf | yes | - | 1.5 | 0.75 | {m['nDCG@10']:.4f} | {m['R@100']:.4f} |", flush=True)
         with tempfile.TemporaryDirectory(prefix="kwdiag-", dir="/work/scratch/ranking") as tmp:
@@ -108,13 +108,14 @@ def main() -> None:
                     docs = [replace(a, title_derived=True) for a in docs]
                 else:
                     docs = articles
-                write_keyword_index(index_dir, docs, max(boost, 1.0))
+                query_module._parser.cache_clear()  # queries analysed as this variant indexes
+                write_keyword_only(index_dir, docs, max(boost, 1.0))
                 for (iname, weighting), k1, b, qtf in [(i, k, bb, t) for i in IDFS.items() if i[0] in args.idfs
                                                        for k in args.k1 for bb in args.b for t in args.qtf]:
                     keyword_module.keyword_weighting = lambda k1, b, w=weighting: w(B=b, K1=k1)
-                    keyword_module._count_repeated_terms = COUNT_TERMS if qtf else (lambda q: q)
+                    query_module.count_repeated_terms = COUNT_TERMS if qtf else (lambda q: q)  # type: ignore[assignment]
                     store = WhooshKeywordStore(index_dir, k1, b)
-                    run = {q: sorted(store.search(t, DEPTH), key=lambda h: (-h[1], h[0])) for q, t in queries.items()}
+                    run = {q: keyword_run(store, t, DEPTH) for q, t in queries.items()}
                     store.close()
                     m = score_run(coll.qrels, run)
                     print(f"| {coll.name} | {aname} | {iname} | {'yes' if qtf else 'no'} | {boost} | {k1} | {b} | {m['nDCG@10']:.4f} | {m['R@100']:.4f} |", flush=True)

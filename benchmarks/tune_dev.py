@@ -34,11 +34,12 @@ BS = (0.5, 0.75, 0.9)
 
 def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[float]]:
     """Each article's passage scores (best first) among the top `passages` passages for `text`."""
-    from index.storage.keyword import plain_text
+    from search.query import parse_query
 
-    vector = engine.encoder.encode([plain_text(text) or text])[0]
-    found = engine._vectors.search(vector, min(passages, len(engine._vectors)), None)
-    article_of = engine._docs.passage_articles([pid for pid, _ in found])
+    vector = engine.encoder.encode([parse_query(text).embed_text or text])[0]
+    with engine._using() as generation:  # passage-level scores: below what the Engine's API gives
+        found = generation.vectors.search(vector, min(passages, len(generation.vectors)), None)
+        article_of = generation.docs.passage_articles([pid for pid, _ in found])
     scores: dict[str, list[float]] = {}
     for pid, score in found:
         scores.setdefault(article_of[pid], []).append(float(score))
@@ -70,20 +71,20 @@ def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -
     (the semantic leg does not change with the analyzer, so its saved runs are reused)."""
     import tempfile
 
-    from index.pipeline.builder import read_sources
-    from index.storage.keyword import WhooshKeywordStore, write_keyword_index
+    from devsets import keyword_run, read_collection_articles, write_keyword_only
+
+    from index.storage.keyword import WhooshKeywordStore
 
     coll = load_collection(folder)
     queries = {q: pre_clean(t) for q, t in coll.queries.items()}
-    articles, _skipped = read_sources([coll.docs])
+    articles = read_collection_articles(coll.docs)
     keyword: dict[tuple[float, float], dict] = {}
     with tempfile.TemporaryDirectory(prefix="keyword-", dir=work) as tmp:
-        write_keyword_index(Path(tmp), articles, title_boost)
+        write_keyword_only(Path(tmp), articles, title_boost)
         for k1 in k1s:
             for b in bs:
                 store = WhooshKeywordStore(Path(tmp), k1, b)
-                keyword[(k1, b)] = {q: sorted(store.search(t, FETCH), key=lambda h: (-h[1], h[0]))
-                                    for q, t in queries.items()}
+                keyword[(k1, b)] = {q: keyword_run(store, t, FETCH) for q, t in queries.items()}
                 store.close()
     return keyword
 
