@@ -38,7 +38,7 @@ from index.storage.directory import IndexDirectory
 from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE  # noqa: F401  (re-exported)
+from index.storage.layout import DOCSTORE_FILE
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
 from index.storage.transaction import WriteTransaction
 from index.text.articles import (
@@ -590,7 +590,3 @@ def _read_file(
     size = -1 if racy else stat.st_size
     return FileRecord(str(path), size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), skipped), articles, warnings
 
-
-def generation_dirs(index_dir: Path) -> list[Path]:
-    """The generation folders in `index_dir`, live or not."""
-    return IndexDirectory(index_dir).generation_dirs()
