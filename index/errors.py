@@ -45,3 +45,7 @@ class IndexWriteError(AccordError):
 
 class SavedSearchNotFound(AccordError):
     """No saved search of that name is on the index's watchlist."""
+
+
+class StoreUnavailable(AccordError):
+    """The database server of a PostgreSQL store cannot be reached or refuses the login."""

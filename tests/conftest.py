@@ -13,6 +13,8 @@ import pytest
 
 from index.embedding.encoder import register_encoder
 
+pytest_plugins = ["tests.postgres_fixtures"]
+
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 FAKE_MODEL = "test/hashing-bag-of-words"
 
