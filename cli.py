@@ -50,6 +50,26 @@ IndexOption = Annotated[
         help=f"Index directory. Default: ${ENV_VAR}, else ~/.local/share/accord/index.",
     ),
 ]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="ACCORD_DATABASE_URL",
+        show_default=False,
+        metavar="URL",
+        help="A PostgreSQL store (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) instead of an index folder. "
+        "Default: $ACCORD_DATABASE_URL. Passwords are never printed.",
+    ),
+]
+ReplicaOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replica",
+        show_default=False,
+        metavar="URL",
+        help="A read replica of the --db store to search on (repeatable); the primary answers when none does.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
@@ -89,6 +109,23 @@ def _index_dir(option: Path | None) -> Path:
     return (option or default_index_dir()).expanduser()
 
 
+def _location(index: Path | None, db: str | None) -> Path | str:
+    """The index to use: the --db store when given (or $ACCORD_DATABASE_URL is set), else the folder."""
+    from index.storage.postgres.connection import database_url
+
+    url = database_url(db)
+    return url if url is not None else _index_dir(index)
+
+
+def _folder_only(index: Path | None, db: str | None, what: str) -> Path:
+    """The index folder, for the commands that keep files beside it; an error with --db."""
+    if db:
+        from index.errors import InvalidArgument
+
+        raise InvalidArgument(f"{what} works on an index folder; a PostgreSQL store (--db) does not support it yet")
+    return _index_dir(index)
+
+
 @app.command("index")
 def index_command(
     paths: Annotated[
@@ -96,6 +133,7 @@ def index_command(
         typer.Argument(help="Folders or .txt/.jsonl files to add. None: re-read the known sources.", show_default=False),
     ] = None,
     index: IndexOption = None,
+    db: DbOption = None,
     rebuild: Annotated[
         bool,
         typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model; works when the manifest or embedding cache is damaged."),
@@ -125,13 +163,13 @@ def index_command(
     """
     with _user_errors():
         if check:
-            _check(_index_dir(index), as_json)
+            _check(_folder_only(index, db, "--check"), as_json)
             return
         from index.pipeline.builder import LargeFiles, build
 
         with _Progress() as progress:
             report = build(
-                paths or [], _index_dir(index), model=model, rebuild=rebuild, progress=progress,
+                paths or [], _location(index, db), model=model, rebuild=rebuild, progress=progress,
                 forget=forget or [], commit_every=commit_every,
                 large_files=LargeFiles(max_mb=max_file_mb, refuse=refuse_large),
             )
@@ -182,6 +220,7 @@ def _check(index_dir: Path, as_json: bool) -> None:
 def watch_command(
     folder: Annotated[Path, typer.Argument(help="Folder of .txt/.jsonl articles to follow.", show_default=False)],
     index: IndexOption = None,
+    db: DbOption = None,
     debounce_ms: Annotated[int, typer.Option("--debounce-ms", min=50, help="Group file events this close together.")] = 1600,
 ) -> None:
     """Index FOLDER, then keep the index current as files are added, changed or deleted.
@@ -207,6 +246,8 @@ def watch_command(
     def log_alerts(_report) -> None:
         from search.views.watchlist import check_after_update
 
+        if not isinstance(index_dir, Path):
+            return  # saved searches live beside an index folder; a PostgreSQL store has none yet
         for alert, ran in check_after_update(index_dir):
             count = len(alert.new)
             typer.echo(f"{clock.strftime('%H:%M:%S')} watchlist {alert.search.name!r}: {count} new "
@@ -214,8 +255,10 @@ def watch_command(
             _report_exec(ran)
 
     with _user_errors():
-        index_dir = _index_dir(index)
-        typer.echo(f"Watching {folder} for {index_dir}; Ctrl-C stops.")
+        index_dir = _location(index, db)
+        from index.storage.postgres.connection import redact
+
+        typer.echo(f"Watching {folder} for {redact(str(index_dir))}; Ctrl-C stops.")
         try:
             watch(folder, index_dir, log, debounce_ms=debounce_ms, after_batch=log_alerts)
         except KeyboardInterrupt:
@@ -256,6 +299,8 @@ NoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Show near
 def search_command(
     query: Annotated[str, typer.Argument(help='Words, "phrases", field:word (title, body, source, date, countries), AND/OR/NOT.')],
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     k: KOption = 10,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="hybrid fuses keyword and semantic ranks.")] = Mode.hybrid,
     country: CountryOption = None,
@@ -283,7 +328,7 @@ def search_command(
         from search.engine import Engine
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             result = engine.search(
                 query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse,
                 facets=facets, strict=strict,
@@ -295,6 +340,8 @@ def search_command(
 def similar_command(
     article_id: Annotated[str, typer.Argument(metavar="ID", help="The article to find others like.")],
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     k: KOption = 10,
     country: CountryOption = None,
     source: SourceOption = None,
@@ -310,7 +357,7 @@ def similar_command(
         from search.engine import Engine
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             result = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
         _print_result(result, output, explain)
 
@@ -399,13 +446,15 @@ def _format_facets(facets) -> str:
 def show_command(
     article_id: Annotated[str, typer.Argument(metavar="ID", help="The article's id, as search shows it.")],
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print one cleaned article as it is indexed."""
     with _user_errors():
         from search.engine import Engine
 
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             article = engine.article(article_id)
         from search.output_safety import json_line, terminal_name, terminal_text
 
@@ -421,12 +470,14 @@ def show_command(
 
 
 @app.command("stats")
-def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> None:
+def stats_command(
+    index: IndexOption = None, db: DbOption = None, replica: ReplicaOption = None, as_json: JsonOption = False
+) -> None:
     """Counts and description of the index: articles, passages, model, format version."""
     with _user_errors():
         from search.engine import Engine
 
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             stats = engine.stats()
         if as_json:
             typer.echo(json.dumps(asdict(stats)))
@@ -441,6 +492,8 @@ def stats_command(index: IndexOption = None, as_json: JsonOption = False) -> Non
 @app.command("serve")
 def serve_command(
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on. Any but a loopback one needs an access token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
     watch: Annotated[
@@ -464,10 +517,13 @@ def serve_command(
         if watch:
             from index.pipeline.follow import Followers
 
-            followers = Followers(watch, _index_dir(index), typer.echo)
+            followers = Followers(watch, _location(index, db), typer.echo)
             typer.echo(f"Watching {', '.join(map(str, watch))}.")
         try:
-            serve(_index_dir(index), host=host, port=port, token_file=token_file, background=followers, log=typer.echo)
+            serve(
+                _location(index, db), host=host, port=port, token_file=token_file, background=followers, log=typer.echo,
+                replicas=replica or (),
+            )
         except KeyboardInterrupt:
             typer.echo("Stopped.")
 
@@ -598,6 +654,8 @@ def _cutoff(min_cosine: float | None):
 def timeline_command(
     query: Annotated[str, typer.Argument(help="What to count, as for search.")],
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     by: Annotated[str, typer.Option("--by", help="Period: month or year.")] = "month",
     country: CountryOption = None,
     source: SourceOption = None,
@@ -626,7 +684,7 @@ def timeline_command(
 
             check_chart_path(plot)
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
         if plot is not None:
             from search.views.plot import write_timeline_chart
@@ -669,6 +727,8 @@ def _print_timeline(result) -> None:
 def pairs_command(
     query: Annotated[str, typer.Argument(help="What the articles are about, as for search.")],
     index: IndexOption = None,
+    db: DbOption = None,
+    replica: ReplicaOption = None,
     country: Annotated[
         list[str] | None,
         typer.Option("--country", "-c", show_default=False,
@@ -692,7 +752,7 @@ def pairs_command(
         from search.views.pairs import pairs
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
             result = pairs(engine, query, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
         if as_json:
             typer.echo(json.dumps(asdict(result), ensure_ascii=False))
@@ -720,6 +780,7 @@ def watchlist_add_command(
     name: Annotated[str, typer.Argument(help="A name to refer to the saved search by.")],
     query: Annotated[str, typer.Argument(help="The query to follow, as for search.")],
     index: IndexOption = None,
+    db: DbOption = None,
     country: CountryOption = None,
     source: SourceOption = None,
     since: SinceOption = None,
@@ -735,19 +796,19 @@ def watchlist_add_command(
         from search.views.watchlist import add_search
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_folder_only(index, db, "watchlist")) as engine:
             saved, found = add_search(engine, name, query, filters=filters, exec=exec_)
         typer.echo(f"saved {saved.name!r}: {saved.query!r}; {len(found.matches)} articles match now, "
                    "alerts will list those that match later")
 
 
 @watchlist_app.command("list")
-def watchlist_list_command(index: IndexOption = None, as_json: JsonOption = False) -> None:
+def watchlist_list_command(index: IndexOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
     """The saved searches, with their filters, command and last check."""
     with _user_errors():
         from search.views.watchlist import Watchlist
 
-        searches = Watchlist(_index_dir(index)).searches()
+        searches = Watchlist(_folder_only(index, db, "watchlist")).searches()
         if as_json:
             for saved in searches:
                 typer.echo(json.dumps(asdict(saved), ensure_ascii=False))
@@ -769,13 +830,13 @@ def _filters_text(filters) -> str:
 
 @watchlist_app.command("remove")
 def watchlist_remove_command(
-    name: Annotated[str, typer.Argument(help="The saved search to forget.")], index: IndexOption = None
+    name: Annotated[str, typer.Argument(help="The saved search to forget.")], index: IndexOption = None, db: DbOption = None
 ) -> None:
     """Forget a saved search and its alerts."""
     with _user_errors():
         from search.views.watchlist import Watchlist
 
-        Watchlist(_index_dir(index)).remove(name)
+        Watchlist(_folder_only(index, db, "watchlist")).remove(name)
         typer.echo(f"removed {name!r}")
 
 
@@ -783,6 +844,7 @@ def watchlist_remove_command(
 def alerts_command(
     name: Annotated[str | None, typer.Argument(help="The saved search to check. Default: all.", show_default=False)] = None,
     index: IndexOption = None,
+    db: DbOption = None,
     since: Annotated[str | None, typer.Option("--since", show_default=False,
                                                  help="'last' (default): what entered since the last check; or a year, month or date: what entered since then.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per saved search.")] = False,
@@ -797,7 +859,7 @@ def alerts_command(
         from search.views.watchlist import alert_payload, check_alerts, notify, parse_since
 
         start = parse_since(since)
-        with Engine.open(_index_dir(index)) as engine:
+        with Engine.open(_folder_only(index, db, "alerts")) as engine:
             alerts = check_alerts(engine, [name] if name else [], since=start)
         if not alerts and not as_json:
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")

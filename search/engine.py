@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from index.embedding.encoder import Encoder, encoder_for
-from index.errors import ArticleNotFound, IndexIncompatible, InvalidArgument
-from index.storage.directory import GenerationLease, IndexDirectory
-from index.storage.docstore import DocStore
+from index.errors import ArticleNotFound, InvalidArgument
 from index.storage.filters import Filters
-from index.storage.keyword import KeywordStore, WhooshKeywordStore
-from index.storage.manifest import MANIFEST_NAME, Manifest
-from index.storage.vectors import LazyVectorStore, VectorStore
+from index.storage.manifest import Manifest
+from index.storage.postgres.connection import is_database_url, redact
 from index.text.articles import Article
 from search import regions, snippets
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
+from search.generations import Generation, StoreView, open_generation
 from search.query import ParsedQuery, parse_query, with_extra_words
 
 if TYPE_CHECKING:
@@ -176,59 +174,6 @@ class _Candidates:
     notes: tuple[str, ...] = ()
 
 
-class _Generation:
-    """One open index generation: its lease, its manifest and its three stores, with a count of
-    the searches using it, so a refreshed Engine closes it (and releases the lease that keeps
-    writers from removing it) only after the last search on it has finished."""
-
-    def __init__(self, lease: GenerationLease, ranking: RankingConfig, manifest_stat: tuple[int, int, int] | None) -> None:
-        self.lease = lease
-        self.manifest = lease.manifest
-        self.manifest_stat = manifest_stat
-        try:
-            # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
-            self.vectors: VectorStore = LazyVectorStore(lease.vectors_path, self.manifest.dim)
-            try:
-                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, ranking.bm25_k1, ranking.bm25_b)
-                self.docs = DocStore(lease.docstore_path)
-            except BaseException:
-                self.vectors.close()
-                raise
-        except BaseException:
-            lease.release()
-            raise
-        self._users = 0
-        self._retired = False
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            self._users += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            last = self._retired and self._users == 0
-        if last:
-            self._close()
-
-    def retire(self) -> None:
-        """No new searches will use this generation; close it when the last one finishes."""
-        with self._lock:
-            self._retired = True
-            idle = self._users == 0
-        if idle:
-            self._close()
-
-    def _close(self) -> None:
-        try:
-            self.keyword.close()
-            self.docs.close()
-            self.vectors.close()
-        finally:
-            self.lease.release()
-
-
 class Engine:
     """An open index: searches it in keyword, semantic or hybrid mode.
 
@@ -246,12 +191,14 @@ class Engine:
 
     def __init__(
         self,
-        index_dir: Path,
-        generation: _Generation,
+        index_dir: Path | str,
+        generation: Generation,
         encoder: Encoder | None = None,
         ranking: RankingConfig | None = None,
     ) -> None:
         self.index_dir = index_dir
+        # What messages and stats show: the folder, or the database URL without its password.
+        self.location = redact(index_dir) if isinstance(index_dir, str) else str(index_dir)
         self.ranking = ranking or RankingConfig()
         self._generation = generation
         self._generation_lock = threading.Lock()
@@ -267,15 +214,24 @@ class Engine:
         index_dir: Path | str,
         encoder: Encoder | None = None,
         ranking: RankingConfig | None = None,
+        *,
+        replicas: Sequence[str] = (),
     ) -> Engine:
-        """Open the index at `index_dir`.
+        """Open the index at `index_dir`: a folder, or a PostgreSQL store named by a
+        postgresql:// URL (searches then go to the first of `replicas` that answers, else to it).
 
         Raises IndexNotFound when there is none, IndexIncompatible when it was built by another
-        format version or with a model other than `encoder`'s.
+        format version or with a model other than `encoder`'s, StoreUnavailable when the
+        database cannot be reached.
         """
-        index_dir = Path(index_dir).expanduser()
+        if not is_database_url(index_dir):
+            if replicas:
+                raise InvalidArgument("--replica needs a PostgreSQL store (--db URL), not an index folder")
+            index_dir = Path(index_dir).expanduser()
         ranking = ranking or RankingConfig()
-        generation = _open_live_generation(index_dir, ranking, encoder.name if encoder is not None else None)
+        generation = open_generation(
+            index_dir, ranking.bm25_k1, ranking.bm25_b, encoder.name if encoder is not None else None, replicas
+        )
         return cls(index_dir, generation, encoder, ranking)
 
     @property
@@ -286,21 +242,15 @@ class Engine:
     def refresh(self) -> bool:
         """Switch to the index's newest generation if an update published one; True if it did.
 
-        Cheap when nothing changed (one stat of manifest.json), so a server may call it before
-        every request. Searches already running finish on the old generation. Raises
-        IndexIncompatible when the index was rebuilt with another model.
+        Cheap when nothing changed (one stat of manifest.json; one short query on a PostgreSQL
+        store), so a server may call it before every request. Searches already running finish
+        on the old generation. Raises IndexIncompatible when the index was rebuilt with another
+        model.
         """
-        current = self._generation
-        if _manifest_stat(self.index_dir) == current.manifest_stat:
-            return False
         with self._generation_lock:
             current = self._generation
-            if _manifest_stat(self.index_dir) == current.manifest_stat:
-                return False
-            fresh = _open_live_generation(self.index_dir, self.ranking, current.manifest.model)
-            if fresh.manifest.generation == current.manifest.generation:
-                fresh.retire()
-                current.manifest_stat = fresh.manifest_stat
+            fresh = current.newer(current.manifest.model)
+            if fresh is None:
                 return False
             self._generation = fresh
         current.retire()
@@ -330,15 +280,16 @@ class Engine:
         return self._encoder
 
     @contextmanager
-    def _using(self) -> Iterator[_Generation]:
-        """The current generation, held open for the duration of one call."""
+    def _using(self) -> Iterator[StoreView]:
+        """The stores of the current generation, held open for the duration of one call."""
         if self._closed:
             raise InvalidArgument("the engine is closed")
         with self._generation_lock:
             generation = self._generation
             generation.acquire()
         try:
-            yield generation
+            with generation.reading() as view:
+                yield view
         finally:
             generation.release()
 
@@ -469,7 +420,7 @@ class Engine:
         with self._using() as generation:
             m = generation.manifest
             return IndexStats(
-                index_dir=str(self.index_dir),
+                index_dir=self.location,
                 model=m.model,
                 dim=m.dim,
                 format_version=m.format_version,
@@ -481,10 +432,10 @@ class Engine:
                 keyword_fast_path=getattr(generation.keyword, "fast_path", "not applicable"),
             )
 
-    def _article(self, generation: _Generation, article_id: str) -> Article:
+    def _article(self, generation: StoreView, article_id: str) -> Article:
         article = generation.docs.article(article_id)
         if article is None:
-            raise ArticleNotFound(f"no article with id {article_id!r} in {self.index_dir}")
+            raise ArticleNotFound(f"no article with id {article_id!r} in {self.location}")
         return article
 
     def _check_arguments(self, query: str, k: int, mode: str, sort: str) -> None:
@@ -500,7 +451,7 @@ class Engine:
     def _fetch(self, k: int) -> int:
         return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
 
-    def _required(self, generation: _Generation, parsed: ParsedQuery) -> set[str] | None:
+    def _required(self, generation: StoreView, parsed: ParsedQuery) -> set[str] | None:
         """The articles a boolean query allows (None: the query only ranks, all are allowed)."""
         if parsed.excludes_only:
             return set()
@@ -509,7 +460,7 @@ class Engine:
         return generation.keyword.matching(parsed.constraint)
 
     def _candidates(
-        self, generation: _Generation, parsed: ParsedQuery, mode: str, filters: Filters | None, fetch: int
+        self, generation: StoreView, parsed: ParsedQuery, mode: str, filters: Filters | None, fetch: int
     ) -> _Candidates:
         timings = {"keyword": 0.0, "semantic": 0.0}
         keyword: Run = []
@@ -550,7 +501,7 @@ class Engine:
         down-weighted group of plain words."""
         return with_extra_words(parsed, regions.expansion_terms(found), self.ranking.region_term_boost)
 
-    def _lift_region(self, generation: _Generation, run: Run, found: Sequence[regions.Region]) -> Run:
+    def _lift_region(self, generation: StoreView, run: Run, found: Sequence[regions.Region]) -> Run:
         """`run` with the articles about a member country of a named region lifted."""
         if not found or not run:
             return run
@@ -558,7 +509,7 @@ class Engine:
         return regions.boost_region(run, members, self.ranking.region_lift)
 
     def _keyword_leg(
-        self, generation: _Generation, query: whoosh_query.Query, limit: int, filters: Filters | None
+        self, generation: StoreView, query: whoosh_query.Query, limit: int, filters: Filters | None
     ) -> Run:
         # Equal scores are ordered by id, so the order does not depend on the index's history.
         found = generation.keyword.search(query, limit, filters)
@@ -587,7 +538,7 @@ class Engine:
         return self._pool
 
     def _allowed_passages(
-        self, generation: _Generation, filters: Filters | None, required: set[str] | None
+        self, generation: StoreView, filters: Filters | None, required: set[str] | None
     ) -> list[int] | None:
         """The passage ids a search may return (None: all), given its filters and the articles
         a boolean query allows."""
@@ -600,7 +551,7 @@ class Engine:
         return generation.docs.passage_ids_of(sorted(articles))
 
     def _semantic_leg(
-        self, generation: _Generation, parsed: ParsedQuery, limit: int, allowed: list[int] | None
+        self, generation: StoreView, parsed: ParsedQuery, limit: int, allowed: list[int] | None
     ) -> tuple[Run, dict[str, int]]:
         """The semantic leg for `parsed` among `allowed` passages. It uses the model, the vectors
         and the article store but never whoosh, so it may run in a worker thread while the
@@ -611,7 +562,7 @@ class Engine:
         return self._best_passages(generation, vector, limit, allowed)
 
     def _best_passages(
-        self, generation: _Generation, vector: np.ndarray, limit: int, allowed: list[int] | None
+        self, generation: StoreView, vector: np.ndarray, limit: int, allowed: list[int] | None
     ) -> tuple[Run, dict[str, int]]:
         """Articles scored by their best passage near `vector`, best first, with that passage."""
         total = len(generation.vectors) if allowed is None else len(allowed)
@@ -630,7 +581,7 @@ class Engine:
         run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
         return run[:limit], {a: pid for a, (_score, pid) in best.items()}
 
-    def _facets(self, generation: _Generation, candidates: _Candidates) -> Facets:
+    def _facets(self, generation: StoreView, candidates: _Candidates) -> Facets:
         """Counts by country, year and source over every candidate of a search."""
         articles = generation.docs.articles([doc_id for doc_id, _ in candidates.fused])
         countries: Counter[str] = Counter()
@@ -648,7 +599,7 @@ class Engine:
 
     def _hits(
         self,
-        generation: _Generation,
+        generation: StoreView,
         highlight: frozenset[str],
         candidates: _Candidates,
         k: int,
@@ -708,7 +659,7 @@ class Engine:
             )
         return hits
 
-    def _snippet(self, docs: DocStore, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
+    def _snippet(self, docs, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
         passages = docs.passages_of(article.id)
         texts = [article.body[p.start : p.end] for p in passages]
         if not texts:
@@ -716,28 +667,6 @@ class Engine:
         ids = [p.id for p in passages]
         chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, terms)
         return snippets.make_snippet(texts[chosen], terms)
-
-
-def _open_live_generation(index_dir: Path, ranking: RankingConfig, model: str | None) -> _Generation:
-    """Lease and open the live generation. Raises IndexIncompatible when the index was built
-    with a model other than `model`."""
-    stat = _manifest_stat(index_dir)
-    lease = IndexDirectory(index_dir).lease()
-    if model is not None and model != lease.manifest.model:
-        lease.release()
-        raise IndexIncompatible(
-            f"{index_dir} was built with {lease.manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
-        )
-    return _Generation(lease, ranking, stat)
-
-
-def _manifest_stat(index_dir: Path) -> tuple[int, int, int] | None:
-    """What changes when an update publishes a manifest (it is replaced by a rename)."""
-    try:
-        stat = (index_dir / MANIFEST_NAME).stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _for_queries(encoder: Encoder) -> Encoder:

@@ -35,11 +35,12 @@ from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
 from index.storage.directory import IndexDirectory
-from index.storage.docstore import DocStore, DocStoreWriter, FileRecord
+from index.storage.docstore import DocStoreWriter, FileRecord
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
-from index.storage.layout import DOCSTORE_FILE
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
+from index.storage.postgres.connection import is_database_url
+from index.storage.postgres.transaction import PgIndex
 from index.storage.transaction import WriteTransaction
 from index.text.articles import (
     TEXT_SUFFIX,
@@ -146,7 +147,7 @@ def build(
     held. Bad paths raise SourceNotFound before anything is written; storage faults raise
     IndexWriteError / IndexCorrupted and leave the live index as it was.
     """
-    directory = IndexDirectory(index_dir)
+    directory = _location(index_dir)
     if commit_every < 1:
         raise InvalidArgument(f"commit_every must be at least 1, not {commit_every}")
     new_paths = [str(Path(p).resolve()) for p in paths]
@@ -167,7 +168,7 @@ def build(
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
-    with WriteTransaction(directory, lock_timeout=lock_timeout, fresh=rebuild) as tx:
+    with _transaction(directory, lock_timeout, rebuild) as tx:
         previous = tx.previous
         if previous and previous.model != encoder.name:
             raise IndexIncompatible(
@@ -189,6 +190,20 @@ def build(
         update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles())
         report = update.run(files, sources, missing, forgotten, embedding_cache or directory.default_cache_path, commit_every)
         return replace(report, skipped=unstorable + report.skipped) if unstorable else report
+
+
+def _location(index_dir: Path | str) -> IndexDirectory | PgIndex:
+    """Where the index lives: a folder, or a PostgreSQL database named by a postgresql:// URL."""
+    if is_database_url(index_dir):
+        return PgIndex(str(index_dir))
+    return IndexDirectory(index_dir)
+
+
+def _transaction(directory: IndexDirectory | PgIndex, lock_timeout: float, fresh: bool):
+    """The location's write transaction (same protocol for both kinds)."""
+    if isinstance(directory, PgIndex):
+        return directory.transaction(lock_timeout=lock_timeout, fresh=fresh)
+    return WriteTransaction(directory, lock_timeout=lock_timeout, fresh=fresh)
 
 
 def _merge_sources(known: list[str], paths: Sequence[str]) -> list[str]:
@@ -312,17 +327,12 @@ class _Update:
 
     def _known(self) -> tuple[dict[str, FileRecord], dict[str, tuple[str, str]]]:
         """The live store's source files and its articles' (content hash, file), or nothing."""
-        if self.previous is None or self.tx.live is None:
+        if self.previous is None:
             return {}, {}
-        path = self.tx.directory.generation_path(self.tx.live) / DOCSTORE_FILE
-        try:
-            store = DocStore(path)
-            try:
-                return store.files(), store.content_hashes()
-            finally:
-                store.close()
-        except sqlite3.DatabaseError as err:
-            raise corrupted(path, err) from None
+        with self.tx.live_store() as store:
+            if store is None:
+                return {}, {}
+            return store.files(), store.content_hashes()
 
     def _changes(self, files: list[Path], roots: list[Path], missing: list[str]) -> _ChangeSet:
         """Compare the source files with the live store: which articles to add, update and delete.

@@ -16,6 +16,7 @@ from index.embedding.encoder import Encoder
 from index.errors import AccordError
 from index.pipeline.builder import BuildReport, build
 from index.pipeline.watch import watch
+from index.storage.postgres.connection import is_database_url
 
 _LOCK_WAIT_SECONDS = 600.0  # the first build waits for another writer, like the watcher does
 
@@ -29,13 +30,13 @@ class Followers:
     def __init__(
         self,
         folders: Sequence[Path],
-        index_dir: Path,
+        index_dir: Path | str,
         log: Callable[[str], None],
         *,
         encoder: Encoder | None = None,
     ) -> None:
         self.folders = [Path(folder) for folder in folders]
-        self.index_dir = Path(index_dir)
+        self.index_dir: Path | str = index_dir if is_database_url(index_dir) else Path(index_dir)
         self._log = log
         self._encoder = encoder
         self._stop = threading.Event()

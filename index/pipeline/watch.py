@@ -66,7 +66,7 @@ def wait_until_settled(paths: set[str], settle_seconds: float, stop: Event | Non
 
 def watch(
     folder: Path,
-    index_dir: Path,
+    index_dir: Path | str,
     on_batch: BatchCallback,
     *,
     encoder: Encoder | None = None,

@@ -66,13 +66,19 @@ def read_manifest(index_dir: Path) -> Manifest:
         ) from None
     except (OSError, ValueError) as err:
         raise IndexIncompatible(f"{path} cannot be read ({err}); rebuild with 'accord index --rebuild'") from None
+    return manifest_from_dict(data, str(index_dir))
+
+
+def manifest_from_dict(data: dict, where: str) -> Manifest:
+    """A manifest from its JSON form; raises IndexIncompatible naming `where` when it was
+    written by another format version."""
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexIncompatible(
-            f"{index_dir} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
+            f"{where} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
             "rebuild it with 'accord index --rebuild'"
         )
-    data["settings"] = BuildSettings(**data["settings"])
+    data = dict(data, settings=BuildSettings(**data["settings"]))
     return Manifest(**data)
 
 

@@ -22,7 +22,7 @@ from index.storage.manifest import MANIFEST_NAME, Manifest, write_manifest
 if TYPE_CHECKING:
     from filelock import BaseFileLock
 
-    from index.storage.docstore import DocStoreWriter
+    from index.storage.docstore import DocStore, DocStoreWriter
     from index.storage.keyword import KeywordWriter
     from index.storage.vectors import VectorWriter
 
@@ -170,6 +170,27 @@ class WriteTransaction:
                     else:
                         shutil.copy2(child, target / child.name)
         return target
+
+    @contextmanager
+    def live_store(self) -> Iterator[DocStore | None]:
+        """The live generation's article store, read-only (None for a new or rebuilt index).
+        Raises IndexCorrupted when it cannot be read."""
+        import sqlite3
+
+        from index.storage.docstore import DocStore
+
+        if self.previous is None or self.live is None:
+            yield None
+            return
+        path = self.directory.generation_path(self.live) / DOCSTORE_FILE
+        try:
+            store = DocStore(path)
+            try:
+                yield store
+            finally:
+                store.close()
+        except sqlite3.DatabaseError as err:
+            raise corrupted(path, err) from None
 
     @contextmanager
     def articles(self) -> Iterator[DocStoreWriter]:

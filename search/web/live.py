@@ -9,11 +9,12 @@ committed generation, while requests already running finish on the one they star
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from index.embedding.encoder import Encoder
+from index.storage.postgres.connection import is_database_url, redact
 from search.engine import Engine
 
 
@@ -25,9 +26,12 @@ class LiveEngine:
     be created before its index exists; `open()` opens it now.
     """
 
-    def __init__(self, index_dir: Path | str, encoder: Encoder | None = None) -> None:
-        self.index_dir = Path(index_dir).expanduser()
+    def __init__(self, index_dir: Path | str, encoder: Encoder | None = None, replicas: Sequence[str] = ()) -> None:
+        # A folder, or a postgresql:// URL (a PostgreSQL store, searched on `replicas` first).
+        self.index_dir: Path | str = index_dir if is_database_url(index_dir) else Path(index_dir).expanduser()
+        self.location = redact(self.index_dir) if isinstance(self.index_dir, str) else str(self.index_dir)
         self._encoder = encoder
+        self._replicas = tuple(replicas)
         self._engine: Engine | None = None
         self._opening = threading.Lock()
 
@@ -36,7 +40,7 @@ class LiveEngine:
         if self._engine is None:
             with self._opening:
                 if self._engine is None:
-                    self._engine = Engine.open(self.index_dir, encoder=self._encoder)
+                    self._engine = Engine.open(self.index_dir, encoder=self._encoder, replicas=self._replicas)
         return self._engine
 
     @contextmanager

@@ -10,7 +10,7 @@ request, while requests in flight finish on the generation they started with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -51,24 +51,26 @@ class Server:
 
     def __init__(
         self,
-        index_dir: Path,
+        index_dir: Path | str,
         *,
         host: str = "127.0.0.1",
         port: int = 8765,
         token: str | None = None,
         encoder: Encoder | None = None,
         background: Background | None = None,
+        replicas: Sequence[str] = (),
     ) -> None:
         import uvicorn
 
         from search.web.app import create_app
 
         check_bind(host, token)
-        self.index_dir = Path(index_dir).expanduser()
         self._background = background
         if background is not None:
             background.prepare()
-        self.live = LiveEngine(self.index_dir, encoder)
+        self.live = LiveEngine(index_dir, encoder, replicas)
+        self.index_dir = self.live.index_dir
+        self.location = self.live.location  # what the log shows: never a password
         self.live.open()  # fail now, with one line, when there is no usable index
         config = uvicorn.Config(
             create_app(self.live, token=token),
@@ -106,15 +108,17 @@ class Server:
 
 
 def serve(
-    index_dir: Path,
+    index_dir: Path | str,
     *,
     host: str = "127.0.0.1",
     port: int = 8765,
     token_file: Path | None = None,
     background: Background | None = None,
     log: Log = print,
+    replicas: Sequence[str] = (),
 ) -> None:
-    """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN."""
-    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background)
-    log(f"Serving {server.index_dir} at {server.url}; Ctrl-C stops.")
+    """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN. `index_dir`
+    is a folder or a postgresql:// URL (searches then prefer `replicas`)."""
+    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background, replicas=replicas)
+    log(f"Serving {server.location} at {server.url}; Ctrl-C stops.")
     server.run()

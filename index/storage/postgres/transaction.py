@@ -1,0 +1,267 @@
+"""Writing a PostgreSQL store: the same write transaction as an index folder's, in SQL.
+
+    index = PgIndex(url)
+    with index.transaction(lock_timeout=0, fresh=False) as tx:
+        tx.previous, tx.sources          # read once the write lock is held
+        tx.begin()                       # a database transaction
+        with tx.articles() as docs: ...  # the writers write into it
+        with tx.vectors(dim) as vectors: ...
+        with tx.keywords(title_boost) as keywords: ...
+        tx.publish(manifest)             # COMMIT: readers see all of the batch or none of it
+
+Writers are serialised by a session-level advisory lock taken first (a second writer waits up to
+`lock_timeout` seconds, then gets IndexLocked), and the manifest and source list are read only
+once it is held, so a writer that waited builds on what the first one committed: no lost update.
+A writer killed at any point loses only its uncommitted batch: the server rolls it back when the
+connection drops and releases the lock. Readers never wait for writers (MVCC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from index.errors import AccordError, IndexLocked, IndexWriteError, StoreUnavailable
+from index.storage.manifest import Manifest, manifest_from_dict
+from index.storage.postgres.connection import connect, redact
+from index.storage.postgres.schema import WRITE_LOCK, check_version, migrate, stored_version
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from index.storage.postgres.docstore import PgDocStore, PgDocStoreWriter
+    from index.storage.postgres.keyword import PgKeywordWriter
+    from index.storage.postgres.vectors import PgVectorWriter
+
+# Tables emptied by a rebuild (in the rebuild's own transaction, so readers keep the old data
+# until it commits; DELETE rather than TRUNCATE, which would block them).
+_DATA_TABLES = ("kw_postings", "kw_docs", "kw_fields", "bands", "passages", "articles", "files")
+
+
+def read_manifest(conn: psycopg.Connection, where: str) -> Manifest | None:
+    """The store's manifest as its last update committed it, or None for a new store."""
+    row = conn.execute("SELECT value FROM accord.meta WHERE key = 'manifest'").fetchone()
+    return manifest_from_dict(row[0], where) if row else None
+
+
+def read_generation(conn: psycopg.Connection) -> str | None:
+    """The generation counter readers poll (as a string), or None before the first update."""
+    row = conn.execute("SELECT value FROM accord.meta WHERE key = 'generation'").fetchone()
+    return str(row[0]) if row else None
+
+
+class PgIndex:
+    """An index in a PostgreSQL database, as the builder sees a location to write.
+
+    Holds only the URL; each call connects. `path` is the URL with its password hidden (what
+    reports and messages show).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = redact(url)
+
+    def _raw_manifest(self) -> dict:
+        """The stored manifest's JSON, or {} (no store, no tables yet, unreachable)."""
+        try:
+            with connect(self.url) as conn:
+                if stored_version(conn) is None:
+                    return {}
+                row = conn.execute("SELECT value FROM accord.meta WHERE key = 'manifest'").fetchone()
+                return row[0] if row and isinstance(row[0], dict) else {}
+        except StoreUnavailable:
+            return {}
+
+    def exists(self) -> bool:
+        """True when the database holds an Accord manifest."""
+        return bool(self._raw_manifest())
+
+    def known_sources(self) -> list[str]:
+        """The sources the stored manifest lists."""
+        sources = self._raw_manifest().get("sources")
+        return [s for s in sources if isinstance(s, str)] if isinstance(sources, list) else []
+
+    def recovered_sources(self) -> list[str]:
+        """A database keeps no damaged manifests to recover from: the known sources."""
+        return self.known_sources()
+
+    @property
+    def default_cache_path(self) -> Path:
+        """The local embedding cache for this database (one per server and database), under
+        $ACCORD_CACHE_DIR or ~/.cache/accord."""
+        root = Path(os.environ.get("ACCORD_CACHE_DIR") or Path.home() / ".cache" / "accord").expanduser()
+        digest = hashlib.sha256(self.path.encode()).hexdigest()[:16]
+        root.mkdir(parents=True, exist_ok=True)
+        return root / f"embeddings-pg-{digest}.sqlite"
+
+    def transaction(self, lock_timeout: float = 0.0, fresh: bool = False) -> PgWriteTransaction:
+        """A write transaction on this store (enter it to take the lock)."""
+        return PgWriteTransaction(self, lock_timeout, fresh)
+
+
+class PgWriteTransaction:
+    """One writer's change to a PostgreSQL store, as a context manager (see the module doc).
+
+    One thread uses a transaction; the advisory lock keeps other writers (in any process, on
+    any machine) out.
+    """
+
+    def __init__(self, index: PgIndex, lock_timeout: float = 0.0, fresh: bool = False) -> None:
+        self.directory = index  # the builder names its location `directory`
+        self.lock_timeout = lock_timeout
+        self.fresh = fresh
+        self.previous: Manifest | None = None
+        self.sources: list[str] = []
+        self.live: str | None = None
+        self.published: list[str] = []
+        self._conn: psycopg.Connection | None = None
+        self._pending: str | None = None
+
+    # -- lock ------------------------------------------------------------------------------
+    def __enter__(self) -> PgWriteTransaction:
+        conn = connect(self.directory.url)
+        self._conn = conn
+        try:
+            migrate(conn)
+            conn.autocommit = True
+            self._lock(conn)
+            conn.autocommit = False
+            check_version(conn, self.directory.path)
+            with conn.transaction():
+                stored = read_manifest(conn, self.directory.path)
+                self.live = read_generation(conn)
+            self.sources = list(stored.sources) if stored else []
+            self.previous = None if self.fresh else stored
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+        return self
+
+    def _lock(self, conn: psycopg.Connection) -> None:
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITE_LOCK,)).fetchone()
+            if row and row[0]:
+                return
+            if time.monotonic() >= deadline:
+                raise IndexLocked(f"{self.directory.path} is being updated by another process; try again when it has finished")
+            time.sleep(0.1)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if self._pending is not None and not conn.closed:
+                conn.rollback()
+            self._pending = None
+        finally:
+            conn.close()  # ends the session: the advisory lock goes with it
+        if exc is not None and not isinstance(exc, AccordError | KeyboardInterrupt):
+            named = _named_fault(exc, self.directory.path)
+            if named is not None:
+                raise named from None
+
+    # -- batches ---------------------------------------------------------------------------
+    @property
+    def connection(self) -> psycopg.Connection:
+        if self._conn is None:
+            raise RuntimeError("enter the transaction first")
+        return self._conn
+
+    @property
+    def generation(self) -> str:
+        """The generation being written (after `begin`)."""
+        if self._pending is None:
+            raise RuntimeError("begin() a generation first")
+        return self._pending
+
+    @contextmanager
+    def live_store(self) -> Iterator[PgDocStore | None]:
+        """The article store as last committed (None for a new or rebuilt store)."""
+        from index.storage.postgres.docstore import PgDocStore
+
+        if self.previous is None:
+            yield None
+            return
+        yield PgDocStore(self.connection)
+
+    def begin(self, copy: bool = True) -> str:
+        """Start the next batch; with `copy` False (a rebuild's first batch) the store is emptied
+        inside it, so readers keep the old contents until it commits."""
+        if self._pending is not None:
+            raise RuntimeError("publish the current generation before beginning another")
+        conn = self.connection
+        row = conn.execute("SELECT coalesce((SELECT value::bigint FROM accord.meta WHERE key = 'generation'), 0) + 1").fetchone()
+        self._pending = str(row[0]) if row else "1"
+        if not copy:
+            for table in _DATA_TABLES:
+                conn.execute(f"DELETE FROM accord.{table}")  # constant names from this module
+        return self._pending
+
+    @contextmanager
+    def articles(self) -> Iterator[PgDocStoreWriter]:
+        """The article store, writing into the open batch."""
+        from index.storage.postgres.docstore import PgDocStoreWriter
+
+        yield PgDocStoreWriter(self.connection)
+
+    @contextmanager
+    def keywords(self, title_boost: float) -> Iterator[PgKeywordWriter]:
+        """The keyword postings, written into the open batch when the block ends without error."""
+        from index.storage.postgres.keyword import PgKeywordWriter
+
+        writer = PgKeywordWriter(self.connection, title_boost)
+        try:
+            yield writer
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+    @contextmanager
+    def vectors(self, dim: int) -> Iterator[PgVectorWriter]:
+        """The passage vectors, written into the open batch."""
+        from index.storage.postgres.vectors import PgVectorWriter
+
+        writer = PgVectorWriter(self.connection, dim)
+        try:
+            yield writer
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+    def publish(self, manifest: Manifest) -> None:
+        """Record the manifest, advance the generation counter and COMMIT the batch."""
+        if manifest.generation != self._pending:
+            raise ValueError(f"the manifest names {manifest.generation}, the transaction wrote {self._pending}")
+        conn = self.connection
+        conn.execute(
+            "INSERT INTO accord.meta VALUES ('manifest', %s::jsonb), ('generation', to_jsonb(%s::bigint)) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (manifest.to_json(), int(manifest.generation)),
+        )
+        conn.commit()
+        self.live = manifest.generation
+        self.published.append(manifest.generation)
+        self._pending = None
+
+
+def _named_fault(err: BaseException, where: str) -> AccordError | None:
+    """A database fault as a one-line AccordError naming the store (None: not a store fault)."""
+    import psycopg
+
+    if isinstance(err, psycopg.errors.DiskFull):
+        return IndexWriteError(f"{where}: the database server is out of disk space; nothing of this batch was kept")
+    if isinstance(err, psycopg.OperationalError):
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return StoreUnavailable(f"{where}: the connection failed during the update ({first}); what was published is kept")
+    return None
+

@@ -1,0 +1,133 @@
+"""Passage vectors in PostgreSQL with pgvector: exact search, or HNSW past a size.
+
+Vectors are unit length, so the inner product (`<#>` is its negative) is the cosine, as in the
+faiss store. Up to HNSW_THRESHOLD passages a search is exact (a scan); past it the writer builds
+an HNSW index and unfiltered searches use it (filtered ones stay exact over the allowed rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from index.errors import IndexCorrupted
+
+if TYPE_CHECKING:
+    import numpy as np
+    import psycopg
+
+# Exact search scans every vector; past this many an HNSW index answers unfiltered searches
+# (docs/performance.md, PostgreSQL store).
+HNSW_THRESHOLD = 100_000
+HNSW_EF_SEARCH = 128
+_HNSW_INDEX = "passages_hnsw"
+
+
+def _registered(conn: psycopg.Connection) -> psycopg.Connection:
+    """`conn` with pgvector's type adapters (numpy arrays in and out)."""
+    if not getattr(conn, "_accord_vector", False):
+        from pgvector.psycopg import register_vector
+
+        register_vector(conn)
+        conn._accord_vector = True  # type: ignore[attr-defined]
+    return conn
+
+
+class PgVectorStore:
+    """Nearest-passage search over `accord.passages.embedding`, on the caller's connection."""
+
+    def __init__(self, conn: psycopg.Connection, dim: int) -> None:
+        self._raw = conn
+        self.dim = int(dim)  # formatted into the SQL as a type modifier: an int, never text
+
+    @property
+    def _conn(self) -> psycopg.Connection:
+        # Registered on first use: a keyword-only search never imports numpy and pgvector.
+        return _registered(self._raw)
+
+    def __len__(self) -> int:
+        row = self._conn.execute("SELECT count(*) FROM accord.passages WHERE embedding IS NOT NULL").fetchone()
+        return int(row[0]) if row else 0
+
+    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """The `limit` passage ids nearest to `vector` by cosine, among `allowed` ids when given."""
+        import numpy as np
+
+        if limit <= 0 or (allowed is not None and not len(allowed)):
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.dim:
+            raise IndexCorrupted(f"the query vector has {query.shape[0]} dimensions, the store {self.dim}")
+        typed = f"embedding::vector({self.dim})"
+        if allowed is None:
+            self._conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(int(limit), 1000))}")
+            rows = self._conn.execute(
+                f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
+                f"WHERE embedding IS NOT NULL ORDER BY {typed} <#> %s::vector({self.dim}), id LIMIT %s",
+                (query, query, int(limit)),
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
+                f"WHERE id = ANY(%s) AND embedding IS NOT NULL ORDER BY score DESC, id LIMIT %s",
+                (query, [int(i) for i in allowed], int(limit)),
+            ).fetchall()
+        return [(int(pid), float(score)) for pid, score in rows]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these passage ids, in that order."""
+        import numpy as np
+
+        wanted = [int(i) for i in ids]
+        found: dict[int, object] = dict(self._conn.execute(
+            "SELECT id, embedding FROM accord.passages WHERE id = ANY(%s)", (wanted,)
+        ).fetchall())
+        if not wanted:
+            return np.zeros((0, self.dim), np.float32)
+        return np.vstack([np.asarray(found[i], dtype=np.float32) for i in wanted])
+
+    def close(self) -> None:
+        """Nothing to release: the connection belongs to the caller."""
+
+
+class PgVectorWriter:
+    """Writes passage vectors inside the caller's open transaction; builds the HNSW index when
+    the store grows past `hnsw_threshold`."""
+
+    def __init__(self, conn: psycopg.Connection, dim: int, hnsw_threshold: int = HNSW_THRESHOLD) -> None:
+        self._conn = _registered(conn)
+        self.dim = int(dim)
+        self._hnsw_threshold = hnsw_threshold
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Forget these passages' vectors (their rows are usually deleted with their article)."""
+        self._conn.execute("UPDATE accord.passages SET embedding = NULL WHERE id = ANY(%s)", ([int(i) for i in ids],))
+
+    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store the vectors of passages `ids` (rows written by the article store)."""
+        import numpy as np
+
+        if not len(ids):
+            return
+        if vectors.shape[1] != self.dim:
+            raise IndexCorrupted(f"vectors of {vectors.shape[1]} dimensions for a store of {self.dim}")
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE accord.passages SET embedding = %s WHERE id = %s",
+                [(np.asarray(v, dtype=np.float32), int(i)) for i, v in zip(ids, vectors)],
+            )
+
+    def commit(self) -> None:
+        """Build the HNSW index once the store is large enough (in the same transaction)."""
+        exists = self._conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"accord.{_HNSW_INDEX}",)).fetchone()
+        if exists and exists[0]:
+            return
+        count = self._conn.execute("SELECT count(*) FROM accord.passages WHERE embedding IS NOT NULL").fetchone()
+        if count and count[0] >= self._hnsw_threshold:
+            self._conn.execute(
+                f"CREATE INDEX {_HNSW_INDEX} ON accord.passages USING hnsw "
+                f"((embedding::vector({self.dim})) vector_ip_ops) WITH (m = 16, ef_construction = 64)"
+            )
+
+    def cancel(self) -> None:
+        """Nothing buffered: the transaction's rollback undoes the writes."""

@@ -1,0 +1,343 @@
+"""What an Engine searches: one open generation of an index, in a folder or in PostgreSQL.
+
+A generation hands each search a `StoreView` (its keyword, vector and article stores and its
+manifest) for the duration of that search:
+
+- `LocalGeneration`: an index folder's generation, held by a lease so writers keep it until the
+  last search on it ends; its stores are shared by all threads (each store keeps per-thread
+  searchers and connections).
+- `PgGeneration`: a PostgreSQL store. Each search borrows a pooled connection (from a read
+  replica when there is one, else the primary) and reads in one REPEATABLE READ, READ ONLY
+  transaction, so it sees one committed state even while a writer commits.
+
+Both are safe to share between threads. `newer()` returns the generation an update published
+since (or None), which is how `Engine.refresh()` switches without stopping searches in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from index.errors import IndexIncompatible, IndexNotFound, StoreUnavailable
+from index.storage.directory import GenerationLease, IndexDirectory
+from index.storage.docstore import DocStore
+from index.storage.keyword import KeywordStore, WhooshKeywordStore
+from index.storage.manifest import MANIFEST_NAME, Manifest
+from index.storage.postgres.connection import is_database_url, redact
+from index.storage.vectors import LazyVectorStore, VectorStore
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+
+class StoreView(Protocol):
+    """The stores one search reads (see the module doc)."""
+
+    manifest: Manifest
+    keyword: KeywordStore
+    vectors: VectorStore
+    docs: Any  # DocStore or PgDocStore: the same read methods
+
+
+class Generation(Protocol):
+    """One open generation (see the module doc)."""
+
+    manifest: Manifest
+
+    def acquire(self) -> None: ...
+    def release(self) -> None: ...
+    def retire(self) -> None: ...
+    def reading(self) -> Any: ...  # a context manager giving a StoreView
+    def newer(self, model: str) -> Generation | None: ...
+
+
+def open_generation(
+    location: Path | str, k1: float, b: float, model: str | None, replicas: Sequence[str] = ()
+) -> Generation:
+    """Open the live generation of the index at `location` (a folder or a postgresql:// URL).
+
+    Raises IndexNotFound, IndexIncompatible (another model than `model`), StoreUnavailable.
+    """
+    if is_database_url(location):
+        return PgGeneration.open(str(location), k1, b, model, replicas)
+    return LocalGeneration.open(Path(location), k1, b, model)
+
+
+class _Users:
+    """Counts the searches using a generation; closes it after the last once retired."""
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._retired = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._retired and self._users == 0
+        if last:
+            self._close()
+
+    def retire(self) -> None:
+        """No new searches will use this generation; close it when the last one finishes."""
+        with self._lock:
+            self._retired = True
+            idle = self._users == 0
+        if idle:
+            self._close()
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+# -- an index folder ----------------------------------------------------------------------------
+
+
+class LocalGeneration(_Users):
+    """One generation of an index folder: its lease, its manifest and its three stores."""
+
+    def __init__(self, index_dir: Path, lease: GenerationLease, k1: float, b: float, stat: tuple[int, int, int] | None) -> None:
+        super().__init__()
+        self.index_dir = index_dir
+        self.lease = lease
+        self.manifest = lease.manifest
+        self.manifest_stat = stat
+        self._k1, self._b = k1, b
+        try:
+            # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
+            self.vectors: VectorStore = LazyVectorStore(lease.vectors_path, self.manifest.dim)
+            try:
+                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, k1, b)
+                self.docs = DocStore(lease.docstore_path)
+            except BaseException:
+                self.vectors.close()
+                raise
+        except BaseException:
+            lease.release()
+            raise
+
+    @classmethod
+    def open(cls, index_dir: Path, k1: float, b: float, model: str | None) -> LocalGeneration:
+        """Lease and open the live generation; IndexIncompatible when built with another model."""
+        stat = _manifest_stat(index_dir)
+        lease = IndexDirectory(index_dir).lease()
+        if model is not None and model != lease.manifest.model:
+            lease.release()
+            raise IndexIncompatible(
+                f"{index_dir} was built with {lease.manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
+            )
+        return cls(index_dir, lease, k1, b, stat)
+
+    @contextmanager
+    def reading(self) -> Iterator[LocalGeneration]:
+        """The stores, shared by every search (they are thread-safe)."""
+        yield self
+
+    def newer(self, model: str) -> LocalGeneration | None:
+        """The generation an update published since this one was opened, or None. Cheap when
+        nothing changed: one stat of manifest.json."""
+        if _manifest_stat(self.index_dir) == self.manifest_stat:
+            return None
+        fresh = LocalGeneration.open(self.index_dir, self._k1, self._b, model)
+        if fresh.manifest.generation == self.manifest.generation:
+            fresh.retire()
+            self.manifest_stat = fresh.manifest_stat
+            return None
+        return fresh
+
+    def _close(self) -> None:
+        try:
+            self.keyword.close()
+            self.docs.close()
+            self.vectors.close()
+        finally:
+            self.lease.release()
+
+
+def _manifest_stat(index_dir: Path) -> tuple[int, int, int] | None:
+    """What changes when an update publishes a manifest (it is replaced by a rename)."""
+    try:
+        stat = (index_dir / MANIFEST_NAME).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+# -- a PostgreSQL store -------------------------------------------------------------------------
+
+# A replica that failed is skipped for this long before it is tried again.
+REPLICA_RETRY_SECONDS = 5.0
+POOL_SIZE = 8
+
+
+@dataclass
+class _PgView:
+    manifest: Manifest
+    keyword: Any
+    vectors: Any
+    docs: Any
+
+
+class PgConnections:
+    """Connection pools to a primary and its read replicas (psycopg_pool), shared by the
+    generations of one Engine and closed with the last of them. Thread-safe."""
+
+    def __init__(self, primary: str, replicas: Sequence[str]) -> None:
+        self.primary_url = primary
+        self.location = redact(primary)
+        self._pools: dict[str, ConnectionPool] = {}
+        self._replicas = list(replicas)
+        self._down: dict[str, float] = {}
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self._holders = 0
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def let_go(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            last = self._holders <= 0
+            pools, self._pools = (list(self._pools.values()), {}) if last else ([], self._pools)
+        for pool in pools:
+            pool.close()
+
+    def _pool(self, url: str) -> ConnectionPool:
+        with self._lock:
+            pool = self._pools.get(url)
+            if pool is None:
+                from psycopg_pool import ConnectionPool
+
+                pool = ConnectionPool(
+                    url, min_size=1, max_size=POOL_SIZE, open=True, configure=_configure_reader,
+                    check=ConnectionPool.check_connection, timeout=10.0, name=redact(url),
+                    kwargs={"connect_timeout": 3},
+                )
+                self._pools[url] = pool
+            return pool
+
+    def _order(self) -> list[str]:
+        """Where to read: the replicas that are up (in turn), then the primary."""
+        now = time.monotonic()
+        up = [r for r in self._replicas if self._down.get(r, 0.0) <= now]
+        if up:
+            start = next(self._turn) % len(up)
+            up = up[start:] + up[:start]
+        return up + [self.primary_url]
+
+    @contextmanager
+    def reader(self) -> Iterator[psycopg.Connection]:
+        """A connection for one search, from a replica that is up, else from the primary.
+        Raises StoreUnavailable when none answers."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        last_error = ""
+        for url in self._order():
+            pool = self._pool(url)
+            try:
+                connection = pool.getconn(timeout=3.0 if url != self.primary_url else 10.0)
+            except (PoolTimeout, psycopg.OperationalError) as err:
+                last_error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                if url != self.primary_url:
+                    self._down[url] = time.monotonic() + REPLICA_RETRY_SECONDS
+                continue
+            try:
+                yield connection
+                if not connection.closed:
+                    connection.rollback()  # a read-only transaction: nothing to keep
+            finally:
+                pool.putconn(connection)
+            return
+        raise StoreUnavailable(f"cannot reach {self.location} (nor a replica): {redact(last_error)}")
+
+
+def _configure_reader(conn: psycopg.Connection) -> None:
+    """Each pooled connection reads in REPEATABLE READ, READ ONLY transactions: a search sees
+    one committed state from its first statement to its last."""
+    from psycopg import IsolationLevel
+
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+
+
+class PgGeneration(_Users):
+    """A PostgreSQL store as last committed when this object was made (its manifest); every
+    search reads the newest committed state in its own snapshot."""
+
+    def __init__(self, connections: PgConnections, manifest: Manifest, k1: float, b: float) -> None:
+        super().__init__()
+        self.connections = connections
+        self.manifest = manifest
+        self._k1, self._b = k1, b
+        connections.hold()
+
+    @classmethod
+    def open(cls, url: str, k1: float, b: float, model: str | None, replicas: Sequence[str] = ()) -> PgGeneration:
+        """Connect and read the manifest; IndexNotFound for a database without an index."""
+        connections = PgConnections(url, replicas)
+        connections.hold()  # until this open has finished, whatever happens
+        try:
+            manifest = _read_manifest(connections)
+            if model is not None and model != manifest.model:
+                raise IndexIncompatible(
+                    f"{connections.location} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
+                )
+            return cls(connections, manifest, k1, b)
+        finally:
+            connections.let_go()
+
+    @contextmanager
+    def reading(self) -> Iterator[_PgView]:
+        """The stores over one pooled connection, in one read-only snapshot."""
+        from index.storage.postgres.docstore import PgDocStore
+        from index.storage.postgres.keyword import PgKeywordStore
+        from index.storage.postgres.vectors import PgVectorStore
+
+        with self.connections.reader() as conn:
+            yield _PgView(
+                manifest=self.manifest,
+                keyword=PgKeywordStore(conn, self._k1, self._b),
+                vectors=PgVectorStore(conn, self.manifest.dim),
+                docs=PgDocStore(conn),
+            )
+
+    def newer(self, model: str) -> PgGeneration | None:
+        """A generation with the manifest of the last committed update, if there was one."""
+        manifest = _read_manifest(self.connections)
+        if manifest.generation == self.manifest.generation:
+            return None
+        if manifest.model != model:
+            raise IndexIncompatible(
+                f"{self.connections.location} was rebuilt with {manifest.model}, not {model}; open it again"
+            )
+        return PgGeneration(self.connections, manifest, self._k1, self._b)
+
+    def _close(self) -> None:
+        self.connections.let_go()
+
+
+def _read_manifest(connections: PgConnections) -> Manifest:
+    from index.storage.postgres.schema import check_version
+    from index.storage.postgres.transaction import read_manifest
+
+    with connections.reader() as conn:
+        check_version(conn, connections.location)
+        manifest = read_manifest(conn, connections.location)
+    if manifest is None:
+        raise IndexNotFound(f"no Accord index in {connections.location}; build one with 'accord index PATH --db URL'")
+    return manifest
