@@ -176,14 +176,19 @@ class PgDocStoreWriter(PgDocStore):
                 cursor.executemany(
                     "INSERT INTO accord.bands VALUES (%s, %s, %s)", [(band, bucket, a.id) for band, bucket in bands]
                 )
-        ids: list[int] = []
-        for p in passages:
-            row = self._conn.execute(
-                'INSERT INTO accord.passages (article_id, start, "end") VALUES (%s, %s, %s) RETURNING id',
-                (a.id, p.start, p.end),
-            ).fetchone()
-            ids.append(int(row[0]))  # type: ignore[index]  # RETURNING always gives a row
-        return ids
+        if not passages:
+            return []
+        # Ids drawn from the column's sequence first, so the rows go in with one statement and
+        # each passage knows its id without relying on the order RETURNING gives them.
+        ids = [row[0] for row in self._rows(
+            "SELECT nextval(pg_get_serial_sequence('accord.passages', 'id')) FROM generate_series(1, %s)", (len(passages),)
+        )]
+        self._conn.execute(
+            'INSERT INTO accord.passages (id, article_id, start, "end") '
+            "SELECT i, %s, s, e FROM unnest(%s::bigint[], %s::int[], %s::int[]) AS t(i, s, e)",
+            (a.id, ids, [p.start for p in passages], [p.end for p in passages]),
+        )
+        return [int(i) for i in ids]
 
     def set_duplicate_group(self, members: set[str]) -> None:
         """Record a group of near-duplicates, named by its smallest id (a lone article: no group)."""

@@ -1,0 +1,200 @@
+"""The PostgreSQL store beside the local one: build time and warm search latency, same run.
+
+    python benchmarks/bench_postgres.py ../shared/data --sizes 20000 100000 --base 2000 \
+        --work /work/scratch/pg --cache /work/scratch/scale/embeddings.sqlite --out runs/bench_postgres.json
+
+Corpus: the first `--base` Reuters-21578 articles with a body, replicated to each size as in
+`bench_scale.py` (copies get new ids and dates moved on; their texts, and so their vectors, are
+shared through the embedding cache), so the real model's vectors are computed once. Every
+number here says "replicated".
+
+Per size, in one process and in the same run: build the local index folder and the PostgreSQL
+store (a LocalPostgres server on 127.0.0.1 started by this script, or `--db URL`), then open an
+Engine on each and run every query in each mode on both, alternating, after a warm-up. Reports
+p50/p95 per store and mode, the ratio PostgreSQL / local, and how many top-10 lists are the same.
+`pg_textsearch` is used only where the server has it; this script says whether it did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    LoadSampler,
+    add_model_option,
+    add_run_options,
+    command_line,
+    finish,
+    header,
+    latency_summary,
+    machine_info,
+    markdown_table,
+    resolve_model,
+    stopwatch,
+    wait_for_quiet,
+)
+from bench_index import REUTERS, convert_reuters  # noqa: E402
+from bench_query import make_queries  # noqa: E402
+from bench_scale import replicate_jsonl  # noqa: E402
+
+MODES = ("keyword", "semantic", "hybrid")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="the data folder (holding reuters21578/)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 100000], help="articles per index")
+    parser.add_argument("--base", type=int, default=2000, help="distinct Reuters articles replicated to each size")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the corpora and local indexes")
+    parser.add_argument("--cache", type=Path, help="embedding cache shared by every build (default WORK/embeddings.sqlite)")
+    parser.add_argument("--db", help="a PostgreSQL server URL to use instead of starting one (a database per size is created)")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=21578)
+    parser.add_argument("--warmup", type=int, default=10, help="queries per mode and store run before timing")
+    add_model_option(parser)
+    add_run_options(parser)
+    return parser.parse_args(argv)
+
+
+def _build(jsonl: Path, location: str | Path, cache: Path, model: str) -> dict[str, Any]:
+    from index.embedding.encoder import encoder_for
+    from index.pipeline.builder import build
+
+    with stopwatch() as t:
+        report = build([jsonl], location, encoder=encoder_for(model), embedding_cache=cache)
+    return {"seconds": t["s"], "embedded": report.embedded, "articles": report.articles, "passages": report.passages,
+            "stage_seconds": report.stage_seconds}
+
+
+def _measure(local: Path, url: str, queries: list[str], warmup: int, model: str) -> dict[str, Any]:
+    from index.embedding.encoder import encoder_for
+    from search.engine import Engine
+
+    encoder = encoder_for(model)
+    results: dict[str, Any] = {}
+    with Engine.open(local, encoder=encoder) as here, Engine.open(url, encoder=encoder) as there:
+        fast_path = there.stats().keyword_fast_path
+        for mode in MODES:
+            for text in queries[:warmup]:
+                here.search(text, k=10, mode=mode)  # type: ignore[arg-type]
+                there.search(text, k=10, mode=mode)  # type: ignore[arg-type]
+            times: dict[str, list[float]] = {"local": [], "postgres": []}
+            same = 0
+            for text in queries:
+                with stopwatch() as t:
+                    ours = [h.id for h in here.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
+                times["local"].append(t["s"])
+                with stopwatch() as t:
+                    theirs = [h.id for h in there.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
+                times["postgres"].append(t["s"])
+                same += ours == theirs
+            results[mode] = {store: latency_summary(seconds) for store, seconds in times.items()}
+            results[mode]["same_top10"] = same
+    return {"results": results, "keyword_fast_path": fast_path}
+
+
+def _textsearch_available(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_textsearch'").fetchone()[0])  # type: ignore[index]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    model = resolve_model(args.model)
+    args.work.mkdir(parents=True, exist_ok=True)
+    cache = args.cache or args.work / "embeddings.sqlite"
+    everything = args.work / "reuters.jsonl"
+    convert_reuters(args.data / REUTERS, everything, None)
+    base = args.work / f"reuters-base-{args.base}.jsonl"
+    base.write_text("".join(everything.read_text(encoding="utf-8").splitlines(keepends=True)[: args.base]), encoding="utf-8")
+    queries = [text for _kind, text in make_queries(args.data / REUTERS, args.queries, args.seed)]
+    from index.storage.postgres.connection import redact
+
+    command = redact(command_line(__file__, argv))  # a --db password is never printed
+
+    server = None
+    if args.db:
+        root_url = args.db
+    else:
+        from index.storage.postgres.local_server import LocalPostgres
+
+        server = LocalPostgres.start()
+        root_url = server.url()
+    try:
+        sizes: dict[int, dict[str, Any]] = {}
+        for size in args.sizes:
+            jsonl = args.work / f"reuters-{args.base}x-{size}.jsonl"
+            corpus = replicate_jsonl(base, jsonl, size)
+            database = f"bench_{size}"
+            url = _database(root_url, database, server)
+            print(f"building {size:,} articles ({corpus['distinct_texts']:,} distinct texts): local ...", flush=True)
+            local = _build(jsonl, args.work / f"index-{args.base}x-{size}", cache, model)
+            print(f"  local {local['seconds']:.0f} s; PostgreSQL ...", flush=True)
+            postgres = _build(jsonl, url, cache, model)
+            print(f"  PostgreSQL {postgres['seconds']:.0f} s", flush=True)
+            sizes[size] = {"corpus": corpus, "build": {"local": local, "postgres": postgres}, "url": database}
+
+        waited = 0.0 if args.no_wait else wait_for_quiet(args.max_load, args.max_wait)
+        info = {**machine_info(), "waited_for_load_s": waited}
+        print(header("Local folder vs PostgreSQL store (replicated Reuters)", command, info), flush=True)
+        sampler = LoadSampler().start()
+        for size in args.sizes:
+            url = _database(root_url, f"bench_{size}", None)
+            sizes[size]["query"] = _measure(args.work / f"index-{args.base}x-{size}", url, queries, args.warmup, model)
+        load_during = sampler.stop()
+        textsearch = _textsearch_available(root_url)
+    finally:
+        if server is not None:
+            server.stop()
+
+    rows = []
+    for size, result in sizes.items():
+        for mode in MODES:
+            measured = result["query"]["results"][mode]
+            here, there = measured["local"], measured["postgres"]
+            rows.append([f"{size:,}", mode, here["p50_ms"], here["p95_ms"], there["p50_ms"], there["p95_ms"],
+                         there["p50_ms"] / here["p50_ms"], f"{measured['same_top10']}/{len(queries)}"])
+    print(markdown_table(["articles", "mode (warm, k=10)", "local p50 ms", "local p95 ms", "PostgreSQL p50 ms",
+                          "PostgreSQL p95 ms", "p50 PG / local", "same top 10"], rows))
+    print()
+    print(markdown_table(
+        ["articles", "passages", "local build s", "PostgreSQL build s", "PG / local", "embedded"],
+        [[f"{size:,}", r["build"]["postgres"]["passages"], r["build"]["local"]["seconds"], r["build"]["postgres"]["seconds"],
+          r["build"]["postgres"]["seconds"] / r["build"]["local"]["seconds"],
+          r["build"]["local"]["embedded"] + r["build"]["postgres"]["embedded"]] for size, r in sizes.items()]))
+    print(f"\n- {len(queries)} queries from Reuters (seed {args.seed}), {args.warmup} per mode and store first as warm-up")
+    print(f"- keyword leg on PostgreSQL: {sizes[args.sizes[0]]['query']['keyword_fast_path']}; pg_textsearch "
+          f"{'available' if textsearch else 'not available on this server, so not measured'}")
+    print(f"- load average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']}")
+    payload = {"benchmark": "bench_postgres", "command": command, "machine": info, "load_during": load_during,
+               "args": {k: str(v) for k, v in vars(args).items() if k != "db"}, "queries": queries,
+               "pg_textsearch": textsearch, "sizes": {str(size): result for size, result in sizes.items()}}
+    finish(args.out, payload)
+    return payload
+
+
+def _database(root_url: str, name: str, server: Any) -> str:
+    """The URL of database `name` on the server of `root_url`, created when `server` is given or
+    it does not exist yet."""
+    import psycopg
+
+    base = root_url.rsplit("/", 1)[0]
+    with psycopg.connect(root_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]  # type: ignore[index]
+        if not exists:
+            from psycopg import sql
+
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{base}/{name}"
+
+
+if __name__ == "__main__":
+    main()
