@@ -3,6 +3,7 @@ writers, the same parsed queries, the same ids in the same order with the same s
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -270,6 +271,14 @@ def test_hostile_ids_are_stored_and_deleted_as_given(pair):
     assert {i for i, _ in pair.pg.search(Q.Term("body", "arm"), 20)} == set(odd[3:])
     with pytest.raises(Exception, match="NUL"):
         PgKeywordWriter(pair.conn, TITLE_BOOST).add(replace(articles[0], id="nul\x00id"))
+
+
+def test_a_huge_word_is_counted_but_not_indexed(pair):
+    word = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(400))  # 25,600 letters, incompressible
+    huge = Article(id="huge", title="", body=f"arms {word} navy", date=None, source=None, url=None, path="h")
+    pair.add([huge, *_synthetic()[:5]])
+    pair.assert_same(parse_query("arms navy").keyword)  # the length counts the huge word as whoosh does
+    assert pair.pg.search(Q.Term("body", word), 5) == []
 
 
 def test_fast_path_is_sql_bm25_without_pg_textsearch(pair):

@@ -41,6 +41,9 @@ FAST_PATH_SQL = "sql-bm25"
 TEXTSEARCH_EXTENSION = "pg_textsearch"
 # Articles buffered before they are copied to the server.
 BATCH = 2000
+# A B-tree entry holds at most ~2,700 bytes: a longer "word" (a run of letters with no space, as
+# in a base64 blob) is counted in the field's length but gets no posting, so it cannot match.
+MAX_TERM_BYTES = 1000
 
 
 def fast_path_status(conn: psycopg.Connection) -> str:
@@ -87,6 +90,8 @@ class PgKeywordWriter:
             length = 0
             for tbytes, freq, weight, vbytes in field.index(values[name]):
                 length += freq
+                if len(tbytes) > MAX_TERM_BYTES:
+                    continue
                 positions = list(field.format.decode_positions(vbytes)) if positional else None
                 postings.append((name, term_text(tbytes), float(weight), positions))
             if field.scorable:
