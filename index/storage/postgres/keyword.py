@@ -196,7 +196,10 @@ class PgKeywordStore:
     """A keyword store (index.storage.keyword.KeywordStore) over the keyword tables.
 
     Each search is two statements on the caller's connection: the statistics it needs, then one
-    SELECT that matches, scores, filters and ranks. One search at a time per store.
+    SELECT that matches, scores, filters and ranks. Safe to share between threads: it keeps no
+    state between calls, and psycopg runs one statement at a time per connection, so searches
+    from several threads take turns; for parallel searches give each thread its own connection
+    (and store).
     """
 
     def __init__(self, conn: psycopg.Connection, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
@@ -209,6 +212,36 @@ class PgKeywordStore:
 
     def close(self) -> None:
         """Nothing to release: the connection belongs to the caller."""
+
+    def article_ids(self) -> set[str]:
+        """Every article id in the keyword tables (for consistency checks)."""
+        return {row[0] for row in self._conn.execute("SELECT article_id FROM accord.kw_docs")}
+
+    def problems(self) -> list[str]:
+        """What is inconsistent in the keyword tables (empty when nothing): the document count,
+        field lengths and term frequencies kept as totals, against the rows they summarise."""
+        found = []
+        row = self._conn.execute(
+            "SELECT (SELECT count(*) FROM accord.kw_docs), (SELECT min(docs) FROM accord.kw_fields), "
+            "(SELECT max(docs) FROM accord.kw_fields)"
+        ).fetchone()
+        documents, low, high = row if row else (0, None, None)
+        if low is not None and not low == high == documents:
+            found.append(f"accord.kw_fields counts {low}..{high} documents, accord.kw_docs holds {documents}")
+        for name, kept, actual in self._conn.execute(
+            "SELECT f.field, f.total_length, coalesce(sum((d.lengths ->> f.field)::float8), 0) "
+            "FROM accord.kw_fields f LEFT JOIN accord.kw_docs d ON d.lengths ? f.field GROUP BY 1, 2"
+        ):
+            if abs(kept - actual) > 1e-6:
+                found.append(f"accord.kw_fields total length of {name!r} is {kept}, its documents sum to {actual}")
+        row = self._conn.execute(
+            "SELECT count(*) FROM (SELECT field, term, count(*) AS n, sum(weight::float8) AS w "
+            "FROM accord.kw_postings GROUP BY 1, 2) p FULL JOIN accord.kw_terms t USING (field, term) "
+            "WHERE p.n IS DISTINCT FROM t.df OR abs(p.w - t.cf) > 1e-6 OR p.w IS NULL OR t.cf IS NULL"
+        ).fetchone()
+        if row and row[0]:
+            found.append(f"{row[0]} terms of accord.kw_terms disagree with their postings")
+        return found
 
     def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first (equal scores in the order articles were
