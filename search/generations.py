@@ -258,9 +258,9 @@ class PgConnections:
                 continue
             try:
                 yield connection
+            finally:
                 if not connection.closed:
                     connection.rollback()  # a read-only transaction: nothing to keep
-            finally:
                 pool.putconn(connection)
             return
         raise StoreUnavailable(f"cannot reach {self.location} (nor a replica): {redact(last_error)}")

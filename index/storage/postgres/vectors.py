@@ -33,6 +33,12 @@ def _registered(conn: psycopg.Connection) -> psycopg.Connection:
     return conn
 
 
+def _array(value: object) -> object:
+    """A stored vector as something numpy reads (pgvector gives its own Vector type)."""
+    to_numpy = getattr(value, "to_numpy", None)
+    return to_numpy() if to_numpy is not None else value
+
+
 class PgVectorStore:
     """Nearest-passage search over `accord.passages.embedding`, on the caller's connection."""
 
@@ -84,7 +90,7 @@ class PgVectorStore:
         ).fetchall())
         if not wanted:
             return np.zeros((0, self.dim), np.float32)
-        return np.vstack([np.asarray(found[i], dtype=np.float32) for i in wanted])
+        return np.vstack([np.asarray(_array(found[i]), dtype=np.float32) for i in wanted])
 
     def close(self) -> None:
         """Nothing to release: the connection belongs to the caller."""
