@@ -292,7 +292,7 @@ class WhooshKeywordStore:
         boolean query matches thousands of documents, and reading each one's stored fields cost
         more than finding them: on 20k Reuters articles "said AND NOT oil" (14,560 matches) took
         541 ms that way and 194 ms with the map (benchmarks/bench_boolean.py, docs/performance.md
-        section 8)."""
+        section 9)."""
         ids = getattr(self._local, "ids", None)
         if ids is None or ids[0] is not searcher:
             ids = (searcher, {docnum: fields["id"] for docnum, fields in searcher.reader().iter_docs()})
