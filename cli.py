@@ -163,7 +163,7 @@ def index_command(
     """
     with _user_errors():
         if check:
-            _check(_folder_only(index, db, "--check"), as_json)
+            _check(_location(index, db), as_json)
             return
         from index.pipeline.builder import LargeFiles, build
 
@@ -199,10 +199,10 @@ def _changes_line(report) -> str:
     )
 
 
-def _check(index_dir: Path, as_json: bool) -> None:
-    from index.pipeline.check import check_index
+def _check(index_dir: Path | str, as_json: bool) -> None:
+    from index.pipeline.check import check_index, check_store
 
-    result = check_index(index_dir)
+    result = check_store(index_dir) if isinstance(index_dir, str) else check_index(index_dir)
     if as_json:
         typer.echo(json.dumps({**asdict(result), "consistent": result.consistent}))
     else:
@@ -211,7 +211,7 @@ def _check(index_dir: Path, as_json: bool) -> None:
         for note in result.notes:
             typer.echo(f"note: {note}")
         if result.consistent:
-            typer.echo(f"{index_dir}: consistent")
+            typer.echo(f"{result.index_dir}: consistent")
     if not result.consistent:
         raise typer.Exit(1)
 
@@ -537,6 +537,11 @@ def eval_command(
         Path | None,
         typer.Option("--index", help="Index to build or reuse. Default: one per docs file under ~/.cache/accord/eval.", show_default=False),
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", metavar="URL", show_default=False,
+                     help="Build and score in this PostgreSQL store instead of an index folder (its password is never printed)."),
+    ] = None,
     as_json: JsonOption = False,
     run_out: Annotated[
         Path | None, typer.Option("--run-out", help="Folder to write one TREC run file per mode into.", show_default=False)
@@ -561,7 +566,10 @@ def eval_command(
         from search.evaluation import evaluate, failed_queries, format_table, read_qrels, read_queries, write_trec_run
 
         topics, judgments = read_queries(queries), read_qrels(qrels)
-        index_dir = index or _eval_index_dir(docs)
+        from index.storage.postgres.connection import database_url, redact
+
+        url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
+        index_dir: Path | str = url or index or _eval_index_dir(docs)
         with _Progress() as progress:
             report = build([docs], index_dir, progress=progress)
         for skipped in report.skipped:
@@ -583,7 +591,7 @@ def eval_command(
         if as_json:
             typer.echo(json.dumps([asdict(s) for s in scores]))
         else:
-            typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {index_dir}\n")
+            typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {redact(str(index_dir))}\n")
             typer.echo(format_table(scores))
             if failed:
                 typer.echo(f"\n{len(failed)} of {scores[0].queries} queries could not be run (each scored 0):")

@@ -298,3 +298,18 @@ def test_cli_index_and_search_with_db(tmp_path, pg_url, monkeypatch):
     assert refused.exit_code == 1 and "PostgreSQL store (--db)" in refused.output
     bad = runner.invoke(app, ["search", "x", "--db", "mysql://u:pw@h/d"])
     assert bad.exit_code == 1 and "is not a database URL" in bad.output and ":pw@" not in bad.output
+
+
+def test_check_finds_a_store_whose_parts_disagree(seeds_both):
+    from index.pipeline.check import check_store
+
+    _local, url = seeds_both
+    assert check_store(url).consistent
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE accord.passages SET embedding = NULL WHERE id = (SELECT min(id) FROM accord.passages)")
+        conn.execute("DELETE FROM accord.kw_docs WHERE docnum = (SELECT min(docnum) FROM accord.kw_docs)")
+    result = check_store(url)
+    problems = " | ".join(result.problems)
+    assert "1 passages have no vector" in problems
+    assert "keyword index and article store differ by 1 articles" in problems
+    assert "***" in result.index_dir

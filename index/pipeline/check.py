@@ -273,3 +273,54 @@ def _content_changed(path: Path, record: FileRecord | None) -> bool:
         return record is None or hashlib.sha256(path.read_bytes()).hexdigest() != record.sha256
     except OSError:
         return True
+
+
+def check_store(url: str) -> CheckResult:
+    """Check a PostgreSQL store: its tables describe the same articles and passages as its
+    manifest, every passage has a unit vector, and the keyword totals match their rows.
+
+    Reads in one REPEATABLE READ snapshot, so a concurrent update cannot make it disagree with
+    itself. Raises IndexNotFound or StoreUnavailable; the rest is reported in the result.
+    """
+    from psycopg import IsolationLevel
+
+    from index.errors import IndexNotFound
+    from index.storage.postgres.connection import connect, redact
+    from index.storage.postgres.docstore import PgDocStore
+    from index.storage.postgres.keyword import PgKeywordStore
+    from index.storage.postgres.schema import check_version
+    from index.storage.postgres.transaction import read_manifest
+
+    where = redact(url)
+    result = CheckResult(where)
+    with connect(url) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        try:
+            check_version(conn, where)
+        except IndexIncompatible as err:
+            result.problems.append(str(err))
+            return result
+        manifest = read_manifest(conn, where)
+        if manifest is None:
+            raise IndexNotFound(f"no Accord index in {where}; build one with 'accord index PATH --db URL'")
+        docs = PgDocStore(conn)
+        keyword = PgKeywordStore(conn)
+        articles, passages = docs.article_ids(), docs.passage_ids()
+        _compare_counts(result, manifest, articles, passages, keyword.article_ids())
+        result.problems.extend(f"{where}: {problem}; {_REBUILD}" for problem in keyword.problems())
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE embedding IS NULL), "
+            "count(*) FILTER (WHERE embedding IS NOT NULL AND abs(vector_norm(embedding) - 1) > %s), "
+            "count(*) FILTER (WHERE embedding IS NOT NULL AND vector_dims(embedding) <> %s), "
+            "count(*) FILTER (WHERE article_id NOT IN (SELECT id FROM accord.articles)) FROM accord.passages",
+            (NORM_TOLERANCE, manifest.dim),
+        ).fetchone()
+        without, off_norm, off_dim, orphans = row if row else (0, 0, 0, 0)
+        for count, what in [(without, "have no vector"), (off_norm, "have a vector that is not unit length"),
+                            (off_dim, f"have a vector of other than {manifest.dim} dimensions"),
+                            (orphans, "belong to no article")]:
+            if count:
+                result.problems.append(f"{where}: {count} passages {what}; {_REBUILD}")
+        _note_stale_sources(result, manifest.sources, docs)  # type: ignore[arg-type]  # same read methods
+    return result
