@@ -313,3 +313,21 @@ def test_check_finds_a_store_whose_parts_disagree(seeds_both):
     assert "1 passages have no vector" in problems
     assert "keyword index and article store differ by 1 articles" in problems
     assert "***" in result.index_dir
+
+
+def test_past_the_threshold_an_hnsw_index_answers_and_filters_stay_exact(tmp_path, pg_url, monkeypatch):
+    from index.storage.postgres import vectors as pg_vectors
+
+    local = tmp_path / "local"
+    build([SEEDS], local, encoder=HashingEncoder())
+    monkeypatch.setattr(pg_vectors, "HNSW_THRESHOLD", 5)
+    build([SEEDS], pg_url, encoder=HashingEncoder())
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('accord.passages_hnsw') IS NOT NULL").fetchone()[0]
+    encoder = HashingEncoder()
+    with Engine.open(local, encoder=encoder) as here, Engine.open(pg_url, encoder=encoder) as there:
+        for query in ("military cooperation Russia", "Libya arms"):
+            # A handful of vectors: the graph finds them all, so the answer is the exact one.
+            assert _hits(there.search(query, mode="semantic")) == _hits(here.search(query, mode="semantic"))
+            russia = Filters(countries=("Russia",))
+            assert _hits(there.search(query, mode="semantic", filters=russia)) == _hits(here.search(query, mode="semantic", filters=russia))
