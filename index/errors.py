@@ -45,3 +45,7 @@ class IndexWriteError(AccordError):
 
 class SavedSearchNotFound(AccordError):
     """No saved search of that name is on the index's watchlist."""
+
+
+class SavedSearchExists(InvalidArgument):
+    """A saved search of that name is already on the index's watchlist."""
