@@ -107,7 +107,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> Response:
         first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path"))
+        loc = list(first.get("loc", ()))
+        if loc and loc[0] in ("query", "path", "body", "header", "cookie"):
+            loc = loc[1:]  # where the value came from; the rest names it (a body field may be called "query")
+        where = ".".join(str(part) for part in loc)
         return error(422, f"{where or 'request'}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(StarletteHTTPException)
