@@ -24,7 +24,7 @@ from tests.test_serve_browser import free_port
 
 QUERY = "Russia military cooperation"
 NEW_ARTICLE = (
-    "Russia and Serbia sign military cooperation agreement\n"
+    "Russia and Serbia Sign Military Cooperation Agreement\n\n"
     "Russia and Serbia signed a military cooperation agreement in Belgrade. Russia will train Serbian officers,\n"
     "and the military cooperation covers air defence.\n"
 )
