@@ -12,7 +12,6 @@ runs/test-artefacts/serve-browser/views/ and must not be blank.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -3,7 +3,7 @@ schema documents them. Field names are those of `accord search --json` (`asdict(
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,6 +177,9 @@ class ErrorModel(BaseModel):
     error: str
 
 
-def from_dataclass(model: type[BaseModel], value: Any) -> BaseModel:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def from_dataclass(model: type[Model], value: Any) -> Model:
     """`value` (an engine dataclass) as `model`, read attribute by attribute (no `asdict` copy)."""
     return model.model_validate(value, from_attributes=True)
