@@ -6,7 +6,8 @@ The walk: search "Russia military cooperation"; see the timeline chart drawn (pe
 matches span 2012-2019) with the undated matches said apart, and switch it to per month; open
 the country pairs view and click the Lebanon-Russia cell: the search is filtered by both
 countries, visibly, and a filter can be removed; save the search; index a new article through
-the builder, reload, and see it marked as new; mark it as seen. Screenshots go to
+the builder, reload, and see it marked as new; mark it as seen; remove the saved search from
+the home page. Screenshots go to
 runs/test-artefacts/serve-browser/views/ and must not be blank.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.test_serve_browser import Served, Walk, assert_not_blank, browser  # noqa: F401 - browser is a fixture
@@ -110,4 +112,13 @@ def test_pairs_timeline_saved_search_and_new_matches(browser, running: Running) 
     walk.wait_for_view("document.getElementById('alert-box').textContent.includes('0 new matches')")
     assert page.query_selector("#results li.hit.new") is None
     walk.shot("06-marked-as-seen")
+
+    # The home page lists the saved searches; × removes one (a DELETE from the page).
+    page.goto(running.url + "/")
+    walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 1")
+    assert "open a saved search" in page.inner_text("#status")
+    page.click("#saved-list button[aria-label='remove saved search russia coop']")
+    walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 0 && document.getElementById('results-view').hidden")
+    with httpx.Client(base_url=running.url) as client:
+        assert client.get("/api/watchlist").json() == {"searches": []}
     walk.close()

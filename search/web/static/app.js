@@ -11,6 +11,7 @@ const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article
 const FILTER_PARAMS = ["q", "since", "until", "country", "source"]; // what a saved search keeps
 const MAX_MONTH_BARS = 60; // longer timelines are drawn per year unless per month is asked for
 const MATRIX_COUNTRIES = 12;
+const ALERTS_LISTED = 20; // new matches listed above the results; all are marked in them
 const $ = (id) => document.getElementById(id);
 let chart = null;
 let renderCount = 0; // a newer render makes an older one's late answers moot
@@ -346,8 +347,9 @@ function showAlert(alert, state) {
   const parts = [el("p", null, el("strong", { text: `Saved search “${alert.search.name}”: ` }),
     `${count} new match${count === 1 ? "" : "es"} since ${since} UTC`)];
   if (count) {
-    parts.push(el("ul", null, ...alert.matches.map((match) => el("li", { "data-id": match.id },
+    parts.push(el("ul", null, ...alert.matches.slice(0, ALERTS_LISTED).map((match) => el("li", { "data-id": match.id },
       link(match.title, { ...searchState(state), article: match.id }), ` (${match.date || "undated"})`))));
+    if (count > ALERTS_LISTED) parts.push(el("p", { class: "meta", text: `and ${count - ALERTS_LISTED} more` }));
     parts.push(el("button", { type: "button", id: "mark-seen", text: "Mark as seen", onclick: () => markSeen(alert.search.name) }));
   }
   box.replaceChildren(...parts);
@@ -440,6 +442,20 @@ async function renderArticle(state, ticket) {
   $("status").textContent = `article ${article.id}`;
 }
 
+// No query yet: the saved searches, if there are any, are the place to start.
+async function renderHome(state, ticket) {
+  const watchlist = await getJson("/api/watchlist");
+  if (ticket !== renderCount) return;
+  const saved = watchlist.searches.length;
+  showView(saved ? "results" : "none");
+  for (const id of ["chart-box", "view-tabs", "alert-box", "pairs-view", "results-heading"]) $(id).hidden = true;
+  $("results").replaceChildren();
+  $("facets").replaceChildren();
+  showSaved(watchlist, state);
+  $("status").textContent = "Type a query and press Enter" + (saved ? ", or open a saved search" : "") +
+    ". Press / to come back to the search box.";
+}
+
 async function render() {
   const ticket = ++renderCount;
   const state = readState();
@@ -449,10 +465,7 @@ async function render() {
     if (state.article) await renderArticle(state, ticket);
     else if (state.similar) await renderSimilar(state, ticket);
     else if (state.q) await renderSearch(state, ticket);
-    else {
-      showView("none");
-      $("status").textContent = "Type a query and press Enter. Press / to come back to the search box.";
-    }
+    else await renderHome(state, ticket);
   } catch (err) {
     if (ticket !== renderCount) return;
     showView("none");
