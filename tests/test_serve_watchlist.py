@@ -154,9 +154,15 @@ def test_writes_from_another_sites_page_are_refused(http: httpx.Client, running:
     assert_error(http.delete("/api/watchlist/csrf", headers={"Origin": "http://127.0.0.1:1"}), 403)
     assert_error(http.post("/api/alerts/csrf/seen", headers={"Sec-Fetch-Site": "same-site"}), 403)
     assert http.get("/api/watchlist").json() == {"searches": []}
-    # This server's own page (same origin) may write.
+    assert_error(http.post("/api/watchlist", json=body, headers={"Origin": "null"}), 403)  # a sandboxed page
+    assert http.get("/api/watchlist").json() == {"searches": []}
+    # This server's own page (same origin) may write; behind a TLS proxy its page is https.
     same = http.post("/api/watchlist", json=body, headers={"Origin": running.url, "Sec-Fetch-Site": "same-origin"})
     assert same.status_code == 201, same.text
+    proxied = http.post("/api/watchlist", json={**body, "name": "tls"}, headers={"Origin": running.url.replace("http:", "https:")})
+    assert proxied.status_code == 201, proxied.text
+    older = http.delete("/api/watchlist/tls", headers={"Origin": running.url})  # no Sec-Fetch-Site: an older browser
+    assert older.status_code == 204, older.text
 
 
 def test_concurrent_saves_of_one_name_keep_one(http: httpx.Client, running: Running) -> None:

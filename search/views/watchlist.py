@@ -174,9 +174,9 @@ class Watchlist:
 
         Returns the time of this check, the articles that entered, and every article that
         entered since the search was last acknowledged and still matches; `acknowledge` moves
-        that mark to this check (without it, the same articles are listed again next time). All in one transaction, with the time
-        taken inside it, so concurrent checks never list an entry twice. Raises
-        SavedSearchNotFound (for example, removed meanwhile).
+        that mark to this check (without it, the same articles are listed again next time).
+        All in one transaction, with the time taken inside it, so concurrent checks never list
+        an entry twice. Raises SavedSearchNotFound (for example, removed meanwhile).
         """
         with self._transaction(write=True) as db:
             checked = now()  # under the write lock: check times follow commit order

@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -200,14 +200,19 @@ def _refuse(request: Request, token: str | None) -> Response | None:
 
 def check_write(request: Request) -> Response | None:
     """The refusal of a write request that another site's page sent, or whose body is not JSON;
-    None to let it through (see the module docstring)."""
+    None to let it through (see the module docstring).
+
+    A browser's own `Sec-Fetch-Site` verdict decides when it is sent. Without it (an older
+    browser, or a client that is not one), an `Origin` must name this server's host and port;
+    its scheme is not compared, because behind a TLS proxy the page is https and this server http.
+    """
     fetch_site = request.headers.get("sec-fetch-site", "").lower()
     if fetch_site in ("cross-site", "same-site"):
         return error(403, f"a change from another site's page ({fetch_site}) is refused; use this server's own page or a non-browser client")
     origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
-    if origin is not None and origin.lower() != own:
-        return error(403, f"a change from the page at {origin!r} is refused; use this server's own page ({own})")
+    host = request.headers.get("host", "").lower()
+    if fetch_site != "same-origin" and origin is not None and urlsplit(origin).netloc.lower() != host:
+        return error(403, f"a change from the page at {origin!r} is refused; use this server's own page (http://{host})")
     has_body = request.headers.get("content-length", "0") != "0"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if has_body and content_type != "application/json":
