@@ -14,11 +14,13 @@ runs/test-artefacts/serve-browser/views/ and must not be blank.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import HashingEncoder
 from tests.test_serve_browser import Served, Walk, assert_not_blank, browser  # noqa: F401 - browser is a fixture
 from tests.test_serve_watchlist import NEW_ARTICLE, QUERY, Running, run_server
 
@@ -122,3 +124,25 @@ def test_pairs_timeline_saved_search_and_new_matches(browser, running: Running) 
     with httpx.Client(base_url=running.url) as client:
         assert client.get("/api/watchlist").json() == {"searches": []}
     walk.close()
+
+
+def test_views_that_need_the_model_say_so_in_place(browser, tmp_path: Path) -> None:  # noqa: F811
+    """On an index of a model this server lacks, a keyword search still shows its results; the
+    timeline and the pairs (which rank with the model) say why they are missing."""
+
+    class Unregistered(HashingEncoder):
+        name = "test/not-registered"
+
+    with contextmanager(run_server)(tmp_path, model=Unregistered()) as running:
+        walk = Walk(browser, Served(running.url, running.folder, []), "views-no-model")
+        page = walk.page
+        page.goto(f"{running.url}/?q=military+cooperation&mode=keyword")
+        walk.wait_for_view("document.querySelectorAll('#results li.hit').length > 0 && !document.getElementById('chart-box').hidden")
+        assert page.inner_text("#chart-caption").startswith("No timeline: ") and "test/not-registered" in page.inner_text("#chart-caption")
+        assert page.is_hidden("#chart-frame") and page.is_hidden("#error")
+        page.click("#pairs-tab")
+        walk.wait_for_view("document.getElementById('pairs-summary').textContent.startsWith('No country pairs: ')")
+        walk.shot("01-keyword-only")
+        # The browser logs each failed view request as a console error; nothing else may be there.
+        walk.problems[:] = [problem for problem in walk.problems if "status of 503" not in problem]
+        walk.close()

@@ -42,12 +42,14 @@ class Running:
         build([self.folder], self.index_dir, encoder=HashingEncoder())
 
 
-def run_server(tmp_path: Path, token: str | None = None) -> Iterator[Running]:
+def run_server(tmp_path: Path, token: str | None = None, model: HashingEncoder | None = None) -> Iterator[Running]:
+    """Serve the seeds, built with the fake encoder (or with `model`, which the server is then
+    left to find by its name)."""
     folder = tmp_path / "articles"
     shutil.copytree(SEEDS, folder)
-    build([folder], tmp_path / "index", encoder=HashingEncoder())
+    build([folder], tmp_path / "index", encoder=model or HashingEncoder())
     port = free_port()
-    server = Server(tmp_path / "index", host="127.0.0.1", port=port, token=token, encoder=HashingEncoder())
+    server = Server(tmp_path / "index", host="127.0.0.1", port=port, token=token, encoder=None if model else HashingEncoder())
     thread = threading.Thread(target=server.run, name="accord-serve-watchlist-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

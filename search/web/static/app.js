@@ -188,12 +188,20 @@ function showFacets(facets, state) {
 // undated matches said in the caption. Clicking a bar narrows the search to that period.
 function showTimeline(timeline, state) {
   const box = $("chart-box");
+  if (chart) { chart.destroy(); chart = null; }
+  $("chart-frame").hidden = Boolean(timeline.error);
+  if (timeline.error) {
+    // The views rank with the model: an index whose model this server lacks still searches by keyword.
+    box.hidden = false;
+    $("chart-caption").textContent = "No timeline: " + timeline.error;
+    $("chart-by").replaceChildren();
+    return;
+  }
   const months = timeline.periods.map((p) => [p.label, p.count]);
   const byYear = state.by === "year" || (state.by !== "month" && months.length > MAX_MONTH_BARS);
   const periods = byYear ? perYear(months) : months;
   const undated = timeline.undated.length;
   box.hidden = !timeline.total || typeof Chart === "undefined";
-  if (chart) { chart.destroy(); chart = null; }
   if (box.hidden) return;
   const period = byYear ? "year" : "month";
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "es"}`;
@@ -298,6 +306,12 @@ function pairItem(pair, state) {
 }
 
 function showPairs(result, state) {
+  if (result.error) {
+    $("pairs-summary").textContent = "No country pairs: " + result.error;
+    $("pairs-matrix").replaceChildren();
+    $("pairs-list").replaceChildren();
+    return;
+  }
   const focus = result.focus.length ? `, each with ${result.focus.join(" or ")}` : "";
   $("pairs-summary").textContent = result.pairs.length
     ? `${result.pairs.length} country pairs in ${result.matches} matching articles${focus} (a match: ${result.cutoff}). Click a pair or a country to filter the search.`
@@ -386,17 +400,20 @@ async function renderSearch(state, ticket) {
   const viewParams = apiParams(state, ["q", "since", "until"]);
   viewParams.delete("collapse");
   const pairsWanted = state.view === "pairs";
-  // A failing alert check (the saved search was removed meanwhile) must not hide the results.
+  // A view that fails (its saved search removed meanwhile, a model this server lacks) says so
+  // in its place; the results still show.
+  const settle = (promise) => promise.catch((err) => ({ error: err.message }));
   const alert = state.watch
-    ? getJson("/api/alerts?" + new URLSearchParams({ name: state.watch })).then((a) => a.alerts[0], (err) => ({ error: err.message }))
+    ? settle(getJson("/api/alerts?" + new URLSearchParams({ name: state.watch })).then((a) => a.alerts[0]))
     : Promise.resolve(null);
   const [result, timeline, pairs, watchlist, watched] = await Promise.all([
-    getJson("/api/search?" + params), getJson("/api/timeline?" + viewParams),
-    pairsWanted ? getJson("/api/pairs?" + viewParams) : Promise.resolve(null), getJson("/api/watchlist"), alert,
+    getJson("/api/search?" + params), settle(getJson("/api/timeline?" + viewParams)),
+    pairsWanted ? settle(getJson("/api/pairs?" + viewParams)) : Promise.resolve(null),
+    settle(getJson("/api/watchlist")), alert,
   ]);
   if (ticket !== renderCount) return;
   showView("results");
-  showTabs(state, pairs ? pairs.pairs.length : null);
+  showTabs(state, pairs && !pairs.error ? pairs.pairs.length : null);
   $("results").hidden = pairsWanted;
   $("pairs-view").hidden = !pairsWanted;
   if (pairs) showPairs(pairs, state);
@@ -404,8 +421,9 @@ async function renderSearch(state, ticket) {
   showHits(result, state, "", fresh);
   showFacets(result.facets, state);
   showTimeline(timeline, state);
-  showSaved(watchlist, state);
+  showSaved(watchlist.error ? { searches: [] } : watchlist, state);
   if (watched && watched.error) showError(watched.error);
+  if (watchlist.error) showSaveError(watchlist.error);
 }
 
 async function renderSimilar(state, ticket) {
