@@ -119,6 +119,7 @@ def test_pairs_timeline_saved_search_and_new_matches(browser, running: Running) 
     page.goto(running.url + "/")
     walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 1")
     assert "open a saved search" in page.inner_text("#status")
+    assert page.is_hidden("#save-form") and page.is_hidden("#chart-box") and page.is_hidden("#view-tabs")  # no query yet
     page.click("#saved-list button[aria-label='remove saved search russia coop']")
     walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 0 && document.getElementById('results-view').hidden")
     with httpx.Client(base_url=running.url) as client:
@@ -142,6 +143,7 @@ def test_views_that_need_the_model_say_so_in_place(browser, tmp_path: Path) -> N
         assert page.is_hidden("#chart-frame") and page.is_hidden("#error")
         page.click("#pairs-tab")
         walk.wait_for_view("document.getElementById('pairs-summary').textContent.startsWith('No country pairs: ')")
+        assert page.is_hidden(".matrix-frame")
         walk.shot("01-keyword-only")
         # The browser logs each failed view request as a console error; nothing else may be there.
         walk.problems[:] = [problem for problem in walk.problems if "status of 503" not in problem]

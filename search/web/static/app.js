@@ -309,6 +309,7 @@ function showPairs(result, state) {
   if (result.error) {
     $("pairs-summary").textContent = "No country pairs: " + result.error;
     $("pairs-matrix").replaceChildren();
+    $("pairs-matrix").parentElement.hidden = true;
     $("pairs-list").replaceChildren();
     return;
   }
@@ -317,6 +318,7 @@ function showPairs(result, state) {
     ? `${result.pairs.length} country pairs in ${result.matches} matching articles${focus} (a match: ${result.cutoff}). Click a pair or a country to filter the search.`
     : `No two countries appear together in the ${result.matches} matching articles (a match: ${result.cutoff}).`;
   $("pairs-matrix").replaceChildren(...(result.pairs.length ? pairsMatrix(result, state) : []));
+  $("pairs-matrix").parentElement.hidden = !result.pairs.length;
   $("pairs-list").replaceChildren(...result.pairs.slice(0, 100).map((pair) => pairItem(pair, state)));
 }
 
