@@ -481,6 +481,7 @@ async function render() {
   const state = readState();
   fillForm(state);
   showError("");
+  showSaveError("");
   try {
     if (state.article) await renderArticle(state, ticket);
     else if (state.similar) await renderSimilar(state, ticket);
