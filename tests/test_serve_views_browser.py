@@ -96,6 +96,12 @@ def test_pairs_timeline_saved_search_and_new_matches(browser, running: Running) 
     assert page.inner_text("#saved-list").startswith("russia coop")
     assert "0 new matches" in page.inner_text("#alert-box")
     assert page.query_selector("#results li.hit.new") is None
+    page.fill("#save-name", "russia coop")  # a taken name: the panel says so
+    page.click("#save-form button[type=submit]")
+    walk.wait_for_view("!document.getElementById('save-error').hidden")
+    assert "exists" in page.inner_text("#save-error")
+    assert walk.problems == ["Failed to load resource: the server responded with a status of 409 (Conflict)"]
+    walk.problems.clear()  # the browser logs the refused request; the page said why
 
     # An article indexed by the builder while the page is open is marked new after a reload.
     running.add_article("serbia.txt", NEW_ARTICLE)
