@@ -9,7 +9,11 @@ interleaved so load changes hit every call alike: before the views it asked `/ap
 pairs tab. Prints p50/p95 per call and the per-search sums (the page sends its calls at once,
 so the sum is the server's work, not the wait). Saves a search named `bench-page` on the index
 for the alerts call and removes it at the end. `--fake-encoder` serves an index built with the
-tests' hashing encoder.
+tests' hashing encoder; with `--reuters DATA --articles N` too, that index is first built at
+`--index` from the first N Reuters-21578 articles when it is not there:
+
+    python benchmarks/bench_page.py --index /tmp/wv-bench/index-2000 --fake-encoder \
+        --reuters ../shared/data/reuters21578 --articles 2000 --query "oil prices"
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def main() -> None:
     parser.add_argument("--query", default="arms sales")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--fake-encoder", action="store_true", help="the tests' hashing encoder (an index built with it)")
+    parser.add_argument("--reuters", type=Path, help="with --fake-encoder: build --index from this reuters21578 folder if missing")
+    parser.add_argument("--articles", type=int, default=2000, help="how many Reuters articles to build it from")
     add_run_options(parser)
     args = parser.parse_args()
     waited = 0.0 if args.no_wait else wait_for_quiet(args.max_load, args.max_wait)
@@ -56,6 +62,8 @@ def main() -> None:
         from tests.conftest import HashingEncoder
 
         encoder = HashingEncoder()
+        if args.reuters and not (args.index / "manifest.json").exists():
+            build_reuters(args.reuters, args.articles, args.index, encoder)
     q = urlencode({"q": args.query})
     calls = {
         "search (facets)": f"/api/search?{q}&facets=true",
@@ -96,6 +104,19 @@ def main() -> None:
     print()
     print(markdown_table(["one search on the page", "sum of p50 ms", "/ before"], [[n, v, v / before] for n, v in renders.items()]))
     finish(args.out, {"info": info, "matches": timeline["total"], "pairs": len(pairs["pairs"]), "latency": summary, "renders_ms": renders})
+
+
+def build_reuters(data: Path, count: int, index_dir: Path, encoder) -> None:
+    """Index the first `count` Reuters-21578 articles (as bench_update.py reads them) at `index_dir`."""
+    from bench_update import reuters_articles, write_chunks
+
+    from index.pipeline.builder import build
+
+    corpus = index_dir.parent / f"{index_dir.name}-corpus"
+    write_chunks(corpus, reuters_articles(data)[:count], "base")
+    started = time.perf_counter()
+    build([corpus], index_dir, encoder=encoder)
+    print(f"built {index_dir} from {count} Reuters articles in {time.perf_counter() - started:.0f} s\n")
 
 
 if __name__ == "__main__":
