@@ -1,6 +1,7 @@
 """The analyst views on the page in a real browser (Debian's headless chromium driven by
 Playwright, as `test_serve_browser.py`), against a real server on 127.0.0.1 over the seeds built
-with the fake encoder.
+with the fake encoder (keyword ranking on the page); the `real_model` variant walks the same way
+with all-MiniLM-L6-v2 and hybrid ranking (the seeds give the same matches and pairs with both).
 
 The walk: search "Russia military cooperation"; see the timeline chart drawn (per year: the
 matches span 2012-2019) with the undated matches said apart, and switch it to per month; open
@@ -20,7 +21,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import HashingEncoder
 from tests.test_serve_browser import Served, Walk, assert_not_blank, browser  # noqa: F401 - browser is a fixture
 from tests.test_serve_watchlist import NEW_ARTICLE, QUERY, Running, run_server
 
@@ -32,19 +32,24 @@ def running(tmp_path: Path) -> Iterator[Running]:
     yield from run_server(tmp_path)
 
 
+@pytest.fixture
+def real_running(tmp_path: Path) -> Iterator[Running]:
+    yield from run_server(tmp_path, model="real")
+
+
 def hit_ids(walk: Walk) -> list[str]:
     return walk.page.eval_on_selector_all("#results > li.hit", "items => items.map(i => i.dataset.id)")
 
 
-def test_pairs_timeline_saved_search_and_new_matches(browser, running: Running) -> None:  # noqa: F811
-    walk = Walk(browser, Served(running.url, running.folder, []), "views")
+def walk_through_views(browser, running: Running, name: str, mode: str) -> None:  # noqa: F811
+    walk = Walk(browser, Served(running.url, running.folder, []), name)
     page = walk.page
     page.goto(running.url + "/")
     walk.settled()
 
     # Search.
     page.fill("#q", QUERY)
-    page.select_option("#mode", "keyword")
+    page.select_option("#mode", mode)
     page.press("#q", "Enter")
     walk.wait_for_view("document.querySelectorAll('#results li.hit').length > 0 && !document.getElementById('chart-box').hidden")
     assert len(hit_ids(walk)) == 5
@@ -137,10 +142,7 @@ def test_views_that_need_the_model_say_so_in_place(browser, tmp_path: Path) -> N
     """On an index of a model this server lacks, a keyword search still shows its results; the
     timeline and the pairs (which rank with the model) say why they are missing."""
 
-    class Unregistered(HashingEncoder):
-        name = "test/not-registered"
-
-    with contextmanager(run_server)(tmp_path, model=Unregistered()) as running:
+    with contextmanager(run_server)(tmp_path, model="unregistered") as running:
         walk = Walk(browser, Served(running.url, running.folder, []), "views-no-model")
         page = walk.page
         page.goto(f"{running.url}/?q=military+cooperation&mode=keyword")
@@ -154,3 +156,12 @@ def test_views_that_need_the_model_say_so_in_place(browser, tmp_path: Path) -> N
         # The browser logs each failed view request as a console error; nothing else may be there.
         walk.problems[:] = [problem for problem in walk.problems if "status of 503" not in problem]
         walk.close()
+
+
+def test_views_walk_fake_encoder(browser, running: Running) -> None:  # noqa: F811
+    walk_through_views(browser, running, "views", "keyword")
+
+
+@pytest.mark.real_model
+def test_views_walk_real_model(browser, real_running: Running) -> None:  # noqa: F811
+    walk_through_views(browser, real_running, "views-real-hybrid", "hybrid")

@@ -30,26 +30,34 @@ NEW_ARTICLE = (
 )
 
 
+class Unregistered(HashingEncoder):
+    """The fake encoder under a name no server can load: its indexes answer keyword searches only."""
+
+    name = "test/not-registered"
+
+
 class Running:
     """A server over an index of a folder the test may add articles to."""
 
-    def __init__(self, url: str, folder: Path, index_dir: Path) -> None:
-        self.url, self.folder, self.index_dir = url, folder, index_dir
+    def __init__(self, url: str, folder: Path, index_dir: Path, encoder: HashingEncoder | None) -> None:
+        self.url, self.folder, self.index_dir, self.encoder = url, folder, index_dir, encoder
 
     def add_article(self, name: str, text: str) -> None:
         """Index one more article through the builder, as `accord index` would."""
         (self.folder / name).write_text(text)
-        build([self.folder], self.index_dir, encoder=HashingEncoder())
+        build([self.folder], self.index_dir, encoder=self.encoder)
 
 
-def run_server(tmp_path: Path, token: str | None = None, model: HashingEncoder | None = None) -> Iterator[Running]:
-    """Serve the seeds, built with the fake encoder (or with `model`, which the server is then
-    left to find by its name)."""
+def run_server(tmp_path: Path, token: str | None = None, model: str = "fake") -> Iterator[Running]:
+    """Serve the seeds built with `model`: "fake" (the tests' hashing encoder), "real" (the
+    default model) or "unregistered" (one this server cannot load)."""
     folder = tmp_path / "articles"
     shutil.copytree(SEEDS, folder)
-    build([folder], tmp_path / "index", encoder=model or HashingEncoder())
+    encoder = {"fake": HashingEncoder(), "real": None, "unregistered": Unregistered()}[model]
+    build([folder], tmp_path / "index", encoder=encoder)
     port = free_port()
-    server = Server(tmp_path / "index", host="127.0.0.1", port=port, token=token, encoder=None if model else HashingEncoder())
+    server = Server(tmp_path / "index", host="127.0.0.1", port=port, token=token,
+                    encoder=HashingEncoder() if model == "fake" else None)
     thread = threading.Thread(target=server.run, name="accord-serve-watchlist-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -57,7 +65,7 @@ def run_server(tmp_path: Path, token: str | None = None, model: HashingEncoder |
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
-        yield Running(f"http://127.0.0.1:{port}", folder, tmp_path / "index")
+        yield Running(f"http://127.0.0.1:{port}", folder, tmp_path / "index", encoder)
     finally:
         server.stop()
         thread.join(timeout=30)
