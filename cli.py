@@ -507,8 +507,10 @@ def serve_command(
 ) -> None:
     """Serve the web page at / and the JSON API at /api/ (docs at /docs) until Ctrl-C.
 
-    With a token, every request must carry it: 'Authorization: Bearer TOKEN', or open
-    /?token=TOKEN once in a browser (it is kept in a cookie). Nothing served writes to the index.
+    The page searches and shows the timeline, the country pairs and the saved searches with
+    their new matches. With a token, every request must carry it: 'Authorization: Bearer TOKEN',
+    or open /?token=TOKEN once in a browser (it is kept in a cookie). Nothing served writes to
+    the index; the page and API may save searches on its watchlist, as 'accord watchlist add'.
     """
     with _user_errors():
         from search.web.server import serve

@@ -49,3 +49,7 @@ class SavedSearchNotFound(AccordError):
 
 class StoreUnavailable(AccordError):
     """The database server of a PostgreSQL store cannot be reached or refuses the login."""
+
+
+class SavedSearchExists(InvalidArgument):
+    """A saved search of that name is already on the index's watchlist."""

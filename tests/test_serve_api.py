@@ -216,7 +216,8 @@ def test_not_found_and_wrong_method(client):
     assert_error(client.get("/api/nothing"), 404, "/api/nothing")
     assert_error(client.get("/static/missing.js"), 404)
     response = client.post("/api/search", params={"q": "navy"})
-    assert_error(response, 405, "read-only")
+    assert_error(response, 405, "allowed: GET)")
+    assert response.headers["allow"] == "GET"
 
 
 def test_oversized_requests_are_refused(client):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import InvalidArgument, SavedSearchNotFound
+from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
 from index.pipeline.builder import build
 from index.storage.filters import Filters
 from search.engine import Engine
@@ -71,6 +71,28 @@ def test_unknown_and_duplicate_names_are_errors(built_index):
 def test_reading_an_absent_watchlist_creates_nothing(tmp_path):
     assert Watchlist(tmp_path / "none").searches() == []
     assert not (tmp_path / "none").exists()
+
+
+def test_looking_without_acknowledging_keeps_listing_the_new_match(built_index, corpus_dir):
+    """The web page looks at alerts without acknowledging them: they stay listed (and only the
+    first look has them as `new`) until an acknowledging check, which lists them once more."""
+    with open_engine(built_index) as engine:
+        add_search(engine, "coop", "military cooperation", cutoff=CUT)
+    (corpus_dir / "iraq.txt").write_text(IRAQ)
+    build([corpus_dir], built_index, encoder=HashingEncoder())
+    with open_engine(built_index) as engine:
+        first, second = (check_alerts(engine, ["coop"], cutoff=CUT, acknowledge=False)[0] for _ in range(2))
+        assert [m.id for m in first.matches] == ["iraq"] and [m.id for m in first.new] == ["iraq"]
+        assert [m.id for m in second.matches] == ["iraq"] and second.new == ()
+        assert [m.id for m in check_alerts(engine, ["coop"], cutoff=CUT)[0].matches] == ["iraq"]
+        assert check_alerts(engine, ["coop"], cutoff=CUT, acknowledge=False)[0].matches == ()
+
+
+def test_a_taken_name_is_its_own_error(built_index):
+    with open_engine(built_index) as engine:
+        add_search(engine, "coop", "military cooperation")
+        with pytest.raises(SavedSearchExists, match="'coop' exists"):
+            add_search(engine, "coop", "wheat")
 
 
 def test_since_parsing():

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.errors import InvalidArgument, SavedSearchNotFound
+from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
 from index.storage.filters import Filters, date_bound
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
@@ -142,7 +142,7 @@ class Watchlist:
         created = now()
         with self._transaction(write=True) as db:
             if db.execute("SELECT 1 FROM searches WHERE name = ?", (name,)).fetchone():
-                raise InvalidArgument(f"a saved search named {name!r} exists; remove it first or pick another name")
+                raise SavedSearchExists(f"a saved search named {name!r} exists; remove it first or pick another name")
             db.execute(
                 "INSERT INTO searches VALUES (?, ?, ?, ?, ?, ?)",
                 (name, query, json.dumps(asdict(filters)), exec, created, created),
@@ -172,11 +172,11 @@ class Watchlist:
     def record(self, name: str, current: Sequence[str], acknowledge: bool = True) -> tuple[str, list[str], list[str]]:
         """Make `current` the match set of `name`, logging the articles that entered it.
 
-        Returns the time of this check, the articles that entered, and (when `acknowledge`)
-        every article that entered since the search was last acknowledged and still matches;
-        acknowledging moves that mark to this check. All in one transaction, with the time
-        taken inside it, so concurrent checks never list an entry twice. Raises
-        SavedSearchNotFound (for example, removed meanwhile).
+        Returns the time of this check, the articles that entered, and every article that
+        entered since the search was last acknowledged and still matches; `acknowledge` moves
+        that mark to this check (without it, the same articles are listed again next time).
+        All in one transaction, with the time taken inside it, so concurrent checks never list
+        an entry twice. Raises SavedSearchNotFound (for example, removed meanwhile).
         """
         with self._transaction(write=True) as db:
             checked = now()  # under the write lock: check times follow commit order
@@ -189,10 +189,9 @@ class Watchlist:
             db.executemany("DELETE FROM members WHERE name = ? AND article_id = ?", [(name, a) for a in left])
             db.executemany("INSERT INTO members VALUES (?, ?)", [(name, a) for a in entered])
             db.executemany("INSERT INTO entries VALUES (?, ?, ?)", [(name, a, checked) for a in entered])
-            unseen: list[str] = []
+            # Strictly after the last acknowledgement: what it listed entered at its own time.
+            unseen = _entered(db, name, row[0] or "", strict=True)
             if acknowledge:
-                # Strictly after the last acknowledgement: what it listed entered at its own time.
-                unseen = _entered(db, name, row[0] or "", strict=True)
                 db.execute("UPDATE searches SET checked = ? WHERE name = ?", (checked, name))
         return checked, entered, unseen
 
@@ -268,7 +267,8 @@ def add_search(
     """Save `query` under `name` on `engine`'s index; its current matches (returned with it)
     are its baseline, not alerts.
 
-    Raises InvalidArgument (bad or taken name, bad command), QuerySyntaxError.
+    Raises InvalidArgument (bad name, bad command), SavedSearchExists (a taken name, also an
+    InvalidArgument), QuerySyntaxError.
     """
     check_name(name)
     found = find_matches(engine, query, filters=filters, cutoff=cutoff)
@@ -287,9 +287,9 @@ def check_alerts(
 
     Records what entered each match set since the previous check. Each alert lists, best
     first, the articles that entered since the search was last acknowledged (`since=None`) or
-    at or after the ISO date `since`, and still match. `acknowledge=False` (a watcher's check)
-    records entries without moving the acknowledgement mark, so the analyst's next
-    `accord alerts` still lists them. Raises SavedSearchNotFound for an unknown name.
+    at or after the ISO date `since`, and still match. `acknowledge=False` (a watcher's check,
+    or the web page looking) records entries without moving the acknowledgement mark, so the
+    analyst's next `accord alerts` still lists them. Raises SavedSearchNotFound for an unknown name.
     """
     watchlist = Watchlist(engine.index_dir)
     chosen = [watchlist.get(name) for name in names] if names else watchlist.searches()

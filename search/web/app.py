@@ -1,4 +1,5 @@
 """The ASGI application: the JSON API, the analysts' page at `/`, and the API docs at `/docs`.
+The API reads the index; its only writes are saved searches (`watchlist_api`).
 
     app = create_app("~/.local/share/accord/index", token=None)
 
@@ -17,6 +18,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from index.embedding.encoder import Encoder
 from index.errors import (
@@ -26,15 +28,19 @@ from index.errors import (
     IndexNotFound,
     InvalidArgument,
     QuerySyntaxError,
+    SavedSearchExists,
+    SavedSearchNotFound,
 )
-from search.web import api, views_api
+from search.web import api, views_api, watchlist_api
 from search.web.live import LiveEngine
 from search.web.security import Guard, error
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# Accord's errors and the HTTP status each one is.
+# Accord's errors and the HTTP status each one is (the first that fits: subclasses first).
 STATUS = {
+    SavedSearchExists: 409,
+    SavedSearchNotFound: 404,
     QuerySyntaxError: 400,
     InvalidArgument: 400,
     ArticleNotFound: 404,
@@ -55,7 +61,8 @@ def create_app(
     `token`: when set, every request must carry it (see `search.web.security`). `encoder`: the
     query encoder (default: the index's model). `routers`: more API routes (other views) to
     include; their routes reach the index through `Depends(search.web.api.live_engine)`.
-    The index is opened on the first request; nothing here writes to it.
+    The index is opened on the first request; nothing here writes to it (saved searches go
+    to the watchlist store beside it, `INDEX_DIR/watchlist.sqlite`).
     """
     live = index_dir if isinstance(index_dir, LiveEngine) else LiveEngine(index_dir, encoder)
     app = FastAPI(
@@ -71,6 +78,7 @@ def create_app(
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(views_api.router)
+    app.include_router(watchlist_api.router)
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -99,7 +107,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError) -> Response:
         first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path"))
+        loc = list(first.get("loc", ()))
+        if loc and loc[0] in ("query", "path", "body", "header", "cookie"):
+            loc = loc[1:]  # where the value came from; the rest names it (a body field may be called "query")
+        where = ".".join(str(part) for part in loc)
         return error(422, f"{where or 'request'}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(StarletteHTTPException)
@@ -107,5 +118,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         if err.status_code == 404:
             return error(404, f"nothing at {request.url.path}; the API is under /api/ (see /docs)")
         if err.status_code == 405:
-            return error(405, f"{request.method} is not allowed here; the API is read-only (GET)", {"Allow": "GET"})
+            allow = ", ".join(_allowed_methods(request))
+            return error(405, f"{request.method} is not allowed here (allowed: {allow}); see /docs", {"Allow": allow})
         return error(err.status_code, str(err.detail))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at this request's path. (Each method of a path is its
+    own route, so the 405 Starlette raises names only the first route's.)"""
+    return [method for method in ("GET", "HEAD", "POST", "DELETE")
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.router.routes)]

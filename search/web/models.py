@@ -3,9 +3,9 @@ schema documents them. Field names are those of `accord search --json` (`asdict(
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LegScoreModel(BaseModel):
@@ -89,12 +89,97 @@ class StatsModel(BaseModel):
     keyword_fast_path: str = Field(default="on", description="whether the numpy BM25F scorer serves this index, and why not")
 
 
+class FiltersModel(BaseModel):
+    """The filters of a saved search, normalised as search applies them (`Filters`)."""
+
+    countries: list[str] = Field(description="canonical country names; an article must be about all of them")
+    sources: list[str] = Field(description="outlets; an article may come from any of them")
+    since: str | None = Field(description="ISO date of the earliest article date, or null")
+    until: str | None = Field(description="ISO date of the latest article date, or null")
+
+
+class SaveSearchModel(BaseModel):
+    """What `POST /api/watchlist` takes: a name, a query and its filters, as `accord watchlist add`.
+
+    There is no `exec`: a command to run on new matches can be set only from the CLI, so a
+    request over HTTP never chooses a program to run on this machine.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="a name to refer to the saved search by")
+    query: str = Field(min_length=1, max_length=500, description="the query to follow, as for /api/search")
+    country: list[str] = Field(default=[], max_length=20, description="country filters, as for /api/search")
+    source: list[str] = Field(default=[], max_length=20, description="source filters, as for /api/search")
+    since: str | None = Field(default=None, max_length=40, description="a year, month or date")
+    until: str | None = Field(default=None, max_length=40, description="a year, month or date")
+
+
+class SavedSearchModel(BaseModel):
+    """One saved search (`search.views.watchlist.SavedSearch`)."""
+
+    name: str
+    query: str
+    filters: FiltersModel
+    exec: str | None = Field(description="the command told of new matches (set from the CLI only), or null")
+    created: str = Field(description="UTC time it was saved (ISO 8601)")
+    checked: str | None = Field(description="UTC time its alerts were last acknowledged (ISO 8601)")
+
+
+class SavedSearchAddedModel(SavedSearchModel):
+    """A search just saved, with how many articles match it now (its baseline, not alerts)."""
+
+    matching: int
+
+
+class WatchlistModel(BaseModel):
+    """Every saved search of the index, by name."""
+
+    searches: list[SavedSearchModel]
+
+
+class MatchModel(BaseModel):
+    """One article of a match set (`search.views.matches.Match`): above the relevance cut-off."""
+
+    id: str
+    rank: int = Field(description="1-based among the matches, in the hybrid ranker's order")
+    score: float
+    cosine: float = Field(description="the best passage's cosine similarity, which the cut-off tests")
+    title: str
+    date: str | None
+    source: str | None
+    countries: list[str]
+    url: str | None
+    keyword: LegScoreModel | None
+    semantic: LegScoreModel | None
+    duplicates: list[str]
+
+
+class AlertModel(BaseModel):
+    """The articles that entered a saved search's matches and were not yet acknowledged
+    (`search.views.watchlist.Alert`)."""
+
+    search: SavedSearchModel = Field(description="the saved search; `checked` is the acknowledgement before this call")
+    matches: list[MatchModel] = Field(description="the new matches, best first")
+    checked: str = Field(description="UTC time of this check")
+    since: str | None = Field(description="null: since the last acknowledgement; else the ISO date asked for")
+
+
+class AlertsModel(BaseModel):
+    """The alerts of the saved searches asked for, by name."""
+
+    alerts: list[AlertModel]
+
+
 class ErrorModel(BaseModel):
     """Every error response: one line saying what was wrong and what to do."""
 
     error: str
 
 
-def from_dataclass(model: type[BaseModel], value: Any) -> BaseModel:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def from_dataclass(model: type[Model], value: Any) -> Model:
     """`value` (an engine dataclass) as `model`, read attribute by attribute (no `asdict` copy)."""
     return model.model_validate(value, from_attributes=True)

@@ -13,6 +13,14 @@ it `check_bind` refuses to start. When a token is set, every request (pages, sta
 A missing token is 401, a wrong one 403. Without a token, only requests whose Host header names
 this machine (localhost, 127.0.0.1, [::1]) are answered, so a web page elsewhere cannot reach a
 loopback server by pointing a DNS name at 127.0.0.1 (DNS rebinding).
+
+Writes (the watchlist: any method but GET, HEAD and OPTIONS) must not come from another site's
+page (cross-site request forgery): a browser says where a request comes from in `Origin` and
+`Sec-Fetch-Site`, and a write whose `Origin` is not this server or whose `Sec-Fetch-Site` is
+`cross-site` or `same-site` is refused (403). A body must be JSON, which a page elsewhere cannot
+send without the browser first asking this server (CORS), and this server allows no other
+origin. Clients that are not browsers send neither header and are let through (they hold the
+token where one is set). The token cookie is SameSite=Strict, so other sites never carry it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -41,7 +49,8 @@ MIN_TOKEN_CHARS = 16  # a short token can be guessed over the network
 MAX_QUERY_CHARS = 500
 MAX_K = 100
 MAX_URL_BYTES = 8192
-MAX_BODY_BYTES = 16384  # no endpoint reads a body; anything larger is refused unread
+MAX_BODY_BYTES = 16384  # only saving a search reads a body (a few hundred bytes); larger is refused unread
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # No inline script or style, nothing from another origin. Swagger UI shows its icons as
 # data: images, hence img-src data:.
@@ -161,7 +170,11 @@ def _refuse(request: Request, token: str | None) -> Response | None:
         return error(414, f"the address is {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted")
     length = request.headers.get("content-length")
     if (length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES)) or "transfer-encoding" in request.headers:
-        return error(413, f"request bodies over {MAX_BODY_BYTES} bytes are refused; every endpoint is a GET")
+        return error(413, f"request bodies over {MAX_BODY_BYTES} bytes are refused")
+    if request.method not in SAFE_METHODS:
+        refusal = check_write(request)
+        if refusal is not None:
+            return refusal
     if token is None:
         host = _host_name(request.headers.get("host", ""))
         if host not in LOCAL_HOSTS:
@@ -182,6 +195,28 @@ def _refuse(request: Request, token: str | None) -> Response | None:
                      {"WWW-Authenticate": "Bearer"})
     if not token_matches(given, token):
         return error(403, "wrong access token")
+    return None
+
+
+def check_write(request: Request) -> Response | None:
+    """The refusal of a write request that another site's page sent, or whose body is not JSON;
+    None to let it through (see the module docstring).
+
+    A browser's own `Sec-Fetch-Site` verdict decides when it is sent. Without it (an older
+    browser, or a client that is not one), an `Origin` must name this server's host and port;
+    its scheme is not compared, because behind a TLS proxy the page is https and this server http.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return error(403, f"a change from another site's page ({fetch_site}) is refused; use this server's own page or a non-browser client")
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "").lower()
+    if fetch_site != "same-origin" and origin is not None and urlsplit(origin).netloc.lower() != host:
+        return error(403, f"a change from the page at {origin!r} is refused; use this server's own page (http://{host})")
+    has_body = request.headers.get("content-length", "0") != "0"
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and content_type != "application/json":
+        return error(415, f"the body must be JSON (Content-Type: application/json), not {content_type or 'untyped'}")
     return None
 
 

@@ -1,10 +1,17 @@
 // Accord's page. The address holds the whole state (/?q=...&country=...&article=ID), so a
 // shared link shows the same view and the back button walks back through searches.
 // Article text only ever reaches the page through textContent and text nodes, never as HTML.
+// Besides the hits, a search shows its matches per month or year (the timeline), the country
+// pairs of its matches (view=pairs), and the saved searches; watch=NAME marks the hits that
+// entered that saved search's matches since the analyst last marked them as seen.
 "use strict";
 
 const LIST_PARAMS = ["country", "source"];
-const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar"];
+const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar", "view", "by", "watch"];
+const FILTER_PARAMS = ["q", "since", "until", "country", "source"]; // what a saved search keeps
+const MAX_MONTH_BARS = 60; // longer timelines are drawn per year unless per month is asked for
+const MATRIX_COUNTRIES = 12;
+const ALERTS_LISTED = 20; // new matches listed above the results; all are marked in them
 const $ = (id) => document.getElementById(id);
 let chart = null;
 let renderCount = 0; // a newer render makes an older one's late answers moot
@@ -48,8 +55,9 @@ function apiParams(state, names) {
   return params;
 }
 
-async function getJson(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+async function getJson(path, options) {
+  const response = await fetch(path, { ...options, headers: { Accept: "application/json", ...(options || {}).headers } });
+  if (response.status === 204) return null;
   let body = null;
   try { body = await response.json(); } catch (_) { /* not JSON: reported below */ }
   if (!response.ok) throw new Error((body && body.error) || `${response.status} ${response.statusText}`);
@@ -110,6 +118,21 @@ function showError(message) {
 
 // ---- views -------------------------------------------------------------------------------
 
+// A search with other filters is no longer the saved search being watched: drop `watch`.
+function refine(state, changes) {
+  return { ...searchState(state), view: "", watch: "", ...changes };
+}
+
+function withCountries(state, names) {
+  const countries = [...state.country];
+  for (const name of names) if (!countries.includes(name)) countries.push(name);
+  return refine(state, { country: countries });
+}
+
+function sameFilters(a, b) {
+  return FILTER_PARAMS.every((name) => JSON.stringify(a[name]) === JSON.stringify(b[name]));
+}
+
 function fillForm(state) {
   $("q").value = state.q;
   $("mode").value = state.mode || "hybrid";
@@ -121,16 +144,18 @@ function fillForm(state) {
   $("add-source").value = "";
   const chips = [];
   for (const name of LIST_PARAMS) for (const value of state[name]) {
-    const without = { ...searchState(state), [name]: state[name].filter((v) => v !== value) };
+    const without = refine(state, { view: state.view, [name]: state[name].filter((v) => v !== value) });
     chips.push(el("li", null, `${name}: ${value}`,
       el("button", { type: "button", "aria-label": `remove ${name} ${value}`, text: "×", onclick: () => go(without) })));
   }
   $("filters").replaceChildren(...chips);
 }
 
-function hitItem(hit, state) {
-  const item = el("li", { class: "hit", "data-id": hit.id },
-    el("h3", null, link(hit.title, { ...searchState(state), article: hit.id })),
+function hitItem(hit, state, fresh) {
+  const isNew = fresh.has(hit.id) || hit.duplicates.some((id) => fresh.has(id));
+  const item = el("li", { class: isNew ? "hit new" : "hit", "data-id": hit.id },
+    el("h3", null, isNew ? el("span", { class: "badge-new", text: "new" }) : null,
+      link(hit.title, { ...searchState(state), article: hit.id })),
     metaLine(hit),
     highlighted(hit.snippet, hit.highlights));
   if (hit.duplicates.length) {
@@ -150,7 +175,7 @@ function facetList(title, counts, toState) {
 }
 
 function showFacets(facets, state) {
-  const base = searchState(state);
+  const base = refine(state, { view: state.view });
   const add = (name) => (value) => ({ ...base, [name]: base[name].includes(value) ? base[name] : [...base[name], value] });
   $("facets").replaceChildren(...[
     facetList("Countries", facets.countries, add("country")),
@@ -159,29 +184,62 @@ function showFacets(facets, state) {
   ].filter(Boolean));
 }
 
-function showChart(months) {
+// The timeline: matches per month (or per year when months are many or asked for), with the
+// undated matches said in the caption. Clicking a bar narrows the search to that period.
+function showTimeline(timeline, state) {
   const box = $("chart-box");
-  box.hidden = !months.months.length || typeof Chart === "undefined";
+  if (chart) { chart.destroy(); chart = null; }
+  $("chart-frame").hidden = Boolean(timeline.error);
+  if (timeline.error) {
+    // The views rank with the model: an index whose model this server lacks still searches by keyword.
+    box.hidden = false;
+    $("chart-caption").textContent = "No timeline: " + timeline.error;
+    $("chart-by").replaceChildren();
+    return;
+  }
+  const months = timeline.periods.map((p) => [p.label, p.count]);
+  const byYear = state.by === "year" || (state.by !== "month" && months.length > MAX_MONTH_BARS);
+  const periods = byYear ? perYear(months) : months;
+  const undated = timeline.undated.length;
+  box.hidden = !timeline.total || typeof Chart === "undefined";
   if (box.hidden) return;
-  const data = {
-    labels: months.months.map(([month]) => month),
-    datasets: [{ label: "articles", data: months.months.map(([, count]) => count), backgroundColor: "#1f4e79" }],
-  };
-  if (chart) chart.destroy();
+  const period = byYear ? "year" : "month";
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "es"}`;
+  $("chart-caption").textContent = `Matches per ${period}: ${plural(timeline.total, "match")}` +
+    (undated ? `, ${undated} undated (not in the chart)` : "") + (timeline.complete ? "" : " · " + timeline.notes.join(" "));
+  $("chart").setAttribute("aria-label", $("chart-caption").textContent);
+  const other = byYear ? "month" : "year";
+  $("chart-by").replaceChildren(link(`per ${other}`, { ...state, by: other }));
+  $("chart-by").firstChild.id = "chart-toggle";
   chart = new Chart($("chart"), {
-    type: "bar", data,
+    type: "bar",
+    data: {
+      labels: periods.map(([label]) => label),
+      datasets: [{ label: "matches", data: periods.map(([, count]) => count), backgroundColor: "#1f4e79" }],
+    },
     options: {
       animation: false, maintainAspectRatio: false,
       plugins: { legend: { display: false } },
       scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+      onClick: (_event, bars) => {
+        if (!bars.length) return;
+        const label = periods[bars[0].index][0];
+        go(refine(state, { since: label, until: label, view: state.view }));
+      },
     },
   });
 }
 
-function showHits(result, state, heading) {
+function perYear(months) {
+  const years = new Map();
+  for (const [label, count] of months) years.set(label.slice(0, 4), (years.get(label.slice(0, 4)) || 0) + count);
+  return [...years.entries()];
+}
+
+function showHits(result, state, heading, fresh = new Set()) {
   $("results-heading").hidden = !heading;
   $("results-heading").textContent = heading || "";
-  $("results").replaceChildren(...result.hits.map((hit) => hitItem(hit, state)));
+  $("results").replaceChildren(...result.hits.map((hit) => hitItem(hit, state, fresh)));
   const total = result.facets ? ` of ${result.facets.total} candidates` : "";
   const ms = Math.round((result.timings.total || 0) * 1000);
   const notes = result.notes.length ? " · " + result.notes.join(" ") : "";
@@ -193,19 +251,181 @@ function showView(name) {
   $("article-view").hidden = name !== "article";
 }
 
+// ---- country pairs -----------------------------------------------------------------------
+
+function showTabs(state, pairCount) {
+  const tab = (text, view) => Object.assign(link(text, { ...state, view }), {
+    className: (state.view || "") === view ? "tab current" : "tab",
+  });
+  const pairsText = pairCount === null ? "Country pairs" : `Country pairs (${pairCount})`;
+  $("view-tabs").replaceChildren(tab("Results", ""), tab(pairsText, "pairs"));
+  $("view-tabs").lastChild.id = "pairs-tab";
+  $("view-tabs").hidden = false;
+}
+
+function pairName(pair) {
+  return pair.countries.join(" – ");
+}
+
+function pairSpan(pair) {
+  if (!pair.first) return "undated";
+  const span = pair.first === pair.last ? pair.first : `${pair.first} … ${pair.last}`;
+  return pair.undated ? `${span}, ${pair.undated} undated` : span;
+}
+
+// The matrix of the countries in most pairs: a cell is the number of matches tagged with both
+// countries; clicking it (or a country's name) filters the search by them.
+function pairsMatrix(result, state) {
+  const weight = new Map();
+  for (const pair of result.pairs) for (const name of pair.countries) weight.set(name, (weight.get(name) || 0) + pair.count);
+  const names = [...weight.keys()].sort((a, b) => weight.get(b) - weight.get(a) || a.localeCompare(b)).slice(0, MATRIX_COUNTRIES);
+  const byKey = new Map(result.pairs.map((pair) => [pair.countries.join("|"), pair]));
+  const countryButton = (name) => el("button", {
+    type: "button", class: "country", "data-country": name, text: name,
+    title: `filter by ${name}`, onclick: () => go(withCountries(state, [name])),
+  });
+  const head = el("tr", null, el("th"), ...names.map((name) => el("th", { scope: "col" }, countryButton(name))));
+  const rows = names.map((row) => el("tr", null, el("th", { scope: "row" }, countryButton(row)), ...names.map((col) => {
+    const pair = row === col ? null : byKey.get([row, col].sort().join("|"));
+    if (!pair) return el("td", { class: row === col ? "self" : "none" });
+    return el("td", null, el("button", {
+      type: "button", class: "cell", "data-pair": pair.countries.join("|"), text: String(pair.count),
+      title: `${pairName(pair)}: ${pair.count} · ${pairSpan(pair)}`, onclick: () => go(withCountries(state, pair.countries)),
+    }));
+  })));
+  return [el("thead", null, head), el("tbody", null, ...rows)];
+}
+
+function pairItem(pair, state) {
+  const noun = pair.count === 1 ? "article" : "articles";
+  return el("li", { "data-pair": pair.countries.join("|") },
+    el("button", { type: "button", class: "pair", text: pairName(pair), title: "filter by both countries",
+      onclick: () => go(withCountries(state, pair.countries)) }),
+    el("span", { class: "meta", text: ` ${pair.count} ${noun} · ${pairSpan(pair)} · e.g. ` }),
+    link(pair.example.title, { ...searchState(state), article: pair.example.id }));
+}
+
+function showPairs(result, state) {
+  if (result.error) {
+    $("pairs-summary").textContent = "No country pairs: " + result.error;
+    $("pairs-matrix").replaceChildren();
+    $("pairs-matrix").parentElement.hidden = true;
+    $("pairs-list").replaceChildren();
+    return;
+  }
+  const focus = result.focus.length ? `, each with ${result.focus.join(" or ")}` : "";
+  $("pairs-summary").textContent = result.pairs.length
+    ? `${result.pairs.length} country pairs in ${result.matches} matching articles${focus} (a match: ${result.cutoff}). Click a pair or a country to filter the search.`
+    : `No two countries appear together in the ${result.matches} matching articles (a match: ${result.cutoff}).`;
+  $("pairs-matrix").replaceChildren(...(result.pairs.length ? pairsMatrix(result, state) : []));
+  $("pairs-matrix").parentElement.hidden = !result.pairs.length;
+  $("pairs-list").replaceChildren(...result.pairs.slice(0, 100).map((pair) => pairItem(pair, state)));
+}
+
+// ---- saved searches and their new matches ------------------------------------------------
+
+function savedState(saved) {
+  const f = saved.filters;
+  return { q: saved.query, country: f.countries, source: f.sources, since: f.since || "", until: f.until || "",
+    mode: "", sort: "", copies: "", article: "", similar: "", view: "", by: "", watch: saved.name };
+}
+
+function showSaved(watchlist, state) {
+  $("save-form").hidden = !state.q;
+  $("save-name").placeholder = state.q.slice(0, 40) || "name";
+  const items = watchlist.searches.map((saved) => el("li", { "data-name": saved.name, class: saved.name === state.watch ? "current" : "" },
+    link(saved.name, savedState(saved)),
+    el("button", { type: "button", class: "remove", "aria-label": `remove saved search ${saved.name}`, text: "×",
+      onclick: () => removeSaved(saved.name, state) })));
+  $("saved-list").replaceChildren(...items);
+}
+
+async function removeSaved(name, state) {
+  try {
+    await getJson("/api/watchlist/" + encodeURIComponent(name), { method: "DELETE" });
+    go(state.watch === name ? { ...state, watch: "" } : state);
+  } catch (err) {
+    showSaveError(err.message);
+  }
+}
+
+function showSaveError(message) {
+  $("save-error").hidden = !message;
+  $("save-error").textContent = message || "";
+}
+
+function showAlert(alert, state) {
+  const box = $("alert-box");
+  box.hidden = !alert;
+  if (!alert) return new Set();
+  const since = (alert.search.checked || alert.search.created).slice(0, 16).replace("T", " ");
+  const count = alert.matches.length;
+  const parts = [el("p", null, el("strong", { text: `Saved search “${alert.search.name}”: ` }),
+    `${count} new match${count === 1 ? "" : "es"} since ${since} UTC`)];
+  if (count) {
+    parts.push(el("ul", null, ...alert.matches.slice(0, ALERTS_LISTED).map((match) => el("li", { "data-id": match.id },
+      link(match.title, { ...searchState(state), article: match.id }), ` (${match.date || "undated"})`))));
+    if (count > ALERTS_LISTED) parts.push(el("p", { class: "meta", text: `and ${count - ALERTS_LISTED} more` }));
+    parts.push(el("button", { type: "button", id: "mark-seen", text: "Mark as seen", onclick: () => markSeen(alert.search.name) }));
+  }
+  box.replaceChildren(...parts);
+  return new Set(alert.matches.map((match) => match.id));
+}
+
+async function markSeen(name) {
+  try {
+    await getJson(`/api/alerts/${encodeURIComponent(name)}/seen`, { method: "POST" });
+    render();
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+async function saveSearch(event) {
+  event.preventDefault();
+  const state = readState();
+  const name = $("save-name").value.trim() || state.q.slice(0, 100);
+  const body = { name, query: state.q, country: state.country, source: state.source, since: state.since || null, until: state.until || null };
+  try {
+    await getJson("/api/watchlist", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    showSaveError("");
+    $("save-name").value = "";
+    go({ ...state, watch: name });
+  } catch (err) {
+    showSaveError(err.message);
+  }
+}
+
 async function renderSearch(state, ticket) {
   const params = apiParams(state, ["q", "mode", "sort", "since", "until"]);
   params.set("facets", "true");
-  const monthParams = apiParams(state, ["q", "mode", "since", "until"]);
-  monthParams.delete("collapse");
-  const [result, months] = await Promise.all([
-    getJson("/api/search?" + params), getJson("/api/months?" + monthParams),
+  const viewParams = apiParams(state, ["q", "since", "until"]);
+  viewParams.delete("collapse");
+  const pairsWanted = state.view === "pairs";
+  // A view that fails (its saved search removed meanwhile, a model this server lacks) says so
+  // in its place; the results still show.
+  const settle = (promise) => promise.catch((err) => ({ error: err.message }));
+  const alert = state.watch
+    ? settle(getJson("/api/alerts?" + new URLSearchParams({ name: state.watch })).then((a) => a.alerts[0]))
+    : Promise.resolve(null);
+  const [result, timeline, pairs, watchlist, watched] = await Promise.all([
+    getJson("/api/search?" + params), settle(getJson("/api/timeline?" + viewParams)),
+    pairsWanted ? settle(getJson("/api/pairs?" + viewParams)) : Promise.resolve(null),
+    settle(getJson("/api/watchlist")), alert,
   ]);
   if (ticket !== renderCount) return;
   showView("results");
-  showHits(result, state, "");
+  showTabs(state, pairs && !pairs.error ? pairs.pairs.length : null);
+  $("results").hidden = pairsWanted;
+  $("pairs-view").hidden = !pairsWanted;
+  if (pairs) showPairs(pairs, state);
+  const fresh = watched && !watched.error ? showAlert(watched, state) : showAlert(null, state);
+  showHits(result, state, "", fresh);
   showFacets(result.facets, state);
-  showChart(months);
+  showTimeline(timeline, state);
+  showSaved(watchlist.error ? { searches: [] } : watchlist, state);
+  if (watched && watched.error) showError(watched.error);
+  if (watchlist.error) showSaveError(watchlist.error);
 }
 
 async function renderSimilar(state, ticket) {
@@ -215,6 +435,11 @@ async function renderSimilar(state, ticket) {
   if (ticket !== renderCount) return;
   showView("results");
   $("chart-box").hidden = true;
+  $("view-tabs").hidden = true;
+  $("alert-box").hidden = true;
+  $("pairs-view").hidden = true;
+  $("results").hidden = false;
+  $("save-form").hidden = true;
   $("facets").replaceChildren();
   showHits(result, state, "More like: " + article.title);
 }
@@ -237,19 +462,31 @@ async function renderArticle(state, ticket) {
   $("status").textContent = `article ${article.id}`;
 }
 
+// No query yet: the saved searches, if there are any, are the place to start.
+async function renderHome(state, ticket) {
+  const watchlist = await getJson("/api/watchlist");
+  if (ticket !== renderCount) return;
+  const saved = watchlist.searches.length;
+  showView(saved ? "results" : "none");
+  for (const id of ["chart-box", "view-tabs", "alert-box", "pairs-view", "results-heading"]) $(id).hidden = true;
+  $("results").replaceChildren();
+  $("facets").replaceChildren();
+  showSaved(watchlist, state);
+  $("status").textContent = "Type a query and press Enter" + (saved ? ", or open a saved search" : "") +
+    ". Press / to come back to the search box.";
+}
+
 async function render() {
   const ticket = ++renderCount;
   const state = readState();
   fillForm(state);
   showError("");
+  showSaveError("");
   try {
     if (state.article) await renderArticle(state, ticket);
     else if (state.similar) await renderSimilar(state, ticket);
     else if (state.q) await renderSearch(state, ticket);
-    else {
-      showView("none");
-      $("status").textContent = "Type a query and press Enter. Press / to come back to the search box.";
-    }
+    else await renderHome(state, ticket);
   } catch (err) {
     if (ticket !== renderCount) return;
     showView("none");
@@ -273,8 +510,11 @@ $("search-form").addEventListener("submit", (event) => {
     const typed = $("add-" + name).value.trim();
     if (typed && !state[name].includes(typed)) state[name] = [...state[name], typed];
   }
+  if (!sameFilters(state, readState())) state.watch = "";
   go(state);
 });
+
+$("save-form").addEventListener("submit", saveSearch);
 
 $("back").addEventListener("click", (event) => {
   event.preventDefault();

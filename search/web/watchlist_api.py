@@ -1,0 +1,100 @@
+"""Saved searches and their alerts over HTTP, thin over `search.views.watchlist`:
+
+- `GET /api/watchlist` lists the saved searches, `POST /api/watchlist` saves one (its current
+  matches are its baseline, as `accord watchlist add`), `DELETE /api/watchlist/{name}` forgets one;
+- `GET /api/alerts` lists, per saved search, the articles that entered its matches since it was
+  last acknowledged. Looking records the current matches (as a watcher's check does) but does
+  not acknowledge them, so the page shows them as new until the analyst says they are seen;
+- `POST /api/alerts/{name}/seen` acknowledges them, as `accord alerts NAME` does.
+
+Writes are safe under concurrent use: the watchlist store runs each change in one SQLite
+`BEGIN IMMEDIATE` transaction (see `search.views.watchlist`). Write requests must come from this
+server's own page or from a non-browser client (`security.check_write`). No route sets or runs a
+saved search's `--exec` command.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from index.errors import InvalidArgument
+from index.storage.filters import Filters
+from search.views.watchlist import Watchlist, add_search, check_alerts, parse_since
+from search.web.api import ERRORS, Live, as_json
+from search.web.models import (
+    AlertModel,
+    AlertsModel,
+    ErrorModel,
+    SavedSearchAddedModel,
+    SavedSearchModel,
+    SaveSearchModel,
+    WatchlistModel,
+    from_dataclass,
+)
+
+router = APIRouter(prefix="/api", tags=["watchlist"])
+
+MAX_SAVED_SEARCHES = 200  # each check runs every saved search; more would make /api/alerts slow
+
+UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": ErrorModel, "description": "no saved search of that name"}}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, **{status: {"model": ErrorModel, "description": text} for status, text in (
+    (403, "a request from another site's page (Origin or Sec-Fetch-Site), or a wrong access token"),
+    (415, "the body is not JSON (Content-Type: application/json)"),
+)}}
+Name = Annotated[str, Path(max_length=100, description="the saved search's name")]
+
+
+@router.get("/watchlist", response_model=WatchlistModel, responses=ERRORS)
+def list_searches(live: Live) -> Response:
+    """Every saved search of the index, by name, as `accord watchlist list --json`."""
+    searches = Watchlist(live.index_dir).searches()
+    return as_json(WatchlistModel(searches=[from_dataclass(SavedSearchModel, saved) for saved in searches]))
+
+
+@router.post("/watchlist", status_code=201, response_model=SavedSearchAddedModel,
+             responses={**WRITE_ERRORS, 409: {"model": ErrorModel, "description": "a saved search of that name exists"}})
+def save_search(live: Live, body: SaveSearchModel) -> Response:
+    """Save a query with its filters under a name, as `accord watchlist add`. The articles that
+    match it now are its baseline; alerts list those that match later."""
+    filters = Filters.parse(body.country, body.source, body.since, body.until)
+    watchlist = Watchlist(live.index_dir)
+    if watchlist.exists and len(watchlist.searches()) >= MAX_SAVED_SEARCHES:
+        raise InvalidArgument(f"the watchlist holds {MAX_SAVED_SEARCHES} saved searches, the most a server keeps; remove some first")
+    with live.use() as engine:
+        saved, found = add_search(engine, body.name, body.query, filters=filters)
+    added = SavedSearchAddedModel(**from_dataclass(SavedSearchModel, saved).model_dump(), matching=len(found.matches))
+    return Response(added.model_dump_json(), status_code=201, media_type="application/json")
+
+
+@router.delete("/watchlist/{name}", status_code=204, responses={**WRITE_ERRORS, **UNKNOWN})
+def remove_search(live: Live, name: Name) -> Response:
+    """Forget a saved search and its alerts, as `accord watchlist remove`."""
+    Watchlist(live.index_dir).remove(name)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", response_model=AlertsModel, responses={**ERRORS, **UNKNOWN})
+def alerts(
+    live: Live,
+    name: Annotated[list[str], Query(max_length=20, description="the saved searches to check (repeatable); default: all")] = [],  # noqa: B006
+    since: Annotated[str | None, Query(max_length=40, description=(
+        "'last' (default): what entered since the last acknowledgement; or a year, month or date"))] = None,
+) -> Response:
+    """What newly matches saved searches, best first: articles that entered their matches since
+    they were last acknowledged (or since a date) and still match. Nothing is acknowledged."""
+    start = parse_since(since)
+    with live.use() as engine:
+        found = check_alerts(engine, name, since=start, acknowledge=False)
+    return as_json(AlertsModel(alerts=[from_dataclass(AlertModel, alert) for alert in found]))
+
+
+@router.post("/alerts/{name}/seen", response_model=AlertsModel, responses={**WRITE_ERRORS, **UNKNOWN})
+def acknowledge(live: Live, name: Name) -> Response:
+    """Mark a saved search's new matches as seen, as `accord alerts NAME` does; answers what was
+    acknowledged. The next `GET /api/alerts` lists only what enters after this."""
+    with live.use() as engine:
+        found = check_alerts(engine, [name], acknowledge=True)
+    return as_json(AlertsModel(alerts=[from_dataclass(AlertModel, alert) for alert in found]))
