@@ -331,3 +331,33 @@ def test_past_the_threshold_an_hnsw_index_answers_and_filters_stay_exact(tmp_pat
             assert _hits(there.search(query, mode="semantic")) == _hits(here.search(query, mode="semantic"))
             russia = Filters(countries=("Russia",))
             assert _hits(there.search(query, mode="semantic", filters=russia)) == _hits(here.search(query, mode="semantic", filters=russia))
+
+
+def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
+    import httpx
+
+    from index.storage.postgres.local_server import free_port
+    from search.web.server import Server
+
+    local, url = seeds_both
+    port = free_port()
+    server = Server(url, host="127.0.0.1", port=port, encoder=HashingEncoder(), replicas=[url])
+    assert "***" in server.location
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        found = httpx.get(f"{base}/api/search", params={"q": "military cooperation", "k": 3}).json()
+        with Engine.open(local, encoder=HashingEncoder()) as engine:
+            assert [h["id"] for h in found["hits"]] == _hits(engine.search("military cooperation", k=3))
+        stats = httpx.get(f"{base}/api/stats").json()
+        assert stats["articles"] == 5 and "***" in stats["index_dir"]
+        refused = httpx.get(f"{base}/api/watchlist")
+        assert refused.status_code == 400 and "PostgreSQL store" in refused.json()["error"]
+    finally:
+        server.stop()
+        thread.join(timeout=30)

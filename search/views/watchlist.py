@@ -28,6 +28,7 @@ from pathlib import Path
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
 from index.storage.filters import Filters, date_bound
+from index.storage.postgres.connection import is_database_url
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 
@@ -103,6 +104,10 @@ class Watchlist:
     """The saved searches of one index (see the module docstring for sharing)."""
 
     def __init__(self, index_dir: Path | str) -> None:
+        if is_database_url(index_dir):
+            raise InvalidArgument(
+                "saved searches and alerts are kept beside an index folder; a PostgreSQL store (--db) does not support them yet"
+            )
         self.path = Path(index_dir).expanduser() / WATCHLIST_FILE
 
     @property
