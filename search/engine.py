@@ -187,6 +187,11 @@ class Engine:
     searches already running finish on the generation they started on, which is closed when the
     last of them ends. An Engine is not shared between processes: each process opens its own
     (opening is cheap; the model is loaded on the first semantic query).
+
+    The index is a folder or a PostgreSQL store (`Engine.open("postgresql://...")`): over a
+    store, each search borrows one pooled connection (a replica's when there is one) and reads
+    in one REPEATABLE READ snapshot, so its legs and hits come from one committed state, and
+    `refresh()` notices a newer commit with one short query (search/generations.py).
     """
 
     def __init__(
