@@ -361,3 +361,20 @@ def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
     finally:
         server.stop()
         thread.join(timeout=30)
+
+
+def test_one_engine_shared_by_threads_answers_as_one_thread(seeds_both):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _local, url = seeds_both
+    work = [(query, mode) for query in QUERIES for mode in ("keyword", "semantic", "hybrid")]
+    with Engine.open(url, encoder=HashingEncoder()) as engine:
+        expected = {(q, m): [(h.id, round(h.score, 6)) for h in engine.search(q, k=5, mode=m)] for q, m in work}
+
+        def run(item):
+            query, mode = item
+            return item, [(h.id, round(h.score, 6)) for h in engine.search(query, k=5, mode=mode)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:  # bounded: 8 threads x 24 searches x 4
+            answers = list(pool.map(run, work * 4 * 8))
+    assert all(found == expected[item] for item, found in answers)
