@@ -73,7 +73,10 @@ class PgVectorStore:
             self._conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(int(limit), 1000))}")
             rows = self._conn.execute(
                 f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
-                f"WHERE embedding IS NOT NULL ORDER BY {typed} <#> %s::vector({self.dim}), id LIMIT %s",
+                # ORDER BY the distance alone: anything more (an id to break ties) and PostgreSQL
+                # sorts a full scan instead of walking the HNSW index (measured: 250 ms instead of
+                # tens at 95,000 passages). The engine orders equal scores by id afterwards.
+                f"WHERE embedding IS NOT NULL ORDER BY {typed} <#> %s::vector({self.dim}) LIMIT %s",
                 (query, query, int(limit)),
             ).fetchall()
         else:
