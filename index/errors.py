@@ -45,3 +45,7 @@ class IndexWriteError(AccordError):
 
 class SavedSearchNotFound(AccordError):
     """No saved search of that name is on the index's watchlist."""
+
+
+class ClusterError(AccordError):
+    """The Dask cluster asked to embed (--dask, --workers) cannot be reached, has no workers, or failed."""
