@@ -291,6 +291,27 @@ def test_a_scheduler_without_workers_is_a_cluster_error(scheduler):
             pass
 
 
+def test_a_run_whose_last_worker_is_lost_stops_with_a_cluster_error(scheduler):
+    from distributed import Client
+
+    from index.embedding.distributed import DaskEncoder
+
+    address, folder = scheduler
+    # No nanny: killing the process is losing the worker for good (nothing restarts it).
+    worker = _dask_command("worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--no-dashboard", tmp_path=folder, name="worker")
+    try:
+        with Client(address, timeout=30, set_as_default=False) as dask_client:
+            dask_client.wait_for_workers(1, timeout=60)
+            encoder = DaskEncoder(HashingEncoder(), dask_client, factory=SlowHashingEncoder, label=f"--dask {address}", stall_seconds=1)
+            threading.Timer(1.0, worker.kill).start()  # 40 chunks of 0.4 s: well before the end
+            started = time.monotonic()
+            with pytest.raises(ClusterError, match=f"^--dask {address}: no Dask worker left for 1 s; start workers and run again"):
+                encoder.encode([f"text {n}" for n in range(40 * BATCH_SIZE)])
+            assert time.monotonic() - started < 12
+    finally:
+        _stop(worker)
+
+
 def test_cli_index_with_local_workers(tmp_path, corpus, local_index):
     import dask
 
@@ -358,3 +379,18 @@ def test_real_model_vectors_on_a_worker_equal_local_ones():
         vectors = DaskEncoder(local, dask_client).encode(texts)
     assert vectors.shape == (42, 384)
     assert np.array_equal(vectors, expected)
+
+
+def test_bench_dask_runs_and_writes_json(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_dask
+
+    _write_corpus(tmp_path / "data", 80)
+    (tmp_path / "data" / "articles-0.jsonl").rename(tmp_path / "data" / "docs.jsonl")
+    out = tmp_path / "bench.json"
+    bench_dask.main([str(tmp_path / "data"), "--passages", "70", "--workers", "1", "--repeats", "1",
+                     "--model", f"tests.conftest:{FAKE_MODEL}", "--no-wait", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    assert payload["command"].startswith("python benchmarks/bench_dask.py ")
+    assert [(r["config"], r["passages"], r["identical"]) for r in payload["results"]] == [("local", 70, True), ("dask-1", 70, True)]
+    assert payload["results"][0]["x_local"] == 1.0 and payload["results"][1]["passages_per_s"] > 0

@@ -110,6 +110,7 @@ class DaskEncoder:
             prepare()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens in each text, counted here by the local model's tokenizer."""
         return self._local.count_tokens(texts)
 
     @property
@@ -205,10 +206,13 @@ def open_cluster(
             # Without a dashboard the scheduler still serves its health routes, on 127.0.0.1 at
             # 8787 or, when that is taken (another cluster), at a free port: say nothing of it.
             warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, env=_worker_env(workers or 1),
-            )
+            try:
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, env=_worker_env(workers or 1),
+                )
+            except Exception as err:  # e.g. no free port, or a script without the __main__ guard
+                raise ClusterError(f"{label}: could not start local Dask workers ({type(err).__name__}: {_first_line(err)})") from None
         client = Client(cluster, set_as_default=False)
     try:
         try:
@@ -233,7 +237,8 @@ def _worker_env(workers: int) -> dict[str, str]:
     # them (which would run workers x cores threads). A user's own setting is kept.
     if os.environ.get(THREADS_ENV):
         return {}
-    return {THREADS_ENV: str(max(1, (os.cpu_count() or 1) // workers))}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {THREADS_ENV: str(max(1, cores // workers))}
 
 
 @contextmanager
