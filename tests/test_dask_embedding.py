@@ -348,7 +348,7 @@ def test_index_help_names_the_cluster_options():
     assert "--dask" in result.output and "--workers" in result.output
 
 
-def test_dask_is_not_imported_by_a_local_build_or_search(tmp_path, corpus_dir):
+def test_dask_is_not_imported_by_a_local_build_a_search_or_accord_index(tmp_path, corpus_dir):
     code = (
         "import sys\n"
         "from tests.conftest import HashingEncoder\n"
@@ -357,6 +357,9 @@ def test_dask_is_not_imported_by_a_local_build_or_search(tmp_path, corpus_dir):
         f"build([{str(corpus_dir)!r}], {str(tmp_path / 'ix')!r}, encoder=HashingEncoder())\n"
         f"with Engine.open({str(tmp_path / 'ix')!r}) as e: e.search('navy', k=3)\n"
         "import cli\n"
+        "from typer.testing import CliRunner\n"
+        f"r = CliRunner().invoke(cli.app, ['index', {str(corpus_dir)!r}, '--index', {str(tmp_path / 'ix2')!r}, '--model', {FAKE_MODEL!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
         "print([m for m in ('dask', 'distributed') if m in sys.modules])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
