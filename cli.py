@@ -152,6 +152,15 @@ def index_command(
     ] = 10_000,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.0, help="Warn about (or with --refuse-large skip) input files larger than this.")] = 20.0,
     refuse_large: Annotated[bool, typer.Option("--refuse-large", help="Skip files over --max-file-mb instead of indexing them with a warning.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", metavar="ADDRESS", show_default=False,
+                     help="Embed on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786); its workers need Accord installed."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, show_default=False, help="Embed on a local Dask cluster of this many worker processes, started for this run."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from article files.
@@ -160,16 +169,21 @@ def index_command(
     what changed: new and changed files are (re)indexed, deleted ones removed, unchanged text is
     never re-read or re-embedded. A source that is gone is reported and its articles kept until
     --forget drops it. Large updates are published in batches as they go.
+
+    --dask or --workers embed on a Dask cluster instead of this process: the same vectors and
+    cache; a lost worker's batches are rerun on the others.
     """
+    if dask is not None and workers is not None:
+        raise typer.BadParameter("give --dask ADDRESS or --workers N, not both", param_hint="'--dask' / '--workers'")
     with _user_errors():
         if check:
             _check(_location(index, db), as_json)
             return
         from index.pipeline.builder import LargeFiles, build
 
-        with _Progress() as progress:
+        with _embedding_cluster(_location(index, db), model, rebuild, dask, workers) as encoder, _Progress() as progress:
             report = build(
-                paths or [], _location(index, db), model=model, rebuild=rebuild, progress=progress,
+                paths or [], _location(index, db), encoder=encoder, model=model, rebuild=rebuild, progress=progress,
                 forget=forget or [], commit_every=commit_every,
                 large_files=LargeFiles(max_mb=max_file_mb, refuse=refuse_large),
             )
@@ -185,6 +199,19 @@ def index_command(
             f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache"
             + (f"; published in {report.generations} batches." if report.generations > 1 else ".")
         )
+
+
+@contextmanager
+def _embedding_cluster(index_dir: Path | str, model: str | None, rebuild: bool, address: str | None, workers: int | None):
+    """The build's model on the Dask cluster asked for, or None (build picks and runs it here)."""
+    if address is None and workers is None:
+        yield None
+        return
+    from index.embedding.distributed import dask_encoder
+    from index.pipeline.builder import resolve_encoder
+
+    with dask_encoder(resolve_encoder(index_dir, model=model, rebuild=rebuild), address=address, workers=workers) as encoder:
+        yield encoder
 
 
 def _printable(text: str) -> str:

@@ -53,3 +53,7 @@ class StoreUnavailable(AccordError):
 
 class SavedSearchExists(InvalidArgument):
     """A saved search of that name is already on the index's watchlist."""
+
+
+class ClusterError(AccordError):
+    """The Dask cluster asked to embed (--dask, --workers) cannot be reached, has no workers, or failed."""

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Texts per `encode` call, and per commit, when the encoder does not ask for another size.
+BATCH_SIZE = 64
+
 
 def passage_key(model_name: str, text: str) -> str:
     """The cache key of `text` embedded by `model_name`."""
@@ -65,7 +68,7 @@ class EmbeddingCache:
         texts: Sequence[str],
         model_name: str,
         encode: Callable[[Sequence[str]], np.ndarray],
-        batch_size: int = 64,
+        batch_size: int = BATCH_SIZE,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Vectors for `texts`, computing only those not cached; returns (vectors, newly embedded).

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.embedding.cache import EmbeddingCache
+from index.embedding.cache import BATCH_SIZE, EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
 from index.storage.directory import IndexDirectory
@@ -161,9 +161,7 @@ def build(
             )
     list(iter_input_files(Path(p) for p in new_paths))  # SourceNotFound before anything is written
     if encoder is None:
-        # Read without the lock only to pick the model; checked again under the lock.
-        peeked = None if rebuild else directory._raw_manifest().get("model")
-        encoder = encoder_for(model or (peeked if isinstance(peeked, str) else None) or MINILM_NAME)
+        encoder = resolve_encoder(index_dir, model=model, rebuild=rebuild)
     prepare = getattr(encoder, "prepare", None)
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
@@ -204,6 +202,14 @@ def _transaction(directory: IndexDirectory | PgIndex, lock_timeout: float, fresh
     if isinstance(directory, PgIndex):
         return directory.transaction(lock_timeout=lock_timeout, fresh=fresh)
     return WriteTransaction(directory, lock_timeout=lock_timeout, fresh=fresh)
+
+
+def resolve_encoder(index_dir: Path | str, *, model: str | None = None, rebuild: bool = False) -> Encoder:
+    """The encoder `build` uses when given none: `model`, else the index's own, else all-MiniLM-L6-v2
+    (e.g. to wrap it in a `DaskEncoder` before building)."""
+    # Read without the lock only to pick the model; `build` checks it again under the lock.
+    peeked = None if rebuild else _location(index_dir)._raw_manifest().get("model")
+    return encoder_for(model or (peeked if isinstance(peeked, str) else None) or MINILM_NAME)
 
 
 def _merge_sources(known: list[str], paths: Sequence[str]) -> list[str]:
@@ -433,7 +439,9 @@ class _Update:
             on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
         try:
             with self._stage("embed"):
-                vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, on_batch=on_batch)
+                # An encoder may ask for larger calls (a DaskEncoder: enough to keep every worker busy).
+                batch_size = getattr(self.encoder, "embed_batch_size", BATCH_SIZE)
+                vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, batch_size, on_batch)
         except sqlite3.DatabaseError as err:
             if is_disk_full(err):
                 raise IndexWriteError(
