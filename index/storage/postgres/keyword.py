@@ -21,7 +21,8 @@ a store serves one search at a time. Give each thread its own connection and sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from whoosh import classify
@@ -246,30 +247,19 @@ class PgKeywordStore:
     def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first (equal scores in the order articles were
         added), among articles passing `filters`; empty when no indexed term matches."""
-        found = self._compile(query)
-        if found is None:
-            return []
-        sql, params = found
-        sql = f"SELECT k.article_id, r.score FROM ({sql}) r JOIN accord.kw_docs k ON k.docnum = r.docnum"
+        sql = "SELECT k.article_id, r.score FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum"
+        params: list = []
         if filters is not None and filters.active:
-            condition, values = _filter_sql(filters)
+            condition, params = _filter_sql(filters)
             sql += f" JOIN accord.articles a ON a.id = k.article_id WHERE {condition}"
-            params += values
         # Scores equal in whoosh can differ in the last bits here (sums run in another order),
         # so ranks compare them to 1e-9 and break ties by document number, as whoosh does.
         sql += " ORDER BY round(r.score * 1e9) DESC, r.docnum LIMIT %s"
-        params.append(limit)
-        return [(article_id, float(score)) for article_id, score in self._conn.execute(sql, params)]
+        return [(article_id, float(score)) for article_id, score in self._run(query, sql, [*params, limit])]
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches, scored or not."""
-        found = self._compile(query)
-        if found is None:
-            return set()
-        sql, params = found
-        rows = self._conn.execute(
-            f"SELECT k.article_id FROM ({sql}) r JOIN accord.kw_docs k ON k.docnum = r.docnum", params
-        )
+        rows = self._run(query, "SELECT k.article_id FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum", [])
         return {row[0] for row in rows}
 
     def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
@@ -292,12 +282,32 @@ class PgKeywordStore:
             return []
         return self.search(whoosh_query.Or([whoosh_query.Term("body", t, boost=w) for t, w in terms]), limit, filters)
 
-    def _compile(self, query: whoosh_query.Query) -> tuple[str, list] | None:
+    def _run(self, query: whoosh_query.Query, wrap: str, params: list) -> list[tuple]:
+        """The rows of `wrap` (SQL with `{tree}` where the tree's SELECT goes, then `params`)
+        for `query`; [] when it matches nothing. Both statements read one snapshot, so a
+        search never mixes the statistics before a writer's commit with the postings after it."""
         if query is whoosh_query.NullQuery:
-            return None
-        stats = lookup(self._conn, query, self._schema)
-        fragment = Compiler(self._schema, stats, self._k1, self._b).compile(query)
-        return None if fragment is None else (fragment.sql, list(fragment.params))
+            return []
+        with _snapshot(self._conn):
+            stats = lookup(self._conn, query, self._schema)
+            fragment = Compiler(self._schema, stats, self._k1, self._b).compile(query)
+            if fragment is None:
+                return []
+            return self._conn.execute(wrap.replace("{tree}", fragment.sql), [*fragment.params, *params]).fetchall()
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """One read-only REPEATABLE READ transaction around a search on an autocommit connection
+    with no transaction open; inside the caller's own transaction, that transaction."""
+    from psycopg.pq import TransactionStatus
+
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+    else:
+        yield
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list]:
