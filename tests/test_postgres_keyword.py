@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from whoosh import query as Q
 
+from index.errors import QuerySyntaxError
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordWriter, WhooshKeywordStore
 from index.storage.postgres.connection import connect
@@ -351,3 +352,15 @@ def test_fast_path_is_sql_bm25_without_pg_textsearch(pair):
     assert pair.pg.search(Q.Term("body", "arm"), 10) == []  # an empty index
     pair.pg.close()
     assert not pair.conn.closed  # the connection is the caller's
+
+
+def test_a_tree_the_sql_cannot_score_is_a_named_error_and_the_connection_lives_on(pg_url):
+    with connect(pg_url, autocommit=True) as conn:
+        migrate(conn)
+        store = PgKeywordStore(conn, K1, B)
+        with pytest.raises(QuerySyntaxError, match="DisjunctionMax"):
+            store.search(Q.DisjunctionMax([Q.Term("body", "arm"), Q.Term("body", "navi")]), 10)
+        with pytest.raises(QuerySyntaxError, match="coordination"):
+            store.search(Q.Or([Q.Term("body", "arm"), Q.Term("body", "navi")], scale=0.5), 10)
+        assert store.search(Q.Term("body", "arm"), 10) == []
+        assert conn.info.transaction_status.name == "IDLE"

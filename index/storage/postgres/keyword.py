@@ -302,12 +302,17 @@ def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
     with no transaction open; inside the caller's own transaction, that transaction."""
     from psycopg.pq import TransactionStatus
 
-    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield
-    else:
+    if not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE):
         yield
+        return
+    # One statement opens it (psycopg's transaction() would need a second to set the level).
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list]:
