@@ -172,7 +172,7 @@ class PgKeywordWriter:
                     for name, length in lengths.items():
                         totals[name] = totals.get(name, 0) + length
         if lexicon:
-            keys = list(lexicon)
+            keys = sorted(lexicon)  # one lock order for every writer (the write lock serialises them anyway)
             conn.execute(
                 "INSERT INTO accord.kw_terms (field, term, df, cf) "
                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[]) "
