@@ -21,8 +21,7 @@ a store serves one search at a time. Give each thread its own connection and sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from whoosh import classify
@@ -284,35 +283,35 @@ class PgKeywordStore:
 
     def _run(self, query: whoosh_query.Query, wrap: str, params: list) -> list[tuple]:
         """The rows of `wrap` (SQL with `{tree}` where the tree's SELECT goes, then `params`)
-        for `query`; [] when it matches nothing. Both statements read one snapshot, so a
-        search never mixes the statistics before a writer's commit with the postings after it."""
+        for `query`; [] when it matches nothing.
+
+        Both statements read one snapshot, so a search never mixes the statistics before a
+        writer's commit with the postings after it: on an autocommit connection with no
+        transaction open they run in a read-only REPEATABLE READ transaction (otherwise in the
+        caller's). Pipelined, that costs no extra round trip: BEGIN goes with the statistics,
+        COMMIT with the search.
+        """
         if query is whoosh_query.NullQuery:
             return []
-        with _snapshot(self._conn):
-            stats = lookup(self._conn, query, self._schema)
-            fragment = Compiler(self._schema, stats, self._k1, self._b).compile(query)
-            if fragment is None:
-                return []
-            return self._conn.execute(wrap.replace("{tree}", fragment.sql), [*fragment.params, *params]).fetchall()
+        from psycopg.pq import TransactionStatus
 
-
-@contextmanager
-def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
-    """One read-only REPEATABLE READ transaction around a search on an autocommit connection
-    with no transaction open; inside the caller's own transaction, that transaction."""
-    from psycopg.pq import TransactionStatus
-
-    if not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE):
-        yield
-        return
-    # One statement opens it (psycopg's transaction() would need a second to set the level).
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn = self._conn
+        own = conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
+        try:
+            with conn.pipeline():
+                if own:
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                stats = lookup(conn, query, self._schema)
+                fragment = Compiler(self._schema, stats, self._k1, self._b).compile(query)
+                cursor = None
+                if fragment is not None:
+                    cursor = conn.execute(wrap.replace("{tree}", fragment.sql), [*fragment.params, *params])
+                if own:
+                    conn.execute("COMMIT")
+                return cursor.fetchall() if cursor is not None else []
+        finally:
+            if own and conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")  # the search failed inside its snapshot
 
 
 def _filter_sql(filters: Filters) -> tuple[str, list]:
