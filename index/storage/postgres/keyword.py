@@ -5,17 +5,19 @@ title repeats and field boost, through whoosh's own `field.index`), into `accord
 `accord.kw_postings`, `accord.kw_terms` and `accord.kw_fields`, inside the caller's transaction.
 `PgKeywordStore` answers the `KeywordStore` protocol by translating the whoosh query tree to SQL
 (`keyword_sql`), so it ranks as the local store does: same ids, same order, scores equal to
-float precision. One difference is on purpose: whoosh keeps counting deleted documents in its
-statistics until it merges segments, while these tables always count only the live documents,
-so after updates the scores equal those of a freshly built (or merged) whoosh index.
+float precision. One difference is on purpose: these tables always hold the exact statistics of
+the live articles, so the scores are those of a whoosh index built in one commit from them;
+whoosh's own drift with its history (deleted documents count until a merge, and a merge sums
+byte-quantised field lengths instead of the exact ones).
 
 PostgreSQL's own text ranking (`ts_rank_cd`) is not used: it is not BM25 and ranked TIME dev at
 nDCG@10 0.41-0.49 against 0.76 for BM25 (issue #14). Timescale's `pg_textsearch` BM25 index is
 detected and shown in `fast_path`, but not used: it could not be installed or tested here.
 
 Sharing: a writer or a store works on the one connection it is given, which belongs to the
-caller (they never commit or close it); psycopg runs one statement at a time per connection, so
-a store serves one search at a time. Give each thread its own connection and store.
+caller (neither commits nor closes it). A writer is used by one thread. A store keeps no state
+between calls and may be shared between threads, but psycopg runs one statement at a time per
+connection, so for parallel searches give each thread its own connection and store.
 """
 
 from __future__ import annotations
