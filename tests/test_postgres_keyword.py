@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from whoosh import query as Q
 
+from index.errors import QuerySyntaxError
 from index.storage.filters import Filters
 from index.storage.keyword import KeywordWriter, WhooshKeywordStore
 from index.storage.postgres.connection import connect
@@ -274,6 +275,57 @@ def test_hostile_queries_never_break_the_sql(pair):
     assert pair.conn.execute("SELECT count(*) FROM accord.kw_docs").fetchone()[0] == len(_synthetic())
 
 
+def test_hostile_text_never_reaches_the_sql_text(pair):
+    from index.storage.postgres.keyword_sql import Compiler, lookup
+
+    pair.add(_synthetic())
+    marker = "zq'x\\; DROP"
+    trees = [Q.Term("body", marker), Q.Term("id", marker), Q.Prefix("body", marker), Q.Wildcard("body", marker + "*"),
+             Q.Phrase("body", ["arm", marker]), Q.TermRange("date", marker, marker + "z"), Q.Every(marker),
+             Q.Or([Q.Term("body", "arm"), Q.Not(Q.Term("source", marker))]), parse_query(marker + " arms").keyword]
+    schema = pair.pg._schema
+    for tree in trees:
+        stats = lookup(pair.conn, tree, schema)
+        fragment = Compiler(schema, stats, K1, B).compile(tree)
+        assert fragment is None or ("DROP" not in fragment.sql and "zq" not in fragment.sql), fragment
+
+
+def test_a_search_reads_one_snapshot(pg_url, monkeypatch):
+    """A writer committing between a search's two statements is not seen by either of them."""
+    import index.storage.postgres.keyword as pg_keyword
+
+    articles = _synthetic()
+    with connect(pg_url) as writer_conn:
+        migrate(writer_conn)
+        with writer_conn.transaction():
+            writer = PgKeywordWriter(writer_conn, TITLE_BOOST)
+            for a in articles[:30]:
+                writer.add(a)
+            writer.commit()
+        with connect(pg_url, autocommit=True) as reader:
+            store = PgKeywordStore(reader, K1, B)
+            query = parse_query("arms navy").keyword
+            before = store.search(query, 100)
+            real_lookup = pg_keyword.lookup
+
+            def lookup_then_a_commit(*args, **kwargs):
+                stats = real_lookup(*args, **kwargs)
+                with writer_conn.transaction():
+                    late = PgKeywordWriter(writer_conn, TITLE_BOOST)
+                    late.delete([articles[0].id])
+                    for a in articles[30:]:
+                        late.add(a)
+                    late.commit()
+                writer_conn.commit()
+                return stats
+
+            monkeypatch.setattr(pg_keyword, "lookup", lookup_then_a_commit)
+            assert store.search(query, 100) == before
+            monkeypatch.setattr(pg_keyword, "lookup", real_lookup)
+            after = store.search(query, 100)
+            assert articles[0].id not in {i for i, _ in after} and len(after) == len(articles) - 1
+
+
 def test_hostile_ids_are_stored_and_deleted_as_given(pair):
     odd = ["o'brien", 'quote"d', "semi;colon", "back\\slash", "tab\there", "uni\u00e7\u00f8de", "-- comment"]
     articles = [Article(id=i, title="", body=f"hostile id {n} arms", date=None, source=None, url=None, path="h")
@@ -300,3 +352,15 @@ def test_fast_path_is_sql_bm25_without_pg_textsearch(pair):
     assert pair.pg.search(Q.Term("body", "arm"), 10) == []  # an empty index
     pair.pg.close()
     assert not pair.conn.closed  # the connection is the caller's
+
+
+def test_a_tree_the_sql_cannot_score_is_a_named_error_and_the_connection_lives_on(pg_url):
+    with connect(pg_url, autocommit=True) as conn:
+        migrate(conn)
+        store = PgKeywordStore(conn, K1, B)
+        with pytest.raises(QuerySyntaxError, match="DisjunctionMax"):
+            store.search(Q.DisjunctionMax([Q.Term("body", "arm"), Q.Term("body", "navi")]), 10)
+        with pytest.raises(QuerySyntaxError, match="coordination"):
+            store.search(Q.Or([Q.Term("body", "arm"), Q.Term("body", "navi")], scale=0.5), 10)
+        assert store.search(Q.Term("body", "arm"), 10) == []
+        assert conn.info.transaction_status.name == "IDLE"
