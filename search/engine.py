@@ -489,6 +489,18 @@ class Engine:
             started = time.perf_counter()
             semantic, best = self._semantic_leg(generation, parsed, fetch, allowed)
             timings["semantic"] = time.perf_counter() - started
+        elif getattr(generation, "one_connection", False):
+            # A PostgreSQL store reads through one connection per search (one snapshot), which
+            # runs one statement at a time: only the query's embedding, the costly part, is made
+            # in the worker thread while this one runs the keyword leg's SQL.
+            encoding = self._worker().submit(_timed, self._query_vector, parsed)
+            started = time.perf_counter()
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)
+            timings["keyword"] = time.perf_counter() - started
+            vector, encoded = encoding.result()
+            started = time.perf_counter()
+            semantic, best = self._semantic_leg(generation, parsed, fetch, allowed, vector)
+            timings["semantic"] = encoded + time.perf_counter() - started
         else:
             # The semantic leg runs in a worker thread while this one runs the keyword leg: the
             # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
@@ -556,15 +568,22 @@ class Engine:
         return generation.docs.passage_ids_of(sorted(articles))
 
     def _semantic_leg(
-        self, generation: StoreView, parsed: ParsedQuery, limit: int, allowed: list[int] | None
+        self, generation: StoreView, parsed: ParsedQuery, limit: int, allowed: list[int] | None,
+        vector: np.ndarray | None = None,
     ) -> tuple[Run, dict[str, int]]:
-        """The semantic leg for `parsed` among `allowed` passages. It uses the model, the vectors
-        and the article store but never whoosh, so it may run in a worker thread while the
-        calling thread runs the keyword leg."""
+        """The semantic leg for `parsed` (embedded now unless its `vector` is given) among
+        `allowed` passages. It uses the model, the vectors and the article store but never
+        whoosh, so over an index folder it may run in a worker thread while the calling thread
+        runs the keyword leg."""
         if allowed is not None and not allowed:
             return [], {}
-        vector = self.encoder.encode([parsed.embed_text or parsed.text])[0]
+        if vector is None:
+            vector = self._query_vector(parsed)
         return self._best_passages(generation, vector, limit, allowed)
+
+    def _query_vector(self, parsed: ParsedQuery) -> np.ndarray:
+        """The query's embedding (what the semantic leg searches with)."""
+        return self.encoder.encode([parsed.embed_text or parsed.text])[0]
 
     def _best_passages(
         self, generation: StoreView, vector: np.ndarray, limit: int, allowed: list[int] | None

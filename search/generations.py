@@ -188,6 +188,9 @@ class _PgView:
     keyword: Any
     vectors: Any
     docs: Any
+    # Every store reads through the same connection (one snapshot), which runs one statement
+    # at a time: the engine must not run two legs' SQL at once on it.
+    one_connection: bool = True
 
 
 class PgConnections:

@@ -378,3 +378,33 @@ def test_one_engine_shared_by_threads_answers_as_one_thread(seeds_both):
         with ThreadPoolExecutor(max_workers=8) as pool:  # bounded: 8 threads x 24 searches x 4
             answers = list(pool.map(run, work * 4 * 8))
     assert all(found == expected[item] for item, found in answers)
+
+
+def test_a_hybrid_search_never_runs_two_statements_at_once_on_its_connection(seeds_both, monkeypatch):
+    """One search reads one snapshot through one connection, which runs one statement at a time
+    (psycopg's pipeline mode fails outright when a second thread sends meanwhile): the legs'
+    SQL must take turns; only the query's embedding may overlap the keyword leg."""
+    from index.storage.postgres.keyword import PgKeywordStore
+    from index.storage.postgres.vectors import PgVectorStore
+
+    _local, url = seeds_both
+    busy = threading.Lock()
+    overlaps: list[str] = []
+
+    def exclusive(name, method):
+        def run(self, *args, **kwargs):
+            if not busy.acquire(blocking=False):
+                overlaps.append(name)
+                return method(self, *args, **kwargs)
+            try:
+                time.sleep(0.2)  # widen the window a second thread would use
+                return method(self, *args, **kwargs)
+            finally:
+                busy.release()
+        return run
+
+    monkeypatch.setattr(PgKeywordStore, "search", exclusive("keyword", PgKeywordStore.search))
+    monkeypatch.setattr(PgVectorStore, "search", exclusive("vectors", PgVectorStore.search))
+    with Engine.open(url, encoder=HashingEncoder()) as engine:
+        found = [len(engine.search(query, mode="hybrid")) for query in QUERIES[:4]]
+    assert overlaps == [] and sum(found) > 0

@@ -23,7 +23,7 @@ connection, so for parallel searches give each thread its own connection and sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from whoosh import classify
@@ -269,8 +269,18 @@ class PgKeywordStore:
     def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Articles sharing the most distinctive terms of `text` (whoosh's more-like-this: the 25
         best terms by the Bo1 model, OR-ed and boosted by their weight), best first."""
+        terms = self.expansion_terms([text], 25)
+        if not terms:
+            return []
+        return self.search(whoosh_query.Or([whoosh_query.Term("body", t, boost=w) for t, w in terms]), limit, filters)
+
+    def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
+        """The `count` body-field terms of `texts` that most set them apart from the store, with
+        whoosh's Bo1 weights (largest first, the largest 1.0): what `similar` and pseudo-relevance
+        feedback add to a query, computed from the SQL statistics as the whoosh store computes
+        them from its own."""
         field = self._schema["body"]
-        words = sorted({term_text(tbytes) for tbytes, _f, _w, _v in field.index(text)})
+        words = sorted({term_text(tbytes) for text in texts for tbytes, _f, _w, _v in field.index(text)})
         if not words:
             return []
         rows = self._conn.execute(
@@ -280,11 +290,9 @@ class PgKeywordStore:
         ).fetchall()
         reader = _LexiconReader(self._schema, "body", rows)
         expander = classify.Expander(reader, "body", model=classify.Bo1Model)
-        expander.add_text(text)
-        terms = expander.expanded_terms(25, normalize=True)
-        if not terms:
-            return []
-        return self.search(whoosh_query.Or([whoosh_query.Term("body", t, boost=w) for t, w in terms]), limit, filters)
+        for text in texts:
+            expander.add_text(text)
+        return [(term, float(weight)) for term, weight in expander.expanded_terms(count, normalize=True)]
 
     def _run(self, query: whoosh_query.Query, wrap: str, params: list) -> list[tuple]:
         """The rows of `wrap` (SQL with `{tree}` where the tree's SELECT goes, then `params`)

@@ -197,19 +197,47 @@ class LocalPostgres:
         for replica in self._replicas:
             replica.stop(delete)
         self._replicas = []
-        if (self.data_dir / "postmaster.pid").exists():
+        pid = self._postmaster_pid()
+        if pid is not None:
             try:
                 self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
-            except RuntimeError:
+            except (RuntimeError, subprocess.TimeoutExpired):
                 pass
+            # pg_ctl can give up under load; a server left running without its folder would
+            # hold its port and memory until the machine stops, so it is killed outright.
+            _kill(pid)
         if delete:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def __enter__(self) -> LocalPostgres:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _kill(pid: int, wait: float = 10.0) -> None:
+    """Make sure process `pid` (a postmaster) is gone: SIGQUIT (immediate shutdown), then SIGKILL."""
+    import signal
+
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
 
 def _service_user() -> str | None:

@@ -161,6 +161,8 @@ class PgWriteTransaction:
             if self._pending is not None and not conn.closed:
                 conn.rollback()
             self._pending = None
+            if exc is None and self.published:
+                _vacuum(conn)
         finally:
             conn.close()  # ends the session: the advisory lock goes with it
         if exc is not None and not isinstance(exc, AccordError | KeyboardInterrupt):
@@ -252,6 +254,19 @@ class PgWriteTransaction:
         self.live = manifest.generation
         self.published.append(manifest.generation)
         self._pending = None
+
+
+def _vacuum(conn: psycopg.Connection) -> None:
+    """VACUUM (ANALYZE) the tables a build wrote: fresh planner statistics, and the visibility map
+    that lets the keyword leg score from the postings index alone (an index-only scan), instead of
+    waiting for autovacuum. Best effort: a role that may not vacuum still has its build."""
+    import psycopg
+
+    try:
+        conn.autocommit = True
+        conn.execute("VACUUM (ANALYZE) accord.kw_postings, accord.kw_terms, accord.kw_docs, accord.passages, accord.articles")
+    except psycopg.Error:
+        pass
 
 
 def _named_fault(err: BaseException, where: str) -> AccordError | None:

@@ -56,8 +56,11 @@ class PgVectorStore:
         return _registered(self._raw)
 
     def __len__(self) -> int:
-        row = self._conn.execute("SELECT count(*) FROM accord.passages WHERE embedding IS NOT NULL").fetchone()
-        return int(row[0]) if row else 0
+        # The passage count the last committed update recorded (every passage has its vector,
+        # which `accord index --check` verifies): a count(*) scans the table, 0.3 s at 95,000
+        # passages, and the semantic leg asks on every search.
+        row = self._raw.execute("SELECT (value ->> 'passages')::bigint FROM accord.meta WHERE key = 'manifest'").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
 
     def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """The `limit` passage ids nearest to `vector` by cosine, among `allowed` ids when given."""
