@@ -31,6 +31,7 @@ from index.storage.manifest import MANIFEST_NAME, Manifest
 from index.storage.vectors import LazyVectorStore, VectorStore
 from index.text.articles import Article
 from search import regions, snippets
+from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
 from search.query import ParsedQuery, parse_query, with_extra_words
 
@@ -69,6 +70,9 @@ class RankingConfig:
     # over 0.4 to pass the Iran one, which says "arms sales"); no dev query names a region.
     region_term_boost: float = 0.5
     region_lift: float = 0.5
+    # Pseudo-relevance feedback on the keyword and semantic legs (search/feedback.py); None: off.
+    feedback: Feedback | None = None
+    vector_feedback: VectorFeedback | None = None
 
 
 @dataclass(frozen=True)
@@ -561,8 +565,10 @@ class Engine:
         self, generation: _Generation, query: whoosh_query.Query, limit: int, filters: Filters | None
     ) -> Run:
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        found = generation.keyword.search(query, limit, filters)
-        return sorted(found, key=lambda hit: (-hit[1], hit[0]))
+        found = sorted(generation.keyword.search(query, limit, filters), key=lambda hit: (-hit[1], hit[0]))
+        if self.ranking.feedback is not None:
+            found = feedback_run(generation.keyword, generation.docs, query, found, limit, filters, self.ranking.feedback)
+        return found
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
         if mode == "keyword":
@@ -608,7 +614,13 @@ class Engine:
         if allowed is not None and not allowed:
             return [], {}
         vector = self.encoder.encode([parsed.embed_text or parsed.text])[0]
-        return self._best_passages(generation, vector, limit, allowed)
+        found = self._best_passages(generation, vector, limit, allowed)
+        if self.ranking.vector_feedback is not None:
+            found = vector_feedback_run(
+                lambda moved: self._best_passages(generation, moved, limit, allowed),
+                generation.vectors.vectors, vector, found, self.ranking.vector_feedback,
+            )
+        return found
 
     def _best_passages(
         self, generation: _Generation, vector: np.ndarray, limit: int, allowed: list[int] | None
