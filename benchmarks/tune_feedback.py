@@ -69,8 +69,14 @@ def main() -> None:
     parser.add_argument("--vector", action="store_true",
                         help="the semantic leg's vector feedback instead (grid: --docs by --vector-weights)")
     parser.add_argument("--vector-weights", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    parser.add_argument("--latency", metavar="DOCS,TERMS,WEIGHT",
+                        help="instead: p50 of engine.search(k=10) per mode with this feedback and without, interleaved")
     args = parser.parse_args()
     print(f"command: python benchmarks/tune_feedback.py {' '.join(sys.argv[1:])}", flush=True)
+    if args.latency:
+        docs, terms, weight = args.latency.split(",")
+        latency(args, Feedback(int(docs), int(terms), float(weight)))
+        return
     legs = pickle.loads(args.legs.read_bytes())
     if args.vector:
         vector_grid(args, legs)
@@ -178,6 +184,27 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
         cells = [*(f"{v:.4f}" for v in k), f"{statistics.fmean(k):.4f}", f"{min(k):.4f}",
                  *(f"{v:.4f}" for v in h), f"{statistics.fmean(h):.4f}", f"{min(h):.4f}"]
         print(f"| {row} | " + " | ".join(cells) + " |")
+
+
+def latency(args: argparse.Namespace, feedback: Feedback) -> None:
+    """Warm search latency with and without `feedback`, each query run by both engines in turn."""
+    print("\n| collection | mode | p50 off (ms) | p50 feedback (ms) | ratio |\n|---|---|---:|---:|---:|")
+    for pair in args.indexes:
+        name, index_dir = pair.split("=", 1)
+        queries = [pre_clean(t) for t in load_collection(args.data / name).queries.values()]
+        with Engine.open(index_dir) as off, Engine.open(index_dir, ranking=RankingConfig(feedback=feedback)) as on:
+            for mode in ("keyword", "hybrid"):
+                times: dict[str, list[float]] = {"off": [], "on": []}
+                for engine in (off, on):  # warm-up: the model, the searchers
+                    for text in queries[:5]:
+                        engine.search(text, k=10, mode=mode)
+                for text in queries:
+                    for key, engine in (("off", off), ("on", on)):
+                        started = time.perf_counter()
+                        engine.search(text, k=10, mode=mode)
+                        times[key].append(time.perf_counter() - started)
+                a, b = statistics.median(times["off"]), statistics.median(times["on"])
+                print(f"| {name} | {mode} | {1000 * a:.1f} | {1000 * b:.1f} | {b / a:.2f} |", flush=True)
 
 
 def vector_label(feedback: VectorFeedback | None) -> str:

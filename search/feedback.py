@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from whoosh import query as whoosh_query
 
@@ -46,9 +46,9 @@ class Feedback:
     `weight` of the query's weight (the query's own words the rest). Raises InvalidArgument for
     a count under 1 or a weight outside [0, 1)."""
 
-    docs: int = 10
+    docs: int = 5
     terms: int = 10
-    weight: float = 0.3
+    weight: float = 0.2
 
     def __post_init__(self) -> None:
         if self.docs < 1 or self.terms < 1 or not 0.0 <= self.weight < 1.0:
@@ -61,16 +61,19 @@ class VectorFeedback:
     mean` of the best passages of the first run's best `docs` articles, normalised. Raises
     InvalidArgument for docs under 1 or a weight outside [0, 1)."""
 
-    docs: int = 3
-    weight: float = 0.5
+    # The V table's best hybrid mean (docs/tuning.md); off by default, as no setting helped.
+    docs: int = 5
+    weight: float = 0.3
 
     def __post_init__(self) -> None:
         if self.docs < 1 or not 0.0 <= self.weight < 1.0:
             raise InvalidArgument(f"vector feedback needs docs >= 1 and 0 <= weight < 1, not {self}")
 
 
+@runtime_checkable
 class ExpandingStore(Protocol):
-    """A keyword store that can weigh the terms of some texts against its collection."""
+    """A keyword store that can weigh the terms of some texts against its collection (the whoosh
+    store can; a store without `expansion_terms` runs without feedback)."""
 
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` terms of `texts` that most set them apart from the collection, weighted."""
@@ -139,13 +142,12 @@ def feedback_run(
     `expansion_terms`).
     """
     original = plain_terms(query)
-    expand = getattr(store, "expansion_terms", None)
-    if original is None or not first or expand is None:
+    if original is None or not first or not isinstance(store, ExpandingStore):
         return first
     top = [doc_id for doc_id, _score in first[: feedback.docs]]
     articles = docs.articles(top)
     texts = [feedback_text(articles[doc_id]) for doc_id in top if doc_id in articles]
-    terms = expand(texts, feedback.terms) if texts else []
+    terms = store.expansion_terms(texts, feedback.terms) if texts else []
     if not terms:
         return first
     expanded = interpolate(original, terms, feedback.weight)
