@@ -10,7 +10,8 @@ The indexes and the legs file are those `tune_dev.py` writes (the legs give each
 semantic passage scores and judgments). Each query's first keyword run and its expansion terms
 are computed once and shared by the grid's settings, with the functions the engine's keyword leg
 calls (`search.feedback`); one setting is also run through the Engine with
-`RankingConfig(feedback=...)` and must give the same runs. The hybrid is the default convex
+`RankingConfig(feedback=...)` (the keyword leg of its hybrid candidates, where feedback applies)
+and must give the same runs. The hybrid is the default convex
 fusion of the keyword leg with the saved semantic leg (best passage per article).
 """
 
@@ -122,8 +123,10 @@ def main() -> None:
                             runs[key][q] = sorted(found, key=lambda hit: (-hit[1], hit[0]))
         check = grid[-1]
         with Engine.open(index_dir, ranking=RankingConfig(feedback=check)) as engine:
-            for q in list(queries)[:10]:
-                assert engine.keyword_run(queries[q], FETCH) == runs[label(check)][q], (name, q)
+            for q in list(queries)[:10]:  # the hybrid's keyword leg, as the engine ran it
+                found = [c for c in engine.candidates(queries[q], "hybrid", limit=FETCH) if c.keyword]
+                leg = [(c.id, c.keyword.score) for c in sorted(found, key=lambda c: c.keyword.rank)]
+                assert leg == runs[label(check)][q], (name, q)
         print(f"{name}: {len(grid)} settings, {time.perf_counter() - started:.0f}s", flush=True)
         for feedback in grid:
             keyword = runs[label(feedback)]

@@ -70,9 +70,10 @@ class RankingConfig:
     # over 0.4 to pass the Iran one, which says "arms sales"); no dev query names a region.
     region_term_boost: float = 0.5
     region_lift: float = 0.5
-    # Pseudo-relevance feedback (search/feedback.py); None: off. On the keyword leg, 5 articles,
-    # 10 terms, weight 0.2 raised the hybrid on all three dev collections (docs/tuning.md, P
-    # table) for about twice the keyword leg's time; on the semantic leg it did not (V table).
+    # Pseudo-relevance feedback (search/feedback.py); None: off. On the hybrid's keyword leg
+    # (never in keyword mode), 5 articles, 10 terms, weight 0.2 raised the hybrid on all three
+    # dev collections (docs/tuning.md, P table) for about twice the keyword leg's time; on the
+    # semantic leg it did not (V table).
     feedback: Feedback | None = Feedback(docs=5, terms=10, weight=0.2)
     vector_feedback: VectorFeedback | None = None
 
@@ -544,7 +545,7 @@ class Engine:
             # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
             pending = self._worker().submit(_timed, self._semantic_leg, generation, parsed, fetch, allowed)
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
             (semantic, best), timings["semantic"] = pending.result()
         fused = self._lift_region(generation, self._fuse(keyword, semantic, mode), found_regions)
@@ -564,11 +565,14 @@ class Engine:
         return regions.boost_region(run, members, self.ranking.region_lift)
 
     def _keyword_leg(
-        self, generation: _Generation, query: whoosh_query.Query, limit: int, filters: Filters | None
+        self, generation: _Generation, query: whoosh_query.Query, limit: int, filters: Filters | None,
+        feedback: bool = False,
     ) -> Run:
         # Equal scores are ordered by id, so the order does not depend on the index's history.
         found = sorted(generation.keyword.search(query, limit, filters), key=lambda hit: (-hit[1], hit[0]))
-        if self.ranking.feedback is not None:
+        # Feedback only inside the hybrid: keyword mode returns exactly the articles with the
+        # query's words, while the hybrid admits others through its semantic leg anyway.
+        if feedback and self.ranking.feedback is not None:
             found = feedback_run(generation.keyword, generation.docs, query, found, limit, filters, self.ranking.feedback)
         return found
 

@@ -80,8 +80,10 @@ def feedback_index(tmp_path: Path) -> Path:
 
 
 def keyword_ids(index_dir: Path, query: str, feedback: Feedback | None, filters: Filters | None = None) -> list[str]:
+    """The articles of the hybrid's keyword leg (where feedback applies), by keyword rank."""
     with Engine.open(index_dir, encoder=HashingEncoder(), ranking=RankingConfig(feedback=feedback)) as engine:
-        return [hit.id for hit in engine.search(query, k=10, mode="keyword", filters=filters)]
+        found = [c for c in engine.candidates(query, "hybrid", filters=filters) if c.keyword is not None]
+    return [c.id for c in sorted(found, key=lambda c: c.keyword.rank if c.keyword else 0)]
 
 
 FEEDBACK = Feedback(docs=1, terms=8, weight=0.5)
@@ -93,6 +95,15 @@ def test_feedback_finds_an_article_that_shares_the_best_hits_words(feedback_inde
     assert keyword_ids(feedback_index, "pantsir", FEEDBACK) == ["pantsir", "belgrade"]
 
 
+def test_feedback_is_on_by_default_in_the_hybrid_only(feedback_index):
+    assert RankingConfig().feedback == Feedback(docs=5, terms=10, weight=0.2)
+    with Engine.open(feedback_index, encoder=HashingEncoder()) as engine:
+        hybrid = {hit.id: hit for hit in engine.search("pantsir")}
+        assert hybrid["belgrade"].keyword is not None  # found by the keyword leg through feedback
+        # Keyword mode returns exactly the articles with the query's words.
+        assert [hit.id for hit in engine.search("pantsir", mode="keyword")] == ["pantsir"]
+
+
 def test_feedback_keeps_the_filters(feedback_index):
     alpha = Filters.parse(sources=["Alpha"])
     assert keyword_ids(feedback_index, "pantsir", FEEDBACK, alpha) == ["pantsir"]
@@ -100,10 +111,13 @@ def test_feedback_keeps_the_filters(feedback_index):
 
 @pytest.mark.parametrize("query", ['"air defence" pantsir', "pantsir NOT wheat", "title:pantsir"])
 def test_feedback_leaves_structured_queries_alone(feedback_index, query):
-    with Engine.open(feedback_index, encoder=HashingEncoder()) as plain, Engine.open(
+    off = RankingConfig(feedback=None)
+    assert keyword_ids(feedback_index, query, FEEDBACK) == keyword_ids(feedback_index, query, None)
+    with Engine.open(feedback_index, encoder=HashingEncoder(), ranking=off) as plain, Engine.open(
         feedback_index, encoder=HashingEncoder(), ranking=RankingConfig(feedback=FEEDBACK)
     ) as expanded:
-        assert expanded.keyword_run(query, 10) == plain.keyword_run(query, 10)
+        scores = [[(c.id, c.keyword) for c in e.candidates(query, "hybrid")] for e in (plain, expanded)]
+        assert scores[0] == scores[1]
 
 
 def test_feedback_with_nothing_found_finds_nothing(feedback_index):
