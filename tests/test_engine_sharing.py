@@ -11,7 +11,7 @@ import pytest
 
 from index.pipeline.builder import build
 from index.storage.filters import Filters
-from search.engine import Engine, RankingConfig
+from search.engine import Engine
 from tests.conftest import HashingEncoder
 
 THREADS = 8
@@ -123,8 +123,7 @@ def test_threads_share_one_engine_while_updates_are_committed(tmp_path: Path, st
 
 def test_refresh_switches_generation_and_in_flight_searches_finish_on_the_old(built_index: Path, corpus_dir: Path) -> None:
     encoder = HashingEncoder()
-    # Without feedback, so the keyword leg's hits are exactly the articles with the query's words.
-    with Engine.open(built_index, encoder=encoder, ranking=RankingConfig(feedback=None)) as engine:
+    with Engine.open(built_index, encoder=encoder) as engine:
         assert engine.refresh() is False  # nothing changed
         old = engine.manifest.generation
         with engine._using() as held:  # a search in flight on the old generation
