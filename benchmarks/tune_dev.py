@@ -25,6 +25,7 @@ from devsets import load_collection, pre_clean  # noqa: E402
 
 from index.pipeline.builder import build  # noqa: E402
 from index.storage.manifest import BuildSettings  # noqa: E402
+from index.text.passages import SPLITTERS  # noqa: E402
 from search.engine import Engine, RankingConfig  # noqa: E402
 
 FETCH = 1000
@@ -46,18 +47,24 @@ def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[flo
     return scores
 
 
-def collect(folder: Path, work: Path, settings: BuildSettings) -> dict:
-    """Both legs of every judged query on one collection, for every BM25 setting."""
+def index_name(collection: str, settings: BuildSettings) -> str:
+    """The folder under --work of a collection's index built with `settings`."""
+    name = f"{collection}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+    return name if settings.sentence_splitter == "regex" else f"{name}-{settings.sentence_splitter}"
+
+
+def collect(folder: Path, work: Path, settings: BuildSettings, k1s=K1S, bs=BS) -> dict:
+    """Both legs of every judged query on one collection, for every BM25 setting asked for."""
     coll = load_collection(folder)
     queries = {q: pre_clean(t) for q, t in coll.queries.items()}
-    index_dir = work / f"{coll.name}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+    index_dir = work / index_name(coll.name, settings)
     started = time.perf_counter()
     report = build([coll.docs], index_dir, settings=settings, rebuild=True, embedding_cache=work / "embeddings.sqlite")
     print(f"{coll.name}: {report.articles} articles, {report.passages} passages, {report.embedded} embedded, "
           f"build {time.perf_counter() - started:.0f}s", flush=True)
     keyword: dict[tuple[float, float], dict] = {}
-    for k1 in K1S:
-        for b in BS:
+    for k1 in k1s:
+        for b in bs:
             with Engine.open(index_dir, ranking=RankingConfig(bm25_k1=k1, bm25_b=b)) as engine:
                 keyword[(k1, b)] = {q: engine.keyword_run(t, FETCH) for q, t in queries.items()}
     with Engine.open(index_dir) as engine:
@@ -96,6 +103,8 @@ def main() -> None:
     parser.add_argument("--legs-out", type=Path, required=True)
     parser.add_argument("--passage-tokens", type=int, default=BuildSettings().passage_tokens)
     parser.add_argument("--overlap", type=int, default=BuildSettings().overlap_sentences)
+    parser.add_argument("--splitter", choices=SPLITTERS, default=BuildSettings().sentence_splitter,
+                        help="sentence splitter the passages are cut with")
     parser.add_argument("--keyword-only", action="store_true",
                         help="redo only the keyword legs (no embedding) and replace them in --legs-out")
     parser.add_argument("--passages-only", action="store_true",
@@ -104,13 +113,14 @@ def main() -> None:
     parser.add_argument("--b", type=float, nargs="+", default=list(BS), help="BM25 b values to run")
     args = parser.parse_args()
     print(f"command: python benchmarks/tune_dev.py {' '.join(sys.argv[1:])}", flush=True)
-    settings = BuildSettings(passage_tokens=args.passage_tokens, overlap_sentences=args.overlap)
+    settings = BuildSettings(passage_tokens=args.passage_tokens, overlap_sentences=args.overlap,
+                             sentence_splitter=args.splitter)
     args.work.mkdir(parents=True, exist_ok=True)
     legs = pickle.loads(args.legs_out.read_bytes()) if args.legs_out.exists() else {}
     for folder in args.folders:
         if args.passages_only:
             coll = load_collection(folder)
-            index_dir = args.work / f"{coll.name}-p{settings.passage_tokens}-o{settings.overlap_sentences}"
+            index_dir = args.work / index_name(coll.name, settings)
             with Engine.open(index_dir) as engine:
                 passages = {q: passage_runs(engine, pre_clean(t), FETCH * 8) for q, t in coll.queries.items()}
             legs.setdefault(coll.name, {"name": coll.name, "qrels": coll.qrels})["passages"] = passages
@@ -120,7 +130,7 @@ def main() -> None:
             entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost, args.k1, args.b)
             print(f"{folder.name}: keyword legs redone", flush=True)
         else:
-            legs[folder.name] = collect(folder, args.work, settings)
+            legs[folder.name] = collect(folder, args.work, settings, args.k1, args.b)
         args.legs_out.write_bytes(pickle.dumps(legs))
 
 

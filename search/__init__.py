@@ -13,6 +13,7 @@ _EXPORTS = {
     for name in ("Candidate", "Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig", "SearchResult")
 }
 _EXPORTS["Filters"] = "index.storage.filters"
+_EXPORTS["Feedback"] = _EXPORTS["VectorFeedback"] = "search.feedback"
 __all__ = sorted(_EXPORTS)
 
 

@@ -277,3 +277,65 @@ def test_sort_by_date_orders_the_relevant_hits_not_every_candidate(built_index, 
         relevant = engine.search("wheat harvest Kansas", k=1, mode="hybrid")
         by_date = engine.search("wheat harvest Kansas", k=1, mode="hybrid", sort="date")
     assert [h.id for h in by_date] == [h.id for h in relevant] == ["wheat"]
+
+
+SPLIT_BODY = (
+    "The U.S. Army signed a deal with Gen. Smith on Jan. 5 in Washington. Officials said the first "
+    "batteries would arrive soon after. Nobody else commented on it at all."
+)
+
+
+def _passage_spans(index_dir, article_id):
+    from index.storage.docstore import DocStore
+
+    docs = DocStore(index_dir / read_manifest(index_dir).generation / "articles.sqlite")
+    try:
+        return [(p.start, p.end) for p in docs.passages_of(article_id)]
+    finally:
+        docs.close()
+
+
+def _expected_spans(index_dir, article_id, encoder, splitter):
+    from dataclasses import replace
+
+    from index.pipeline.builder import split_article
+
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        article = engine.article(article_id)
+    settings = replace(read_manifest(index_dir).settings, sentence_splitter=splitter)
+    return [(p.start, p.end) for p in split_article(article, encoder, settings)]
+
+
+def test_the_sentence_splitter_is_kept_by_updates_and_reset_by_a_rebuild(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text(json.dumps({"id": "a", "title": "Old", "body": SPLIT_BODY}) + "\n")
+    index_dir = tmp_path / "ix"
+    build([corpus], index_dir, encoder=encoder, settings=BuildSettings(passage_tokens=16, sentence_splitter="syntok"))
+    assert read_manifest(index_dir).settings.sentence_splitter == "syntok"
+
+    (corpus / "b.jsonl").write_text(json.dumps({"id": "b", "title": "New", "body": SPLIT_BODY}) + "\n")
+    report = build([corpus], index_dir, encoder=encoder)
+    assert report.added == 1  # an update, not a rebuild, and it cuts as the index was cut
+    assert read_manifest(index_dir).settings.sentence_splitter == "syntok"
+    syntok = _expected_spans(index_dir, "b", encoder, "syntok")
+    assert syntok != _expected_spans(index_dir, "b", encoder, "regex")
+    assert _passage_spans(index_dir, "b") == syntok
+
+    build([], index_dir, encoder=encoder, rebuild=True, settings=BuildSettings(passage_tokens=16))
+    assert read_manifest(index_dir).settings.sentence_splitter == "regex"
+    assert _passage_spans(index_dir, "b") == _expected_spans(index_dir, "b", encoder, "regex")
+
+
+def test_a_manifest_from_before_the_splitter_setting_reads_as_regex(built_index):
+    raw = json.loads((built_index / "manifest.json").read_text())
+    assert raw["settings"]["sentence_splitter"] == "regex"
+    del raw["settings"]["sentence_splitter"]
+    (built_index / "manifest.json").write_text(json.dumps(raw))
+    assert read_manifest(built_index).settings == BuildSettings()
+
+
+def test_an_unknown_splitter_is_refused_before_anything_is_written(tmp_path, corpus_dir, encoder):
+    with pytest.raises(ValueError, match="sentence_splitter must be one of regex, syntok"):
+        build([corpus_dir], tmp_path / "ix", encoder=encoder, settings=BuildSettings(sentence_splitter="nltk"))
+    assert not (tmp_path / "ix" / "manifest.json").exists()

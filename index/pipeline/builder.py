@@ -53,7 +53,7 @@ from index.text.articles import (
 )
 from index.text.countries import article_countries
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
-from index.text.passages import Passage, split_passages
+from index.text.passages import SPLITTERS, Passage, split_passages
 
 CACHE_FILE = Path(LAYOUT_CACHE_FILE)
 # A file modified this recently may still change within the file system's time resolution
@@ -176,6 +176,8 @@ def build(
         settings = settings or (previous.settings if previous else BuildSettings())
         if not 16 <= settings.passage_tokens <= encoder.max_tokens:
             raise ValueError(f"passage_tokens must be between 16 and {encoder.max_tokens}")
+        if settings.sentence_splitter not in SPLITTERS:
+            raise ValueError(f"sentence_splitter must be one of {', '.join(SPLITTERS)}")
         if previous and previous.settings != settings:
             previous = None  # other passages or boosts: nothing of the old generation can be reused
         sources, forgotten = _forget(_merge_sources(tx.sources, new_paths), forget)
@@ -537,7 +539,9 @@ def split_article(article: Article, encoder: Encoder, settings: BuildSettings) -
         # The title rides along with every passage, so it must fit beside the passage.
         title_tokens = encoder.count_tokens([article.title])[0] + 1
         budget = max(min(budget, encoder.max_tokens - title_tokens), 16)
-    return split_passages(article.body, encoder.count_tokens, budget, settings.overlap_sentences)
+    return split_passages(
+        article.body, encoder.count_tokens, budget, settings.overlap_sentences, settings.sentence_splitter
+    )
 
 
 def embedding_text(article: Article, passage: Passage, settings: BuildSettings) -> str:

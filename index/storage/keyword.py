@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from whoosh import classify, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as whoosh_query
-from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
@@ -307,6 +307,15 @@ class WhooshKeywordStore:
             return []
         parsed = _PreloadedOr([whoosh_query.Term("body", term, boost=weight) for term, weight in terms])
         return self._run(parsed, limit, filters)
+
+    def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
+        """The `count` body-field terms of `texts` that most set them apart from the index, with
+        whoosh's Bo1 weights (largest first, the largest 1.0); for pseudo-relevance feedback."""
+        searcher, _arrays = self._searcher()
+        expander = classify.Expander(searcher.reader(), "body", model=classify.Bo1Model)
+        for text in texts:
+            expander.add_text(text)
+        return [(term, float(weight)) for term, weight in expander.expanded_terms(count)]
 
     def _run(self, parsed: whoosh_query.Query, limit: int, filters: Filters | None) -> list[tuple[str, float]]:
         searcher, arrays = self._searcher()

@@ -16,6 +16,8 @@ from index.errors import IndexIncompatible, IndexNotFound
 
 FORMAT_VERSION = 3  # 3: Snowball, 127 stop words, Lucene idf, titles in the body field, explicit titles real
 MANIFEST_NAME = "manifest.json"
+# The sentence splitter of indexes whose manifest predates `BuildSettings.sentence_splitter`.
+LEGACY_SPLITTER = "regex"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class BuildSettings:
     # title counts in the keyword leg's body text (whole numbers; docs/tuning.md, keyword leg).
     title_in_passages: bool = True
     title_boost: float = 2.0
+    # How bodies are cut into sentences (index/text/passages.py): "regex" or "syntok". Part of
+    # the settings so that an update never mixes passages cut two ways. syntok splits news text
+    # better but did not rank better on the dev collections (docs/tuning.md), so it is opt-in.
+    sentence_splitter: str = "regex"
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def manifest_from_dict(data: dict, where: str) -> Manifest:
             f"{where} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
             "rebuild it with 'accord index --rebuild'"
         )
-    data = dict(data, settings=BuildSettings(**data["settings"]))
+    data = dict(data, settings=BuildSettings(**{"sentence_splitter": LEGACY_SPLITTER, **data["settings"]}))
     return Manifest(**data)
 
 

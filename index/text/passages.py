@@ -4,6 +4,12 @@ all-MiniLM-L6-v2 reads at most 256 word pieces and silently truncates the rest, 
 articles are cut into passages of whole sentences under a token budget; a sentence longer than
 the budget is cut between words. Passages are spans of the body, so a hit can point at the exact
 text that matched.
+
+Two sentence splitters, chosen by `BuildSettings.sentence_splitter`: "regex" (the default), which
+ends a sentence at ., !, ? or … before white space and so cuts "The U.S. Army ... Gen. Smith" in
+three, and "syntok" (the syntok library, MIT), which knows abbreviations, initials, decimals and
+enumerations. syntok did not rank better on the dev collections (docs/tuning.md, "Sentence
+splitter"), so it is opt-in. Both are safe to call from several threads at once.
 """
 
 from __future__ import annotations
@@ -11,13 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+Splitter = Literal["regex", "syntok"]
+SPLITTERS: tuple[str, ...] = get_args(Splitter)
 
-# A sentence ends at ., !, ? or … (plus closing quotes or brackets) before white space; a blank
-# line ends a paragraph.
+# The regex splitter: a sentence ends at ., !, ? or … (plus closing quotes or brackets) before
+# white space; a blank line ends a paragraph.
 _BOUNDARY = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
 _WORD = re.compile(r"\S+")
+_NON_SPACE = re.compile(r"\S")
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,41 @@ class Passage:
     text: str
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text`, white space between them excluded."""
+def sentence_spans(text: str, splitter: str = "regex") -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text`, white space between them excluded.
+
+    Every character that is not white space lies in exactly one span. Raises ValueError for a
+    splitter not in SPLITTERS.
+    """
+    if splitter == "syntok":
+        return _syntok_spans(text)
+    if splitter == "regex":
+        return _regex_spans(text)
+    raise ValueError(f"sentence splitter {splitter!r} is not one of {', '.join(SPLITTERS)}")
+
+
+def _syntok_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences as syntok finds them, as spans of `text`.
+
+    Only where each sentence starts is taken from syntok (its tokens' offsets): a sentence runs
+    to the next one's start, less white space. So the spans cover the text even where syntok's
+    token values differ from it (it rewrites "n't" as "not") or skips a character.
+    """
+    import syntok.segmenter  # imported here: `accord --help` and searches never split text
+
+    first = _NON_SPACE.search(text)
+    if first is None:
+        return []
+    starts = [sentence[0].offset for paragraph in syntok.segmenter.analyze(text) for sentence in paragraph if sentence]
+    # A sentence starts after white space: syntok may also cut a run like "5b?A" after the "?",
+    # and a passage should never end inside a word.
+    starts = sorted({first.start(), *(s for s in starts if s > first.start() and text[s - 1].isspace())})
+    ends = [*starts[1:], len(text)]
+    return [(start, len(text[:end].rstrip())) for start, end in zip(starts, ends)]
+
+
+def _regex_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences as the regex splitter finds them."""
     spans = []
     start = 0
     for match in _BOUNDARY.finditer(text):
@@ -49,16 +92,17 @@ def split_passages(
     count_tokens: TokenCounter,
     max_tokens: int,
     overlap_sentences: int = 0,
+    splitter: str = "regex",
 ) -> list[Passage]:
     """Pack whole sentences of `text` into passages of at most `max_tokens` tokens each.
 
     `overlap_sentences` sentences at the end of one passage start the next, so a statement that
     straddles a boundary is whole in at least one passage. Every character of every sentence
-    lands in some passage.
+    lands in some passage. `splitter` names how sentences are found (see `sentence_spans`).
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
-    units = _units_within_budget(text, count_tokens, max_tokens)
+    units = _units_within_budget(text, count_tokens, max_tokens, splitter)
     passages = []
     first = 0
     while first < len(units):
@@ -76,10 +120,10 @@ def split_passages(
 
 
 def _units_within_budget(
-    text: str, count_tokens: TokenCounter, max_tokens: int
+    text: str, count_tokens: TokenCounter, max_tokens: int, splitter: str
 ) -> list[tuple[int, int, int]]:
     """Sentences as (start, end, tokens); a sentence over the budget is cut between words."""
-    spans = sentence_spans(text)
+    spans = sentence_spans(text, splitter)
     counts = count_tokens([text[s:e] for s, e in spans])
     units: list[tuple[int, int, int]] = []
     for (start, end), tokens in zip(spans, counts):

@@ -1,0 +1,56 @@
+"""Compare the legs saved by `tune_dev.py` from two builds (say, two sentence splitters) at the
+ranking defaults: keyword, semantic (best passage) and hybrid nDCG@10 per collection, with the
+mean and the worst case.
+
+    python benchmarks/compare_legs.py before=/work/scratch/ranking2/legs-regex.pkl \
+        after=/work/scratch/ranking2/legs-syntok.pkl
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tune_fusion import DEPTH, pooled  # noqa: E402
+
+from search.engine import RankingConfig  # noqa: E402
+from search.evaluation import score_run  # noqa: E402
+from search.fusion import convex_fusion  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("legs", nargs="+", help="label=legs.pkl")
+    args = parser.parse_args()
+    print(f"command: python benchmarks/compare_legs.py {' '.join(sys.argv[1:])}")
+    config = RankingConfig()
+    k1b = (config.bm25_k1, config.bm25_b)
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    names: list[str] = []
+    for pair in args.legs:
+        label, path = pair.split("=", 1)
+        for name, legs in pickle.loads(Path(path).read_bytes()).items():
+            if "passages" not in legs or k1b not in legs.get("keyword", {}):
+                continue
+            names += [name] if name not in names else []
+            keyword = legs["keyword"][k1b]
+            semantic = {q: pooled(p, "max") for q, p in legs["passages"].items()}
+            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], config.weight) for q in semantic}
+            for leg, runs in (("keyword", keyword), ("semantic", semantic), ("hybrid", hybrid)):
+                score = score_run(legs["qrels"], {q: r[:DEPTH] for q, r in runs.items()})["nDCG@10"]
+                rows.setdefault((leg, label), {})[name] = score
+    print("\n| leg | build | " + " | ".join(names) + " | mean | worst |\n|---|---|" + "---:|" * (len(names) + 2))
+    for (leg, label), scores in rows.items():
+        values = [scores.get(n, float("nan")) for n in names]
+        print(f"| {leg} | {label} | " + " | ".join(f"{v:.4f}" for v in values)
+              + f" | {statistics.fmean(values):.4f} | {min(values):.4f} |")
+
+
+if __name__ == "__main__":
+    main()
