@@ -99,17 +99,21 @@ class LocalPostgres:
             for path in (base, data_dir, pwfile):
                 shutil.chown(path, user)
         server = cls(data_dir, free_port(), password, _binaries(), user)
-        server._run(
-            "initdb", "-D", str(data_dir), "-U", "postgres", f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
-            "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync",
-        )
-        pwfile.unlink()
-        server._configure(settings or {})
-        server._start()
-        server.sql(
-            f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{password}'",
-            f"CREATE DATABASE {DATABASE} OWNER {ROLE}",
-        )
+        try:
+            server._run(
+                "initdb", "-D", str(data_dir), "-U", "postgres", f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
+                "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+            )
+            pwfile.unlink()
+            server._configure(settings or {})
+            server._start()
+            server.sql(
+                f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{password}'",
+                f"CREATE DATABASE {DATABASE} OWNER {ROLE}",
+            )
+        except BaseException:
+            server.stop()  # a half-started server leaves neither a process nor a folder behind
+            raise
         return server
 
     def _configure(self, settings: dict[str, str]) -> None:
