@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from index.errors import AccordError, IndexIncompatible, IndexLocked, IndexWriteError
 from index.storage.directory import IndexDirectory, fsync_tree
@@ -25,6 +25,26 @@ if TYPE_CHECKING:
     from index.storage.docstore import DocStore, DocStoreWriter
     from index.storage.keyword import KeywordWriter
     from index.storage.vectors import VectorWriter
+
+
+class Committable(Protocol):
+    def commit(self) -> None: ...
+    def cancel(self) -> None: ...
+
+
+W = TypeVar("W", bound=Committable)
+
+
+@contextmanager
+def committed(writer: W) -> Iterator[W]:
+    """`writer` for a `with` block: committed when the block ends without error, cancelled
+    (and the error raised on) when it does not."""
+    try:
+        yield writer
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
 
 
 def _size(path: Path) -> int:
@@ -212,14 +232,8 @@ class WriteTransaction:
         from index.storage.keyword import KeywordWriter
 
         path = self.path / KEYWORD_DIR
-        with self._faults_named(path):
-            writer = KeywordWriter(path, title_boost)
-            try:
-                yield writer
-            except BaseException:
-                writer.cancel()
-                raise
-            writer.commit()
+        with self._faults_named(path), committed(KeywordWriter(path, title_boost)) as writer:
+            yield writer
 
     @contextmanager
     def vectors(self, dim: int) -> Iterator[VectorWriter]:

@@ -30,6 +30,7 @@ from index.errors import AccordError, IndexLocked, IndexWriteError, StoreUnavail
 from index.storage.manifest import Manifest, manifest_from_dict
 from index.storage.postgres.connection import connect, redact
 from index.storage.postgres.schema import WRITE_LOCK, check_version, migrate, stored_version
+from index.storage.transaction import committed
 
 if TYPE_CHECKING:
     import psycopg
@@ -219,26 +220,16 @@ class PgWriteTransaction:
         """The keyword postings, written into the open batch when the block ends without error."""
         from index.storage.postgres.keyword import PgKeywordWriter
 
-        writer = PgKeywordWriter(self.connection, title_boost)
-        try:
+        with committed(PgKeywordWriter(self.connection, title_boost)) as writer:
             yield writer
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
 
     @contextmanager
     def vectors(self, dim: int) -> Iterator[PgVectorWriter]:
         """The passage vectors, written into the open batch."""
         from index.storage.postgres.vectors import PgVectorWriter
 
-        writer = PgVectorWriter(self.connection, dim)
-        try:
+        with committed(PgVectorWriter(self.connection, dim)) as writer:
             yield writer
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
 
     def publish(self, manifest: Manifest) -> None:
         """Record the manifest, advance the generation counter and COMMIT the batch."""
