@@ -135,11 +135,18 @@ def main() -> None:
             hybrid_rows.setdefault(label(feedback), []).append(ndcg(coll.qrels, hybrid))
             print(f"  {name} | {label(feedback)} | keyword {keyword_rows[label(feedback)][-1]:.4f} | "
                   f"hybrid {hybrid_rows[label(feedback)][-1]:.4f}", flush=True)
+    print_table("feedback", "keyword", names, keyword_rows, hybrid_rows)
+
+
+def print_table(what: str, leg: str, names: list[str], leg_rows: dict[str, list[float]],
+                hybrid_rows: dict[str, list[float]]) -> None:
+    """One row per setting, best hybrid mean first: the leg's and the hybrid's nDCG@10 per
+    collection, with their mean and worst."""
     header = " | ".join(names)
-    print(f"\n| feedback | keyword: {header} | mean | worst | hybrid: {header} | mean | worst |")
+    print(f"\n| {what} | {leg}: {header} | mean | worst | hybrid: {header} | mean | worst |")
     print("|---|" + "---:|" * (2 * len(names) + 4))
     for row in sorted(hybrid_rows, key=lambda key: -statistics.fmean(hybrid_rows[key])):
-        k, h = keyword_rows[row], hybrid_rows[row]
+        k, h = leg_rows[row], hybrid_rows[row]
         cells = [*(f"{v:.4f}" for v in k), f"{statistics.fmean(k):.4f}", f"{min(k):.4f}",
                  *(f"{v:.4f}" for v in h), f"{statistics.fmean(h):.4f}", f"{min(h):.4f}"]
         print(f"| {row} | " + " | ".join(cells) + " |")
@@ -179,14 +186,7 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
             hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], RankingConfig().weight) for q in semantic}
             semantic_rows.setdefault(vector_label(feedback), []).append(ndcg(coll.qrels, semantic))
             hybrid_rows.setdefault(vector_label(feedback), []).append(ndcg(coll.qrels, hybrid))
-    header = " | ".join(names)
-    print(f"\n| vector feedback | semantic: {header} | mean | worst | hybrid: {header} | mean | worst |")
-    print("|---|" + "---:|" * (2 * len(names) + 4))
-    for row in sorted(hybrid_rows, key=lambda key: -statistics.fmean(hybrid_rows[key])):
-        k, h = semantic_rows[row], hybrid_rows[row]
-        cells = [*(f"{v:.4f}" for v in k), f"{statistics.fmean(k):.4f}", f"{min(k):.4f}",
-                 *(f"{v:.4f}" for v in h), f"{statistics.fmean(h):.4f}", f"{min(h):.4f}"]
-        print(f"| {row} | " + " | ".join(cells) + " |")
+    print_table("vector feedback", "semantic", names, semantic_rows, hybrid_rows)
 
 
 def latency(args: argparse.Namespace, feedback: Feedback) -> None:
