@@ -3,9 +3,24 @@ schema documents them. Field names are those of `accord search --json` (`asdict(
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from index.text.articles import Article
+from search.engine import IndexStats
+
+
+def model_of(cls: type, doc: str, **descriptions: str) -> type[BaseModel]:
+    """A response model with the fields of the dataclass `cls` (one list of fields, not two)."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        default = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (hints[f.name], Field(default, description=descriptions.get(f.name)))
+    return create_model(cls.__name__ + "Model", __doc__=doc, **fields)
 
 
 class LegScoreModel(BaseModel):
@@ -52,18 +67,11 @@ class SearchResultModel(BaseModel):
     generation: str = Field(description="the index generation searched")
 
 
-class ArticleModel(BaseModel):
-    """One cleaned article as indexed (`accord show ID --json`)."""
-
-    id: str
-    title: str
-    body: str
-    date: str | None
-    source: str | None
-    url: str | None
-    path: str
-    countries: list[str]
-    title_derived: bool = False  # True when the input had no title and `title` was made from the body
+ArticleModel = model_of(
+    Article,
+    "One cleaned article as indexed (`accord show ID --json`).",
+    title_derived="true when the input had no title and `title` was made from the body",
+)
 
 
 class MonthsModel(BaseModel):
@@ -74,19 +82,11 @@ class MonthsModel(BaseModel):
     undated: int
 
 
-class StatsModel(BaseModel):
-    """What the index holds (`accord stats --json`)."""
-
-    index_dir: str
-    model: str
-    dim: int
-    format_version: int
-    generation: str
-    articles: int
-    passages: int
-    sources: list[str]
-    created: str
-    keyword_fast_path: str = Field(default="on", description="whether the numpy BM25F scorer serves this index, and why not")
+StatsModel = model_of(
+    IndexStats,
+    "What the index holds (`accord stats --json`).",
+    keyword_fast_path="whether the numpy BM25F scorer serves this index, and why not",
+)
 
 
 class FiltersModel(BaseModel):
