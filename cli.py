@@ -123,15 +123,6 @@ def _location(index: Path | None, db: str | None) -> Path | str:
     return url if url is not None else _index_dir(index)
 
 
-def _folder_only(index: Path | None, db: str | None, what: str) -> Path:
-    """The index folder, for the commands that keep files beside it; an error with --db."""
-    if db:
-        from index.errors import InvalidArgument
-
-        raise InvalidArgument(f"{what} works on an index folder; a PostgreSQL store (--db) does not support it yet")
-    return _index_dir(index)
-
-
 @app.command("index")
 def index_command(
     paths: Annotated[
@@ -846,7 +837,7 @@ def watchlist_add_command(
         from search.views.watchlist import add_search
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_folder_only(index, db, "watchlist")) as engine:
+        with Engine.open(_location(index, db)) as engine:
             saved, found = add_search(engine, name, query, filters=filters, exec=exec_)
         typer.echo(f"saved {saved.name!r}: {saved.query!r}; {len(found.matches)} articles match now, "
                    "alerts will list those that match later")
@@ -858,7 +849,7 @@ def watchlist_list_command(index: IndexOption = None, db: DbOption = None, as_js
     with _user_errors():
         from search.views.watchlist import Watchlist
 
-        searches = Watchlist(_folder_only(index, db, "watchlist")).searches()
+        searches = Watchlist(_location(index, db)).searches()
         if as_json:
             for saved in searches:
                 typer.echo(json.dumps(asdict(saved), ensure_ascii=False))
@@ -886,7 +877,7 @@ def watchlist_remove_command(
     with _user_errors():
         from search.views.watchlist import Watchlist
 
-        Watchlist(_folder_only(index, db, "watchlist")).remove(name)
+        Watchlist(_location(index, db)).remove(name)
         typer.echo(f"removed {name!r}")
 
 
@@ -909,7 +900,7 @@ def alerts_command(
         from search.views.watchlist import alert_payload, check_alerts, notify, parse_since
 
         start = parse_since(since)
-        with Engine.open(_folder_only(index, db, "alerts")) as engine:
+        with Engine.open(_location(index, db)) as engine:
             alerts = check_alerts(engine, [name] if name else [], since=start)
         if not alerts and not as_json:
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")

@@ -294,8 +294,8 @@ def test_cli_index_and_search_with_db(tmp_path, pg_url, monkeypatch):
     assert json.loads(found.output.splitlines()[0])["title"] == expected
     stats = runner.invoke(app, ["stats", "--db", pg_url])
     assert stats.exit_code == 0 and password not in stats.output
-    refused = runner.invoke(app, ["watchlist", "list"])
-    assert refused.exit_code == 1 and "PostgreSQL store (--db)" in refused.output
+    listed = runner.invoke(app, ["watchlist", "list"])  # saved searches live in the store too
+    assert listed.exit_code == 0 and "No saved searches" in listed.output
     bad = runner.invoke(app, ["search", "x", "--db", "mysql://u:pw@h/d"])
     assert bad.exit_code == 1 and "is not a database URL" in bad.output and ":pw@" not in bad.output
 
@@ -356,8 +356,8 @@ def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
             assert [h["id"] for h in found["hits"]] == _hits(engine.search("military cooperation", k=3))
         stats = httpx.get(f"{base}/api/stats").json()
         assert stats["articles"] == 5 and "***" in stats["index_dir"]
-        refused = httpx.get(f"{base}/api/watchlist")
-        assert refused.status_code == 400 and "PostgreSQL store" in refused.json()["error"]
+        watchlist = httpx.get(f"{base}/api/watchlist")
+        assert watchlist.status_code == 200 and watchlist.json() == {"searches": []}
     finally:
         server.stop()
         thread.join(timeout=30)

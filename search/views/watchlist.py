@@ -6,14 +6,19 @@ new articles, or old ones that match after an update changed them. An article th
 set and comes back enters it again.
 
 The store is `INDEX_DIR/watchlist.sqlite`, beside the index's generation folders, so updates
-and `accord index --rebuild` keep it. It holds, per saved search, the ids of its current
+and `accord index --rebuild` keep it; for a PostgreSQL store, the tables `accord.searches`,
+`accord.members` and `accord.entries` of its database (schema version 2), with the same columns,
+so the same statements run on both. It holds, per saved search, the ids of its current
 matches, a log of when each entered, and when the analyst last listed its alerts (`checked`):
 a watcher's check logs entries without moving that mark, so `accord alerts` still shows them.
 
-Thread and process safety: a `Watchlist` holds only a path; every call opens its own SQLite
-connection (WAL, busy timeout) and changes the store in one `BEGIN IMMEDIATE` transaction, so
-any number of threads and processes may use it at once. Two checks of the same search never
-report the same entry twice: the second sees what the first committed.
+Thread and process safety: a `Watchlist` holds only a path or URL; every call opens its own
+connection and changes the store in one transaction that writers take in turn (SQLite: WAL, busy
+timeout, `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock), so any number of
+threads and processes, on any number of machines for PostgreSQL, may use it at once. Two checks
+of the same search never report the same entry twice: the second sees what the first committed.
+Saving a search or checking alerts writes, so on PostgreSQL it needs a role that may write these
+three tables (the read-only search role cannot).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
 from index.storage.filters import Filters, date_bound
-from index.storage.postgres.connection import is_database_url
+from index.storage.postgres.connection import is_database_url, redact
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 
@@ -100,23 +105,49 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+class _PgStatements:
+    """A psycopg connection that takes the SQLite statements of this module: `?` placeholders
+    (these constant statements hold no other `?`) and the tables of the schema `accord`."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence = ()):
+        return self._conn.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+
 class Watchlist:
-    """The saved searches of one index (see the module docstring for sharing)."""
+    """The saved searches of one index, a folder or a PostgreSQL store (see the module docstring for sharing)."""
 
     def __init__(self, index_dir: Path | str) -> None:
-        if is_database_url(index_dir):
-            raise InvalidArgument(
-                "saved searches and alerts are kept beside an index folder; a PostgreSQL store (--db) does not support them yet"
-            )
-        self.path = Path(index_dir).expanduser() / WATCHLIST_FILE
+        self.url = str(index_dir) if is_database_url(index_dir) else None
+        self.path = Path(index_dir).expanduser() / WATCHLIST_FILE if self.url is None else None
+        self.where = redact(self.url) if self.url else str(Path(index_dir).expanduser())
 
     @property
     def exists(self) -> bool:
-        """True once a search has ever been saved for this index."""
-        return self.path.exists()
+        """True once a search has ever been saved for this index (a store: while one is saved)."""
+        if self.path is not None:
+            return self.path.exists()
+        with self._transaction(write=False) as db:
+            return db.execute("SELECT EXISTS (SELECT 1 FROM searches)").fetchone()[0]
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, write: bool) -> Iterator:
+        if self.url is not None:
+            with self._pg_transaction(self.url, write) as statements:
+                yield statements
+            return
+        with self._sqlite_transaction(write) as db:
+            yield db
+
+    @contextmanager
+    def _sqlite_transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        assert self.path is not None
         if not write and not self.exists:
             # Reading an absent watchlist must not create one (nor the index folder).
             db = sqlite3.connect(":memory:", isolation_level=None)
@@ -137,6 +168,23 @@ class Watchlist:
             raise
         finally:
             db.close()
+
+    @staticmethod
+    @contextmanager
+    def _pg_transaction(url: str, write: bool) -> Iterator[_PgStatements]:
+        from index.storage.postgres.connection import connect
+        from index.storage.postgres.schema import WATCHLIST_LOCK, check_version
+
+        conn = connect(url)
+        try:
+            with conn.transaction():
+                check_version(conn, redact(url))  # a store of schema 1 is told to migrate
+                conn.execute("SET LOCAL search_path TO accord")
+                if write:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WATCHLIST_LOCK,))
+                yield _PgStatements(conn)
+        finally:
+            conn.close()
 
     def add(self, name: str, query: str, filters: Filters, exec: str | None, members: Sequence[str]) -> SavedSearch:
         """Save a search whose current matches are `members` (they are not alerts: they were
@@ -209,10 +257,10 @@ class Watchlist:
     def _unknown(self, name: str) -> str:
         known = [s.name for s in self.searches()]
         listed = f"saved searches: {', '.join(known)}" if known else "there are no saved searches"
-        return f"no saved search named {name!r} for {self.path.parent} ({listed}); see 'accord watchlist list'"
+        return f"no saved search named {name!r} for {self.where} ({listed}); see 'accord watchlist list'"
 
 
-def _entered(db: sqlite3.Connection, name: str, since: str, strict: bool) -> list[str]:
+def _entered(db, name: str, since: str, strict: bool) -> list[str]:
     rows = db.execute(
         "SELECT DISTINCT e.article_id FROM entries e JOIN members m USING (name, article_id) "
         f"WHERE e.name = ? AND e.entered {'>' if strict else '>='} ?",

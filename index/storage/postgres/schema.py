@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "accord"
-SCHEMA_VERSION = 1
-# Advisory-lock keys (pg_advisory_lock takes a bigint): one for migrations, one for writers.
+SCHEMA_VERSION = 2
+# Advisory-lock keys (pg_advisory_lock takes a bigint): migrations, index writers, and the
+# saved searches' changes (search/views/watchlist.py), which must not wait for an index update.
 MIGRATION_LOCK = 0x61636330  # "acc0"
 WRITE_LOCK = 0x61636331  # "acc1"
+WATCHLIST_LOCK = 0x61636332  # "acc2"
 
 _VERSION_1 = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -70,7 +72,22 @@ _VERSION_1 = [
     "CREATE TABLE accord.kw_fields (field text PRIMARY KEY, docs bigint NOT NULL, total_length double precision NOT NULL)",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1)]
+# Saved searches and their alerts: the tables of watchlist.sqlite (same names and columns, in the
+# schema `accord`), so search/views/watchlist.py runs the same statements on both stores.
+_VERSION_2 = [
+    """CREATE TABLE accord.searches (
+        name text PRIMARY KEY, query text NOT NULL, filters text NOT NULL, exec text,
+        created text NOT NULL, checked text)""",
+    """CREATE TABLE accord.members (
+        name text NOT NULL REFERENCES accord.searches(name) ON DELETE CASCADE, article_id text NOT NULL,
+        PRIMARY KEY (name, article_id))""",
+    """CREATE TABLE accord.entries (
+        name text NOT NULL REFERENCES accord.searches(name) ON DELETE CASCADE, article_id text NOT NULL,
+        entered text NOT NULL)""",
+    "CREATE INDEX entries_by_time ON accord.entries (name, entered)",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2)]
 
 
 def stored_version(conn: psycopg.Connection) -> int | None:
