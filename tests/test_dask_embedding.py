@@ -397,3 +397,48 @@ def test_bench_dask_runs_and_writes_json(tmp_path):
     assert payload["command"].startswith("python benchmarks/bench_dask.py ")
     assert [(r["config"], r["passages"], r["identical"]) for r in payload["results"]] == [("local", 70, True), ("dask-1", 70, True)]
     assert payload["results"][0]["x_local"] == 1.0 and payload["results"][1]["passages_per_s"] > 0
+
+
+def test_cli_watch_with_dask_embeds_each_batch_on_the_workers(scheduler, tmp_path):
+    """`accord watch --dask`: the watcher keeps one cluster client; a file added while it runs is
+    embedded by the remote worker, and the index equals a local build of the same files."""
+    import signal
+
+    from distributed import Client
+
+    address, folder = scheduler
+    articles = _write_corpus(tmp_path / "watched", 10)
+    build([articles], tmp_path / "index", encoder=HashingEncoder())  # the index names the fake model
+    worker = _dask_command(
+        "worker", address, "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard",
+        "--preload", "tests.conftest", tmp_path=folder, name="worker",
+    )
+    command = [sys.executable, "-c", "import tests.conftest, cli; cli.main()", "watch", str(articles),
+               "--index", str(tmp_path / "index"), "--debounce-ms", "100", "--dask", address]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    watcher = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any("5 added" in line for line in lines):
+            assert watcher.poll() is None and time.monotonic() < deadline, "".join(lines)
+            if any("10 articles" in line for line in lines):  # the first pass is done: (re)write a file
+                _write_corpus(articles, 5, start=100)  # until an event is seen (the observer starts after)
+            time.sleep(4)
+        with Client(address, timeout=30, set_as_default=False) as dask_client:
+            assert _worker_calls(dask_client) >= 1  # the new passages were embedded over there
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=60)
+        reader.join(timeout=10)
+        _stop(worker)
+    build([articles], tmp_path / "local", encoder=HashingEncoder())
+    assert np.array_equal(_vectors(tmp_path / "index"), _vectors(tmp_path / "local"))
+
+
+def test_cli_watch_with_an_unreachable_scheduler_is_one_line(tmp_path, corpus_dir):
+    result = _run("watch", str(corpus_dir), "--index", str(tmp_path / "index"), "--dask", "tcp://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("accord: error: --dask tcp://127.0.0.1:9: no Dask scheduler answered")
