@@ -109,3 +109,56 @@ def test_statistics_follow_the_shards_after_refresh(shard_servers, postgres_serv
             assert coord.execute("SELECT max(docs) FROM accord.kw_fields").fetchone()[0] == len(articles)
     finally:
         postgres_server.sql("DROP DATABASE IF EXISTS coordinator2 WITH (FORCE)")
+
+
+DIM = 8
+
+
+def _write_passages(url: str, vectors, start: int, step: int) -> None:
+    """Articles start, start+step, ... of `vectors` with one passage each, numbered 1, 2, ... here."""
+    import numpy as np
+    from pgvector.psycopg import register_vector
+
+    with connect(url) as conn:
+        migrate(conn)
+        register_vector(conn)
+        with conn.transaction():
+            for number, j in enumerate(range(start, len(vectors), step), start=1):
+                conn.execute('INSERT INTO accord.passages (id, article_id, start, "end", embedding) VALUES (%s, %s, 0, 1, %s)',
+                             (number, f"a{j}", np.asarray(vectors[j], dtype=np.float32)))
+
+
+def test_the_vector_leg_over_two_shards_is_one_servers_and_runs_on_the_shards(shard_servers, postgres_server, pg_url):
+    import numpy as np
+
+    from index.storage.postgres.vectors import PgVectorStore
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(300, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    _write_passages(pg_url, vectors, 0, 1)  # one server: passage j + 1 is article j's
+    shard_urls = [s.url(database="vectors") for s in shard_servers]
+    for i, (server, url) in enumerate(zip(shard_servers, shard_urls, strict=True)):
+        server.sql("CREATE DATABASE vectors OWNER accord")
+        _write_passages(url, vectors, i, 2)  # round-robin: article j on shard j mod 2
+    postgres_server.sql("CREATE DATABASE coordinator3 OWNER accord")
+    try:
+        with connect(pg_url, autocommit=True) as one, connect(postgres_server.url(database="coordinator3"), autocommit=True) as coord:
+            create_coordinator(coord, shard_urls)
+            single, sharded = PgVectorStore(one, DIM), PgVectorStore(coord, DIM)
+            for query in rng.normal(size=(20, DIM)).astype(np.float32):
+                query /= np.linalg.norm(query)
+                assert_same_hits(sharded.search(query, 10), single.search(query, 10), 1e-6)
+                allowed = list(range(1, 301, 3))  # a filter's passages, numbered as on one server
+                assert_same_hits(sharded.search(query, 5, allowed), single.search(query, 5, allowed), 1e-6)
+            assert np.allclose(sharded.vectors([5, 6]), vectors[[4, 5]])
+            # Each shard orders its own passages by distance (the operator is pushed down) and
+            # the coordinator merges the two sorted streams.
+            plan = "\n".join(r[0] for r in coord.execute(
+                f"EXPLAIN VERBOSE SELECT id FROM accord.passages ORDER BY embedding::vector({DIM}) <#> %s::vector({DIM}) LIMIT 10",
+                (str(list(map(float, vectors[0]))),)))
+            remote = [line for line in plan.splitlines() if "Remote SQL" in line]
+            assert len(remote) == 2 and all("ORDER BY" in line and "<#>" in line for line in remote), plan
+            assert "Merge Append" in plan, plan
+    finally:
+        postgres_server.sql("DROP DATABASE IF EXISTS coordinator3 WITH (FORCE)")
