@@ -32,7 +32,7 @@ Rule = Callable[[list[Candidate]], set[str]]
 COSINES = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65)
 
 
-def rules() -> dict[str, Rule]:
+def rules(cosines=COSINES) -> dict[str, Rule]:
     """The candidate rules, by the name the table shows."""
     found: dict[str, Rule] = {
         # The rule the issue warns against: any article sharing a query word.
@@ -43,7 +43,7 @@ def rules() -> dict[str, Rule]:
         found[f"fused score >= {fraction} x best"] = (
             lambda cs, f=fraction: {c.id for c in cs if cs and c.score >= f * cs[0].score}
         )
-    for cosine in COSINES:
+    for cosine in cosines:
         cutoff = CutOff(min_cosine=cosine)
         found[f"cosine >= {cosine:.2f}"] = lambda cs, cut=cutoff: {c.id for c in cs if cut.admits(c)}
     for cosine in (0.45, 0.50, 0.55):
@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--qrels", type=Path, required=True)
     parser.add_argument("--index", type=Path, required=True, help="index to build or reuse")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache to share between runs")
+    parser.add_argument("--cosines", type=float, nargs="+", default=list(COSINES),
+                        help="cut-off cosines to try (another model's cosines lie elsewhere)")
     add_model_option(parser)
     args = parser.parse_args()
     qrels = read_qrels(args.qrels)
@@ -92,7 +94,7 @@ def main() -> None:
     print(machine_line(machine_info()))
     print(f"{total} articles, {len(queries)} judged queries, "
           f"{sum(len([g for g in j.values() if g > 0]) for q, j in qrels.items() if q in queries)} relevant pairs\n")
-    rows = [[name, *measure(candidates, qrels, rule)] for name, rule in rules().items()]
+    rows = [[name, *measure(candidates, qrels, rule)] for name, rule in rules(args.cosines).items()]
     print(markdown_table(["rule", "precision", "recall", "F1", "mean P/query", "set size", "empty sets"], rows))
 
 
