@@ -688,7 +688,7 @@ class _Progress:
 MinCosineOption = Annotated[
     float | None,
     typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
-                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default 0.50 (docs/views.md)."),
+                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default: the index model's (0.50 for minilm; docs/views.md)."),
 ]
 ViewFormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json or csv.")]
 ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count near-duplicate copies one by one.")]
@@ -697,7 +697,7 @@ ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count
 def _cutoff(min_cosine: float | None):
     from search.views.matches import CutOff
 
-    return CutOff() if min_cosine is None else CutOff(min_cosine=min_cosine)
+    return None if min_cosine is None else CutOff(min_cosine=min_cosine)  # None: the index's model's default
 
 
 @app.command("timeline")

@@ -166,3 +166,19 @@ def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
     table = capsys.readouterr().out
     assert "| cosine >= 0.40 |" in table and "| keyword leg (any query term) |" in table
 
+
+
+def test_bench_models_measures_each_model_in_its_own_process(tmp_path: Path, capsys) -> None:
+    import bench_models
+
+    data = tmp_path / "collection"
+    data.mkdir()
+    data.joinpath("docs.jsonl").write_text("".join(
+        json.dumps({"docno": str(n), "text": f"{_text(n, 40)}. {_text(n + 1, 30)}."}) + "\n" for n in range(6)))
+    data.joinpath("queries-dev.tsv").write_text("1\toil price\n3\twheat export\n")
+    out = tmp_path / "models.json"
+    bench_models.main([str(data), "--passages", "8", "--models", MODEL, MODEL, "--no-wait", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [r["model"] for r in results] == [FAKE_MODEL, FAKE_MODEL]
+    assert all(r["passages"] == 8 and r["passages_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in results)
+    assert "| passages/s |" in capsys.readouterr().out

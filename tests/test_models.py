@@ -182,3 +182,14 @@ def test_accord_eval_scores_with_the_model_asked_for(tmp_path: Path):
     semantic = next(s for s in json.loads(result.output) if s["mode"] == "semantic")
     assert semantic["metrics"]["nDCG@10"] == 1.0  # the French query finds the English article
     assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["model"] == E5_NANO_NAME
+
+
+def test_views_count_with_the_cut_off_of_the_index_model(e5_seeds):
+    from search.views.matches import DEFAULT_MIN_COSINE, MODEL_MIN_COSINE, CutOff, find_matches
+
+    found = find_matches(e5_seeds, "military-technical cooperation Libya")
+    assert found.cutoff.min_cosine == MODEL_MIN_COSINE[E5_NANO_NAME] > DEFAULT_MIN_COSINE
+    # E5's cosines crowd near 0.8: MiniLM's 0.50 would count every seed for any query.
+    everything = find_matches(e5_seeds, "wheat harvest", cutoff=CutOff(DEFAULT_MIN_COSINE))
+    assert len(everything.matches) == 5
+    assert found.ids()[0].startswith(LIBYA) and len(found.matches) < 5

@@ -20,12 +20,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from index.embedding.model_files import E5_NANO_NAME, MPNET_NAME
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
 from search.engine import Candidate, Engine, LegScore
 
 # Chosen on TIME dev, checked on CISI: docs/views.md has the table and the command.
 DEFAULT_MIN_COSINE = 0.50
+# Each model's cosines lie on a scale of their own (E5's crowd near 0.8 for related and unrelated
+# texts alike), so an opt-in model has its own cut-off, chosen the same way (docs/views.md,
+# "Other models"). A model not listed gets DEFAULT_MIN_COSINE.
+MODEL_MIN_COSINE: dict[str, float] = {
+    MPNET_NAME: 0.50,
+    E5_NANO_NAME: 0.84,
+}
 FIRST_FETCH = 200  # candidates asked of each leg at first; doubled while the cut-off is not reached
 MAX_FETCH = 20_000  # a query whose matches go past this many articles is cut here, and says so
 
@@ -45,6 +53,11 @@ class CutOff:
     def __post_init__(self) -> None:
         if not -1.0 <= self.min_cosine <= 1.0:
             raise InvalidArgument(f"the cut-off cosine must lie in [-1, 1], not {self.min_cosine}")
+
+    @classmethod
+    def for_model(cls, model: str) -> CutOff:
+        """The default cut-off for an index built with `model` (see MODEL_MIN_COSINE)."""
+        return cls(min_cosine=MODEL_MIN_COSINE.get(model, DEFAULT_MIN_COSINE))
 
     def admits(self, candidate: Candidate) -> bool:
         """True when `candidate` is a match under this cut-off."""
@@ -106,7 +119,7 @@ def matching_candidates(
     Each leg is asked for more candidates until the semantic leg's last one falls below the
     cut-off, so no article above it is missed however many there are.
     """
-    cutoff = cutoff or CutOff()
+    cutoff = cutoff or CutOff.for_model(engine.manifest.model)
     fetch = FIRST_FETCH
     while True:
         candidates = engine.candidates(query, "hybrid", filters=filters, limit=fetch)
@@ -135,7 +148,7 @@ def find_matches(
     `Engine.search` does.
     """
     filters = filters or Filters()
-    cutoff = cutoff or CutOff()
+    cutoff = cutoff or CutOff.for_model(engine.manifest.model)
     passed, complete = matching_candidates(engine, query, filters=filters, cutoff=cutoff)
     chosen = _collapse(engine, passed) if collapse else [(c, ()) for c in passed]
     articles = engine.articles([c.id for c, _copies in chosen])
