@@ -4,7 +4,6 @@ told to migrate, passwords never shown."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from index.storage.filters import Filters
 from search.engine import Engine
 from search.views.watchlist import Watchlist, add_search, check_after_update, check_alerts
 from tests.conftest import HashingEncoder
-from tests.test_watchlist import CUT, IRAQ
+from tests.test_watchlist import CUT, IRAQ, concurrent_checks_list_an_entry_once
 
 
 @pytest.fixture
@@ -63,31 +62,7 @@ def test_alerts_list_the_article_an_update_brings_once(store, corpus_dir):
 
 
 def test_concurrent_checks_list_an_entry_exactly_once(store, corpus_dir):
-    with open_engine(store) as engine:
-        add_search(engine, "coop", "military cooperation", cutoff=CUT)
-    (corpus_dir / "iraq.txt").write_text(IRAQ)
-    build([], store, encoder=HashingEncoder())
-    listed: list[str] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def work(number: int) -> None:
-        try:
-            with open_engine(store) as engine:
-                barrier.wait()
-                add_search(engine, f"s{number}", "navy exercise")
-                listed.extend(m.id for m in check_alerts(engine, ["coop"], cutoff=CUT)[0].matches)
-        except BaseException as err:  # noqa: BLE001 - reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(Watchlist(store).searches()) == 7
-    assert listed == ["iraq"]
+    concurrent_checks_list_an_entry_once(store, corpus_dir, 6)
 
 
 def test_the_watcher_check_after_an_update_tells_the_command(store, corpus_dir, tmp_path):
