@@ -133,10 +133,13 @@ def e5_seeds(tmp_path_factory):
     [
         "военно-техническое сотрудничество России и Ливии",  # Russian
         "coopération militaire entre la Russie et la Libye",  # French
+        "Militärische Zusammenarbeit zwischen Russland und Libyen",  # German
     ],
 )
 def test_e5_finds_the_english_libya_article_from_another_language(e5_seeds, query):
-    hits = e5_seeds.search(query, k=2, mode="semantic")
+    # All five seeds are about Russia's military ties; MiniLM (English only) ranks the Libya
+    # article 4th or 5th for each of these queries (measured), e5 1st or 2nd.
+    hits = e5_seeds.search(query, k=2, mode="hybrid")
     assert any(h.id.startswith(LIBYA) for h in hits), [h.id for h in hits]
 
 
