@@ -31,7 +31,7 @@ DEFAULT_MIN_COSINE = 0.50
 # texts alike), so an opt-in model has its own cut-off, chosen the same way (docs/views.md,
 # "Other models"). A model not listed gets DEFAULT_MIN_COSINE.
 MODEL_MIN_COSINE: dict[str, float] = {
-    MPNET_NAME: 0.50,
+    MPNET_NAME: 0.55,
     E5_NANO_NAME: 0.84,
 }
 FIRST_FETCH = 200  # candidates asked of each leg at first; doubled while the cut-off is not reached
