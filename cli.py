@@ -588,7 +588,7 @@ def eval_command(
         bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
     ] = False,
     model: Annotated[
-        str | None, typer.Option("--model", help=MODEL_HELP + " Default: minilm.", show_default=False)
+        str | None, typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm.", show_default=False)
     ] = None,
 ) -> None:
     """Score keyword, semantic and hybrid search side by side on judged queries.
@@ -609,8 +609,8 @@ def eval_command(
         url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
         from index.embedding.encoder import MINILM_NAME, canonical_model
 
-        model_name = canonical_model(model or MINILM_NAME)
-        index_dir: Path | str = url or index or _eval_index_dir(docs, model_name)
+        model_name = canonical_model(model) if model else None  # None: the index's own, else MiniLM
+        index_dir: Path | str = url or index or _eval_index_dir(docs, model_name or MINILM_NAME)
         with _Progress() as progress:
             report = build([docs], index_dir, model=model_name, progress=progress)
         for skipped in report.skipped:
