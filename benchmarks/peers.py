@@ -117,14 +117,11 @@ def accord_runs(docs_path: Path, queries: dict[str, str], qrels: dict[str, dict[
 
     with stopwatch() as index_t:
         report = build([docs_path], work / "accord-index", embedding_cache=cache or work / "embeddings.sqlite")
-    from devsets import pre_clean
-
-    # Until the engine reads natural-language queries as plain words itself, `?` (a wildcard to
-    # whoosh) and brackets are taken out of Accord's queries; the peers ignore punctuation anyway.
-    cleaned = {qid: pre_clean(text) for qid, text in queries.items()}
+    # The queries as typed: the engine reads a natural-language query as plain words itself (a
+    # `?` ending a question is punctuation, unbalanced brackets are words), as a user's would be.
     with stopwatch() as query_t:
         with Engine.open(work / "accord-index") as engine:
-            _scores, runs = evaluate(engine, cleaned, qrels)
+            _scores, runs = evaluate(engine, queries, qrels)
     facts = {"index_s": index_t["s"], "query_s (all modes, incl. model load)": query_t["s"],
              "articles": report.articles, "passages": report.passages, "embedded": report.embedded,
              "reused_embeddings": report.reused_embeddings, "skipped": len(report.skipped)}
