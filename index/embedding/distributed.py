@@ -117,8 +117,9 @@ class DaskEncoder:
     def embed_batch_size(self) -> int:
         """Texts the builder should hand `encode` at once: two chunks per worker thread, so that
         every worker has its next chunk queued while the first one's vectors travel back."""
-        workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
-        threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        # Asked of the scheduler now: `scheduler_info()` is the client's cached copy, which can
+        # still list fewer workers than have joined (seen once in CI: 1 of 2).
+        threads = sum(int(n) for n in self._client.nthreads().values())
         return BATCH_SIZE * 2 * max(threads, 1)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
