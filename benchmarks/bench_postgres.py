@@ -9,7 +9,9 @@ shared through the embedding cache), so the real model's vectors are computed on
 number here says "replicated".
 
 Per size, in one process and in the same run: build the local index folder and the PostgreSQL
-store (a LocalPostgres server on 127.0.0.1 started by this script, or `--db URL`), then open an
+store (a LocalPostgres server on 127.0.0.1 started by this script, or `--db URL`), one after the
+other, or at once in two processes with `--parallel-builds` (each build then shares the cores with
+the other, so its seconds are not comparable with a serial run's; the report says which), then open an
 Engine on each and run every query in each mode on both, alternating, after a warm-up. Reports
 p50/p95 per store and mode, the ratio PostgreSQL / local, and how many top-10 lists are the same.
 `pg_textsearch` is used only where the server has it; this script says whether it did.
@@ -18,8 +20,10 @@ p50/p95 per store and mode, the ratio PostgreSQL / local, and how many top-10 li
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--seed", type=int, default=21578)
     parser.add_argument("--warmup", type=int, default=10, help="queries per mode and store run before timing")
+    parser.add_argument("--parallel-builds", action="store_true",
+                        help="build the folder and the PostgreSQL store at once, in two processes")
     add_model_option(parser)
     add_run_options(parser)
     return parser.parse_args(argv)
@@ -136,10 +142,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             database = f"bench_{size}"
             url = _database(root_url, database, server)
             print(f"building {size:,} articles ({corpus['distinct_texts']:,} distinct texts): local ...", flush=True)
-            local = _build(jsonl, args.work / f"index-{args.base}x-{size}", cache, model)
-            print(f"  local {local['seconds']:.0f} s; PostgreSQL ...", flush=True)
-            postgres = _build(jsonl, url, cache, model)
-            print(f"  PostgreSQL {postgres['seconds']:.0f} s", flush=True)
+            folder = args.work / f"index-{args.base}x-{size}"
+            if args.parallel_builds:
+                # spawn: the builds import the model runtime; a fork of this process would share its state
+                with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    building = [pool.submit(_build, jsonl, folder, cache, model), pool.submit(_build, jsonl, url, cache, model)]
+                    local, postgres = (future.result() for future in building)
+                print(f"  at once: local {local['seconds']:.0f} s, PostgreSQL {postgres['seconds']:.0f} s", flush=True)
+            else:
+                local = _build(jsonl, folder, cache, model)
+                print(f"  local {local['seconds']:.0f} s; PostgreSQL ...", flush=True)
+                postgres = _build(jsonl, url, cache, model)
+                print(f"  PostgreSQL {postgres['seconds']:.0f} s", flush=True)
             sizes[size] = {"corpus": corpus, "build": {"local": local, "postgres": postgres}, "url": database}
 
         waited = 0.0 if args.no_wait else wait_for_quiet(args.max_load, args.max_wait)
@@ -174,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"- keyword leg on PostgreSQL: {sizes[args.sizes[0]]['query']['keyword_fast_path']}; pg_textsearch "
           f"{'available' if textsearch else 'not available on this server, so not measured'}")
     print(f"- load average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']}")
+    print(f"- builds: {'at once, in two processes (each shared the cores with the other)' if args.parallel_builds else 'one after the other'}")
     payload = {"benchmark": "bench_postgres", "command": command, "machine": info, "load_during": load_during,
                "args": {k: str(v) for k, v in vars(args).items() if k != "db"}, "queries": queries,
                "pg_textsearch": textsearch, "sizes": {str(size): result for size, result in sizes.items()}}
