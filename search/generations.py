@@ -282,25 +282,36 @@ class PgGeneration(_Users):
     """A PostgreSQL store as last committed when this object was made (its manifest); every
     search reads the newest committed state in its own snapshot."""
 
-    def __init__(self, connections: PgConnections, manifest: Manifest, k1: float, b: float) -> None:
+    def __init__(
+        self, connections: PgConnections, manifest: Manifest, k1: float, b: float, *,
+        textsearch_index: bool = False, textsearch_off: bool = False,
+    ) -> None:
         super().__init__()
         self.connections = connections
         self.manifest = manifest
         self._k1, self._b = k1, b
+        # Whether searches take keyword candidates from the store's pg_textsearch index: it had
+        # one when this generation was read, and ACCORD_PG_TEXTSEARCH was not off at open (the
+        # choice made at open holds for the newer generations of the same Engine).
+        self._textsearch_off = textsearch_off
+        self.use_textsearch = textsearch_index and not textsearch_off
         connections.hold()
 
     @classmethod
     def open(cls, url: str, k1: float, b: float, model: str | None, replicas: Sequence[str] = ()) -> PgGeneration:
         """Connect and read the manifest; IndexNotFound for a database without an index."""
+        from index.storage.postgres import textsearch
+
         connections = PgConnections(url, replicas)
         connections.hold()  # until this open has finished, whatever happens
         try:
-            manifest = _read_manifest(connections)
+            manifest, textsearch_index = _read_manifest(connections)
             if model is not None and model != manifest.model:
                 raise IndexIncompatible(
                     f"{connections.location} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
                 )
-            return cls(connections, manifest, k1, b)
+            return cls(connections, manifest, k1, b, textsearch_index=textsearch_index,
+                       textsearch_off=textsearch.switched_off())
         finally:
             connections.let_go()
 
@@ -314,33 +325,37 @@ class PgGeneration(_Users):
         with self.connections.reader() as conn:
             yield _PgView(
                 manifest=self.manifest,
-                keyword=PgKeywordStore(conn, self._k1, self._b),
+                keyword=PgKeywordStore(conn, self._k1, self._b, self.use_textsearch),
                 vectors=PgVectorStore(conn, self.manifest.dim),
                 docs=PgDocStore(conn),
             )
 
     def newer(self, model: str) -> PgGeneration | None:
         """A generation with the manifest of the last committed update, if there was one."""
-        manifest = _read_manifest(self.connections)
+        manifest, textsearch_index = _read_manifest(self.connections)
         if manifest.generation == self.manifest.generation:
             return None
         if manifest.model != model:
             raise IndexIncompatible(
                 f"{self.connections.location} was rebuilt with {manifest.model}, not {model}; open it again"
             )
-        return PgGeneration(self.connections, manifest, self._k1, self._b)
+        return PgGeneration(self.connections, manifest, self._k1, self._b, textsearch_index=textsearch_index,
+                            textsearch_off=self._textsearch_off)
 
     def _close(self) -> None:
         self.connections.let_go()
 
 
-def _read_manifest(connections: PgConnections) -> Manifest:
+def _read_manifest(connections: PgConnections) -> tuple[Manifest, bool]:
+    """The store's manifest, and whether it has its pg_textsearch index."""
+    from index.storage.postgres import textsearch
     from index.storage.postgres.schema import check_version
     from index.storage.postgres.transaction import read_manifest
 
     with connections.reader() as conn:
         check_version(conn, connections.location)
         manifest = read_manifest(conn, connections.location)
+        textsearch_index = textsearch.index_present(conn)
     if manifest is None:
         raise IndexNotFound(f"no Accord index in {connections.location}; build one with 'accord index PATH --db URL'")
-    return manifest
+    return manifest, textsearch_index

@@ -11,8 +11,9 @@ whoosh's own drift with its history (deleted documents count until a merge, and 
 byte-quantised field lengths instead of the exact ones).
 
 PostgreSQL's own text ranking (`ts_rank_cd`) is not used: it is not BM25 and ranked TIME dev at
-nDCG@10 0.41-0.49 against 0.76 for BM25 (issue #14). Timescale's `pg_textsearch` BM25 index is
-detected and shown in `fast_path`, but not used: it could not be installed or tested here.
+nDCG@10 0.41-0.49 against 0.76 for BM25 (issue #14). Where the store has Timescale's
+`pg_textsearch` BM25 index, plain queries take their candidates from it and rank them with the
+same SQL BM25F (textsearch.py); `fast_path` says which way a store searches.
 
 Sharing: a writer or a store works on the one connection it is given, which belongs to the
 caller (neither commits nor closes it). A writer is used by one thread. A store keeps no state
@@ -33,6 +34,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
 from index.storage.keyword import keyword_body, keyword_schema
+from index.storage.postgres import textsearch
 from index.storage.postgres.keyword_sql import Compiler, lookup, term_text
 from index.text.articles import Article
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     import psycopg
 
 FAST_PATH_SQL = "sql-bm25"
-TEXTSEARCH_EXTENSION = "pg_textsearch"
+FAST_PATH_TEXTSEARCH = "pg_textsearch candidates, sql-bm25 scores"
 # Articles buffered before they are copied to the server.
 BATCH = 2000
 # A B-tree entry holds at most ~2,700 bytes: a longer "word" (a run of letters with no space, as
@@ -48,12 +50,15 @@ BATCH = 2000
 MAX_TERM_BYTES = 1000
 
 
-def fast_path_status(conn: psycopg.Connection) -> str:
-    """How the store ranks, for `accord stats`: always BM25F in SQL; it says so when the
-    pg_textsearch extension is installed in the database but not used."""
-    row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = %s", (TEXTSEARCH_EXTENSION,)).fetchone()
-    if row and row[0]:
-        return f"{FAST_PATH_SQL} ({TEXTSEARCH_EXTENSION} is installed but not used: Accord does not support it yet)"
+def fast_path_status(conn: psycopg.Connection, use_textsearch: bool) -> str:
+    """How the store ranks, for `accord stats`: BM25F in SQL, with or without pg_textsearch's
+    candidates, and why not where the server has the extension but the store does not use it."""
+    if use_textsearch:
+        return FAST_PATH_TEXTSEARCH
+    if textsearch.index_present(conn):
+        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} index present, not used: {textsearch.SWITCH}=off)"
+    if textsearch.available(conn):
+        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} is available but the store has no index: run 'accord index --db URL' with it preloaded)"
     return FAST_PATH_SQL
 
 
@@ -204,13 +209,28 @@ class PgKeywordStore:
     (and store).
     """
 
-    def __init__(self, conn: psycopg.Connection, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, bm25_k1: float = 1.2, bm25_b: float = 0.75, use_textsearch: bool | None = None
+    ) -> None:
+        """`use_textsearch`: whether plain queries take their candidates from the store's
+        pg_textsearch index (None: when the server says the store has one and
+        ACCORD_PG_TEXTSEARCH is not off)."""
         self._conn = conn
         self._k1, self._b = bm25_k1, bm25_b
         # Field boosts only change the weights written at indexing; the schema here gives the
         # fields' types (scored or not, with positions or not) and the analyzer.
         self._schema = keyword_schema()
-        self.fast_path = fast_path_status(conn)
+        if use_textsearch is None:
+            use_textsearch = textsearch.index_present(conn) and not textsearch.switched_off()
+        self._textsearch = use_textsearch
+        self._fast_path: str | None = None
+
+    @property
+    def fast_path(self) -> str:
+        """How this store ranks (for `accord stats`), asked of the server the first time."""
+        if self._fast_path is None:
+            self._fast_path = fast_path_status(self._conn, self._textsearch)
+        return self._fast_path
 
     def close(self) -> None:
         """Nothing to release: the connection belongs to the caller."""
@@ -251,15 +271,20 @@ class PgKeywordStore:
         # Scores equal in whoosh can differ in the last bits here (sums run in another order),
         # so ranks compare them to 1e-9 and break ties by document number, as whoosh does.
         rank = "ORDER BY round(r.score * 1e9) DESC, r.docnum"
-        if filters is not None and filters.active:
-            condition, params = _filter_sql(filters)
+        active = filters is not None and filters.active
+        condition, params = _filter_sql(filters) if filters is not None and active else ("true", [])
+        if active:
             sql = ("SELECT k.article_id, r.score FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum "
                    f"JOIN accord.articles a ON a.id = k.article_id WHERE {condition} {rank} LIMIT %s")
         else:  # the best `limit` first, then their ids: ~20% faster at 20,000 articles
-            params = []
             sql = (f"SELECT k.article_id, r.score FROM (SELECT docnum, score FROM ({{tree}}) r {rank} LIMIT %s) r "
                    f"JOIN accord.kw_docs k ON k.docnum = r.docnum {rank}")
-        return [(article_id, float(score)) for article_id, score in self._run(query, sql, [*params, limit])]
+        terms = textsearch.plain_terms(query) if self._textsearch else None
+        candidates = None
+        if terms is not None:
+            candidates = textsearch.candidates_sql(terms, max(textsearch.CANDIDATES, limit), condition, list(params))
+        rows = self._run(query, sql, [*(params if active else []), limit], candidates)
+        return [(article_id, float(score)) for article_id, score in rows]
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches, scored or not."""
@@ -294,9 +319,12 @@ class PgKeywordStore:
             expander.add_text(text)
         return [(term, float(weight)) for term, weight in expander.expanded_terms(count, normalize=True)]
 
-    def _run(self, query: whoosh_query.Query, wrap: str, params: list) -> list[tuple]:
+    def _run(
+        self, query: whoosh_query.Query, wrap: str, params: list, candidates: tuple[str, list] | None = None
+    ) -> list[tuple]:
         """The rows of `wrap` (SQL with `{tree}` where the tree's SELECT goes, then `params`)
-        for `query`; [] when it matches nothing.
+        for `query`; [] when it matches nothing. With `candidates` (the CTE of
+        textsearch.candidates_sql and its parameters) the terms are scored on those documents only.
 
         Both statements read one snapshot, so a search never mixes the statistics before a
         writer's commit with the postings after it: on an autocommit connection with no
@@ -315,10 +343,13 @@ class PgKeywordStore:
                 if own:
                     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 stats = lookup(conn, query, self._schema)
-                fragment = Compiler(self._schema, stats, self._k1, self._b).compile(query)
+                fragment = Compiler(self._schema, stats, self._k1, self._b, candidates=candidates is not None).compile(query)
                 cursor = None
                 if fragment is not None:
-                    cursor = conn.execute(wrap.replace("{tree}", fragment.sql), [*fragment.params, *params])
+                    sql, values = wrap.replace("{tree}", fragment.sql), [*fragment.params, *params]
+                    if candidates is not None:
+                        sql, values = f"WITH {candidates[0]} {sql}", [*candidates[1], *values]
+                    cursor = conn.execute(sql, values)
                 if own:
                     conn.execute("COMMIT")
                 return cursor.fetchall() if cursor is not None else []

