@@ -14,7 +14,9 @@ other, or at once in two processes with `--parallel-builds` (each build then sha
 the other, so its seconds are not comparable with a serial run's; the report says which), then open an
 Engine on each and run every query in each mode on both, alternating, after a warm-up. Reports
 p50/p95 per store and mode, the ratio PostgreSQL / local, and how many top-10 lists are the same.
-`pg_textsearch` is used only where the server has it; this script says whether it did.
+Where the server has `pg_textsearch` (tests/install_pg_textsearch.py puts it into the embedded
+server), the store is also searched taking keyword candidates from it, beside the SQL-only
+ranking (a second table); the script says whether it was.
 """
 
 from __future__ import annotations
@@ -78,29 +80,45 @@ def _build(jsonl: Path, location: str | Path, cache: Path, model: str) -> dict[s
 
 
 def _measure(local: Path, url: str, queries: list[str], warmup: int, model: str) -> dict[str, Any]:
+    """Warm latencies per mode of the local folder, the PostgreSQL store ranking in SQL alone,
+    and, where the store has its pg_textsearch index, the store taking candidates from it; the
+    stores take turns query by query. `same_top10`: the store's top 10 equals the local one;
+    `same_top10_as_sql`: pg_textsearch's equals the SQL-only one."""
+    import contextlib
+    import os
+
     from index.embedding.encoder import encoder_for
+    from index.storage.postgres import textsearch
     from search.engine import Engine
 
     encoder = encoder_for(model)
     results: dict[str, Any] = {}
-    with Engine.open(local, encoder=encoder) as here, Engine.open(url, encoder=encoder) as there:
-        fast_path = there.stats().keyword_fast_path
+    with contextlib.ExitStack() as stack:
+        engines = {"local": stack.enter_context(Engine.open(local, encoder=encoder))}
+        os.environ[textsearch.SWITCH] = "off"  # read once, when the store is opened
+        try:
+            engines["postgres"] = stack.enter_context(Engine.open(url, encoder=encoder))
+        finally:
+            del os.environ[textsearch.SWITCH]
+        candidate = stack.enter_context(Engine.open(url, encoder=encoder))
+        fast_path = candidate.stats().keyword_fast_path
+        if fast_path.startswith(textsearch.EXTENSION):
+            engines["pg_textsearch"] = candidate
         for mode in MODES:
             for text in queries[:warmup]:
-                here.search(text, k=10, mode=mode)  # type: ignore[arg-type]
-                there.search(text, k=10, mode=mode)  # type: ignore[arg-type]
-            times: dict[str, list[float]] = {"local": [], "postgres": []}
-            same = 0
+                for engine in engines.values():
+                    engine.search(text, k=10, mode=mode)  # type: ignore[arg-type]
+            times: dict[str, list[float]] = {name: [] for name in engines}
+            same = {"same_top10": 0, "same_top10_as_sql": 0}
             for text in queries:
-                with stopwatch() as t:
-                    ours = [h.id for h in here.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
-                times["local"].append(t["s"])
-                with stopwatch() as t:
-                    theirs = [h.id for h in there.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
-                times["postgres"].append(t["s"])
-                same += ours == theirs
-            results[mode] = {store: latency_summary(seconds) for store, seconds in times.items()}
-            results[mode]["same_top10"] = same
+                top: dict[str, list[str]] = {}
+                for name, engine in engines.items():
+                    with stopwatch() as t:
+                        top[name] = [h.id for h in engine.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
+                    times[name].append(t["s"])
+                same["same_top10"] += top["local"] == top["postgres"]
+                same["same_top10_as_sql"] += top.get("pg_textsearch") == top["postgres"]
+            results[mode] = {name: latency_summary(seconds) for name, seconds in times.items()} | same
     return {"results": results, "keyword_fast_path": fast_path}
 
 
@@ -179,6 +197,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(markdown_table(["articles", "mode (warm, k=10)", "local p50 ms", "local p95 ms", "PostgreSQL p50 ms",
                           "PostgreSQL p95 ms", "p50 PG / local", "same top 10"], rows))
     print()
+    candidate_rows = []
+    for size, result in sizes.items():
+        for mode in MODES:
+            measured = result["query"]["results"][mode]
+            if "pg_textsearch" not in measured:
+                continue
+            sql_only, candidates = measured["postgres"], measured["pg_textsearch"]
+            candidate_rows.append([f"{size:,}", mode, sql_only["p50_ms"], sql_only["p95_ms"], candidates["p50_ms"],
+                                   candidates["p95_ms"], candidates["p50_ms"] / sql_only["p50_ms"],
+                                   f"{measured['same_top10_as_sql']}/{len(queries)}"])
+    if candidate_rows:
+        print(markdown_table(["articles", "mode (warm, k=10)", "SQL BM25F p50 ms", "SQL BM25F p95 ms",
+                              "pg_textsearch candidates p50 ms", "pg_textsearch candidates p95 ms",
+                              "p50 candidates / SQL", "same top 10 as SQL"], candidate_rows))
+        print()
     print(markdown_table(
         ["articles", "passages", "local build s", "PostgreSQL build s", "PG / local", "embedded"],
         [[f"{size:,}", r["build"]["postgres"]["passages"], r["build"]["local"]["seconds"], r["build"]["postgres"]["seconds"],
@@ -186,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
           r["build"]["local"]["embedded"] + r["build"]["postgres"]["embedded"]] for size, r in sizes.items()]))
     print(f"\n- {len(queries)} queries from Reuters (seed {args.seed}), {args.warmup} per mode and store first as warm-up")
     print(f"- keyword leg on PostgreSQL: {sizes[args.sizes[0]]['query']['keyword_fast_path']}; pg_textsearch "
-          f"{'available' if textsearch else 'not available on this server, so not measured'}")
+          f"{'available' if textsearch else 'not available on this server, so not measured'}; the first table's "
+          "PostgreSQL column ranks in SQL alone (ACCORD_PG_TEXTSEARCH=off)")
     print(f"- load average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']}")
     print(f"- builds: {'at once, in two processes (each shared the cores with the other)' if args.parallel_builds else 'one after the other'}")
     payload = {"benchmark": "bench_postgres", "command": command, "machine": info, "load_during": load_during,

@@ -284,17 +284,17 @@ class PgGeneration(_Users):
 
     def __init__(
         self, connections: PgConnections, manifest: Manifest, k1: float, b: float, *,
-        textsearch_index: bool = False, textsearch_off: bool = False,
+        textsearch_schema: str | None = None, textsearch_off: bool = False,
     ) -> None:
         super().__init__()
         self.connections = connections
         self.manifest = manifest
         self._k1, self._b = k1, b
-        # Whether searches take keyword candidates from the store's pg_textsearch index: it had
-        # one when this generation was read, and ACCORD_PG_TEXTSEARCH was not off at open (the
-        # choice made at open holds for the newer generations of the same Engine).
+        # Where searches find pg_textsearch to take keyword candidates from the store's index,
+        # or None: the store had no index when this generation was read, or ACCORD_PG_TEXTSEARCH
+        # was off at open (the choice made at open holds for the Engine's newer generations).
         self._textsearch_off = textsearch_off
-        self.use_textsearch = textsearch_index and not textsearch_off
+        self.textsearch_schema = None if textsearch_off else textsearch_schema
         connections.hold()
 
     @classmethod
@@ -305,12 +305,12 @@ class PgGeneration(_Users):
         connections = PgConnections(url, replicas)
         connections.hold()  # until this open has finished, whatever happens
         try:
-            manifest, textsearch_index = _read_manifest(connections)
+            manifest, textsearch_schema = _read_manifest(connections)
             if model is not None and model != manifest.model:
                 raise IndexIncompatible(
                     f"{connections.location} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
                 )
-            return cls(connections, manifest, k1, b, textsearch_index=textsearch_index,
+            return cls(connections, manifest, k1, b, textsearch_schema=textsearch_schema,
                        textsearch_off=textsearch.switched_off())
         finally:
             connections.let_go()
@@ -325,29 +325,30 @@ class PgGeneration(_Users):
         with self.connections.reader() as conn:
             yield _PgView(
                 manifest=self.manifest,
-                keyword=PgKeywordStore(conn, self._k1, self._b, self.use_textsearch),
+                keyword=PgKeywordStore(conn, self._k1, self._b, textsearch_schema=self.textsearch_schema,
+                                       detect_textsearch=False),
                 vectors=PgVectorStore(conn, self.manifest.dim),
                 docs=PgDocStore(conn),
             )
 
     def newer(self, model: str) -> PgGeneration | None:
         """A generation with the manifest of the last committed update, if there was one."""
-        manifest, textsearch_index = _read_manifest(self.connections)
+        manifest, textsearch_schema = _read_manifest(self.connections)
         if manifest.generation == self.manifest.generation:
             return None
         if manifest.model != model:
             raise IndexIncompatible(
                 f"{self.connections.location} was rebuilt with {manifest.model}, not {model}; open it again"
             )
-        return PgGeneration(self.connections, manifest, self._k1, self._b, textsearch_index=textsearch_index,
+        return PgGeneration(self.connections, manifest, self._k1, self._b, textsearch_schema=textsearch_schema,
                             textsearch_off=self._textsearch_off)
 
     def _close(self) -> None:
         self.connections.let_go()
 
 
-def _read_manifest(connections: PgConnections) -> tuple[Manifest, bool]:
-    """The store's manifest, and whether it has its pg_textsearch index."""
+def _read_manifest(connections: PgConnections) -> tuple[Manifest, str | None]:
+    """The store's manifest, and the schema of pg_textsearch when the store has its index."""
     from index.storage.postgres import textsearch
     from index.storage.postgres.schema import check_version
     from index.storage.postgres.transaction import read_manifest
@@ -355,7 +356,7 @@ def _read_manifest(connections: PgConnections) -> tuple[Manifest, bool]:
     with connections.reader() as conn:
         check_version(conn, connections.location)
         manifest = read_manifest(conn, connections.location)
-        textsearch_index = textsearch.index_present(conn)
+        textsearch_schema = textsearch.index_schema(conn)
     if manifest is None:
         raise IndexNotFound(f"no Accord index in {connections.location}; build one with 'accord index PATH --db URL'")
-    return manifest, textsearch_index
+    return manifest, textsearch_schema

@@ -65,32 +65,45 @@ def download(work: Path) -> Path:
     return found[-1]
 
 
-def weaken_version_need(library: Path, version: str) -> bool:
-    """Mark `library`'s need of symbol version `version` weak (ELF64 little-endian), so the
-    loader only warns when libc lacks it; True when the need was there."""
-    data = bytearray(library.read_bytes())
+def _version_needs(data: bytes) -> list[tuple[int, str, int]]:
+    """(offset of its flags, version name, flags) of each symbol version an ELF64 little-endian
+    file needs from its libraries (the Vernaux entries of its SHT_GNU_verneed sections)."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise SystemExit(f"{library} is not a 64-bit little-endian ELF file")
+        raise SystemExit("not a 64-bit little-endian ELF file")
     (section_offset,) = struct.unpack_from("<Q", data, 0x28)
     entry_size, count, _names = struct.unpack_from("<HHH", data, 0x3A)
     sections = [struct.unpack_from("<IIQQQQIIQQ", data, section_offset + i * entry_size) for i in range(count)]
-    found = False
+    found = []
     for _name, kind, _flags, _addr, offset, _size, link, info, _align, _entsize in sections:
         if kind != SHT_GNU_VERNEED:
             continue
         strings = sections[link][4]
         position = offset
-        for _ in range(info):  # Verneed entries, each with its Vernaux list
+        for _ in range(info):  # Verneed entries, each with its list of Vernaux entries
             _version, aux_count, _file, aux, next_need = struct.unpack_from("<HHIII", data, position)
             at = position + aux
             for _ in range(aux_count):
                 _hash, flags, _other, name, next_aux = struct.unpack_from("<IHHII", data, at)
-                end = data.index(0, strings + name)
-                if data[strings + name:end].decode() == version:
-                    struct.pack_into("<H", data, at + 4, flags | VER_FLG_WEAK)
-                    found = True
+                found.append((at + 4, data[strings + name:data.index(0, strings + name)].decode(), flags))
                 at += next_aux
             position += next_need
+    return found
+
+
+def version_needs(library: Path) -> dict[str, int]:
+    """The symbol versions `library` needs, with their flags (VER_FLG_WEAK: 2)."""
+    return {name: flags for _at, name, flags in _version_needs(library.read_bytes())}
+
+
+def weaken_version_need(library: Path, version: str) -> bool:
+    """Mark `library`'s need of symbol version `version` weak, so the loader only warns when
+    libc lacks it; True when the need was there."""
+    data = bytearray(library.read_bytes())
+    found = False
+    for at, name, flags in _version_needs(bytes(data)):
+        if name == version:
+            struct.pack_into("<H", data, at, flags | VER_FLG_WEAK)
+            found = True
     library.write_bytes(data)
     return found
 

@@ -210,26 +210,28 @@ class PgKeywordStore:
     """
 
     def __init__(
-        self, conn: psycopg.Connection, bm25_k1: float = 1.2, bm25_b: float = 0.75, use_textsearch: bool | None = None
+        self, conn: psycopg.Connection, bm25_k1: float = 1.2, bm25_b: float = 0.75, *,
+        textsearch_schema: str | None = None, detect_textsearch: bool = True,
     ) -> None:
-        """`use_textsearch`: whether plain queries take their candidates from the store's
-        pg_textsearch index (None: when the server says the store has one and
-        ACCORD_PG_TEXTSEARCH is not off)."""
+        """Plain queries take their candidates from the store's pg_textsearch index when
+        `textsearch_schema` names the extension's schema (textsearch.index_schema), or, with
+        `detect_textsearch` and no schema given, when the server says the store has the index
+        and ACCORD_PG_TEXTSEARCH is not off."""
         self._conn = conn
         self._k1, self._b = bm25_k1, bm25_b
         # Field boosts only change the weights written at indexing; the schema here gives the
         # fields' types (scored or not, with positions or not) and the analyzer.
         self._schema = keyword_schema()
-        if use_textsearch is None:
-            use_textsearch = textsearch.index_present(conn) and not textsearch.switched_off()
-        self._textsearch = use_textsearch
+        if textsearch_schema is None and detect_textsearch and not textsearch.switched_off():
+            textsearch_schema = textsearch.index_schema(conn)
+        self._textsearch_schema = textsearch_schema
         self._fast_path: str | None = None
 
     @property
     def fast_path(self) -> str:
         """How this store ranks (for `accord stats`), asked of the server the first time."""
         if self._fast_path is None:
-            self._fast_path = fast_path_status(self._conn, self._textsearch)
+            self._fast_path = fast_path_status(self._conn, self._textsearch_schema is not None)
         return self._fast_path
 
     def close(self) -> None:
@@ -279,10 +281,11 @@ class PgKeywordStore:
         else:  # the best `limit` first, then their ids: ~20% faster at 20,000 articles
             sql = (f"SELECT k.article_id, r.score FROM (SELECT docnum, score FROM ({{tree}}) r {rank} LIMIT %s) r "
                    f"JOIN accord.kw_docs k ON k.docnum = r.docnum {rank}")
-        terms = textsearch.plain_terms(query) if self._textsearch else None
+        schema = self._textsearch_schema
+        terms = textsearch.plain_terms(query) if schema is not None else None
         candidates = None
-        if terms is not None:
-            candidates = textsearch.candidates_sql(terms, max(textsearch.CANDIDATES, limit), condition, list(params))
+        if terms is not None and schema is not None:
+            candidates = textsearch.candidates_sql(terms, max(textsearch.CANDIDATES, limit), schema, condition, list(params))
         rows = self._run(query, sql, [*(params if active else []), limit], candidates)
         return [(article_id, float(score)) for article_id, score in rows]
 
@@ -323,8 +326,9 @@ class PgKeywordStore:
         self, query: whoosh_query.Query, wrap: str, params: list, candidates: tuple[str, list] | None = None
     ) -> list[tuple]:
         """The rows of `wrap` (SQL with `{tree}` where the tree's SELECT goes, then `params`)
-        for `query`; [] when it matches nothing. With `candidates` (the CTE of
-        textsearch.candidates_sql and its parameters) the terms are scored on those documents only.
+        for `query`; [] when it matches nothing. With `candidates` (textsearch.candidates_sql's
+        statement and parameters, the last the number asked for), the terms are scored on the
+        articles it returns only, when it returns as many as asked for.
 
         Both statements read one snapshot, so a search never mixes the statistics before a
         writer's commit with the postings after it: on an autocommit connection with no
@@ -342,13 +346,17 @@ class PgKeywordStore:
             with conn.pipeline():
                 if own:
                     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                proposed = conn.execute(*candidates) if candidates is not None else None
                 stats = lookup(conn, query, self._schema)
-                fragment = Compiler(self._schema, stats, self._k1, self._b, candidates=candidates is not None).compile(query)
+                ids = [row[0] for row in proposed.fetchall()] if proposed is not None else []
+                # Fewer than asked for: the index's own matches, not a top slice (textsearch.py).
+                narrowed = candidates is not None and len(ids) == candidates[1][-1]
+                fragment = Compiler(self._schema, stats, self._k1, self._b, candidates=narrowed).compile(query)
                 cursor = None
                 if fragment is not None:
                     sql, values = wrap.replace("{tree}", fragment.sql), [*fragment.params, *params]
-                    if candidates is not None:
-                        sql, values = f"WITH {candidates[0]} {sql}", [*candidates[1], *values]
+                    if narrowed:
+                        sql, values = f"WITH {textsearch.CANDIDATES_CTE} {sql}", [ids, *values]
                     cursor = conn.execute(sql, values)
                 if own:
                     conn.execute("COMMIT")

@@ -165,8 +165,8 @@ class Compiler:
         self._schema = schema
         self._stats = stats
         self._k1, self._b = k1, b
-        # Whether terms read only the postings of the documents in a CTE `candidates(docnum)`
-        # (textsearch.py); the statistics stay those of the whole index.
+        # Whether terms read only the postings of the documents in a CTE `candidates(docnums)`
+        # (an array, textsearch.CANDIDATES_CTE); the statistics stay those of the whole index.
         self._candidates = candidates
         self._positions: dict[int, int] = {}
 
@@ -202,8 +202,8 @@ class Compiler:
         if boost != 1.0:
             expression, params = f"({expression}) * %s", [*params, boost]
         if self._candidates:
-            return Fragment(f"SELECT p.docnum, {expression} AS score FROM candidates c JOIN accord.kw_postings p "
-                            "ON p.docnum = c.docnum AND p.field = %s AND p.term = %s", [*params, name, value])
+            return Fragment(f"SELECT p.docnum, {expression} AS score FROM accord.kw_postings p WHERE p.field = %s "
+                            "AND p.term = %s AND p.docnum = ANY((SELECT docnums FROM candidates)::bigint[])", [*params, name, value])
         return Fragment(f"SELECT p.docnum, {expression} AS score FROM accord.kw_postings p "
                         "WHERE p.field = %s AND p.term = %s", [*params, name, value])
 
