@@ -54,10 +54,13 @@ register_encoder(FAKE_MODEL, HashingEncoder)
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Path:
-    """ONNX exports made by tests go to one folder per session, never the user's cache."""
+    """ONNX exports made by tests go to one folder per session, never the user's cache; so do
+    the embedding caches of PostgreSQL stores (one per database URL, `$ACCORD_CACHE_DIR`), which
+    would otherwise pile up in ~/.cache/accord, a new file for each test database."""
     folder = tmp_path_factory.mktemp("models")
     patch = pytest.MonkeyPatch()
     patch.setenv("ACCORD_MODEL_CACHE", str(folder))  # subprocesses inherit it
+    patch.setenv("ACCORD_CACHE_DIR", str(tmp_path_factory.mktemp("accord-cache")))
     yield folder
     patch.undo()
 
