@@ -85,7 +85,8 @@ class MonthsModel(BaseModel):
 StatsModel = model_of(
     IndexStats,
     "What the index holds (`accord stats --json`).",
-    keyword_fast_path="whether the numpy BM25F scorer serves this index, and why not",
+    keyword_fast_path=("how the keyword leg runs: on a folder, whether the numpy BM25F scorer serves it and why not; "
+                       "on PostgreSQL, sql-bm25 or pg_textsearch candidates with sql-bm25 scores, and why not the index"),
 )
 
 
