@@ -15,14 +15,16 @@ the other, so its seconds are not comparable with a serial run's; the report say
 Engine on each and run every query in each mode on both, alternating, after a warm-up. Reports
 p50/p95 per store and mode, the ratio PostgreSQL / local, and how many top-10 lists are the same.
 Where the server has `pg_textsearch` (tests/install_pg_textsearch.py puts it into the embedded
-server), the store is also searched taking keyword candidates from it, beside the SQL-only
-ranking (a second table); the script says whether it was.
+server), the builds run with ACCORD_PG_TEXTSEARCH=on, so the store gets its index and is also
+searched taking keyword candidates from it, beside the SQL-only ranking (a second table); the
+script says whether it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -79,13 +81,12 @@ def _build(jsonl: Path, location: str | Path, cache: Path, model: str) -> dict[s
             "stage_seconds": report.stage_seconds}
 
 
-def _measure(local: Path, url: str, queries: list[str], warmup: int, model: str) -> dict[str, Any]:
-    """Warm latencies per mode of the local folder, the PostgreSQL store ranking in SQL alone,
-    and, where the store has its pg_textsearch index, the store taking candidates from it; the
-    stores take turns query by query. `same_top10`: the store's top 10 equals the local one;
-    `same_top10_as_sql`: pg_textsearch's equals the SQL-only one."""
+def measure(local: Path | None, url: str, queries: list[str], warmup: int, model: str) -> dict[str, Any]:
+    """Warm latencies per mode of the local folder (unless None), the PostgreSQL store ranking
+    in SQL alone, and, where the store has its pg_textsearch index, the store taking candidates
+    from it; the stores take turns query by query. `same_top10`: the store's top 10 equals the
+    local one; `same_top10_as_sql`: pg_textsearch's equals the SQL-only one."""
     import contextlib
-    import os
 
     from index.embedding.encoder import encoder_for
     from index.storage.postgres import textsearch
@@ -94,13 +95,12 @@ def _measure(local: Path, url: str, queries: list[str], warmup: int, model: str)
     encoder = encoder_for(model)
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        engines = {"local": stack.enter_context(Engine.open(local, encoder=encoder))}
+        engines = {"local": stack.enter_context(Engine.open(local, encoder=encoder))} if local is not None else {}
         os.environ[textsearch.SWITCH] = "off"  # read once, when the store is opened
-        try:
-            engines["postgres"] = stack.enter_context(Engine.open(url, encoder=encoder))
-        finally:
-            del os.environ[textsearch.SWITCH]
+        engines["postgres"] = stack.enter_context(Engine.open(url, encoder=encoder))
+        os.environ[textsearch.SWITCH] = "on"
         candidate = stack.enter_context(Engine.open(url, encoder=encoder))
+        del os.environ[textsearch.SWITCH]
         fast_path = candidate.stats().keyword_fast_path
         if fast_path.startswith(textsearch.EXTENSION):
             engines["pg_textsearch"] = candidate
@@ -116,7 +116,7 @@ def _measure(local: Path, url: str, queries: list[str], warmup: int, model: str)
                     with stopwatch() as t:
                         top[name] = [h.id for h in engine.search(text, k=10, mode=mode)]  # type: ignore[arg-type]
                     times[name].append(t["s"])
-                same["same_top10"] += top["local"] == top["postgres"]
+                same["same_top10"] += top.get("local") == top["postgres"]
                 same["same_top10_as_sql"] += top.get("pg_textsearch") == top["postgres"]
             results[mode] = {name: latency_summary(seconds) for name, seconds in times.items()} | same
     return {"results": results, "keyword_fast_path": fast_path}
@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     model = resolve_model(args.model)
+    from index.storage.postgres.textsearch import SWITCH
+
+    os.environ[SWITCH] = "on"  # the builds give a server with pg_textsearch its index
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.cache or args.work / "embeddings.sqlite"
     everything = args.work / "reuters.jsonl"
@@ -180,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sampler = LoadSampler().start()
         for size in args.sizes:
             url = _database(root_url, f"bench_{size}", None)
-            sizes[size]["query"] = _measure(args.work / f"index-{args.base}x-{size}", url, queries, args.warmup, model)
+            sizes[size]["query"] = measure(args.work / f"index-{args.base}x-{size}", url, queries, args.warmup, model)
         load_during = sampler.stop()
         textsearch = _textsearch_available(root_url)
     finally:

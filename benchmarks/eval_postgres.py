@@ -6,9 +6,10 @@
 Builds `docs.jsonl` into a local folder and into a PostgreSQL store (a LocalPostgres on
 127.0.0.1 started by the script, or `--db URL`), with the real model and one embedding cache,
 then scores both with `accord eval`'s own code (search.evaluation) on the queries and judgements
-(TIME's dev split by default). The issue asks for the two within 0.01 nDCG@10. Where the store
-has its pg_textsearch index, it is scored twice: taking keyword candidates from the index (the
-default) and ranking in SQL alone (ACCORD_PG_TEXTSEARCH=off).
+(TIME's dev split by default). The issue asks for the two within 0.01 nDCG@10. The store is
+built with ACCORD_PG_TEXTSEARCH=on, so a server with pg_textsearch gets its index; it is then
+scored ranking in SQL alone (the default) and, where it has the index, taking keyword
+candidates from it.
 """
 
 from __future__ import annotations
@@ -49,21 +50,18 @@ def main() -> None:
         url = args.db or server.url()  # type: ignore[union-attr]
         for name, where in [("local folder", args.work / "index"), ("PostgreSQL", url)]:
             started = time.perf_counter()
+            os.environ[textsearch.SWITCH] = "on"  # a server with pg_textsearch gets the index
             report = build([args.data / "docs.jsonl"], where, encoder=encoder, embedding_cache=cache)
             print(f"\n{name}: {report.articles} articles, {report.embedded} passages embedded, "
                   f"built in {time.perf_counter() - started:.1f} s", flush=True)
-            with Engine.open(where, encoder=encoder) as engine:
-                keyword_leg = engine.stats().keyword_fast_path
-                scores, _runs = evaluate(engine, topics, qrels)
-            print(f"keyword leg: {keyword_leg}\n{format_table(scores)}", flush=True)
-            if keyword_leg.startswith(textsearch.EXTENSION):
-                os.environ[textsearch.SWITCH] = "off"
-                try:
-                    with Engine.open(where, encoder=encoder) as engine:
-                        scores, _runs = evaluate(engine, topics, qrels)
-                        print(f"\n{name}, {engine.stats().keyword_fast_path}\n{format_table(scores)}", flush=True)
-                finally:
-                    del os.environ[textsearch.SWITCH]
+            for switch in ("off", "on"):  # read when an Engine opens the store
+                os.environ[textsearch.SWITCH] = switch
+                with Engine.open(where, encoder=encoder) as engine:
+                    keyword_leg = engine.stats().keyword_fast_path
+                    if switch == "on" and not keyword_leg.startswith(textsearch.EXTENSION):
+                        break  # no index: nothing else to score
+                    scores, _runs = evaluate(engine, topics, qrels)
+                print(f"keyword leg: {keyword_leg}\n{format_table(scores)}", flush=True)
     finally:
         if server is not None:
             server.stop()

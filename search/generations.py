@@ -284,7 +284,7 @@ class PgGeneration(_Users):
 
     def __init__(
         self, connections: PgConnections, manifest: Manifest, k1: float, b: float, *,
-        textsearch_schema: str | None = None, textsearch_off: bool = False,
+        textsearch_schema: str | None = None, textsearch_on: bool = False,
     ) -> None:
         super().__init__()
         self.connections = connections
@@ -292,9 +292,9 @@ class PgGeneration(_Users):
         self._k1, self._b = k1, b
         # Where searches find pg_textsearch to take keyword candidates from the store's index,
         # or None: the store had no index when this generation was read, or ACCORD_PG_TEXTSEARCH
-        # was off at open (the choice made at open holds for the Engine's newer generations).
-        self._textsearch_off = textsearch_off
-        self.textsearch_schema = None if textsearch_off else textsearch_schema
+        # was not on at open (the choice made at open holds for the Engine's newer generations).
+        self._textsearch_on = textsearch_on
+        self.textsearch_schema = textsearch_schema if textsearch_on else None
         connections.hold()
 
     @classmethod
@@ -311,7 +311,7 @@ class PgGeneration(_Users):
                     f"{connections.location} was built with {manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
                 )
             return cls(connections, manifest, k1, b, textsearch_schema=textsearch_schema,
-                       textsearch_off=textsearch.switched_off())
+                       textsearch_on=textsearch.switched_on())
         finally:
             connections.let_go()
 
@@ -341,7 +341,7 @@ class PgGeneration(_Users):
                 f"{self.connections.location} was rebuilt with {manifest.model}, not {model}; open it again"
             )
         return PgGeneration(self.connections, manifest, self._k1, self._b, textsearch_schema=textsearch_schema,
-                            textsearch_off=self._textsearch_off)
+                            textsearch_on=self._textsearch_on)
 
     def _close(self) -> None:
         self.connections.let_go()

@@ -2,10 +2,11 @@
 textsearch.py), on the tests' real PostgreSQL, which preloads the extension that
 tests/install_pg_textsearch.py installed into the embedded server.
 
-The contract: where the store has the index, plain queries score only the index's best
-CANDIDATES articles, with the exact SQL BM25F scores; the ranking equals the full one whenever
-the exact top hits are among the candidates; other queries, a server without the extension and
-ACCORD_PG_TEXTSEARCH=off run the full SQL."""
+The contract: with ACCORD_PG_TEXTSEARCH=on (off by default), writers give the store the index
+and, where the store has it, plain queries score only the index's best CANDIDATES articles, with
+the exact SQL BM25F scores; the ranking equals the full one whenever the exact top hits are among
+the candidates; other queries, a server without the extension and the switch off run the full
+SQL."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def test_the_tests_server_has_pg_textsearch(postgres_server):
 
 
 @pytest.fixture
-def indexed_pair(pg_url, tmp_path):
+def indexed_pair(pg_url, tmp_path, monkeypatch):
     """The synthetic corpus (and an article naming a ticker in angle brackets) in whoosh and in
     a store with its pg_textsearch index; the stores: `pair.pg` (candidates) and `exact`."""
+    monkeypatch.setenv(textsearch.SWITCH, "on")
     with connect(pg_url) as conn:
         migrate(conn)
         with conn.transaction():
@@ -65,12 +67,13 @@ def _index_scans(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def test_a_store_with_the_index_says_so_and_one_without_runs_sql(indexed_pair, monkeypatch):
+def test_a_store_with_the_index_says_so_and_uses_it_only_when_switched_on(indexed_pair, monkeypatch):
     pair, exact = indexed_pair
     assert pair.pg.fast_path == FAST_PATH_TEXTSEARCH
-    assert exact.fast_path.startswith(FAST_PATH_SQL) and "not used" in exact.fast_path
-    monkeypatch.setenv(textsearch.SWITCH, "off")
-    assert PgKeywordStore(pair.conn, K1, B).fast_path == exact.fast_path
+    assert exact.fast_path.startswith(FAST_PATH_SQL) and "not used without ACCORD_PG_TEXTSEARCH=on" in exact.fast_path
+    for setting in ("off", ""):
+        monkeypatch.setenv(textsearch.SWITCH, setting)
+        assert PgKeywordStore(pair.conn, K1, B).fast_path == exact.fast_path
 
 
 def test_plain_queries_score_the_candidates_exactly(indexed_pair, monkeypatch):
@@ -150,7 +153,19 @@ def test_updates_reach_the_index(indexed_pair, monkeypatch):
     assert pair.pg.search(tree, 3) == exact.search(tree, 3) or len(exact.search(tree, 500)) > 3
 
 
-def test_an_engine_on_a_built_store_uses_it_and_the_switch_turns_it_off(pg_url, corpus_dir, monkeypatch):
+def test_by_default_a_build_makes_no_index_and_searches_run_sql(pg_url, corpus_dir, monkeypatch):
+    monkeypatch.delenv(textsearch.SWITCH, raising=False)
+    encoder = HashingEncoder()
+    build([corpus_dir], pg_url, encoder=encoder)
+    with psycopg.connect(pg_url) as conn:
+        assert not textsearch.index_present(conn)
+    with Engine.open(pg_url, encoder=encoder) as engine:
+        status = engine.stats().keyword_fast_path
+        assert status.startswith(FAST_PATH_SQL) and "not used without ACCORD_PG_TEXTSEARCH=on" in status
+
+
+def test_an_engine_on_a_store_built_with_the_switch_uses_it(pg_url, corpus_dir, monkeypatch):
+    monkeypatch.setenv(textsearch.SWITCH, "on")
     encoder = HashingEncoder()
     build([corpus_dir], pg_url, encoder=encoder)
     monkeypatch.setattr(textsearch, "CANDIDATES", 2)
@@ -159,12 +174,13 @@ def test_an_engine_on_a_built_store_uses_it_and_the_switch_turns_it_off(pg_url, 
         on = [h.id for h in engine.search("military cooperation Libya", mode="keyword").hits]
     monkeypatch.setenv(textsearch.SWITCH, "off")
     with Engine.open(pg_url, encoder=encoder) as engine:
-        assert "ACCORD_PG_TEXTSEARCH=off" in engine.stats().keyword_fast_path
+        assert "not used without ACCORD_PG_TEXTSEARCH=on" in engine.stats().keyword_fast_path
         off = [h.id for h in engine.search("military cooperation Libya", mode="keyword").hits]
     assert on and on[0] == off[0]
 
 
 def test_a_replica_answers_from_its_copy_of_the_index(postgres_server, tmp_path, corpus_dir, monkeypatch):
+    monkeypatch.setenv(textsearch.SWITCH, "on")
     postgres_server.sql("CREATE DATABASE ts_replicated OWNER accord")
     url = postgres_server.url(database="ts_replicated")
     encoder = HashingEncoder()
@@ -183,7 +199,8 @@ def test_a_replica_answers_from_its_copy_of_the_index(postgres_server, tmp_path,
         postgres_server.sql("DROP DATABASE IF EXISTS ts_replicated WITH (FORCE)")
 
 
-def test_a_server_that_does_not_preload_it_keeps_the_sql_ranking(tmp_path, corpus_dir):
+def test_a_server_that_does_not_preload_it_keeps_the_sql_ranking(tmp_path, corpus_dir, monkeypatch):
+    monkeypatch.setenv(textsearch.SWITCH, "on")
     with LocalPostgres.start(settings={"shared_preload_libraries": "''"}) as server:
         url = server.url()
         encoder = HashingEncoder()
@@ -193,7 +210,7 @@ def test_a_server_that_does_not_preload_it_keeps_the_sql_ranking(tmp_path, corpu
             assert "shared_preload_libraries" in textsearch.ensure_index(conn)
         with Engine.open(url, encoder=encoder) as engine:
             status = engine.stats().keyword_fast_path
-            assert status.startswith(FAST_PATH_SQL) and "has no index" in status
+            assert status.startswith(FAST_PATH_SQL) and "no index" in status
             assert engine.search("military cooperation Libya", mode="keyword").hits
 
 
@@ -216,6 +233,7 @@ def test_the_installer_marks_only_the_newer_glibc_need_weak():
 
 def test_a_read_only_role_searches_through_the_index(pg_url, postgres_server, corpus_dir, monkeypatch):
     """The reader's search_path does not hold the extension's schema: searches name it."""
+    monkeypatch.setenv(textsearch.SWITCH, "on")
     encoder = HashingEncoder()
     build([corpus_dir], pg_url, encoder=encoder)
     database = pg_url.rsplit("/", 1)[1]

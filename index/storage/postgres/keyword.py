@@ -56,9 +56,9 @@ def fast_path_status(conn: psycopg.Connection, use_textsearch: bool) -> str:
     if use_textsearch:
         return FAST_PATH_TEXTSEARCH
     if textsearch.index_present(conn):
-        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} index present, not used: {textsearch.SWITCH}=off)"
+        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} index present, not used without {textsearch.SWITCH}=on)"
     if textsearch.available(conn):
-        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} is available but the store has no index: run 'accord index --db URL' with it preloaded)"
+        return f"{FAST_PATH_SQL} ({textsearch.EXTENSION} available, no index: not used without {textsearch.SWITCH}=on)"
     return FAST_PATH_SQL
 
 
@@ -215,14 +215,14 @@ class PgKeywordStore:
     ) -> None:
         """Plain queries take their candidates from the store's pg_textsearch index when
         `textsearch_schema` names the extension's schema (textsearch.index_schema), or, with
-        `detect_textsearch` and no schema given, when the server says the store has the index
-        and ACCORD_PG_TEXTSEARCH is not off."""
+        `detect_textsearch` and no schema given, when ACCORD_PG_TEXTSEARCH=on and the server says
+        the store has the index."""
         self._conn = conn
         self._k1, self._b = bm25_k1, bm25_b
         # Field boosts only change the weights written at indexing; the schema here gives the
         # fields' types (scored or not, with positions or not) and the analyzer.
         self._schema = keyword_schema()
-        if textsearch_schema is None and detect_textsearch and not textsearch.switched_off():
+        if textsearch_schema is None and detect_textsearch and textsearch.switched_on():
             textsearch_schema = textsearch.index_schema(conn)
         self._textsearch_schema = textsearch_schema
         self._fast_path: str | None = None

@@ -2,21 +2,30 @@
 
 The keyword leg ranks by BM25F in SQL over whoosh's postings (keyword_sql.py), so that both
 stores rank alike. Its cost grows with the postings of the query's terms. pg_textsearch is a
-BM25 index access method (Block-Max WAND top-k): where it is installed, the writer keeps one
-such index over each article's title and body (`accord.articles_bm25`), and a plain query (terms
-on the body field, OR-ed, as every natural-language query, feedback expansion and
-more-like-this is) first asks it
-for its best CANDIDATES articles, then scores only those with the exact BM25F. The ranking is
+BM25 index access method (Block-Max WAND top-k): where it is installed and switched on (below),
+the writer keeps one such index over each article's title and body (`accord.articles_bm25`), and
+a plain query (terms on the body field, OR-ed, as every natural-language query, feedback
+expansion and more-like-this is) first asks it for its best CANDIDATES articles, then scores
+only those with the exact BM25F. The ranking is
 the SQL one, restricted to the candidates: it equals the full ranking whenever the exact top
 hits are among them (benchmarks/bench_postgres.py counts how often they are). When the index
 matches fewer than CANDIDATES articles, they are not a top slice of anything (only those its
 own tokenizer matched), so the full SQL runs; it does too for boolean queries, phrases, field
 queries and wildcards.
 
+Off unless `ACCORD_PG_TEXTSEARCH=on`: measured on this machine it does not pay. On 46,186
+replicated Reuters articles (220,147 passages) the candidates cost 1-3 ms, but scoring 1,000 of
+them exactly (a B-tree probe per candidate and term) costs more than reading the terms' whole
+postings: keyword p50 1.0x and hybrid 1.1x the SQL alone, with the same top 10 in only 7 and 4
+of 10 queries (the index's tokenizer and single-field BM25 miss some of BM25F's best articles).
+On CISI (1,460 abstracts, long queries) the nDCG@10 held (hybrid 0.4641 against 0.4630). It is
+kept, tested and measurable (`benchmarks/bench_pg_textsearch.py`) for archives whose postings
+lists are long enough for it to pay, which were not measured.
+
 pg_textsearch must be loaded at server start (`shared_preload_libraries = 'pg_textsearch'`);
-`ensure_index` creates the extension and the index when it can and otherwise leaves the store
-as it is. `ACCORD_PG_TEXTSEARCH=off` turns its use off for searches (to compare, or to rule it
-out) without touching the index. Nothing here keeps state: safe from any thread or process.
+with the switch on, `ensure_index` (run by every writer) creates the extension and the index
+when it can and otherwise leaves the store as it is, and searches use an index that is there.
+Nothing here keeps state: safe from any thread or process.
 """
 
 from __future__ import annotations
@@ -45,9 +54,10 @@ TEXT_FIELD = "body"
 SWITCH = "ACCORD_PG_TEXTSEARCH"
 
 
-def switched_off() -> bool:
-    """Whether ACCORD_PG_TEXTSEARCH=off asks searches not to use the index."""
-    return os.environ.get(SWITCH, "").strip().lower() in {"off", "0", "false", "no"}
+def switched_on() -> bool:
+    """Whether ACCORD_PG_TEXTSEARCH=on asks for the index (writers create it, searches use it);
+    off by default: measured, it does not pay here (see the module's docstring)."""
+    return os.environ.get(SWITCH, "").strip().lower() in {"on", "1", "true", "yes"}
 
 
 def available(conn: psycopg.Connection) -> bool:

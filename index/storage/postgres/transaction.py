@@ -138,7 +138,7 @@ class PgWriteTransaction:
             check_version(conn, self.directory.path)
             with conn.transaction():
                 # Under the write lock, so writers do not race to create it; see textsearch.py.
-                self.textsearch = textsearch.ensure_index(conn)
+                self.textsearch = textsearch.ensure_index(conn) if textsearch.switched_on() else "off"
             with conn.transaction():
                 stored = read_manifest(conn, self.directory.path)
                 self.live = read_generation(conn)
