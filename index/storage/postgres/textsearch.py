@@ -15,12 +15,14 @@ queries and wildcards.
 
 Off unless `ACCORD_PG_TEXTSEARCH=on`: measured on this machine it does not pay. On 46,186
 replicated Reuters articles (220,147 passages) the candidates cost 1-3 ms, but scoring 1,000 of
-them exactly (a B-tree probe per candidate and term) costs more than reading the terms' whole
-postings: keyword p50 1.0x and hybrid 1.1x the SQL alone, with the same top 10 in only 7 and 4
-of 10 queries (the index's tokenizer and single-field BM25 miss some of BM25F's best articles).
-On CISI (1,460 abstracts, long queries) the nDCG@10 held (hybrid 0.4641 against 0.4630). It is
-kept, tested and measurable (`benchmarks/bench_pg_textsearch.py`) for archives whose postings
-lists are long enough for it to pay, which were not measured.
+them exactly (a B-tree probe per candidate and term) costs about what reading the terms' whole
+postings does: p50 1.0x the SQL alone in keyword and hybrid search, with the same top 10 in 80
+and 26 of 100 queries (replicated texts tie, and the candidates change which copies the
+keyword leg's deeper list holds; the index's tokenizer and single-field BM25 also miss some of
+BM25F's best articles). Quality held on CISI and Cranfield (nDCG@10 within 0.0011, see
+docs/performance.md section 10). It is kept, tested and measurable
+(`benchmarks/bench_pg_textsearch.py`) for archives whose postings lists are long enough for it
+to pay, which were not measured.
 
 pg_textsearch must be loaded at server start (`shared_preload_libraries = 'pg_textsearch'`);
 with the switch on, `ensure_index` (run by every writer) creates the extension and the index
