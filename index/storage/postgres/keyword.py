@@ -11,9 +11,10 @@ whoosh's own drift with its history (deleted documents count until a merge, and 
 byte-quantised field lengths instead of the exact ones).
 
 PostgreSQL's own text ranking (`ts_rank_cd`) is not used: it is not BM25 and ranked TIME dev at
-nDCG@10 0.41-0.49 against 0.76 for BM25 (issue #14). Where the store has Timescale's
-`pg_textsearch` BM25 index, plain queries take their candidates from it and rank them with the
-same SQL BM25F (textsearch.py); `fast_path` says which way a store searches.
+nDCG@10 0.41-0.49 against 0.76 for BM25 (issue #14). With ACCORD_PG_TEXTSEARCH=on and a store
+that has Timescale's `pg_textsearch` BM25 index, plain queries take their candidates from it and
+rank them with the same SQL BM25F (textsearch.py, opt-in: it did not pay here); `fast_path` says
+which way a store searches.
 
 Sharing: a writer or a store works on the one connection it is given, which belongs to the
 caller (neither commits nor closes it). A writer is used by one thread. A store keeps no state
