@@ -1,13 +1,16 @@
-"""One existing PostgreSQL store searched with and without pg_textsearch's candidates, same run.
+"""Existing stores searched side by side: a PostgreSQL store with and without pg_textsearch's
+candidates, and optionally a local index folder of the same articles, same run.
 
-    python benchmarks/bench_pg_textsearch.py ../shared/data --db postgresql://.../bench_100000 --out runs/ts.json
+    python benchmarks/bench_pg_textsearch.py ../shared/data --db postgresql://.../bench_100000 \
+        [--local /work/scratch/s4/bench/index-2000x-100000] --out runs/ts.json
 
-The store must have its pg_textsearch index (built by `accord index --db` on a server that
-preloads the extension). Two Engines on it, one opened with ACCORD_PG_TEXTSEARCH=off (BM25F in
-SQL over all postings) and one taking plain queries' candidates from the index, take turns query
-by query on bench_query.py's Reuters queries, after a warm-up, in each mode (semantic, which
-neither changes, is the control). Reports p50/p95 of each, their ratio, and how many top-10
-lists are the same. bench_postgres.py does the same beside a local folder, for stores it builds.
+For stores built elsewhere (bench_postgres.py builds its own; on this machine a 100,000-article
+pair takes hours). Engines on the store, one opened with ACCORD_PG_TEXTSEARCH=off (BM25F in SQL
+over all postings) and, where the store has its pg_textsearch index, one with it on (taking plain
+queries' candidates from the index), and one on `--local`, take turns query by query on
+bench_query.py's Reuters queries, after a warm-up, in each mode. Reports p50/p95 of each, the
+ratios, and how many top-10 lists are the same. The article counts of both stores are printed:
+compare only stores of the same articles.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="the data folder (holding reuters21578/), for the queries")
     parser.add_argument("--db", required=True, help="the store's URL")
+    parser.add_argument("--local", type=Path, help="a local index folder of the same articles, searched beside it")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--seed", type=int, default=21578)
     parser.add_argument("--warmup", type=int, default=10, help="queries per mode and store run before timing")
@@ -54,31 +58,49 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from index.storage.postgres.connection import redact
 
     with psycopg.connect(args.db) as conn:
-        if textsearch.index_schema(conn) is None:
-            raise SystemExit(f"{redact(args.db)} has no pg_textsearch index; build it on a server that preloads the extension")
+        has_index = textsearch.index_schema(conn) is not None
         articles = conn.execute("SELECT count(*) FROM accord.articles").fetchone()[0]  # type: ignore[index]
         passages = conn.execute("SELECT count(*) FROM accord.passages").fetchone()[0]  # type: ignore[index]
     queries = [text for _kind, text in make_queries(args.data / REUTERS, args.queries, args.seed)]
     waited = 0.0 if args.no_wait else wait_for_quiet(args.max_load, args.max_wait)
     info = {**machine_info(), "waited_for_load_s": waited}
     command = redact(command_line(__file__, argv))
-    print(header("PostgreSQL store: SQL BM25F alone vs pg_textsearch candidates", command, info), flush=True)
+    local_articles = None
+    if args.local is not None:
+        import json
+
+        local_articles = json.loads((args.local / "manifest.json").read_text())["articles"]
+    print(header("Existing stores side by side: local folder, PostgreSQL, pg_textsearch candidates", command, info), flush=True)
     sampler = LoadSampler().start()
-    result = measure(None, args.db, queries, args.warmup, resolve_model(args.model))
+    result = measure(args.local, args.db, queries, args.warmup, resolve_model(args.model))
     load_during = sampler.stop()
-    rows = []
-    for mode in MODES:
-        measured = result["results"][mode]
-        sql_only, candidates = measured["postgres"], measured["pg_textsearch"]
-        rows.append([mode, sql_only["p50_ms"], sql_only["p95_ms"], candidates["p50_ms"], candidates["p95_ms"],
-                     candidates["p50_ms"] / sql_only["p50_ms"], f"{measured['same_top10_as_sql']}/{len(queries)}"])
-    print(markdown_table(["mode (warm, k=10)", "SQL BM25F p50 ms", "SQL BM25F p95 ms", "pg_textsearch candidates p50 ms",
-                          "pg_textsearch candidates p95 ms", "p50 candidates / SQL", "same top 10 as SQL"], rows))
-    print(f"\n- store: {articles:,} articles, {passages:,} passages; {len(queries)} Reuters queries (seed {args.seed}), "
-          f"{args.warmup} per mode and store first as warm-up")
+    if args.local is not None:
+        rows = []
+        for mode in MODES:
+            measured = result["results"][mode]
+            here, there = measured["local"], measured["postgres"]
+            rows.append([mode, here["p50_ms"], here["p95_ms"], there["p50_ms"], there["p95_ms"],
+                         there["p50_ms"] / here["p50_ms"], f"{measured['same_top10']}/{len(queries)}"])
+        print(markdown_table(["mode (warm, k=10)", "local p50 ms", "local p95 ms", "PostgreSQL p50 ms",
+                              "PostgreSQL p95 ms", "p50 PG / local", "same top 10"], rows))
+        print()
+    if has_index:
+        rows = []
+        for mode in MODES:
+            measured = result["results"][mode]
+            sql_only, candidates = measured["postgres"], measured["pg_textsearch"]
+            rows.append([mode, sql_only["p50_ms"], sql_only["p95_ms"], candidates["p50_ms"], candidates["p95_ms"],
+                         candidates["p50_ms"] / sql_only["p50_ms"], f"{measured['same_top10_as_sql']}/{len(queries)}"])
+        print(markdown_table(["mode (warm, k=10)", "SQL BM25F p50 ms", "SQL BM25F p95 ms", "pg_textsearch candidates p50 ms",
+                              "pg_textsearch candidates p95 ms", "p50 candidates / SQL", "same top 10 as SQL"], rows))
+    print(f"\n- PostgreSQL store: {articles:,} articles, {passages:,} passages"
+          + (f"; local folder: {local_articles:,} articles" if local_articles is not None else "")
+          + (f"; pg_textsearch index: {'yes' if has_index else 'no'}"))
+    print(f"- {len(queries)} Reuters queries (seed {args.seed}), {args.warmup} per mode and store first as warm-up; "
+          f"PostgreSQL's keyword leg: {result['keyword_fast_path']}")
     print(f"- load average (1 min) while measuring: mean {load_during['mean']}, max {load_during['max']}")
     payload = {"benchmark": "bench_pg_textsearch", "command": command, "machine": info, "load_during": load_during,
-               "articles": articles, "passages": passages, "queries": queries, "results": result}
+               "articles": articles, "passages": passages, "local_articles": local_articles, "queries": queries, "results": result}
     finish(args.out, payload)
     return payload
 
