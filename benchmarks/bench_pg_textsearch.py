@@ -30,12 +30,11 @@ from _common import (  # noqa: E402
     finish,
     header,
     machine_info,
-    markdown_table,
     resolve_model,
     wait_for_quiet,
 )
 from bench_index import REUTERS  # noqa: E402
-from bench_postgres import MODES, measure  # noqa: E402
+from bench_postgres import LOCAL_VS_POSTGRES, SQL_VS_CANDIDATES, comparison_table, measure  # noqa: E402
 from bench_query import make_queries  # noqa: E402
 
 
@@ -74,26 +73,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     sampler = LoadSampler().start()
     result = measure(args.local, args.db, queries, args.warmup, resolve_model(args.model))
     load_during = sampler.stop()
-    if args.local is not None:
-        rows = []
-        for mode in MODES:
-            measured = result["results"][mode]
-            here, there = measured["local"], measured["postgres"]
-            rows.append([mode, here["p50_ms"], here["p95_ms"], there["p50_ms"], there["p95_ms"],
-                         there["p50_ms"] / here["p50_ms"], f"{measured['same_top10']}/{len(queries)}"])
-        print(markdown_table(["mode (warm, k=10)", "local p50 ms", "local p95 ms", "PostgreSQL p50 ms",
-                              "PostgreSQL p95 ms", "p50 PG / local", "same top 10"], rows))
-        print()
-    if has_index:
-        rows = []
-        for mode in MODES:
-            measured = result["results"][mode]
-            sql_only, candidates = measured["postgres"], measured["pg_textsearch"]
-            rows.append([mode, sql_only["p50_ms"], sql_only["p95_ms"], candidates["p50_ms"], candidates["p95_ms"],
-                         candidates["p50_ms"] / sql_only["p50_ms"], f"{measured['same_top10_as_sql']}/{len(queries)}"])
-        print(markdown_table(["mode (warm, k=10)", "SQL BM25F p50 ms", "SQL BM25F p95 ms", "pg_textsearch candidates p50 ms",
-                              "pg_textsearch candidates p95 ms", "p50 candidates / SQL", "same top 10 as SQL"], rows))
-    print(f"\n- PostgreSQL store: {articles:,} articles, {passages:,} passages"
+    for comparison in (LOCAL_VS_POSTGRES, SQL_VS_CANDIDATES):
+        table = comparison_table({(): result["results"]}, comparison, len(queries), [])
+        if table:
+            print(table + "\n")
+    print(f"- PostgreSQL store: {articles:,} articles, {passages:,} passages"
           + (f"; local folder: {local_articles:,} articles" if local_articles is not None else "")
           + (f"; pg_textsearch index: {'yes' if has_index else 'no'}"))
     print(f"- {len(queries)} Reuters queries (seed {args.seed}), {args.warmup} per mode and store first as warm-up; "

@@ -122,6 +122,31 @@ def measure(local: Path | None, url: str, queries: list[str], warmup: int, model
     return {"results": results, "keyword_fast_path": fast_path}
 
 
+# What `measure` can compare: the first and second store, the agreement count, the columns.
+LOCAL_VS_POSTGRES = ("local", "postgres", "same_top10",
+                     ["local p50 ms", "local p95 ms", "PostgreSQL p50 ms", "PostgreSQL p95 ms", "p50 PG / local", "same top 10"])
+SQL_VS_CANDIDATES = ("postgres", "pg_textsearch", "same_top10_as_sql",
+                     ["SQL BM25F p50 ms", "SQL BM25F p95 ms", "pg_textsearch candidates p50 ms",
+                      "pg_textsearch candidates p95 ms", "p50 candidates / SQL", "same top 10 as SQL"])
+
+
+def comparison_table(results: dict[tuple[str, ...], dict[str, Any]], comparison: tuple[str, str, str, list[str]],
+                     queries: int, leading: list[str]) -> str | None:
+    """A markdown table of one comparison over `measure` results (keyed by their leading cells,
+    named by `leading`), per mode; None when no result holds both stores."""
+    first, second, agreement, columns = comparison
+    rows = []
+    for cells, measured in results.items():
+        for mode in MODES:
+            both = measured[mode]
+            if first not in both or second not in both:
+                continue
+            a, b = both[first], both[second]
+            rows.append([*cells, mode, a["p50_ms"], a["p95_ms"], b["p50_ms"], b["p95_ms"], b["p50_ms"] / a["p50_ms"],
+                         f"{both[agreement]}/{queries}"])
+    return markdown_table([*leading, "mode (warm, k=10)", *columns], rows) if rows else None
+
+
 def _textsearch_available(url: str) -> bool:
     import psycopg
 
@@ -190,31 +215,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if server is not None:
             server.stop()
 
-    rows = []
-    for size, result in sizes.items():
-        for mode in MODES:
-            measured = result["query"]["results"][mode]
-            here, there = measured["local"], measured["postgres"]
-            rows.append([f"{size:,}", mode, here["p50_ms"], here["p95_ms"], there["p50_ms"], there["p95_ms"],
-                         there["p50_ms"] / here["p50_ms"], f"{measured['same_top10']}/{len(queries)}"])
-    print(markdown_table(["articles", "mode (warm, k=10)", "local p50 ms", "local p95 ms", "PostgreSQL p50 ms",
-                          "PostgreSQL p95 ms", "p50 PG / local", "same top 10"], rows))
-    print()
-    candidate_rows = []
-    for size, result in sizes.items():
-        for mode in MODES:
-            measured = result["query"]["results"][mode]
-            if "pg_textsearch" not in measured:
-                continue
-            sql_only, candidates = measured["postgres"], measured["pg_textsearch"]
-            candidate_rows.append([f"{size:,}", mode, sql_only["p50_ms"], sql_only["p95_ms"], candidates["p50_ms"],
-                                   candidates["p95_ms"], candidates["p50_ms"] / sql_only["p50_ms"],
-                                   f"{measured['same_top10_as_sql']}/{len(queries)}"])
-    if candidate_rows:
-        print(markdown_table(["articles", "mode (warm, k=10)", "SQL BM25F p50 ms", "SQL BM25F p95 ms",
-                              "pg_textsearch candidates p50 ms", "pg_textsearch candidates p95 ms",
-                              "p50 candidates / SQL", "same top 10 as SQL"], candidate_rows))
-        print()
+    by_size = {(f"{size:,}",): result["query"]["results"] for size, result in sizes.items()}
+    for comparison in (LOCAL_VS_POSTGRES, SQL_VS_CANDIDATES):
+        table = comparison_table(by_size, comparison, len(queries), ["articles"])
+        if table:
+            print(table + "\n")
     print(markdown_table(
         ["articles", "passages", "local build s", "PostgreSQL build s", "PG / local", "embedded"],
         [[f"{size:,}", r["build"]["postgres"]["passages"], r["build"]["local"]["seconds"], r["build"]["postgres"]["seconds"],
