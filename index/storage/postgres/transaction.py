@@ -123,8 +123,6 @@ class PgWriteTransaction:
         self.published: list[str] = []
         self._conn: psycopg.Connection | None = None
         self._pending: str | None = None
-        # What became of the store's pg_textsearch index on entering (textsearch.ensure_index).
-        self.textsearch = ""
 
     # -- lock ------------------------------------------------------------------------------
     def __enter__(self) -> PgWriteTransaction:
@@ -138,7 +136,9 @@ class PgWriteTransaction:
             check_version(conn, self.directory.path)
             with conn.transaction():
                 # Under the write lock, so writers do not race to create it; see textsearch.py.
-                self.textsearch = textsearch.ensure_index(conn) if textsearch.switched_on() else "off"
+                # Whether it exists, and why not, shows in `accord stats`.
+                if textsearch.switched_on():
+                    textsearch.ensure_index(conn)
             with conn.transaction():
                 stored = read_manifest(conn, self.directory.path)
                 self.live = read_generation(conn)
