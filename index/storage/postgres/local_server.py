@@ -195,13 +195,14 @@ class LocalPostgres:
         return replica
 
     def wait_for_replicas(self, timeout: float = 30.0) -> None:
-        """Wait until every replica has replayed everything the primary has written."""
+        """Wait until every running replica has replayed everything the primary has written (a
+        replica stopped since, as a `with server.replica():` block leaves it, has nothing to do)."""
         import psycopg
 
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.url(), autocommit=True) as conn:
             target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
-        for replica in self._replicas:
+        for replica in [r for r in self._replicas if r._postmaster_pid() is not None]:
             with psycopg.connect(replica.url(), autocommit=True) as conn:
                 while True:
                     done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]  # type: ignore[index]
