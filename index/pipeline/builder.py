@@ -469,9 +469,9 @@ class _Update:
         with self._stage("copy"):
             tx.begin(copy=not (first and self.previous is None))
         with self._stage("articles"), tx.articles() as docs:
-            regroup = {a.id for a, _f, _p in batch}
+            added = {a.id for a, _f, _p in batch}
             old_groups = set(docs.duplicate_groups(delete).values())
-            regroup |= {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
+            regroup = {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
             removed_passages = docs.delete_articles(delete)
             new_ids: list[int] = []
             for article, file, passages in batch:
@@ -481,7 +481,7 @@ class _Update:
                 docs.put_file(record)
             if first:
                 docs.delete_files(changes.gone_files)
-            _regroup_duplicates(docs, regroup)
+            _regroup_duplicates(docs, regroup, added)
             articles, passages = docs.count_articles(), docs.count_passages()
         with self._stage("vectors"), tx.vectors(self.encoder.dim) as vector_writer:
             vector_writer.remove(removed_passages)
@@ -551,8 +551,16 @@ def embedding_text(article: Article, passage: Passage, settings: BuildSettings) 
     return passage.text
 
 
-def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:
-    """Recompute the near-duplicate components that contain any of `seeds` (that still exist)."""
+def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str], added: set[str]) -> None:
+    """Keep the duplicate groups the connected components of the near-duplicate graph.
+
+    The components holding any of `seeds` (members of groups that lost or changed an article)
+    are found again by a walk over the graph: a removal can split a group. An `added` article
+    then joins the groups of its neighbours, which are components already, so it costs one look
+    at its own neighbours; walking its whole group instead made a text's n-th copy cost n
+    neighbour lookups (n^2 similarity checks per copy: 80% of a 100,000-article build of 50
+    copies per text, docs/performance.md section 10).
+    """
 
     def neighbours(article_id: str) -> list[str]:
         mine = signature_from_bytes(docs.signature(article_id) or b"")
@@ -566,6 +574,14 @@ def _regroup_duplicates(docs: DocStoreWriter, seeds: set[str]) -> None:
         members = component(seed, neighbours)
         docs.set_duplicate_group(members)
         done |= members
+    for article_id in sorted(added - done):
+        near = neighbours(article_id)
+        if not near:
+            continue  # a group of its own (or one an earlier added article put it in)
+        groups = set(docs.duplicate_groups([article_id, *near]).values())
+        known = docs.group_members(sorted(groups))
+        # A lone article has no stored group: its group id is its own id, with no members listed.
+        docs.set_duplicate_group({m for group in groups for m in known.get(group, [group])})
 
 
 def stat_changed(path: Path, known: FileRecord | None) -> bool:
