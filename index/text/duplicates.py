@@ -6,7 +6,8 @@ and a candidate pair is kept when its estimated Jaccard similarity (the share of
 is at least `THRESHOLD`. With 16 bands of 4, a pair at 0.8 becomes a candidate with probability
 0.9998. Groups are the connected components of kept pairs, named by their smallest article id,
 so grouping does not depend on the order articles were indexed in. The bands are stored in the
-index, so an update regroups only the articles it touches and their components.
+index, so an update regroups only what it touches: an added article joins its neighbours'
+groups, and a group that lost or changed an article is found again (index/pipeline/builder.py).
 """
 
 from __future__ import annotations
