@@ -333,6 +333,40 @@ def test_past_the_threshold_an_hnsw_index_answers_and_filters_stay_exact(tmp_pat
             assert _hits(there.search(query, mode="semantic", filters=russia)) == _hits(here.search(query, mode="semantic", filters=russia))
 
 
+def test_a_search_for_more_than_an_hnsw_scan_returns_is_exact(tmp_path, pg_url, monkeypatch):
+    """pgvector's HNSW scan returns at most hnsw.ef_search (at most 1,000) rows; asked for more,
+    the store gives them all, the exact ones. (It gave 1,000, and the semantic leg, still short
+    of articles, widened until it sorted every vector: 2 s at 476,700 passages.)"""
+    import random
+
+    from index.storage.postgres import vectors as pg_vectors
+
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(300)]
+    source = tmp_path / "src"
+    source.mkdir()
+    lines = [json.dumps({"id": f"a{n:03d}", "title": f"Article {n}", "body": " ".join(rng.choice(words) for _ in range(400))})
+             for n in range(200)]
+    (source / "articles.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(pg_vectors, "HNSW_THRESHOLD", 5)
+    build([source], pg_url, encoder=HashingEncoder())
+    wanted = pg_vectors.HNSW_MAX_EF_SEARCH + 100
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('accord.passages_hnsw') IS NOT NULL").fetchone()[0]
+        ids = [row[0] for row in conn.execute("SELECT id FROM accord.passages")]
+        assert len(ids) > wanted
+        # A table this small PostgreSQL would rather sort than walk the index for 1,100 rows; at
+        # 476,700 passages it walks it. Make it walk it here too.
+        conn.execute("SET LOCAL enable_seqscan = off")
+        store = pg_vectors.PgVectorStore(conn, HashingEncoder.dim)
+        query = HashingEncoder().encode(["w1 w2 w3 w4 w5"])[0]
+        found = store.search(query, wanted)
+        assert len({pid for pid, _score in found}) == wanted
+        # The exact answer (ties may come in another order).
+        assert [score for _pid, score in found] == [score for _pid, score in store.search(query, wanted, allowed=ids)]
+        assert len(store.search(query, 50)) == 50  # a small search still goes through the index
+
+
 def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
     import httpx
 

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 # stays exact up to 100,000 because faiss's scan is fast enough there.
 HNSW_THRESHOLD = 20_000
 HNSW_EF_SEARCH = 128
+# pgvector's largest hnsw.ef_search: an HNSW scan returns at most this many rows, so a search
+# for more is exact. Asking the index for more came back short, and the engine's semantic leg,
+# widening 4x while short of articles, ended asking for every vector (a sort of the table plus
+# mapping 409,600 passages: 2 s at 476,700; docs/performance.md section 10).
+HNSW_MAX_EF_SEARCH = 1000
 _HNSW_INDEX = "passages_hnsw"
 
 
@@ -63,7 +68,9 @@ class PgVectorStore:
         return int(row[0]) if row and row[0] is not None else 0
 
     def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """The `limit` passage ids nearest to `vector` by cosine, among `allowed` ids when given."""
+        """The `limit` passage ids nearest to `vector` by cosine, among `allowed` ids when given:
+        through the HNSW index (approximate) when there is one, no filter and at most
+        HNSW_MAX_EF_SEARCH are asked for, else exact."""
         import numpy as np
 
         if limit <= 0 or (allowed is not None and not len(allowed)):
@@ -72,8 +79,8 @@ class PgVectorStore:
         if query.shape[0] != self.dim:
             raise IndexCorrupted(f"the query vector has {query.shape[0]} dimensions, the store {self.dim}")
         typed = f"embedding::vector({self.dim})"
-        if allowed is None:
-            self._conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(int(limit), 1000))}")
+        if allowed is None and limit <= HNSW_MAX_EF_SEARCH:
+            self._conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(limit))}")
             rows = self._conn.execute(
                 f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
                 # ORDER BY the distance alone: anything more (an id to break ties) and PostgreSQL
@@ -81,6 +88,13 @@ class PgVectorStore:
                 # tens at 95,000 passages). The engine orders equal scores by id afterwards.
                 f"WHERE embedding IS NOT NULL ORDER BY {typed} <#> %s::vector({self.dim}) LIMIT %s",
                 (query, query, int(limit)),
+            ).fetchall()
+        elif allowed is None:
+            # More than an HNSW scan can return: exact (ordering by score and id keeps the index out).
+            rows = self._conn.execute(
+                f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
+                f"WHERE embedding IS NOT NULL ORDER BY score DESC, id LIMIT %s",
+                (query, int(limit)),
             ).fetchall()
         else:
             rows = self._conn.execute(
