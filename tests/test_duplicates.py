@@ -25,8 +25,7 @@ OTHER = "Wheat prices fell in Kansas after a record harvest filled the grain sil
 def _groups(tmp_path: Path, bodies: dict[str, str], order: list[str]) -> dict[str, str]:
     source = tmp_path / f"src-{'-'.join(order)}"
     source.mkdir()
-    lines = [json.dumps({"id": article_id, "title": article_id, "body": bodies[article_id]}) for article_id in order]
-    (source / "articles.jsonl").write_text("\n".join(lines) + "\n")
+    _write(source, {article_id: bodies[article_id] for article_id in order})
     index_dir = tmp_path / f"index-{'-'.join(order)}"
     build([source], index_dir, encoder=HashingEncoder())
     docs = DocStore(index_dir / read_manifest(index_dir).generation / "articles.sqlite")

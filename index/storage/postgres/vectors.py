@@ -89,18 +89,15 @@ class PgVectorStore:
                 f"WHERE embedding IS NOT NULL ORDER BY {typed} <#> %s::vector({self.dim}) LIMIT %s",
                 (query, query, int(limit)),
             ).fetchall()
-        elif allowed is None:
-            # More than an HNSW scan can return: exact (ordering by score and id keeps the index out).
-            rows = self._conn.execute(
-                f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
-                f"WHERE embedding IS NOT NULL ORDER BY score DESC, id LIMIT %s",
-                (query, int(limit)),
-            ).fetchall()
         else:
+            # Exact: over the allowed rows, or for more rows than an HNSW scan returns (ordering by
+            # score and id keeps PostgreSQL from walking the index).
+            only = "" if allowed is None else "id = ANY(%s) AND "
+            ids = () if allowed is None else ([int(i) for i in allowed],)
             rows = self._conn.execute(
                 f"SELECT id, -({typed} <#> %s::vector({self.dim})) AS score FROM accord.passages "
-                f"WHERE id = ANY(%s) AND embedding IS NOT NULL ORDER BY score DESC, id LIMIT %s",
-                (query, [int(i) for i in allowed], int(limit)),
+                f"WHERE {only}embedding IS NOT NULL ORDER BY score DESC, id LIMIT %s",
+                (query, *ids, int(limit)),
             ).fetchall()
         return [(int(pid), float(score)) for pid, score in rows]
 
