@@ -27,12 +27,34 @@ from index.storage.location import ENV_VAR, default_index_dir
 
 app = typer.Typer(
     name="accord",
-    help="Hybrid keyword + semantic search over defense-cooperation news.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: importing rich for it doubles the time of `accord --help`
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"accord {version('accord')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("accord (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print Accord's version and exit.")
+    ] = False,
+) -> None:
+    """Hybrid keyword + semantic search over defense-cooperation news.
+
+    Output is plain where stdout is not a terminal or $NO_COLOR is set.
+    """
 
 
 class Mode(str, Enum):
@@ -437,7 +459,7 @@ def _format_hit(rank: int, hit, explain: bool) -> str:
 
     facts = " · ".join(x for x in (terminal_text(hit.date or ""), terminal_text(hit.source or ""),
                                    ", ".join(hit.countries), terminal_name(hit.id)) if x)
-    lines = [f"{rank:>2}. " + typer.style(terminal_text(hit.title), bold=True), f"    {facts} · score {hit.score:.4f}"]
+    lines = [f"{rank:>2}. " + _style(terminal_text(hit.title), bold=True), f"    {facts} · score {hit.score:.4f}"]
     if hit.duplicates:
         lines.append(f"    also: {', '.join(map(terminal_name, hit.duplicates))}")
     if explain:
@@ -451,6 +473,11 @@ def _format_hit(rank: int, hit, explain: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _style(text: str, **styles) -> str:
+    """`text` in terminal styles, or plain where $NO_COLOR is set to anything (no-color.org)."""
+    return text if os.environ.get("NO_COLOR") else typer.style(text, **styles)
+
+
 def _highlight(text: str, spans) -> str:
     # Styles are dropped by typer.echo when stdout is not a terminal. Each piece is made safe on
     # its own, so the spans (offsets into the stored snippet) still line up.
@@ -458,7 +485,7 @@ def _highlight(text: str, spans) -> str:
 
     out, last = [], 0
     for start, end in spans:
-        out += [terminal_text(text[last:start]), typer.style(terminal_text(text[start:end]), fg="yellow", bold=True)]
+        out += [terminal_text(text[last:start]), _style(terminal_text(text[start:end]), fg="yellow", bold=True)]
         last = end
     return "".join(out) + terminal_text(text[last:])
 
@@ -612,6 +639,9 @@ def eval_command(
         from index.embedding.encoder import MINILM_NAME, canonical_model
 
         model_name = canonical_model(model) if model else None  # None: the index's own, else MiniLM
+        from index.extras import require
+
+        require("eval")  # before a build that may take minutes
         index_dir: Path | str = url or index or _eval_index_dir(docs, model_name or MINILM_NAME)
         with _Progress() as progress:
             report = build([docs], index_dir, model=model_name, progress=progress)

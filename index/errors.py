@@ -61,3 +61,7 @@ class ModelNotInstalled(IndexIncompatible):
 
 class ClusterError(AccordError):
     """The Dask cluster asked to embed (--dask, --workers) cannot be reached, has no workers, or failed."""
+
+
+class MissingExtra(AccordError):
+    """An optional part of Accord (PostgreSQL, Dask, plotting, evaluation) is not installed; the message names the extra."""

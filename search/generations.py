@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from index.errors import IndexIncompatible, IndexNotFound, StoreUnavailable
+from index.extras import require
 from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.docstore import DocStore
 from index.storage.keyword import KeywordStore, WhooshKeywordStore
@@ -195,9 +196,11 @@ class _PgView:
 
 class PgConnections:
     """Connection pools to a primary and its read replicas (psycopg_pool), shared by the
-    generations of one Engine and closed with the last of them. Thread-safe."""
+    generations of one Engine and closed with the last of them. Thread-safe. Raises
+    MissingExtra without the 'postgres' extra."""
 
     def __init__(self, primary: str, replicas: Sequence[str]) -> None:
+        require("postgres")
         self.primary_url = primary
         self.location = redact(primary)
         self._pools: dict[str, ConnectionPool] = {}

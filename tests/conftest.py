@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from index.embedding.encoder import register_encoder
+from index.extras import install_command, missing
 
 pytest_plugins = ["tests.postgres_fixtures"]
 
@@ -50,6 +51,13 @@ class HashingEncoder:
 
 
 register_encoder(FAKE_MODEL, HashingEncoder)
+
+
+def requires(part: str) -> pytest.MarkDecorator:
+    """Skip what needs an optional part of Accord (index/extras.py) where it is not installed,
+    with the install command as the reason; use as a decorator or as a module's `pytestmark`."""
+    absent = missing(part)
+    return pytest.mark.skipif(bool(absent), reason=f"{', '.join(absent)} not installed: {install_command(part)}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from index.extras import install_command, missing
 from index.storage.postgres.local_server import LocalPostgres
 
 _names = itertools.count()
@@ -15,7 +16,11 @@ _names = itertools.count()
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory) -> Iterator[LocalPostgres]:
-    """The session's PostgreSQL server; stopped and deleted at the end."""
+    """The session's PostgreSQL server; stopped and deleted at the end. Skips the tests that use
+    it where the 'postgres' extra is not installed."""
+    absent = missing("local-postgres")
+    if absent:
+        pytest.skip(f"{', '.join(absent)} not installed: {install_command('local-postgres')}")
     server = LocalPostgres.start()
     try:
         yield server

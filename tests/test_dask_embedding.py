@@ -30,7 +30,9 @@ from index.pipeline.builder import build
 from index.storage.directory import IndexDirectory
 from index.storage.vectors import FaissVectorStore
 from search.engine import Engine
-from tests.conftest import FAKE_MODEL, HashingEncoder
+from tests.conftest import FAKE_MODEL, HashingEncoder, requires
+
+pytestmark = requires("dask")
 
 REPO = Path(__file__).resolve().parent.parent
 PRELOAD = {"distributed.worker.preload": ["tests.conftest"]}

@@ -13,6 +13,9 @@ from index.errors import InvalidArgument, SourceNotFound
 from index.pipeline.builder import build
 from search.engine import Engine
 from search.evaluation import evaluate, failed_queries, read_qrels, read_queries, score_run, write_trec_run
+from tests.conftest import requires
+
+pytestmark = requires("eval")
 
 DOCS = [
     {"docno": "1", "text": "THE ARMY OF SOMALIA GOT RIFLES FROM RUSSIA ."},

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from index.embedding.encoder import E5_NANO_NAME, MINILM_NAME, MPNET_NAME, canonical_model, embed_queries, encoder_for
 from index.errors import IndexIncompatible, ModelNotInstalled
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, requires
 
 pytestmark = pytest.mark.real_model
 LIBYA = "004_"
@@ -166,6 +166,7 @@ def test_e5_missing_is_a_one_line_error(monkeypatch):
         E5NanoEncoder().prepare()
 
 
+@requires("eval")
 def test_accord_eval_scores_with_the_model_asked_for(tmp_path: Path):
     import json
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 from whoosh import query as Q
 
@@ -20,7 +20,12 @@ from index.storage.postgres.schema import migrate
 from index.text.articles import Article, read_articles
 from index.text.countries import article_countries
 from search.query import parse_query, with_extra_words
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, requires
+
+if TYPE_CHECKING:
+    import psycopg
+
+pytestmark = requires("postgres")
 
 K1, B, TITLE_BOOST = 2.0, 0.75, 2.0
 

@@ -8,6 +8,9 @@ from index.errors import IndexIncompatible, IndexNotFound, InvalidArgument, Stor
 from index.storage.postgres.connection import connect, database_url, is_database_url, redact
 from index.storage.postgres.local_server import free_port
 from index.storage.postgres.schema import SCHEMA_VERSION, check_version, migrate, stored_version
+from tests.conftest import requires
+
+pytestmark = requires("postgres")
 
 
 def test_migrate_creates_the_tables_once(pg_url):

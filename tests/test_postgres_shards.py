@@ -12,8 +12,9 @@ from index.storage.postgres.connection import connect
 from index.storage.postgres.keyword import PgKeywordStore, PgKeywordWriter
 from index.storage.postgres.local_server import LocalPostgres
 from index.storage.postgres.schema import migrate
-from index.storage.postgres.shards import create_coordinator, refresh_statistics
 from search.query import parse_query
+from tests.conftest import requires
+from tests.postgres_shards import create_coordinator, refresh_statistics
 from tests.test_postgres_keyword import (
     K1,
     QUERIES,
@@ -25,6 +26,8 @@ from tests.test_postgres_keyword import (
     _trees,
     assert_same_hits,
 )
+
+pytestmark = requires("postgres")
 
 
 def _write(url: str, articles) -> None:

@@ -15,17 +15,23 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from index.errors import ArticleNotFound, IndexLocked, IndexNotFound, StoreUnavailable
 from index.pipeline.builder import build
 from index.storage.filters import Filters
+from index.storage.postgres.connection import connect
 from search.engine import Engine
-from tests.conftest import SEEDS, HashingEncoder
+from tests.conftest import SEEDS, HashingEncoder, requires
 from tests.test_write_transaction import _source, _writer
+
+if TYPE_CHECKING:
+    pass
+
+pytestmark = requires("postgres")
 
 QUERIES = [
     "military-technical cooperation Libya",
@@ -180,7 +186,7 @@ def test_a_killed_writer_loses_nothing_committed(tmp_path, pg_url):
         assert writer.stdout.readline().strip() == "batch"
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=30)
-    with psycopg.connect(pg_url) as conn:
+    with connect(pg_url) as conn:
         manifest = json.loads(conn.execute("SELECT value::text FROM accord.meta WHERE key = 'manifest'").fetchone()[0])
         articles = conn.execute("SELECT count(*) FROM accord.articles").fetchone()[0]
         postings_docs = conn.execute("SELECT count(*) FROM accord.kw_docs").fetchone()[0]
@@ -236,11 +242,11 @@ def test_replicas_serve_searches_and_the_primary_stands_in(postgres_server, tmp_
     try:
         with Engine.open(url, encoder=HashingEncoder(), replicas=[replica_url]) as engine:
             expected = _hits(engine.search("military cooperation"))
-            with psycopg.connect(replica_url) as conn:
+            with connect(replica_url) as conn:
                 assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
                 before = conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'replicated'").fetchone()[0]
             engine.search("military cooperation")
-            with psycopg.connect(replica_url) as conn:
+            with connect(replica_url) as conn:
                 after = conn.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'replicated'").fetchone()[0]
             assert after > before  # the search ran on the replica
             replica.stop(delete=False)
@@ -305,7 +311,7 @@ def test_check_finds_a_store_whose_parts_disagree(seeds_both):
 
     _local, url = seeds_both
     assert check_store(url).consistent
-    with psycopg.connect(url) as conn:
+    with connect(url) as conn:
         conn.execute("UPDATE accord.passages SET embedding = NULL WHERE id = (SELECT min(id) FROM accord.passages)")
         conn.execute("DELETE FROM accord.kw_docs WHERE docnum = (SELECT min(docnum) FROM accord.kw_docs)")
     result = check_store(url)
@@ -322,7 +328,7 @@ def test_past_the_threshold_an_hnsw_index_answers_and_filters_stay_exact(tmp_pat
     build([SEEDS], local, encoder=HashingEncoder())
     monkeypatch.setattr(pg_vectors, "HNSW_THRESHOLD", 5)
     build([SEEDS], pg_url, encoder=HashingEncoder())
-    with psycopg.connect(pg_url) as conn:
+    with connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('accord.passages_hnsw') IS NOT NULL").fetchone()[0]
     encoder = HashingEncoder()
     with Engine.open(local, encoder=encoder) as here, Engine.open(pg_url, encoder=encoder) as there:
@@ -351,7 +357,7 @@ def test_a_search_for_more_than_an_hnsw_scan_returns_is_exact(tmp_path, pg_url, 
     monkeypatch.setattr(pg_vectors, "HNSW_THRESHOLD", 5)
     build([source], pg_url, encoder=HashingEncoder())
     wanted = pg_vectors.HNSW_MAX_EF_SEARCH + 100
-    with psycopg.connect(pg_url) as conn:
+    with connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('accord.passages_hnsw') IS NOT NULL").fetchone()[0]
         ids = [row[0] for row in conn.execute("SELECT id FROM accord.passages")]
         assert len(ids) > wanted

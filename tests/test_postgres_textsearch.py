@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 
 from index.pipeline.builder import build
@@ -27,8 +27,13 @@ from index.storage.postgres.schema import migrate
 from index.text.articles import Article
 from search.engine import Engine
 from search.query import parse_query, with_extra_words
-from tests.conftest import HashingEncoder
+from tests.conftest import HashingEncoder, requires
 from tests.test_postgres_keyword import K1, B, Pair, _synthetic
+
+if TYPE_CHECKING:
+    import psycopg
+
+pytestmark = requires("postgres")
 
 PLAIN = ["arms", "arms deal", "navy treaty talks", "missile defence cooperation", "Libya arms deal navy",
          "joint exercise item3", "tab", "deal item1 item2 talks"]
@@ -157,7 +162,7 @@ def test_by_default_a_build_makes_no_index_and_searches_run_sql(pg_url, corpus_d
     monkeypatch.delenv(textsearch.SWITCH, raising=False)
     encoder = HashingEncoder()
     build([corpus_dir], pg_url, encoder=encoder)
-    with psycopg.connect(pg_url) as conn:
+    with connect(pg_url) as conn:
         assert not textsearch.index_present(conn)
     with Engine.open(pg_url, encoder=encoder) as engine:
         status = engine.stats().keyword_fast_path
@@ -205,7 +210,7 @@ def test_a_server_that_does_not_preload_it_keeps_the_sql_ranking(tmp_path, corpu
         url = server.url()
         encoder = HashingEncoder()
         build([corpus_dir], url, encoder=encoder)
-        with psycopg.connect(url) as conn:
+        with connect(url) as conn:
             assert not textsearch.index_present(conn)
             assert "shared_preload_libraries" in textsearch.ensure_index(conn)
         with Engine.open(url, encoder=encoder) as engine:

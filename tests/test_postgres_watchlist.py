@@ -14,8 +14,10 @@ from index.pipeline.builder import build
 from index.storage.filters import Filters
 from search.engine import Engine
 from search.views.watchlist import Watchlist, add_search, check_after_update, check_alerts
-from tests.conftest import HashingEncoder
+from tests.conftest import HashingEncoder, requires
 from tests.test_watchlist import CUT, IRAQ, concurrent_checks_list_an_entry_once
+
+pytestmark = requires("postgres")
 
 
 @pytest.fixture

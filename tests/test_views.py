@@ -15,6 +15,7 @@ from search.views.matches import CutOff, Match, MatchSet, find_matches
 from search.views.pairs import pairs
 from search.views.text import bar_chart
 from search.views.timeline import timeline, timeline_of
+from tests.conftest import requires
 
 # With the fake encoder "military cooperation" scores iran 0.63, libya 0.39, wheat 0.19 and
 # exercise-1 0.0 by cosine: 0.3 keeps the two cooperation stories and nothing else.
@@ -175,6 +176,7 @@ def test_bar_chart_fits_the_width_and_folds_empty_runs():
     assert bar_chart([]) == []
 
 
+@requires("plot")
 @pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
 def test_plot_writes_a_chart_file(tmp_path, suffix, magic):
     from search.views.plot import write_timeline_chart

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from tests.conftest import FAKE_MODEL
+from tests.conftest import FAKE_MODEL, requires
 
 runner = CliRunner()
 IRAQ = (
@@ -44,6 +44,7 @@ def test_view_commands_have_help(command):
     assert result.exit_code == 0 and "Usage" in result.output
 
 
+@requires("plot")
 def test_timeline_terminal_json_and_csv(cli_index, tmp_path):
     ix = ["--index", str(cli_index), "--min-cosine", "0.3"]
     table = run("timeline", "military cooperation", "--by", "year", *ix)

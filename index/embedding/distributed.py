@@ -38,6 +38,7 @@ from index.embedding.cache import BATCH_SIZE
 from index.embedding.encoder import Encoder, encoder_for
 from index.embedding.model_files import THREADS_ENV
 from index.errors import AccordError, ClusterError
+from index.extras import require
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -87,6 +88,7 @@ class DaskEncoder:
         retries: int = 2,
         stall_seconds: float = STALL_SECONDS,
     ) -> None:
+        require("dask")
         from dask.base import tokenize
 
         self.name = local.name
@@ -187,6 +189,7 @@ def open_cluster(
         raise ValueError("pass exactly one of address and workers")
     if workers is not None and workers < 1:
         raise ClusterError(f"--workers must be at least 1, not {workers}")
+    require("dask")
     from distributed import Client, LocalCluster
 
     if address is not None:

@@ -282,6 +282,9 @@ def check_store(url: str) -> CheckResult:
     Reads in one REPEATABLE READ snapshot, so a concurrent update cannot make it disagree with
     itself. Raises IndexNotFound or StoreUnavailable; the rest is reported in the result.
     """
+    from index.extras import require
+
+    require("postgres")
     from psycopg import IsolationLevel
 
     from index.errors import IndexNotFound

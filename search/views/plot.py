@@ -10,17 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.errors import InvalidArgument
+from index.extras import require
 from search.views.timeline import Timeline
 
 CHART_SUFFIXES = (".png", ".svg")
 
 
 def check_chart_path(path: Path) -> None:
-    """Raise InvalidArgument unless `path` ends in .png or .svg and its folder exists."""
+    """Raise InvalidArgument unless `path` ends in .png or .svg and its folder exists, and
+    MissingExtra without the 'plot' extra (before a command does any work)."""
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise InvalidArgument(f"--plot {path}: the file must end in .png or .svg")
     if not path.parent.expanduser().is_dir():
         raise InvalidArgument(f"--plot {path}: folder {path.parent} does not exist; create it first")
+    require("plot")
 
 
 def write_timeline_chart(timeline: Timeline, path: Path) -> Path:

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from index.errors import InvalidArgument, StoreUnavailable
+from index.extras import require
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,7 +46,8 @@ def redact(url: str) -> str:
 
 def connect(url: str, *, autocommit: bool = False, timeout: float = 10.0) -> psycopg.Connection:
     """A new connection to `url`. Raises StoreUnavailable (with the password hidden) when the
-    server cannot be reached or refuses the login."""
+    server cannot be reached or refuses the login; MissingExtra without the 'postgres' extra."""
+    require("postgres")
     import psycopg
 
     try:

