@@ -150,7 +150,7 @@ def _index_dir(option: Path | None) -> Path:
 
 def _location(index: Path | None, db: str | None) -> Path | str:
     """The index to use: the --db store when given (or $ACCORD_DATABASE_URL is set), else the folder."""
-    from index.storage.postgres.connection import database_url
+    from index.storage.factory import database_url
 
     url = database_url(db)
     return url if url is not None else _index_dir(index)
@@ -312,7 +312,7 @@ def watch_command(
     _one_cluster(dask, workers)
     with _user_errors():
         index_dir = _location(index, db)
-        from index.storage.postgres.connection import redact
+        from index.storage.factory import redact
 
         typer.echo(f"Watching {folder} for {redact(str(index_dir))}; Ctrl-C stops.")
         try:
@@ -628,20 +628,20 @@ def eval_command(
     exit status stays 0 unless --fail-on-error is given.
     """
     with _user_errors():
+        from index.extras import require
+
+        require("eval")  # before a build that may take minutes
         from index.pipeline.builder import build
         from search.engine import Engine, RankingConfig
         from search.evaluation import evaluate, failed_queries, format_table, read_qrels, read_queries, write_trec_run
 
         topics, judgments = read_queries(queries), read_qrels(qrels)
-        from index.storage.postgres.connection import database_url, redact
+        from index.storage.factory import database_url, redact
 
         url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
         from index.embedding.encoder import MINILM_NAME, canonical_model
 
         model_name = canonical_model(model) if model else None  # None: the index's own, else MiniLM
-        from index.extras import require
-
-        require("eval")  # before a build that may take minutes
         index_dir: Path | str = url or index or _eval_index_dir(docs, model_name or MINILM_NAME)
         with _Progress() as progress:
             report = build([docs], index_dir, model=model_name, progress=progress)

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from index.embedding.encoder import Encoder, embed_queries, encoder_for
 from index.errors import ArticleNotFound, InvalidArgument
+from index.storage.base import Generation, Store, StoreView
+from index.storage.factory import open_store
 from index.storage.filters import Filters
 from index.storage.manifest import Manifest
-from index.storage.postgres.connection import is_database_url, redact
 from index.text.articles import Article
 from search import regions, snippets
 from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
 from search.fusion import RRF_K, convex_fusion, reciprocal_rank_fusion
-from search.generations import Generation, StoreView, open_generation
 from search.query import ParsedQuery, parse_query, with_extra_words
 
 if TYPE_CHECKING:
@@ -198,19 +198,19 @@ class Engine:
     The index is a folder or a PostgreSQL store (`Engine.open("postgresql://...")`): over a
     store, each search borrows one pooled connection (a replica's when there is one) and reads
     in one REPEATABLE READ snapshot, so its legs and hits come from one committed state, and
-    `refresh()` notices a newer commit with one short query (search/generations.py).
+    `refresh()` notices a newer commit with one short query (index/storage/postgres/generation.py).
     """
 
     def __init__(
         self,
-        index_dir: Path | str,
+        store: Store,
         generation: Generation,
         encoder: Encoder | None = None,
         ranking: RankingConfig | None = None,
     ) -> None:
-        self.index_dir = index_dir
+        self.store = store
         # What messages and stats show: the folder, or the database URL without its password.
-        self.location = redact(index_dir) if isinstance(index_dir, str) else str(index_dir)
+        self.location = store.location
         self.ranking = ranking or RankingConfig()
         self._generation = generation
         self._generation_lock = threading.Lock()
@@ -223,28 +223,24 @@ class Engine:
     @classmethod
     def open(
         cls,
-        index_dir: Path | str,
+        index_dir: Path | str | Store,
         encoder: Encoder | None = None,
         ranking: RankingConfig | None = None,
         *,
         replicas: Sequence[str] = (),
     ) -> Engine:
-        """Open the index at `index_dir`: a folder, or a PostgreSQL store named by a
-        postgresql:// URL (searches then go to the first of `replicas` that answers, else to it).
+        """Open the index at `index_dir`: a folder, a PostgreSQL store named by a postgresql://
+        URL (searches then go to the first of `replicas` that answers, else to it), or a `Store`
+        from `index.storage.factory.open_store`.
 
         Raises IndexNotFound when there is none, IndexIncompatible when it was built by another
         format version or with a model other than `encoder`'s, StoreUnavailable when the
-        database cannot be reached.
+        database cannot be reached, InvalidArgument for replicas of a folder.
         """
-        if not is_database_url(index_dir):
-            if replicas:
-                raise InvalidArgument("--replica needs a PostgreSQL store (--db URL), not an index folder")
-            index_dir = Path(index_dir).expanduser()
+        store = open_store(index_dir, replicas=replicas)
         ranking = ranking or RankingConfig()
-        generation = open_generation(
-            index_dir, ranking.bm25_k1, ranking.bm25_b, encoder.name if encoder is not None else None, replicas
-        )
-        return cls(index_dir, generation, encoder, ranking)
+        generation = store.open_generation(ranking.bm25_k1, ranking.bm25_b, encoder.name if encoder is not None else None)
+        return cls(store, generation, encoder, ranking)
 
     @property
     def manifest(self) -> Manifest:
@@ -441,7 +437,7 @@ class Engine:
                 passages=generation.docs.count_passages(),
                 sources=list(m.sources),
                 created=m.created,
-                keyword_fast_path=getattr(generation.keyword, "fast_path", "not applicable"),
+                keyword_fast_path=generation.keyword.fast_path,
             )
 
     def _article(self, generation: StoreView, article_id: str) -> Article:
@@ -496,7 +492,7 @@ class Engine:
             started = time.perf_counter()
             semantic, best = self._semantic_leg(generation, parsed, fetch, allowed)
             timings["semantic"] = time.perf_counter() - started
-        elif getattr(generation, "one_connection", False):
+        elif generation.one_connection:
             # A PostgreSQL store reads through one connection per search (one snapshot), which
             # runs one statement at a time: only the query's embedding, the costly part, is made
             # in the worker thread while this one runs the keyword leg's SQL.

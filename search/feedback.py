@@ -31,7 +31,7 @@ from index.storage.filters import Filters
 if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
 
-    from index.storage.docstore import DocStore
+    from index.storage.base import ArticleReader
     from index.storage.keyword import KeywordStore
     from index.text.articles import Article
 
@@ -128,7 +128,7 @@ def feedback_text(article: Article) -> str:
 
 def feedback_run(
     store: KeywordStore,
-    docs: DocStore,
+    docs: ArticleReader,
     query: whoosh_query.Query,
     first: Run,
     limit: int,

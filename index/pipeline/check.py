@@ -282,13 +282,8 @@ def check_store(url: str) -> CheckResult:
     Reads in one REPEATABLE READ snapshot, so a concurrent update cannot make it disagree with
     itself. Raises IndexNotFound or StoreUnavailable; the rest is reported in the result.
     """
-    from index.extras import require
-
-    require("postgres")
-    from psycopg import IsolationLevel
-
     from index.errors import IndexNotFound
-    from index.storage.postgres.connection import connect, redact
+    from index.storage.postgres.connection import connect, redact, repeatable_read
     from index.storage.postgres.docstore import PgDocStore
     from index.storage.postgres.keyword import PgKeywordStore
     from index.storage.postgres.schema import check_version
@@ -297,7 +292,7 @@ def check_store(url: str) -> CheckResult:
     where = redact(url)
     result = CheckResult(where)
     with connect(url) as conn:
-        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        repeatable_read(conn)
         conn.read_only = True
         try:
             check_version(conn, where)

@@ -16,7 +16,8 @@ from index.embedding.encoder import Encoder
 from index.errors import AccordError
 from index.pipeline.builder import BuildReport, build
 from index.pipeline.watch import watch
-from index.storage.postgres.connection import is_database_url
+from index.storage.base import Store
+from index.storage.factory import open_store
 
 _LOCK_WAIT_SECONDS = 600.0  # the first build waits for another writer, like the watcher does
 
@@ -36,7 +37,7 @@ class Followers:
         encoder: Encoder | None = None,
     ) -> None:
         self.folders = [Path(folder) for folder in folders]
-        self.index_dir: Path | str = index_dir if is_database_url(index_dir) else Path(index_dir)
+        self.index_dir: Store = open_store(index_dir)
         self._log = log
         self._encoder = encoder
         self._stop = threading.Event()

@@ -21,6 +21,7 @@ from threading import Event
 from index.embedding.encoder import Encoder
 from index.errors import AccordError
 from index.pipeline.builder import BuildReport, build
+from index.storage.base import Store
 from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
 from index.text.normalise import display_path
 
@@ -66,7 +67,7 @@ def wait_until_settled(paths: set[str], settle_seconds: float, stop: Event | Non
 
 def watch(
     folder: Path,
-    index_dir: Path | str,
+    index_dir: Path | str | Store,
     on_batch: BatchCallback,
     *,
     encoder: Encoder | None = None,

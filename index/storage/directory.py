@@ -153,13 +153,20 @@ class GenerationLease:
 
 
 class IndexDirectory:
-    """One index directory: names its files, reads its manifest, leases and prunes generations."""
+    """One index directory: names its files, reads its manifest, leases and prunes generations.
+    (`index.storage.folder.FolderStore` is the folder kind of `Store` built on it.)"""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path).expanduser()
 
     def __repr__(self) -> str:
         return f"IndexDirectory({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        """The folder."""
+        return str(self.path)
+
 
     # -- names -------------------------------------------------------------------------------
     @property
@@ -194,22 +201,23 @@ class IndexDirectory:
         """The checked manifest; raises IndexNotFound or IndexIncompatible."""
         return read_manifest(self.path)
 
-    def _raw_manifest(self) -> dict:
+    def raw_manifest(self) -> dict:
+        """The manifest's JSON read leniently, or {} when it is missing or unreadable."""
         try:
             data = json.loads(self.manifest_path.read_text())
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def live_generation(self) -> str | None:
-        """The generation the manifest names, read leniently (None if it cannot be read)."""
-        name = self._raw_manifest().get("generation")
-        return name if isinstance(name, str) and name.startswith(GENERATION_PREFIX) else None
-
     def known_sources(self) -> list[str]:
         """The sources the manifest lists, read leniently so a rebuild can use a damaged one."""
-        sources = self._raw_manifest().get("sources")
+        sources = self.raw_manifest().get("sources")
         return [s for s in sources if isinstance(s, str)] if isinstance(sources, list) else []
+
+    def live_generation(self) -> str | None:
+        """The generation the manifest names, read leniently (None if it cannot be read)."""
+        name = self.raw_manifest().get("generation")
+        return name if isinstance(name, str) and name.startswith(GENERATION_PREFIX) else None
 
     # -- generations -------------------------------------------------------------------------
     def generation_dirs(self) -> list[Path]:

@@ -54,6 +54,11 @@ class KeywordStore(Protocol):
         """Release files or connections."""
         ...
 
+    @property
+    def fast_path(self) -> str:
+        """How the store scores plain queries, for `accord stats`: on, or why not."""
+        ...
+
 
 def keyword_analyzer():
     """The analyzer of the title and body fields (and so of queries on them): lower case, the

@@ -91,6 +91,7 @@ class WriteTransaction:
 
     def __init__(self, directory: IndexDirectory, lock_timeout: float = 0.0, fresh: bool = False) -> None:
         self.directory = directory
+        self.store = directory  # what the builder reports, as for every kind of store
         self.lock_timeout = lock_timeout
         self.fresh = fresh
         self.previous: Manifest | None = None

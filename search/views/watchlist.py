@@ -24,43 +24,21 @@ three tables (the read-only search role cannot).
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
+from index.storage.base import Store
+from index.storage.factory import open_store
 from index.storage.filters import Filters, date_bound
-from index.storage.postgres.connection import is_database_url, redact
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 
-WATCHLIST_FILE = "watchlist.sqlite"
 EXEC_TIMEOUT_SECONDS = 60.0
-_BUSY_TIMEOUT_SECONDS = 30.0
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS searches (
-    name TEXT PRIMARY KEY,
-    query TEXT NOT NULL,
-    filters TEXT NOT NULL,     -- JSON of Filters (normalised country names, ISO date bounds)
-    exec TEXT,                 -- command line run with new matches as JSON on stdin
-    created TEXT NOT NULL,     -- UTC, ISO 8601
-    checked TEXT               -- UTC time of the last check
-);
-CREATE TABLE IF NOT EXISTS members (  -- the match set as of the last check
-    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
-    article_id TEXT NOT NULL,
-    PRIMARY KEY (name, article_id)
-);
-CREATE TABLE IF NOT EXISTS entries (  -- when each article entered the match set
-    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
-    article_id TEXT NOT NULL,
-    entered TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_by_time ON entries (name, entered);
-"""
 
 
 @dataclass(frozen=True)
@@ -105,86 +83,20 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-class _PgStatements:
-    """A psycopg connection that takes the SQLite statements of this module: `?` placeholders
-    (these constant statements hold no other `?`) and the tables of the schema `accord`."""
-
-    def __init__(self, conn) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, params: Sequence = ()):
-        return self._conn.execute(sql.replace("?", "%s"), params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), rows)
-
-
 class Watchlist:
     """The saved searches of one index, a folder or a PostgreSQL store (see the module docstring for sharing)."""
 
-    def __init__(self, index_dir: Path | str) -> None:
-        self.url = str(index_dir) if is_database_url(index_dir) else None
-        self.path = Path(index_dir).expanduser() / WATCHLIST_FILE if self.url is None else None
-        self.where = redact(self.url) if self.url else str(Path(index_dir).expanduser())
+    def __init__(self, index_dir: Path | str | Store) -> None:
+        self._storage = open_store(index_dir).watchlist()
+        self.where = self._storage.where
 
     @property
     def exists(self) -> bool:
-        """True once a search has ever been saved for this index (a store: while one is saved)."""
-        if self.path is not None:
-            return self.path.exists()
-        with self._transaction(write=False) as db:
-            return db.execute("SELECT EXISTS (SELECT 1 FROM searches)").fetchone()[0]
+        """True once a search has ever been saved for this index (a PostgreSQL store: while one is saved)."""
+        return self._storage.exists()
 
-    @contextmanager
-    def _transaction(self, write: bool) -> Iterator:
-        if self.url is not None:
-            with self._pg_transaction(self.url, write) as statements:
-                yield statements
-            return
-        with self._sqlite_transaction(write) as db:
-            yield db
-
-    @contextmanager
-    def _sqlite_transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
-        assert self.path is not None
-        if not write and not self.exists:
-            # Reading an absent watchlist must not create one (nor the index folder).
-            db = sqlite3.connect(":memory:", isolation_level=None)
-            db.executescript(_SCHEMA)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
-        try:
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
-
-    @staticmethod
-    @contextmanager
-    def _pg_transaction(url: str, write: bool) -> Iterator[_PgStatements]:
-        from index.storage.postgres.connection import connect
-        from index.storage.postgres.schema import WATCHLIST_LOCK, check_version
-
-        conn = connect(url)
-        try:
-            with conn.transaction():
-                check_version(conn, redact(url))  # a store of schema 1 is told to migrate
-                conn.execute("SET LOCAL search_path TO accord")
-                if write:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WATCHLIST_LOCK,))
-                yield _PgStatements(conn)
-        finally:
-            conn.close()
+    def _transaction(self, write: bool) -> AbstractContextManager[Any]:
+        return self._storage.transaction(write)
 
     def add(self, name: str, query: str, filters: Filters, exec: str | None, members: Sequence[str]) -> SavedSearch:
         """Save a search whose current matches are `members` (they are not alerts: they were
@@ -325,7 +237,7 @@ def add_search(
     """
     check_name(name)
     found = find_matches(engine, query, filters=filters, cutoff=cutoff)
-    return Watchlist(engine.index_dir).add(name, query, filters or Filters(), exec, found.ids()), found
+    return Watchlist(engine.store).add(name, query, filters or Filters(), exec, found.ids()), found
 
 
 def check_alerts(
@@ -344,7 +256,7 @@ def check_alerts(
     or the web page looking) records entries without moving the acknowledgement mark, so the
     analyst's next `accord alerts` still lists them. Raises SavedSearchNotFound for an unknown name.
     """
-    watchlist = Watchlist(engine.index_dir)
+    watchlist = Watchlist(engine.store)
     chosen = [watchlist.get(name) for name in names] if names else watchlist.searches()
     alerts = []
     for saved in chosen:

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from index.embedding.encoder import Encoder
-from index.storage.postgres.connection import is_database_url, redact
+from index.storage.base import Store
+from index.storage.factory import open_store
 from search.engine import Engine
 
 
@@ -26,12 +27,11 @@ class LiveEngine:
     be created before its index exists; `open()` opens it now.
     """
 
-    def __init__(self, index_dir: Path | str, encoder: Encoder | None = None, replicas: Sequence[str] = ()) -> None:
+    def __init__(self, index_dir: Path | str | Store, encoder: Encoder | None = None, replicas: Sequence[str] = ()) -> None:
         # A folder, or a postgresql:// URL (a PostgreSQL store, searched on `replicas` first).
-        self.index_dir: Path | str = index_dir if is_database_url(index_dir) else Path(index_dir).expanduser()
-        self.location = redact(self.index_dir) if isinstance(self.index_dir, str) else str(self.index_dir)
+        self.index_dir: Store = open_store(index_dir, replicas=replicas)
+        self.location = self.index_dir.location
         self._encoder = encoder
-        self._replicas = tuple(replicas)
         self._engine: Engine | None = None
         self._opening = threading.Lock()
 
@@ -40,7 +40,7 @@ class LiveEngine:
         if self._engine is None:
             with self._opening:
                 if self._engine is None:
-                    self._engine = Engine.open(self.index_dir, encoder=self._encoder, replicas=self._replicas)
+                    self._engine = Engine.open(self.index_dir, encoder=self._encoder)
         return self._engine
 
     @contextmanager

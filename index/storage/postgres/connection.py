@@ -56,6 +56,13 @@ def connect(url: str, *, autocommit: bool = False, timeout: float = 10.0) -> psy
         raise StoreUnavailable(f"cannot connect to {redact(url)}: {_first_line(err)}") from None
 
 
+def repeatable_read(conn: psycopg.Connection) -> None:
+    """Make `conn`'s next transactions REPEATABLE READ: each sees one committed state throughout."""
+    from psycopg import IsolationLevel
+
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,17 +58,24 @@ def read_generation(conn: psycopg.Connection) -> str | None:
 
 
 class PgIndex:
-    """An index in a PostgreSQL database, as the builder sees a location to write.
+    """An index in a PostgreSQL database, as a writer sees it (`index.storage.postgres.store.PgStore`
+    is the PostgreSQL kind of `Store` built on it).
 
-    Holds only the URL; each call connects. `path` is the URL with its password hidden (what
-    reports and messages show).
+    Holds only the URL (and the read replicas searches prefer); each call connects. `path` is
+    the URL with its password hidden (what reports and messages show).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, replicas: Sequence[str] = ()) -> None:
         self.url = url
         self.path = redact(url)
+        self.replicas = tuple(replicas)
 
-    def _raw_manifest(self) -> dict:
+    @property
+    def location(self) -> str:
+        """The URL without its password."""
+        return self.path
+
+    def raw_manifest(self) -> dict:
         """The stored manifest's JSON, or {} (no store, no tables yet, unreachable)."""
         try:
             with connect(self.url) as conn:
@@ -81,11 +88,11 @@ class PgIndex:
 
     def exists(self) -> bool:
         """True when the database holds an Accord manifest."""
-        return bool(self._raw_manifest())
+        return bool(self.raw_manifest())
 
     def known_sources(self) -> list[str]:
         """The sources the stored manifest lists."""
-        sources = self._raw_manifest().get("sources")
+        sources = self.raw_manifest().get("sources")
         return [s for s in sources if isinstance(s, str)] if isinstance(sources, list) else []
 
     def recovered_sources(self) -> list[str]:
@@ -101,9 +108,10 @@ class PgIndex:
         root.mkdir(parents=True, exist_ok=True)
         return root / f"embeddings-pg-{digest}.sqlite"
 
-    def transaction(self, lock_timeout: float = 0.0, fresh: bool = False) -> PgWriteTransaction:
+    def transaction(self, *, lock_timeout: float = 0.0, fresh: bool = False) -> PgWriteTransaction:
         """A write transaction on this store (enter it to take the lock)."""
         return PgWriteTransaction(self, lock_timeout, fresh)
+
 
 
 class PgWriteTransaction:
@@ -114,7 +122,7 @@ class PgWriteTransaction:
     """
 
     def __init__(self, index: PgIndex, lock_timeout: float = 0.0, fresh: bool = False) -> None:
-        self.directory = index  # the builder names its location `directory`
+        self.store = index
         self.lock_timeout = lock_timeout
         self.fresh = fresh
         self.previous: Manifest | None = None
@@ -126,21 +134,21 @@ class PgWriteTransaction:
 
     # -- lock ------------------------------------------------------------------------------
     def __enter__(self) -> PgWriteTransaction:
-        conn = connect(self.directory.url)
+        conn = connect(self.store.url)
         self._conn = conn
         try:
             migrate(conn)
             conn.autocommit = True
             self._lock(conn)
             conn.autocommit = False
-            check_version(conn, self.directory.path)
+            check_version(conn, self.store.path)
             with conn.transaction():
                 # Under the write lock, so writers do not race to create it; see textsearch.py.
                 # Whether it exists, and why not, shows in `accord stats`.
                 if textsearch.switched_on():
                     textsearch.ensure_index(conn)
             with conn.transaction():
-                stored = read_manifest(conn, self.directory.path)
+                stored = read_manifest(conn, self.store.path)
                 self.live = read_generation(conn)
             self.sources = list(stored.sources) if stored else []
             self.previous = None if self.fresh else stored
@@ -157,7 +165,7 @@ class PgWriteTransaction:
             if row and row[0]:
                 return
             if time.monotonic() >= deadline:
-                raise IndexLocked(f"{self.directory.path} is being updated by another process; try again when it has finished")
+                raise IndexLocked(f"{self.store.path} is being updated by another process; try again when it has finished")
             time.sleep(0.1)
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -173,7 +181,7 @@ class PgWriteTransaction:
         finally:
             conn.close()  # ends the session: the advisory lock goes with it
         if exc is not None and not isinstance(exc, AccordError | KeyboardInterrupt):
-            named = _named_fault(exc, self.directory.path)
+            named = _named_fault(exc, self.store.path)
             if named is not None:
                 raise named from None
 

@@ -1,17 +1,9 @@
-"""What an Engine searches: one open generation of an index, in a folder or in PostgreSQL.
+"""A PostgreSQL store's open generation: what an Engine searches when the index is a database.
 
-A generation hands each search a `StoreView` (its keyword, vector and article stores and its
-manifest) for the duration of that search:
-
-- `LocalGeneration`: an index folder's generation, held by a lease so writers keep it until the
-  last search on it ends; its stores are shared by all threads (each store keeps per-thread
-  searchers and connections).
-- `PgGeneration`: a PostgreSQL store. Each search borrows a pooled connection (from a read
-  replica when there is one, else the primary) and reads in one REPEATABLE READ, READ ONLY
-  transaction, so it sees one committed state even while a writer commits.
-
-Both are safe to share between threads. `newer()` returns the generation an update published
-since (or None), which is how `Engine.refresh()` switches without stopping searches in flight.
+Each search borrows a pooled connection (psycopg_pool; from a read replica when there is one,
+else the primary) and reads in one REPEATABLE READ, READ ONLY transaction, so it sees one
+committed state even while a writer commits. `PgConnections` is shared by the generations of
+one Engine and is thread-safe, as is `PgGeneration`.
 """
 
 from __future__ import annotations
@@ -22,163 +14,19 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexIncompatible, IndexNotFound, StoreUnavailable
 from index.extras import require
-from index.storage.directory import GenerationLease, IndexDirectory
-from index.storage.docstore import DocStore
-from index.storage.keyword import KeywordStore, WhooshKeywordStore
-from index.storage.manifest import MANIFEST_NAME, Manifest
-from index.storage.postgres.connection import is_database_url, redact
-from index.storage.vectors import LazyVectorStore, VectorStore
+from index.storage.generation import SearchUsers
+from index.storage.manifest import Manifest
+from index.storage.postgres.connection import redact
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
 
 
-class StoreView(Protocol):
-    """The stores one search reads (see the module doc)."""
-
-    manifest: Manifest
-    keyword: KeywordStore
-    vectors: VectorStore
-    docs: Any  # DocStore or PgDocStore: the same read methods
-
-
-class Generation(Protocol):
-    """One open generation (see the module doc)."""
-
-    manifest: Manifest
-
-    def acquire(self) -> None: ...
-    def release(self) -> None: ...
-    def retire(self) -> None: ...
-    def reading(self) -> Any: ...  # a context manager giving a StoreView
-    def newer(self, model: str) -> Generation | None: ...
-
-
-def open_generation(
-    location: Path | str, k1: float, b: float, model: str | None, replicas: Sequence[str] = ()
-) -> Generation:
-    """Open the live generation of the index at `location` (a folder or a postgresql:// URL).
-
-    Raises IndexNotFound, IndexIncompatible (another model than `model`), StoreUnavailable.
-    """
-    if is_database_url(location):
-        return PgGeneration.open(str(location), k1, b, model, replicas)
-    return LocalGeneration.open(Path(location), k1, b, model)
-
-
-class _Users:
-    """Counts the searches using a generation; closes it after the last once retired."""
-
-    def __init__(self) -> None:
-        self._users = 0
-        self._retired = False
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            self._users += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self._users -= 1
-            last = self._retired and self._users == 0
-        if last:
-            self._close()
-
-    def retire(self) -> None:
-        """No new searches will use this generation; close it when the last one finishes."""
-        with self._lock:
-            self._retired = True
-            idle = self._users == 0
-        if idle:
-            self._close()
-
-    def _close(self) -> None:
-        raise NotImplementedError
-
-
-# -- an index folder ----------------------------------------------------------------------------
-
-
-class LocalGeneration(_Users):
-    """One generation of an index folder: its lease, its manifest and its three stores."""
-
-    def __init__(self, index_dir: Path, lease: GenerationLease, k1: float, b: float, stat: tuple[int, int, int] | None) -> None:
-        super().__init__()
-        self.index_dir = index_dir
-        self.lease = lease
-        self.manifest = lease.manifest
-        self.manifest_stat = stat
-        self._k1, self._b = k1, b
-        try:
-            # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
-            self.vectors: VectorStore = LazyVectorStore(lease.vectors_path, self.manifest.dim)
-            try:
-                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, k1, b)
-                self.docs = DocStore(lease.docstore_path)
-            except BaseException:
-                self.vectors.close()
-                raise
-        except BaseException:
-            lease.release()
-            raise
-
-    @classmethod
-    def open(cls, index_dir: Path, k1: float, b: float, model: str | None) -> LocalGeneration:
-        """Lease and open the live generation; IndexIncompatible when built with another model."""
-        stat = _manifest_stat(index_dir)
-        lease = IndexDirectory(index_dir).lease()
-        if model is not None and model != lease.manifest.model:
-            lease.release()
-            raise IndexIncompatible(
-                f"{index_dir} was built with {lease.manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
-            )
-        return cls(index_dir, lease, k1, b, stat)
-
-    @contextmanager
-    def reading(self) -> Iterator[LocalGeneration]:
-        """The stores, shared by every search (they are thread-safe)."""
-        yield self
-
-    def newer(self, model: str) -> LocalGeneration | None:
-        """The generation an update published since this one was opened, or None. Cheap when
-        nothing changed: one stat of manifest.json."""
-        if _manifest_stat(self.index_dir) == self.manifest_stat:
-            return None
-        fresh = LocalGeneration.open(self.index_dir, self._k1, self._b, model)
-        if fresh.manifest.generation == self.manifest.generation:
-            fresh.retire()
-            self.manifest_stat = fresh.manifest_stat
-            return None
-        return fresh
-
-    def _close(self) -> None:
-        try:
-            self.keyword.close()
-            self.docs.close()
-            self.vectors.close()
-        finally:
-            self.lease.release()
-
-
-def _manifest_stat(index_dir: Path) -> tuple[int, int, int] | None:
-    """What changes when an update publishes a manifest (it is replaced by a rename)."""
-    try:
-        stat = (index_dir / MANIFEST_NAME).stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
-# -- a PostgreSQL store -------------------------------------------------------------------------
-
-# A replica that failed is skipped for this long before it is tried again.
 REPLICA_RETRY_SECONDS = 5.0
 POOL_SIZE = 8
 
@@ -281,7 +129,7 @@ def _configure_reader(conn: psycopg.Connection) -> None:
     conn.read_only = True
 
 
-class PgGeneration(_Users):
+class PgGeneration(SearchUsers):
     """A PostgreSQL store as last committed when this object was made (its manifest); every
     search reads the newest committed state in its own snapshot."""
 

@@ -1,0 +1,153 @@
+"""The store interface: what every kind of index home (a folder, a PostgreSQL database) offers.
+
+`index.storage.factory.open_store` is the one place that turns a location (a path or a
+postgresql:// URL) into a `Store`; everything above storage (the builder, the engine, the web
+app, the CLI) is written once against these types and never asks which kind it has. The two
+implementations sit side by side: `IndexDirectory` (index/storage/directory.py) and `PgIndex`
+(index/storage/postgres/transaction.py), with their generations in index/storage/generation.py
+and index/storage/postgres/generation.py.
+
+- A `Store` is a handle on a location: it holds no open files or connections and may be shared
+  between threads and processes (each call opens what it needs).
+- A `Generation` is one open, committed state of the store, safe to share between threads;
+  `reading()` hands one search a `StoreView`, whose stores answer that search.
+- What the ranker must know about a view is declared here (`StoreView.one_connection`,
+  `KeywordStore.fast_path`), never probed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from index.storage.docstore import StoredPassage
+    from index.storage.keyword import KeywordStore
+    from index.storage.manifest import Manifest
+    from index.storage.vectors import VectorStore
+    from index.text.articles import Article
+
+
+class ArticleReader(Protocol):
+    """The read side of a store's articles, passages and near-duplicate groups."""
+
+    def article(self, article_id: str) -> Article | None: ...
+    def articles(self, article_ids: Sequence[str]) -> dict[str, Article]: ...
+    def dates(self, article_ids: Sequence[str]) -> dict[str, str | None]: ...
+    def passages_of(self, article_id: str) -> list[StoredPassage]: ...
+    def passage_articles(self, ids: Sequence[int]) -> dict[int, str]: ...
+    def passage_ids_of(self, article_ids: Sequence[str]) -> list[int]: ...
+    def articles_in_countries(self, countries: Sequence[str]) -> set[str]: ...
+    def filtered_article_ids(self, countries: Sequence[str] = (), sources: Sequence[str] = (),
+                             since: str | None = None, until: str | None = None) -> set[str]: ...
+    def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]: ...
+    def group_members(self, groups: Sequence[str]) -> dict[str, list[str]]: ...
+    def count_articles(self) -> int: ...
+    def count_passages(self) -> int: ...
+
+
+class StoreView(Protocol):
+    """The stores one search reads, all from one committed state."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+    @property
+    def keyword(self) -> KeywordStore: ...
+    @property
+    def vectors(self) -> VectorStore: ...
+    @property
+    def docs(self) -> ArticleReader: ...
+    @property
+    def one_connection(self) -> bool:
+        """True when every store reads through one connection that runs one statement at a time
+        (PostgreSQL's snapshot): the engine must then run its legs one after the other."""
+        ...
+
+
+class Generation(Protocol):
+    """One open generation of a store, shared by the searches of an Engine (thread-safe).
+
+    Searches `acquire` it before `reading()` and `release` it after; `retire` says no new search
+    will use it, and it closes when the last one ends. `newer(model)` is the generation an
+    update published since (None when there is none), cheap enough to ask before every request.
+    """
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def acquire(self) -> None: ...
+    def release(self) -> None: ...
+    def retire(self) -> None: ...
+    def reading(self) -> AbstractContextManager[StoreView]: ...
+    def newer(self, model: str) -> Generation | None: ...
+
+
+class WatchlistStore(ABC):
+    """Where a store keeps its saved searches (the tables `searches`, `members`, `entries`; the
+    logic is search/views/watchlist.py). Holds only a location: share it freely."""
+
+    where: str  # the store as messages show it
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """True when searches are (or were) saved here."""
+
+    @abstractmethod
+    def transaction(self, write: bool) -> AbstractContextManager[Any]:
+        """One transaction: an object with `execute(sql, params)` and `executemany(sql, rows)`
+        taking SQLite's `?` placeholders, committed on success. A writer waits its turn."""
+
+
+class Store(ABC):
+    """Where an index lives. See the module doc for what may be shared."""
+
+    # Whether searches may name read replicas of this store (`open_store(..., replicas=)`), and
+    # the ones named (searched first; the store itself answers when none does).
+    supports_replicas: bool = False
+    replicas: tuple[str, ...] = ()
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """The store as messages show it: the folder, or the URL without its password."""
+
+    @property
+    @abstractmethod
+    def default_cache_path(self) -> Path:
+        """The embedding cache builds use unless told another."""
+
+    @abstractmethod
+    def raw_manifest(self) -> dict[str, Any]:
+        """The stored manifest's JSON, or {} (no index yet, unreadable, unreachable)."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """True when the store holds an index (a folder: a manifest, readable or not)."""
+
+    @abstractmethod
+    def known_sources(self) -> list[str]:
+        """The sources the stored manifest lists (read leniently)."""
+
+    @abstractmethod
+    def recovered_sources(self) -> list[str]:
+        """The sources of the newest manifest that can still be read (after damage, the last good one's)."""
+
+    @abstractmethod
+    def transaction(self, *, lock_timeout: float = 0.0, fresh: bool = False) -> Any:
+        """The write transaction that publishes the next generation (a context manager; see
+        index/storage/transaction.py for the protocol both kinds follow). `fresh` starts from
+        nothing instead of the live generation. Raises IndexLocked when another writer holds
+        the store past `lock_timeout` seconds."""
+
+    @abstractmethod
+    def watchlist(self) -> WatchlistStore:
+        """Where this store keeps its saved searches."""
+
+    @abstractmethod
+    def open_generation(self, k1: float, b: float, model: str | None) -> Generation:
+        """The live generation, open for searching with BM25 `k1` and `b`. Raises IndexNotFound,
+        IndexIncompatible (built with another model than `model`), StoreUnavailable."""
+

@@ -1,0 +1,60 @@
+"""A PostgreSQL store's watchlist storage: the tables `accord.searches`, `accord.members` and
+`accord.entries` of its database (schema version 2), with the same columns as a folder's
+watchlist.sqlite, so the saved searches' logic (search/views/watchlist.py) runs the same
+statements on both.
+
+Each transaction opens its own connection; writers take a transaction-scoped advisory lock, so
+any number of threads and processes, on any number of machines, may use one store at once.
+Writing needs a role that may write these three tables (the read-only search role cannot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from index.storage.base import WatchlistStore
+from index.storage.postgres.connection import connect, redact
+from index.storage.postgres.schema import WATCHLIST_LOCK, check_version
+
+
+class _PgStatements:
+    """A psycopg connection that takes the watchlist's SQLite statements: `?` placeholders
+    (these constant statements hold no other `?`) and the tables of the schema `accord`."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence = ()):
+        return self._conn.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+
+class PgWatchlistStore(WatchlistStore):
+    """The watchlist of the store at `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.where = redact(url)
+
+    def exists(self) -> bool:
+        """True while a search is saved for this store."""
+        with self.transaction(write=False) as db:
+            return bool(db.execute("SELECT EXISTS (SELECT 1 FROM searches)").fetchone()[0])
+
+    @contextmanager
+    def transaction(self, write: bool) -> Iterator[_PgStatements]:
+        """One transaction in the store's database (a write takes the watchlist's lock first)."""
+        conn = connect(self.url)
+        try:
+            with conn.transaction():
+                check_version(conn, self.where)  # a store of schema 1 is told to migrate
+                conn.execute("SET LOCAL search_path TO accord")
+                if write:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WATCHLIST_LOCK,))
+                yield _PgStatements(conn)
+        finally:
+            conn.close()
