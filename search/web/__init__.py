@@ -6,6 +6,7 @@
 
 Parts: `app` (the application), `api` (the /api routes), `live` (the shared Engine that follows
 new index generations), `security` (token, headers, limits), `server` (uvicorn, with background work such as watchers),
+`connections` (deadlines and fair shares for each HTTP connection),
 `models` (response models), `static/` (the page and vendored assets). Names are imported on
 first use, so `accord --help` never imports FastAPI.
 """

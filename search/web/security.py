@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import os
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -50,6 +52,7 @@ MAX_QUERY_CHARS = 500
 MAX_K = 100
 MAX_URL_BYTES = 8192
 MAX_BODY_BYTES = 16384  # only saving a search reads a body (a few hundred bytes); larger is refused unread
+MAX_REQUESTS = 64  # requests in progress at once, counted once their body is in; more get 503
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # No inline script or style, nothing from another origin. Swagger UI shows its icons as
@@ -122,23 +125,40 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def raw_error(status: int, message: str) -> bytes:
+    """`error` as a whole HTTP/1.1 response that closes the connection, with the security headers:
+    for the connection layer, which answers before (or without) a request reaching the app."""
+    body = json.dumps({"error": message}).encode()
+    reason = HTTPStatus(status).phrase
+    headers = {**SECURITY_HEADERS, "Content-Type": "application/json", "Content-Length": str(len(body)), "Connection": "close"}
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return head.encode("latin-1") + b"\r\n" + body
+
+
 class Guard:
     """ASGI middleware: request limits, host or token check, the call (an unexpected exception
     becomes a JSON 500), and the security headers on every response.
 
+    At most `max_requests` requests are in the app at once (more get 503). A request's body (16 KB
+    at most) is read before it takes one of those places, so a client sending a body slowly holds
+    only its connection, which the server's read deadline ends (`search.web.connections`).
     A plain ASGI class rather than an `@app.middleware("http")` function: that wrapper runs each
-    request in an extra task with memory streams, a cost paid on every search.
+    request in an extra task with memory streams, a cost paid on every search. It runs on the
+    event loop's thread only, so the count needs no lock.
     """
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, max_requests: int = MAX_REQUESTS) -> None:
         self.app = app
         self.token = token
+        self.max_requests = max_requests
+        self.in_progress = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = _refuse(Request(scope), self.token)
+        request = Request(scope)
+        refusal = _refuse(request, self.token)
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -153,6 +173,17 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, send_with_headers)
             return
+        if request.headers.get("content-length", "0") != "0":
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client left (or the server's read deadline ended the request)
+            receive = _replay(body, receive)
+        if self.in_progress >= self.max_requests:
+            busy = error(503, f"the server is busy ({self.in_progress} requests in progress); retry shortly",
+                         {"Retry-After": "1"})
+            await busy(scope, receive, send_with_headers)
+            return
+        self.in_progress += 1
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as err:  # a bug: logged here, one line for the client
@@ -161,6 +192,34 @@ class Guard:
                 raise
             response = error(500, f"internal error ({type(err).__name__}); the server's log has the details")
             await response(scope, receive, send_with_headers)
+        finally:
+            self.in_progress -= 1
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client disconnects first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` once, then waits on the real one (for a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _refuse(request: Request, token: str | None) -> Response | None:

@@ -6,6 +6,21 @@ calling thread while the background work runs in its own threads. The query side
 the build side: `cli.py` hands the watchers in (`index.pipeline.follow.Followers`). Each batch
 a watcher indexes commits a new generation; the app refreshes its Engine onto it for the next
 request, while requests in flight finish on the generation they started with.
+
+What protects the server from slow, half-open and greedy clients (every refusal is the API's
+JSON error, `{"error": "one line"}`):
+
+- connections (`search.web.connections`, on uvicorn's h11 protocol, with `Limits`): a request's
+  headers and body must arrive whole within 5 s of its first byte, or of the connection opening
+  (else 408, and a silent new connection is closed); request line and headers of at most 16 KB
+  (else 431); an idle keep-alive connection is closed after 5 s; a client address holds at most
+  128 connections and the server 512 (the next one is answered 503 and closed); a client that
+  takes no response data for 30 s is cut off;
+- requests (`search.web.security.Guard`): at most 64 in progress, counted once their body is
+  in (more get 503), with the URL, body, query and `k` limits of `search.web.security`.
+
+Half-sent requests therefore hold a connection for 5 s at most and never a request slot, and one
+address cannot take all connections.
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from index.embedding.encoder import Encoder
+from search.web.connections import Limits
 from search.web.live import LiveEngine
 from search.web.security import check_bind, load_token
 
@@ -34,19 +50,12 @@ class Background(Protocol):
         """Stop when the server stops."""
 
 
-# uvicorn's protections against slow or greedy clients: at most this many connections and
-# requests at once (more get 503), and idle keep-alive connections closed after a few seconds.
-MAX_CONCURRENCY = 64
-KEEP_ALIVE_SECONDS = 5
-MAX_HEADER_BYTES = 16384
-
-
 class Server:
     """One `accord serve`: the app on `host:port`, and `background` work beside it.
 
     Raises InvalidArgument for a non-loopback `host` without a token (before anything else
-    happens), IndexNotFound when there is no index. `run()` blocks until `stop()` (or Ctrl-C);
-    it is meant for one thread, `stop()` for any.
+    happens), IndexNotFound when there is no index. `limits` bounds what each connection may
+    take. `run()` blocks until `stop()` (or Ctrl-C); it is meant for one thread, `stop()` for any.
     """
 
     def __init__(
@@ -59,11 +68,14 @@ class Server:
         encoder: Encoder | None = None,
         background: Background | None = None,
         replicas: Sequence[str] = (),
+        limits: Limits | None = None,
     ) -> None:
         import uvicorn
 
         from search.web.app import create_app
+        from search.web.connections import protocol_for
 
+        limits = limits or Limits()
         check_bind(host, token)
         self._background = background
         if background is not None:
@@ -78,9 +90,10 @@ class Server:
             port=port,
             log_level="warning",
             access_log=False,
-            limit_concurrency=MAX_CONCURRENCY,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            http=protocol_for(limits),
+            ws="none",  # no websockets: an Upgrade request is answered as plain HTTP
+            timeout_keep_alive=limits.keep_alive_seconds,
+            h11_max_incomplete_event_size=limits.max_header_bytes,
             server_header=False,
         )
         self._uvicorn = uvicorn.Server(config)
