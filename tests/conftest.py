@@ -119,3 +119,35 @@ def built_index(tmp_path: Path, corpus_dir: Path, encoder: HashingEncoder) -> Pa
     index_dir = tmp_path / "index"
     build([corpus_dir], index_dir, encoder=encoder)
     return index_dir
+
+
+# What makes a test slow (5 s or more on a quiet two-core machine): a real server, model,
+# cluster or browser, or one of these named tests that build many indexes. `pytest -m "not
+# slow"` is the fast loop; CI runs everything.
+SLOW_FIXTURES = {"postgres_server", "pg_url"}
+SLOW_MODULES = {"tests.test_dask_embedding", "tests.test_serve_browser", "tests.test_serve_views_browser", "tests.test_postgres_shards"}
+SLOW_TESTS = {
+    "test_killed_updates_leave_a_searchable_index_that_converges",
+    "test_incremental_updates_match_a_build_from_scratch",
+    "test_readers_see_old_or_new_state_never_a_mix",
+    "test_a_build_in_many_batches_keeps_the_keyword_index_in_few_segments",
+    "test_check_names_the_damaged_file",
+    "test_threads_share_one_engine_while_updates_are_committed",
+    "test_plain_or_queries_score_exactly_as_whoosh",
+    "test_bench_index_runs_and_writes_json",
+    "test_watch_logs_saved_searches_that_gained_matches",
+    "test_a_fuzzed_file_is_indexed_or_reported_and_the_index_stays_intact",
+    "test_updates_keep_the_groups_a_fresh_build_makes",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            item.get_closest_marker("real_model") is not None
+            or fixtures & SLOW_FIXTURES
+            or item.module is not None and item.module.__name__ in SLOW_MODULES
+            or getattr(item, "originalname", item.name) in SLOW_TESTS
+        ):
+            item.add_marker(pytest.mark.slow)

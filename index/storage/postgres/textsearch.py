@@ -20,7 +20,7 @@ postings does: p50 1.0x the SQL alone in keyword and hybrid search, with the sam
 and 26 of 100 queries (replicated texts tie, and the candidates change which copies the
 keyword leg's deeper list holds; the index's tokenizer and single-field BM25 also miss some of
 BM25F's best articles). Quality held on CISI and Cranfield (nDCG@10 within 0.0011, see
-docs/performance.md section 10). It is kept, tested and measurable
+docs/performance.md, the PostgreSQL store). It is kept, tested and measurable
 (`benchmarks/bench_pg_textsearch.py`) for archives whose postings lists are long enough for it
 to pay, which were not measured.
 

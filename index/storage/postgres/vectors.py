@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 # Exact search scans every vector; from this many an HNSW index answers unfiltered searches.
 # pgvector's scan is much slower than faiss's: on real MiniLM passage vectors, exact top-100
 # p50 50 ms at 20,000 vectors and 189 ms at 100,000, HNSW 11.5 and 29.7 ms at recall@100 0.990
-# and 0.976 (benchmarks/bench_pgvector.py, docs/performance.md section 10). The local store
+# and 0.976 (benchmarks/bench_pgvector.py, docs/performance.md, the PostgreSQL store). The local store
 # stays exact up to 100,000 because faiss's scan is fast enough there.
 HNSW_THRESHOLD = 20_000
 HNSW_EF_SEARCH = 128
 # pgvector's largest hnsw.ef_search: an HNSW scan returns at most this many rows, so a search
 # for more is exact. Asking the index for more came back short, and the engine's semantic leg,
 # widening 4x while short of articles, ended asking for every vector (a sort of the table plus
-# mapping 409,600 passages: 2 s at 476,700; docs/performance.md section 10).
+# mapping 409,600 passages: 2 s at 476,700; docs/performance.md, the PostgreSQL store).
 HNSW_MAX_EF_SEARCH = 1000
 _HNSW_INDEX = "passages_hnsw"
 
