@@ -1,6 +1,6 @@
 """What one search on the web page costs the server, before and after the analyst views.
 
-    python benchmarks/bench_page.py --index /tmp/accord-bench/index-20000 --query "arms sales"
+    python benchmarks/bench_page.py --index WORK/accord-bench/index-20000 --query "arms sales"
 
 The page's API calls for one search, through the ASGI app in-process (no network), warm and
 interleaved so load changes hit every call alike: before the views it asked `/api/search`
@@ -12,7 +12,7 @@ for the alerts call and removes it at the end. `--fake-encoder` serves an index 
 tests' hashing encoder; with `--reuters DATA --articles N` too, that index is first built at
 `--index` from the first N Reuters-21578 articles when it is not there:
 
-    python benchmarks/bench_page.py --index /tmp/wv-bench/index-2000 --fake-encoder \
+    python benchmarks/bench_page.py --index WORK/wv-bench/index-2000 --fake-encoder \
         --reuters ../shared/data/reuters21578 --articles 2000 --query "oil prices"
 """
 

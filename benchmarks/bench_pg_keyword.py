@@ -1,7 +1,7 @@
 """The keyword leg in PostgreSQL (PgKeywordStore) against the whoosh store, in one run.
 
     python benchmarks/bench_pg_keyword.py --time ../shared/data/time \\
-        --scale /work/scratch/scale/reuters-2k-x10.jsonl \\
+        --scale WORK/scale/reuters-2k-x10.jsonl \\
         --reuters ../shared/data/reuters21578/reuters21578.jsonl.gz --queries 200
 
 1. Quality: TIME dev (`--time`, read by benchmarks/devsets.py) indexed by both writers; each

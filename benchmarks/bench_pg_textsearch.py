@@ -2,7 +2,7 @@
 candidates, and optionally a local index folder of the same articles, same run.
 
     python benchmarks/bench_pg_textsearch.py ../shared/data --db postgresql://.../bench_100000 \
-        [--local /work/scratch/s4/bench/index-2000x-100000] --out runs/ts.json
+        [--local WORK/s4/bench/index-2000x-100000] --out runs/ts.json
 
 For stores built elsewhere (bench_postgres.py builds its own; on this machine a 100,000-article
 pair takes hours). Engines on the store, one opened with ACCORD_PG_TEXTSEARCH=off (BM25F in SQL

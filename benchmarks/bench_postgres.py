@@ -1,7 +1,7 @@
 """The PostgreSQL store beside the local one: build time and warm search latency, same run.
 
     python benchmarks/bench_postgres.py ../shared/data --sizes 20000 100000 --base 2000 \
-        --work /work/scratch/pg --cache /work/scratch/scale/embeddings.sqlite --out runs/bench_postgres.json
+        --work WORK/pg --cache WORK/scale/embeddings.sqlite --out runs/bench_postgres.json
 
 Corpus: the first `--base` Reuters-21578 articles with a body, replicated to each size as in
 `bench_scale.py` (copies get new ids and dates moved on; their texts, and so their vectors, are

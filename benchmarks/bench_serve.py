@@ -1,6 +1,6 @@
 """`accord serve` under load: warm API latency beside the Engine's own, then concurrent clients.
 
-    python benchmarks/bench_serve.py --index /work/scratch/scale/index-20000 --out runs/bench_serve.json
+    python benchmarks/bench_serve.py --index WORK/scale/index-20000 --out runs/bench_serve.json
 
 Takes an existing index. Queries are the titles of `--queries` articles of that index (first
 eight words, fixed seed), so any index has queries that match something.

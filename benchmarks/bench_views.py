@@ -1,6 +1,6 @@
 """Warm latency of the analyst views on an existing index, beside a plain search in the same run.
 
-    python benchmarks/bench_views.py --index /tmp/accord-bench/index-20000
+    python benchmarks/bench_views.py --index WORK/accord-bench/index-20000
 
 Opens the index once, runs every measured call once to warm up (model loaded, files cached),
 then `--repeat` times each in turn: `pairs "arms sales"`, a monthly `timeline "arms sales"`,

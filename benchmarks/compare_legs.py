@@ -2,8 +2,8 @@
 ranking defaults: keyword, semantic (best passage) and hybrid nDCG@10 per collection, with the
 mean and the worst case.
 
-    python benchmarks/compare_legs.py before=/work/scratch/ranking2/legs-regex.pkl \
-        after=/work/scratch/ranking2/legs-syntok.pkl
+    python benchmarks/compare_legs.py before=WORK/ranking2/legs-regex.pkl \
+        after=WORK/ranking2/legs-syntok.pkl
 """
 
 from __future__ import annotations

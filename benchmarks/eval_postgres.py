@@ -1,6 +1,6 @@
 """A collection scored through the local index folder and through the PostgreSQL store, same run.
 
-    python benchmarks/eval_postgres.py ../shared/data/time --work /work/scratch/pg/time --cache EMBEDDINGS.sqlite
+    python benchmarks/eval_postgres.py ../shared/data/time --work WORK/pg/time --cache EMBEDDINGS.sqlite
     python benchmarks/eval_postgres.py ../shared/data/cisi --queries queries.tsv --qrels qrels.trec --work ... --cache ...
 
 Builds `docs.jsonl` into a local folder and into a PostgreSQL store (a LocalPostgres on

@@ -94,7 +94,7 @@ def main() -> None:
         articles = read_collection_articles(coll.docs)
         m = score_run(coll.qrels, bm25s_run(articles, queries))
         print(f"| {coll.name} | bm25s (snowball, its 33 stop words) | lucene idf | yes | - | 1.5 | 0.75 | {m['nDCG@10']:.4f} | {m['R@100']:.4f} |", flush=True)
-        with tempfile.TemporaryDirectory(prefix="kwdiag-", dir="/work/scratch/ranking") as tmp:
+        with tempfile.TemporaryDirectory(prefix="kwdiag-") as tmp:
             for (aname, analyzer), boost in [(a, t) for a in ANALYZERS.items() if a[0] in args.analyzers
                                              for t in args.title_boost]:
                 keyword_module.keyword_analyzer = analyzer

@@ -1,7 +1,7 @@
 """Tune Accord's query-time ranking on three dev collections at once: TIME dev, CISI, Cranfield.
 
     python benchmarks/tune_dev.py ../shared/data/time ../shared/data/cisi ../shared/data/cran \
-        --work /work/scratch/ranking --legs-out /work/scratch/ranking/legs.pkl
+        --work WORK/ranking --legs-out WORK/ranking/legs.pkl
 
 Each collection is indexed once with the default build settings (embeddings shared through one
 cache in `--work`), then each leg is run once per judged query (top 1000) and saved. Every
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/accord-tune-dev"))
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "accord-tune-dev")
     parser.add_argument("--legs-out", type=Path, required=True)
     parser.add_argument("--passage-tokens", type=int, default=BuildSettings().passage_tokens)
     parser.add_argument("--overlap", type=int, default=BuildSettings().overlap_sentences)

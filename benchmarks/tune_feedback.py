@@ -2,9 +2,9 @@
 hybrid nDCG@10 for a small grid of (feedback docs, terms, weight), with the mean and the worst
 case over the collections.
 
-    python benchmarks/tune_feedback.py /work/scratch/ranking2/legs-regex.pkl \
-        time=/work/scratch/ranking2/time-p64-o1 cisi=/work/scratch/ranking2/cisi-p254-o1 \
-        cran=/work/scratch/ranking2/cran-p254-o1
+    python benchmarks/tune_feedback.py WORK/ranking2/legs-regex.pkl \
+        time=WORK/ranking2/time-p64-o1 cisi=WORK/ranking2/cisi-p254-o1 \
+        cran=WORK/ranking2/cran-p254-o1
 
 The indexes and the legs file are those `tune_dev.py` writes (the legs give each query's saved
 semantic passage scores and judgments). Each query's first keyword run and its expansion terms

@@ -1,7 +1,7 @@
 """Score query-time ranking variants on the legs saved by `tune_dev.py`, per collection, with the
 mean and the worst case over the collections.
 
-    python benchmarks/tune_fusion.py /work/scratch/ranking/legs.pkl [more.pkl ...]
+    python benchmarks/tune_fusion.py WORK/ranking/legs.pkl [more.pkl ...]
 
 Several files are merged collection by collection, a later file's fields (say, keyword legs
 redone with `tune_dev.py --keyword-only`) replacing an earlier one's.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from search.evaluation import read_qrels, read_queries, score_run  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="the TIME folder")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/accord-tune-keyword"))
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "accord-tune-keyword")
     parser.add_argument("--settings", default="64,1,0", help="passage_tokens,overlap,title_in_passages of the index")
     args = parser.parse_args()
     tokens, overlap, title = (int(x) for x in args.settings.split(","))
@@ -38,7 +39,7 @@ def main() -> None:
         settings = BuildSettings(passage_tokens=tokens, overlap_sentences=overlap, title_in_passages=bool(title), title_boost=boost)
         index_dir = args.work / f"b{boost}"
         build([args.data / "docs.jsonl"], index_dir, settings=settings, rebuild=True,
-              embedding_cache=Path("/tmp/accord-tune/embeddings.sqlite"))
+              embedding_cache=Path(tempfile.gettempdir()) / "accord-tune/embeddings.sqlite")
         for k1, b in itertools.product((0.9, 1.2, 1.6, 2.0), (0.4, 0.6, 0.75, 0.9)):
             ranking = replace(RankingConfig(), bm25_k1=k1, bm25_b=b)
             with Engine.open(index_dir, ranking=ranking) as engine:

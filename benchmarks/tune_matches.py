@@ -3,7 +3,7 @@ the counted set on judged queries, for several rules and thresholds.
 
     python benchmarks/tune_matches.py --docs ../shared/data/time/docs.jsonl \
         --queries ../shared/data/time/queries-dev.tsv --qrels ../shared/data/time/qrels-dev.trec \
-        --index /tmp/accord-views/index-time --cache /tmp/accord-views/embeddings.sqlite
+        --index WORK/accord-views/index-time --cache WORK/accord-views/embeddings.sqlite
 
 The index is built (or brought up to date) with the packaged model. For every query the hybrid
 ranker's whole candidate list is fetched once; each rule then picks a set from it, and the set

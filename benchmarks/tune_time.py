@@ -14,6 +14,7 @@ import itertools
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, q
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="the TIME folder (docs.jsonl, queries-dev.tsv, qrels-dev.trec)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/accord-tune"), help="scratch folder for indexes")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "accord-tune", help="scratch folder for indexes")
     parser.add_argument("--out", type=Path, default=Path("tuning.json"))
     parser.add_argument("--passage-tokens", type=int, nargs="+", default=[64, 128, 192, 254])
     parser.add_argument("--overlap", type=int, nargs="+", default=[0, 1])

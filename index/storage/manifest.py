@@ -22,7 +22,7 @@ LEGACY_SPLITTER = "regex"
 
 @dataclass(frozen=True)
 class BuildSettings:
-    """How articles are cut into passages and weighted; chosen by `accord eval` (see README)."""
+    """How articles are cut into passages and weighted; chosen by `accord eval` (docs/tuning.md)."""
 
     # 64-token passages overlapping by one sentence scored best on TIME dev (docs/tuning.md).
     passage_tokens: int = 64

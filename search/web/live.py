@@ -1,7 +1,7 @@
 """The one `Engine` a server shares, kept on the index's newest generation.
 
 An update never changes the live generation: it writes a new one and renames a new manifest
-into place (see the README's commit protocol). `LiveEngine.use()` calls `Engine.refresh()`
+into place (the commit protocol of index/storage/transaction.py). `LiveEngine.use()` calls `Engine.refresh()`
 (one `stat` of the manifest when nothing changed), so each request searches the newest
 committed generation, while requests already running finish on the one they started with.
 """

@@ -94,7 +94,7 @@ def ensure_index(conn: psycopg.Connection) -> str:
         return "not available on this server"
     try:
         with conn.transaction():  # a savepoint inside the writer's transaction
-            # In Accord's schema, which readers may use already (the README's read-only role);
+            # In Accord's schema, which readers may use already (the read-only role of docs/guide.md);
             # where a DBA installed it elsewhere, that copy stays and `index_schema` finds it.
             conn.execute(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA accord")
             # Constant DDL: the expression must be the one `candidates_sql` orders by.
