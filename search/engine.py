@@ -709,9 +709,7 @@ class Engine:
 
 def _for_queries(encoder: Encoder) -> Encoder:
     """`encoder`, asked to favour the latency of single queries over bulk throughput if it can."""
-    prefer_latency = getattr(encoder, "prefer_latency", None)
-    if prefer_latency is not None:
-        prefer_latency()
+    encoder.prefer_latency()
     return encoder
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding.encoder import register_encoder
+from index.embedding.encoder import EncoderBase, register_encoder
 from index.extras import install_command, missing
 
 pytest_plugins = ["tests.postgres_fixtures"]
@@ -20,7 +20,7 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 FAKE_MODEL = "test/hashing-bag-of-words"
 
 
-class HashingEncoder:
+class HashingEncoder(EncoderBase):
     """A deterministic bag-of-words encoder: each word hashed to one of `dim` axes.
 
     Texts that share words point the same way, which is enough to test the semantic leg

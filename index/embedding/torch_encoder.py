@@ -17,13 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from index.embedding.base import EncoderBase
 from index.embedding.model_files import MINILM_NAME, packaged_model_dir
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(EncoderBase):
     """A sentence-transformers model folder on the CPU, whose `encode` L2-normalises.
 
     `max_tokens` is the model's max_seq_length less the two special tokens it adds, so a passage
