@@ -1,0 +1,191 @@
+"""Directed arms transfers stated in a sentence: supplier -> recipient, and the system when named.
+
+Four sentence shapes are read, each within one sentence:
+- supplier VERB ... to recipient: "Russia will deliver S-300 systems to Iran";
+- supplier VERB recipient with ...: "Moscow supplied Damascus with MiG-29s";
+- recipient VERB ... from supplier: "Iraq buys Su-25 jets from Russia";
+- a noun phrase: "U.S. arms sales to Iran", "shipments of U.S. arms to Iran", "Arms Delivery to
+  Iraq" (the supplier from the noun phrase or the sentence's subject), "sold to Canada by the
+  Royal Navy", and "armed with U.S. weapons".
+Countries are recognised by index/text/countries.py (capitals as metonyms count: "Moscow"); an
+organisation of the gazetteer stands for its country ("Rosoboronexport ... shipments for Libya").
+The sentence must name arms (a gazetteer system or a word such as "arms", "missiles", "jets").
+Negated, refused, wished-for or offered transfers are not transfers: "Russia denies supplying
+Syria", "considering buying", "wants to lease", "offered to supply".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.text.countries import extract_countries
+
+_ARMS = re.compile(
+    r"\b(?:arms|weapons?|weaponry|missiles?|jets?|aircraft|fighters?|helicopters?|tanks?|submarines?|frigates?|"
+    r"warships?|vessels?|systems?|equipment|munitions|ammunition|rifles|hardware|drones?|howitzers?|batteries|"
+    r"shipments?)\b",
+    re.I,
+)
+_FORWARD = re.compile(
+    r"\b(?:deliver(?:s|ed|ing)?|suppl(?:y|ies|ied|ying)|sell(?:s|ing)?|sold|ship(?:s|ped|ping)?|export(?:s|ed|ing)?|"
+    r"provid(?:e|es|ed|ing)|giv(?:e|es|ing)|gave|transfer(?:s|red|ring)?|send(?:s|ing)?|sent|donat(?:e|es|ed|ing)|"
+    r"hand(?:s|ed|ing)? over)\b",
+    re.I,
+)
+_REVERSE = re.compile(
+    r"\b(?:buy(?:s|ing)?|bought|purchas(?:e|es|ed|ing)|acquir(?:e|es|ed|ing)|order(?:s|ed|ing)?|receiv(?:e|es|ed|ing)|"
+    r"import(?:s|ed|ing)?|obtain(?:s|ed|ing)?|leas(?:e|es|ed|ing))\b",
+    re.I,
+)
+_NOUN = re.compile(
+    r"\b(?:sales?|deliver(?:y|ies)|shipments?|exports?|supplies|transfers?)\b(?:\s+of\s+(?P<what>[^;]{0,60}?))?"
+    r"\s+(?:to|for)\s+",
+    re.I,
+)
+_PASSIVE = re.compile(r"\b(?:sold|supplied|delivered|leased|given|transferred)\s+to\s+(?P<to>[^.;]{1,40}?)\s+by\s+", re.I)
+_ARMED_WITH = re.compile(r"\b(?:armed|equipped)\s+(?:\w+\s+){0,2}with\s+", re.I)
+_NOT_DONE = re.compile(
+    r"\b(?:not|n't|never|den(?:y|ies|ied|ying)|refus\w*|ban\w*|halt\w*|suspend\w*|stop\w*|without|consider\w*|"
+    r"delay\w*|postpon\w*|cancel\w*|"
+    r"weigh\w*|may|might|could|would like|want\w*|wish\w*|offer\w*|bid\w*|propos\w*|seek\w*|interest\w* in|"
+    r"allegedly|accus\w*|rumou?r\w*)\b[^.;]{0,25}$",
+    re.I,
+)
+_BOUNDARY = re.compile(r"[.!?]+[\"”’']?(?=\s+[\"“‘']?[A-Z0-9])|\n\s*\n|\n(?=\s*[-•*|])")
+# A full stop after these is not the end of a sentence: initials and "U.S.", titles, months.
+_ABBREVIATION = re.compile(
+    r"(?:\b[A-Z]|\b[A-Z]\.[A-Z]|\bU\.S|\bMr|\bMrs|\bMs|\bDr|\bSt|\bGen|\bCol|\bLt|\bSgt|\bAdm|\bCapt|\bMaj|"
+    r"\bSen|\bRep|\bGov|\bNo|\bJan|\bFeb|\bMar|\bApr|\bAug|\bSept?|\bOct|\bNov|\bDec|\bCorp|\bCo|\bInc|\bLtd)\s?$"
+)
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`: split at . ! ? before a capital, at blank lines and
+    at list items, but not after initials, "U.S." (or TIME's "U.S ."), titles or month names."""
+    spans, start = [], 0
+    for m in _BOUNDARY.finditer(text):
+        if text[m.start()] == "." and _ABBREVIATION.search(text, max(0, m.start() - 6), m.start()):
+            continue
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+@dataclass(frozen=True)
+class FoundTransfer:
+    """A transfer as found: supplier, recipient, system (or None) and the sentence's span."""
+
+    supplier: str
+    recipient: str
+    system: str | None
+    start: int
+    end: int
+
+
+def find_transfers(text: str, systems: list[tuple[int, int, str]], org_countries: list[tuple[int, int, str]]) -> list[FoundTransfer]:
+    """Transfers stated in `text`. `systems` are (start, end, name) of system mentions;
+    `org_countries` are (start, end, country) of organisation mentions that stand for a country."""
+    found: list[FoundTransfer] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    for start, end in sentences(text):
+        words = text[start:end]
+        named = [name for s, e, name in systems if start <= s < end]
+        if not named and not _ARMS.search(words):
+            continue
+        system = named[0] if named else None
+        for supplier, recipient in _pairs(words, start, org_countries):
+            if supplier and recipient and supplier != recipient and (supplier, recipient, system) not in seen:
+                seen.add((supplier, recipient, system))
+                found.append(FoundTransfer(supplier, recipient, system, start, end))
+    return found
+
+
+def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]):
+    """(supplier, recipient) candidates of one sentence, by the shapes in the module docstring."""
+    for m in _PASSIVE.finditer(sentence):
+        if not _negated(sentence, m.start()):
+            yield _first(sentence[m.end() : m.end() + 60], offset + m.end(), org_countries), _first(m.group("to"))
+    for m in _ARMED_WITH.finditer(sentence):
+        supplier = _first(sentence[m.end() : m.end() + 25])
+        if supplier and _ARMS.search(sentence[m.end() : m.end() + 30]):
+            yield supplier, _last(sentence[: m.start()], offset, org_countries)
+    for m in _NOUN.finditer(sentence):
+        if _negated(sentence, m.start()):
+            continue
+        recipient = _named_next(sentence[m.end() : m.end() + 40])
+        supplier = _first(m.group("what") or "") or _last(sentence[max(0, m.start() - 25) : m.start()])
+        if not supplier:
+            supplier = _last(sentence[: m.start()], offset, org_countries)
+        yield supplier, recipient
+    for m in _FORWARD.finditer(sentence):
+        if _negated(sentence, m.start()):
+            continue
+        supplier = _last(sentence[: m.start()], offset, org_countries)
+        rest = sentence[m.end() :]
+        direct = re.match(r"\s+(?:the\s+)?(?P<who>[^.;]{1,30}?)\s+with\b", rest)
+        if direct and _first(direct.group("who")):
+            yield supplier, _first(direct.group("who"))
+            continue
+        to = re.search(r"\b(?:to|for)\s+", rest)
+        if to:
+            yield supplier, _named_next(rest[to.end() : to.end() + 40])
+    for m in _REVERSE.finditer(sentence):
+        if _negated(sentence, m.start()):
+            continue
+        recipient = _last(sentence[: m.start()], offset, org_countries)
+        rest = sentence[m.end() :]
+        source = re.search(r"\bfrom\s+", rest[:80])
+        if source and not re.search(r"\b(?:protect|defend|against)\w*", rest[: source.start()], re.I):
+            yield _first(rest[source.end() : source.end() + 40], offset + m.end() + source.end(), org_countries), recipient
+
+
+def _negated(sentence: str, at: int) -> bool:
+    return bool(_NOT_DONE.search(sentence[max(0, at - 60) : at]))
+
+
+def _named_next(segment: str) -> str | None:
+    """The country named right at the start of `segment` ("to Iran", "to the Iraqi army"), not
+    further on ("to make Soviet submarines quieter")."""
+    words = segment.lstrip()
+    if not words or (words[0].islower() and not words.startswith("the ")):
+        return None
+    return _first(" ".join(words.split()[:4]))
+
+
+def _first(segment: str, offset: int = -1, org_countries: list[tuple[int, int, str]] | None = None) -> str | None:
+    """The first country named in `segment`, or else the country of the first organisation in it."""
+    countries = extract_countries(segment)
+    if countries:
+        return countries[0]
+    if org_countries and offset >= 0:
+        inside = [c for s, _, c in org_countries if offset <= s < offset + len(segment)]
+        return inside[0] if inside else None
+    return None
+
+
+def _last(segment: str, offset: int = -1, org_countries: list[tuple[int, int, str]] | None = None) -> str | None:
+    """The country named last in the clause that ends `segment` (its subject), or else the country
+    of the last organisation in it."""
+    clause = re.split(r"[,;:]\s|\b(?:that|which|who|while|after|before|when)\b", segment)[-1]
+    for piece in reversed(re.split(r"\s+(?:and|but)\s+", clause)) if not extract_countries(clause) else [clause]:
+        countries = extract_countries(piece)
+        if countries:
+            return _last_mentioned(piece, countries)
+    if org_countries and offset >= 0:
+        # the speaker's organisation: "Rosoboronexport's deputy chief said ... shipments for Libya"
+        inside = [c for s, _, c in org_countries if offset <= s < offset + len(segment)]
+        return inside[-1] if inside else None
+    return None
+
+
+def _last_mentioned(piece: str, countries: list[str]) -> str:
+    """Of the countries of `piece`, the one whose mention comes last."""
+    if len(countries) == 1:
+        return countries[0]
+    for word in reversed(list(re.finditer(r"\S+", piece))):
+        tail = extract_countries(piece[word.start() :])
+        if tail:
+            return tail[0]
+    return countries[-1]
