@@ -8,6 +8,12 @@ a cache keyed by content hash, so even a re-read article whose text is unchanged
 A source folder or file that is gone as a whole is reported and its articles are kept (a
 disconnected drive must not empty the index) until `forget` names it.
 
+Large files. Sizes are checked by stat before anything is read; a file over the limit is warned
+about at once and read last, alone, after every smaller file has been published, so a huge
+file never keeps the rest from becoming searchable and only one is in memory at a time. Its
+article is published whole (an article is the unit of the stores), its passages embedded
+through the cache slice by slice, so a killed run re-embeds nothing it finished.
+
 Commit protocol: an `IndexDirectory` write transaction (index.storage.directory). It takes the
 write lock first, then reads the manifest and the known sources, so a writer that waited
 builds on the latest generation. Each batch of about `commit_every` passages goes into a new
@@ -31,14 +37,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from index.embedding.cache import BATCH_SIZE, EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
 from index.storage.base import Store
 from index.storage.docstore import DocStoreWriter, FileRecord
+from index.storage.factory import open_store
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
-from index.storage.factory import open_store
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
 from index.storage.transaction import WriteTransaction
 from index.text.articles import (
@@ -66,6 +74,8 @@ COMMIT_EVERY = 10_000
 # Files larger than this are indexed with a warning (or refused, by choice): 20 MB of text is
 # ~60,000 passages, an hour of embedding on two cores.
 MAX_FILE_MB = 20.0
+# Passages looked up in (and added to) the embedding cache at a time.
+EMBED_SLICE = 4096
 
 # Progress callback: (stage, done, total). Stages: "read" (files), "split" (articles),
 # "embed" (passages; the total grows as articles are split).
@@ -126,6 +136,7 @@ def build(
     forget: Sequence[Path | str] = (),
     commit_every: int = COMMIT_EVERY,
     large_files: LargeFiles | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Build or update the index at `index_dir` from `paths` (folders or .txt/.jsonl files).
 
@@ -141,7 +152,9 @@ def build(
 
     Every `commit_every` passages a generation is published, so a long update becomes
     searchable as it goes and a killed one keeps what it published. `large_files` says what
-    to do with huge inputs. A second writer waits `lock_timeout` seconds, then raises
+    to do with huge inputs: sizes are checked before anything is read, and files over the limit
+    are read last, one at a time, after the others are published. Each warning goes to
+    `on_warning` the moment it is found (and into the report). A second writer waits `lock_timeout` seconds, then raises
     IndexLocked; the previous manifest and the known sources are read only once the lock is
     held. Bad paths raise SourceNotFound before anything is written; storage faults raise
     IndexWriteError / IndexCorrupted and leave the live index as it was.
@@ -186,7 +199,7 @@ def build(
         missing = [s for s in sources if s not in present]
         # A file whose name is not UTF-8 cannot be recorded in the store: reported, never read.
         files, unstorable = unstorable_paths(iter_input_files(Path(s) for s in present))
-        update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles())
+        update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles(), on_warning)
         report = update.run(files, sources, missing, forgotten, embedding_cache or store.default_cache_path, commit_every)
         return replace(report, skipped=unstorable + report.skipped) if unstorable else report
 
@@ -239,7 +252,28 @@ class _ChangeSet:
     files: list[FileRecord] = field(default_factory=list)  # files read, as now
     gone_files: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    wanted: dict[str, str] = field(default_factory=dict)  # id -> file, for the ids these files hold now
+
+
+@dataclass
+class _RunState:
+    """What one run knows between its rounds: the store as the run has left it so far."""
+
+    known_files: dict[str, FileRecord]  # the live store's files when the run began
+    known: dict[str, tuple[str, str]]  # article id -> (content hash, file), kept current
+    changed_files: set[str]  # files gone, changed (read so far) or large and not read yet
+    retry: set[str]  # files read again to take over ids of a file that is gone
+    to_read: int
+    read: int = 0
+    claimed: dict[str, str] = field(default_factory=dict)  # id -> file that took it in an earlier round
+
+    def commit(self, changes: _ChangeSet) -> None:
+        """Record a published round, so that the next one compares with what it wrote."""
+        for article_id in changes.removed_ids:
+            self.known.pop(article_id, None)
+        for article, file in changes.add:
+            self.known[article.id] = (article.content_hash, file)
+        self.claimed.update(changes.wanted)
 
 
 class _Update:
@@ -253,7 +287,10 @@ class _Update:
         settings: BuildSettings,
         progress: Progress | None,
         large_files: LargeFiles,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
+        self.on_warning = on_warning
+        self.warnings: list[str] = []
         self.tx = tx
         self.previous = previous
         self.encoder = encoder
@@ -279,23 +316,51 @@ class _Update:
         cache_path: Path,
         commit_every: int,
     ) -> BuildReport:
-        warnings = [
-            f"source {s} is gone; its articles stay in the index until 'accord index --forget {s}' removes them"
-            if self.previous is not None
-            else f"source {s} is gone, so its articles are not in the rebuilt index; 'accord index --forget {s}' drops it"
-            for s in missing
-        ]
+        for s in missing:
+            self._warn(
+                f"source {s} is gone; its articles stay in the index until 'accord index --forget {s}' removes them"
+                if self.previous is not None
+                else f"source {s} is gone, so its articles are not in the rebuilt index; 'accord index --forget {s}' drops it"
+            )
         roots = [Path(s) for s in sources if s not in missing]
         with self._stage("read"):
-            changes = self._changes(files, roots, missing)
-        warnings += changes.warnings
+            known_files, known = self._known()  # known: id -> (content hash, file)
+            gone_files = sorted(f for f in set(known_files) - {str(p) for p in files} if not _under(f, missing))
+            # A file that lost an id to a file now gone must be read again to take the id over.
+            retry = {
+                path for path, record in known_files.items()
+                if gone_files and any(s.reason.startswith("duplicate id") for s in record.skipped)
+            }
+            to_check = [p for p in files if str(p) in retry or stat_changed(p, known_files.get(str(p)))]
+            small, large, refused = self._by_size(to_check)
         self.cache_path = cache_path
         cache, cache_warning = _open_cache(cache_path, self.encoder.dim)
-        warnings += cache_warning
+        for warning in cache_warning:
+            self._warn(warning)
+        # A large file is read only in its own round: until then it counts as changed.
+        state = _RunState(known_files, known, {str(p) for p in large} | set(gone_files), retry, len(to_check))
         totals = {"embedded": 0, "new_passages": 0, "generations": 0, "articles": 0, "passages": 0}
+        report = _ChangeSet(files=list(refused), skipped=[s for r in refused for s in r.skipped])
+        # The files under the size limit go first, together, and are published before any large
+        # file is read: one huge file never keeps the rest from becoming searchable. Then each
+        # large file alone, so that only one is held in memory.
+        rounds = [small, *([path] for path in large)] if small or gone_files or refused or not large else [[p] for p in large]
         try:
-            for batch, first, last, through in self._batches(changes, commit_every):
-                self._commit_batch(changes, batch, first, last, through, cache, sources, totals)
+            for number, paths in enumerate(rounds):
+                with self._stage("read"):
+                    changes = self._changes(paths, roots, state, gone_files if number == 0 else [])
+                if number == 0:
+                    changes.files += refused
+                for batch, first, last, through in self._batches(changes, commit_every):
+                    self._commit_batch(changes, batch, first, last, through, cache, sources, totals)
+                    del batch  # its passages go before the next batch is split, or the next file read
+                state.commit(changes)
+                report.added += changes.added
+                report.updated += changes.updated
+                report.removed += changes.removed
+                report.files += changes.files
+                report.skipped += changes.skipped
+                del changes  # a large file's articles go before the next one is read
         finally:
             cache.close()
         articles = totals["articles"]
@@ -303,20 +368,55 @@ class _Update:
             index_dir=self.tx.store.location,
             articles=articles,
             passages=totals["passages"],
-            added=changes.added,
-            updated=changes.updated,
-            removed=changes.removed,
-            unchanged=articles - changes.added - changes.updated,
-            files_read=len(changes.files),
+            added=report.added,
+            updated=report.updated,
+            removed=report.removed,
+            unchanged=articles - report.added - report.updated,
+            files_read=len(report.files),
             embedded=totals["embedded"],
             reused_embeddings=totals["new_passages"] - totals["embedded"],
-            skipped=changes.skipped,
-            warnings=warnings,
+            skipped=report.skipped,
+            warnings=self.warnings,
             missing_sources=missing,
             forgotten=forgotten,
             generations=totals["generations"],
             stage_seconds={name: round(seconds, 4) for name, seconds in self.stage_seconds.items()},
         )
+
+    def _warn(self, warning: str) -> None:
+        """Keep a warning for the report and pass it on now, so that the user sees it at once."""
+        self.warnings.append(warning)
+        if self.on_warning is not None:
+            self.on_warning(warning)
+
+    def _by_size(self, paths: list[Path]) -> tuple[list[Path], list[Path], list[FileRecord]]:
+        """Split `paths` by their size (a stat, nothing read) into those under the limit, those
+        over it (warned about now) and the records of those refused (over it, with refuse)."""
+        large = self.large_files
+        small: list[Path] = []
+        big: list[Path] = []
+        refused: list[FileRecord] = []
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                small.append(path)  # _read_file reports it
+                continue
+            megabytes = stat.st_size / 1e6
+            if megabytes <= large.max_mb:
+                small.append(path)
+            elif large.refuse:
+                # Size -1: checked again next run, so raising the limit takes effect.
+                reason = (f"is {megabytes:,.1f} MB, over the {large.max_mb:g} MB limit; "
+                          f"pass --max-file-mb {int(megabytes) + 1} to index it")
+                refused.append(FileRecord(str(path), -1, stat.st_mtime_ns, "", [Skipped(str(path), reason)]))
+            else:
+                self._warn(
+                    f"{path} is {megabytes:,.1f} MB (over {large.max_mb:g} MB): indexing it takes long, so it is "
+                    "indexed last, after the other files are searchable (--refuse-large skips such files)"
+                )
+                big.append(path)
+        return small, big, refused
 
     def _known(self) -> tuple[dict[str, FileRecord], dict[str, tuple[str, str]]]:
         """The live store's source files and its articles' (content hash, file), or nothing."""
@@ -327,32 +427,26 @@ class _Update:
                 return {}, {}
             return store.files(), store.content_hashes()
 
-    def _changes(self, files: list[Path], roots: list[Path], missing: list[str]) -> _ChangeSet:
-        """Compare the source files with the live store: which articles to add, update and delete.
+    def _changes(self, paths: list[Path], roots: list[Path], state: _RunState, gone_files: list[str]) -> _ChangeSet:
+        """Read `paths` and compare them with the store as this run has left it so far: which
+        articles to add, update and delete.
 
         When two files hold the same id, a file that did not change keeps it; among files read
-        in this run, the first in path order wins. The other copy is reported as skipped.
-        Files under a source that is gone are kept as they are.
+        in this run, one read in an earlier round (a smaller file) wins, then the first in path
+        order. The other copy is reported as skipped. Files under a source that is gone are
+        kept as they are.
         """
-        changes = _ChangeSet()
-        known_files, known = self._known()  # known: id -> (content hash, file)
-        current = {str(p) for p in files}
-        changes.gone_files = sorted(f for f in set(known_files) - current if not _under(f, missing))
-        # A file that lost an id to a file now gone must be read again to take the id over.
-        retry = {
-            path for path, record in known_files.items()
-            if changes.gone_files and any(s.reason.startswith("duplicate id") for s in record.skipped)
-        }
+        changes = _ChangeSet(gone_files=gone_files)
+        known_files, known, retry = state.known_files, state.known, state.retry
         reread: dict[str, list[Article]] = {}
-        to_check = [p for p in files if str(p) in retry or stat_changed(p, known_files.get(str(p)))]
-        if self.progress and to_check:
-            self.progress("read", 0, len(to_check))
-        for done, path in enumerate(to_check, start=1):
-            record, articles, warning = _read_file(path, roots, self.large_files)
-            changes.warnings += warning
+        if self.progress and paths:
+            self.progress("read", state.read, state.to_read)
+        for path in paths:
+            record, articles, _ = _read_file(path, roots)
             articles = [replace(a, countries=tuple(article_countries(a.title, a.body))) for a in articles]
+            state.read += 1
             if self.progress:
-                self.progress("read", done, len(to_check))
+                self.progress("read", state.read, state.to_read)
             old = known_files.get(record.path)
             if old is not None and old.sha256 == record.sha256 and record.path not in retry:
                 # Touched, not changed: remember the new stat so it is not read again.
@@ -362,21 +456,26 @@ class _Update:
             changes.skipped += record.skipped
             reread[record.path] = articles
 
-        changed_files = set(reread) | set(changes.gone_files)
+        # Files changed in this run (or gone) give up their ids to the file read first.
+        state.changed_files |= set(reread)
+        changed_files = state.changed_files
         record_of = {r.path: r for r in changes.files}
         wanted: dict[str, tuple[Article, str]] = {}
         for file, articles in reread.items():
             for article in articles:
-                owner = wanted[article.id][1] if article.id in wanted else known.get(article.id, ("", None))[1]
-                if owner is not None and owner != file and (article.id in wanted or owner not in changed_files):
+                taken = article.id in wanted or article.id in state.claimed
+                owner = (wanted[article.id][1] if article.id in wanted else state.claimed.get(article.id)
+                         or known.get(article.id, ("", None))[1])
+                if owner is not None and owner != file and (taken or owner not in changed_files):
                     duplicate = Skipped(article.path, f"duplicate id {article.id!r} (first in {owner})")
                     changes.skipped.append(duplicate)
                     record_of[file].skipped.append(duplicate)  # remembered: read again if the owner goes
                     continue
                 wanted[article.id] = (article, file)
 
+        this_round = set(reread) | set(gone_files)
         for article_id, (_hash, file) in known.items():
-            if file in changed_files and article_id not in wanted:
+            if file in this_round and article_id not in wanted:
                 changes.removed_ids.add(article_id)
                 changes.removed += 1
         for article_id, (article, file) in wanted.items():
@@ -388,6 +487,7 @@ class _Update:
             else:
                 continue  # re-read but identical
             changes.add.append((article, file))
+        changes.wanted = {article_id: file for article_id, (_a, file) in wanted.items()}
         return changes
 
     def _batches(self, changes: _ChangeSet, commit_every: int):
@@ -423,12 +523,11 @@ class _Update:
             # The total is known once every article is split; until then, extrapolate.
             total = after if last else max(after + 1, round(after * len(changes.add) / max(through, 1)))
             progress("embed", before, total)
-            on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
+            on_batch = lambda done, todo: progress("embed", before + (after - before) * done // max(todo, 1), total)  # noqa: E731
         try:
             with self._stage("embed"):
-                # An encoder may ask for larger calls (a DaskEncoder: enough to keep every worker busy).
-                batch_size = getattr(self.encoder, "embed_batch_size", BATCH_SIZE)
-                vectors, embedded = cache.embed(texts, self.encoder.name, self.encoder.encode, batch_size, on_batch)
+                vectors, embedded = self._embed(cache, texts, on_batch)
+            del texts  # a huge article's batch is hundreds of MB: hold each part only while it is needed
         except sqlite3.DatabaseError as err:
             if is_disk_full(err):
                 raise IndexWriteError(
@@ -452,7 +551,7 @@ class _Update:
         replaced = {a.id for a, _f, _p in batch if a.id in changes.updated_ids}
         delete = sorted(replaced | (changes.removed_ids if first else set()))
         with self._stage("copy"):
-            tx.begin(copy=not (first and self.previous is None))
+            tx.begin(copy=self.previous is not None or totals["generations"] > 0)
         with self._stage("articles"), tx.articles() as docs:
             added = {a.id for a, _f, _p in batch}
             old_groups = set(docs.duplicate_groups(delete).values())
@@ -470,7 +569,10 @@ class _Update:
             articles, passages = docs.count_articles(), docs.count_passages()
         with self._stage("vectors"), tx.vectors(self.encoder.dim) as vector_writer:
             vector_writer.remove(removed_passages)
+            # One call: adding slice by slice grew the store's buffer by doubling, a higher peak.
             vector_writer.add(new_ids, vectors)
+            del vectors  # the store has its own copy; ours goes before saving builds the graph
+        del vector_writer
         with self._stage("keyword"), tx.keywords(self.settings.title_boost) as keyword:
             keyword.delete(delete)
             for article, _file, _p in batch:
@@ -481,6 +583,22 @@ class _Update:
         totals["new_passages"] = after
         totals["generations"] += 1
         totals["articles"], totals["passages"] = articles, passages
+
+    def _embed(self, cache: EmbeddingCache, texts: list[str], on_batch) -> tuple[np.ndarray, int]:
+        """Vectors for `texts` through the cache, and how many were computed. Slices of
+        EMBED_SLICE texts are written into one array, so the cache's lookups for one slice are
+        all that is held beside it (a huge article is one batch of 170,000 passages: a dict of
+        as many vectors and a stacked copy were three times the array)."""
+        # An encoder may ask for larger calls (a DaskEncoder: enough to keep every worker busy).
+        batch_size = getattr(self.encoder, "embed_batch_size", BATCH_SIZE)
+        vectors = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
+        embedded = 0
+        for start in range(0, len(texts), EMBED_SLICE):
+            part = texts[start : start + EMBED_SLICE]
+            report = None if on_batch is None else _slice_progress(on_batch, start, len(part), len(texts))
+            vectors[start : start + len(part)], new = cache.embed(part, self.encoder.name, self.encoder.encode, batch_size, report)
+            embedded += new
+        return vectors, embedded
 
     def _publish(self, tx: WriteTransaction, sources: list[str], articles: int, passages: int) -> None:
         tx.publish(
@@ -496,6 +614,11 @@ class _Update:
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
+
+
+def _slice_progress(on_batch: Callable[[int, int], None], start: int, size: int, total: int) -> Callable[[int, int], None]:
+    """Progress within one slice of `size` texts at `start`, reported over all `total` texts."""
+    return lambda done, todo: on_batch(start + size * done // max(todo, 1), total)
 
 
 def _open_cache(path: Path, dim: int) -> tuple[EmbeddingCache, list[str]]:
@@ -577,29 +700,16 @@ def stat_changed(path: Path, known: FileRecord | None) -> bool:
     return (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns)
 
 
-def _read_file(
-    path: Path, roots: Sequence[Path] = (), large: LargeFiles | None = None
-) -> tuple[FileRecord, list[Article], list[str]]:
-    """Read a source file once: its record (stat, hash, problems), its articles and warnings; a
-    .txt article's id is its path under the source folder in `roots` that holds it."""
-    large = large or LargeFiles(max_mb=float("inf"))
-    warnings: list[str] = []
+def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list[Article], list[str]]:
+    """Read a source file once: its record (stat, hash, problems), its articles and warnings
+    (none: size is checked before reading); a .txt article's id is its path under the source
+    folder in `roots` that holds it."""
     try:
         stat = path.stat()
-        megabytes = stat.st_size / 1e6
-        if megabytes > large.max_mb:
-            if large.refuse:
-                # Size -1: checked again next run, so raising the limit takes effect.
-                reason = (f"is {megabytes:,.1f} MB, over the {large.max_mb:g} MB limit; "
-                          f"pass --max-file-mb {int(megabytes) + 1} to index it")
-                return FileRecord(str(path), -1, stat.st_mtime_ns, "", [Skipped(str(path), reason)]), [], []
-            warnings.append(
-                f"{path} is {megabytes:,.1f} MB (over {large.max_mb:g} MB): indexing it takes long; "
-                "what is done is published as it goes (--refuse-large skips such files)"
-            )
         data = path.read_bytes()
     except OSError as err:
-        return FileRecord(str(path), -1, -1, "", [Skipped(str(path), f"cannot be read ({err.strerror})")]), [], warnings
+        return FileRecord(str(path), -1, -1, "", [Skipped(str(path), f"cannot be read ({err.strerror})")]), [], []
+    digest = hashlib.sha256(data).hexdigest()
     articles: list[Article] = []
     skipped: list[Skipped] = []
     for item in read_articles(path, data):
@@ -611,5 +721,4 @@ def _read_file(
     # size; recording size -1 makes the next run compare its hash instead of trusting its stat.
     racy = time.time() - stat.st_mtime_ns / 1e9 < _RACY_SECONDS
     size = -1 if racy else stat.st_size
-    return FileRecord(str(path), size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), skipped), articles, warnings
-
+    return FileRecord(str(path), size, stat.st_mtime_ns, digest, skipped), articles, []

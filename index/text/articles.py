@@ -149,8 +149,8 @@ def _read_text(path: Path, data: bytes) -> Article | Skipped:
     if text is None:
         return Skipped(display_path(path), "binary or undecodable; expected text (UTF-8, UTF-16 or a legacy code page)")
     cleaned = clean_raw_article(text)
-    if not cleaned.body:
-        return Skipped(display_path(path), "no article text after cleaning (empty file?)")
+    if cleaned.empty_reason is not None:
+        return Skipped(display_path(path), cleaned.empty_reason)
     return Article(
         id=path.stem,
         title=cleaned.title,

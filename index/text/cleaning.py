@@ -5,6 +5,12 @@ and reader comments. The rules here are line based and conservative in one direc
 that reads as prose (ends like a sentence, or is long) is kept, so no sentence of the article is
 lost; short lines that do not end like a sentence (headline lists, captions, UI strings) are not
 article text and are dropped. Everything after a comments marker is reader discussion and goes.
+
+Short items (a wire brief, a headline with one line of body, a sentence cut off by the feed) may
+have no line that reads as prose by these rules. Such a file is still an article: when no line
+passes, every line that is not page furniture is kept, so only a file of nothing but furniture
+(menus, credits, time stamps) or of nothing at all has no body, and `CleanedText.empty_reason`
+says which.
 """
 
 from __future__ import annotations
@@ -40,7 +46,12 @@ _DATELINE_OUTLET = re.compile(r"^[A-Z][A-Z .,'-]{2,}(?:,\s*[A-Z][a-z]+\.?\s+\d{1
 # "Russian Defense Minister Sergei Shoigu - Sputnik International": a caption credited to the outlet.
 _CAPTION_OUTLET = re.compile(r"\s[-–—]\s(?P<outlet>[A-Z][\w&]+)(\s(International|News|Agency))?$")
 _JUNK_LINE = re.compile(r"^[\W\d_]*$")
-_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+# A trailing backslash is a feed's line-break marker (AG News writes "\\" for one), not text.
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]\\]*$")
+# A sentence ending inside a line (a lower-case word, then . ! ? …, then the next sentence's
+# capital): a line that holds a whole sentence is prose even when the feed cut its last one off.
+# The word must be all lower case, so that "Oct. 25" or "Gen. Smith" in a caption is no end.
+_INNER_SENTENCE_END = re.compile(r"(?<![\w.])[a-z]{2,}[.!?…][\"'”’)\]]*\s+(?=[\"'“‘(]?[A-Z])")
 
 # Prose that runs this long is article text even without a closing full stop.
 _LONG_LINE_WORDS = 25
@@ -67,10 +78,19 @@ class CleanedText:
     date: str | None
     source: str | None
     title_derived: bool = False  # True when no title was found and `title` is the body's start
+    empty_reason: str | None = None  # why `body` is empty, in words for the user; None when it is not
+
+
+_NO_TEXT = "no article text: the file is empty"
+_ONLY_FURNITURE = "no article text: every line reads as page furniture (menus, lone words, captions, credits, time stamps)"
 
 
 def clean_raw_article(raw: str) -> CleanedText:
-    """Clean one scraped article page into title, ISO date, outlet and body paragraphs."""
+    """Clean one scraped article page into title, ISO date, outlet and body paragraphs.
+
+    The body is the prose lines after the header; a file with no prose line keeps every line
+    that is not page furniture, the first as the title when there are several.
+    """
     lines = [" ".join(line.split()) for line in raw.splitlines()]
     lines = [line for line in lines if line]
     lines = _cut_comments(lines)
@@ -81,8 +101,18 @@ def clean_raw_article(raw: str) -> CleanedText:
     date_found = _find_date(header + rest[:1])
     source = _find_source(header + rest[:3])
     body_lines = [line for line in rest if _is_prose(line) and not _is_boilerplate(line)]
-    body = "\n\n".join(body_lines)
     picked = _pick_title(header)
+    if not body_lines:
+        # No prose line at all: a short item, not a page of furniture (see the module docstring).
+        # A lone word ("Home", "Sport") is a menu entry, never a whole article.
+        kept = [line for line in header if not _is_boilerplate(line) and len(line.split()) > 1]
+        # A short item leads with its headline; a byline after it is more capitalised but is no title.
+        picked = kept[0] if len(kept) > 1 else None
+        body_lines = kept[1:] if picked else kept
+        if not body_lines:
+            reason = _ONLY_FURNITURE if lines else _NO_TEXT
+            return CleanedText(title="", body="", date=date_found, source=source, title_derived=True, empty_reason=reason)
+    body = "\n\n".join(body_lines)
     title = picked or title_from_body(body)
     return CleanedText(title=title, body=body, date=date_found, source=source, title_derived=picked is None)
 
@@ -115,7 +145,10 @@ def _is_prose(line: str) -> bool:
     if _is_boilerplate(line):
         return False
     words = len(line.split())
-    return words >= _LONG_LINE_WORDS or (words >= 3 and bool(_SENTENCE_END.search(line)))
+    if words >= _LONG_LINE_WORDS or (words >= 3 and bool(_SENTENCE_END.search(line))):
+        return True
+    inner = _INNER_SENTENCE_END.search(line)
+    return inner is not None and len(line[: inner.end()].split()) >= 3
 
 
 def _is_boilerplate(line: str) -> bool:
