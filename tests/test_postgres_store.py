@@ -143,7 +143,7 @@ def test_a_writer_that_waited_keeps_the_other_writers_changes(tmp_path, pg_url):
         second = _writer(c, pg_url, hold=False)  # type: ignore[arg-type]
         assert second.stdout.readline().strip() == "ready"
         time.sleep(1.5)
-        assert second.poll() is None  # waiting for the advisory lock
+        assert second.poll() is None  # waiting for the write lock
         with pytest.raises(IndexLocked):
             build([c], pg_url, encoder=HashingEncoder(), lock_timeout=0)
         first.stdin.write("go\n")

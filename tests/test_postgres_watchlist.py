@@ -79,13 +79,14 @@ def test_the_watcher_check_after_an_update_tells_the_command(store, corpus_dir, 
     assert '"iraq"' in out.read_text()
 
 
-def test_a_store_of_the_first_schema_is_told_to_migrate_then_migrates(pg_url, corpus_dir, monkeypatch):
-    from index.storage.postgres import schema
+def test_a_store_of_the_first_schema_is_told_to_migrate_then_migrates(pg_url, corpus_dir):
+    from index.storage.postgres.connection import connect
 
-    with monkeypatch.context() as patch:  # a store written by an Accord before saved searches
-        patch.setattr(schema, "SCHEMA_VERSION", 1)
-        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
-        build([corpus_dir], pg_url, encoder=HashingEncoder())
+    build([corpus_dir], pg_url, encoder=HashingEncoder())
+    with connect(pg_url) as conn:  # made a store written by an Accord before saved searches
+        conn.execute("DROP TABLE accord.entries, accord.members, accord.searches, accord.write_lock")
+        conn.execute("UPDATE accord.meta SET value = to_jsonb(1) WHERE key = 'schema_version'")
+        conn.commit()
     with pytest.raises(IndexIncompatible, match="has schema 1; run 'accord index --db URL' once to migrate it"):
         Watchlist(pg_url).searches()
     build([], pg_url, encoder=HashingEncoder())  # an update migrates, keeping the articles

@@ -121,7 +121,8 @@ class Store(ABC):
 
     @abstractmethod
     def raw_manifest(self) -> dict[str, Any]:
-        """The stored manifest's JSON, or {} (no index yet, unreadable, unreachable)."""
+        """The stored manifest's JSON, or {} (no index yet, unreadable); a database server that
+        cannot be reached raises StoreUnavailable."""
 
     @abstractmethod
     def exists(self) -> bool:

@@ -4,6 +4,12 @@ Each search borrows a pooled connection (psycopg_pool; from a read replica when 
 else the primary) and reads in one REPEATABLE READ, READ ONLY transaction, so it sees one
 committed state even while a writer commits. `PgConnections` is shared by the generations of
 one Engine and is thread-safe, as is `PgGeneration`.
+
+A server that cannot be used is reported in one line naming the cause within a few seconds: a
+pool is opened only after one direct connection succeeded (so a wrong password, a missing
+database or a refused connection is told at once, not after the pool's retries), a pool is
+waited on for POOL_WAIT_SECONDS before the server is asked directly why, and the pool's own
+retry warnings are not printed (see `_quiet_pool_log`).
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexIncompatible, IndexNotFound, StoreUnavailable
+from index.errors import IndexIncompatible, IndexNotFound, StoreAccessDenied, StoreUnavailable
 from index.extras import require
 from index.storage.generation import SearchUsers
 from index.storage.manifest import Manifest
-from index.storage.postgres.connection import redact
+from index.storage.postgres.connection import CONNECT_TIMEOUT, access_denied, connect, redact
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,6 +35,10 @@ if TYPE_CHECKING:
 
 REPLICA_RETRY_SECONDS = 5.0
 POOL_SIZE = 8
+# How long a search waits for a pooled connection before asking the server directly what is
+# wrong; when the server answers (every connection is busy), it waits POOL_BUSY_SECONDS more.
+POOL_WAIT_SECONDS = 3.0
+POOL_BUSY_SECONDS = 7.0
 
 
 @dataclass
@@ -73,16 +83,24 @@ class PgConnections:
     def _pool(self, url: str) -> ConnectionPool:
         with self._lock:
             pool = self._pools.get(url)
-            if pool is None:
-                from psycopg_pool import ConnectionPool
-
-                pool = ConnectionPool(
-                    url, min_size=1, max_size=POOL_SIZE, open=True, configure=_configure_reader,
-                    check=ConnectionPool.check_connection, timeout=10.0, name=redact(url),
-                    kwargs={"connect_timeout": 3},
-                )
-                self._pools[url] = pool
+        if pool is not None:
             return pool
+        from psycopg_pool import ConnectionPool
+
+        # One direct connection first: a server that refuses us says why at once (raises
+        # StoreUnavailable), where a pool would retry in the background until its timeout.
+        connect(url).close()
+        _quiet_pool_log()
+        pool = ConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, open=False, configure=_configure_reader,
+            check=ConnectionPool.check_connection, timeout=POOL_WAIT_SECONDS, name=redact(url),
+            kwargs={"connect_timeout": CONNECT_TIMEOUT},
+        )
+        with self._lock:
+            kept = self._pools.setdefault(url, pool)
+        if kept is pool:
+            pool.open()
+        return kept
 
     def _order(self) -> list[str]:
         """Where to read: the replicas that are up (in turn), then the primary."""
@@ -98,26 +116,56 @@ class PgConnections:
         """A connection for one search, from a replica that is up, else from the primary.
         Raises StoreUnavailable when none answers."""
         import psycopg
-        from psycopg_pool import PoolTimeout
 
         last_error = ""
         for url in self._order():
-            pool = self._pool(url)
             try:
-                connection = pool.getconn(timeout=3.0 if url != self.primary_url else 10.0)
-            except (PoolTimeout, psycopg.OperationalError) as err:
-                last_error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                pool = self._pool(url)
+                connection = self._borrow(pool, url)
+            except StoreUnavailable as err:
+                last_error = str(err)
                 if url != self.primary_url:
                     self._down[url] = time.monotonic() + REPLICA_RETRY_SECONDS
                 continue
             try:
                 yield connection
+            except psycopg.errors.InsufficientPrivilege as err:
+                raise StoreAccessDenied(access_denied(err, connection.info.user, self.location, writing=False)) from None
             finally:
                 if not connection.closed:
                     connection.rollback()  # a read-only transaction: nothing to keep
                 pool.putconn(connection)
             return
-        raise StoreUnavailable(f"cannot reach {self.location} (nor a replica): {redact(last_error)}")
+        if self._replicas:
+            raise StoreUnavailable(f"no replica of {self.location} answers, nor the primary: {last_error}")
+        raise StoreUnavailable(last_error)
+
+    @staticmethod
+    def _borrow(pool: ConnectionPool, url: str) -> psycopg.Connection:
+        """A connection from `pool`; StoreUnavailable naming the cause when none comes."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            return pool.getconn()
+        except (PoolTimeout, psycopg.OperationalError):
+            pass
+        connect(url).close()  # raises StoreUnavailable saying why, when the server is the cause
+        try:  # the server answers: every pooled connection is busy, so wait a little longer
+            return pool.getconn(timeout=POOL_BUSY_SECONDS)
+        except (PoolTimeout, psycopg.OperationalError) as err:
+            raise StoreUnavailable(f"{redact(url)}: no pooled connection came free ({redact(str(err).strip())})") from None
+
+
+def _quiet_pool_log() -> None:
+    """Keep psycopg_pool's retry warnings off stderr where the application configured no logging
+    (Accord reports the cause itself, in one line); an application that configured logging
+    still receives them through its own handlers."""
+    import logging
+
+    logger = logging.getLogger("psycopg.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def _configure_reader(conn: psycopg.Connection) -> None:

@@ -2,8 +2,15 @@
 
 Everything lives in the schema `accord` of the database the URL names. `accord.meta` holds the
 schema version, the manifest (model, settings, sources) and the generation counter that readers
-poll to notice an update. A writer migrates (`migrate`, under an advisory lock, in one
-transaction); a reader only checks the version (`check_version`), so a read-only role can search.
+poll to notice an update. A writer migrates (`migrate`, in one transaction); a reader only checks
+the version (`check_version`), so a read-only role can search.
+
+Writers take turns through table locks that only a role allowed to change the table may take
+(PostgreSQL grants LOCK TABLE in any mode above ACCESS SHARE only with UPDATE, DELETE or
+TRUNCATE on the table), so a read-only role, which may still connect and read, can never hold
+writers back, as it could with advisory locks: index writers lock `accord.write_lock`
+(WRITE_LOCK), the saved searches' writers `accord.searches` (WATCHLIST_LOCK), a migration
+`accord.meta` (MIGRATION_LOCK). EXCLUSIVE mode conflicts with itself and not with plain reads.
 """
 
 from __future__ import annotations
@@ -16,12 +23,12 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "accord"
-SCHEMA_VERSION = 2
-# Advisory-lock keys (pg_advisory_lock takes a bigint): migrations, index writers, and the
-# saved searches' changes (search/views/watchlist.py), which must not wait for an index update.
-MIGRATION_LOCK = 0x61636330  # "acc0"
-WRITE_LOCK = 0x61636331  # "acc1"
-WATCHLIST_LOCK = 0x61636332  # "acc2"
+SCHEMA_VERSION = 3
+# The table locks writers take (see the module doc): migrations, index writers, and the saved
+# searches' changes (search/views/watchlist.py), which must not wait for an index update.
+MIGRATION_LOCK = "LOCK TABLE accord.meta IN EXCLUSIVE MODE"
+WRITE_LOCK = "LOCK TABLE accord.write_lock IN EXCLUSIVE MODE"
+WATCHLIST_LOCK = "LOCK TABLE accord.searches IN EXCLUSIVE MODE"
 
 _VERSION_1 = [
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -87,7 +94,13 @@ _VERSION_2 = [
     "CREATE INDEX entries_by_time ON accord.entries (name, entered)",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2)]
+# The index writers' lock (WRITE_LOCK): a table that holds no rows; its lock is what counts.
+# Replaces an advisory lock, which any role that could connect could take.
+_VERSION_3 = [
+    "CREATE TABLE accord.write_lock (held boolean)",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3)]
 
 
 def stored_version(conn: psycopg.Connection) -> int | None:
@@ -112,11 +125,24 @@ def check_version(conn: psycopg.Connection, where: str) -> None:
 
 
 def migrate(conn: psycopg.Connection) -> int:
-    """Create or upgrade Accord's tables to SCHEMA_VERSION, in one transaction under an advisory
-    lock (two writers migrating at once take turns); returns the version before (0: new)."""
+    """Create or upgrade Accord's tables to SCHEMA_VERSION in one transaction; returns the version
+    before (0: new). Writers upgrading at once take turns (MIGRATION_LOCK); two creating a new
+    store at once race, and the one that loses finds the other's tables on its second try."""
+    import psycopg
+
+    try:
+        return _migrate(conn)
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject, psycopg.errors.DuplicateSchema,
+            psycopg.errors.DuplicateTable):
+        return _migrate(conn)
+
+
+def _migrate(conn: psycopg.Connection) -> int:
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         before = stored_version(conn) or 0
+        if 0 < before < SCHEMA_VERSION:
+            conn.execute(MIGRATION_LOCK)
+            before = stored_version(conn) or 0  # another writer may have migrated while we waited
         if before > SCHEMA_VERSION:
             raise IndexIncompatible(f"the database was written by a newer Accord (schema {before}); upgrade Accord")
         for version, statements in MIGRATIONS:

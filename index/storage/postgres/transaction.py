@@ -9,27 +9,29 @@
         with tx.keywords(title_boost) as keywords: ...
         tx.publish(manifest)             # COMMIT: readers see all of the batch or none of it
 
-Writers are serialised by a session-level advisory lock taken first (a second writer waits up to
-`lock_timeout` seconds, then gets IndexLocked), and the manifest and source list are read only
-once it is held, so a writer that waited builds on what the first one committed: no lost update.
-A writer killed at any point loses only its uncommitted batch: the server rolls it back when the
-connection drops and releases the lock. Readers never wait for writers (MVCC).
+Writers are serialised by a lock taken first (a second writer waits up to `lock_timeout`
+seconds, then gets IndexLocked), and the manifest and source list are read only once it is held,
+so a writer that waited builds on what the first one committed: no lost update. The lock is
+schema.WRITE_LOCK, a table lock a read-only role cannot take, held for the whole update by an
+open transaction on a second connection of the writer's (its batches commit on the first); that
+transaction writes nothing, so it holds back neither VACUUM nor readers. A writer killed at any
+point loses only its uncommitted batch: the server rolls it back when the connections drop and
+releases the lock. Readers never wait for writers (MVCC).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.errors import AccordError, IndexLocked, IndexWriteError, StoreUnavailable
+from index.errors import AccordError, IndexLocked, IndexWriteError, StoreAccessDenied, StoreUnavailable
 from index.storage.manifest import Manifest, manifest_from_dict
 from index.storage.postgres import textsearch
-from index.storage.postgres.connection import connect, redact
+from index.storage.postgres.connection import access_denied, connect, redact
 from index.storage.postgres.schema import WRITE_LOCK, check_version, migrate, stored_version
 from index.storage.transaction import committed
 
@@ -76,15 +78,13 @@ class PgIndex:
         return self.path
 
     def raw_manifest(self) -> dict:
-        """The stored manifest's JSON, or {} (no store, no tables yet, unreachable)."""
-        try:
-            with connect(self.url) as conn:
-                if stored_version(conn) is None:
-                    return {}
-                row = conn.execute("SELECT value FROM accord.meta WHERE key = 'manifest'").fetchone()
-                return row[0] if row and isinstance(row[0], dict) else {}
-        except StoreUnavailable:
-            return {}
+        """The stored manifest's JSON, or {} (no store, no tables yet). Raises StoreUnavailable,
+        naming the cause, when the server cannot be reached: nothing could be done with it."""
+        with connect(self.url) as conn:
+            if stored_version(conn) is None:
+                return {}
+            row = conn.execute("SELECT value FROM accord.meta WHERE key = 'manifest'").fetchone()
+            return row[0] if row and isinstance(row[0], dict) else {}
 
     def exists(self) -> bool:
         """True when the database holds an Accord manifest."""
@@ -117,8 +117,8 @@ class PgIndex:
 class PgWriteTransaction:
     """One writer's change to a PostgreSQL store, as a context manager (see the module doc).
 
-    One thread uses a transaction; the advisory lock keeps other writers (in any process, on
-    any machine) out.
+    One thread uses a transaction; the write lock keeps other writers (in any process, on any
+    machine) out.
     """
 
     def __init__(self, index: PgIndex, lock_timeout: float = 0.0, fresh: bool = False) -> None:
@@ -130,6 +130,7 @@ class PgWriteTransaction:
         self.live: str | None = None
         self.published: list[str] = []
         self._conn: psycopg.Connection | None = None
+        self._lock_conn: psycopg.Connection | None = None
         self._pending: str | None = None
 
     # -- lock ------------------------------------------------------------------------------
@@ -137,10 +138,11 @@ class PgWriteTransaction:
         conn = connect(self.store.url)
         self._conn = conn
         try:
-            migrate(conn)
-            conn.autocommit = True
-            self._lock(conn)
-            conn.autocommit = False
+            try:
+                migrate(conn)
+            except Exception as err:
+                raise _named_fault(err, self.store.path, _role(conn)) or err from None
+            self._lock_conn = self._lock()
             check_version(conn, self.store.path)
             with conn.transaction():
                 # Under the write lock, so writers do not race to create it; see textsearch.py.
@@ -153,25 +155,52 @@ class PgWriteTransaction:
             self.sources = list(stored.sources) if stored else []
             self.previous = None if self.fresh else stored
         except BaseException:
+            self._release()
             conn.close()
             self._conn = None
             raise
         return self
 
-    def _lock(self, conn: psycopg.Connection) -> None:
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITE_LOCK,)).fetchone()
-            if row and row[0]:
-                return
-            if time.monotonic() >= deadline:
-                raise IndexLocked(f"{self.store.path} is being updated by another process; try again when it has finished")
-            time.sleep(0.1)
+    def _lock(self) -> psycopg.Connection:
+        """A connection whose open transaction holds the write lock (waiting up to `lock_timeout`
+        seconds for another writer); IndexLocked when it is still held, StoreAccessDenied for a
+        role that may not write."""
+        import psycopg
+
+        conn = connect(self.store.url)
+        try:
+            # Idle between this writer's batches, for as long as the update takes.
+            conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
+            if self.lock_timeout > 0:
+                # PostgreSQL waits (0 would mean for ever; a day is the most Accord asks).
+                wait_ms = max(1, min(round(self.lock_timeout * 1000), 86_400_000))
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
+                conn.execute(WRITE_LOCK)
+            else:
+                conn.execute(WRITE_LOCK + " NOWAIT")
+        except psycopg.errors.LockNotAvailable:
+            conn.close()
+            raise IndexLocked(f"{self.store.path} is being updated by another process; try again when it has finished") from None
+        except psycopg.errors.InsufficientPrivilege as err:
+            role = _role(conn)
+            conn.close()
+            raise StoreAccessDenied(access_denied(err, role, self.store.path, writing=True)) from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _release(self) -> None:
+        """Let the next writer in: ending the lock's transaction releases it."""
+        lock, self._lock_conn = self._lock_conn, None
+        if lock is not None:
+            lock.close()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        role = _role(conn)
         try:
             if self._pending is not None and not conn.closed:
                 conn.rollback()
@@ -179,9 +208,10 @@ class PgWriteTransaction:
             if exc is None and self.published:
                 _vacuum(conn)
         finally:
-            conn.close()  # ends the session: the advisory lock goes with it
+            conn.close()
+            self._release()
         if exc is not None and not isinstance(exc, AccordError | KeyboardInterrupt):
-            named = _named_fault(exc, self.store.path)
+            named = _named_fault(exc, self.store.path, role)
             if named is not None:
                 raise named from None
 
@@ -274,10 +304,20 @@ def _vacuum(conn: psycopg.Connection) -> None:
         pass
 
 
-def _named_fault(err: BaseException, where: str) -> AccordError | None:
+def _role(conn: psycopg.Connection) -> str | None:
+    """The role `conn` logged in as (None once the connection is gone)."""
+    try:
+        return conn.info.user
+    except Exception:  # noqa: BLE001 - a closed connection has none to tell
+        return None
+
+
+def _named_fault(err: BaseException, where: str, role: str | None) -> AccordError | None:
     """A database fault as a one-line AccordError naming the store (None: not a store fault)."""
     import psycopg
 
+    if isinstance(err, psycopg.errors.InsufficientPrivilege):
+        return StoreAccessDenied(access_denied(err, role, where, writing=True))
     if isinstance(err, psycopg.errors.DiskFull):
         return IndexWriteError(f"{where}: the database server is out of disk space; nothing of this batch was kept")
     if isinstance(err, psycopg.OperationalError):

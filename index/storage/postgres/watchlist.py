@@ -3,9 +3,10 @@
 watchlist.sqlite, so the saved searches' logic (search/views/watchlist.py) runs the same
 statements on both.
 
-Each transaction opens its own connection; writers take a transaction-scoped advisory lock, so
-any number of threads and processes, on any number of machines, may use one store at once.
-Writing needs a role that may write these three tables (the read-only search role cannot).
+Each transaction opens its own connection; writers lock `accord.searches` first (schema.py's
+WATCHLIST_LOCK, held until the transaction ends), so any number of threads and processes, on any
+number of machines, may use one store at once. Writing needs a role that may write these three
+tables; the read-only search role cannot, and is told so in one line with the fix.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from index.errors import StoreAccessDenied
 from index.storage.base import WatchlistStore
-from index.storage.postgres.connection import connect, redact
+from index.storage.postgres.connection import access_denied, connect, redact
 from index.storage.postgres.schema import WATCHLIST_LOCK, check_version
 
 
@@ -48,13 +50,19 @@ class PgWatchlistStore(WatchlistStore):
     @contextmanager
     def transaction(self, write: bool) -> Iterator[_PgStatements]:
         """One transaction in the store's database (a write takes the watchlist's lock first)."""
+        import psycopg
+
         conn = connect(self.url)
         try:
             with conn.transaction():
-                check_version(conn, self.where)  # a store of schema 1 is told to migrate
+                check_version(conn, self.where)  # an older store is told to migrate
                 conn.execute("SET LOCAL search_path TO accord")
                 if write:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WATCHLIST_LOCK,))
+                    conn.execute(WATCHLIST_LOCK)
                 yield _PgStatements(conn)
+        except psycopg.errors.InsufficientPrivilege as err:
+            raise StoreAccessDenied(access_denied(
+                err, conn.info.user, self.where, writing=write, tables="accord.searches, accord.members, accord.entries",
+            )) from None
         finally:
             conn.close()
