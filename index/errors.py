@@ -65,3 +65,40 @@ class ClusterError(AccordError):
 
 class MissingExtra(AccordError):
     """An optional part of Accord (PostgreSQL, Dask, plotting, evaluation) is not installed; the message names the extra."""
+
+
+class InvalidParameter(InvalidArgument):
+    """A value given for a named parameter (a filter, an option) that cannot be used.
+
+    `names` are the parameters it concerns, in plain words (`country`, `since`), so each surface
+    says them its own way: `str(err)` uses the names as they are (the HTTP API's query
+    parameters and body fields), `worded(lambda name: "--" + name)` the CLI's flags.
+    """
+
+    def __init__(self, template: str, **names: str) -> None:
+        # `template` holds `{name}` placeholders for the parameters; values are already in it,
+        # with their braces doubled (see `literal`).
+        self.template = template
+        self.names = names
+        super().__init__(self.worded(lambda name: name))
+
+    def worded(self, spell) -> str:
+        """The message with each parameter written as `spell(name)` (for example "--since")."""
+        return self.template.format(**{key: spell(name) for key, name in self.names.items()})
+
+    @staticmethod
+    def literal(value: object) -> str:
+        """`value` as text safe to put into a template (its braces doubled)."""
+        return str(value).replace("{", "{{").replace("}", "}}")
+
+
+class StoreAccessDenied(AccordError):
+    """The database role may not do what was asked (a read-only role writing); the message names the fix."""
+
+
+class LocalServerError(AccordError):
+    """The local PostgreSQL server (`accord db`) could not be created, started or stopped; the message names its log."""
+
+
+class WatchlistUnavailable(AccordError):
+    """The watchlist's SQLite file cannot be read or written (full disk, I/O error, permissions, damage); the message names the file."""
