@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index.errors import InvalidArgument, QuerySyntaxError, SourceNotFound
+from index.extras import require
 from search.engine import MODES, Engine
 
 DEPTH = 100
@@ -24,6 +25,38 @@ DEPTH = 100
 METRICS = {"nDCG@10": "nDCG@10", "MRR@10": "RR@10", "R@100": "R@100", "MAP@100": "AP@100"}
 
 Run = dict[str, list[tuple[str, float]]]
+# The metric query-by-query comparisons are made on.
+COMPARE_METRIC = "nDCG@10"
+# Random sign flips of the paired randomisation test; exact (every flip) below 2**14 queries'
+# worth. Seeded, so the same runs always give the same p-value.
+RESAMPLES = 10_000
+SEED = 20071106
+# Two per-query scores closer than this are a tie (trec_eval's values are rounded floats).
+TIE = 1e-9
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric of two runs over the same judged queries: the baseline's and this run's means,
+    the difference (this minus baseline), the queries this run scores higher on (`wins`), lower
+    on (`losses`) and the same on (`ties`), and the two-sided p-value of a paired randomisation
+    test on the per-query differences (`test` names it)."""
+
+    metric: str
+    queries: int
+    baseline: float
+    score: float
+    difference: float
+    wins: int
+    losses: int
+    ties: int
+    p_value: float
+    test: str = "paired randomisation (sign flips), two-sided"
+
+    @property
+    def significant_loss(self) -> bool:
+        """This run is worse than the baseline by more than noise (p < 0.05)."""
+        return self.difference < 0 and self.p_value < 0.05
 
 
 @dataclass(frozen=True)
@@ -44,6 +77,8 @@ class ModeScores:
     queries: int
     metrics: dict[str, float]
     failed: tuple[FailedQuery, ...] = ()
+    # Against a baseline run of the same mode, when one was given (`compare_scores`).
+    comparison: Comparison | None = None
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -93,8 +128,11 @@ def run_queries(
     return run, failed
 
 
-def score_run(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, float]:
-    """Mean of each metric over every judged query (a query with no hits scores 0)."""
+def per_query_scores(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, dict[str, float]]:
+    """Each metric's value on every judged query (one with at least one relevant document), by
+    metric name then query id; a judged query with no hits scores 0. Raises InvalidArgument when
+    the qrels judge nothing relevant."""
+    require("eval")
     import ir_measures
 
     measures = {name: ir_measures.parse_measure(spec) for name, spec in METRICS.items()}
@@ -107,7 +145,65 @@ def score_run(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, flo
     judged = [qid for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())]
     if not judged:
         raise InvalidArgument("the qrels judge no document relevant; nothing to evaluate")
-    return {name: sum(values.get(q, 0.0) for q in judged) / len(judged) for name, values in per_query.items()}
+    return {name: {q: values.get(q, 0.0) for q in judged} for name, values in per_query.items()}
+
+
+def score_run(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, float]:
+    """Mean of each metric over every judged query (a query with no hits scores 0)."""
+    return {name: sum(values.values()) / len(values) for name, values in per_query_scores(qrels, run).items()}
+
+
+def paired_p_value(differences: Sequence[float]) -> float:
+    """Two-sided p-value that per-query `differences` (one run minus another) have mean 0: a
+    paired randomisation test, each difference's sign flipped at random (every flip when there
+    are few enough), with scipy. 1.0 when every difference is 0."""
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    values = np.asarray(differences, dtype=float)
+    if not values.size or not np.any(np.abs(values) > TIE):
+        return 1.0
+    result = permutation_test(
+        (values,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples",
+        n_resamples=RESAMPLES, vectorized=True, rng=np.random.default_rng(SEED),
+    )
+    return float(min(result.pvalue, 1.0))
+
+
+def compare_runs(
+    qrels: Mapping[str, Mapping[str, int]], baseline: Run, run: Run, metric: str = COMPARE_METRIC
+) -> Comparison:
+    """`run` against `baseline` on `metric` (a METRICS name), query by query over every judged
+    query (a query missing from a run scores 0 there). Raises InvalidArgument for an unknown
+    metric or qrels that judge nothing relevant."""
+    if metric not in METRICS:
+        raise InvalidArgument(f"metric {metric!r}: use one of {', '.join(METRICS)}")
+    before = per_query_scores(qrels, baseline)[metric]
+    after = per_query_scores(qrels, run)[metric]
+    differences = [after[q] - before[q] for q in before]
+    n = len(differences)
+    return Comparison(
+        metric=metric,
+        queries=n,
+        baseline=sum(before.values()) / n,
+        score=sum(after.values()) / n,
+        difference=sum(differences) / n,
+        wins=sum(d > TIE for d in differences),
+        losses=sum(d < -TIE for d in differences),
+        ties=sum(abs(d) <= TIE for d in differences),
+        p_value=paired_p_value(differences),
+    )
+
+
+def compare_scores(
+    scores: Sequence[ModeScores], runs: Mapping[str, Run], baselines: Mapping[str, Run],
+    qrels: Mapping[str, Mapping[str, int]], metric: str = COMPARE_METRIC,
+) -> list[ModeScores]:
+    """`scores` with each mode that has a baseline run (by mode name) compared to it."""
+    return [
+        replace(s, comparison=compare_runs(qrels, baselines[s.mode], runs[s.mode], metric)) if s.mode in baselines else s
+        for s in scores
+    ]
 
 
 def evaluate(
@@ -146,6 +242,46 @@ def write_trec_run(path: Path, run: Run, tag: str) -> None:
                 handle.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
 
 
+def read_trec_run(path: Path) -> Run:
+    """A run from a TREC run file (`qid Q0 docid rank score tag` per line), each query's hits in
+    rank order (score order, best first, where ranks tie). Raises SourceNotFound for a missing
+    file and InvalidArgument, naming the line, for a malformed one."""
+    hits: dict[str, list[tuple[int, float, str]]] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise SourceNotFound(f"{path}: no such run file; pass a TREC run (qid Q0 docid rank score tag)") from None
+    for number, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            if len(parts) != 6:
+                raise ValueError
+            rank, score = int(parts[3]), float(parts[4])
+        except ValueError:
+            raise InvalidArgument(f"{path}:{number}: expected 'qid Q0 docid rank score tag'") from None
+        hits.setdefault(parts[0], []).append((rank, -score, parts[2]))
+    return {qid: [(doc, -negated) for _rank, negated, doc in sorted(found)] for qid, found in hits.items()}
+
+
+def read_baselines(path: Path) -> dict[str, Run]:
+    """Baseline runs by mode: from a folder `accord eval --run-out` wrote (`accord-<mode>.run`
+    for each mode there), or from one TREC run file, which stands as the baseline of every mode.
+    Raises SourceNotFound when the path is missing or the folder holds no such file."""
+    path = Path(path)
+    if path.is_dir():
+        found = {mode: path / f"accord-{mode}.run" for mode in MODES}
+        runs = {mode: read_trec_run(file) for mode, file in found.items() if file.is_file()}
+        if not runs:
+            raise SourceNotFound(
+                f"{path}: no accord-<mode>.run files; pass a folder written by `accord eval --run-out` or a TREC run file"
+            )
+        return runs
+    run = read_trec_run(path)
+    return {mode: run for mode in MODES}
+
+
 def format_table(scores: Iterable[ModeScores]) -> str:
     """A markdown table of modes by metrics."""
     scores = list(scores)
@@ -156,3 +292,18 @@ def format_table(scores: Iterable[ModeScores]) -> str:
         for s in scores
     ]
     return "\n".join([header, rule, *rows])
+
+
+def format_comparison(scores: Iterable[ModeScores]) -> str:
+    """A markdown table of each compared mode against its baseline: the means, the difference,
+    wins, losses, ties and the paired p-value ("" when no mode was compared)."""
+    compared = [(s.mode, s.comparison) for s in scores if s.comparison is not None]
+    if not compared:
+        return ""
+    metric = compared[0][1].metric
+    header = f"| mode | baseline {metric} | this run | difference | wins | losses | ties | p |"
+    rows = [
+        f"| {mode} | {c.baseline:.4f} | {c.score:.4f} | {c.difference:+.4f} | {c.wins} | {c.losses} | {c.ties} | {c.p_value:.3f} |"
+        for mode, c in compared
+    ]
+    return "\n".join([header, "|---|---:|---:|---:|---:|---:|---:|---:|", *rows])

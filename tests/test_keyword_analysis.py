@@ -1,5 +1,6 @@
 """The keyword leg's analysis and weighting: Snowball stems, English stop words, Lucene's idf and
-repeated query words counted (the causes of its gap to plain BM25 on CISI and Cranfield)."""
+repeated query words counted, saturated (the causes of its gap to plain BM25 on CISI and
+Cranfield)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_analyzer_uses_snowball_and_the_english_stop_list():
 def test_repeated_query_words_count(store):
     parsed = parse_q("titles retrieval titles titles")
     boosts = {(t.fieldname, t.text): t.boost for t in parsed.subqueries}
-    assert boosts[("body", "titl")] == 3.0 and boosts[("body", "retriev")] == 1.0
+    # Saturated, not 3 (tests/test_query_weighting.py): more than once, less than the count.
+    assert 1.0 < boosts[("body", "titl")] < 3.0 and boosts[("body", "retriev")] == 1.0
     # The same two words, so without counting both queries would rank alike.
     ranked = [doc for doc, _s in search(store, "titles retrieval titles titles", 10)]
     assert ranked.index("titles") < ranked.index("retrieval")

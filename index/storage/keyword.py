@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +22,7 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
 
+from index.errors import InvalidArgument
 from index.storage.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, ArrayBM25F, fast_path_status
 from index.text.articles import Article
@@ -204,13 +207,71 @@ def _preloaded(query: whoosh_query.Query) -> whoosh_query.Query:
     return query.apply(_preloaded)
 
 
-def count_repeated_terms(query: whoosh_query.Query) -> whoosh_query.Query:
-    """A plain OR of words with each repeated term once, boosted by its count.
+# How much a query word typed c times weighs (its term boost), by name. "linear" (c, as Lucene
+# and bm25s count it) was chosen on the dev collections alone and lost 0.013 hybrid nDCG@10 on
+# held-out ones: in a long request an ordinary word said three or four times outweighed the one
+# rare word the request was about. The saturating weights keep a repeat's signal but bound it.
+QUERY_TERM_WEIGHTINGS = ("k3", "log", "linear", "once")
+# BM25's query-term saturation (Robertson et al., "Okapi at TREC-3"): (k3 + 1) c / (k3 + c),
+# at most k3 + 1; a word typed 2, 3, 4 times weighs 1.38, 1.57, 1.69. Of 7 (Okapi's), 3 and 1.2,
+# 1.2 had the best hybrid mean and was at or above linear counting on all three dev collections.
+BM25_K3 = 1.2
+# Chosen by benchmarks/tune_loco.py on TIME dev, CISI and Cranfield (docs/tuning.md, Q table):
+# no dev collection tells the weightings apart beyond noise, so the one that never fell below
+# linear counting there and bounds a repeat's weight.
+DEFAULT_QUERY_TERM_WEIGHTING = "k3"
 
-    whoosh drops repeated terms when it normalises a query; BM25 as Lucene and bm25s apply it
-    counts them (query term frequency), and a long question that names its subject three times
-    ("titles ... titles ... titles") means it. Queries with any other structure are unchanged.
+_query_term_weighting: ContextVar[str] = ContextVar("query_term_weighting", default=DEFAULT_QUERY_TERM_WEIGHTING)
+
+
+def query_term_weight(count: int, weighting: str) -> float:
+    """The boost of a query word typed `count` times under `weighting` (a QUERY_TERM_WEIGHTINGS
+    name, or "k3=<value>" for BM25's saturation with another constant); 1.0 for one typing under
+    all of them. Raises InvalidArgument for an unknown name or a k3 that is not a positive number."""
+    name, _, value = weighting.partition("=")
+    if name == "linear" and not value:
+        return float(count)
+    if name == "once" and not value:
+        return 1.0
+    if name == "log" and not value:
+        return 1.0 + math.log(count)
+    if name == "k3":
+        try:
+            k3 = float(value) if value else BM25_K3
+        except ValueError:
+            k3 = -1.0
+        if k3 > 0 and math.isfinite(k3):
+            return (k3 + 1.0) * count / (k3 + count)
+    raise InvalidArgument(
+        f"query term weighting {weighting!r}: use one of {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<positive number>"
+    )
+
+
+@contextmanager
+def query_term_weighting(weighting: str) -> Iterator[None]:
+    """Parse queries in this context (this thread, this task) with another weighting of repeated
+    words, so a tuning run compares weightings on one built index: they change only the query.
+    Raises InvalidArgument for an unknown weighting."""
+    query_term_weight(1, weighting)
+    token = _query_term_weighting.set(weighting)
+    try:
+        yield
+    finally:
+        _query_term_weighting.reset(token)
+
+
+def count_repeated_terms(query: whoosh_query.Query, weighting: str | None = None) -> whoosh_query.Query:
+    """A plain OR of words with each repeated term once, boosted by `query_term_weight` of its
+    count (`weighting`: default the context's, see `query_term_weighting`, else
+    DEFAULT_QUERY_TERM_WEIGHTING).
+
+    whoosh drops repeated terms when it normalises a query; a long question that names its
+    subject three times ("titles ... titles ... titles") means it, so a repeat weighs more, but
+    with "k3" or "log" less than its count. Queries with any other structure are unchanged, and
+    so is a query without repeats. The tree carries the weights as term boosts, which the whoosh
+    store, its array fast path and the PostgreSQL store all multiply in the same way.
     """
+    weighting = weighting or _query_term_weighting.get()
     terms = _flat_terms(query)
     if terms is None:
         return query
@@ -220,7 +281,9 @@ def count_repeated_terms(query: whoosh_query.Query) -> whoosh_query.Query:
         counts[key] = counts.get(key, 0) + 1
     if all(count == 1 for count in counts.values()):
         return query
-    return whoosh_query.Or([whoosh_query.Term(f, t, boost=b * n) for (f, t, b), n in counts.items()])
+    return whoosh_query.Or(
+        [whoosh_query.Term(f, t, boost=b * query_term_weight(n, weighting)) for (f, t, b), n in counts.items()]
+    )
 
 
 def _flat_terms(query: whoosh_query.Query) -> list[whoosh_query.Term] | None:
