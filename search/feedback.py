@@ -82,7 +82,7 @@ class ExpandingStore(Protocol):
 
 def plain_terms(query: whoosh_query.Query) -> dict[str, float] | None:
     """The body-field words of a plain OR of terms with their weights (a repeated word's boost is
-    its count); None for any other query (phrases, other fields, AND, NOT, nested boosts)."""
+    its saturated count, index.storage.keyword.query_term_weight); None for any other query (phrases, other fields, AND, NOT, nested boosts)."""
     if type(query) is whoosh_query.Term:
         return {query.text: query.boost} if query.fieldname == FIELD else None
     if type(query) is not whoosh_query.Or or query.boost != 1.0 or query.scale:
