@@ -15,23 +15,42 @@ words, with a note saying so. `strict=True` raises QuerySyntaxError instead, for
 want to know.
 
 An all-capitals query ("SYRIA AND IRAQ", old wire copy) is plain words, not operators.
+
+Any text is a query, however long or odd. whoosh's parser recurses once per bracket level and
+its matchers once per operator, and takes time quadratic in the length of a word, so a query is
+read with syntax only within bounds: at most MAX_QUERY_DEPTH nested brackets and
+MAX_QUERY_OPERATORS operators (past them it is read as plain words, with a note), and only its
+first MAX_QUERY_CHARS characters are searched (with a note).
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 
 from whoosh import query as whoosh_query
-from whoosh.qparser import MultifieldParser, OrGroup
+from whoosh.qparser import MultifieldParser, OperatorsPlugin, OrGroup, syntax
+from whoosh.qparser.common import attach
 
 from index.errors import QuerySyntaxError
 from index.storage.keyword import QUERY_FIELDS, SEARCH_FIELDS, count_repeated_terms, keyword_schema
 
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
-_OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
+_OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE|REQUIRE)\b")
+# The bounds of a query read with syntax. An analyst's query nests a few brackets and joins a few
+# dozen clauses; these leave room for that while whoosh's recursion (about three frames per
+# bracket level and one per operator) stays far below Python's limit of 1,000 frames, also in a
+# server thread that is already deep in its own calls.
+MAX_QUERY_DEPTH = 32
+MAX_QUERY_OPERATORS = 64
+# Text past this is not searched: whoosh's tagger is quadratic in the length of a word (a
+# 30,000-character word takes 6 s), and the embedding model reads only the first few hundred
+# words anyway.
+MAX_QUERY_CHARS = 4_000
+_DOUBLE_NOT = re.compile(r"\bNOT\s+NOT\b")
 # A `?` is punctuation: whoosh would read it as a one-character wildcard, so "science?" would
 # never match "science", stemmed or not.
 _QUESTION_MARK = re.compile(r"\?")
@@ -68,19 +87,31 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
     otherwise such a query is read as plain words and the returned `notes` say why.
     """
     notes: list[str] = []
-    problem = syntax_problem(text)
+    typed = text
+    if len(text) > MAX_QUERY_CHARS:
+        if strict:
+            raise QuerySyntaxError(f"query {_shown(typed)} is {len(text):,} characters long (at most {MAX_QUERY_CHARS:,})")
+        problem: str | None = f"is {len(text):,} characters long; only its first {MAX_QUERY_CHARS:,} were searched"
+        text = _cut(text, MAX_QUERY_CHARS)
+    else:
+        problem = syntax_problem(text)
     if problem is not None:
         if strict:
-            raise QuerySyntaxError(f"query {text!r} {problem}")
+            raise QuerySyntaxError(f"query {_shown(typed)} {problem}")
         notes.append(f"read as plain words: the query {problem}")
         reading = plain_words(text)
     else:
         reading = _QUESTION_MARK.sub(" ", text)
         if not any(c.islower() for c in reading):
             reading = reading.lower()  # "SYRIA AND IRAQ": words, not operators
-    # Repeated words count (query term frequency, as in Lucene and bm25s): whoosh's
-    # normalisation would drop them, so they are counted before it.
-    tree = count_repeated_terms(_parser().parse(reading, normalize=False)) if reading.strip() else whoosh_query.NullQuery
+    tree = _parse(reading)
+    if tree is None:  # whoosh's parser failed on a query that looked well formed
+        if strict:
+            raise QuerySyntaxError(f"query {_shown(typed)} cannot be read as syntax")
+        notes.append("read as plain words: the query cannot be read as syntax")
+        reading = plain_words(text)
+        words = _parse(reading)
+        tree = words if words is not None else whoosh_query.NullQuery
     tree = _exclusions_apply_to_all(tree.normalize())
     positive = _positive_terms(tree)
     excludes_only = tree is not whoosh_query.NullQuery and not positive and _has_negation(tree)
@@ -88,7 +119,7 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         notes.append("the query only excludes words; add words to search for")
     constraint = tree if _is_boolean(tree) else None
     return ParsedQuery(
-        text=text,
+        text=typed,
         keyword=tree,
         constraint=constraint,
         excludes_only=excludes_only,
@@ -96,6 +127,36 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         highlight=frozenset(term for field, term in positive if field in SEARCH_FIELDS),
         notes=tuple(notes),
     )
+
+
+def _parse(reading: str) -> whoosh_query.Query | None:
+    """`reading` as a whoosh query tree, not yet normalised; None where whoosh's parser fails on it."""
+    if not reading.strip():
+        return whoosh_query.NullQuery
+    try:
+        # Repeated words count (query term frequency, as in Lucene and bm25s): whoosh's
+        # normalisation would drop them, so they are counted before it.
+        return count_repeated_terms(_parser().parse(reading, normalize=False))
+    except (AssertionError, IndexError, KeyError, ValueError, TypeError, AttributeError) as err:
+        # whoosh's parser has corners that raise ("NOT NOT x" was one): the query is then read
+        # as plain words. An error raised outside whoosh is a bug of ours and propagates.
+        frames = traceback.extract_tb(err.__traceback__)
+        if frames and "whoosh" in frames[-1].filename:
+            return None
+        raise
+
+
+def _cut(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, shortened to the last whole word when it has one."""
+    cut = text[:limit]
+    if not text[limit].isspace() and any(c.isspace() for c in cut):
+        cut = cut.rsplit(None, 1)[0]
+    return cut
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a message: a long query is shown by its start."""
+    return repr(text) if len(text) <= 80 else repr(text[:80]) + "..."
 
 
 def with_extra_words(parsed: ParsedQuery, words: str, boost: float) -> whoosh_query.Query:
@@ -122,23 +183,31 @@ def syntax_problem(text: str) -> str | None:
     """Why `text` is not a well-formed query (a phrase to follow 'the query'), or None."""
     if text.count('"') % 2:
         return "has an unclosed quote"
-    depth = 0
+    depth = deepest = 0
     for char in re.sub(r'"[^"]*"', " ", text):
         depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
         if depth < 0:
             break
     if depth:
         return "has unbalanced brackets"
+    if deepest > MAX_QUERY_DEPTH:
+        return f"nests brackets {deepest} deep (at most {MAX_QUERY_DEPTH} are read as syntax)"
     for match in _FIELD_PREFIX.finditer(re.sub(r'"[^"]*"', " ", text)):
         if match.group(1) not in QUERY_FIELDS:
             return f"names a field {match.group(1)!r} that does not exist (fields: {', '.join(QUERY_FIELDS)})"
     if any(c.islower() for c in text):
-        words = re.sub(r'"[^"]*"', " x ", text).replace("(", " ").replace(")", " ").split()
+        unquoted = re.sub(r'"[^"]*"', " x ", _QUESTION_MARK.sub(" ", text))
+        words = unquoted.replace("(", " ").replace(")", " ").split()
         operators = [i for i, word in enumerate(words) if _OPERATOR.fullmatch(word)]
         if operators and (operators[0] == 0 and words[0] != "NOT" or operators[-1] == len(words) - 1):
             return "starts or ends with an operator"
-        if any(b == a + 1 and words[b] != "NOT" for a, b in zip(operators, operators[1:])):
+        # "AND NOT" is one exclusion and "NOT (NOT x)" a double one; "AND OR" is not syntax, nor
+        # is "NOT NOT" (whoosh's parser fails on it).
+        if any(b == a + 1 and words[b] != "NOT" for a, b in zip(operators, operators[1:])) or _DOUBLE_NOT.search(unquoted):
             return "has two operators in a row"
+        if len(operators) > MAX_QUERY_OPERATORS:
+            return f"has {len(operators)} operators (at most {MAX_QUERY_OPERATORS} are read as syntax)"
     return None
 
 
@@ -154,7 +223,42 @@ def _parser() -> MultifieldParser:
     # whoosh's parser is built from the schema's field names and analyzers, the same for every
     # index, so one parser serves all. Parsing builds new objects and keeps no state between
     # calls, so it is shared between threads.
-    return MultifieldParser(list(SEARCH_FIELDS), keyword_schema(), group=OrGroup)
+    parser = MultifieldParser(list(SEARCH_FIELDS), keyword_schema(), group=OrGroup)
+    # whoosh's two-clause operators build each side twice, so a chain of n of them took 2**n
+    # steps (20 ANDMAYBE: 70 s); these groups build each side once and read the same.
+    operators = OperatorsPlugin()  # whoosh's operators, their patterns and order unchanged
+    for tagger, _priority in operators.ops:
+        tagger.grouptype = _BUILT_ONCE.get(tagger.grouptype, tagger.grouptype)
+    parser.replace_plugin(operators)
+    return parser
+
+
+class _EachSideOnce(syntax.BinaryGroup):
+    """A two-clause operator that builds each of its clauses once."""
+
+    def query(self, parser):
+        if len(self.nodes) != 2:
+            return super().query(parser)  # whoosh's own, which refuses it
+        a, b = (node.query(parser) for node in self.nodes)
+        if a is None or b is None:
+            found = b if a is None else a
+            return attach(whoosh_query.NullQuery if found is None else found, self)
+        return attach(self.qclass(a, b), self)
+
+
+class _AndNotGroup(_EachSideOnce, syntax.AndNotGroup):
+    pass
+
+
+class _AndMaybeGroup(_EachSideOnce, syntax.AndMaybeGroup):
+    pass
+
+
+class _RequireGroup(_EachSideOnce, syntax.RequireGroup):
+    pass
+
+
+_BUILT_ONCE = {syntax.AndNotGroup: _AndNotGroup, syntax.AndMaybeGroup: _AndMaybeGroup, syntax.RequireGroup: _RequireGroup}
 
 
 def _exclusions_apply_to_all(tree: whoosh_query.Query) -> whoosh_query.Query:

@@ -23,7 +23,7 @@ from index.errors import AccordError, IndexIncompatible
 from index.pipeline.builder import embedding_text, stat_changed
 from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.docstore import DocStore, FileRecord
-from index.storage.faults import REBUILD_HINT, is_corruption
+from index.storage.faults import REBUILD_HINT, flat_vectors_problem
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
 from index.storage.manifest import Manifest
 from index.text.articles import iter_input_files
@@ -64,6 +64,7 @@ def check_index(index_dir: Path, sample: int = SAMPLE, embedding_cache: Path | N
         return result
     with lease:
         _check_generation(result, lease, sample, embedding_cache or directory.default_cache_path)
+    _check_locks(result, directory, lease.manifest.generation)
     for path in directory.generation_dirs():
         if path.name > lease.generation:
             result.notes.append(f"{path.name} is left from an interrupted build; the next 'accord index' removes it")
@@ -78,20 +79,54 @@ def _check_generation(result: CheckResult, lease: GenerationLease, sample: int, 
         return
     docs = _open_docstore(result, lease.docstore_path)
     keyword_ids = _check_keyword(result, lease.keyword_path)
-    vectors = _open_vectors(result, lease.vectors_path)
+    vectors = _open_vectors(result, lease.vectors_path, manifest.dim)
     if docs is None:
         return
     try:
         articles, passages = docs.article_ids(), docs.passage_ids()
         _compare_counts(result, manifest, articles, passages, keyword_ids)
         if vectors is not None:
-            _check_vectors(result, manifest, lease.vectors_path, vectors, passages)
-            _check_against_cache(result, manifest, docs, vectors, passages, sample, cache_path)
+            try:
+                _check_vectors(result, manifest, lease.vectors_path, vectors, passages)
+                _check_against_cache(result, manifest, docs, vectors, passages, sample, cache_path)
+            except (RuntimeError, MemoryError) as err:  # faiss, on damage its headers do not show
+                result.problems.append(_damaged(lease.vectors_path, err))
         _note_stale_sources(result, manifest.sources, docs)
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # damaged pages, or text that is not UTF-8
         result.problems.append(f"{lease.docstore_path} is damaged ({err}); {_REBUILD}")
     finally:
         docs.close()
+
+
+def _check_locks(result: CheckResult, directory: IndexDirectory, generation: str) -> None:
+    """The writers' lock and the readers' leases must be files that can be locked. Anything else
+    there (a folder, say) makes every update fail, or lets searches run without a lease, while
+    the index itself reads fine."""
+    write_lock = directory.write_lock_path
+    if write_lock.exists() and not write_lock.is_file():
+        result.problems.append(
+            f"{write_lock} is {_kind(write_lock)}, not the writers' lock file, so every update fails; "
+            "remove it (the next update makes a new one)"
+        )
+    leases = directory.lease_lock_path(generation).parent
+    if leases.exists() and not leases.is_dir():
+        result.problems.append(
+            f"{leases} is {_kind(leases)}, not the folder of the readers' leases, so searches run "
+            "without one and an update may remove a generation in use; remove it"
+        )
+    elif leases.is_dir():
+        for lease in sorted(leases.iterdir()):
+            if not lease.is_file():
+                result.problems.append(
+                    f"{lease} is {_kind(lease)}, not a reader's lease file, so searches of its "
+                    "generation run without one; remove it"
+                )
+
+
+def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "a folder"
+    return "a file" if path.is_file() else "neither a file nor a folder"
 
 
 def _open_docstore(result: CheckResult, path: Path) -> DocStore | None:
@@ -102,8 +137,8 @@ def _open_docstore(result: CheckResult, path: Path) -> DocStore | None:
         finally:
             probe.close()
         docs = DocStore(path)
-    except sqlite3.DatabaseError as err:
-        result.problems.append(f"{path} is damaged ({err}); {_REBUILD}")
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # SQLite's message may quote damaged bytes
+        result.problems.append(_damaged(path, err))
         return None
     if verdict != ["ok"]:
         result.problems.append(f"{path} fails SQLite's integrity check ({'; '.join(verdict[:3])}); {_REBUILD}")
@@ -124,21 +159,31 @@ def _check_keyword(result: CheckResult, path: Path) -> set[str] | None:
                     break
                 reader.postings("body", term).all_ids()
         return ids
-    except Exception as err:  # whoosh reports damage as many types; see index.storage.faults
-        if not (is_corruption(err) or isinstance(err, OSError)):
-            raise
-        result.problems.append(f"{path} is damaged ({type(err).__name__}: {str(err)[:120]}); {_REBUILD}")
+    except Exception as err:
+        # Everything above reads the whoosh index, and whoosh reports damage as almost any type
+        # (a bare Exception for a bad block tag, TermNotFound, MemoryError for a wild length,
+        # ImportError for a damaged pickled class name): here each one means this folder.
+        result.problems.append(_damaged(path, err))
         return None
 
 
-def _open_vectors(result: CheckResult, path: Path):
+def _open_vectors(result: CheckResult, path: Path, dim: int):
     from index.storage.vectors import FaissVectorStore
 
     try:
+        problem = flat_vectors_problem(path, dim)  # before faiss, which may abort on such a file
+        if problem is not None:
+            result.problems.append(f"{path} is damaged ({problem}); {_REBUILD}")
+            return None
         return FaissVectorStore(path)
-    except (RuntimeError, OSError) as err:
-        result.problems.append(f"{path} is damaged ({str(err).splitlines()[0][:120]}); {_REBUILD}")
+    except (RuntimeError, MemoryError, OSError) as err:
+        result.problems.append(_damaged(path, err))
         return None
+
+
+def _damaged(path: Path, err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{path} is damaged ({type(err).__name__}: {lines[0][:120] if lines else 'no detail'}); {_REBUILD}"
 
 
 def _compare_counts(result: CheckResult, manifest: Manifest, articles: set[str], passages: set[int], keyword_ids) -> None:
@@ -164,7 +209,7 @@ def _check_vectors(result: CheckResult, manifest: Manifest, path: Path, vectors,
     vector_ids = vectors.ids()
     if vector_ids != passages:
         result.problems.append(
-            f"vector index and article store differ by {len(vector_ids ^ passages)} passages; {_REBUILD}"
+            f"{path}: vector index and article store differ by {len(vector_ids ^ passages)} passages; {_REBUILD}"
         )
     flat = vectors._index.index  # the IndexFlatIP inside the id map: the stored vectors in order
     bad, worst = 0, 1.0
@@ -186,12 +231,12 @@ def _check_vectors(result: CheckResult, manifest: Manifest, path: Path, vectors,
     if graph_path.exists():
         try:
             graph_ids = FaissVectorStore(graph_path).ids()
-        except (RuntimeError, OSError) as err:
-            result.problems.append(f"{graph_path} is damaged ({str(err).splitlines()[0][:120]}); {_REBUILD}")
+        except (RuntimeError, MemoryError, OSError) as err:
+            result.problems.append(_damaged(graph_path, err))
             return
         if graph_ids != vector_ids:
             result.problems.append(
-                f"HNSW graph and exact vector index differ by {len(graph_ids ^ vector_ids)} passages; {_REBUILD}"
+                f"{graph_path}: HNSW graph and exact vector index differ by {len(graph_ids ^ vector_ids)} passages; {_REBUILD}"
             )
 
 

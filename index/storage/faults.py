@@ -66,3 +66,51 @@ def corrupted(path: Path, err: BaseException) -> IndexCorrupted:
     """The one-line error for a damaged store file."""
     detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return IndexCorrupted(f"{path} is damaged ({type(err).__name__}: {detail[:160]}); {REBUILD_HINT}")
+
+
+# The exact vector file as faiss (>= 1.8) writes an IndexIDMap2 over an IndexFlatIP: a header
+# per index (its type's four letters, then dimensions, count, two constants, trained, metric),
+# the vectors (a count of floats, then the floats), the ids (a count, then int64s).
+_FLAT_TYPES = (b"IxM2", b"IxFI")
+_INDEX_HEADER = struct.Struct("<4siqqqBi")
+_COUNT = struct.Struct("<Q")
+_HEADER_CONSTANT = 1 << 20  # faiss writes it in place of two retired fields
+_INNER_PRODUCT = 0
+
+
+def flat_vectors_problem(path: Path, dim: int) -> str | None:
+    """What is wrong with the layout of the exact vector file at `path` for `dim` dimensions
+    (a phrase), or None when its headers, sizes and length agree.
+
+    faiss trusts the counts in a file: damaged ones make it allocate without bound or abort the
+    whole process, which no `except` can catch, so they are read here before faiss reads the
+    file. Raises OSError when the file cannot be read.
+    """
+    size = path.stat().st_size
+    head_size = 2 * _INDEX_HEADER.size + _COUNT.size
+    with open(path, "rb") as file:
+        head = file.read(head_size)
+        if len(head) < head_size:
+            return f"it is {size} bytes, shorter than its headers"
+        outer = _INDEX_HEADER.unpack_from(head, 0)
+        inner = _INDEX_HEADER.unpack_from(head, _INDEX_HEADER.size)
+        if (outer[0], inner[0]) != _FLAT_TYPES:
+            return f"its headers name index types {outer[0]!r} and {inner[0]!r}, not {_FLAT_TYPES[0]!r} and {_FLAT_TYPES[1]!r}"
+        (_, d, count, *fixed), (_, inner_d, inner_count, *inner_fixed) = outer, inner
+        if (d, inner_d) != (dim, dim):
+            return f"its headers give {d} and {inner_d} dimensions, the manifest {dim}"
+        if count != inner_count or count < 0:
+            return f"its headers count {count} and {inner_count} vectors"
+        if fixed != inner_fixed or fixed != [_HEADER_CONSTANT, _HEADER_CONSTANT, 1, _INNER_PRODUCT]:
+            return "its headers hold values faiss never writes there"
+        (floats,) = _COUNT.unpack_from(head, 2 * _INDEX_HEADER.size)
+        if floats != count * dim:
+            return f"it holds {floats} numbers for {count} vectors of {dim}"
+        expected = head_size + 4 * floats + _COUNT.size + 8 * count
+        if size != expected:
+            return f"it is {size} bytes, its headers call for {expected}"
+        file.seek(head_size + 4 * floats)
+        (ids,) = _COUNT.unpack(file.read(_COUNT.size))
+        if ids != count:
+            return f"it holds {ids} ids for {count} vectors"
+    return None

@@ -9,15 +9,21 @@ IMMEDIATE`), so any number of threads and processes may use one store at once.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from index.errors import WatchlistUnavailable
 from index.storage.base import WatchlistStore
+from index.storage.faults import is_corruption, is_disk_full
 
 WATCHLIST_FILE = "watchlist.sqlite"
 _BUSY_TIMEOUT_SECONDS = 30.0
+# Less free space than this beside an I/O error is a full disk: a WAL reader's shared memory
+# file alone takes 32 KiB.
+_NEARLY_FULL_BYTES = 1 << 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS searches (
     name TEXT PRIMARY KEY,
@@ -55,24 +61,106 @@ class SqliteWatchlistStore(WatchlistStore):
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
         """One transaction (a write takes the writers' turn first); a read of a watchlist never
-        saved to runs on an empty one in memory."""
+        saved to runs on an empty one in memory. Raises WatchlistUnavailable, naming the file,
+        when SQLite cannot read or write it (a full disk, an I/O error, permissions, damage)."""
+        try:
+            db = self._connect(write)
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                db.close()
+        except sqlite3.Error as err:
+            raise _unavailable(self.path, err, write) from None
+
+    def _connect(self, write: bool) -> sqlite3.Connection:
+        """A connection to the file in a transaction: a write's has taken the writers' turn
+        (`BEGIN IMMEDIATE`) and made the tables, in one step so a reader sees all or none.
+
+        A read neither creates the file nor changes it. When SQLite cannot set up the shared
+        memory file (`-shm`) a WAL reader needs, as on a full disk, the read is retried with the
+        connection holding the file alone (EXCLUSIVE locking keeps the WAL index in memory), so
+        the saved searches stay readable while nothing can be saved.
+        """
         if not write and not self.exists():
-            # Reading an absent watchlist must not create one (nor the index folder).
-            db = sqlite3.connect(":memory:", isolation_level=None)
-            db.executescript(_SCHEMA)
-        else:
+            return _empty()  # reading an absent watchlist must not create one (nor the index folder)
+        if write:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(_SCHEMA)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+            except BaseException:
+                db.close()
+                raise
+            return db
         try:
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            yield db
-            db.execute("COMMIT")
+            reading = self._reading(alone=False)
+        except sqlite3.Error as err:
+            if not _io_error(err):
+                raise
+            reading = self._reading(alone=True)
+        return reading if reading is not None else _empty()
+
+    def _reading(self, alone: bool) -> sqlite3.Connection | None:
+        """The file in a read transaction; None while it has no tables yet (its first save has
+        not committed, or failed before writing them)."""
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        try:
+            if alone:
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            db.execute("BEGIN")
+            # The first statement starts the read (setting up the -shm file and the WAL).
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'searches'").fetchone() is None:
+                db.close()
+                return None
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
             db.close()
+            raise
+        return db
+
+
+def _empty() -> sqlite3.Connection:
+    """An empty watchlist in memory, in a read transaction."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(_SCHEMA)
+    db.execute("BEGIN")
+    return db
+
+
+def _io_error(err: sqlite3.Error) -> bool:
+    """True for SQLite's I/O and full-disk errors (not a busy lock, a damaged file, a bad statement)."""
+    return getattr(err, "sqlite_errorname", "").startswith(("SQLITE_IOERR", "SQLITE_FULL"))
+
+
+def _unavailable(path: Path, err: sqlite3.Error, write: bool) -> WatchlistUnavailable:
+    """The one-line error for a watchlist file SQLite cannot use, naming it and the way out."""
+    code = getattr(err, "sqlite_errorname", "")
+    if _io_error(err) or is_disk_full(err):
+        free = _free_bytes(path.parent)
+        if free is not None and free < _NEARLY_FULL_BYTES:
+            hint = f"its disk is full ({free:,} bytes free): free some space and retry"
+        else:
+            hint = "check the disk that holds it"
+    elif code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        hint = f"another process held it for {_BUSY_TIMEOUT_SECONDS:.0f} s: retry"
+    elif code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        hint = "check that the file and its folder may be read and written"
+    elif code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or is_corruption(err):
+        hint = "the file is damaged: move it aside to start an empty watchlist (its saved searches are lost)"
+    else:
+        hint = "check the file"
+    detail = f"{err} ({code})" if code else str(err)
+    return WatchlistUnavailable(f"cannot {'save to' if write else 'read'} the watchlist {path}: {detail}; {hint}")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
