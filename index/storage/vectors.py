@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from index.errors import IndexCorrupted, IndexIncompatible
+from index.storage.faults import flat_vectors_problem
 
 HNSW_SUFFIX = ".hnsw"
 # From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md): exact
@@ -204,6 +205,13 @@ class LazyVectorStore:
         self._file = open(self._path, "rb")
         self._dim = dim
         self._loading = threading.Lock()
+        if self._path == path:
+            # faiss trusts the counts in the file: damaged ones make it abort the whole process
+            # (no except catches that), so the headers are read first; a few bytes, no faiss.
+            problem = flat_vectors_problem(path, dim)
+            if problem is not None:
+                self._file.close()
+                raise IndexCorrupted(f"{path} is damaged ({problem}); 'accord index --rebuild' rebuilds the index")
 
     @property
     def _store(self) -> FaissVectorStore:
