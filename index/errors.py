@@ -51,6 +51,10 @@ class StoreUnavailable(AccordError):
     """The database server of a PostgreSQL store cannot be reached or refuses the login."""
 
 
+class ReadInterrupted(StoreUnavailable):
+    """A read lost its database connection before it answered (the server stopped, the link broke); it may run again on another server."""
+
+
 class SavedSearchExists(InvalidArgument):
     """A saved search of that name is already on the index's watchlist."""
 

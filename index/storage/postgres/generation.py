@@ -10,19 +10,30 @@ pool is opened only after one direct connection succeeded (so a wrong password, 
 database or a refused connection is told at once, not after the pool's retries), a pool is
 waited on for POOL_WAIT_SECONDS before the server is asked directly why, and the pool's own
 retry warnings are not printed (see `_quiet_pool_log`).
+
+A replica that stops is taken out of turn by the first search that finds it gone, and no search
+tries it again until a background probe (a direct connection, at growing intervals up to
+REPLICA_RETRY_SECONDS) finds it answering: no search waits out a timeout on it. A search whose
+connection is lost before it answered raises ReadInterrupted, which the Engine runs once more
+from the start, in a new snapshot, on another server (search/engine.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexIncompatible, IndexNotFound, StoreAccessDenied, StoreUnavailable
+from index.errors import (
+    IndexIncompatible,
+    IndexNotFound,
+    ReadInterrupted,
+    StoreAccessDenied,
+    StoreUnavailable,
+)
 from index.extras import require
 from index.storage.generation import SearchUsers
 from index.storage.manifest import Manifest
@@ -33,7 +44,10 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 
+# A replica found down is probed after PROBE_FIRST_SECONDS, then at doubling intervals of at most
+# REPLICA_RETRY_SECONDS, until it answers.
 REPLICA_RETRY_SECONDS = 5.0
+PROBE_FIRST_SECONDS = 0.25
 POOL_SIZE = 8
 # How long a search waits for a pooled connection before asking the server directly what is
 # wrong; when the server answers (every connection is busy), it waits POOL_BUSY_SECONDS more.
@@ -55,7 +69,11 @@ class _PgView:
 class PgConnections:
     """Connection pools to a primary and its read replicas (psycopg_pool), shared by the
     generations of one Engine and closed with the last of them. Thread-safe. Raises
-    MissingExtra without the 'postgres' extra."""
+    MissingExtra without the 'postgres' extra.
+
+    Counters, for tests and benchmarks: `interrupted` reads that lost their connection,
+    `pool_timeouts` borrows that waited out POOL_WAIT_SECONDS, `probes` of servers found down.
+    """
 
     def __init__(self, primary: str, replicas: Sequence[str]) -> None:
         require("postgres")
@@ -63,10 +81,14 @@ class PgConnections:
         self.location = redact(primary)
         self._pools: dict[str, ConnectionPool] = {}
         self._replicas = list(replicas)
-        self._down: dict[str, float] = {}
+        self._down: set[str] = set()
         self._turn = itertools.count()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._holders = 0
+        self.interrupted = 0
+        self.pool_timeouts = 0
+        self.probes = 0
 
     def hold(self) -> None:
         with self._lock:
@@ -77,8 +99,14 @@ class PgConnections:
             self._holders -= 1
             last = self._holders <= 0
             pools, self._pools = (list(self._pools.values()), {}) if last else ([], self._pools)
+        if last:
+            self._closed.set()  # ends the probes
         for pool in pools:
             pool.close()
+
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
 
     def _pool(self, url: str) -> ConnectionPool:
         with self._lock:
@@ -91,10 +119,11 @@ class PgConnections:
         # StoreUnavailable), where a pool would retry in the background until its timeout.
         connect(url).close()
         _quiet_pool_log()
+        # No `check=`: `_borrow` checks each connection itself, so that a dead one leads to
+        # asking the server at once rather than waiting for the pool to replace it.
         pool = ConnectionPool(
             url, min_size=1, max_size=POOL_SIZE, open=False, configure=_configure_reader,
-            check=ConnectionPool.check_connection, timeout=POOL_WAIT_SECONDS, name=redact(url),
-            kwargs={"connect_timeout": CONNECT_TIMEOUT},
+            timeout=POOL_WAIT_SECONDS, name=redact(url), kwargs={"connect_timeout": CONNECT_TIMEOUT},
         )
         with self._lock:
             kept = self._pools.setdefault(url, pool)
@@ -104,17 +133,44 @@ class PgConnections:
 
     def _order(self) -> list[str]:
         """Where to read: the replicas that are up (in turn), then the primary."""
-        now = time.monotonic()
-        up = [r for r in self._replicas if self._down.get(r, 0.0) <= now]
+        with self._lock:
+            up = [r for r in self._replicas if r not in self._down]
         if up:
             start = next(self._turn) % len(up)
             up = up[start:] + up[:start]
         return up + [self.primary_url]
 
+    def _set_down(self, url: str) -> None:
+        """Take replica `url` out of turn, drop its pool and probe it in the background."""
+        with self._lock:
+            if url in self._down or self._closed.is_set():
+                return
+            self._down.add(url)
+            pool = self._pools.pop(url, None)
+        threading.Thread(target=self._probe, args=(url, pool), name=f"accord-probe {redact(url)}", daemon=True).start()
+
+    def _probe(self, url: str, pool: ConnectionPool | None) -> None:
+        """Until `url` answers a direct connection, try again at growing intervals; then put it
+        back in turn (its next search opens a new pool)."""
+        if pool is not None:
+            pool.close(timeout=0)  # its connections died with the server; ones lent out close on return
+        wait = PROBE_FIRST_SECONDS
+        while not self._closed.wait(wait):
+            self._count("probes")
+            try:
+                connect(url).close()
+            except StoreUnavailable:
+                wait = min(wait * 2, REPLICA_RETRY_SECONDS)
+                continue
+            with self._lock:
+                self._down.discard(url)
+            return
+
     @contextmanager
     def reader(self) -> Iterator[psycopg.Connection]:
         """A connection for one search, from a replica that is up, else from the primary.
-        Raises StoreUnavailable when none answers."""
+        Raises StoreUnavailable when none answers, ReadInterrupted (a StoreUnavailable) when the
+        connection is lost before the search is done: run the whole search again to retry it."""
         import psycopg
 
         last_error = ""
@@ -125,56 +181,94 @@ class PgConnections:
             except StoreUnavailable as err:
                 last_error = str(err)
                 if url != self.primary_url:
-                    self._down[url] = time.monotonic() + REPLICA_RETRY_SECONDS
+                    self._set_down(url)
                 continue
             try:
                 yield connection
             except psycopg.errors.InsufficientPrivilege as err:
                 raise StoreAccessDenied(access_denied(err, connection.info.user, self.location, writing=False)) from None
+            except psycopg.Error as err:
+                if not _lost(connection, err):
+                    raise
+                self._count("interrupted")
+                if url != self.primary_url:
+                    self._set_down(url)
+                said = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+                raise ReadInterrupted(f"{redact(url)}: the connection was lost during a read ({said})") from None
             finally:
                 if not connection.closed:
-                    connection.rollback()  # a read-only transaction: nothing to keep
+                    try:
+                        connection.rollback()  # a read-only transaction: nothing to keep
+                    except psycopg.Error:
+                        pass  # lost after all: the pool drops it when it comes back
                 pool.putconn(connection)
             return
         if self._replicas:
             raise StoreUnavailable(f"no replica of {self.location} answers, nor the primary: {last_error}")
         raise StoreUnavailable(last_error)
 
-    @staticmethod
-    def _borrow(pool: ConnectionPool, url: str) -> psycopg.Connection:
-        """A connection from `pool`; StoreUnavailable naming the cause when none comes."""
+    def _borrow(self, pool: ConnectionPool, url: str) -> psycopg.Connection:
+        """A working connection from `pool`; StoreUnavailable naming the cause when none comes."""
         import psycopg
-        from psycopg_pool import PoolTimeout
+        from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-        try:
-            return pool.getconn()
-        except (PoolTimeout, psycopg.OperationalError):
-            pass
-        connect(url).close()  # raises StoreUnavailable saying why, when the server is the cause
-        try:  # the server answers: every pooled connection is busy, so wait a little longer
-            return pool.getconn(timeout=POOL_BUSY_SECONDS)
-        except (PoolTimeout, psycopg.OperationalError) as err:
-            raise StoreUnavailable(f"{redact(url)}: no pooled connection came free ({redact(str(err).strip())})") from None
+        asked = False
+        for _ in range(POOL_SIZE + 1):
+            try:
+                connection = pool.getconn()
+            except PoolClosed:  # another search found the server gone and took it out of turn
+                raise StoreUnavailable(f"{redact(url)}: not answering") from None
+            except (PoolTimeout, psycopg.OperationalError):
+                self._count("pool_timeouts")
+                connect(url).close()  # raises StoreUnavailable saying why, when the server is the cause
+                try:  # the server answers: every pooled connection is busy, so wait a little longer
+                    connection = pool.getconn(timeout=POOL_BUSY_SECONDS)
+                except (PoolTimeout, psycopg.OperationalError) as err:
+                    raise StoreUnavailable(f"{redact(url)}: no pooled connection came free ({redact(str(err).strip())})") from None
+            try:
+                ConnectionPool.check_connection(connection)
+                return connection
+            except psycopg.Error:
+                pool.putconn(connection)  # broken: the pool drops it and opens another
+            if not asked:  # the first dead one: is the server gone? (StoreUnavailable at once if so)
+                connect(url).close()
+                asked = True
+        raise StoreUnavailable(f"{redact(url)}: every pooled connection was broken")
+
+
+def _lost(connection: psycopg.Connection, err: BaseException) -> bool:
+    """True when `err` means the connection is gone (the server shut down or the link broke),
+    so the read may run again elsewhere; False for an error of the read itself."""
+    from psycopg import errors
+
+    return connection.broken or connection.closed or isinstance(
+        err, (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
+    )
 
 
 def _quiet_pool_log() -> None:
-    """Keep psycopg_pool's retry warnings off stderr where the application configured no logging
-    (Accord reports the cause itself, in one line); an application that configured logging
+    """Keep psycopg_pool's retry warnings, and psycopg's own about a pipeline cut off with its
+    connection, off stderr where the application configured no logging (Accord reports the
+    cause itself, in one line, or retries the search); an application that configured logging
     still receives them through its own handlers."""
     import logging
 
-    logger = logging.getLogger("psycopg.pool")
+    logger = logging.getLogger("psycopg")  # psycopg.pool's parent
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
 
 
 def _configure_reader(conn: psycopg.Connection) -> None:
     """Each pooled connection reads in REPEATABLE READ, READ ONLY transactions: a search sees
-    one committed state from its first statement to its last."""
+    one committed state from its first statement to its last. It prepares no statements: psycopg
+    forgets them at every rollback (each search's end) anyway, and behind PgBouncer in
+    transaction mode one left on a server connection collides with the next client's of the
+    same name ("prepared statement _pg3_0 already exists")."""
     from psycopg import IsolationLevel
 
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     conn.read_only = True
+    conn.prepare_threshold = None
 
 
 class PgGeneration(SearchUsers):
@@ -252,10 +346,16 @@ def _read_manifest(connections: PgConnections) -> tuple[Manifest, str | None]:
     from index.storage.postgres.schema import check_version
     from index.storage.postgres.transaction import read_manifest
 
-    with connections.reader() as conn:
-        check_version(conn, connections.location)
-        manifest = read_manifest(conn, connections.location)
-        textsearch_schema = textsearch.index_schema(conn)
+    for attempt in (1, 2):
+        try:
+            with connections.reader() as conn:
+                check_version(conn, connections.location)
+                manifest = read_manifest(conn, connections.location)
+                textsearch_schema = textsearch.index_schema(conn)
+            break
+        except ReadInterrupted:
+            if attempt == 2:  # once more, on another server (the one that failed is out of turn)
+                raise
     if manifest is None:
         raise IndexNotFound(f"no Accord index in {connections.location}; build one with 'accord index PATH --db URL'")
     return manifest, textsearch_schema
