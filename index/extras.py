@@ -1,7 +1,7 @@
 """The optional stacks of Accord and the one place that says when one is missing.
 
 The core install indexes and searches a folder (and serves it). The PostgreSQL store, Dask,
-timeline charts and the evaluation are extras of the package (`pip install 'accord[postgres]'`);
+timeline charts, the evaluation and HTML inputs are extras of the package (`pip install 'accord[postgres]'`);
 code that needs one calls `require` before its first import of the stack, so a missing extra
 reaches the user as one line naming the install command instead of an ImportError traceback.
 """
@@ -20,6 +20,7 @@ PARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "dask": ("embedding on a Dask cluster (--dask, --workers)", "dask", ("dask", "distributed")),
     "plot": ("timeline charts (--plot)", "plot", ("matplotlib",)),
     "eval": ("the evaluation (accord eval)", "eval", ("ir_measures",)),
+    "html": ("reading HTML pages (.html/.htm inputs)", "html", ("trafilatura", "lxml_html_clean")),
 }
 
 

@@ -78,5 +78,5 @@ def test_missing_path_or_wrong_kind_raises_before_reading(tmp_path: Path):
         list(iter_input_files([tmp_path / "missing"]))
     other = tmp_path / "a.pdf"
     other.write_text("x")
-    with pytest.raises(SourceNotFound, match="not a .txt or .jsonl"):
+    with pytest.raises(SourceNotFound, match="not an input file"):
         list(iter_input_files([other]))

@@ -30,18 +30,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from index.embedding.cache import BATCH_SIZE, EmbeddingCache
+from index.embedding.cache import EmbeddingCache
 from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
 from index.errors import IndexIncompatible, IndexWriteError, InvalidArgument, SourceNotFound
+from index.extras import require
 from index.storage.base import Store
 from index.storage.docstore import DocStoreWriter, FileRecord
 from index.storage.factory import open_store
@@ -50,11 +53,15 @@ from index.storage.layout import CACHE_FILE as LAYOUT_CACHE_FILE
 from index.storage.manifest import FORMAT_VERSION, BuildSettings, Manifest
 from index.storage.transaction import WriteTransaction
 from index.text.articles import (
-    TEXT_SUFFIX,
+    ONE_ARTICLE_KINDS,
     Article,
+    ReadOptions,
     Skipped,
+    input_kind,
     iter_input_files,
+    qualified_id,
     read_articles,
+    source_label,
     text_article_id,
     unstorable_paths,
 )
@@ -71,6 +78,11 @@ _RACY_SECONDS = 2.0
 # with the real model on a laptop, so a large update shows results early and a killed one
 # keeps most of its work.
 COMMIT_EVERY = 10_000
+# Seconds after which the work so far is published even before `commit_every` passages: the
+# first articles of a big build are searchable within about a minute, whatever the model's speed.
+PUBLISH_SECONDS = 60.0
+# The path that means "JSON lines on standard input".
+STDIN_PATH = "-"
 # Files larger than this are indexed with a warning (or refused, by choice): 20 MB of text is
 # ~60,000 passages, an hour of embedding on two cores.
 MAX_FILE_MB = 20.0
@@ -78,7 +90,8 @@ MAX_FILE_MB = 20.0
 EMBED_SLICE = 4096
 
 # Progress callback: (stage, done, total). Stages: "read" (files), "split" (articles),
-# "embed" (passages; the total grows as articles are split).
+# "embed" (passages: every article of a round is split before embedding starts, so the total
+# is exact; it grows only when a large file's own round begins).
 Progress = Callable[[str, int, int], None]
 
 
@@ -137,6 +150,10 @@ def build(
     commit_every: int = COMMIT_EVERY,
     large_files: LargeFiles | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_skipped: Callable[[Skipped], None] | None = None,
+    read_options: ReadOptions | None = None,
+    publish_seconds: float = PUBLISH_SECONDS,
+    stdin: BinaryIO | None = None,
 ) -> BuildReport:
     """Build or update the index at `index_dir` from `paths` (folders or .txt/.jsonl files).
 
@@ -150,8 +167,17 @@ def build(
     all-MiniLM-L6-v2. `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
     to share it between indexes of the same texts.
 
-    Every `commit_every` passages a generation is published, so a long update becomes
-    searchable as it goes and a killed one keeps what it published. `large_files` says what
+    Every `commit_every` passages, and every `publish_seconds` of work (0: never by time), a
+    generation is published, so a long update becomes searchable as it goes and a killed or
+    interrupted one keeps what it published. Each input record that cannot be indexed goes to
+    `on_skipped` the moment it is read (and into the report). `read_options` says how to read
+    CSV/TSV files without a header row. A path "-" reads JSON lines from `stdin` (default: the
+    process's standard input), kept as a file in the index's stdin folder, which becomes a source.
+
+    Ids: an article keeps the id its input gives (a file's path under its source, a record's
+    id). When that id is already another source's, the article is indexed under the
+    source-qualified id `LABEL:ID` (see `articles.source_label`) and a warning says so, so
+    sources never replace each other's articles and ids already in an index stay valid. `large_files` says what
     to do with huge inputs: sizes are checked before anything is read, and files over the limit
     are read last, one at a time, after the others are published. Each warning goes to
     `on_warning` the moment it is found (and into the report). A second writer waits `lock_timeout` seconds, then raises
@@ -162,6 +188,9 @@ def build(
     store = open_store(index_dir)
     if commit_every < 1:
         raise InvalidArgument(f"commit_every must be at least 1, not {commit_every}")
+    if any(str(p) == STDIN_PATH for p in paths):
+        folder = save_stdin(stdin if stdin is not None else sys.stdin.buffer, store.default_cache_path)
+        paths = [folder if str(p) == STDIN_PATH else p for p in paths]
     new_paths = [str(Path(p).resolve()) for p in paths]
     if not new_paths and not store.exists() and not store.recovered_sources():
         raise SourceNotFound("nothing to index: pass a folder or a .txt/.jsonl file")
@@ -171,12 +200,10 @@ def build(
                 f"{path}: no such file or folder; it is a source of this index: if it moved, index its "
                 f"new place and drop this one with 'accord index --forget {path}'"
             )
-    list(iter_input_files(Path(p) for p in new_paths))  # SourceNotFound before anything is written
+    _require_readers(iter_input_files(Path(p) for p in new_paths))  # SourceNotFound before anything is written
     if encoder is None:
         encoder = resolve_encoder(index_dir, model=model, rebuild=rebuild)
-    prepare = getattr(encoder, "prepare", None)
-    if prepare is not None:
-        prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
+    encoder.prepare()  # e.g. export the ONNX model now, once, so that queries start without torch
 
     with store.transaction(lock_timeout=lock_timeout, fresh=rebuild) as tx:
         previous = tx.previous
@@ -199,9 +226,41 @@ def build(
         missing = [s for s in sources if s not in present]
         # A file whose name is not UTF-8 cannot be recorded in the store: reported, never read.
         files, unstorable = unstorable_paths(iter_input_files(Path(s) for s in present))
+        _require_readers(files)  # a known source may hold HTML too
+        for item in unstorable:
+            if on_skipped is not None:
+                on_skipped(item)
         update = _Update(tx, previous, encoder, settings, progress, large_files or LargeFiles(), on_warning)
+        update.on_skipped = on_skipped
+        update.read_options = read_options or ReadOptions()
+        update.publish_seconds = publish_seconds
         report = update.run(files, sources, missing, forgotten, embedding_cache or store.default_cache_path, commit_every)
         return replace(report, skipped=unstorable + report.skipped) if unstorable else report
+
+
+def _require_readers(files: Iterable[Path]) -> None:
+    """Raise MissingExtra (one line naming the extra) when `files` hold HTML pages and the
+    `html` extra is not installed, before anything is read or written."""
+    if any((input_kind(f) or ("",))[0] == "html" for f in files):
+        require("html")
+
+
+def save_stdin(stream: BinaryIO, cache_path: Path) -> Path:
+    """Keep the JSON lines on `stream` as a file named by its content hash in the stdin folder
+    beside the embedding cache, and return the folder (a source, so later updates keep them).
+
+    The same input piped twice is one file, so nothing is indexed twice."""
+    data = stream.read()
+    if not data.strip():
+        raise InvalidArgument("standard input is empty; pipe JSON lines (one article per line) into 'accord index -'")
+    folder = cache_path.parent / f"{cache_path.stem}-stdin"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"stdin-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
+    if not target.exists():
+        partial = target.with_name(f".{target.name}.partial")  # hidden: never read half-written
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return folder
 
 
 def resolve_encoder(index_dir: Path | str | Store, *, model: str | None = None, rebuild: bool = False) -> Encoder:
@@ -298,6 +357,12 @@ class _Update:
         self.progress = progress
         self.large_files = large_files
         self.stage_seconds: dict[str, float] = {}
+        self.on_skipped: Callable[[Skipped], None] | None = None
+        self.read_options = ReadOptions()
+        self.publish_seconds = PUBLISH_SECONDS
+        self.last_publish = time.monotonic()  # the run's start counts as a publish
+        self.embed_done = 0
+        self.embed_total = 0
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
@@ -340,7 +405,8 @@ class _Update:
         # A large file is read only in its own round: until then it counts as changed.
         state = _RunState(known_files, known, {str(p) for p in large} | set(gone_files), retry, len(to_check))
         totals = {"embedded": 0, "new_passages": 0, "generations": 0, "articles": 0, "passages": 0}
-        report = _ChangeSet(files=list(refused), skipped=[s for r in refused for s in r.skipped])
+        report = _ChangeSet(files=list(refused))
+        self._skip(report, [s for r in refused for s in r.skipped])
         # The files under the size limit go first, together, and are published before any large
         # file is read: one huge file never keeps the rest from becoming searchable. Then each
         # large file alone, so that only one is held in memory.
@@ -351,9 +417,9 @@ class _Update:
                     changes = self._changes(paths, roots, state, gone_files if number == 0 else [])
                 if number == 0:
                     changes.files += refused
-                for batch, first, last, through in self._batches(changes, commit_every):
-                    self._commit_batch(changes, batch, first, last, through, cache, sources, totals)
-                    del batch  # its passages go before the next batch is split, or the next file read
+                for batch, vectors, embedded, first, through in self._batches(changes, commit_every, cache):
+                    self._commit_batch(changes, batch, vectors, embedded, first, through, sources, totals)
+                    del batch, vectors  # the next batch is embedded, or the next file read, without them
                 state.commit(changes)
                 report.added += changes.added
                 report.updated += changes.updated
@@ -382,6 +448,13 @@ class _Update:
             generations=totals["generations"],
             stage_seconds={name: round(seconds, 4) for name, seconds in self.stage_seconds.items()},
         )
+
+    def _skip(self, changes: _ChangeSet, skipped: list[Skipped]) -> None:
+        """Record skipped inputs for the report and pass each on now, as it is found."""
+        changes.skipped += skipped
+        if self.on_skipped is not None:
+            for item in skipped:
+                self.on_skipped(item)
 
     def _warn(self, warning: str) -> None:
         """Keep a warning for the report and pass it on now, so that the user sees it at once."""
@@ -442,7 +515,7 @@ class _Update:
         if self.progress and paths:
             self.progress("read", state.read, state.to_read)
         for path in paths:
-            record, articles, _ = _read_file(path, roots)
+            record, articles, _ = _read_file(path, roots, self.read_options)
             articles = [replace(a, countries=tuple(article_countries(a.title, a.body))) for a in articles]
             state.read += 1
             if self.progress:
@@ -453,7 +526,7 @@ class _Update:
                 changes.files.append(FileRecord(record.path, record.size, record.mtime_ns, old.sha256, old.skipped))
                 continue
             changes.files.append(record)
-            changes.skipped += record.skipped
+            self._skip(changes, record.skipped)
             reread[record.path] = articles
 
         # Files changed in this run (or gone) give up their ids to the file read first.
@@ -461,17 +534,37 @@ class _Update:
         changed_files = state.changed_files
         record_of = {r.path: r for r in changes.files}
         wanted: dict[str, tuple[Article, str]] = {}
+
+        def other_owner(article_id: str, file: str) -> str | None:
+            """The other file that holds `article_id` (None if free or this file's own)."""
+            taken = article_id in wanted or article_id in state.claimed
+            owner = (wanted[article_id][1] if article_id in wanted else state.claimed.get(article_id)
+                     or known.get(article_id, ("", None))[1])
+            return owner if owner is not None and owner != file and (taken or owner not in changed_files) else None
+
         for file, articles in reread.items():
+            renamed: list[tuple[str, str, str]] = []  # (id, qualified id, owner)
             for article in articles:
-                taken = article.id in wanted or article.id in state.claimed
-                owner = (wanted[article.id][1] if article.id in wanted else state.claimed.get(article.id)
-                         or known.get(article.id, ("", None))[1])
-                if owner is not None and owner != file and (taken or owner not in changed_files):
-                    duplicate = Skipped(article.path, f"duplicate id {article.id!r} (first in {owner})")
-                    changes.skipped.append(duplicate)
-                    record_of[file].skipped.append(duplicate)  # remembered: read again if the owner goes
-                    continue
+                owner = other_owner(article.id, file)
+                if owner is not None:
+                    # Another source's id: this article keeps its own under its source's name.
+                    qualified = qualified_id(article.id, source_label(Path(file), roots))
+                    holder = other_owner(qualified, file)
+                    if holder is not None:
+                        duplicate = Skipped(article.path, f"duplicate id {article.id!r} (first in {owner}; "
+                                            f"its qualified form {qualified!r} is taken too, by {holder})")
+                        self._skip(changes, [duplicate])
+                        record_of[file].skipped.append(duplicate)  # remembered: read again if the owner goes
+                        continue
+                    renamed.append((article.id, qualified, owner))
+                    article = replace(article, id=qualified)
                 wanted[article.id] = (article, file)
+            if renamed:
+                first_id, first_qualified, first_owner = renamed[0]
+                self._warn(
+                    f"{file}: {len(renamed)} id(s) already held by other sources are indexed source-qualified "
+                    f"(e.g. {first_id!r}, taken by {first_owner}, is now {first_qualified!r})"
+                )
 
         this_round = set(reread) | set(gone_files)
         for article_id, (_hash, file) in known.items():
@@ -490,44 +583,62 @@ class _Update:
         changes.wanted = {article_id: file for article_id, (_a, file) in wanted.items()}
         return changes
 
-    def _batches(self, changes: _ChangeSet, commit_every: int):
-        """(articles with their passages, first?, last?, articles through this batch), about
-        `commit_every` passages each, split as needed so that one batch's passages are held."""
-        batch: list[tuple[Article, str, list[Passage]]] = []
-        size = 0
-        first = True
+    def _batches(self, changes: _ChangeSet, commit_every: int, cache: EmbeddingCache):
+        """(articles with their passages, their vectors, how many were computed, first?, articles
+        through this batch) for each generation to publish.
+
+        Every article is split first (cheap next to embedding), so the embedding total is exact
+        before the first passage is embedded. A batch ends at about `commit_every` passages, or
+        once `publish_seconds` have passed since the last publish: embedding goes in chunks of
+        a few model calls, so the time is checked every few seconds."""
+        items: list[tuple[Article, str, list[Passage]]] = []
         total = len(changes.add)
         for done, (article, file) in enumerate(changes.add, start=1):
             with self._stage("split"):
-                passages = split_article(article, self.encoder, self.settings)
+                items.append((article, file, split_article(article, self.encoder, self.settings)))
             if self.progress:
                 self.progress("split", done, total)
-            batch.append((article, file, passages))
+        self.embed_total += sum(len(passages) for _a, _f, passages in items)
+        if self.progress:
+            self.progress("embed", self.embed_done, self.embed_total)
+        chunk = max(self.encoder.embed_batch_size * 4, 1)
+        batch: list[tuple[Article, str, list[Passage]]] = []
+        parts: list[np.ndarray] = []
+        pending: list[str] = []
+        size = embedded = 0
+        first = True
+        for done, item in enumerate(items, start=1):
+            article, _file, passages = item
+            batch.append(item)
+            pending += [embedding_text(article, p, self.settings) for p in passages]
             size += len(passages)
-            if size >= commit_every and done < total:
-                yield batch, first, False, done
-                batch, size, first = [], 0, False
-        yield batch, first, True, total
+            if len(pending) < chunk and size < commit_every and done < total:
+                continue
+            vectors, new = self._embed_texts(cache, pending)
+            parts.append(vectors)
+            embedded += new
+            pending = []
+            due = size >= commit_every or (
+                self.publish_seconds > 0 and time.monotonic() - self.last_publish >= self.publish_seconds
+            )
+            if due and done < total:
+                yield batch, _stack(parts, self.encoder.dim), embedded, first, done
+                batch, parts, size, embedded, first = [], [], 0, 0, False
+        if pending:
+            vectors, new = self._embed_texts(cache, pending)
+            parts.append(vectors)
+            embedded += new
+        yield batch, _stack(parts, self.encoder.dim), embedded, first, total
 
-    def _commit_batch(
-        self, changes: _ChangeSet, batch: list, first: bool, last: bool, through: int, cache, sources: list[str], totals: dict
-    ) -> None:
-        """Embed one batch, write it into a new generation and publish that."""
-        tx = self.tx
-        texts = [embedding_text(a, p, self.settings) for a, _f, passages in batch for p in passages]
-        before = totals["new_passages"]
-        after = before + len(texts)
+    def _embed_texts(self, cache: EmbeddingCache, texts: list[str]) -> tuple[np.ndarray, int]:
+        """`_embed` with progress over the whole run's passages and storage faults named."""
         on_batch = None
         if self.progress:
-            progress = self.progress
-            # The total is known once every article is split; until then, extrapolate.
-            total = after if last else max(after + 1, round(after * len(changes.add) / max(through, 1)))
-            progress("embed", before, total)
-            on_batch = lambda done, todo: progress("embed", before + (after - before) * done // max(todo, 1), total)  # noqa: E731
+            progress, before, total = self.progress, self.embed_done, self.embed_total
+            on_batch = lambda done, todo: progress("embed", before + len(texts) * done // max(todo, 1), total)  # noqa: E731
         try:
             with self._stage("embed"):
                 vectors, embedded = self._embed(cache, texts, on_batch)
-            del texts  # a huge article's batch is hundreds of MB: hold each part only while it is needed
         except sqlite3.DatabaseError as err:
             if is_disk_full(err):
                 raise IndexWriteError(
@@ -537,8 +648,18 @@ class _Update:
             if is_corruption(err):
                 raise corrupted(self.cache_path, err) from None
             raise
+        self.embed_done += len(texts)
         if self.progress:
-            self.progress("embed", after, total)
+            self.progress("embed", self.embed_done, self.embed_total)
+        return vectors, embedded
+
+    def _commit_batch(
+        self, changes: _ChangeSet, batch: list, vectors: np.ndarray, embedded: int, first: bool, through: int,
+        sources: list[str], totals: dict,
+    ) -> None:
+        """Write one embedded batch into a new generation and publish that."""
+        tx = self.tx
+        after = totals["new_passages"] + len(vectors)
 
         # A file's record is written with its last article, so that a run killed between
         # batches reads a half-done file again; files with nothing to add go with the first.
@@ -579,6 +700,7 @@ class _Update:
                 keyword.add(article)
         with self._stage("publish"):
             self._publish(tx, sources, articles, passages)
+        self.last_publish = time.monotonic()
         totals["embedded"] += embedded
         totals["new_passages"] = after
         totals["generations"] += 1
@@ -590,7 +712,7 @@ class _Update:
         all that is held beside it (a huge article is one batch of 170,000 passages: a dict of
         as many vectors and a stacked copy were three times the array)."""
         # An encoder may ask for larger calls (a DaskEncoder: enough to keep every worker busy).
-        batch_size = getattr(self.encoder, "embed_batch_size", BATCH_SIZE)
+        batch_size = self.encoder.embed_batch_size
         vectors = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
         embedded = 0
         for start in range(0, len(texts), EMBED_SLICE):
@@ -614,6 +736,13 @@ class _Update:
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
+
+
+def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:
+    """One array of the chunks' vectors (no copy for a single chunk)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty((0, dim), dtype=np.float32)
 
 
 def _slice_progress(on_batch: Callable[[int, int], None], start: int, size: int, total: int) -> Callable[[int, int], None]:
@@ -700,10 +829,12 @@ def stat_changed(path: Path, known: FileRecord | None) -> bool:
     return (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns)
 
 
-def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list[Article], list[str]]:
+def _read_file(
+    path: Path, roots: Sequence[Path] = (), options: ReadOptions | None = None
+) -> tuple[FileRecord, list[Article], list[str]]:
     """Read a source file once: its record (stat, hash, problems), its articles and warnings
-    (none: size is checked before reading); a .txt article's id is its path under the source
-    folder in `roots` that holds it."""
+    (none: size is checked before reading); a one-article file's id (.txt, .html) is its path
+    under the source folder in `roots` that holds it."""
     try:
         stat = path.stat()
         data = path.read_bytes()
@@ -712,11 +843,12 @@ def _read_file(path: Path, roots: Sequence[Path] = ()) -> tuple[FileRecord, list
     digest = hashlib.sha256(data).hexdigest()
     articles: list[Article] = []
     skipped: list[Skipped] = []
-    for item in read_articles(path, data):
+    one_article = (input_kind(path) or ("text",))[0] in ONE_ARTICLE_KINDS
+    for item in read_articles(path, data, options):
         if isinstance(item, Skipped):
             skipped.append(item)
         else:
-            articles.append(replace(item, id=text_article_id(path, roots)) if path.suffix == TEXT_SUFFIX else item)
+            articles.append(replace(item, id=text_article_id(path, roots)) if one_article else item)
     # A file written moments ago may change again within the clock's resolution at the same
     # size; recording size -1 makes the next run compare its hash instead of trusting its stat.
     racy = time.time() - stat.st_mtime_ns / 1e9 < _RACY_SECONDS

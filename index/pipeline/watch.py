@@ -22,7 +22,7 @@ from index.embedding.encoder import Encoder
 from index.errors import AccordError
 from index.pipeline.builder import BuildReport, build
 from index.storage.base import Store
-from index.text.articles import JSONL_SUFFIX, TEXT_SUFFIX
+from index.text.articles import is_input_file
 from index.text.normalise import display_path
 
 
@@ -39,9 +39,9 @@ _LOCK_WAIT_SECONDS = 600.0  # a watcher waits for another writer rather than dro
 
 
 def is_article_file(path: str) -> bool:
-    """True for the files the indexer reads (.txt, .jsonl), not hidden or editor temp files."""
+    """True for the files the indexer reads (`articles.KINDS`), not hidden or editor temp files."""
     name = Path(path).name
-    return Path(path).suffix in (TEXT_SUFFIX, JSONL_SUFFIX) and not name.startswith(".")
+    return is_input_file(path) and not name.startswith(".")
 
 
 def wait_until_settled(paths: set[str], settle_seconds: float, stop: Event | None = None) -> None:

@@ -1,9 +1,17 @@
-"""Articles: the cleaned unit Accord indexes, and reading them from `.txt` and `.jsonl` files."""
+"""Articles: the cleaned unit Accord indexes, and reading them from input files.
+
+Inputs: `.txt` (one scraped article), `.html`/`.htm` (one news page; the `html` extra), `.jsonl`
+(one article per line), `.csv`/`.tsv` (one article per row), each also compressed as `.gz`,
+`.bz2` or `.xz`. The kind is told by the suffixes, never guessed from the content.
+"""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +22,12 @@ from index.text.normalise import clean_text, decode_bytes, display_path, has_uns
 
 TEXT_SUFFIX = ".txt"
 JSONL_SUFFIX = ".jsonl"
+# suffix -> kind of input; a compression suffix may follow any of them.
+KINDS = {".txt": "text", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".html": "html", ".htm": "html"}
+DECOMPRESS = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+# Kinds that hold one article per file: the id comes from the file's path.
+ONE_ARTICLE_KINDS = ("text", "html")
+SUPPORTED = ".txt, .html, .jsonl, .csv or .tsv (each also as .gz, .bz2 or .xz)"
 
 # JSONL field names accepted for each Article field, first match wins. The aliases let standard
 # collections load as they are: TIME uses `docno`/`text`, Reuters-21578 uses `newid` (and keeps
@@ -66,8 +80,42 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read inputs that do not describe themselves: `columns` names the columns of a
+    CSV/TSV file in order (`("class", "title", "body")` for AG News), for files without a header
+    row; None means the header row names them."""
+
+    columns: tuple[str, ...] | None = None
+
+
+def input_kind(path: Path | str) -> tuple[str, str | None] | None:
+    """(kind, compression suffix or None) of an input file by its suffixes, None if not an input:
+    `a.jsonl.gz` is ("jsonl", ".gz"), `a.txt` ("text", None)."""
+    suffixes = Path(path).suffixes  # case counts: BBC's README.TXT is no article
+    compression = suffixes[-1] if suffixes and suffixes[-1] in DECOMPRESS else None
+    rest = suffixes[:-1] if compression else suffixes
+    kind = KINDS.get(rest[-1]) if rest else None
+    return None if kind is None else (kind, compression)
+
+
+def input_stem(path: Path | str) -> str:
+    """The file's name without its input and compression suffixes ("reuters" for reuters.jsonl.gz)."""
+    name = Path(path).name
+    found = input_kind(path)
+    if found is None:
+        return Path(path).stem
+    kind_suffix_len = len(Path(name[: len(name) - len(found[1] or "")]).suffix)
+    return name[: len(name) - len(found[1] or "") - kind_suffix_len]
+
+
+def is_input_file(path: Path | str) -> bool:
+    """True when the name says the file is an input Accord reads (see `KINDS`)."""
+    return input_kind(path) is not None
+
+
 def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield every `.txt` and `.jsonl` file under `paths` (files or folders) in sorted order.
+    """Yield every input file (see `SUPPORTED`) under `paths` (files or folders) in sorted order.
 
     Raises SourceNotFound for a path that does not exist or a file of another kind, before any
     file is yielded, so a typo never half-updates an index.
@@ -75,30 +123,50 @@ def iter_input_files(paths: Iterable[Path]) -> Iterator[Path]:
     roots = [Path(p) for p in paths]
     for root in roots:
         if not root.exists():
-            raise SourceNotFound(f"{root}: no such file or folder; pass a folder or a .txt/.jsonl file")
-        if root.is_file() and root.suffix not in (TEXT_SUFFIX, JSONL_SUFFIX):
-            raise SourceNotFound(f"{root}: not a .txt or .jsonl file; pass a folder or a .txt/.jsonl file")
+            raise SourceNotFound(f"{root}: no such file or folder; pass a folder or a {SUPPORTED} file")
+        if root.is_file() and not is_input_file(root):
+            raise SourceNotFound(f"{root}: not an input file; pass a folder or a {SUPPORTED} file")
     for root in roots:
         if root.is_file():
             yield root
             continue
         for path in sorted(root.rglob("*")):
             hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-            if path.is_file() and not hidden and path.suffix in (TEXT_SUFFIX, JSONL_SUFFIX):
+            if path.is_file() and not hidden and is_input_file(path):
                 yield path
 
 
 def text_article_id(path: Path, roots: Iterable[Path]) -> str:
-    """A .txt article's id: its path under the source folder it was found in, without the suffix
-    ("business/001" for bbc/business/001.txt), so equal file names in subfolders never collide;
-    for a file directly in the folder, or given by itself, that is its name's stem."""
+    """A one-article file's id: its path under the source folder it was found in, without the
+    suffixes ("business/001" for bbc/business/001.txt or 001.txt.gz), so equal file names in
+    subfolders never collide; for a file directly in the folder, or given by itself, that is its
+    name without suffixes."""
     for root in roots:
         if root.is_dir():
             try:
-                return path.relative_to(root).with_suffix("").as_posix()
+                relative = path.relative_to(root)
             except ValueError:
                 continue
-    return path.stem
+            return (relative.parent / input_stem(path)).as_posix()
+    return input_stem(path)
+
+
+def source_label(path: Path, roots: Iterable[Path]) -> str:
+    """The name that qualifies an id taken by another source: a record file's name without
+    suffixes ("reuters21578"), or for a one-article file the source folder it was found in
+    ("politics" for a file under .../bbc/politics)."""
+    found = input_kind(path)
+    if found is not None and found[0] not in ONE_ARTICLE_KINDS:
+        return input_stem(path)
+    for root in roots:
+        if root.is_dir() and path.is_relative_to(root):
+            return root.name
+    return path.parent.name
+
+
+def qualified_id(article_id: str, label: str) -> str:
+    """The source-qualified form of an id: `LABEL:ID` ("reuters21578:100")."""
+    return f"{label}:{article_id}"
 
 
 def unstorable_paths(files: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
@@ -117,11 +185,12 @@ def unstorable_paths(files: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     return usable, skipped
 
 
-def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | Skipped]:
+def read_articles(path: Path, data: bytes | None = None, options: ReadOptions | None = None) -> Iterator[Article | Skipped]:
     """Read one input file (or its bytes, already read) into Articles; bad parts become Skipped.
 
     Never raises for what the file holds: every record is either an Article or a Skipped that
-    names the file (and line) and the reason.
+    names the file (and line) and the reason. A compressed file is decompressed first; an HTML
+    page needs the `html` extra (the builder checks it before reading).
     """
     if not is_storable_path(path):
         yield Skipped(display_path(path), "file name is not valid UTF-8; rename the file to index it")
@@ -132,8 +201,20 @@ def read_articles(path: Path, data: bytes | None = None) -> Iterator[Article | S
         except OSError as err:
             yield Skipped(display_path(path), f"cannot be read ({err.strerror})")
             return
-    if path.suffix == JSONL_SUFFIX:
+    kind, compression = input_kind(path) or ("text", None)
+    if compression is not None:
+        try:
+            data = DECOMPRESS[compression](data)
+        except (OSError, EOFError, ValueError, lzma.LZMAError) as err:
+            yield Skipped(display_path(path), f"not a valid {compression[1:]} file ({str(err)[:80] or type(err).__name__}); "
+                          "recompress it or remove the suffix")
+            return
+    if kind == "jsonl":
         yield from _read_jsonl(path, data)
+    elif kind in ("csv", "tsv"):
+        yield from _read_table(path, data, kind, options or ReadOptions())
+    elif kind == "html":
+        yield _read_html(path, data)
     else:
         yield _read_text(path, data)
 
@@ -152,7 +233,7 @@ def _read_text(path: Path, data: bytes) -> Article | Skipped:
     if cleaned.empty_reason is not None:
         return Skipped(display_path(path), cleaned.empty_reason)
     return Article(
-        id=path.stem,
+        id=input_stem(path),
         title=cleaned.title,
         body=cleaned.body,
         date=cleaned.date,
@@ -234,20 +315,66 @@ def _read_jsonl(path: Path, data: bytes) -> Iterator[Article | Skipped]:
         if not isinstance(record, dict):
             yield Skipped(where, "not a JSON object")
             continue
-        try:
-            article = _record_article(record, f"{path}:{number}")
-        except _BadRecord as err:
-            yield Skipped(where, str(err))
-            continue
-        if article is None:
-            yield Skipped(where, "needs an 'id' and a 'body'")
-            continue
-        if article.id in first_line:
-            # Within one file the first record keeps the id; never silently replaced by a later one.
-            yield Skipped(where, f"duplicate id {article.id!r} (first on line {first_line[article.id]})")
-            continue
-        first_line[article.id] = number
-        yield article
+        yield _checked_record(record, path, number, first_line, "needs an 'id' and a 'body'")
+
+
+def _checked_record(record: dict, path: Path, number: int, first_line: dict[str, int], missing: str) -> Article | Skipped:
+    """The record on line `number` as an Article, or Skipped: a bad field, no id or body
+    (`missing` says what is needed), or an id an earlier line of the file has (`first_line`)."""
+    where = f"{display_path(path)}:{number}"
+    try:
+        article = _record_article(record, f"{path}:{number}")
+    except _BadRecord as err:
+        return Skipped(where, str(err))
+    if article is None:
+        return Skipped(where, missing)
+    if article.id in first_line:
+        # Within one file the first record keeps the id; never silently replaced by a later one.
+        return Skipped(where, f"duplicate id {article.id!r} (first on line {first_line[article.id]})")
+    first_line[article.id] = number
+    return article
+
+
+def _read_table(path: Path, data: bytes, kind: str, options: ReadOptions) -> Iterator[Article | Skipped]:
+    from index.text.tabular import TableError, table_records
+
+    name = display_path(path)
+    text = decode_text(data)
+    if text is None:
+        yield Skipped(name, "binary or undecodable; expected CSV/TSV text")
+        return
+    first_line: dict[str, int] = {}
+    try:
+        for item in table_records(text, "\t" if kind == "tsv" else ",", options.columns):
+            if isinstance(item, TableError):
+                yield Skipped(f"{name}:{item.line}" if item.line else name, item.reason)
+                continue
+            number, record = item
+            yield _checked_record(record, path, number, first_line, "needs a 'body' (or 'text'/'description') value")
+    except TableError as err:
+        yield Skipped(name, err.reason)
+
+
+def _read_html(path: Path, data: bytes) -> Article | Skipped:
+    from index.text.html import extract_page
+
+    text = decode_text(data)
+    if text is None:
+        return Skipped(display_path(path), "binary or undecodable; expected an HTML page")
+    page = extract_page(text)
+    if page is None:
+        return Skipped(display_path(path), "no article text found in the page (only navigation, menus or scripts)")
+    body = normalise_body(page.body)
+    return Article(
+        id=input_stem(path),
+        title=page.title or title_from_body(body),
+        body=body,
+        date=parse_date(page.date or ""),
+        source=page.source,
+        url=page.url,
+        path=str(path),
+        title_derived=not page.title,
+    )
 
 
 def _record_article(record: dict, where: str) -> Article | None:

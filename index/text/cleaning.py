@@ -41,10 +41,21 @@ _PHOTO_CREDIT = re.compile(r"^(©|\(c\)\s|(photo|image|picture|credit)s?\s*(cred
 _TIMESTAMP_LINE = re.compile(r"^\d{1,2}:\d{2}\s*(GMT|UTC)\b", re.I)
 _UPDATED_LINE = re.compile(r"^(updated|published|posted|last updated)\s*:?\s*(?P<when>.+)$", re.I)
 _OUTLET_LINE = re.compile(r"^\((?P<outlet>[A-Z][\w .&-]{1,40})\)$")
-# "MOSCOW (Sputnik) —" or "TEHRAN, January 20 (Sputnik) –": an outlet named in a dateline.
-_DATELINE_OUTLET = re.compile(r"^[A-Z][A-Z .,'-]{2,}(?:,\s*[A-Z][a-z]+\.?\s+\d{1,2})?\s*\((?P<outlet>[A-Z][\w .&-]{1,40})\)")
+# "MOSCOW (Sputnik) —", "TEHRAN, January 20 (Sputnik) –" or "WASHINGTON, May 5, 2021 (AP) —":
+# an outlet named in a dateline.
+_DATELINE_OUTLET = re.compile(
+    r"^[A-Z][A-Z .,'-]{2,}(?:,\s*[A-Z][a-z]+\.?\s+\d{1,2}(?:,\s*\d{4})?)?\s*\((?P<outlet>[A-Z][\w .&-]{1,40})\)"
+)
 # "Russian Defense Minister Sergei Shoigu - Sputnik International": a caption credited to the outlet.
-_CAPTION_OUTLET = re.compile(r"\s[-–—]\s(?P<outlet>[A-Z][\w&]+)(\s(International|News|Agency))?$")
+# A headline ends the same way with the name of whom it quotes ("Choose hope over fear -
+# Kennedy", BBC's style), so the name must read as an outlet: followed by International, News or
+# Agency, or one of the wire services (`_WIRES`); and the first line, the headline's place, is
+# never read for it.
+_CAPTION_OUTLET = re.compile(r"\s[-–—]\s(?P<outlet>[A-Z][\w&]+)(?P<kind>\s(International|News|Agency))?$")
+_WIRES = {
+    "Reuters", "AFP", "AP", "Xinhua", "TASS", "Sputnik", "RIA", "Interfax", "IRNA", "Anadolu", "Yonhap",
+    "Kyodo", "Bernama", "PTI", "ANI", "UPI", "dpa", "EFE", "ANSA", "Itar-Tass",
+}
 _JUNK_LINE = re.compile(r"^[\W\d_]*$")
 # A trailing backslash is a feed's line-break marker (AG News writes "\\" for one), not text.
 _SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]\\]*$")
@@ -91,24 +102,28 @@ def clean_raw_article(raw: str) -> CleanedText:
     The body is the prose lines after the header; a file with no prose line keeps every line
     that is not page furniture, the first as the title when there are several.
     """
-    lines = [" ".join(line.split()) for line in raw.splitlines()]
-    lines = [line for line in lines if line]
+    raw_lines = [" ".join(line.split()) for line in raw.splitlines()]
+    headline = _standalone_headline(raw_lines)
+    lines = [line for line in raw_lines if line]
     lines = _cut_comments(lines)
+    if headline is not None:
+        lines = lines[1:]
 
     first_prose = next((i for i, line in enumerate(lines) if _is_prose(line)), len(lines))
     header, rest = lines[:first_prose], lines[first_prose:]
 
     date_found = _find_date(header + rest[:1])
-    source = _find_source(header + rest[:3])
+    source = _find_source(header + rest[:3], headline=headline or (lines[0] if lines else None))
     body_lines = [line for line in rest if _is_prose(line) and not _is_boilerplate(line)]
-    picked = _pick_title(header)
+    picked = headline or _pick_title(header)
     if not body_lines:
         # No prose line at all: a short item, not a page of furniture (see the module docstring).
         # A lone word ("Home", "Sport") is a menu entry, never a whole article.
         kept = [line for line in header if not _is_boilerplate(line) and len(line.split()) > 1]
-        # A short item leads with its headline; a byline after it is more capitalised but is no title.
-        picked = kept[0] if len(kept) > 1 else None
-        body_lines = kept[1:] if picked else kept
+        if headline is None:
+            # A short item leads with its headline; a byline after it is more capitalised but is no title.
+            picked = kept[0] if len(kept) > 1 else None
+        body_lines = kept[1:] if picked and headline is None else kept
         if not body_lines:
             reason = _ONLY_FURNITURE if lines else _NO_TEXT
             return CleanedText(title="", body="", date=date_found, source=source, title_derived=True, empty_reason=reason)
@@ -130,6 +145,21 @@ def title_from_body(body: str) -> str:
     if len(words) <= _DERIVED_TITLE_WORDS:
         return first
     return " ".join(words[:_DERIVED_TITLE_WORDS]).rstrip(",;:") + "…"
+
+
+def _standalone_headline(raw_lines: list[str]) -> str | None:
+    """The first line when it stands alone as a headline: short, followed by a blank line and
+    then more text, and not page furniture. BBC files are written so ("Could rivalry overshadow
+    election?" then a blank line); such a line is the title even when it ends like a sentence."""
+    filled = [i for i, line in enumerate(raw_lines) if line]
+    if len(filled) < 2:
+        return None
+    first = filled[0]
+    line = raw_lines[first]
+    standalone = first + 1 < len(raw_lines) and not raw_lines[first + 1]
+    if not standalone or not 2 <= len(line.split()) <= _DERIVED_TITLE_WORDS or _is_boilerplate(line):
+        return None
+    return line
 
 
 def _cut_comments(lines: list[str]) -> list[str]:
@@ -174,9 +204,9 @@ def _is_stamp(line: str) -> bool:
 def _pick_title(header: list[str]) -> str | None:
     """The most headline-like line before the article text: title case wins over captions."""
     candidates = [
-        line for line in header
+        line for i, line in enumerate(header)
         if not _is_boilerplate(line)
-        and not _CAPTION_OUTLET.search(line)
+        and (i == 0 or _caption_outlet(line) is None)  # a headline may end "- Name"; a caption is no title
         and 2 <= len(line.split()) <= _TITLE_MAX_WORDS
     ]
     if not candidates:
@@ -206,15 +236,25 @@ def _find_date(lines: list[str]) -> str | None:
     return None
 
 
-def _find_source(lines: list[str]) -> str | None:
+def _find_source(lines: list[str], headline: str | None = None) -> str | None:
+    """The outlet: an "(Xinhua)" line, then a dateline's "(Sputnik)", then a credited caption;
+    `headline`, the file's first line, is never read as a caption."""
     for pattern in (_OUTLET_LINE, _DATELINE_OUTLET):
         for line in lines:
             found = pattern.search(line)
             if found:
                 return found.group("outlet").strip()
     for line in lines:
-        found = _CAPTION_OUTLET.search(line)
-        if found:
-            return found.group("outlet")
+        outlet = None if line == headline else _caption_outlet(line)
+        if outlet:
+            return outlet
     return None
+
+
+def _caption_outlet(line: str) -> str | None:
+    """The outlet a caption line is credited to ("... - Sputnik International"), or None."""
+    found = _CAPTION_OUTLET.search(line)
+    if found is None or not (found.group("kind") or found.group("outlet") in _WIRES):
+        return None
+    return found.group("outlet")
 
