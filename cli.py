@@ -18,12 +18,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from index.errors import AccordError
+from index.errors import AccordError, InvalidParameter
 from index.storage.location import ENV_VAR, default_index_dir
+
+if TYPE_CHECKING:
+    from search.engine import Engine
 
 app = typer.Typer(
     name="accord",
@@ -82,7 +85,7 @@ DbOption = Annotated[
         help="A PostgreSQL store (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) instead of an index folder. "
         "Default: $ACCORD_DATABASE_URL. Passwords are never printed. With $ACCORD_PG_TEXTSEARCH=on and a server "
         "that preloads pg_textsearch, writers keep its BM25 index and searches take keyword candidates from it "
-        "(off by default: it pays from about 100,000 articles; see the README).",
+        "(off by default: it pays from about 100,000 articles; see docs/guide.md).",
     ),
 ]
 ReplicaOption = Annotated[
@@ -118,7 +121,9 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except AccordError as err:
-        typer.echo(f"accord: error: {err}", err=True)
+        # A parameter's error names it in plain words; here it is the flag a user typed.
+        message = err.worded(lambda name: "--" + name) if isinstance(err, InvalidParameter) else str(err)
+        typer.echo(f"accord: error: {message}", err=True)
         raise typer.Exit(1) from None
     except OSError as err:
         typer.echo(f"accord: error: {err.filename or ''}: {err.strerror or err}", err=True)
@@ -144,6 +149,16 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+@contextmanager
+def _engine(index: Path | None, db: str | None, replica: list[str] | None = None) -> Iterator[Engine]:
+    """The Engine every reading command uses: --db (or $ACCORD_DATABASE_URL) else the folder,
+    searched on --replica first; closed when the command ends."""
+    from search.engine import Engine
+
+    with Engine.open(_location(index, db), replicas=replica or ()) as engine:
+        yield engine
+
+
 def _index_dir(option: Path | None) -> Path:
     return (option or default_index_dir()).expanduser()
 
@@ -160,10 +175,22 @@ def _location(index: Path | None, db: str | None) -> Path | str:
 def index_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Folders or .txt/.jsonl files to add. None: re-read the known sources.", show_default=False),
+        typer.Argument(help="Folders or .txt/.html/.jsonl/.csv/.tsv files (also .gz/.bz2/.xz) to add; - reads JSON lines from stdin. None: re-read the known sources.", show_default=False),
     ] = None,
     index: IndexOption = None,
     db: DbOption = None,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", metavar="NAMES", show_default=False,
+                     help="Comma-separated names of the columns of CSV/TSV files without a header row, in order (AG News: class,title,body); not remembered: pass it again when such a file changes."),
+    ] = None,
+    progress_mode: Annotated[
+        ProgressMode | None,
+        typer.Option("--progress", show_default=False, help="bar (a terminal's default), plain (a line every few seconds: the default when stderr is not a terminal) or none."),
+    ] = None,
+    publish_every: Annotated[
+        float, typer.Option("--publish-every", min=0.0, metavar="SECONDS", help="Also publish the work after this many seconds, so the first articles are searchable soon (0: only by --commit-every).")
+    ] = 60.0,
     rebuild: Annotated[
         bool,
         typer.Option("--rebuild", help="Build anew from the known sources, forgetting the old settings and model; works when the manifest or embedding cache is damaged."),
@@ -180,7 +207,7 @@ def index_command(
     commit_every: Annotated[
         int, typer.Option("--commit-every", min=1, help="Publish the work every this many passages, so a long update is searchable as it goes.")
     ] = 10_000,
-    max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.0, help="Warn about (or with --refuse-large skip) input files larger than this.")] = 20.0,
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", min=0.0, help="Warn at once about input files larger than this and index them last, one at a time (or with --refuse-large skip them).")] = 20.0,
     refuse_large: Annotated[bool, typer.Option("--refuse-large", help="Skip files over --max-file-mb instead of indexing them with a warning.")] = False,
     dask: DaskOption = None,
     workers: WorkersOption = None,
@@ -195,6 +222,9 @@ def index_command(
 
     --dask or --workers embed on a Dask cluster instead of this process: the same vectors and
     cache; a lost worker's batches are rerun on the others.
+
+    Each input record that cannot be indexed is named on stderr as it is read; the exit code is
+    then 3 (the rest is indexed). Ctrl-C stops the run; the index keeps what it published.
     """
     _one_cluster(dask, workers)
     with _user_errors():
@@ -202,25 +232,31 @@ def index_command(
             _check(_location(index, db), as_json)
             return
         from index.pipeline.builder import LargeFiles, build
+        from index.text.articles import ReadOptions
 
-        with _embedding_cluster(_location(index, db), model, rebuild, dask, workers) as encoder, _Progress() as progress:
+        names = tuple(c.strip() for c in columns.split(",")) if columns is not None else None
+        if names is not None and not all(names):
+            raise typer.BadParameter(f"{columns!r} has an empty name; give names separated by commas", param_hint="'--columns'")
+        with _embedding_cluster(_location(index, db), model, rebuild, dask, workers) as encoder, _Progress(progress_mode or (ProgressMode.bar if sys.stderr.isatty() else ProgressMode.plain)) as progress:
             report = build(
-                paths or [], _location(index, db), encoder=encoder, model=model, rebuild=rebuild, progress=progress,
-                forget=forget or [], commit_every=commit_every,
+                [Path(p) if str(p) != "-" else "-" for p in paths or []], _location(index, db), encoder=encoder,
+                model=model, rebuild=rebuild, progress=progress, forget=forget or [], commit_every=commit_every,
                 large_files=LargeFiles(max_mb=max_file_mb, refuse=refuse_large),
+                on_warning=lambda warning: progress.note(f"accord: warning: {_printable(warning)}"),
+                on_skipped=lambda s: progress.note(f"accord: skipped {_printable(s.path)}: {_printable(s.reason)}"),
+                read_options=ReadOptions(columns=names), publish_seconds=publish_every,
             )
-        for skipped in report.skipped:
-            typer.echo(f"accord: skipped {_printable(skipped.path)}: {_printable(skipped.reason)}", err=True)
-        for warning in report.warnings:
-            typer.echo(f"accord: warning: {_printable(warning)}", err=True)
         if as_json:
             typer.echo(json.dumps(asdict(report)))
-            return
-        typer.echo(
-            f"Indexed {report.articles} articles ({report.passages} passages) in {report.index_dir}: "
-            f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache"
-            + (f"; published in {report.generations} batches." if report.generations > 1 else ".")
-        )
+        else:
+            typer.echo(
+                f"Indexed {report.articles} articles ({report.passages} passages) in {report.index_dir}: "
+                f"{_changes_line(report)}; {report.embedded} passages embedded, {report.reused_embeddings} from cache"
+                + (f"; published in {report.generations} batches." if report.generations > 1 else ".")
+            )
+        if report.skipped:
+            typer.echo(f"accord: {len(report.skipped)} input record(s) skipped (named above); exit code {EXIT_SKIPPED}", err=True)
+            raise typer.Exit(EXIT_SKIPPED)
 
 
 def _one_cluster(dask: str | None, workers: int | None) -> None:
@@ -349,6 +385,22 @@ SinceOption = Annotated[str | None, typer.Option("--since", help="Only articles 
 UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles dated on or before: a year, month or date.", show_default=False)]
 KOption = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json (one object per hit per line) or csv.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def _chosen(output: Format, as_json: bool) -> Format:
+    return Format.json if as_json else output
+
+
+def _write_csv(header: list[str], rows) -> None:
+    """CSV on stdout; every text cell through output_safety.csv_cell (no formula injection)."""
+    import csv
+
+    from search.output_safety import csv_cell
+
+    writer = csv.writer(sys.stdout)
+    writer.writerow(header)
+    writer.writerows([csv_cell(v) if isinstance(v, str) else v for v in row] for row in rows)
 NoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Show near-duplicate copies as hits of their own.")]
 
 
@@ -359,6 +411,7 @@ def search_command(
     db: DbOption = None,
     replica: ReplicaOption = None,
     k: KOption = 10,
+    page: Annotated[int, typer.Option("--page", "-p", min=1, help="Which page of --k hits to show: 2 shows hits k+1 to 2k.")] = 1,
     mode: Annotated[Mode, typer.Option("--mode", "-m", help="hybrid fuses keyword and semantic ranks.")] = Mode.hybrid,
     country: CountryOption = None,
     source: SourceOption = None,
@@ -368,7 +421,7 @@ def search_command(
     facets: Annotated[bool, typer.Option("--facets", help="Also count the candidates by country, year and source.")] = False,
     no_collapse: NoCollapseOption = False,
     output: FormatOption = Format.table,
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    as_json: JsonFlag = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="A malformed query is an error instead of being read as plain words.")] = False,
 ) -> None:
@@ -378,19 +431,24 @@ def search_command(
     copies of a story are collapsed into one hit that lists them. A query that is not well
     formed (an open quote or bracket, an unknown field:) is read as plain words and a note says
     so. With --json, one JSON object per hit per line, then a line {"facets": ...} with
-    --facets and a line {"notes": [...]} when the query was read other than as typed.
+    --facets and a line {"notes": [...]} when the query was read other than as typed. --facets
+    has no CSV form: use it with table or json. --page N shows hits (N-1)*k+1 to N*k; the table
+    ends with "hits 11-20 of about N", N counting the ranked candidates after collapsing.
     """
     with _user_errors():
+        from index.errors import InvalidArgument
         from index.storage.filters import Filters
-        from search.engine import Engine
 
+        output = _chosen(output, as_json)
+        if facets and output is Format.csv:
+            raise InvalidArgument("--facets has no CSV form; use --format table or json with it")
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
+        with _engine(index, db, replica) as engine:
             result = engine.search(
                 query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse,
-                facets=facets, strict=strict,
+                facets=facets, strict=strict, offset=(page - 1) * k,
             )
-        _print_result(result, Format.json if as_json else output, explain)
+        _print_result(result, output, explain)
 
 
 @app.command("similar")
@@ -406,22 +464,22 @@ def similar_command(
     until: UntilOption = None,
     no_collapse: NoCollapseOption = False,
     output: FormatOption = Format.table,
+    as_json: JsonFlag = False,
     explain: Annotated[bool, typer.Option("--explain", help="Show each hit's keyword and semantic rank and score.")] = False,
 ) -> None:
     """Articles most like article ID (more-like-this through the hybrid ranker), itself and its copies left out."""
     with _user_errors():
         from index.storage.filters import Filters
-        from search.engine import Engine
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
+        with _engine(index, db, replica) as engine:
             result = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
-        _print_result(result, output, explain)
+        _print_result(result, _chosen(output, as_json), explain)
 
 
 def _print_result(result, output: Format, explain: bool) -> None:
     # Article text is the web's: every format goes through search.output_safety.
-    from search.output_safety import csv_cell, json_line
+    from search.output_safety import json_line
 
     hits, facets = result.hits, result.facets
     if output is Format.json:
@@ -433,23 +491,23 @@ def _print_result(result, output: Format, explain: bool) -> None:
             typer.echo(json_line({"notes": list(result.notes)}))
         return
     if output is Format.csv:
-        import csv
-
         for note in result.notes:
             typer.echo(f"note: {note}", err=True)
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"])
-        for rank, hit in enumerate(hits, start=1):
-            cells = [hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries)]
-            tail = ["; ".join(hit.duplicates), hit.snippet, hit.url, hit.path]
-            writer.writerow([rank, *map(csv_cell, cells), f"{hit.score:.6f}", *map(csv_cell, tail)])
+        _write_csv(
+            ["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"],
+            ([rank, hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries), f"{hit.score:.6f}",
+              "; ".join(hit.duplicates), hit.snippet, hit.url, hit.path] for rank, hit in enumerate(hits, start=result.offset + 1)),
+        )
         return
     for note in result.notes:
         typer.echo(f"note: {note}")
     if not hits:
-        typer.echo("No hits.")
-    for rank, hit in enumerate(hits, start=1):
+        typer.echo(f"No hits after the first {result.total}." if result.offset and result.total else "No hits.")
+    for rank, hit in enumerate(hits, start=result.offset + 1):
         typer.echo(_format_hit(rank, hit, explain))
+    if hits:
+        about = "" if result.complete else "about "
+        typer.echo(f"hits {result.offset + 1}-{result.offset + len(hits)} of {about}{result.total}")
     if facets is not None:
         typer.echo(_format_facets(facets))
 
@@ -467,10 +525,26 @@ def _format_hit(rank: int, hit, explain: bool) -> str:
             f"{name} " + (f"#{leg.rank} ({leg.score:.3f})" if leg else "—")
             for name, leg in (("keyword", hit.keyword), ("semantic", hit.semantic))
         ]
+        if hit.relevance is not None:
+            legs.append(_format_relevance(hit.relevance))
         lines.append("    " + " · ".join(legs))
     if hit.snippet:
         lines.append("    " + _highlight(hit.snippet, hit.highlights))
     return "\n".join(lines) + "\n"
+
+
+def _format_relevance(found) -> str:
+    """A hit's match on scales that mean the same for every query: "cosine 0.61 · words:
+    trident, nuclear (83% of the query's weight) · missing: deterrent"."""
+    from search.output_safety import terminal_text
+
+    parts = [] if found.cosine is None else [f"cosine {found.cosine:.3f}"]
+    if found.coverage is not None:
+        words = terminal_text(", ".join(found.words)) or "none"
+        parts.append(f"words: {words} ({found.coverage:.0%} of the query's weight)")
+    if found.missing:
+        parts.append(f"missing: {terminal_text(', '.join(found.missing))}")
+    return " · ".join(parts)
 
 
 def _style(text: str, **styles) -> str:
@@ -514,9 +588,8 @@ def show_command(
 ) -> None:
     """Print one cleaned article as it is indexed."""
     with _user_errors():
-        from search.engine import Engine
 
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
+        with _engine(index, db, replica) as engine:
             article = engine.article(article_id)
         from search.output_safety import json_line, terminal_name, terminal_text
 
@@ -537,9 +610,8 @@ def stats_command(
 ) -> None:
     """Counts and description of the index: articles, passages, model, format version."""
     with _user_errors():
-        from search.engine import Engine
 
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
+        with _engine(index, db, replica) as engine:
             stats = engine.stats()
         if as_json:
             typer.echo(json.dumps(asdict(stats)))
@@ -566,8 +638,15 @@ def serve_command(
         Path | None,
         typer.Option("--token-file", help="File whose first line is the access token. Default: $ACCORD_TOKEN.", show_default=False),
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="A line on stderr per request: address, request, status, milliseconds.")
+    ] = True,
 ) -> None:
     """Serve the web page at / and the JSON API at /api/ (docs at /docs) until Ctrl-C.
+
+    For operators: /healthz answers 200 while the index and its database answer (503 with the
+    reason when not; replicas listed with their lag), /metrics gives Prometheus metrics
+    (requests by route and status, latency, each search leg's time).
 
     The page searches and shows the timeline, the country pairs and the saved searches with
     their new matches. With a token, every request must carry it: 'Authorization: Bearer TOKEN',
@@ -586,7 +665,7 @@ def serve_command(
         try:
             serve(
                 _location(index, db), host=host, port=port, token_file=token_file, background=followers, log=typer.echo,
-                replicas=replica or (),
+                replicas=replica or (), access_log=(lambda line: typer.echo(line, err=True)) if access_log else None,
             )
         except KeyboardInterrupt:
             typer.echo("Stopped.")
@@ -619,6 +698,12 @@ def eval_command(
     model: Annotated[
         str | None, typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm.", show_default=False)
     ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", metavar="RUNS", show_default=False,
+                     help="Compare each mode query by query with a baseline: a folder an earlier --run-out wrote "
+                          "(mode by mode), or one TREC run file (against every mode)."),
+    ] = None,
 ) -> None:
     """Score keyword, semantic and hybrid search side by side on judged queries.
 
@@ -626,6 +711,11 @@ def eval_command(
     options try another hybrid ranking on the same index. A query that cannot be run scores 0
     and is listed with the reason after the table (in --json, under "failed" of each mode); the
     exit status stays 0 unless --fail-on-error is given.
+
+    To compare two settings, save the first run with --run-out A, then score the second with
+    --compare A: for each mode, both nDCG@10 means, the difference, the queries won, lost and
+    tied, and the p-value of a paired randomisation test (below 0.05: more than noise). In
+    --json each mode's "comparison" holds them (null without --compare).
     """
     with _user_errors():
         from index.extras import require
@@ -633,9 +723,20 @@ def eval_command(
         require("eval")  # before a build that may take minutes
         from index.pipeline.builder import build
         from search.engine import Engine, RankingConfig
-        from search.evaluation import evaluate, failed_queries, format_table, read_qrels, read_queries, write_trec_run
+        from search.evaluation import (
+            compare_scores,
+            evaluate,
+            failed_queries,
+            format_comparison,
+            format_table,
+            read_baselines,
+            read_qrels,
+            read_queries,
+            write_trec_run,
+        )
 
         topics, judgments = read_queries(queries), read_qrels(qrels)
+        baselines = read_baselines(compare) if compare else {}  # before a build, a bad path fails fast
         from index.storage.factory import database_url, redact
 
         url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
@@ -656,6 +757,7 @@ def eval_command(
             ranking = replace(ranking, rrf_k=rrf_k)
         with Engine.open(index_dir, ranking=ranking) as engine:
             scores, runs = evaluate(engine, topics, judgments)
+        scores = compare_scores(scores, runs, baselines, judgments)
         if run_out:
             run_out.mkdir(parents=True, exist_ok=True)
             for mode, run in runs.items():
@@ -666,6 +768,9 @@ def eval_command(
         else:
             typer.echo(f"{report.articles} articles, {scores[0].queries} judged queries, index {redact(str(index_dir))}\n")
             typer.echo(format_table(scores))
+            if baselines:
+                typer.echo(f"\nAgainst {compare}, query by query:\n")
+                typer.echo(format_comparison(scores))
             if failed:
                 typer.echo(f"\n{len(failed)} of {scores[0].queries} queries could not be run (each scored 0):")
                 for failure in failed.values():
@@ -684,12 +789,32 @@ def _eval_index_dir(docs: Path, model: str) -> Path:
     return cache_home / "accord" / "eval" / f"{docs.stem}-{key}"
 
 
-class _Progress:
-    """A tqdm bar on stderr per build stage; silent when stderr is not a terminal."""
+class ProgressMode(str, Enum):
+    bar = "bar"
+    plain = "plain"
+    none = "none"
 
-    def __init__(self) -> None:
+
+# `accord index` exit code when it indexed what it could but skipped input records.
+EXIT_SKIPPED = 3
+# Seconds between two plain progress lines of one stage.
+PLAIN_PROGRESS_SECONDS = 5.0
+
+
+class _Progress:
+    """Build progress on stderr: a tqdm bar per stage (`bar`), a plain line per stage every few
+    seconds with rate and time left (`plain`: for logs, so a long build is seen alive), or
+    nothing (`none`)."""
+
+    def __init__(self, mode: ProgressMode | None = None) -> None:
         self._bars: dict = {}
-        self._enabled = sys.stderr.isatty()
+        # No mode: a bar on a terminal, else nothing (`accord index` asks for plain lines then).
+        self._mode = mode or (ProgressMode.bar if sys.stderr.isatty() else ProgressMode.none)
+        self._enabled = self._mode is ProgressMode.bar
+        self._plain: dict[str, tuple[float, float, int]] = {}  # stage -> (started, last line, done then)
+        import time
+
+        self._last_line = time.monotonic()  # the start: the first line comes one interval later
 
     def __enter__(self) -> _Progress:
         return self
@@ -699,6 +824,8 @@ class _Progress:
             bar.close()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._mode is ProgressMode.plain:
+            self._plain_line(stage, done, total)
         if not self._enabled:
             return
         if stage not in self._bars:
@@ -713,6 +840,51 @@ class _Progress:
         if done >= total:
             bar.close()  # a finished stage shows its final count, rate and time, not a stale 0%
 
+    def _plain_line(self, stage: str, done: int, total: int) -> None:
+        """At most one line every PLAIN_PROGRESS_SECONDS, the first that long after the start (a
+        quick build says nothing), and the end of a stage that had a line."""
+        import time
+
+        now = time.monotonic()
+        started, _, said = self._plain.get(stage, (now, 0.0, -1))
+        finished = done >= total
+        due = now - self._last_line >= PLAIN_PROGRESS_SECONDS
+        if not (due or (finished and said >= 0 and said < total)):
+            self._plain.setdefault(stage, (started, 0.0, said))
+            return
+        self._plain[stage] = (started, now, done)
+        self._last_line = now
+        unit = {"embed": "passages", "split": "articles"}.get(stage, "files")
+        line = f"accord: {stage} {done:,}/{total:,} {unit}"
+        elapsed = now - started
+        if total:
+            line += f" ({100 * done // total}%)"
+        if done and elapsed > 0:
+            rate = done / elapsed
+            line += f", {rate:,.1f}/s"
+            if not finished:
+                line += f", about {_duration((total - done) / rate)} left"
+        typer.echo(line, err=True)
+
+    def note(self, line: str) -> None:
+        """Print `line` on stderr now, above any bar."""
+        if self._bars:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        else:
+            typer.echo(line, err=True)
+
+def _duration(seconds: float) -> str:
+    """`seconds` in words a progress line can show: 45s, 3m20s, 2h05m."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 # Analyst views (search/views): the match set of a query, counted by period or country pair,
 # and saved searches with alerts.
 
@@ -720,16 +892,21 @@ class _Progress:
 MinCosineOption = Annotated[
     float | None,
     typer.Option("--min-cosine", min=-1.0, max=1.0, show_default=False,
-                 help="Relevance cut-off: an article matches when its best passage's cosine similarity to the query reaches this. Default: the index model's (0.50 for minilm; docs/views.md)."),
+                 help="Count only hits whose best passage's cosine similarity to the query reaches this (the cosine alone decides). Default: a hit counts with the model's weak-match cosine (0.40 for minilm) or half the query's weight in its words (docs/relevance.md)."),
+]
+TopOption = Annotated[
+    int, typer.Option("--top", min=1, max=5000, help="Count among the first N hits of the result list (the first N/10 pages of search).")
 ]
 ViewFormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json or csv.")]
 ViewNoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Count near-duplicate copies one by one.")]
 
 
-def _cutoff(min_cosine: float | None):
+def _cutoff(min_cosine: float | None, top: int = 100):
     from search.views.matches import CutOff
 
-    return None if min_cosine is None else CutOff(min_cosine=min_cosine)  # None: the index's model's default
+    if min_cosine is None:
+        return CutOff(top=top)  # the model's weak-match cosine, or the query's words
+    return CutOff(min_cosine=min_cosine, top=top, min_coverage=None)
 
 
 @app.command("timeline")
@@ -745,19 +922,21 @@ def timeline_command(
     until: UntilOption = None,
     no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
+    top: TopOption = 100,
     output: ViewFormatOption = Format.table,
-    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    as_json: JsonFlag = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a bar chart to this .png or .svg file.", show_default=False)] = None,
 ) -> None:
     """How many articles match QUERY per month or year, as a bar chart.
 
-    A match is a hit of the hybrid ranker above the relevance cut-off (--min-cosine), with the
-    filters and duplicate collapse of search. Undated matches are counted apart. --json gives
+    A match is one of the first --top hits of the result list `accord search` shows (its
+    filters and duplicate collapse) that matches the query: best-passage cosine at the model's
+    weak-match line, or half the query's weight in its words (--min-cosine: a fixed cosine
+    instead). Undated matches are counted apart. --json gives
     one object; --format csv one row per period and a last row 'undated'.
     """
     with _user_errors():
         from index.storage.filters import Filters
-        from search.engine import Engine
         from search.views.timeline import check_granularity, timeline
 
         check_granularity(by)
@@ -766,22 +945,18 @@ def timeline_command(
 
             check_chart_path(plot)
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
-            result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
+        with _engine(index, db, replica) as engine:
+            result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine, top), collapse=not no_collapse)
         if plot is not None:
             from search.views.plot import write_timeline_chart
 
             write_timeline_chart(result, plot)
-        output = Format.json if as_json else output
+        output = _chosen(output, as_json)
         if output is Format.json:
             typer.echo(json.dumps(asdict(result), ensure_ascii=False))
         elif output is Format.csv:
-            import csv
-
-            writer = csv.writer(sys.stdout)
-            writer.writerow(["period", "count"])
-            writer.writerows([period.label, period.count] for period in result.periods)
-            writer.writerow(["undated", len(result.undated)])
+            _write_csv(["period", "count"],
+                       [*([period.label, period.count] for period in result.periods), ["undated", len(result.undated)]])
         else:
             _print_timeline(result)
         if plot is not None:
@@ -821,26 +996,37 @@ def pairs_command(
     until: UntilOption = None,
     no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object with every pair.")] = False,
+    top: TopOption = 100,
+    output: ViewFormatOption = Format.table,
+    as_json: JsonFlag = False,
 ) -> None:
     """Country pairs that appear together in the articles matching QUERY.
 
     For each pair: how many matching articles name both, the first and last date, and the
-    best-ranked of them as an example. A match is a hit above the relevance cut-off.
+    best-ranked of them as an example. A match is one of the first --top hits of the result
+    list that matches the query (as for timeline). --json
+    gives one object with every pair; --format csv one row per pair.
     """
     with _user_errors():
         from index.storage.filters import Filters
-        from search.engine import Engine
         from search.views.pairs import pairs
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_location(index, db), replicas=replica or ()) as engine:
-            result = pairs(engine, query, filters=filters, cutoff=_cutoff(min_cosine), collapse=not no_collapse)
-        if as_json:
+        with _engine(index, db, replica) as engine:
+            result = pairs(engine, query, filters=filters, cutoff=_cutoff(min_cosine, top), collapse=not no_collapse)
+        output = _chosen(output, as_json)
+        if output is Format.json:
             typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+            return
+        if output is Format.csv:
+            _write_csv(["country_a", "country_b", "count", "first", "last", "undated", "example_id", "example_title"],
+                       ([*sorted(p.countries), p.count, p.first, p.last, p.undated, p.example.id, p.example.title]
+                        for p in result.pairs))
             return
         typer.echo(f"{len(result.pairs)} country pairs in {result.matches} articles matching {result.query!r} "
                    f"(a match: {result.cutoff}):")
+        for note in result.notes[1:]:
+            typer.echo(f"note: {note}")
         for pair in result.pairs:
             names = sorted(pair.countries, key=lambda name: name not in result.focus)  # the asked-for country first
             span = "undated" if pair.first is None else pair.first if pair.first == pair.last else f"{pair.first} … {pair.last}"
@@ -874,26 +1060,32 @@ def watchlist_add_command(
     only articles that match later."""
     with _user_errors():
         from index.storage.filters import Filters
-        from search.engine import Engine
         from search.views.watchlist import add_search
 
         filters = Filters.parse(country or [], source or [], since, until)
-        with Engine.open(_location(index, db)) as engine:
+        with _engine(index, db) as engine:
             saved, found = add_search(engine, name, query, filters=filters, exec=exec_)
         typer.echo(f"saved {saved.name!r}: {saved.query!r}; {len(found.matches)} articles match now, "
                    "alerts will list those that match later")
 
 
 @watchlist_app.command("list")
-def watchlist_list_command(index: IndexOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """The saved searches, with their filters, command and last check."""
+def watchlist_list_command(
+    index: IndexOption = None, db: DbOption = None, output: ViewFormatOption = Format.table, as_json: JsonFlag = False
+) -> None:
+    """The saved searches, with their filters, command and last check (--json: one object per line)."""
     with _user_errors():
         from search.views.watchlist import Watchlist
 
         searches = Watchlist(_location(index, db)).searches()
-        if as_json:
+        output = _chosen(output, as_json)
+        if output is Format.json:
             for saved in searches:
                 typer.echo(json.dumps(asdict(saved), ensure_ascii=False))
+            return
+        if output is Format.csv:
+            _write_csv(["name", "query", "filters", "exec", "created", "checked"],
+                       ([s.name, s.query, _filters_text(s.filters), s.exec, s.created, s.checked] for s in searches))
             return
         if not searches:
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
@@ -929,26 +1121,31 @@ def alerts_command(
     db: DbOption = None,
     since: Annotated[str | None, typer.Option("--since", show_default=False,
                                                  help="'last' (default): what entered since the last check; or a year, month or date: what entered since then.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per saved search.")] = False,
+    output: ViewFormatOption = Format.table,
+    as_json: JsonFlag = False,
 ) -> None:
     """Articles that newly match saved searches: new articles, or ones an update made match.
 
     Checking records the current matches, so the next check lists only what enters after it.
-    A search with --exec has its command run with the new matches as JSON on stdin.
+    A search with --exec has its command run with the new matches as JSON on stdin. --json
+    gives one object per saved search; --format csv one row per new match.
     """
     with _user_errors():
-        from search.engine import Engine
         from search.views.watchlist import alert_payload, check_alerts, notify, parse_since
 
         start = parse_since(since)
-        with Engine.open(_location(index, db)) as engine:
+        with _engine(index, db) as engine:
             alerts = check_alerts(engine, [name] if name else [], since=start)
-        if not alerts and not as_json:
+        output = _chosen(output, as_json)
+        if not alerts and output is Format.table:
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
+        if output is Format.csv:
+            _write_csv(["search", "id", "title", "date", "source"],
+                       ([a.search.name, m.id, m.title, m.date, m.source] for a in alerts for m in a.matches))
         for alert in alerts:
-            if as_json:
+            if output is Format.json:
                 typer.echo(json.dumps(alert_payload(alert), ensure_ascii=False))
-            else:
+            elif output is Format.table:
                 when = "since the last check" if start is None else f"entered since {start}"
                 typer.echo(f"{alert.search.name}: {len(alert.matches)} new match{'es' if len(alert.matches) != 1 else ''} {when}")
                 for match in alert.matches:
@@ -961,6 +1158,89 @@ def _report_exec(ran) -> None:
     if ran is not None and ran.returncode != 0:
         typer.echo(f"accord: warning: --exec of {ran.name!r} ({ran.command}) exited {ran.returncode}"
                    + (f": {ran.stderr.splitlines()[-1]}" if ran.stderr else ""), err=True)
+
+
+db_app = typer.Typer(
+    name="db", help="A local PostgreSQL with pgvector for a team store: 'accord db start', then --db \"$(accord db url)\".",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(db_app)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", show_default=False, metavar="DIR",
+                 help="The server's folder. Default: $XDG_DATA_HOME/accord/postgres (~/.local/share/accord/postgres)."),
+]
+
+
+@db_app.command("start")
+def db_start_command(
+    data: DataOption = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, show_default=False,
+                                             help="Port on 127.0.0.1. Default: the last start's when free, else any free one.")] = None,
+) -> None:
+    """Start a local PostgreSQL 18 with pgvector on 127.0.0.1, created on the first start.
+
+    Its data stays in the folder between starts. It has a writer role (builds and updates the
+    store) and a read-only role (searches); their generated passwords are kept in the folder's
+    server.json, readable by you only. The URLs are shown without passwords: 'accord db url'
+    prints the writer's with its password, for --db "$(accord db url)".
+    """
+    with _user_errors():
+        from index.storage.factory import local_database
+
+        status, started = local_database(data).start(port)
+        verb = "Started" if started else "Already running:"
+        typer.echo(f"{verb} PostgreSQL {status.version} on 127.0.0.1:{status.port} (data: {status.data})")
+        typer.echo(f"writer: {status.writer_url}")
+        typer.echo(f"reader: {status.reader_url}")
+        more = "" if data is None else f" --data {data}"
+        typer.echo(f'Use it: accord index PATH --db "$(accord db url{more})"; search as the reader: --db "$(accord db url --reader{more})"')
+
+
+@db_app.command("stop")
+def db_stop_command(data: DataOption = None) -> None:
+    """Stop the local PostgreSQL cleanly; its data stays for the next start."""
+    with _user_errors():
+        from index.storage.factory import local_database
+
+        local = local_database(data)
+        typer.echo(f"Stopped the PostgreSQL of {local.data}." if local.stop() else f"No PostgreSQL of {local.data} is running.")
+
+
+@db_app.command("status")
+def db_status_command(data: DataOption = None, as_json: JsonOption = False) -> None:
+    """Whether the local PostgreSQL runs, its port, data folder, version and URLs (without passwords)."""
+    with _user_errors():
+        from index.storage.factory import local_database
+
+        status = local_database(data).status()
+        if as_json:
+            typer.echo(json.dumps(asdict(status)))
+            return
+        if not status.created:
+            typer.echo(f"No local PostgreSQL in {status.data}; start one with 'accord db start'.")
+            return
+        typer.echo(f"running: {'yes' if status.running else 'no'}")
+        for name in ("port", "data", "cluster", "version", "writer_url", "reader_url"):
+            if name != "cluster" or status.cluster != str(Path(status.data) / "server"):
+                typer.echo(f"{name.replace('_url', ''):>8}: {getattr(status, name)}")
+
+
+@db_app.command("url")
+def db_url_command(
+    data: DataOption = None,
+    reader: Annotated[bool, typer.Option("--reader", help="The read-only role's URL (searching) instead of the writer's.")] = False,
+) -> None:
+    """Print the writer's URL, with its password, for --db "$(accord db url)"."""
+    with _user_errors():
+        from index.storage.factory import local_database
+
+        local = local_database(data)
+        url = local.url(reader=reader)
+        if not local.running():
+            typer.echo("accord: warning: the local PostgreSQL is not running; start it with 'accord db start'", err=True)
+        typer.echo(url)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def test_index_prints_counts(tmp_path, corpus_dir):
 def test_index_json_and_skipped_files(tmp_path, corpus_dir):
     (corpus_dir / "empty.txt").write_text("")
     result = run("index", str(corpus_dir), "--index", str(tmp_path / "ix"), "--model", FAKE_MODEL, "--json")
-    assert result.exit_code == 0
+    assert result.exit_code == 3  # indexed, but a record was skipped
     assert f"accord: skipped {corpus_dir / 'empty.txt'}: no article text" in result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["articles"] == 4 and report["skipped"][0]["path"] == str(corpus_dir / "empty.txt")

@@ -90,5 +90,5 @@ def test_a_full_disk_is_one_line(tmp_path: Path, corpus_dir: Path, monkeypatch) 
 
 def test_large_files_refused_by_choice(tmp_path: Path, corpus_dir: Path) -> None:
     result = _index(corpus_dir, tmp_path / "ix", "--max-file-mb", "0.0001", "--refuse-large")
-    assert result.exit_code == 0 and "Indexed 0 articles" in result.output
+    assert result.exit_code == 3 and "Indexed 0 articles" in result.output  # 3: files were skipped
     assert result.output.count("--max-file-mb") == 4

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.storage.filters import Filters
-from search.engine import Engine
+from search.engine import Engine, RankingConfig
 from tests.conftest import HashingEncoder
 
 
@@ -26,7 +26,8 @@ class ThreadRecordingEncoder(HashingEncoder):
 @pytest.mark.parametrize("filters", [None, Filters(countries=("Russia",))])
 def test_hybrid_runs_the_semantic_leg_beside_the_keyword_leg(built_index: Path, filters: Filters | None) -> None:
     encoder = ThreadRecordingEncoder()
-    with Engine.open(built_index, encoder=encoder) as engine:
+    # Without the coverage boost, the hybrid is exactly the fusion of the two legs rebuilt here.
+    with Engine.open(built_index, encoder=encoder, ranking=RankingConfig(coverage_boost=0.0)) as engine:
         fetch = engine._fetch(10)
         keyword = engine.keyword_run("military cooperation Libya", fetch, filters)
         semantic, _best = engine.semantic_run("military cooperation Libya", fetch, filters)

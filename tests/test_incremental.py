@@ -108,12 +108,17 @@ def test_article_moving_between_files_is_kept(tmp_path):
         assert engine.article("x").path == f"{b}:1"
 
 
-def test_new_duplicate_of_an_unchanged_article_is_skipped(corpus_dir, built_index):
+def test_new_file_with_an_indexed_id_gets_a_qualified_id_and_the_old_id_stays(corpus_dir, built_index):
     (corpus_dir / "more.jsonl").write_text(json.dumps({"id": "wheat", "body": "Impostor."}) + "\n")
     report = build([], built_index, encoder=HashingEncoder())
-    assert report.articles == 4 and "duplicate id 'wheat'" in report.skipped[0].reason
+    assert report.articles == 5 and report.skipped == [] and report.added == 1
     with Engine.open(built_index, encoder=HashingEncoder()) as engine:
-        assert "Kansas" in engine.article("wheat").body
+        assert "Kansas" in engine.article("wheat").body  # ids already in the index keep their article
+        assert engine.article("more:wheat").body == "Impostor."
+    # Stable: the next update (the new file changed) keeps the qualified id, adding nothing.
+    (corpus_dir / "more.jsonl").write_text(json.dumps({"id": "wheat", "body": "Impostor, corrected."}) + "\n")
+    report = build([], built_index, encoder=HashingEncoder())
+    assert (report.articles, report.added, report.updated) == (5, 0, 1)
 
 
 def test_check_reports_consistency_and_staleness(corpus_dir, built_index):

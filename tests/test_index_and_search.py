@@ -110,11 +110,15 @@ def test_paths_are_added_to_the_known_sources(tmp_path, built_index, encoder):
     assert len(read_manifest(built_index).sources) == 2
 
 
-def test_duplicate_ids_are_skipped_with_reason(tmp_path, corpus_dir, encoder):
+def test_an_id_another_file_holds_is_source_qualified_not_skipped(tmp_path, corpus_dir, encoder):
+    # dupe.jsonl comes first in path order, so it keeps "libya"; libya.txt is not dropped.
     (corpus_dir / "dupe.jsonl").write_text(json.dumps({"id": "libya", "body": "Other text."}) + "\n")
     report = build([corpus_dir], tmp_path / "ix", encoder=encoder)
-    assert report.articles == 4
-    assert [s.reason.split(" (")[0] for s in report.skipped] == ["duplicate id 'libya'"]
+    assert report.articles == 5 and report.skipped == []
+    assert any("'libya'" in w and "'corpus:libya'" in w for w in report.warnings)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as engine:
+        assert engine.article("libya").body == "Other text."
+        assert "Libyan delegation" in engine.article("corpus:libya").body
 
 
 def test_bad_path_raises_and_leaves_index_untouched(tmp_path, built_index, encoder):

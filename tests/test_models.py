@@ -189,11 +189,13 @@ def test_accord_eval_scores_with_the_model_asked_for(tmp_path: Path):
 
 
 def test_views_count_with_the_cut_off_of_the_index_model(e5_seeds):
+    from search.relevance import weak_cosine
     from search.views.matches import DEFAULT_MIN_COSINE, MODEL_MIN_COSINE, CutOff, find_matches
 
-    found = find_matches(e5_seeds, "military-technical cooperation Libya")
+    assert find_matches(e5_seeds, "wheat harvest").cutoff.min_cosine == weak_cosine(E5_NANO_NAME) > 0.5
+    found = find_matches(e5_seeds, "military-technical cooperation Libya", cutoff=CutOff.for_model(E5_NANO_NAME))
     assert found.cutoff.min_cosine == MODEL_MIN_COSINE[E5_NANO_NAME] > DEFAULT_MIN_COSINE
     # E5's cosines crowd near 0.8: MiniLM's 0.50 would count every seed for any query.
-    everything = find_matches(e5_seeds, "wheat harvest", cutoff=CutOff(DEFAULT_MIN_COSINE))
+    everything = find_matches(e5_seeds, "wheat harvest", cutoff=CutOff(DEFAULT_MIN_COSINE, min_coverage=None))
     assert len(everything.matches) == 5
     assert found.ids()[0].startswith(LIBYA) and len(found.matches) < 5

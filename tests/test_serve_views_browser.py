@@ -126,13 +126,13 @@ def walk_through_views(browser, running: Running, name: str, mode: str) -> None:
     assert page.query_selector("#results li.hit.new") is None
     walk.shot("06-marked-as-seen")
 
-    # The home page lists the saved searches; × removes one (a DELETE from the page).
+    # The start page lists the saved searches; × removes one (a DELETE from the page).
     page.goto(running.url + "/")
-    walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 1")
+    walk.wait_for_view("document.querySelectorAll('#home-saved li[data-name]').length === 1")
     assert "open a saved search" in page.inner_text("#status")
     assert page.is_hidden("#save-form") and page.is_hidden("#chart-box") and page.is_hidden("#view-tabs")  # no query yet
-    page.click("#saved-list button[aria-label='remove saved search russia coop']")
-    walk.wait_for_view("document.querySelectorAll('#saved-list li').length === 0 && document.getElementById('results-view').hidden")
+    page.click("#home-saved button[aria-label='remove saved search russia coop']")
+    walk.wait_for_view("document.querySelectorAll('#home-saved li[data-name]').length === 0 && document.getElementById('results-view').hidden")
     with httpx.Client(base_url=running.url) as client:
         assert client.get("/api/watchlist").json() == {"searches": []}
     walk.close()

@@ -9,17 +9,21 @@ import pytest
 from index.errors import InvalidArgument
 from index.pipeline.builder import build
 from index.storage.filters import Filters
+from search import relevance
 from search.engine import Candidate, Engine, LegScore
 from search.views import matches as matches_module
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 from search.views.pairs import pairs
 from search.views.text import bar_chart
 from search.views.timeline import timeline, timeline_of
-from tests.conftest import requires
+from tests.conftest import FAKE_MODEL, requires
 
 # With the fake encoder "military cooperation" scores iran 0.63, libya 0.39, wheat 0.19 and
 # exercise-1 0.0 by cosine: 0.3 keeps the two cooperation stories and nothing else.
-LOW = CutOff(min_cosine=0.3)
+LOW = CutOff(min_cosine=0.3, min_coverage=None)
+NAVAL_WORDS = ("frigate corvette submarine destroyer tanker dock crane harbour pier radar sonar missile drill convoy "
+               "escort patrol officer sailor captain admiral cadet academy treaty visit summit minister delegation "
+               "budget contract shipyard engine hull torpedo mine helicopter drone").split()
 IRAN_COPY = (
     "Russia and Iran seal military pact\n"
     "TEHRAN, January 20 (Sputnik) – Russia and Iran signed an agreement on military cooperation.\n"
@@ -53,8 +57,13 @@ def test_cutoff_out_of_range_is_an_error():
         CutOff(min_cosine=1.5)
 
 
-def test_default_cutoff_is_the_measured_one():
-    assert CutOff().min_cosine == matches_module.DEFAULT_MIN_COSINE == 0.50
+def test_default_cutoff_is_the_result_lists_matching_hits():
+    rule = CutOff()
+    assert rule.top == matches_module.DEFAULT_TOP == 100 and rule.min_coverage == relevance.WEAK_COVERAGE
+    assert rule.min_cosine is None and rule.resolved(FAKE_MODEL).min_cosine == relevance.weak_cosine(FAKE_MODEL)
+    assert CutOff.for_model(FAKE_MODEL).min_cosine == matches_module.DEFAULT_MIN_COSINE == 0.50
+    with pytest.raises(InvalidArgument, match="1 to 5000"):
+        CutOff(top=0)
 
 
 def test_matches_are_the_hits_above_the_cutoff_best_first(engine):
@@ -64,8 +73,9 @@ def test_matches_are_the_hits_above_the_cutoff_best_first(engine):
     assert [m.rank for m in found.matches] == [1, 2]
     assert all(m.cosine >= 0.3 for m in found.matches) and found.complete
     assert found.matches[0].countries == ("Russia", "Libya") and found.matches[0].date == "2012-08-22"
-    assert find_matches(engine, "military cooperation").ids() == ["iran"]  # the default cut-off is stricter
-    assert find_matches(engine, "military cooperation", cutoff=CutOff(min_cosine=0.99)).matches == ()
+    # The default: both hold every word of the query.
+    assert find_matches(engine, "military cooperation").ids() == ["libya", "iran"]
+    assert find_matches(engine, "military cooperation", cutoff=CutOff(min_cosine=0.99, min_coverage=None)).matches == ()
 
 
 def test_matches_respect_filters(engine):
@@ -73,19 +83,54 @@ def test_matches_respect_filters(engine):
     assert find_matches(engine, "military cooperation", cutoff=LOW, filters=Filters(since="2010-01-01")).ids() == ["libya"]
 
 
-def test_matches_are_all_found_past_the_first_fetch(engine, monkeypatch):
-    # Ask each leg for one candidate at first: the set must still hold every article above the cut-off.
-    monkeypatch.setattr(matches_module, "FIRST_FETCH", 1)
-    assert find_matches(engine, "military cooperation", cutoff=LOW).ids() == ["libya", "iran"]
-    everything = find_matches(engine, "military cooperation", cutoff=CutOff(min_cosine=-1.0))
-    assert sorted(everything.ids()) == ["exercise-1", "iran", "libya", "wheat"]
+def test_the_views_count_the_first_page_of_results(engine):
+    # What the analyst sees first is what the views count: the first page (k=10, the default
+    # page) of the same query and filters lies inside the match set, in the same order.
+    for query, filters in [("military cooperation", Filters()), ("Russia navy agreement", Filters(countries=("Russia",))),
+                           ("naval exercise", Filters())]:
+        page = [hit.id for hit in engine.search(query, k=10, filters=filters)]
+        counted = find_matches(engine, query, filters=filters, cutoff=CutOff(every_hit=True)).ids()
+        assert counted[: len(page)] == page
+        matching = find_matches(engine, query, filters=filters).ids()
+        assert set(matching) <= set(counted) and matching
 
 
-def test_a_match_set_cut_at_the_fetch_limit_says_so(engine, monkeypatch):
-    monkeypatch.setattr(matches_module, "FIRST_FETCH", 1)
-    monkeypatch.setattr(matches_module, "MAX_FETCH", 2)
-    found = find_matches(engine, "military cooperation", cutoff=CutOff(min_cosine=-1.0))
-    assert not found.complete and any("only the best 2" in note for note in found.notes)
+def test_on_topic_result_pages_are_counted_whole(tmp_path, encoder):
+    # 24 naval-cooperation reports and 12 farm reports: every hit of the first two pages of
+    # "naval cooperation" is on topic, and the views count all of them. The old rule (best-passage
+    # cosine >= 0.50 over the index) left out the reports whose passages say more besides.
+    folder = tmp_path / "many"
+    folder.mkdir()
+    ports = ["Tartus", "Bandar Abbas", "Chabahar", "Sevastopol", "Novorossiysk", "Bushehr"]
+    for i in range(24):
+        extra = " ".join(NAVAL_WORDS[(i * 7 + j * 3) % len(NAVAL_WORDS)] for j in range(12))  # no two alike
+        (folder / f"navy-{i:02d}.txt").write_text(
+            f"Naval cooperation talks number {i}\nThe navies discussed naval cooperation at {ports[i % len(ports)]}. "
+            f"Report {i} lists {extra}.\n")
+    for i in range(12):
+        (folder / f"farm-{i:02d}.txt").write_text(
+            f"Harvest report {i}\nFarmers in Kansas brought in wheat and corn. Grain prices fell again.\n")
+    build([folder], tmp_path / "ix", encoder=encoder)
+    with Engine.open(tmp_path / "ix", encoder=encoder) as many:
+        pages = [hit.id for offset in (0, 10) for hit in many.search("naval cooperation", k=10, offset=offset)]
+        counted = find_matches(many, "naval cooperation").ids()
+        old_rule = find_matches(many, "naval cooperation", cutoff=CutOff.for_model(FAKE_MODEL)).ids()
+    assert all(i.startswith("navy-") for i in pages)
+    assert counted[:20] == pages and sorted(counted) == [f"navy-{i:02d}" for i in range(24)]
+    assert len(old_rule) < len(pages)
+
+
+def test_top_bounds_the_count_and_says_so(engine):
+    found = find_matches(engine, "military cooperation", cutoff=CutOff(top=1, every_hit=True))
+    assert found.ids() == [engine.search("military cooperation", k=1)[0].id]
+    assert not found.complete and any("past its first 1 hits" in note for note in found.notes)
+    assert found.notes[0] == "counted: one of the first 1 hits of the result list"
+
+
+def test_an_unrelated_query_counts_nothing_and_says_weak(engine):
+    found = find_matches(engine, "chocolate cake baking")
+    assert found.matches == () and found.strength.label == "weak"
+    assert any(note.startswith("weak match") for note in found.notes)
 
 
 def test_matches_collapse_duplicates_like_search(tmp_path, corpus_dir, encoder):

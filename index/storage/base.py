@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,6 +68,19 @@ class StoreView(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ServerHealth:
+    """One database server of a store as `Generation.servers()` sees it: `role` is "primary" or
+    "replica", `up` whether it answered just now, `lag_seconds` how far a replica's replay is
+    behind (None: unknown, or the primary), `error` the first line of why it did not answer."""
+
+    url: str  # without its password
+    role: str
+    up: bool
+    lag_seconds: float | None = None
+    error: str | None = None
+
+
 class Generation(Protocol):
     """One open generation of a store, shared by the searches of an Engine (thread-safe).
 
@@ -83,6 +97,9 @@ class Generation(Protocol):
     def retire(self) -> None: ...
     def reading(self) -> AbstractContextManager[StoreView]: ...
     def newer(self, model: str) -> Generation | None: ...
+    def servers(self) -> list[ServerHealth]:
+        """The database servers behind this generation, each asked now (a folder: none)."""
+        ...
 
 
 class WatchlistStore(ABC):

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.errors import InvalidArgument
 from index.storage.base import Store
 from index.storage.folder import FolderStore
 from index.storage.postgres.connection import database_url, is_database_url, redact
 
+if TYPE_CHECKING:
+    from index.storage.postgres.local_server import LocalDatabase
+
 # The URL side of the command line's --db/$ACCORD_DATABASE_URL, and hiding a URL's password in
 # messages, belong to the store package too; they are offered here so callers need no other.
-__all__ = ["Store", "database_url", "open_store", "redact"]
+__all__ = ["Store", "database_url", "local_database", "open_store", "redact"]
 
 
 def open_store(location: Path | str | Store, *, replicas: Sequence[str] = ()) -> Store:
@@ -40,3 +44,11 @@ def open_store(location: Path | str | Store, *, replicas: Sequence[str] = ()) ->
     if replicas and tuple(replicas) != store.replicas:
         raise InvalidArgument("name the replicas when the store is first opened, not again")
     return store
+
+
+def local_database(data_dir: Path | None = None) -> LocalDatabase:
+    """The local PostgreSQL server of `accord db` whose data lives in `data_dir` (default: the
+    user's data folder); index/storage/postgres/local_server.py. Opens nothing."""
+    from index.storage.postgres.local_server import LocalDatabase
+
+    return LocalDatabase(data_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from index.errors import InvalidArgument
+from index.errors import InvalidArgument, InvalidParameter
 from index.text.dates import parse_period
 
 
@@ -38,7 +38,9 @@ class Filters:
     ) -> Filters:
         """Filters from user input: country names in any common form, dates or years.
 
-        Raises InvalidArgument for an unknown country, an unreadable date or since > until.
+        Raises InvalidParameter (an InvalidArgument naming `country`, `since` or `until`, which
+        the CLI words as its flags and the API as its parameters) for an unknown country, an
+        unreadable date or since > until.
         """
         from index.text.countries import normalise_country
 
@@ -46,13 +48,25 @@ class Filters:
         for written in countries:
             name = normalise_country(written)
             if name is None:
-                raise InvalidArgument(f"--country {written!r} is not a country Accord knows; try its English name")
+                raise InvalidParameter(
+                    f"{{country}} {InvalidParameter.literal(repr(written))} is not a country Accord knows; try its English name",
+                    country="country")
             names.append(name)
-        start = date_bound(since, end=False) if since else None
-        stop = date_bound(until, end=True) if until else None
+        start = _bound("since", since, end=False) if since else None
+        stop = _bound("until", until, end=True) if until else None
         if start and stop and start > stop:
-            raise InvalidArgument(f"--since {since} is after --until {until}")
+            raise InvalidParameter(
+                f"{{since}} {InvalidParameter.literal(since)} is after {{until}} {InvalidParameter.literal(until)}",
+                since="since", until="until")
         return cls(tuple(dict.fromkeys(names)), tuple(s for s in sources if s.strip()), start, stop)
+
+
+def _bound(name: str, value: str, end: bool) -> str:
+    """`date_bound` of the filter `name`, whose error names it."""
+    try:
+        return date_bound(value, end)
+    except InvalidArgument as err:
+        raise InvalidParameter(f"{{name}} {InvalidParameter.literal(err)}", name=name) from None
 
 
 def date_bound(value: str, end: bool) -> str:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from index.errors import IndexIncompatible
+from index.storage.base import ServerHealth
 from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.docstore import DocStore
 from index.storage.keyword import KeywordStore, WhooshKeywordStore
@@ -107,6 +108,10 @@ class LocalGeneration(SearchUsers):
             self.manifest_stat = fresh.manifest_stat
             return None
         return fresh
+
+    def servers(self) -> list[ServerHealth]:
+        """A folder has no servers."""
+        return []
 
     def _close(self) -> None:
         try:

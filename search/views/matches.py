@@ -1,15 +1,19 @@
-"""The match set of a query: the hits of the hybrid ranker above a relevance cut-off.
+"""The match set of a query: the articles the result list shows for it, as the views count them.
 
-Views (timeline, pairs, alerts) count articles, so they need a set, not a ranked list. A ranked
-list always has a first hit, however poor; the set must leave out what does not match.
-The cut-off is the cosine similarity of an article's best passage to the query (the semantic
-leg's raw score), because it is the one score on an absolute scale: BM25 grows with query
-length and collection statistics, and the fused score is min-max normalised per query, so the
-weakest list's best hit would score 1.0. The threshold was chosen on TIME dev and checked on
-CISI (`benchmarks/tune_matches.py`, `docs/views.md`).
+Views (timeline, pairs, alerts) count articles, so they need a set, not a ranked list. The set
+is drawn from the result list itself: the first `top` hits (default 100, the first ten pages of
+ten) of the hybrid ranking `accord search` shows for the same query and filters, near-duplicates
+collapsed as search collapses them (unless asked not to), keeping the hits that match the query
+on the scales of search/relevance.py: best-passage cosine at least the model's weak-match cosine
+(0.40 for MiniLM), or half the query's idf weight in the article's words (a rare name counts).
+So what a chart counts is what the analyst pages through, less the filler a ranked list always
+has at its end; on an on-topic query the first page is counted whole. An earlier rule counted
+only articles whose best passage reached a fixed cosine of 0.50 over the whole index; it found 0
+to 2 articles for queries whose result list was plainly on topic. It is still there as
+`--min-cosine 0.5` (docs/views.md has its measurements).
 
-The set honours the same filters as search (applied inside both legs) and, unless asked not
-to, collapses near-duplicate copies into their best-ranked member, as search does.
+A ranked list always has hits, however poor: when nothing matches the query well, the result's
+weak-match label goes into the set's `notes` and `strength`, so a view says so.
 
 Thread safety: these are functions over an `Engine`; they are as safe to share as the Engine
 they are given, and keep no state of their own.
@@ -17,57 +21,91 @@ they are given, and keep no state of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.embedding.model_files import E5_NANO_NAME, MPNET_NAME
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
-from search.engine import Candidate, Engine, LegScore
+from search import relevance
+from search.engine import Candidate, Engine, Hit, LegScore
+from search.relevance import Strength
 
-# Chosen on TIME dev, checked on CISI: docs/views.md has the table and the command.
+# The cosine cut-off that was the rule before (chosen on TIME dev, checked on CISI: docs/views.md),
+# now an opt-in extra condition. Each model's cosines lie on a scale of their own (E5's crowd near
+# 0.8 for related and unrelated texts alike), so an opt-in model has its own (docs/views.md,
+# "Other models"); a model not listed gets DEFAULT_MIN_COSINE.
 DEFAULT_MIN_COSINE = 0.50
-# Each model's cosines lie on a scale of their own (E5's crowd near 0.8 for related and unrelated
-# texts alike), so an opt-in model has its own cut-off, chosen the same way (docs/views.md,
-# "Other models"). A model not listed gets DEFAULT_MIN_COSINE.
 MODEL_MIN_COSINE: dict[str, float] = {
     MPNET_NAME: 0.55,
     E5_NANO_NAME: 0.84,
 }
-FIRST_FETCH = 200  # candidates asked of each leg at first; doubled while the cut-off is not reached
-MAX_FETCH = 20_000  # a query whose matches go past this many articles is cut here, and says so
+# The views count the first DEFAULT_TOP hits: the first ten pages of RESULT_PAGE hits, cut from
+# the one candidate list those pages share (Engine.search's page_size), so the first page of
+# results is always inside the counted set. MAX_TOP bounds what one request may ask for.
+DEFAULT_TOP = 100
+RESULT_PAGE = 10
+MAX_TOP = 5_000
 
 
 @dataclass(frozen=True)
 class CutOff:
-    """When a ranked candidate counts as a match.
+    """Which hits of the result list a view counts.
 
-    An article matches when its best passage has cosine similarity of at least `min_cosine`
-    with the query. With `require_keyword`, it must also be returned by the keyword leg (share
-    a query term); measured and not the default (docs/views.md).
+    Among the first `top` hits of the hybrid ranking (as `accord search` pages them,
+    RESULT_PAGE at a time), those that match the query on the scales search/relevance.py
+    calibrates: best-passage cosine of at least `min_cosine` (None: the index model's
+    weak-match cosine, `relevance.weak_cosine`), or at least `min_coverage` of the query's idf
+    weight in their words (None: the cosine alone decides). With `require_keyword`, only hits
+    the keyword leg returned count. `every_hit` counts the first `top` hits whatever they match.
     """
 
-    min_cosine: float = DEFAULT_MIN_COSINE
+    min_cosine: float | None = None
     require_keyword: bool = False
+    top: int = DEFAULT_TOP
+    min_coverage: float | None = relevance.WEAK_COVERAGE
+    every_hit: bool = False
 
     def __post_init__(self) -> None:
-        if not -1.0 <= self.min_cosine <= 1.0:
+        if self.min_cosine is not None and not -1.0 <= self.min_cosine <= 1.0:
             raise InvalidArgument(f"the cut-off cosine must lie in [-1, 1], not {self.min_cosine}")
+        if self.min_coverage is not None and not 0.0 <= self.min_coverage <= 1.0:
+            raise InvalidArgument(f"the cut-off coverage must lie in [0, 1], not {self.min_coverage}")
+        if not 1 <= self.top <= MAX_TOP:
+            raise InvalidArgument(f"the number of hits counted must be 1 to {MAX_TOP}, not {self.top}")
 
     @classmethod
-    def for_model(cls, model: str) -> CutOff:
-        """The default cut-off for an index built with `model` (see MODEL_MIN_COSINE)."""
-        return cls(min_cosine=MODEL_MIN_COSINE.get(model, DEFAULT_MIN_COSINE))
+    def for_model(cls, model: str, top: int = DEFAULT_TOP) -> CutOff:
+        """The first `top` hits with the cosine the rule used to be for `model` (MODEL_MIN_COSINE),
+        the cosine alone deciding."""
+        return cls(min_cosine=MODEL_MIN_COSINE.get(model, DEFAULT_MIN_COSINE), top=top, min_coverage=None)
 
-    def admits(self, candidate: Candidate) -> bool:
-        """True when `candidate` is a match under this cut-off."""
-        if candidate.semantic is None or candidate.semantic.score < self.min_cosine:
+    def resolved(self, model: str) -> CutOff:
+        """This cut-off with its cosine set for an index built with `model`."""
+        if self.min_cosine is not None:
+            return self
+        return replace(self, min_cosine=relevance.weak_cosine(model))
+
+    def admits(self, candidate: Candidate | Hit) -> bool:
+        """True when `candidate` (a ranked candidate, or a hit within the first `top`) passes.
+        A candidate has no coverage, and no cosine when the semantic leg did not score it; a
+        hit's both are measured. A cut-off not `resolved` for a model admits by coverage alone."""
+        if candidate.keyword is None and self.require_keyword:
             return False
-        return candidate.keyword is not None or not self.require_keyword
+        if self.every_hit:
+            return True
+        cosine = _cosine(candidate)
+        if cosine is not None and self.min_cosine is not None and cosine >= self.min_cosine:
+            return True
+        coverage = candidate.relevance.coverage if isinstance(candidate, Hit) and candidate.relevance else None
+        return coverage is not None and self.min_coverage is not None and coverage >= self.min_coverage
 
     def describe(self) -> str:
         """The rule in words, for output that says what was counted."""
-        rule = f"best-passage cosine similarity >= {self.min_cosine:.2f}"
+        rule = f"one of the first {self.top} hits of the result list"
+        if not self.every_hit:
+            tests = [f"best-passage cosine similarity >= {self.min_cosine:.2f}" if self.min_cosine is not None else "",
+                     f"{self.min_coverage:.0%} of the query's weight in its words" if self.min_coverage is not None else ""]
+            rule += " with " + " or ".join(filter(None, tests))
         return rule + (" and a query term in the text" if self.require_keyword else "")
 
 
@@ -78,7 +116,7 @@ class Match:
     id: str
     rank: int  # 1-based among the matches, in the hybrid ranker's order
     score: float  # the fused score
-    cosine: float  # the best passage's cosine similarity, the quantity the cut-off tests
+    cosine: float  # the best passage's cosine similarity to the query
     title: str
     date: str | None
     source: str | None
@@ -93,8 +131,8 @@ class Match:
 class MatchSet:
     """The matches of one query under one cut-off, best first.
 
-    `complete` is False when more than MAX_FETCH articles passed the cut-off and the set was
-    cut there; `notes` say so in words.
+    `complete` is False when the result list goes on past the `top` hits counted; `notes` say
+    what was counted, and that nothing matches well when the result is weak (`strength`).
     """
 
     query: str
@@ -104,33 +142,11 @@ class MatchSet:
     complete: bool = True
     notes: tuple[str, ...] = ()
     generation: str = ""
+    strength: Strength | None = None
 
     def ids(self) -> list[str]:
         """The ids of the matches, best first."""
         return [match.id for match in self.matches]
-
-
-def matching_candidates(
-    engine: Engine, query: str, *, filters: Filters | None = None, cutoff: CutOff | None = None
-) -> tuple[list[Candidate], bool]:
-    """The hybrid ranker's candidates that pass `cutoff`, best first, and whether that list is
-    complete (False when it was cut at MAX_FETCH articles).
-
-    Each leg is asked for more candidates until the semantic leg's last one falls below the
-    cut-off, so no article above it is missed however many there are.
-    """
-    cutoff = cutoff or CutOff.for_model(engine.manifest.model)
-    fetch = FIRST_FETCH
-    while True:
-        candidates = engine.candidates(query, "hybrid", filters=filters, limit=fetch)
-        # The semantic leg is best first: if its last article still passes, more may follow.
-        reached = not any(
-            c.semantic is not None and c.semantic.rank == fetch and c.semantic.score >= cutoff.min_cosine
-            for c in candidates
-        )
-        if reached or fetch >= MAX_FETCH:
-            return [c for c in candidates if cutoff.admits(c)], reached
-        fetch = min(fetch * 4, MAX_FETCH)
 
 
 def find_matches(
@@ -141,52 +157,49 @@ def find_matches(
     cutoff: CutOff | None = None,
     collapse: bool = True,
 ) -> MatchSet:
-    """The articles matching `query` (hybrid ranker, `cutoff`), best first, within `filters`.
+    """The articles of `query`'s result list that `cutoff` counts (default: those of its first
+    100 hits that match the query), best first, within `filters`.
 
     Near-duplicate copies are collapsed into their best-ranked member (listed in its
-    `duplicates`) unless `collapse` is False. Raises QuerySyntaxError and InvalidArgument as
-    `Engine.search` does.
+    `duplicates`) unless `collapse` is False, as search does. Raises QuerySyntaxError and
+    InvalidArgument as `Engine.search` does.
     """
     filters = filters or Filters()
-    cutoff = cutoff or CutOff.for_model(engine.manifest.model)
-    passed, complete = matching_candidates(engine, query, filters=filters, cutoff=cutoff)
-    chosen = _collapse(engine, passed) if collapse else [(c, ()) for c in passed]
-    articles = engine.articles([c.id for c, _copies in chosen])
+    cutoff = (cutoff or CutOff()).resolved(engine.manifest.model)
+    result = engine.search(query, k=cutoff.top, mode="hybrid", filters=filters, collapse=collapse,
+                           page_size=min(RESULT_PAGE, cutoff.top))
     matches: list[Match] = []
-    for candidate, copies in chosen:
-        article = articles[candidate.id]
+    for hit in result.hits:
+        if not cutoff.admits(hit):
+            continue
         matches.append(
             Match(
-                id=article.id,
+                id=hit.id,
                 rank=len(matches) + 1,
-                score=candidate.score,
-                cosine=candidate.semantic.score if candidate.semantic else 0.0,
-                title=article.title,
-                date=article.date,
-                source=article.source,
-                countries=article.countries,
-                url=article.url,
-                keyword=candidate.keyword,
-                semantic=candidate.semantic,
-                duplicates=copies,
+                score=hit.score,
+                cosine=_cosine(hit) or 0.0,
+                title=hit.title,
+                date=hit.date,
+                source=hit.source,
+                countries=hit.countries,
+                url=hit.url,
+                keyword=hit.keyword,
+                semantic=hit.semantic,
+                duplicates=hit.duplicates,
             )
         )
-    notes = [f"a match is an article with {cutoff.describe()}"]
+    notes = [f"counted: {cutoff.describe()}"]
+    complete = result.complete and result.total <= cutoff.top
     if not complete:
-        notes.append(f"more than {MAX_FETCH} articles pass the cut-off; only the best {MAX_FETCH} are counted")
-    return MatchSet(query, filters, cutoff, tuple(matches), complete, tuple(notes), engine.manifest.generation)
+        notes.append(f"the result list goes on past its first {cutoff.top} hits; count more with a larger top")
+    if result.strength is not None and result.strength.label == "weak":
+        notes.append(result.strength.note)
+    return MatchSet(query, filters, cutoff, tuple(matches), complete, tuple(notes), result.generation, result.strength)
 
 
-def _collapse(engine: Engine, candidates: Sequence[Candidate]) -> list[tuple[Candidate, tuple[str, ...]]]:
-    """Each duplicate group once, as its best-ranked candidate, with the group's other members."""
-    groups = engine.duplicate_groups([c.id for c in candidates])
-    members = engine.duplicate_members(sorted(set(groups.values())))
-    seen: set[str] = set()
-    chosen = []
-    for candidate in candidates:
-        group = groups[candidate.id]
-        if group in seen:
-            continue
-        seen.add(group)
-        chosen.append((candidate, tuple(m for m in members.get(group, []) if m != candidate.id)))
-    return chosen
+def _cosine(item: Candidate | Hit) -> float | None:
+    """The best-passage cosine of a hit (always measured in hybrid mode) or of a candidate (its
+    semantic leg's score, when that leg returned it)."""
+    if isinstance(item, Hit) and item.relevance is not None:
+        return item.relevance.cosine
+    return item.semantic.score if item.semantic is not None else None

@@ -1,7 +1,7 @@
 """Which countries appear together in the articles matching a query: `accord pairs`.
 
-Each matching article (`matches.py`: above the relevance cut-off, filters applied, copies
-collapsed) contributes every pair of the countries it is tagged with at index time (countries
+Each matching article (`matches.py`: a hit of the result list search shows for the query and
+filters that matches the query, copies collapsed) contributes every pair of the countries it is tagged with at index time (countries
 it is about, not passing mentions). With country filters, only pairs that include one of those
 countries are kept: `--country Russia` answers "whom does Russia cooperate with". Each pair has
 its article count, its first and last dates and its best example, the highest-ranked article.

@@ -1,7 +1,7 @@
 """How many articles match a query per month or year: `accord timeline`.
 
-Counts are over the match set (`matches.py`): the hybrid ranker's hits above the relevance
-cut-off, filters applied, near-duplicates collapsed. An article's period is its own publication
+Counts are over the match set (`matches.py`): the hits of the result list search shows for the
+query and filters (its first 100 by default) that match the query, near-duplicates collapsed. An article's period is its own publication
 date as cleaning found it (never a date quoted in a reader comment); undated matches are counted
 apart, not put in a period. Periods between the first and the last are all listed, empty ones
 with 0, so a chart's gaps are real.

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -30,9 +31,13 @@ from index.errors import (
     QuerySyntaxError,
     SavedSearchExists,
     SavedSearchNotFound,
+    StoreAccessDenied,
+    StoreUnavailable,
+    WatchlistUnavailable,
 )
-from search.web import api, views_api, watchlist_api
+from search.web import api, ops, views_api, watchlist_api
 from search.web.live import LiveEngine
+from search.web.ops import AccessLog, Metrics, Observe
 from search.web.security import Guard, error
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -46,6 +51,9 @@ STATUS = {
     ArticleNotFound: 404,
     IndexNotFound: 503,
     IndexIncompatible: 503,
+    StoreUnavailable: 503,  # the database cannot be reached
+    WatchlistUnavailable: 503,  # the watchlist file cannot be read or written (a full disk)
+    StoreAccessDenied: 403,  # the server's role may not do this (a read-only role saving a search)
 }
 
 
@@ -55,12 +63,15 @@ def create_app(
     token: str | None = None,
     encoder: Encoder | None = None,
     routers: Sequence[APIRouter] = (),
+    access_log: AccessLog | None = None,
 ) -> FastAPI:
     """The web app over the index at `index_dir` (or over an already open `LiveEngine`).
 
     `token`: when set, every request must carry it (see `search.web.security`). `encoder`: the
     query encoder (default: the index's model). `routers`: more API routes (other views) to
     include; their routes reach the index through `Depends(search.web.api.live_engine)`.
+    `access_log`: called with one line per request (search.web.ops); /healthz and /metrics are
+    always served.
     The index is opened on the first request; nothing here writes to it (saved searches go
     to the watchlist store beside it, `INDEX_DIR/watchlist.sqlite`).
     """
@@ -72,13 +83,22 @@ def create_app(
         docs_url=None,  # FastAPI's own /docs loads Swagger UI from a CDN and runs an inline script
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Every route refuses query parameters it does not declare (FastAPI ignores them).
+        dependencies=[Depends(api.known_parameters)],
+        # Operation ids for generated clients: the route's own (search, similar, ...), else its
+        # function's name, never FastAPI's default (search_api_search_get).
+        generate_unique_id_function=_operation_id,
     )
     app.state.live = live
+    app.state.metrics = Metrics()
     app.add_middleware(Guard, token=token)
+    # Outside the Guard, so requests it refuses are counted and logged too.
+    app.add_middleware(Observe, metrics=app.state.metrics, access_log=access_log)
     _add_error_handlers(app)
     app.include_router(api.router)
     app.include_router(views_api.router)
     app.include_router(watchlist_api.router)
+    app.include_router(ops.router)
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -93,6 +113,10 @@ def create_app(
         return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
 
 
 def _add_error_handlers(app: FastAPI) -> None:

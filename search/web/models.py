@@ -23,11 +23,43 @@ def model_of(cls: type, doc: str, **descriptions: str) -> type[BaseModel]:
     return create_model(cls.__name__ + "Model", __doc__=doc, **fields)
 
 
+PATH_RULE = ("the article's file: relative to the source folder it was indexed from (a .jsonl line as FILE:N), or "
+             "the file's name alone when no source holds it; the whole path only for requests from this machine (loopback)")
+
+
 class LegScoreModel(BaseModel):
     """A hit's place in one leg of the ranker: 1-based rank and that leg's raw score."""
 
     rank: int
     score: float
+
+
+class RelevanceModel(BaseModel):
+    """How well a hit matches the query on scales that mean the same for every query
+    (`search.relevance.Relevance`), unlike `score`, which is scaled within each query."""
+
+    cosine: float | None = Field(description=(
+        "cosine similarity of the hit's best passage to the query (the embedding model's scale); null in keyword mode"))
+    words: list[str] = Field(description="the query's words the article contains (stop words left out)")
+    missing: list[str] = Field(description="the query's words the article lacks")
+    coverage: float | None = Field(description=(
+        "share of the query's weight in `words`, 0 to 1, each word weighted by its idf (rare words count most); "
+        "null when the query has no plain words"))
+
+
+class StrengthModel(BaseModel):
+    """How well the whole result matches its query (`search.relevance.Strength`)."""
+
+    label: str = Field(description=(
+        "good; weak (nothing in the index matches the query well: the closest article's cosine is under `min_cosine` "
+        "and no hit near the top has `min_coverage` of the query's weight); none (no hits)"))
+    cosine: float | None = Field(description=(
+        "best-passage cosine of the closest article in the index (within the filters); null in keyword mode"))
+    coverage: float | None = Field(description=(
+        "the largest share of the query's weight any of the first 10 ranked hits carries; null without plain words"))
+    min_cosine: float = Field(description="the model's calibrated weak-match cosine (docs/relevance.md)")
+    min_coverage: float = Field(description="the coverage that makes a hit a match whatever its cosine")
+    note: str = Field(description="the label in words; a weak result also has it in `notes`")
 
 
 class HitModel(BaseModel):
@@ -39,13 +71,14 @@ class HitModel(BaseModel):
     source: str | None
     countries: list[str]
     url: str | None
-    path: str
-    score: float
+    path: str = Field(description=PATH_RULE)
+    score: float = Field(description="the fused score, scaled within this query: its best hit scores about 1.0 however poor")
     snippet: str
     highlights: list[tuple[int, int]] = Field(description="[start, end) offsets of query terms in `snippet`")
     keyword: LegScoreModel | None = Field(description="rank and BM25F score in the keyword leg; null if it did not return the hit")
     semantic: LegScoreModel | None = Field(description="rank and cosine in the semantic leg; null if it did not return the hit")
     duplicates: list[str] = Field(description="ids of near-duplicate copies collapsed into this hit")
+    relevance: RelevanceModel | None = Field(None, description="how well the hit matches on absolute scales; null for similar")
 
 
 class FacetsModel(BaseModel):
@@ -58,20 +91,50 @@ class FacetsModel(BaseModel):
 
 
 class SearchResultModel(BaseModel):
-    """What `/api/search` and `/api/similar/{id}` return (`search.SearchResult`)."""
+    """What `/api/search` and `/api/similar/{id}` return (`search.SearchResult`): one page of hits."""
 
-    hits: list[HitModel]
+    hits: list[HitModel] = Field(description="hits offset+1 to offset+k, best first (with sort=date, this page newest first)")
     facets: FacetsModel | None = Field(description="present when facets=true was asked for")
     notes: list[str] = Field(description="how the query was read, when that is not obvious")
     timings: dict[str, float] = Field(description="seconds per step: keyword, semantic, hits, total")
     generation: str = Field(description="the index generation searched")
+    offset: int = Field(0, description="hits skipped before this page")
+    total: int = Field(0, description=(
+        "the hits the ranker lists for this query and filters: its fused candidate list after near-duplicates "
+        "are collapsed; exact when `complete`, else a lower bound (hybrid and semantic ranking reach every "
+        "article, so over a large index they list as many as were fetched)"))
+    complete: bool = Field(True, description="true when no leg of the ranker was cut short, so `total` is exact")
+    strength: StrengthModel | None = Field(None, description=(
+        "whether anything matches the query well (label good, weak or none); null for similar"))
+    k: int = Field(0, description="the page size asked for")
+    next_offset: int | None = Field(None, description="offset of the next page, or null on the last page")
+    previous_offset: int | None = Field(None, description="offset of the previous page, or null on the first")
+    next: str | None = Field(None, description="this request's path and query for the next page, or null")
+    previous: str | None = Field(None, description="this request's path and query for the previous page, or null")
 
 
 ArticleModel = model_of(
     Article,
     "One cleaned article as indexed (`accord show ID --json`).",
     title_derived="true when the input had no title and `title` was made from the body",
+    path=PATH_RULE,
 )
+
+
+class BriefModel(BaseModel):
+    """An article as a list shows it: no body."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    countries: list[str]
+
+
+class NewestModel(BaseModel):
+    """The most recently dated articles of the index, newest first."""
+
+    articles: list[BriefModel]
 
 
 class MonthsModel(BaseModel):

@@ -50,6 +50,8 @@ MIN_TOKEN_CHARS = 16  # a short token can be guessed over the network
 # Limits on what one request may ask for, so no request can hold the server for long.
 MAX_QUERY_CHARS = 500
 MAX_K = 100
+MAX_OFFSET = 1000  # deeper pages fetch ever longer candidate lists; past this, narrow the filters
+MAX_EXPORT = 1000  # hits one export may hold
 MAX_URL_BYTES = 8192
 MAX_BODY_BYTES = 16384  # only saving a search reads a body (a few hundred bytes); larger is refused unread
 MAX_REQUESTS = 64  # requests in progress at once, counted once their body is in; more get 503

@@ -69,6 +69,7 @@ class Server:
         background: Background | None = None,
         replicas: Sequence[str] = (),
         limits: Limits | None = None,
+        access_log: Callable[[str], None] | None = None,
     ) -> None:
         import uvicorn
 
@@ -85,7 +86,7 @@ class Server:
         self.location = self.live.location  # what the log shows: never a password
         self.live.open()  # fail now, with one line, when there is no usable index
         config = uvicorn.Config(
-            create_app(self.live, token=token),
+            create_app(self.live, token=token, access_log=access_log),
             host=host,
             port=port,
             log_level="warning",
@@ -129,9 +130,12 @@ def serve(
     background: Background | None = None,
     log: Log = print,
     replicas: Sequence[str] = (),
+    access_log: Log | None = None,
 ) -> None:
     """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN. `index_dir`
-    is a folder or a postgresql:// URL (searches then prefer `replicas`)."""
-    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background, replicas=replicas)
+    is a folder or a postgresql:// URL (searches then prefer `replicas`). `access_log` gets one
+    line per request (search.web.ops)."""
+    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background,
+                    replicas=replicas, access_log=access_log)
     log(f"Serving {server.location} at {server.url}; Ctrl-C stops.")
     server.run()

@@ -10,16 +10,21 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from index.storage.filters import Filters
+from search.views.matches import DEFAULT_TOP, MAX_TOP, CutOff
 from search.views.pairs import Pairs, pairs
 from search.views.timeline import Timeline, timeline
 from search.web.api import ERRORS, Country, Live, Query_, Since, Source, Until
 
 router = APIRouter(prefix="/api", tags=["views"])
+Top = Annotated[int, Query(ge=1, le=MAX_TOP, description=(
+    "count among the first `top` hits of the result list /api/search gives for q and these filters "
+    "(those that match the query: best-passage cosine at the model's weak-match line, or half the query's weight in "
+    "their words); the first top/10 pages of ten"))]
 _TIMELINE = TypeAdapter(Timeline)
 _PAIRS = TypeAdapter(Pairs)
 
 
-@router.get("/timeline", response_model=Timeline, responses=ERRORS)
+@router.get("/timeline", response_model=Timeline, responses=ERRORS, operation_id="timeline")
 def timeline_route(
     live: Live,
     q: Query_,
@@ -28,16 +33,18 @@ def timeline_route(
     source: Source = [],  # noqa: B006
     since: Since = None,
     until: Until = None,
+    top: Top = DEFAULT_TOP,
 ) -> Response:
-    """Matching articles of q per period (a match passes the relevance cut-off of `accord timeline`);
-    undated matches are counted apart."""
+    """Matching articles of q per period, as `accord timeline`: the hits among the first `top` of
+    the result list that match the query (the rule is in `cutoff`); undated matches are counted
+    apart."""
     filters = Filters.parse(country, source, since, until)
     with live.use() as engine:
-        found = timeline(engine, q, by=by, filters=filters)
+        found = timeline(engine, q, by=by, filters=filters, cutoff=CutOff(top=top))
     return Response(_TIMELINE.dump_json(found), media_type="application/json")
 
 
-@router.get("/pairs", response_model=Pairs, responses=ERRORS)
+@router.get("/pairs", response_model=Pairs, responses=ERRORS, operation_id="pairs")
 def pairs_route(
     live: Live,
     q: Query_,
@@ -45,10 +52,11 @@ def pairs_route(
     source: Source = [],  # noqa: B006
     since: Since = None,
     until: Until = None,
+    top: Top = DEFAULT_TOP,
 ) -> Response:
-    """Country pairs that co-occur in the matching articles of q, with counts, first and last date
-    and the best example; with country, only pairs that include it."""
+    """Country pairs that co-occur in the matching articles of q (as for /api/timeline), with
+    counts, first and last date and the best example; with country, only pairs that include it."""
     filters = Filters.parse(country, source, since, until)
     with live.use() as engine:
-        found = pairs(engine, q, filters=filters)
+        found = pairs(engine, q, filters=filters, cutoff=CutOff(top=top))
     return Response(_PAIRS.dump_json(found), media_type="application/json")

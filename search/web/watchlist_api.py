@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from index.errors import InvalidArgument
+from index.errors import InvalidArgument, InvalidParameter
 from index.storage.filters import Filters
 from search.views.watchlist import Watchlist, add_search, check_alerts, parse_since
 from search.web.api import ERRORS, Live, as_json
@@ -47,14 +47,14 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, **{status: {"model": 
 Name = Annotated[str, Path(max_length=100, description="the saved search's name")]
 
 
-@router.get("/watchlist", response_model=WatchlistModel, responses=ERRORS)
+@router.get("/watchlist", response_model=WatchlistModel, responses=ERRORS, operation_id="watchlist")
 def list_searches(live: Live) -> Response:
     """Every saved search of the index, by name, as `accord watchlist list --json`."""
     searches = Watchlist(live.index_dir).searches()
     return as_json(WatchlistModel(searches=[from_dataclass(SavedSearchModel, saved) for saved in searches]))
 
 
-@router.post("/watchlist", status_code=201, response_model=SavedSearchAddedModel,
+@router.post("/watchlist", status_code=201, response_model=SavedSearchAddedModel, operation_id="save_search",
              responses={**WRITE_ERRORS, 409: {"model": ErrorModel, "description": "a saved search of that name exists"}})
 def save_search(live: Live, body: SaveSearchModel) -> Response:
     """Save a query with its filters under a name, as `accord watchlist add`. The articles that
@@ -69,14 +69,14 @@ def save_search(live: Live, body: SaveSearchModel) -> Response:
     return Response(added.model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.delete("/watchlist/{name}", status_code=204, responses={**WRITE_ERRORS, **UNKNOWN})
+@router.delete("/watchlist/{name}", status_code=204, responses={**WRITE_ERRORS, **UNKNOWN}, operation_id="remove_search")
 def remove_search(live: Live, name: Name) -> Response:
     """Forget a saved search and its alerts, as `accord watchlist remove`."""
     Watchlist(live.index_dir).remove(name)
     return Response(status_code=204)
 
 
-@router.get("/alerts", response_model=AlertsModel, responses={**ERRORS, **UNKNOWN})
+@router.get("/alerts", response_model=AlertsModel, responses={**ERRORS, **UNKNOWN}, operation_id="alerts")
 def alerts(
     live: Live,
     name: Annotated[list[str], Query(max_length=20, description="the saved searches to check (repeatable); default: all")] = [],  # noqa: B006
@@ -85,13 +85,20 @@ def alerts(
 ) -> Response:
     """What newly matches saved searches, best first: articles that entered their matches since
     they were last acknowledged (or since a date) and still match. Nothing is acknowledged."""
-    start = parse_since(since)
+    try:
+        start = parse_since(since)
+    except InvalidArgument:
+        # parse_since words its error for the CLI (--since); this is the query parameter.
+        raise InvalidParameter(
+            f"{{since}} {InvalidParameter.literal(repr(since))}: use 'last', a year (2026), a month (2026-11) or a date (2026-11-30)",
+            since="since") from None
     with live.use() as engine:
         found = check_alerts(engine, name, since=start, acknowledge=False)
     return as_json(AlertsModel(alerts=[from_dataclass(AlertModel, alert) for alert in found]))
 
 
-@router.post("/alerts/{name}/seen", response_model=AlertsModel, responses={**WRITE_ERRORS, **UNKNOWN})
+@router.post("/alerts/{name}/seen", response_model=AlertsModel, responses={**WRITE_ERRORS, **UNKNOWN},
+             operation_id="mark_seen")
 def acknowledge(live: Live, name: Name) -> Response:
     """Mark a saved search's new matches as seen, as `accord alerts NAME` does; answers what was
     acknowledged. The next `GET /api/alerts` lists only what enters after this."""

@@ -35,6 +35,7 @@ from index.errors import (
     StoreUnavailable,
 )
 from index.extras import require
+from index.storage.base import ServerHealth
 from index.storage.generation import SearchUsers
 from index.storage.manifest import Manifest
 from index.storage.postgres.connection import CONNECT_TIMEOUT, access_denied, connect, redact
@@ -139,6 +140,25 @@ class PgConnections:
             start = next(self._turn) % len(up)
             up = up[start:] + up[:start]
         return up + [self.primary_url]
+
+    @property
+    def replicas(self) -> list[str]:
+        """The replicas' URLs, as given."""
+        return list(self._replicas)
+
+    def health(self, url: str) -> ServerHealth:
+        """Whether the server at `url` answers now, and (a replica) how far its replay is behind."""
+        role = "primary" if url == self.primary_url else "replica"
+        try:
+            with connect(url, autocommit=True, timeout=3) as conn:
+                row = conn.execute(
+                    "SELECT CASE WHEN pg_is_in_recovery() THEN "
+                    "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+                ).fetchone()
+        except StoreUnavailable as err:
+            return ServerHealth(redact(url), role, up=False, error=str(err))
+        lag = None if row is None or row[0] is None else max(float(row[0]), 0.0)
+        return ServerHealth(redact(url), role, up=True, lag_seconds=lag)
 
     def _set_down(self, url: str) -> None:
         """Take replica `url` out of turn, drop its pool and probe it in the background."""
@@ -335,6 +355,11 @@ class PgGeneration(SearchUsers):
             )
         return PgGeneration(self.connections, manifest, self._k1, self._b, textsearch_schema=textsearch_schema,
                             textsearch_on=self._textsearch_on)
+
+    def servers(self) -> list[ServerHealth]:
+        """The primary and each replica, asked now on a direct connection (3 s at most each):
+        up or not, and a replica's replay lag."""
+        return [self.connections.health(url) for url in [self.connections.primary_url, *self.connections.replicas]]
 
     def _close(self) -> None:
         self.connections.let_go()

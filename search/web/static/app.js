@@ -4,10 +4,13 @@
 // Besides the hits, a search shows its matches per month or year (the timeline), the country
 // pairs of its matches (view=pairs), and the saved searches; watch=NAME marks the hits that
 // entered that saved search's matches since the analyst last marked them as seen.
+// Results come a page at a time (page=N, k=hits per page): Previous and Next step through them,
+// and the Export link downloads the whole result set as CSV.
 "use strict";
 
 const LIST_PARAMS = ["country", "source"];
-const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar", "view", "by", "watch"];
+const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar", "view", "by", "watch", "page", "k", "top"];
+const PAGE_SIZE = 10; // hits per page unless the address says k=
 const FILTER_PARAMS = ["q", "since", "until", "country", "source"]; // what a saved search keeps
 const MAX_MONTH_BARS = 60; // longer timelines are drawn per year unless per month is asked for
 const MATRIX_COUNTRIES = 12;
@@ -107,7 +110,11 @@ function link(text, state) {
 
 function metaLine(item) {
   const parts = [item.date || "undated", item.source, (item.countries || []).join(", ")];
-  if (typeof item.score === "number") parts.push("score " + item.score.toFixed(3));
+  // The cosine means the same for every query; the fused score only ranks within this one.
+  const found = item.relevance;
+  if (found && typeof found.cosine === "number") parts.push("match " + found.cosine.toFixed(2));
+  else if (typeof item.score === "number") parts.push("score " + item.score.toFixed(3));
+  if (found && found.missing.length) parts.push("missing: " + found.missing.join(", "));
   return el("p", { class: "meta", text: parts.filter(Boolean).join(" · ") });
 }
 
@@ -118,9 +125,40 @@ function showError(message) {
 
 // ---- views -------------------------------------------------------------------------------
 
-// A search with other filters is no longer the saved search being watched: drop `watch`.
+// A search with other filters is no longer the saved search being watched: drop `watch`; its
+// results start again at their first page.
 function refine(state, changes) {
-  return { ...searchState(state), view: "", watch: "", ...changes };
+  return { ...searchState(state), view: "", watch: "", page: "", ...changes };
+}
+
+// The page size and offset of the state's page, for the API (page=1 and the default size are
+// left out of the address).
+function paging(state) {
+  const k = Math.min(Math.max(parseInt(state.k, 10) || PAGE_SIZE, 1), 100);
+  const page = Math.max(parseInt(state.page, 10) || 1, 1);
+  return { k, offset: (page - 1) * k };
+}
+
+// "hits 11-20 of about 143", with links to the pages around this one (the API says whether
+// there is a next or previous page).
+function showPager(result, state) {
+  const { k } = paging(state);
+  const first = result.offset + 1;
+  const last = result.offset + result.hits.length;
+  const about = result.complete ? "" : "about ";
+  const text = result.hits.length ? `hits ${first}-${last} of ${about}${result.total}` : `no hits after the first ${result.total}`;
+  const pageOf = (offset) => {
+    const page = Math.floor(offset / k) + 1;
+    return { ...state, page: page === 1 ? "" : String(page) };
+  };
+  const previous = result.previous_offset === null ? null
+    : Object.assign(link("← Previous", pageOf(result.previous_offset)), { id: "prev-page", rel: "prev" });
+  const next = result.next_offset === null ? null
+    : Object.assign(link("Next →", pageOf(result.next_offset)), { id: "next-page", rel: "next" });
+  $("pager").replaceChildren(...[previous, el("span", { id: "page-info", text }), next].filter(Boolean));
+  $("pager").hidden = !previous && !next && !result.offset;
+  $("results").setAttribute("start", String(first));
+  return text;
 }
 
 function withCountries(state, names) {
@@ -206,7 +244,7 @@ function showTimeline(timeline, state) {
   const period = byYear ? "year" : "month";
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "es"}`;
   $("chart-caption").textContent = `Matches per ${period}: ${plural(timeline.total, "match")}` +
-    (undated ? `, ${undated} undated (not in the chart)` : "") + (timeline.complete ? "" : " · " + timeline.notes.join(" "));
+    (undated ? `, ${undated} undated (not in the chart)` : "");
   $("chart").setAttribute("aria-label", $("chart-caption").textContent);
   const other = byYear ? "month" : "year";
   $("chart-by").replaceChildren(link(`per ${other}`, { ...state, by: other }));
@@ -230,25 +268,52 @@ function showTimeline(timeline, state) {
   });
 }
 
+// What the chart and the pairs count, in words, with the number of result hits they look at
+// (top=, 100 unless the address says otherwise) to change.
+function showViewRule(timeline, state) {
+  $("view-rule").hidden = Boolean(timeline.error);
+  if (timeline.error) return;
+  // The rule and the undated count are said already; a weak match is said above the hits.
+  const notes = timeline.notes.filter((note) => !note.startsWith("counted: ") && !note.endsWith("counted apart")
+    && !note.startsWith("weak match"));
+  $("view-rule-text").textContent = `Chart and pairs count ${timeline.total} article${timeline.total === 1 ? "" : "s"}: ` +
+    `each is ${timeline.cutoff}.` + (notes.length ? " " + notes.join(" ") + "." : "") + " ";
+  const top = state.top || "100";
+  if (![...$("top").options].some((option) => option.value === top)) $("top").append(el("option", { value: top, text: top }));
+  $("top").value = top;
+}
+
 function perYear(months) {
   const years = new Map();
   for (const [label, count] of months) years.set(label.slice(0, 4), (years.get(label.slice(0, 4)) || 0) + count);
   return [...years.entries()];
 }
 
+// A result whose closest article is under the model's calibrated cosine says so above its hits:
+// its first hit is merely the least unrelated, whatever its score.
+function showStrength(strength) {
+  const weak = Boolean(strength) && strength.label === "weak";
+  $("match-note").hidden = !weak;
+  $("match-note").textContent = weak ? strength.note.charAt(0).toUpperCase() + strength.note.slice(1) : "";
+}
+
 function showHits(result, state, heading, fresh = new Set()) {
   $("results-heading").hidden = !heading;
   $("results-heading").textContent = heading || "";
   $("results").replaceChildren(...result.hits.map((hit) => hitItem(hit, state, fresh)));
-  const total = result.facets ? ` of ${result.facets.total} candidates` : "";
+  showStrength(result.strength);
+  const counted = showPager(result, state);
   const ms = Math.round((result.timings.total || 0) * 1000);
-  const notes = result.notes.length ? " · " + result.notes.join(" ") : "";
-  $("status").textContent = `${result.hits.length} results${total} · ${ms} ms · index ${result.generation}${notes}`;
+  const said = result.strength ? result.strength.note : null; // shown above the hits already
+  const shown = result.notes.filter((note) => note !== said);
+  const notes = shown.length ? " · " + shown.join(" ") : "";
+  $("status").textContent = `${counted} · ${ms} ms · index ${result.generation}${notes}`;
 }
 
 function showView(name) {
   $("results-view").hidden = name !== "results";
   $("article-view").hidden = name !== "article";
+  $("home-view").hidden = name !== "home";
 }
 
 // ---- country pairs -----------------------------------------------------------------------
@@ -345,7 +410,8 @@ async function removeSaved(name, state) {
     await getJson("/api/watchlist/" + encodeURIComponent(name), { method: "DELETE" });
     go(state.watch === name ? { ...state, watch: "" } : state);
   } catch (err) {
-    showSaveError(err.message);
+    if (state.q) showSaveError(err.message);
+    else showError(err.message);
   }
 }
 
@@ -398,8 +464,13 @@ async function saveSearch(event) {
 
 async function renderSearch(state, ticket) {
   const params = apiParams(state, ["q", "mode", "sort", "since", "until"]);
+  // The export holds the whole result set (the API's default: its first 1000 hits), not the page.
+  const exportUrl = "/api/search/export?" + params;
+  const { k, offset } = paging(state);
+  params.set("k", String(k));
+  params.set("offset", String(offset));
   params.set("facets", "true");
-  const viewParams = apiParams(state, ["q", "since", "until"]);
+  const viewParams = apiParams(state, ["q", "since", "until", "top"]);
   viewParams.delete("collapse");
   const pairsWanted = state.view === "pairs";
   // A view that fails (its saved search removed meanwhile, a model this server lacks) says so
@@ -417,12 +488,16 @@ async function renderSearch(state, ticket) {
   showView("results");
   showTabs(state, pairs && !pairs.error ? pairs.pairs.length : null);
   $("results").hidden = pairsWanted;
+  $("result-tools").hidden = pairsWanted;
+  $("export").href = exportUrl;
+  $("export").hidden = false;
   $("pairs-view").hidden = !pairsWanted;
   if (pairs) showPairs(pairs, state);
   const fresh = watched && !watched.error ? showAlert(watched, state) : showAlert(null, state);
   showHits(result, state, "", fresh);
   showFacets(result.facets, state);
   showTimeline(timeline, state);
+  showViewRule(timeline, state);
   showSaved(watchlist.error ? { searches: [] } : watchlist, state);
   if (watched && watched.error) showError(watched.error);
   if (watchlist.error) showSaveError(watchlist.error);
@@ -430,49 +505,106 @@ async function renderSearch(state, ticket) {
 
 async function renderSimilar(state, ticket) {
   const params = apiParams(state, ["since", "until"]);
+  const { k, offset } = paging(state);
+  params.set("k", String(k));
+  params.set("offset", String(offset));
   const id = encodeURIComponent(state.similar);
   const [result, article] = await Promise.all([getJson(`/api/similar/${id}?` + params), getJson(`/api/articles/${id}`)]);
   if (ticket !== renderCount) return;
   showView("results");
   $("chart-box").hidden = true;
+  $("view-rule").hidden = true;
   $("view-tabs").hidden = true;
   $("alert-box").hidden = true;
   $("pairs-view").hidden = true;
   $("results").hidden = false;
+  $("result-tools").hidden = false;
+  $("export").hidden = true;
   $("save-form").hidden = true;
   $("facets").replaceChildren();
   showHits(result, state, "More like: " + article.title);
 }
 
+// An article: its text, its countries, month and source as one-click searches, and the articles
+// most like it. A click on a country or the month searches the current query (or, from a shared
+// address without one, the article's title) with that filter.
 async function renderArticle(state, ticket) {
-  const article = await getJson("/api/articles/" + encodeURIComponent(state.article));
+  const id = encodeURIComponent(state.article);
+  const [article, similar] = await Promise.all([
+    getJson("/api/articles/" + id),
+    getJson(`/api/similar/${id}?k=5`).catch((err) => ({ error: err.message })),
+  ]);
   if (ticket !== renderCount) return;
   showView("article");
   $("article-title").textContent = article.title;
   $("article-meta").replaceWith(Object.assign(metaLine(article), { id: "article-meta" }));
   const paragraphs = article.body.split(/\n+/).filter((line) => line.trim());
   $("article-body").replaceChildren(...paragraphs.map((line) => el("p", { text: line })));
+  const base = { ...searchState(state), q: state.q || article.title, view: "", watch: "", page: "" };
+  const filterLink = (text, target, kind) => {
+    const node = link(text, target);
+    node.className = "filter-link";
+    node.title = `search with ${kind} ${text}`;
+    node.setAttribute("data-" + kind, text);
+    return node;
+  };
+  const filters = article.countries.map((name) => filterLink(name, withCountries(base, [name]), "country"));
+  if (article.date) {
+    const month = article.date.slice(0, 7);
+    filters.push(filterLink(month, { ...base, since: month, until: month }, "month"));
+  }
+  if (article.source) filters.push(filterLink(article.source, { ...base, source: [article.source] }, "source"));
+  $("article-filters").replaceChildren(...filters);
+  $("article-filters").hidden = !filters.length;
+  // The file's name; its whole path (as the API shows it to this client) on hover.
+  const file = article.path.split("/").pop();
+  $("article-source").textContent = `source: ${article.source || "unknown"} · file: ${file}`;
+  $("article-source").title = article.path;
   // More like this looks through the whole index: the search's filters are left behind.
-  const more = { q: state.q, mode: state.mode, country: [], source: [], similar: article.id };
+  const more = { q: state.q, mode: state.mode, k: state.k, country: [], source: [], similar: article.id };
   $("more-like-this").replaceWith(Object.assign(link("More like this", more), { id: "more-like-this" }));
   const url = $("article-url");
   const safe = /^https?:\/\//i.test(article.url || "");
   url.hidden = !safe;
   if (safe) url.href = article.url;
+  const alike = similar.error ? [] : similar.hits;
+  $("similar-list").replaceChildren(...(similar.error
+    ? [el("li", { class: "meta", text: "No similar articles: " + similar.error })]
+    : alike.map((hit) => el("li", { "data-id": hit.id }, link(hit.title, { ...searchState(state), article: hit.id }),
+      el("span", { class: "meta", text: ` ${hit.date || "undated"}` })))));
+  $("article-similar").hidden = !similar.error && !alike.length;
   $("status").textContent = `article ${article.id}`;
 }
 
-// No query yet: the saved searches, if there are any, are the place to start.
+// No query yet: the start page. The index's size, its newest articles and the saved searches
+// with how many articles newly match each (looking does not mark them as seen).
 async function renderHome(state, ticket) {
-  const watchlist = await getJson("/api/watchlist");
+  const settle = (promise) => promise.catch((err) => ({ error: err.message }));
+  const [stats, newest, watchlist, alerts] = await Promise.all([
+    getJson("/api/stats"), settle(getJson("/api/newest?k=10")), settle(getJson("/api/watchlist")),
+    settle(getJson("/api/alerts")),
+  ]);
   if (ticket !== renderCount) return;
-  const saved = watchlist.searches.length;
-  showView(saved ? "results" : "none");
-  for (const id of ["chart-box", "view-tabs", "alert-box", "pairs-view", "results-heading"]) $(id).hidden = true;
+  showView("home");
   $("results").replaceChildren();
   $("facets").replaceChildren();
-  showSaved(watchlist, state);
-  $("status").textContent = "Type a query and press Enter" + (saved ? ", or open a saved search" : "") +
+  const count = (n, word) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+  $("index-size").textContent = `${count(stats.articles, "article")} in ${count(stats.passages, "passage")} · ` +
+    `index ${stats.generation} · model ${stats.model}`;
+  $("newest").replaceChildren(...(newest.error ? [el("li", { class: "meta", text: newest.error })]
+    : newest.articles.map((article) => el("li", { "data-id": article.id },
+      link(article.title, { ...state, article: article.id }),
+      el("span", { class: "meta", text: ` ${article.date} · ${[article.source, article.countries.join(", ")].filter(Boolean).join(" · ")}` })))));
+  const fresh = new Map((alerts.error ? [] : alerts.alerts).map((alert) => [alert.search.name, alert.matches.length]));
+  const searches = watchlist.error ? [] : watchlist.searches;
+  $("home-saved").replaceChildren(...(searches.length ? searches.map((saved) => {
+    const n = fresh.get(saved.name) || 0;
+    return el("li", { "data-name": saved.name }, link(saved.name, savedState(saved)),
+      el("span", { class: n ? "new-count" : "meta", text: ` ${n} new` }),
+      el("button", { type: "button", class: "remove", "aria-label": `remove saved search ${saved.name}`, text: "×",
+        onclick: () => removeSaved(saved.name, state) }));
+  }) : [el("li", { class: "meta", text: "None yet: search, then Save search." })]));
+  $("status").textContent = "Type a query and press Enter" + (searches.length ? ", or open a saved search" : "") +
     ". Press / to come back to the search box.";
 }
 
@@ -506,6 +638,7 @@ $("search-form").addEventListener("submit", (event) => {
   state.since = $("since").value.trim();
   state.until = $("until").value.trim();
   state.copies = $("copies").checked ? "1" : "";
+  state.page = ""; // a new search starts at its first page
   for (const name of LIST_PARAMS) {
     const typed = $("add-" + name).value.trim();
     if (typed && !state[name].includes(typed)) state[name] = [...state[name], typed];
@@ -515,6 +648,11 @@ $("search-form").addEventListener("submit", (event) => {
 });
 
 $("save-form").addEventListener("submit", saveSearch);
+
+$("top").addEventListener("change", () => {
+  const state = readState();
+  go({ ...state, top: $("top").value === "100" ? "" : $("top").value });
+});
 
 $("back").addEventListener("click", (event) => {
   event.preventDefault();
