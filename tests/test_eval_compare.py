@@ -14,14 +14,9 @@ from index.errors import InvalidArgument, SourceNotFound
 from index.pipeline.builder import build
 from search.evaluation import compare_runs, paired_p_value, read_baselines, read_trec_run, write_trec_run
 from tests.conftest import requires
+from tests.test_evaluation import DOCS
 
 pytestmark = requires("eval")
-
-DOCS = [
-    {"docno": "1", "text": "THE ARMY OF SOMALIA GOT RIFLES FROM RUSSIA ."},
-    {"docno": "2", "text": "WHEAT PRICES FELL IN KANSAS AFTER THE HARVEST ."},
-    {"docno": "3", "text": "FRANCE AND INDIA HELD A NAVAL EXERCISE ."},
-]
 
 
 @pytest.fixture
