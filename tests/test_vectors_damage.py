@@ -26,6 +26,6 @@ def test_a_search_over_zero_dimension_headers_is_one_line(tmp_path: Path, corpus
     print(done.stdout, done.stderr)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        f"accord: error: {vectors} is damaged (its headers give 0 and 64 dimensions, the manifest 64); "
+        f"accord: error: {vectors} is damaged (its headers give 0 and 64 dimensions); "
         "'accord index --rebuild' rebuilds the index"
     ]

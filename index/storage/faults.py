@@ -10,12 +10,14 @@ one-line errors, naming the file and the way out.
 from __future__ import annotations
 
 import errno
+import os
 import pickle
 import sqlite3
 import struct
 import traceback
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from index.errors import IndexCorrupted
 
@@ -86,31 +88,43 @@ def flat_vectors_problem(path: Path, dim: int) -> str | None:
     whole process, which no `except` can catch, so they are read here before faiss reads the
     file. Raises OSError when the file cannot be read.
     """
-    size = path.stat().st_size
-    head_size = 2 * _INDEX_HEADER.size + _COUNT.size
     with open(path, "rb") as file:
-        head = file.read(head_size)
-        if len(head) < head_size:
-            return f"it is {size} bytes, shorter than its headers"
-        outer = _INDEX_HEADER.unpack_from(head, 0)
-        inner = _INDEX_HEADER.unpack_from(head, _INDEX_HEADER.size)
-        if (outer[0], inner[0]) != _FLAT_TYPES:
-            return f"its headers name index types {outer[0]!r} and {inner[0]!r}, not {_FLAT_TYPES[0]!r} and {_FLAT_TYPES[1]!r}"
-        (_, d, count, *fixed), (_, inner_d, inner_count, *inner_fixed) = outer, inner
-        if (d, inner_d) != (dim, dim):
-            return f"its headers give {d} and {inner_d} dimensions, the manifest {dim}"
-        if count != inner_count or count < 0:
-            return f"its headers count {count} and {inner_count} vectors"
-        if fixed != inner_fixed or fixed != [_HEADER_CONSTANT, _HEADER_CONSTANT, 1, _INNER_PRODUCT]:
-            return "its headers hold values faiss never writes there"
-        (floats,) = _COUNT.unpack_from(head, 2 * _INDEX_HEADER.size)
-        if floats != count * dim:
-            return f"it holds {floats} numbers for {count} vectors of {dim}"
-        expected = head_size + 4 * floats + _COUNT.size + 8 * count
-        if size != expected:
-            return f"it is {size} bytes, its headers call for {expected}"
-        file.seek(head_size + 4 * floats)
-        (ids,) = _COUNT.unpack(file.read(_COUNT.size))
-        if ids != count:
-            return f"it holds {ids} ids for {count} vectors"
+        return open_flat_vectors_problem(file, dim)
+
+
+def open_flat_vectors_problem(file: BinaryIO, dim: int | None = None) -> str | None:
+    """`flat_vectors_problem` of an open file, read without moving its position (a reader's
+    handle, kept so a generation stays readable after an update removes its folder). With
+    `dim` None the headers' own dimensions are taken (a mismatch with the manifest is the
+    caller's to report)."""
+    fd = file.fileno()
+    size = os.fstat(fd).st_size
+    head_size = 2 * _INDEX_HEADER.size + _COUNT.size
+    head = os.pread(fd, head_size, 0)
+    if len(head) < head_size:
+        return f"it is {size} bytes, shorter than its headers"
+    outer = _INDEX_HEADER.unpack_from(head, 0)
+    inner = _INDEX_HEADER.unpack_from(head, _INDEX_HEADER.size)
+    if (outer[0], inner[0]) != _FLAT_TYPES:
+        return f"its headers name index types {outer[0]!r} and {inner[0]!r}, not {_FLAT_TYPES[0]!r} and {_FLAT_TYPES[1]!r}"
+    (_, d, count, *fixed), (_, inner_d, inner_count, *inner_fixed) = outer, inner
+    if dim is None:
+        if d != inner_d or d <= 0:
+            return f"its headers give {d} and {inner_d} dimensions"
+        dim = d
+    if (d, inner_d) != (dim, dim):
+        return f"its headers give {d} and {inner_d} dimensions, the manifest {dim}"
+    if count != inner_count or count < 0:
+        return f"its headers count {count} and {inner_count} vectors"
+    if fixed != inner_fixed or fixed != [_HEADER_CONSTANT, _HEADER_CONSTANT, 1, _INNER_PRODUCT]:
+        return "its headers hold values faiss never writes there"
+    (floats,) = _COUNT.unpack_from(head, 2 * _INDEX_HEADER.size)
+    if floats != count * dim:
+        return f"it holds {floats} numbers for {count} vectors of {dim}"
+    expected = head_size + 4 * floats + _COUNT.size + 8 * count
+    if size != expected:
+        return f"it is {size} bytes, its headers call for {expected}"
+    (ids,) = _COUNT.unpack(os.pread(fd, _COUNT.size, head_size + 4 * floats))
+    if ids != count:
+        return f"it holds {ids} ids for {count} vectors"
     return None

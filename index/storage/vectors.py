@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from index.errors import IndexCorrupted, IndexIncompatible
-from index.storage.faults import flat_vectors_problem
+from index.storage.faults import open_flat_vectors_problem
 
 HNSW_SUFFIX = ".hnsw"
 # From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md): exact
@@ -205,13 +205,6 @@ class LazyVectorStore:
         self._file = open(self._path, "rb")
         self._dim = dim
         self._loading = threading.Lock()
-        if self._path == path:
-            # faiss trusts the counts in the file: damaged ones make it abort the whole process
-            # (no except catches that), so the headers are read first; a few bytes, no faiss.
-            problem = flat_vectors_problem(path, dim)
-            if problem is not None:
-                self._file.close()
-                raise IndexCorrupted(f"{path} is damaged ({problem}); 'accord index --rebuild' rebuilds the index")
 
     @property
     def _store(self) -> FaissVectorStore:
@@ -227,6 +220,13 @@ class LazyVectorStore:
     def _load(self) -> FaissVectorStore:
         import faiss
 
+        if self._path == self._exact_path:
+            # faiss trusts the counts in the file: damaged ones make it abort the whole process
+            # (no except catches that), so the headers are read first; a few bytes, no faiss.
+            problem = open_flat_vectors_problem(self._file)
+            if problem is not None:
+                self._file.close()
+                raise IndexCorrupted(f"{self._path} is damaged ({problem}); 'accord index --rebuild' rebuilds the index")
         # Streamed from the open handle: reading the file into bytes first would hold the whole
         # index twice at the peak, which at 100k articles is most of the query process's memory.
         with self._file:
