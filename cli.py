@@ -383,6 +383,16 @@ SourceOption = Annotated[
 ]
 SinceOption = Annotated[str | None, typer.Option("--since", help="Only articles dated on or after: 2019, 2019-05 or 2019-05-31.", show_default=False)]
 UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles dated on or before: a year, month or date.", show_default=False)]
+# Defence-fact filters (docs/entities.md): every one given must be named in the article.
+SystemOption = Annotated[list[str] | None, typer.Option(
+    "--system", help="Only articles naming this weapon system, by any alias: S-400, SA-21 (repeatable: all must match).", show_default=False)]
+OrgOption = Annotated[list[str] | None, typer.Option(
+    "--org", help="Only articles naming this defence organisation: Rosoboronexport, Pentagon (repeatable: all must match).", show_default=False)]
+PersonOption = Annotated[list[str] | None, typer.Option(
+    "--person", help="Only articles naming this person, by full name or surname (repeatable: all must match).", show_default=False)]
+KindOption = Annotated[list[str] | None, typer.Option(
+    "--kind", help="Only articles reporting this kind of cooperation: arms_sale, agreement, exercise, training, "
+    "coproduction, military_aid, visit_talks, sanctions (repeatable: all must match).", show_default=False)]
 KOption = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of hits.")]
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table (readable), json (one object per hit per line) or csv.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
@@ -417,6 +427,10 @@ def search_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    system: SystemOption = None,
+    org: OrgOption = None,
+    person: PersonOption = None,
+    kind: KindOption = None,
     sort: Annotated[SortOrder, typer.Option("--sort", help="relevance, or date (newest first, among the relevant candidates).")] = SortOrder.relevance,
     facets: Annotated[bool, typer.Option("--facets", help="Also count the candidates by country, year and source.")] = False,
     no_collapse: NoCollapseOption = False,
@@ -442,7 +456,7 @@ def search_command(
         output = _chosen(output, as_json)
         if facets and output is Format.csv:
             raise InvalidArgument("--facets has no CSV form; use --format table or json with it")
-        filters = Filters.parse(country or [], source or [], since, until)
+        filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db, replica) as engine:
             result = engine.search(
                 query, k=k, mode=mode.value, filters=filters, sort=sort.value, collapse=not no_collapse,
@@ -591,10 +605,11 @@ def show_command(
 
         with _engine(index, db, replica) as engine:
             article = engine.article(article_id)
+            defence = engine.facts(article_id)
         from search.output_safety import json_line, terminal_name, terminal_text
 
         if as_json:
-            typer.echo(json_line(asdict(article)))
+            typer.echo(json_line({**asdict(article), "defence": asdict(defence) if defence else None}))
             return
         typer.echo(terminal_text(article.title))
         facts = (terminal_text(article.date or ""), terminal_text(article.source or ""),
@@ -602,6 +617,31 @@ def show_command(
         typer.echo(" · ".join(x for x in facts if x))
         typer.echo("")
         typer.echo(terminal_text(article.body))
+        if defence is not None:
+            _print_defence(defence)
+
+
+def _print_defence(defence) -> None:
+    """The defence facts after the body: each entity with where it is named ([start, end) into
+    the title, a line break and the body), then the kinds and transfers."""
+    from search.output_safety import terminal_text
+
+    def where(mentions) -> str:
+        return ", ".join(f"{m.start}-{m.end}" for m in mentions)
+
+    rows = [f"system: {s.name} ({s.category}) at {where(s.mentions)}" for s in defence.systems]
+    rows += [f"organisation: {o.name} ({o.kind}) " + (f"at {where(o.mentions)}" if o.mentions else f"implied by {o.implied_by!r}")
+             for o in defence.organisations]
+    rows += [f"person: {p.name}" + (f", {p.role}" if p.role else "") + f" at {where(p.mentions)}" for p in defence.people]
+    if defence.kinds:
+        rows.append(f"kinds: {', '.join(defence.kinds)}")
+    rows += [f"transfer: {t.supplier} -> {t.recipient}" + (f" ({t.system})" if t.system else "")
+             + f" at {t.evidence.start}-{t.evidence.end}" for t in defence.transfers]
+    if rows:
+        typer.echo("")
+        typer.echo("defence facts (offsets into the title, a line break and the body):")
+        for row in rows:
+            typer.echo("  " + terminal_text(row))
 
 
 @app.command("stats")
@@ -920,6 +960,10 @@ def timeline_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    system: SystemOption = None,
+    org: OrgOption = None,
+    person: PersonOption = None,
+    kind: KindOption = None,
     no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
     top: TopOption = 100,
@@ -944,7 +988,7 @@ def timeline_command(
             from search.views.plot import check_chart_path
 
             check_chart_path(plot)
-        filters = Filters.parse(country or [], source or [], since, until)
+        filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db, replica) as engine:
             result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine, top), collapse=not no_collapse)
         if plot is not None:
@@ -994,6 +1038,10 @@ def pairs_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    system: SystemOption = None,
+    org: OrgOption = None,
+    person: PersonOption = None,
+    kind: KindOption = None,
     no_collapse: ViewNoCollapseOption = False,
     min_cosine: MinCosineOption = None,
     top: TopOption = 100,
@@ -1011,7 +1059,7 @@ def pairs_command(
         from index.storage.filters import Filters
         from search.views.pairs import pairs
 
-        filters = Filters.parse(country or [], source or [], since, until)
+        filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db, replica) as engine:
             result = pairs(engine, query, filters=filters, cutoff=_cutoff(min_cosine, top), collapse=not no_collapse)
         output = _chosen(output, as_json)
@@ -1034,6 +1082,11 @@ def pairs_command(
                 span += f", {pair.undated} undated"
             typer.echo(f"{' – '.join(names)}: {pair.count} article{'s' if pair.count != 1 else ''} · {span}")
             typer.echo(f"    e.g. {pair.example.title} ({pair.example.id})")
+            for way in pair.directions:
+                systems = f" ({', '.join(way.systems)})" if way.systems else ""
+                typer.echo(f"    {way.supplier} -> {way.recipient}: {way.count} article{'s' if way.count != 1 else ''}{systems}")
+            if pair.kinds:
+                typer.echo(f"    kinds: {', '.join(f'{kind} {count}' for kind, count in pair.kinds)}")
 
 
 watchlist_app = typer.Typer(

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
     from whoosh import query as whoosh_query
 
+    from index.text.defence import DefenceFacts
+
 Mode = Literal["hybrid", "keyword", "semantic"]
 FusionMethod = Literal["rrf", "convex"]
 Sort = Literal["relevance", "date"]
@@ -541,6 +543,14 @@ class Engine:
             return self._article(generation, article_id)
 
     @_retried
+    def facts(self, article_id: str) -> DefenceFacts | None:
+        """The defence facts stored for an article (docs/entities.md; spans into its title, a
+        line break, its body), None when the index has none for it; raises ArticleNotFound."""
+        with self._using() as generation:
+            self._article(generation, article_id)
+            return generation.docs.facts(article_id)
+
+    @_retried
     def stats(self) -> IndexStats:
         """Counts and description of the open index."""
         with self._using() as generation:
@@ -673,12 +683,23 @@ class Engine:
         self, generation: StoreView, query: whoosh_query.Query, limit: int, filters: Filters | None,
         feedback: bool = False,
     ) -> Run:
+        # The keyword stores apply the other filters themselves but not the defence-fact ones:
+        # those are applied here, over every keyword match, so a filtered search still fills k.
+        entity_ids = None
+        if filters is not None and filters.entities_active:
+            entity_ids = generation.docs.filtered_article_ids((), (), None, None, **filters.entity_arguments())
+            filters = filters.without_entities()
+        wanted = limit if entity_ids is None else max(limit, generation.docs.count_articles())
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        found = sorted(generation.keyword.search(query, limit, filters), key=lambda hit: (-hit[1], hit[0]))
+        found = sorted(generation.keyword.search(query, wanted, filters), key=lambda hit: (-hit[1], hit[0]))
+        if entity_ids is not None:  # before feedback, so that it expands from passing articles only
+            found = [hit for hit in found if hit[0] in entity_ids]
         # Feedback only inside the hybrid: keyword mode returns exactly the articles with the
         # query's words, while the hybrid admits others through its semantic leg anyway.
         if feedback and self.ranking.feedback is not None:
-            found = feedback_run(generation.keyword, generation.docs, query, found, limit, filters, self.ranking.feedback)
+            found = feedback_run(generation.keyword, generation.docs, query, found, wanted, filters, self.ranking.feedback)
+        if entity_ids is not None:
+            found = [hit for hit in found if hit[0] in entity_ids][:limit]
         return found
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
@@ -710,7 +731,8 @@ class Engine:
         a boolean query allows."""
         articles: set[str] | None = required
         if filters is not None and filters.active:
-            passing = generation.docs.filtered_article_ids(filters.countries, filters.sources, filters.since, filters.until)
+            passing = generation.docs.filtered_article_ids(
+                filters.countries, filters.sources, filters.since, filters.until, **filters.entity_arguments())
             articles = passing if articles is None else articles & passing
         if articles is None:
             return None

@@ -140,7 +140,8 @@ def test_openapi_schema_and_docs_are_served_locally(client):
     hit = schema["components"]["schemas"]["HitModel"]["properties"]
     assert list(hit) == [f.name for f in fields(Hit)]
     search_params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
-    assert search_params == {"q", "k", "offset", "mode", "country", "source", "since", "until", "sort", "facets", "collapse", "strict"}
+    assert search_params == {"q", "k", "offset", "mode", "country", "source", "since", "until", "sort", "facets", "collapse", "strict",
+                            "system", "org", "person", "kind"}
     docs = client.get("/docs").text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "http" not in docs.replace("http-equiv", "")
     for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css",

@@ -66,6 +66,7 @@ from index.text.articles import (
     unstorable_paths,
 )
 from index.text.countries import article_countries
+from index.text.defence import extract
 from index.text.duplicates import band_keys, component, signature, signature_from_bytes, similar_enough
 from index.text.passages import SPLITTERS, Passage, split_passages
 
@@ -106,7 +107,8 @@ class BuildReport:
     forgotten); `generations` how many generations this run published (one per batch);
     `stage_seconds` the wall time of each stage of this very build: `read` (reading, cleaning,
     countries), `split`, `embed` (cache lookups and the model), `articles`, `vectors` and
-    `keyword` (writing each store) and `publish` (fsync and the manifest switch).
+    `keyword` (writing each store), `entities` (extracting the defence facts of the articles
+    written) and `publish` (fsync and the manifest switch).
     """
 
     index_dir: str
@@ -673,15 +675,21 @@ class _Update:
         delete = sorted(replaced | (changes.removed_ids if first else set()))
         with self._stage("copy"):
             tx.begin(copy=self.previous is not None or totals["generations"] > 0)
+        with self._stage("entities"):
+            # From the cleaned text the store keeps, so every span points into what `show` prints.
+            facts = [extract(article.title, article.body, article.countries) for article, _f, _p in batch]
         with self._stage("articles"), tx.articles() as docs:
             added = {a.id for a, _f, _p in batch}
             old_groups = set(docs.duplicate_groups(delete).values())
             regroup = {m for members in docs.group_members(sorted(old_groups)).values() for m in members}
             removed_passages = docs.delete_articles(delete)
             new_ids: list[int] = []
-            for article, file, passages in batch:
+            for (article, file, passages), article_facts in zip(batch, facts, strict=True):
                 sig = signature(article.body)
                 new_ids += docs.add_article(article, file, passages, sig.tobytes(), band_keys(sig))
+                docs.put_facts(article.id, article_facts)
+            if first:
+                _add_missing_facts(docs)
             for record in records:
                 docs.put_file(record)
             if first:
@@ -736,6 +744,15 @@ class _Update:
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
+
+
+def _add_missing_facts(docs: DocStoreWriter) -> None:
+    """Extract and store the defence facts of the articles that have none: those of an index
+    built before facts were stored, so one update brings it up to date without re-embedding."""
+    missing = docs.articles_without_facts()
+    for start in range(0, len(missing), 500):
+        for article in docs.articles(missing[start : start + 500]).values():
+            docs.put_facts(article.id, extract(article.title, article.body, article.countries))
 
 
 def _stack(parts: list[np.ndarray], dim: int) -> np.ndarray:

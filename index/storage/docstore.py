@@ -11,10 +11,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from index.errors import IndexIncompatible
 from index.text.articles import Article, Skipped
+from index.text.defence import DefenceFacts, Organisation, Person, Span, System, Transfer
 from index.text.passages import Passage
 
 _SCHEMA = """
@@ -37,6 +39,14 @@ CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_by_article ON passages (article_id);
+CREATE TABLE IF NOT EXISTS article_facts (article_id TEXT PRIMARY KEY, facts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS article_entities (article_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS entities_by_name ON article_entities (type, name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS entities_by_article ON article_entities (article_id);
+CREATE TABLE IF NOT EXISTS article_transfers (
+    article_id TEXT NOT NULL, supplier TEXT NOT NULL, recipient TEXT NOT NULL, system TEXT
+);
+CREATE INDEX IF NOT EXISTS transfers_by_article ON article_transfers (article_id);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
     skipped TEXT NOT NULL
@@ -51,6 +61,43 @@ def _article(row: tuple) -> Article:
         article_id, title, body, date, source, url, path,
         countries=tuple(json.loads(countries)), title_derived=bool(title_derived),
     )
+
+
+# What an entity filter matches in article_entities.type: the facts' systems, organisations,
+# people, and kinds of cooperation.
+ENTITY_TYPES = ("system", "organisation", "person", "kind")
+_NO_FACTS = (
+    "{where} was built before Accord stored defence facts; run 'accord index' once to add them "
+    "(only the facts are extracted: nothing is re-embedded)"
+)
+
+
+def facts_to_json(facts: DefenceFacts) -> str:
+    """The stored form of an article's facts (asdict, as JSON)."""
+    return json.dumps(asdict(facts), ensure_ascii=False)
+
+
+def facts_from_json(text: str | dict) -> DefenceFacts:
+    """DefenceFacts from their stored form (JSON text, or the dict PostgreSQL's jsonb gives)."""
+    data = json.loads(text) if isinstance(text, str) else text
+
+    def spans(items: list) -> tuple[Span, ...]:
+        return tuple(Span(**s) for s in items)
+
+    return DefenceFacts(
+        tuple(System(**{**s, "mentions": spans(s["mentions"])}) for s in data["systems"]),
+        tuple(Organisation(**{**o, "mentions": spans(o["mentions"])}) for o in data["organisations"]),
+        tuple(Person(**{**p, "mentions": spans(p["mentions"])}) for p in data["people"]),
+        tuple(data["kinds"]),
+        tuple(Transfer(**{**t, "evidence": Span(**t["evidence"])}) for t in data["transfers"]),
+    )
+
+
+def entity_rows(facts: DefenceFacts) -> list[tuple[str, str]]:
+    """(type, name) of each distinct thing an entity filter can ask for in these facts."""
+    rows = [("system", s.name) for s in facts.systems] + [("organisation", o.name) for o in facts.organisations]
+    rows += [("person", p.name) for p in facts.people] + [("kind", k) for k in facts.kinds]
+    return list(dict.fromkeys(rows))
 
 
 @dataclass(frozen=True)
@@ -189,13 +236,36 @@ class DocStore:
         sources: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
+        *,
+        systems: Sequence[str] = (),
+        organisations: Sequence[str] = (),
+        people: Sequence[str] = (),
+        kinds: Sequence[str] = (),
     ) -> set[str]:
         """Ids of the articles that mention all `countries`, come from any of `sources`
-        (case-insensitive) and are dated within [since, until] (undated articles fail a date bound)."""
+        (case-insensitive) and are dated within [since, until] (undated articles fail a date bound),
+        and whose defence facts name all `systems`, `organisations` and `kinds` (as stored) and
+        all `people` (a full name or a surname, case-insensitive).
+
+        Raises IndexIncompatible when an entity filter is asked of an index built before the
+        facts were stored."""
         clauses, params = [], []
         for country in countries:
             clauses.append("id IN (SELECT article_id FROM article_countries WHERE country = ?)")
             params.append(country)
+        for kind, names in (("system", systems), ("organisation", organisations), ("kind", kinds)):
+            for name in names:
+                clauses.append("id IN (SELECT article_id FROM article_entities WHERE type = ? AND name = ? COLLATE NOCASE)")
+                params += [kind, name]
+        for person in people:
+            # A surname alone matches the full name's last word.
+            clauses.append(
+                "id IN (SELECT article_id FROM article_entities WHERE type = 'person' AND "
+                "(lower(name) = lower(?) OR substr(lower(name), -length(?) - 1) = ' ' || lower(?)))"
+            )
+            params += [person, person, person]
+        if (systems or organisations or people or kinds) and not self.has_facts():
+            raise IndexIncompatible(_NO_FACTS.format(where="this index"))
         if sources:
             clauses.append(f"lower(source) IN ({','.join('?' * len(sources))})")
             params += [s.lower() for s in sources]
@@ -207,6 +277,38 @@ class DocStore:
             params.append(until)
         where = " AND ".join(clauses) or "1"
         return {r[0] for r in self._db.execute(f"SELECT id FROM articles WHERE {where}", params)}
+
+    def has_facts(self) -> bool:
+        """True when the store has the defence-fact tables (indexes built before them do not)."""
+        return self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'article_facts'").fetchone() is not None
+
+    def facts(self, article_id: str) -> DefenceFacts | None:
+        """The defence facts stored for an article (spans into its title, a line break, its
+        body), or None when it has none stored (an unknown id, an index built before them)."""
+        if not self.has_facts():
+            return None
+        row = self._db.execute("SELECT facts FROM article_facts WHERE article_id = ?", (article_id,)).fetchone()
+        return facts_from_json(row[0]) if row else None
+
+    def transfers(self, article_ids: Sequence[str]) -> dict[str, list[tuple[str, str, str | None]]]:
+        """The (supplier, recipient, system) transfers stored for each of these articles."""
+        found: dict[str, list[tuple[str, str, str | None]]] = {}
+        if not self.has_facts():
+            return found
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            for article_id, supplier, recipient, system in self._db.execute(
+                f"SELECT article_id, supplier, recipient, system FROM article_transfers WHERE article_id IN ({marks})",
+                chunk,
+            ):
+                found.setdefault(article_id, []).append((supplier, recipient, system))
+        return found
+
+    def articles_without_facts(self) -> list[str]:
+        """Ids of the articles with no stored facts (those of an index built before them)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT id FROM articles WHERE id NOT IN (SELECT article_id FROM article_facts) ORDER BY id")]
 
     def passage_ids_of(self, article_ids: Sequence[str]) -> list[int]:
         """The passage ids of these articles."""
@@ -291,6 +393,8 @@ class DocStoreWriter(DocStore):
             self._db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM article_countries WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", chunk)
+            for table in ("article_facts", "article_entities", "article_transfers"):
+                self._db.execute(f"DELETE FROM {table} WHERE article_id IN ({marks})", chunk)
             self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
         return removed
 
@@ -314,6 +418,18 @@ class DocStoreWriter(DocStore):
             )
             ids.append(int(cursor.lastrowid or 0))  # always set after an INSERT
         return ids
+
+    def put_facts(self, article_id: str, facts: DefenceFacts) -> None:
+        """Store an article's defence facts (replacing any it had)."""
+        for table in ("article_facts", "article_entities", "article_transfers"):
+            self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article_id,))
+        self._db.execute("INSERT INTO article_facts VALUES (?, ?)", (article_id, facts_to_json(facts)))
+        self._db.executemany(
+            "INSERT INTO article_entities VALUES (?, ?, ?)", [(article_id, t, n) for t, n in entity_rows(facts)])
+        self._db.executemany(
+            "INSERT INTO article_transfers VALUES (?, ?, ?, ?)",
+            [(article_id, t.supplier, t.recipient, t.system) for t in facts.transfers],
+        )
 
     def set_duplicate_group(self, members: set[str]) -> None:
         """Record a group of near-duplicates, named by its smallest id (a lone article: no group)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.errors import InvalidArgument, InvalidParameter
 from index.text.dates import parse_period
@@ -15,18 +15,37 @@ class Filters:
 
     All `countries` must be mentioned; the outlet must be one of `sources` (case-insensitive);
     the date must lie within [`since`, `until`] (ISO dates, inclusive), and an undated article
-    never passes a date bound.
+    never passes a date bound. The article's stored defence facts (docs/entities.md) must name
+    all `systems` and `organisations` (gazetteer names), all `people` (a full name or a surname)
+    and all `kinds` of cooperation.
     """
 
     countries: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
+    systems: tuple[str, ...] = ()
+    organisations: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         """True when the filters exclude anything."""
-        return bool(self.countries or self.sources or self.since or self.until)
+        return bool(self.countries or self.sources or self.since or self.until or self.entities_active)
+
+    @property
+    def entities_active(self) -> bool:
+        """True when a filter on the defence facts is set (the keyword stores cannot apply those)."""
+        return bool(self.systems or self.organisations or self.people or self.kinds)
+
+    def without_entities(self) -> Filters:
+        """These filters without the defence-fact ones (what the keyword stores apply)."""
+        return replace(self, systems=(), organisations=(), people=(), kinds=())
+
+    def entity_arguments(self) -> dict[str, tuple[str, ...]]:
+        """The defence-fact filters as keyword arguments of `filtered_article_ids`."""
+        return {"systems": self.systems, "organisations": self.organisations, "people": self.people, "kinds": self.kinds}
 
     @classmethod
     def parse(
@@ -35,12 +54,19 @@ class Filters:
         sources: Iterable[str] = (),
         since: str | None = None,
         until: str | None = None,
+        systems: Iterable[str] = (),
+        organisations: Iterable[str] = (),
+        people: Iterable[str] = (),
+        kinds: Iterable[str] = (),
     ) -> Filters:
-        """Filters from user input: country names in any common form, dates or years.
+        """Filters from user input: country names in any common form, dates or years, systems
+        and organisations by any alias the gazetteer knows ("SA-21", "Pentagon"), people by
+        name or surname, kinds by name ("arms_sale", "arms sale").
 
-        Raises InvalidParameter (an InvalidArgument naming `country`, `since` or `until`, which
-        the CLI words as its flags and the API as its parameters) for an unknown country, an
-        unreadable date or since > until.
+        Raises InvalidParameter (an InvalidArgument naming `country`, `since`, `until`,
+        `system`, `org`, `person` or `kind`, which the CLI words as its flags and the API as
+        its parameters) for an unknown country, system, organisation or kind, an unreadable
+        date or since > until.
         """
         from index.text.countries import normalise_country
 
@@ -58,7 +84,43 @@ class Filters:
             raise InvalidParameter(
                 f"{{since}} {InvalidParameter.literal(since)} is after {{until}} {InvalidParameter.literal(until)}",
                 since="since", until="until")
-        return cls(tuple(dict.fromkeys(names)), tuple(s for s in sources if s.strip()), start, stop)
+        return cls(
+            tuple(dict.fromkeys(names)), tuple(s for s in sources if s.strip()), start, stop,
+            *_entities(systems, organisations, people, kinds),
+        )
+
+
+def _entities(
+    systems: Iterable[str], organisations: Iterable[str], people: Iterable[str], kinds: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The defence-fact filters resolved to the names extract() stores."""
+    from index.text.defence import KINDS, resolve_organisation, resolve_system
+
+    def resolved(written_names: Iterable[str], resolve, parameter: str, what: str) -> tuple[str, ...]:
+        found = []
+        for written in written_names:
+            if not written.strip():
+                continue
+            name = resolve(written.strip())
+            if name is None:
+                raise InvalidParameter(
+                    f"{{param}} {InvalidParameter.literal(repr(written))} is not a {what} Accord knows; "
+                    "try another spelling (docs/entities.md lists where the names come from)",
+                    param=parameter)
+            found.append(name)
+        return tuple(dict.fromkeys(found))
+
+    def kind(written: str) -> str | None:
+        name = "_".join(written.lower().replace("-", " ").split())
+        return name if name in KINDS else None
+
+    names = [p.strip() for p in people if p.strip()]
+    return (
+        resolved(systems, resolve_system, "system", "weapon system"),
+        resolved(organisations, resolve_organisation, "org", "defence organisation"),
+        tuple(dict.fromkeys(" ".join(p.split()) for p in names)),
+        resolved(kinds, kind, "kind", f"kind of cooperation (one of {', '.join(KINDS)})"),
+    )
 
 
 def _bound(name: str, value: str, end: bool) -> str:

@@ -142,6 +142,16 @@ Source = Annotated[list[str], Query(max_length=20, description="only articles fr
 Since = Annotated[str | None, Query(max_length=40, description="only articles dated on or after: 2019, 2019-05 or 2019-05-31")]
 Until = Annotated[str | None, Query(max_length=40, description="only articles dated on or before: a year, month or date")]
 Collapse = Annotated[bool, Query(description="collapse near-duplicate copies into one hit that lists them")]
+# Defence-fact filters (docs/entities.md), as `accord search --system/--org/--person/--kind`.
+System = Annotated[list[str], Query(max_length=20, description=(
+    "only articles naming this weapon system, by any alias: S-400, SA-21 (repeatable: all must match)"))]
+Org = Annotated[list[str], Query(max_length=20, description=(
+    "only articles naming this defence organisation: Rosoboronexport, Pentagon (repeatable: all must match)"))]
+Person = Annotated[list[str], Query(max_length=20, description=(
+    "only articles naming this person, by full name or surname (repeatable: all must match)"))]
+Kind = Annotated[list[str], Query(max_length=20, description=(
+    "only articles reporting this kind of cooperation: arms_sale, agreement, exercise, training, coproduction, "
+    "military_aid, visit_talks, sanctions (repeatable: all must match)"))]
 ArticleId = Annotated[str, Path(max_length=400, description="the article's id, as search returns it")]
 
 
@@ -169,9 +179,14 @@ def search_options(
         "relevance, or date: each page's hits newest first (pages still follow relevance)"))] = "relevance",
     collapse: Collapse = True,
     strict: Annotated[bool, Query(description="a malformed query is an error (400) instead of being read as plain words")] = False,
+    system: System = [],  # noqa: B006
+    org: Org = [],  # noqa: B006
+    person: Person = [],  # noqa: B006
+    kind: Kind = [],  # noqa: B006
 ) -> SearchOptions:
     """The search options of a request (a dependency); raises InvalidParameter for a bad filter."""
-    return SearchOptions(q, mode, Filters.parse(country, source, since, until), sort, collapse, strict)
+    filters = Filters.parse(country, source, since, until, system, org, person, kind)
+    return SearchOptions(q, mode, filters, sort, collapse, strict)
 
 
 Options = Annotated[SearchOptions, Depends(search_options)]

@@ -10,8 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from index.storage.docstore import FileRecord, StoredPassage
+from index.storage.docstore import FileRecord, StoredPassage, entity_rows, facts_from_json, facts_to_json
 from index.text.articles import Article, Skipped
+from index.text.defence import DefenceFacts
 from index.text.passages import Passage
 
 if TYPE_CHECKING:
@@ -96,11 +97,41 @@ class PgDocStore:
         sources: Sequence[str] = (),
         since: str | None = None,
         until: str | None = None,
+        *,
+        systems: Sequence[str] = (),
+        organisations: Sequence[str] = (),
+        people: Sequence[str] = (),
+        kinds: Sequence[str] = (),
     ) -> set[str]:
         """Ids of the articles that mention all `countries`, come from any of `sources`
-        (case-insensitive) and are dated within [since, until] (undated articles fail a date bound)."""
+        (case-insensitive) and are dated within [since, until] (undated articles fail a date bound),
+        and whose defence facts name all `systems`, `organisations`, `kinds` and `people` (as
+        the SQLite store: a person by full name or surname, case-insensitive)."""
         where, params = article_filter(countries, sources, since, until)
-        return {row[0] for row in self._rows(f"SELECT id FROM accord.articles AS a WHERE {where}", params)}
+        entities, more = entity_filter(systems, organisations, people, kinds)
+        return {row[0] for row in self._rows(
+            f"SELECT id FROM accord.articles AS a WHERE {where} AND {entities}", params + more)}
+
+    def facts(self, article_id: str) -> DefenceFacts | None:
+        """The defence facts stored for an article, or None when it has none stored."""
+        rows = self._rows("SELECT facts FROM accord.article_facts WHERE article_id = %s", (article_id,))
+        return facts_from_json(rows[0][0]) if rows else None
+
+    def transfers(self, article_ids: Sequence[str]) -> dict[str, list[tuple[str, str, str | None]]]:
+        """The (supplier, recipient, system) transfers stored for each of these articles."""
+        found: dict[str, list[tuple[str, str, str | None]]] = {}
+        for article_id, supplier, recipient, system in self._rows(
+            "SELECT article_id, supplier, recipient, system FROM accord.article_transfers WHERE article_id = ANY(%s)",
+            (list(article_ids),),
+        ):
+            found.setdefault(article_id, []).append((supplier, recipient, system))
+        return found
+
+    def articles_without_facts(self) -> list[str]:
+        """Ids of the articles with no stored facts (those stored before schema version 4)."""
+        return [row[0] for row in self._rows(
+            "SELECT id FROM accord.articles AS a WHERE NOT EXISTS "
+            "(SELECT 1 FROM accord.article_facts AS f WHERE f.article_id = a.id) ORDER BY id")]
 
     def passage_ids_of(self, article_ids: Sequence[str]) -> list[int]:
         """The passage ids of these articles."""
@@ -156,6 +187,8 @@ class PgDocStoreWriter(PgDocStore):
         ids = list(article_ids)
         removed = [row[0] for row in self._rows("DELETE FROM accord.passages WHERE article_id = ANY(%s) RETURNING id", (ids,))]
         self._conn.execute("DELETE FROM accord.bands WHERE article_id = ANY(%s)", (ids,))
+        for table in ("article_facts", "article_entities", "article_transfers"):
+            self._conn.execute(f"DELETE FROM accord.{table} WHERE article_id = ANY(%s)", (ids,))
         self._conn.execute("DELETE FROM accord.articles WHERE id = ANY(%s)", (ids,))
         return removed
 
@@ -189,6 +222,20 @@ class PgDocStoreWriter(PgDocStore):
             (a.id, ids, [p.start for p in passages], [p.end for p in passages]),
         )
         return [int(i) for i in ids]
+
+    def put_facts(self, article_id: str, facts: DefenceFacts) -> None:
+        """Store an article's defence facts (replacing any it had)."""
+        for table in ("article_facts", "article_entities", "article_transfers"):
+            self._conn.execute(f"DELETE FROM accord.{table} WHERE article_id = %s", (article_id,))
+        self._conn.execute("INSERT INTO accord.article_facts VALUES (%s, %s::jsonb)", (article_id, facts_to_json(facts)))
+        with self._conn.cursor() as cursor:
+            rows = entity_rows(facts)
+            if rows:
+                cursor.executemany("INSERT INTO accord.article_entities VALUES (%s, %s, %s)",
+                                   [(article_id, t, n) for t, n in rows])
+            if facts.transfers:
+                cursor.executemany("INSERT INTO accord.article_transfers VALUES (%s, %s, %s, %s)",
+                                   [(article_id, t.supplier, t.recipient, t.system) for t in facts.transfers])
 
     def set_duplicate_group(self, members: set[str]) -> None:
         """Record a group of near-duplicates, named by its smallest id (a lone article: no group)."""
@@ -230,4 +277,27 @@ def article_filter(
     if until:
         clauses.append(f"{alias}.date <= %s")
         params.append(until)
+    return " AND ".join(clauses), params
+
+
+def entity_filter(
+    systems: Sequence[str] = (), organisations: Sequence[str] = (), people: Sequence[str] = (),
+    kinds: Sequence[str] = (), alias: str = "a",
+) -> tuple[str, list]:
+    """A WHERE condition on `accord.articles AS {alias}` requiring every named system,
+    organisation and kind (case-insensitive) and every person (full name or surname) among the
+    article's stored defence facts, with its parameters."""
+    clauses = ["true"]
+    params: list = []
+    for kind, names in (("system", systems), ("organisation", organisations), ("kind", kinds)):
+        for name in names:
+            clauses.append(f"EXISTS (SELECT 1 FROM accord.article_entities AS e WHERE e.article_id = {alias}.id "
+                           "AND e.type = %s AND lower(e.name) = lower(%s))")
+            params += [kind, name]
+    for person in people:
+        # A surname alone matches the full name's last word.
+        clauses.append(f"EXISTS (SELECT 1 FROM accord.article_entities AS e WHERE e.article_id = {alias}.id "
+                       "AND e.type = 'person' AND (lower(e.name) = lower(%s) OR right(lower(e.name), length(%s) + 1) "
+                       "= ' ' || lower(%s)))")
+        params += [person, person, person]
     return " AND ".join(clauses), params

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "accord"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The table locks writers take (see the module doc): migrations, index writers, and the saved
 # searches' changes (search/views/watchlist.py), which must not wait for an index update.
 MIGRATION_LOCK = "LOCK TABLE accord.meta IN EXCLUSIVE MODE"
@@ -100,7 +100,20 @@ _VERSION_3 = [
     "CREATE TABLE accord.write_lock (held boolean)",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3)]
+# Defence facts (index/text/defence) per article, as docstore.py's SQLite tables: the whole facts
+# for `accord show`, the names the entity filters ask for, the transfers for the pairs view.
+# Articles stored before version 4 have no facts row; the next index update extracts theirs.
+_VERSION_4 = [
+    "CREATE TABLE accord.article_facts (article_id text PRIMARY KEY, facts jsonb NOT NULL)",
+    "CREATE TABLE accord.article_entities (article_id text NOT NULL, type text NOT NULL, name text NOT NULL)",
+    "CREATE INDEX entities_by_name ON accord.article_entities (type, lower(name))",
+    "CREATE INDEX entities_by_article ON accord.article_entities (article_id)",
+    """CREATE TABLE accord.article_transfers (
+        article_id text NOT NULL, supplier text NOT NULL, recipient text NOT NULL, system text)""",
+    "CREATE INDEX transfers_by_article ON accord.article_transfers (article_id)",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3), (4, _VERSION_4)]
 
 
 def stored_version(conn: psycopg.Connection) -> int | None:
