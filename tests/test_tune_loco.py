@@ -58,10 +58,10 @@ def test_tune_loco_runs_every_value_on_one_build_per_collection(data, tmp_path, 
     same = payload["comparisons"]["cran"]["k3"]["linear"]
     assert (same["wins"], same["losses"], same["ties"], same["p_value"]) == (0, 0, 2, 1.0)
     # The keyword leg ranks the hovercraft article first once "aircraft" x4 no longer outweighs
-    # it (the fake encoder's semantic leg finds it either way, so the hybrid does not move).
+    # it, and the hybrid, which lifts articles holding more of the query's weight, is no worse.
     time_means = payload["means"]["time"]
     assert time_means["k3"]["keyword"] > time_means["linear"]["keyword"]
-    assert time_means["k3"]["hybrid"] == time_means["linear"]["hybrid"]
+    assert time_means["k3"]["hybrid"] >= time_means["linear"]["hybrid"]
 
 
 def test_a_reference_must_be_among_the_values(data, tmp_path):
