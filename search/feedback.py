@@ -27,13 +27,13 @@ from whoosh import query as whoosh_query
 
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
+from index.storage.keyword import feedback_text
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
 
     from index.storage.base import ArticleReader
     from index.storage.keyword import KeywordStore
-    from index.text.articles import Article
 
 Run = list[tuple[str, float]]
 FIELD = "body"  # the field plain words search (index.storage.keyword.SEARCH_FIELDS)
@@ -80,6 +80,16 @@ class ExpandingStore(Protocol):
         ...
 
 
+@runtime_checkable
+class StoredFeedbackStore(Protocol):
+    """A keyword store that keeps each article's analysed terms from indexing (the whoosh store
+    does), so feedback reads no text and analyses nothing at query time."""
+
+    def feedback_terms(self, article_ids: Sequence[str], count: int) -> list[tuple[str, float]] | None:
+        """`expansion_terms` of these articles, or None when any of them has no stored terms."""
+        ...
+
+
 def plain_terms(query: whoosh_query.Query) -> dict[str, float] | None:
     """The body-field words of a plain OR of terms with their weights (a repeated word's boost is
     its saturated count, index.storage.keyword.query_term_weight); None for any other query (phrases, other fields, AND, NOT, nested boosts)."""
@@ -120,12 +130,6 @@ def as_query(weights: Mapping[str, float]) -> whoosh_query.Query:
     return whoosh_query.Or([whoosh_query.Term(FIELD, t, boost=w) for t, w in sorted(weights.items())])
 
 
-def feedback_text(article: Article) -> str:
-    """What feedback reads of an article: a real title once, then the body (the index counts the
-    title twice, but feedback samples the article's words, not their weighting)."""
-    return article.body if article.title_is_derived else f"{article.title}\n\n{article.body}"
-
-
 def feedback_run(
     store: KeywordStore,
     docs: ArticleReader,
@@ -145,9 +149,11 @@ def feedback_run(
     if original is None or not first or not isinstance(store, ExpandingStore):
         return first
     top = [doc_id for doc_id, _score in first[: feedback.docs]]
-    articles = docs.articles(top)
-    texts = [feedback_text(articles[doc_id]) for doc_id in top if doc_id in articles]
-    terms = store.expansion_terms(texts, feedback.terms) if texts else []
+    terms = store.feedback_terms(top, feedback.terms) if isinstance(store, StoredFeedbackStore) else None
+    if terms is None:
+        articles = docs.articles(top)
+        texts = [feedback_text(articles[doc_id]) for doc_id in top if doc_id in articles]
+        terms = store.expansion_terms(texts, feedback.terms) if texts else []
     if not terms:
         return first
     expanded = interpolate(original, terms, feedback.weight)

@@ -7,6 +7,7 @@ segments and deleted documents, the cases where whoosh's bookkeeping is easiest 
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,11 @@ def _article(number: int, rng: random.Random) -> Article:
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("keyword")
     rng = random.Random(7)
-    for batch in range(3):  # one commit each: three segments
+    # One commit each, each batch under a quarter of the last, so the size-tiered policy
+    # (keyword.merge_policy) keeps three segments.
+    for start, end in ((0, 290), (290, 350), (350, 360)):
         writer = KeywordWriter(directory, title_boost=2.0)
-        for number in range(batch * 120, batch * 120 + 120):
+        for number in range(start, end):
             writer.add(_article(number, rng))
         writer.commit()
     writer = KeywordWriter(directory, title_boost=2.0)
@@ -160,10 +163,47 @@ def test_each_thread_searches_through_its_own_searcher(stores: tuple[WhooshKeywo
     assert theirs and theirs[0] is not mine and arrays._searcher()[0] is mine
 
 
-def test_small_indexes_are_left_to_whoosh(index_dir: Path) -> None:
+def test_small_indexes_are_left_to_whoosh_until_numpy_is_loaded(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy  # noqa: F401  (what a warm engine's semantic leg has loaded)
+
     store = WhooshKeywordStore(index_dir)
     try:
-        assert keyword_arrays.MIN_DOCUMENTS > 360 and not store._searcher()[1].supports(q("arms"))
-        assert store.fast_path == keyword_arrays.FAST_PATH_SMALL
+        assert keyword_arrays.MIN_DOCUMENTS > 360 and store.fast_path == keyword_arrays.FAST_PATH_SMALL
+        scorer = store._searcher()[1]
+        assert scorer.supports(q("arms"))
+        with monkeypatch.context() as cold:  # a cold keyword-only process has not imported it
+            cold.delitem(sys.modules, "numpy")
+            assert not scorer.supports(q("arms")) and scorer.term_documents(q("arms")) is None
     finally:
         store.close()
+
+
+def test_a_small_postings_cache_still_scores_exactly_as_whoosh(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyword_arrays, "CACHED_POSTINGS", 40)  # evicts after every few terms
+    arrays, plain = stores
+    scorer = arrays._searcher()[1]
+    for query in _queries(40) * 2:  # the second round finds some terms cached, most evicted
+        assert arrays.search(q(query), 100) == plain.search(q(query), 100), query
+        assert len(scorer._terms) == 1 or scorer._cached <= 40
+
+
+def test_one_words_matches_come_from_the_kept_postings(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    from whoosh import query as whoosh_query
+
+    arrays, plain = stores
+    for word in [*WORDS, "absent"]:
+        term = whoosh_query.Term("body", parse_query(word).keyword.text if word != "absent" else word)
+        assert arrays._searcher()[1].term_documents(term) is not None
+        assert arrays.matching(term) == plain.matching(term), word
+    assert plain._searcher()[1].term_documents(whoosh_query.Term("body", "navi")) is None  # scorer off
+
+
+def test_terms_of_fields_without_lengths_are_left_to_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
+    from whoosh import query as whoosh_query
+
+    arrays, plain = stores
+    for query in (whoosh_query.Term("source", "xinhua"), whoosh_query.Or([q("navy"), whoosh_query.Term("source", "sputnik")])):
+        assert not arrays._searcher()[1].supports(query)
+        assert arrays.search(query, 100) == plain.search(query, 100)

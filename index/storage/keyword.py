@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,19 +20,30 @@ from whoosh import classify, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as whoosh_query
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.columns import VarBytesColumn
+from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
+from whoosh.reading import TermNotFound
 
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
-from index.storage.keyword_arrays import FAST_PATH_ON, ArrayBM25F, fast_path_status
+from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, fast_path_status
 from index.text.articles import Article
 
 # Plain words search the body field, which holds a real title too (see `keyword_body`); the
 # title field is there for `title:` queries.
 SEARCH_FIELDS = ("body",)
-# More segments than this are merged into one at the next commit (see KeywordWriter.commit).
-MAX_SEGMENTS = 4
+# The segment policy (see `merge_policy`): an existing segment is folded into a commit's new
+# one when it holds at most MERGE_TIER times what that commit already merges; beyond
+# MAX_SEGMENTS segments the smallest are folded in too, never the largest; a segment with more
+# than MAX_DELETED_SHARE of its documents deleted is rewritten without them.
+MERGE_TIER = 4
+MAX_SEGMENTS = 6
+MAX_DELETED_SHARE = 0.1
+# The column holding each article's analysed feedback terms (`pack_terms`): a column, not a
+# stored field, so reading a hit's id never decompresses them. Indexes written before it
+# existed lack it; their feedback analyses the article text instead, with the same result.
+FEEDBACK_FIELD = "feedback"
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 
 if TYPE_CHECKING:
@@ -106,7 +118,39 @@ def keyword_schema(title_boost: float = 1.0) -> Schema:
         source=KEYWORD(lowercase=True, commas=True),
         countries=KEYWORD(lowercase=True, commas=True),
         date=ID(),
+        **{FEEDBACK_FIELD: COLUMN(VarBytesColumn())},
     )
+
+
+def feedback_text(article: Article) -> str:
+    """What feedback reads of an article: a real title once, then the body (the index counts the
+    title twice, but feedback samples the article's words, not their weighting)."""
+    return article.body if article.title_is_derived else f"{article.title}\n\n{article.body}"
+
+
+def analysed_terms(schema: Schema, text: str) -> dict[str, float]:
+    """The body-field terms of `text` with their weights (counts), as the index analyses it:
+    the weights `field.index` gives, without encoding the positions it also builds."""
+    field = schema["body"]
+    weights: dict[str, float] = {}
+    for token in field.analyzer(text, mode="index", boosts=True):
+        if not token.stopped:
+            weights[token.text] = weights.get(token.text, 0.0) + token.boost
+    boost = field.format.field_boost
+    return {term: weight * boost for term, weight in weights.items()}
+
+
+def pack_terms(terms: dict[str, float]) -> bytes:
+    """`terms` as stored in FEEDBACK_FIELD: "term count" pairs, space-separated, zlib-compressed
+    (a term never holds a space: the tokenizer cuts words at them)."""
+    pairs = (f"{t} {int(w) if w.is_integer() else repr(w)}" for t, w in sorted(terms.items()))
+    return zlib.compress(" ".join(pairs).encode("utf-8"))
+
+
+def unpack_terms(packed: bytes) -> dict[str, float]:
+    """The terms `pack_terms` stored."""
+    words = zlib.decompress(packed).decode("utf-8").split()
+    return {words[i]: float(words[i + 1]) for i in range(0, len(words), 2)}
 
 
 def keyword_body(article: Article, title_repeats: int) -> str:
@@ -133,19 +177,20 @@ class KeywordWriter:
             ix = whoosh_index.open_dir(str(directory))
         else:
             ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
-        self._total = ix.doc_count_all()
-        with ix.reader() as reader:
-            self._segments = len(reader.leaf_readers()) if self._total else 0
-        self._deleted = self._total - ix.doc_count()
+        self._schema = ix.schema
+        self._feedback = FEEDBACK_FIELD in ix.schema  # an index from before the field has none
         self._writer = ix.writer(limitmb=256)
 
     def delete(self, article_ids: Iterable[str]) -> None:
         """Remove articles by id."""
         for article_id in article_ids:
-            self._deleted += self._writer.delete_by_term("id", article_id)
+            self._writer.delete_by_term("id", article_id)
 
     def add(self, article: Article) -> None:
-        """Add one article."""
+        """Add one article, with the terms feedback reads of it analysed once, here."""
+        extra = {}
+        if self._feedback:
+            extra[FEEDBACK_FIELD] = pack_terms(analysed_terms(self._schema, feedback_text(article)))
         self._writer.add_document(
             id=article.id,
             title="" if article.title_is_derived else article.title,
@@ -153,24 +198,55 @@ class KeywordWriter:
             source=article.source or "",
             countries=",".join(article.countries),
             date=article.date or "",
+            **extra,
         )
 
     def commit(self) -> None:
-        """Write the changes.
-
-        Deleted documents still count in BM25's statistics until their segment is merged, so
-        scores drift from those of a fresh build as updates pile up. Once more than a tenth
-        of the stored documents are deleted, everything is merged into one clean segment. So it
-        is when an update leaves more than MAX_SEGMENTS segments (a large build publishes a
-        batch at a time, one segment each): the keyword leg reads every term's postings once
-        per segment, and at 20k articles in 10 segments that was most of a search.
-        """
-        segments = self._segments + 1  # this commit adds one
-        self._writer.commit(optimize=self._deleted > 0.1 * max(self._total, 1) or segments > MAX_SEGMENTS)
+        """Write the changes as a new segment, merging existing ones by `merge_policy`."""
+        self._writer.commit(mergetype=merge_policy)
 
     def cancel(self) -> None:
         """Drop the changes."""
         self._writer.cancel()
+
+
+def merge_policy(writer, segments: list) -> list:
+    """Which of the index's `segments` a commit keeps as they are; the others are read into
+    the commit's new segment (a whoosh `mergetype`).
+
+    Size-tiered, as Lucene's and whoosh's MERGE_SMALL are: from the smallest up, a segment is
+    folded in while it holds at most MERGE_TIER times what the merge already holds (the
+    commit's own documents included). A 10-article update to one large segment so rewrites
+    only the small segments earlier updates left, never the large one (until they together
+    reach a quarter of it: each document is rewritten about log5(articles / update) times
+    over the index's life), and each segment that stays outweighs four times all smaller ones
+    together, so there are at most about log5(articles / update) of them. A build, publishing
+    equal batches, ends in one or two segments.
+
+    Past MAX_SEGMENTS the smallest are folded in as well (the keyword leg reads every term's
+    postings once per segment). Deleted documents still count in BM25's statistics until
+    their segment is rewritten, so a segment with more than MAX_DELETED_SHARE of its documents
+    deleted is rewritten without them: a cost in proportion to what was deleted.
+    """
+    from whoosh.reading import SegmentReader
+
+    by_size = sorted(segments, key=lambda seg: seg.doc_count_all())
+    merged = writer.doc_count()
+    fold = []
+    for seg in by_size:
+        if seg.doc_count_all() > MERGE_TIER * merged:
+            break
+        fold.append(seg)
+        merged += seg.doc_count_all()
+    rest = by_size[len(fold) :]
+    fold += [seg for seg in rest[: max(len(rest) + 1 - MAX_SEGMENTS, 0)] if seg is not by_size[-1]]
+    fold += [seg for seg in by_size if seg not in fold
+             and seg.deleted_count() > MAX_DELETED_SHARE * max(seg.doc_count_all(), 1)]
+    for seg in fold:
+        reader = SegmentReader(writer.storage, writer.schema, seg)
+        writer.add_reader(reader)
+        reader.close()
+    return [seg for seg in segments if seg not in fold]
 
 
 def _filter_query(filters: Filters) -> whoosh_query.Query:
@@ -318,12 +394,27 @@ class WhooshKeywordStore:
         self._opened: list[tuple[Searcher, ArrayBM25F]] = []
         self._opened_lock = threading.Lock()
         self.fast_path = fast_path_status(self._index.doc_count_all())
+        # Collection statistics for feedback, read once: the index of one generation never
+        # changes. Term -> collection frequency (None: not in the body field), filled as terms
+        # are met; a dict's get and set are atomic, so threads share it without a lock.
+        self._collection_frequency: dict[str, float | None] = {}
+        with self._index.reader() as reader:
+            self._bo1 = classify.Bo1Model(reader.doc_count_all(), reader.field_length("body"))
+
+    def _feedback_column(self, searcher: Searcher):
+        """This thread's reader of the feedback column (for its searcher)."""
+        column = getattr(self._local, "feedback_column", None)
+        if column is None or column[0] is not searcher:
+            column = (searcher, searcher.reader().column_reader(FEEDBACK_FIELD))
+            self._local.feedback_column = column
+        return column[1]
 
     def _searcher(self) -> tuple[Searcher, ArrayBM25F]:
         opened = getattr(self._local, "opened", None)
         if opened is None:
             searcher = self._index.searcher(weighting=self._weighting)
-            opened = (searcher, ArrayBM25F(searcher, b=self._b, k1=self._k1, enabled=self.fast_path == FAST_PATH_ON))
+            serving = self.fast_path in (FAST_PATH_ON, FAST_PATH_SMALL)
+            opened = (searcher, ArrayBM25F(searcher, b=self._b, k1=self._k1, enabled=serving))
             self._local.opened = opened
             with self._opened_lock:
                 self._opened.append(opened)
@@ -351,8 +442,14 @@ class WhooshKeywordStore:
         """The ids of every article that `query` matches, scored or not."""
         if query is whoosh_query.NullQuery:
             return set()
-        searcher, _arrays = self._searcher()
+        searcher, arrays = self._searcher()
         ids = self._article_ids(searcher)
+        if type(query) is whoosh_query.Term:
+            # One word (the engine asks this for each word of a query, to tell how well hits
+            # match): the postings the keyword leg just read, kept decoded by the array scorer.
+            found = arrays.term_documents(query)
+            if found is not None:
+                return {ids[docnum] for docnum in found.tolist()}
         return {ids[docnum] for docnum in searcher.docs_for_query(query)}
 
     def _article_ids(self, searcher: Searcher) -> dict[int, str]:
@@ -367,6 +464,18 @@ class WhooshKeywordStore:
             self._local.ids = ids
         return ids[1]
 
+    def _docnum(self, searcher: Searcher, article_id: str) -> int | None:
+        """An article's document number (None: not in the index): from the reverse of
+        `_article_ids` once this thread has read that, else through the id field's postings."""
+        docnums = getattr(self._local, "docnums", None)
+        if docnums is None or docnums[0] is not searcher:
+            ids = getattr(self._local, "ids", None)
+            if ids is None or ids[0] is not searcher:
+                return searcher.document_number(id=article_id)
+            docnums = (searcher, {article_id: docnum for docnum, article_id in ids[1].items()})
+            self._local.docnums = docnums
+        return docnums[1].get(article_id)
+
     def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """Articles sharing the most distinctive terms of `text` (more-like-this), best first."""
         searcher, _arrays = self._searcher()
@@ -379,11 +488,68 @@ class WhooshKeywordStore:
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` body-field terms of `texts` that most set them apart from the index, with
         whoosh's Bo1 weights (largest first, the largest 1.0); for pseudo-relevance feedback."""
+        schema = self._index.schema
+        return self._expanded([analysed_terms(schema, text) for text in texts], count)
+
+    def feedback_terms(self, article_ids: Sequence[str], count: int) -> list[tuple[str, float]] | None:
+        """`expansion_terms` of these articles' feedback texts, from the terms analysed when they
+        were indexed; None when an article has none stored (an index from before they were, or
+        an id not in the index), for the caller to read the texts instead."""
+        if FEEDBACK_FIELD not in self._index.schema:
+            return None
         searcher, _arrays = self._searcher()
-        expander = classify.Expander(searcher.reader(), "body", model=classify.Bo1Model)
-        for text in texts:
-            expander.add_text(text)
-        return [(term, float(weight)) for term, weight in expander.expanded_terms(count)]
+        column = self._feedback_column(searcher)
+        vectors = []
+        for article_id in article_ids:
+            docnum = self._docnum(searcher, article_id)
+            packed = None if docnum is None else column[docnum]
+            if not packed:  # a document without the value reads as b""
+                return None
+            vectors.append(unpack_terms(packed))
+        return self._expanded(vectors, count)
+
+    def _expanded(self, vectors: Sequence[dict[str, float]], count: int) -> list[tuple[str, float]]:
+        """whoosh's `classify.Expander.expanded_terms` (Bo1, normalised) over these documents'
+        term weights, with each term's collection frequency looked up once per index instead of
+        once per query: the same floats in the same order, so the same terms and weights."""
+        top_weight: dict[str, float] = {}
+        top_total = 0.0
+        for vector in vectors:  # Expander.add: a document's total, then into the running total
+            total = 0.0
+            for term, weight in vector.items():
+                total += weight
+                top_weight[term] = top_weight.get(term, 0.0) + weight
+            top_total += total
+        if not top_weight:
+            return []
+        frequencies = self._frequencies(top_weight)
+        model = self._bo1
+        scored = []
+        maxweight = 0.0
+        for term, weight in top_weight.items():
+            cf = frequencies[term]
+            if cf is not None:
+                score = model.score(weight, cf, top_total)
+                maxweight = max(maxweight, score)
+                scored.append((score, term))
+        norm = model.normalizer(maxweight, top_total)
+        ranked = sorted(((score / norm, term) for score, term in scored), key=lambda x: (-x[0], x[1]))
+        return [(term, float(weight)) for weight, term in ranked[:count]]
+
+    def _frequencies(self, terms: Iterable[str]) -> dict[str, float | None]:
+        """Each term's collection frequency in the body field (None: not indexed there)."""
+        known = self._collection_frequency
+        missing = [term for term in terms if term not in known]
+        if missing:
+            searcher, _arrays = self._searcher()
+            reader = searcher.reader()
+            field = self._index.schema["body"]
+            for term in missing:
+                try:  # one lookup, not whoosh's `in` and then `frequency`: the same sum
+                    known[term] = reader.term_info("body", field.to_bytes(term)).weight()
+                except TermNotFound:
+                    known[term] = None
+        return {term: known[term] for term in terms}
 
     def _run(self, parsed: whoosh_query.Query, limit: int, filters: Filters | None) -> list[tuple[str, float]]:
         searcher, arrays = self._searcher()
@@ -392,7 +558,16 @@ class WhooshKeywordStore:
             allowed = None if restrict is None else searcher.docs_for_query(restrict)
             top = arrays.top(parsed, limit, allowed)
             if top is not None:
-                return [(searcher.stored_fields(docnum)["id"], score) for docnum, score in top]
+                return [(self._article_id(searcher, docnum), score) for docnum, score in top]
             self.fast_path = arrays.disabled_reason or self.fast_path
         results = searcher.search(parsed, limit=limit, filter=restrict)
-        return [(hit["id"], float(hit.score)) for hit in results]
+        return [(self._article_id(searcher, hit.docnum), float(hit.score)) for hit in results]
+
+    def _article_id(self, searcher: Searcher, docnum: int) -> str:
+        """A document's article id: from `_article_ids` once this thread has read it (the
+        engine's word matches do on a first search), else from its stored fields, so a cold
+        one-off search never reads every document's."""
+        ids = getattr(self._local, "ids", None)
+        if ids is not None and ids[0] is searcher:
+            return ids[1][docnum]
+        return searcher.stored_fields(docnum)["id"]

@@ -21,7 +21,9 @@ stderr and in `accord stats`.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -34,10 +36,16 @@ if TYPE_CHECKING:
     from whoosh.searching import Searcher
 
 # Below this many documents whoosh's own search takes a few milliseconds and a cold process
-# would spend more importing numpy (~60 ms) than it saves.
+# would spend more importing numpy (~60 ms) than it saves, so a smaller index is scored here
+# only once something else loaded numpy (a warm engine's semantic leg has): then the arrays
+# are ~3x faster at 2,000 articles too (docs/performance.md, warm queries at any size).
 MIN_DOCUMENTS = 5000
+# Postings kept decoded and scored per scorer (one per thread), least recently used out first:
+# a warm process meets the same common words query after query, and reading a term's postings
+# through whoosh's blocks is most of what a query costs here. 16 bytes each: 1M is 16 MB.
+CACHED_POSTINGS = 1_000_000
 FAST_PATH_ON = "on"
-FAST_PATH_SMALL = f"not needed (fewer than {MIN_DOCUMENTS:,} articles)"
+FAST_PATH_SMALL = f"on once numpy is loaded (fewer than {MIN_DOCUMENTS:,} articles)"
 
 log = logging.getLogger("accord")
 _warned = threading.Event()
@@ -45,13 +53,12 @@ _warned = threading.Event()
 
 def fast_path_status(documents: int) -> str:
     """Whether the array scorer serves an index of `documents` articles: FAST_PATH_ON,
-    FAST_PATH_SMALL, or "off: <reason>" when whoosh's internals are not what it reads."""
-    if documents < MIN_DOCUMENTS:
-        return FAST_PATH_SMALL
+    FAST_PATH_SMALL (when the process has numpy loaded), or "off: <reason>" when whoosh's
+    internals are not what it reads."""
     missing = _missing_internals()
     if missing:
         return _switched_off(f"whoosh lacks {missing}")
-    return FAST_PATH_ON
+    return FAST_PATH_ON if documents >= MIN_DOCUMENTS else FAST_PATH_SMALL
 
 
 def _missing_internals() -> str:
@@ -84,7 +91,12 @@ class ArrayBM25F:
         self._b = b
         self._k1 = k1
         self._lengths: dict[tuple[int, str], np.ndarray] = {}
-        self.enabled = searcher.doc_count_all() >= MIN_DOCUMENTS if enabled is None else enabled
+        # (segment reader, field, term) -> its undeleted document numbers and unboosted BM25F
+        # leaf scores: a generation's segments never change, so neither do these.
+        self._terms: OrderedDict[tuple[int, str, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cached = 0
+        self.enabled = enabled if enabled is not None else True
+        self._small = searcher.doc_count_all() < MIN_DOCUMENTS
         self.disabled_reason: str | None = None
 
     def top(
@@ -102,7 +114,10 @@ class ArrayBM25F:
         try:
             for reader, base in self._searcher.reader().leaf_readers():
                 part = self._score(query, reader)
-                if part is not None:
+                if isinstance(part, _Sparse):
+                    scores[base + part.ids] = part.scores
+                    matched[base + part.ids] = True
+                elif part is not None:
                     part_scores, part_matched = part
                     scores[base : base + len(part_scores)] = part_scores
                     matched[base : base + len(part_matched)] = part_matched
@@ -122,12 +137,36 @@ class ArrayBM25F:
         order = np.lexsort((found, -scores[found]))[:limit]
         return [(int(found[i]), float(scores[found[i]])) for i in order]
 
-    def supports(self, query: whoosh_query.Query) -> bool:
-        """Whether `top` can score `query`: a plain OR of terms, on an index large enough."""
-        return self.enabled and _plain_or(query)
+    def term_documents(self, term: whoosh_query.Term) -> np.ndarray | None:
+        """The undeleted document numbers holding `term` (from the postings `top` keeps), or
+        None when this scorer is off."""
+        if not self._serving():
+            return None
+        import numpy as np
 
-    def _score(self, query: whoosh_query.Query, reader) -> tuple[np.ndarray, np.ndarray] | None:
-        """Dense (scores, matched) over one segment's documents, or None if nothing matches."""
+        found = []
+        try:
+            for reader, base in self._searcher.reader().leaf_readers():
+                part = self._term(term, reader)
+                if part is not None:
+                    found.append(part.ids + base)
+        except (AttributeError, TypeError) as err:
+            self.enabled = False
+            self.disabled_reason = _switched_off(f"whoosh's postings are not as expected: {err}")
+            return None
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def supports(self, query: whoosh_query.Query) -> bool:
+        """Whether `top` can score `query`: a plain OR of terms, on an index large enough or
+        in a process that has numpy loaded already."""
+        return self._serving() and _plain_or(query, self._searcher.schema)
+
+    def _serving(self) -> bool:
+        return self.enabled and (not self._small or "numpy" in sys.modules)
+
+    def _score(self, query: whoosh_query.Query, reader) -> _Sparse | tuple[np.ndarray, np.ndarray] | None:
+        """A term's scores as _Sparse, an OR's as dense (scores, matched) over one segment's
+        documents, or None if nothing matches."""
         import numpy as np
 
         if isinstance(query, whoosh_query.Term):
@@ -140,25 +179,51 @@ class ArrayBM25F:
         count = reader.doc_count_all()
         scores = np.zeros(count, dtype=np.float64)
         matched = np.zeros(count, dtype=bool)
-        for part_scores, part_matched in parts:  # in clause order, as PreloadedOr adds them
-            scores += part_scores * query.boost
-            matched |= part_matched
+        for part in parts:  # in clause order, as PreloadedOr adds them
+            # Adding only where a clause matched is the dense sum exactly: elsewhere it adds 0.0.
+            if isinstance(part, _Sparse):
+                scores[part.ids] += part.scores * query.boost
+                matched[part.ids] = True
+            else:
+                scores += part[0] * query.boost
+                matched |= part[1]
         return scores, matched
 
-    def _term(self, term: whoosh_query.Term, reader) -> tuple[np.ndarray, np.ndarray] | None:
-        import numpy as np
-
+    def _term(self, term: whoosh_query.Term, reader) -> _Sparse | None:
         schema = self._searcher.schema
         if term.fieldname not in schema:
             return None
-        field = schema[term.fieldname]
         try:
-            text = field.to_bytes(term.text)
+            text = schema[term.fieldname].to_bytes(term.text)
         except ValueError:
             return None
-        if (term.fieldname, text) not in reader:
+        key = (id(reader), term.fieldname, text)
+        found = self._terms.get(key)
+        if found is None:
+            found = self._leaf_scores(term.fieldname, text, reader)
+            if found is None:
+                return None
+            self._remember(key, found)
+        else:
+            self._terms.move_to_end(key)
+        ids, leaf = found
+        # whoosh multiplies a boosted term's score last (whoosh.scoring.BM25F's scorer).
+        return _Sparse(ids, leaf * term.boost if term.boost != 1.0 else leaf)
+
+    def _remember(self, key: tuple[int, str, bytes], found: tuple[np.ndarray, np.ndarray]) -> None:
+        self._terms[key] = found
+        self._cached += len(found[0])
+        while self._cached > CACHED_POSTINGS and len(self._terms) > 1:
+            _key, (ids, _leaf) = self._terms.popitem(last=False)
+            self._cached -= len(ids)
+
+    def _leaf_scores(self, fieldname: str, text: bytes, reader) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's undeleted document numbers in one segment and their unboosted BM25F scores."""
+        import numpy as np
+
+        if (fieldname, text) not in reader:
             return None
-        matcher = reader.postings(term.fieldname, text)
+        matcher = reader.postings(fieldname, text)
         deleted = None
         if isinstance(matcher, FilterMatcher):  # the segment has deletions
             deleted = reader.deleted_docs_set
@@ -169,20 +234,13 @@ class ArrayBM25F:
             ids, weights = ids[keep], weights[keep]
 
         top = self._searcher
-        idf = top.idf(term.fieldname, text)
-        avgfl = top.avg_field_length(term.fieldname) or 1
-        lengths = self._field_lengths(reader, term.fieldname)[ids]
+        idf = top.idf(fieldname, text)
+        avgfl = top.avg_field_length(fieldname) or 1
+        lengths = self._field_lengths(reader, fieldname)[ids]
         b, k1 = self._b, self._k1
         # whoosh.scoring.bm25, term by term in its order of operations.
         leaf = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
-        if term.boost != 1.0:
-            leaf = leaf * term.boost
-        count = reader.doc_count_all()
-        scores = np.zeros(count, dtype=np.float64)
-        matched = np.zeros(count, dtype=bool)
-        scores[ids] = leaf
-        matched[ids] = True
-        return scores, matched
+        return ids, leaf
 
     def _field_lengths(self, reader, fieldname: str) -> np.ndarray:
         """Every document's length in `fieldname` as whoosh's scorer sees it (one byte each,
@@ -207,12 +265,24 @@ class ArrayBM25F:
         return self._lengths[key]
 
 
-def _plain_or(query: whoosh_query.Query) -> bool:
-    """Whether `query` is a term, or an OR (no coordination bonus) of plain ORs and terms."""
+class _Sparse:
+    """One term's scores in a segment: the documents it matches and their scores."""
+
+    __slots__ = ("ids", "scores")
+
+    def __init__(self, ids: np.ndarray, scores: np.ndarray) -> None:
+        self.ids = ids
+        self.scores = scores
+
+
+def _plain_or(query: whoosh_query.Query, schema) -> bool:
+    """Whether `query` is a term of a scorable field (whoosh weighs a term of a field without
+    lengths, such as `source`, otherwise than BM25F), or an OR (no coordination bonus) of plain
+    ORs and such terms."""
     if isinstance(query, whoosh_query.Term):
-        return True
+        return query.fieldname not in schema or schema[query.fieldname].scorable
     if isinstance(query, whoosh_query.Or) and not query.scale:  # every whoosh Or sums its clauses
-        return all(_plain_or(sub) for sub in query.subqueries)
+        return all(_plain_or(sub, schema) for sub in query.subqueries)
     return False
 
 
