@@ -765,7 +765,7 @@ def _matcher(capitals: bool) -> tuple[re.Pattern[str], dict[str, str | None]]:
     # engine to scan for: on Reuters the scan runs nine times faster than trying the trie at
     # every position. `(?<!\w.)` after the first letter checks the word boundary before it.
     branches = [
-        f"{re.escape(first.upper())}(?<!\\w.)(?i:{_trie_regex(rest)})" for first, rest in sorted(trie.items())
+        f"{re.escape(first.upper())}(?<!\\w.)(?i:{trie_regex(rest)})" for first, rest in sorted(trie.items())
     ]
     pattern = re.compile(rf"(?:{'|'.join(branches)})(?!\w)")
     return pattern, lookup
@@ -794,10 +794,12 @@ def _atoms(form: str) -> list[str]:
     return atoms
 
 
-def _trie_regex(node: dict) -> str:
-    """A regex for a trie of atoms; longer branches are tried first, so the longest alias wins."""
+def trie_regex(node: dict) -> str:
+    """A regex for a trie of atoms (each node a dict of atom -> child, "" marking an end); each
+    node tries its children before ending, so the longest alias wins. Shared with the defence
+    gazetteer (index/text/defence/gazetteer.py)."""
     ends_here = "" in node
-    branches = [atom + _trie_regex(child) for atom, child in sorted(node.items()) if atom]
+    branches = [atom + trie_regex(child) for atom, child in sorted(node.items()) if atom]
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from index.errors import AccordError
+from index.text.countries import trie_regex
 
 CATEGORIES = (
     "aircraft", "helicopter", "air_defence", "missile", "ship", "submarine", "armour", "artillery", "small_arms",
@@ -212,7 +213,7 @@ def build_gazetteer(entries: list[Entry]) -> Gazetteer:
                 node = node.setdefault(atom, {})
             node[""] = {}
     pattern = re.compile(
-        rf"(?<![^\W_])(?P<core>{_trie_regex(trie)}){_DESIGNATOR_SUFFIX}{_PLURAL}(?![^\W_])", re.I
+        rf"(?<![^\W_])(?P<core>{trie_regex(trie)}){_DESIGNATOR_SUFFIX}{_PLURAL}(?![^\W_])", re.I
     )
     return Gazetteer(entries=tuple(entries), pattern=pattern, lookup=lookup)
 
@@ -306,12 +307,3 @@ def _strip_accent(ch: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)) or ch
 
 
-def _trie_regex(node: dict) -> str:
-    """A regex for a trie of atoms; each node tries its children before ending, so the longest
-    alias wins."""
-    ends_here = "" in node
-    branches = [atom + _trie_regex(child) for atom, child in sorted(node.items()) if atom]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    return f"(?:{body})?" if ends_here else body
