@@ -8,10 +8,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {
-    name: "search.engine"
-    for name in ("Candidate", "Engine", "Facets", "Hit", "IndexStats", "LegScore", "RankingConfig", "SearchResult")
-}
+_EXPORTS = {name: "search.engine" for name in ("Engine", "RankingConfig")}
+_EXPORTS.update({
+    name: "search.results" for name in ("Candidate", "Facets", "Hit", "IndexStats", "LegScore", "SearchResult")
+})
 _EXPORTS["Filters"] = "index.storage.filters"
 _EXPORTS["Feedback"] = _EXPORTS["VectorFeedback"] = "search.feedback"
 __all__ = sorted(_EXPORTS)

@@ -7,6 +7,9 @@
 A search runs each leg it needs (over-fetching candidates, filters applied inside each leg),
 fuses them, optionally re-sorts by date, collapses near-duplicates and builds hits. The embedding
 model is loaded only when a query needs the semantic leg, so keyword searches never import torch.
+
+This module is the ranker; the hits are assembled in search/hits.py, and the result types live in
+search/results.py (imported here too, so `from search.engine import Hit` keeps working).
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from index.text.articles import Article
 from search import regions, relevance, snippets
 from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
 from search.fusion import RRF_K, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
+from search.hits import Chosen, Run, build_hits, collapse_page, leg_scores
 from search.query import ParsedQuery, parse_query, with_extra_words
-from search.relevance import Relevance, Strength
+from search.relevance import Strength
+from search.results import Candidate, Facets, Hit, IndexStats, SearchResult
+from search.results import LegScore as LegScore  # re-exported: callers import it from here
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +55,6 @@ Sort = Literal["relevance", "date"]
 MODES: tuple[str, ...] = get_args(Mode)
 FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
 SORTS: tuple[str, ...] = get_args(Sort)
-Run = list[tuple[str, float]]
 P = ParamSpec("P")
 R = TypeVar("R")
 STRENGTH_RANKS = 10  # the ranks whose word coverage a result's weak-match label looks at
@@ -93,119 +98,6 @@ class RankingConfig:
 
 
 @dataclass(frozen=True)
-class LegScore:
-    """A hit's place in one leg: 1-based rank and that leg's raw score."""
-
-    rank: int
-    score: float
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result with everything needed to show it and to see why it ranked.
-
-    `highlights` are [start, end) offsets of query terms in `snippet`; `duplicates` are the ids
-    of near-duplicate copies collapsed into this hit. `score` is the fused score, scaled within
-    this query (its best hit scores about 1.0 however poor); `relevance` says how well the hit
-    matches on scales that mean the same for every query (search/relevance.py; None for
-    `similar`).
-    """
-
-    id: str
-    title: str
-    date: str | None
-    source: str | None
-    countries: tuple[str, ...]
-    url: str | None
-    path: str
-    score: float
-    snippet: str
-    highlights: tuple[tuple[int, int], ...]
-    keyword: LegScore | None
-    semantic: LegScore | None
-    duplicates: tuple[str, ...] = ()
-    relevance: Relevance | None = None
-
-
-@dataclass(frozen=True)
-class Facets:
-    """Counts over the whole candidate set of a search (every article either leg returned after
-    filtering, not just the page), most frequent first."""
-
-    total: int
-    countries: list[tuple[str, int]]
-    years: list[tuple[str, int]]
-    sources: list[tuple[str, int]]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One article of a ranked candidate list: its fused score and its place in each leg."""
-
-    id: str
-    score: float
-    keyword: LegScore | None
-    semantic: LegScore | None
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """What one search returns: one page of hits, the facets when asked for, and how long each step took.
-
-    `offset` is the number of hits before this page (0 for the first). `total` counts the hits
-    the ranker lists for this query and filters: the fused candidate list the page was cut from,
-    after near-duplicates are collapsed. `complete` is True when that list holds every article
-    either leg could return (no leg was cut at its fetch depth); otherwise `total` is a lower
-    bound, and a deeper page may find more. In semantic and hybrid mode every article is some
-    distance from the query, so over a large index the list is seldom complete.
-
-    It is a sequence of its hits (`for hit in result`, `result[0]`, `len(result)`), so code
-    that only wants the hits can ignore the rest. `notes` say how the query was read when that
-    is not obvious (for example a malformed query read as plain words). `timings` are seconds
-    per step: `keyword`, `semantic` (each leg, 0.0 when it did not run), `hits` (collapsing,
-    loading and snippets) and `total`. `generation` names the index generation searched.
-    `strength` labels the whole result "good", "weak" or "none" on a scale that means the same
-    for every query (search/relevance.py; None for `similar`); a weak result also says so in
-    `notes`.
-    """
-
-    hits: tuple[Hit, ...]
-    facets: Facets | None = None
-    notes: tuple[str, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)
-    generation: str = ""
-    offset: int = 0
-    total: int = 0
-    complete: bool = True
-    strength: Strength | None = None
-
-    def __iter__(self) -> Iterator[Hit]:
-        return iter(self.hits)
-
-    def __len__(self) -> int:
-        return len(self.hits)
-
-    def __getitem__(self, index: int) -> Hit:
-        return self.hits[index]
-
-
-@dataclass(frozen=True)
-class IndexStats:
-    """What an index holds."""
-
-    index_dir: str
-    model: str
-    dim: int
-    format_version: int
-    generation: str
-    articles: int
-    passages: int
-    sources: list[str]
-    created: str
-    keyword_fast_path: str = "on"
-
-
-@dataclass(frozen=True)
 class _Candidates:
     fused: Run
     keyword: Run
@@ -216,12 +108,6 @@ class _Candidates:
     complete: bool = True  # no leg was cut at the depth it was asked for
     vector: np.ndarray | None = None  # the query's embedding (None when the semantic leg did not run)
     words: relevance.WordMatches | None = None  # the query's words, when the ranking needed them
-
-
-@dataclass(frozen=True)
-class _Page:
-    chosen: list[tuple[str, float, tuple[str, ...]]]  # (id, fused score, ids of collapsed copies)
-    total: int  # hits in the whole (collapsed) candidate list
 
 
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
@@ -400,7 +286,7 @@ class Engine:
             depth = self._depth(k, offset, page_size)
             while True:
                 candidates = self._candidates(generation, parsed, mode, filters, depth)
-                page = self._page(generation, candidates.fused, offset, k, collapse)
+                page = collapse_page(generation, candidates.fused, offset, k, collapse)
                 # Collapsing copies may leave fewer hits than the page needs while the legs had
                 # more to give: fetch deeper rather than return a short page.
                 if page.total >= offset + k or candidates.complete:
@@ -434,7 +320,7 @@ class Engine:
         parsed = parse_query(query)
         with self._using() as generation:
             found = self._candidates(generation, parsed, mode, filters, limit)
-        keyword_legs, semantic_legs = _legs(found.keyword), _legs(found.semantic)
+        keyword_legs, semantic_legs = leg_scores(found.keyword), leg_scores(found.semantic)
         return [
             Candidate(doc_id, score, keyword_legs.get(doc_id), semantic_legs.get(doc_id))
             for doc_id, score in found.fused
@@ -472,7 +358,7 @@ class Engine:
             keyword = [(d, s) for d, s in keyword if d not in same]
             semantic = [(d, s) for d, s in semantic if d not in same]
             candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best, complete=complete)
-            page = self._page(generation, candidates.fused, offset, k, collapse)
+            page = collapse_page(generation, candidates.fused, offset, k, collapse)
             terms = frozenset(snippets.terms(article.title))
             hits = self._hits(generation, terms, candidates, page.chosen, "relevance")
         timings = {"total": time.perf_counter() - started}
@@ -807,72 +693,19 @@ class Engine:
 
         return Facets(len(articles), ordered(countries), ordered(years), ordered(sources))
 
-    def _page(self, generation: StoreView, fused: Run, offset: int, k: int, collapse: bool) -> _Page:
-        """Hits offset+1 .. offset+k of the fused list (near-duplicates collapsed into the best
-        copy unless `collapse` is False), and how many hits the whole list makes."""
-        docs = generation.docs
-        if not collapse:
-            return _Page([(doc_id, score, ()) for doc_id, score in fused[offset : offset + k]], len(fused))
-        groups = docs.duplicate_groups([doc_id for doc_id, _ in fused])
-        seen: set[str] = set()
-        firsts: list[tuple[str, float]] = []
-        for doc_id, score in fused:
-            if groups[doc_id] not in seen:
-                seen.add(groups[doc_id])
-                firsts.append((doc_id, score))
-        window = firsts[offset : offset + k]
-        members = docs.group_members(sorted({groups[doc_id] for doc_id, _ in window}))
-        chosen = [(doc_id, score, tuple(m for m in members.get(groups[doc_id], []) if m != doc_id)) for doc_id, score in window]
-        return _Page(chosen, len(firsts))
-
     def _hits(
         self,
         generation: StoreView,
         highlight: frozenset[str],
         candidates: _Candidates,
-        chosen: list[tuple[str, float, tuple[str, ...]]],
+        chosen: Chosen,
         sort: str,
         words: relevance.WordMatches | None = None,
     ) -> list[Hit]:
-        docs = generation.docs
-        chosen = list(chosen)
-        if sort == "date":
-            # The page's hits (the most relevant after `offset`), newest first (undated last,
-            # relevance breaking ties): sorting every candidate by date would put barely related
-            # recent articles above the relevant ones. So pages follow relevance, and each page
-            # reads newest first.
-            dates = docs.dates([doc_id for doc_id, _s, _c in chosen])
-            position = {doc_id: i for i, (doc_id, _s, _c) in enumerate(chosen)}
-            chosen.sort(key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
-
-        # Whole articles (bodies and all) only for the hits shown, not for every candidate.
-        articles = docs.articles([doc_id for doc_id, _score, _copies in chosen])
-        keyword_legs, semantic_legs = _legs(candidates.keyword), _legs(candidates.semantic)
+        """The page's hits (search/hits.py), with each one's cosine to the query."""
         cosines = self._cosines(generation, candidates, [doc_id for doc_id, _score, _copies in chosen])
-        terms = set(highlight)
-        hits = []
-        for doc_id, score, copies in chosen:
-            article = articles[doc_id]
-            snippet = self._snippet(docs, article, terms, candidates.best_passage.get(doc_id))
-            hits.append(
-                Hit(
-                    id=article.id,
-                    title=article.title,
-                    date=article.date,
-                    source=article.source,
-                    countries=article.countries,
-                    url=article.url,
-                    path=article.path,
-                    score=score,
-                    snippet=snippet.text,
-                    highlights=snippet.highlights,
-                    keyword=keyword_legs.get(doc_id),
-                    semantic=semantic_legs.get(doc_id),
-                    duplicates=copies,
-                    relevance=None if words is None else words.relevance(doc_id, cosines.get(doc_id)),
-                )
-            )
-        return hits
+        return build_hits(generation, highlight, chosen, sort, keyword=candidates.keyword, semantic=candidates.semantic,
+                          best_passage=candidates.best_passage, cosines=cosines, words=words)
 
     # How well hits match on scales that mean the same for every query (search/relevance.py).
     def _word_matches(self, generation: StoreView, parsed: ParsedQuery) -> relevance.WordMatches:
@@ -919,15 +752,6 @@ class Engine:
         best = max([*closest.values(), *shown], default=0.0)
         return relevance.strength(len(candidates.fused), best, coverage, generation.manifest.model)
 
-    def _snippet(self, docs, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
-        passages = docs.passages_of(article.id)
-        texts = [article.body[p.start : p.end] for p in passages]
-        if not texts:
-            return snippets.Snippet("", ())
-        ids = [p.id for p in passages]
-        chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, terms)
-        return snippets.make_snippet(texts[chosen], terms)
-
 
 def _for_queries(encoder: Encoder) -> Encoder:
     """`encoder`, asked to favour the latency of single queries over bulk throughput if it can."""
@@ -941,6 +765,3 @@ def _timed(function, *args):
     result = function(*args)
     return result, time.perf_counter() - started
 
-
-def _legs(run: Run) -> dict[str, LegScore]:
-    return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1)}

@@ -27,8 +27,10 @@ from index.embedding.model_files import E5_NANO_NAME, MPNET_NAME
 from index.errors import InvalidArgument
 from index.storage.filters import Filters
 from search import relevance
-from search.engine import Candidate, Engine, Hit, LegScore
+from search.engine import Engine
+from search.hits import listing
 from search.relevance import Strength
+from search.results import Candidate, Hit, LegScore
 
 # The cosine cut-off that was the rule before (chosen on TIME dev, checked on CISI: docs/views.md),
 # now an opt-in extra condition. Each model's cosines lie on a scale of their own (E5's crowd near
@@ -174,15 +176,10 @@ def find_matches(
             continue
         matches.append(
             Match(
-                id=hit.id,
+                **listing(hit),
                 rank=len(matches) + 1,
                 score=hit.score,
                 cosine=_cosine(hit) or 0.0,
-                title=hit.title,
-                date=hit.date,
-                source=hit.source,
-                countries=hit.countries,
-                url=hit.url,
                 keyword=hit.keyword,
                 semantic=hit.semantic,
                 duplicates=hit.duplicates,

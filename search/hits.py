@@ -1,0 +1,133 @@
+"""Hit assembly: from a fused ranking to the hits a page shows.
+
+`collapse_page` cuts one page from the fused list, near-duplicates collapsed into their
+best-ranked copy; `build_hits` loads the page's articles and makes each `Hit` with its snippet,
+highlights and place in each leg. `listing` is the fields every list of articles shows (the
+engine's hits, the views' matches), read the same way from an article or a hit.
+
+Thread safety: plain functions over the store view they are given; they keep no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypedDict
+
+from index.storage.base import StoreView
+from index.text.articles import Article
+from search import relevance, snippets
+from search.results import Hit, LegScore
+
+Run = list[tuple[str, float]]
+Chosen = list[tuple[str, float, tuple[str, ...]]]  # (id, fused score, ids of collapsed copies)
+
+
+@dataclass(frozen=True)
+class Page:
+    """The hits of one page before they are built, and how many the whole list makes."""
+
+    chosen: Chosen
+    total: int  # hits in the whole (collapsed) candidate list
+
+
+class Listing(TypedDict):
+    """The fields every list of articles shows: a Hit's and a view's Match's alike."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    countries: tuple[str, ...]
+    url: str | None
+
+
+def listing(item: Article | Hit) -> Listing:
+    """The shown fields of an article or a hit, to pass on as keyword arguments."""
+    return Listing(id=item.id, title=item.title, date=item.date, source=item.source,
+                   countries=item.countries, url=item.url)
+
+
+def leg_scores(run: Run) -> dict[str, LegScore]:
+    """Each article's 1-based rank and score in one leg's run."""
+    return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1)}
+
+
+def collapse_page(generation: StoreView, fused: Run, offset: int, k: int, collapse: bool) -> Page:
+    """Hits offset+1 .. offset+k of the fused list (near-duplicates collapsed into the best
+    copy unless `collapse` is False), and how many hits the whole list makes."""
+    docs = generation.docs
+    if not collapse:
+        return Page([(doc_id, score, ()) for doc_id, score in fused[offset : offset + k]], len(fused))
+    groups = docs.duplicate_groups([doc_id for doc_id, _ in fused])
+    seen: set[str] = set()
+    firsts: list[tuple[str, float]] = []
+    for doc_id, score in fused:
+        if groups[doc_id] not in seen:
+            seen.add(groups[doc_id])
+            firsts.append((doc_id, score))
+    window = firsts[offset : offset + k]
+    members = docs.group_members(sorted({groups[doc_id] for doc_id, _ in window}))
+    chosen = [(doc_id, score, tuple(m for m in members.get(groups[doc_id], []) if m != doc_id)) for doc_id, score in window]
+    return Page(chosen, len(firsts))
+
+
+def build_hits(
+    generation: StoreView,
+    highlight: frozenset[str],
+    chosen: Chosen,
+    sort: str,
+    *,
+    keyword: Run,
+    semantic: Run,
+    best_passage: Mapping[str, int],
+    cosines: Mapping[str, float],
+    words: relevance.WordMatches | None = None,
+) -> list[Hit]:
+    """The page's hits, in `chosen`'s order (with sort="date": newest first), each with its
+    snippet from `best_passage` (else the passage with most of `highlight`'s terms), its place in
+    the `keyword` and `semantic` runs, and, given the query's `words`, its relevance."""
+    docs = generation.docs
+    chosen = list(chosen)
+    if sort == "date":
+        # The page's hits (the most relevant after `offset`), newest first (undated last,
+        # relevance breaking ties): sorting every candidate by date would put barely related
+        # recent articles above the relevant ones. So pages follow relevance, and each page
+        # reads newest first.
+        dates = docs.dates([doc_id for doc_id, _s, _c in chosen])
+        position = {doc_id: i for i, (doc_id, _s, _c) in enumerate(chosen)}
+        chosen.sort(key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
+
+    # Whole articles (bodies and all) only for the hits shown, not for every candidate.
+    articles = docs.articles([doc_id for doc_id, _score, _copies in chosen])
+    keyword_legs, semantic_legs = leg_scores(keyword), leg_scores(semantic)
+    terms = set(highlight)
+    hits = []
+    for doc_id, score, copies in chosen:
+        article = articles[doc_id]
+        snippet = _snippet(generation, article, terms, best_passage.get(doc_id))
+        hits.append(
+            Hit(
+                **listing(article),
+                path=article.path,
+                score=score,
+                snippet=snippet.text,
+                highlights=snippet.highlights,
+                keyword=keyword_legs.get(doc_id),
+                semantic=semantic_legs.get(doc_id),
+                duplicates=copies,
+                relevance=None if words is None else words.relevance(doc_id, cosines.get(doc_id)),
+            )
+        )
+    return hits
+
+
+def _snippet(generation: StoreView, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
+    passages = generation.docs.passages_of(article.id)
+    texts = [article.body[p.start : p.end] for p in passages]
+    if not texts:
+        return snippets.Snippet("", ())
+    ids = [p.id for p in passages]
+    chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, terms)
+    return snippets.make_snippet(texts[chosen], terms)
+
