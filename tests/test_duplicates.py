@@ -113,16 +113,16 @@ def test_updates_keep_the_groups_a_fresh_build_makes(tmp_path: Path) -> None:
 def test_each_new_copy_is_compared_once_with_each_earlier_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The n-th copy of a text costs n - 1 similarity checks, not a walk over its whole group
     (n^2 checks: what made 100,000 articles of 50 copies a text spend 80% of the build grouping)."""
-    import index.pipeline.builder as builder
+    import index.pipeline.duplicates as duplicates
 
     checks: list[int] = []
-    original = builder.similar_enough
+    original = duplicates.similar_enough
 
     def counting(a: np.ndarray, b: np.ndarray) -> bool:
         checks.append(1)
         return original(a, b)
 
-    monkeypatch.setattr(builder, "similar_enough", counting)
+    monkeypatch.setattr(duplicates, "similar_enough", counting)
     copies = 12
     source = tmp_path / "src"
     source.mkdir()

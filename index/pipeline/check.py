@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import AccordError, IndexIncompatible
-from index.pipeline.builder import embedding_text, stat_changed
+from index.pipeline.read import embedding_text
+from index.pipeline.sources import stat_changed
 from index.storage.directory import GenerationLease, IndexDirectory
 from index.storage.docstore import DocStore, FileRecord
 from index.storage.faults import REBUILD_HINT, flat_vectors_problem
