@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
     from whoosh import query as whoosh_query
 
-    from index.text.defence import DefenceFacts
+    from index.text.defence_facts import DefenceFacts
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 FusionMethod = Literal["rrf", "convex"]

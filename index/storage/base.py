@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from index.storage.manifest import Manifest
     from index.storage.vectors import VectorStore
     from index.text.articles import Article
-    from index.text.defence import DefenceFacts
+    from index.text.defence_facts import DefenceFacts
 
 
 class ArticleReader(Protocol):

@@ -13,11 +13,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.errors import IndexIncompatible
 from index.text.articles import Article, Skipped
-from index.text.defence import DefenceFacts, Organisation, Person, Span, System, Transfer
 from index.text.passages import Passage
+
+if TYPE_CHECKING:
+    from index.text.defence_facts import DefenceFacts
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -79,6 +82,9 @@ def facts_to_json(facts: DefenceFacts) -> str:
 
 def facts_from_json(text: str | dict) -> DefenceFacts:
     """DefenceFacts from their stored form (JSON text, or the dict PostgreSQL's jsonb gives)."""
+    # Imported here: a search that never shows facts never loads their types.
+    from index.text.defence_facts import DefenceFacts, Organisation, Person, Span, System, Transfer
+
     data = json.loads(text) if isinstance(text, str) else text
 
     def spans(items: list) -> tuple[Span, ...]:

@@ -94,6 +94,9 @@ def _entities(
     systems: Iterable[str], organisations: Iterable[str], people: Iterable[str], kinds: Iterable[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The defence-fact filters resolved to the names extract() stores."""
+    systems, organisations, people, kinds = list(systems), list(organisations), list(people), list(kinds)
+    if not any(name.strip() for name in [*systems, *organisations, *people, *kinds]):
+        return (), (), (), ()  # without loading the gazetteer and its rules (a cold search skips them)
     from index.text.defence import KINDS, resolve_organisation, resolve_system
 
     def resolved(written_names: Iterable[str], resolve, parameter: str, what: str) -> tuple[str, ...]:

@@ -7,11 +7,15 @@ between threads and processes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from index.storage.base import Store
 from index.storage.directory import IndexDirectory
 from index.storage.generation import LocalGeneration
-from index.storage.transaction import WriteTransaction
-from index.storage.watchlist import SqliteWatchlistStore
+
+if TYPE_CHECKING:
+    from index.storage.transaction import WriteTransaction
+    from index.storage.watchlist import SqliteWatchlistStore
 
 
 class FolderStore(IndexDirectory, Store):
@@ -19,10 +23,14 @@ class FolderStore(IndexDirectory, Store):
 
     def transaction(self, *, lock_timeout: float = 0.0, fresh: bool = False) -> WriteTransaction:
         """A write transaction on this folder (index/storage/transaction.py; enter it to take the lock)."""
+        from index.storage.transaction import WriteTransaction  # a search never loads the write path
+
         return WriteTransaction(self, lock_timeout=lock_timeout, fresh=fresh)
 
     def watchlist(self) -> SqliteWatchlistStore:
         """`watchlist.sqlite` in this folder (index/storage/watchlist.py)."""
+        from index.storage.watchlist import SqliteWatchlistStore
+
         return SqliteWatchlistStore(self.path)
 
     def open_generation(self, k1: float, b: float, model: str | None) -> LocalGeneration:

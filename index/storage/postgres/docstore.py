@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from index.storage.docstore import FileRecord, StoredPassage, entity_rows, facts_from_json, facts_to_json
 from index.text.articles import Article, Skipped
-from index.text.defence import DefenceFacts
+from index.text.defence_facts import DefenceFacts
 from index.text.passages import Passage
 
 if TYPE_CHECKING:
