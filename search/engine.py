@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -678,7 +678,8 @@ class Engine:
         return run[:limit], {a: pid for a, (_score, pid) in best.items()}
 
     def _facets(self, generation: StoreView, candidates: _Candidates) -> Facets:
-        """Counts by country, year and source over every candidate of a search."""
+        """Counts by country, year, source, and defence system, organisation, person and kind of
+        cooperation over every candidate of a search."""
         articles = generation.docs.articles([doc_id for doc_id, _ in candidates.fused])
         countries: Counter[str] = Counter()
         years: Counter[str] = Counter()
@@ -688,10 +689,15 @@ class Engine:
             years[article.date[:4] if article.date else "undated"] += 1
             sources[article.source or "unknown"] += 1
 
-        def ordered(counter: Counter[str]) -> list[tuple[str, int]]:
+        def ordered(counter: Mapping[str, int]) -> list[tuple[str, int]]:
             return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
 
-        return Facets(len(articles), ordered(countries), ordered(years), ordered(sources))
+        entities = generation.docs.entity_counts(list(articles))
+        return Facets(
+            len(articles), ordered(countries), ordered(years), ordered(sources),
+            systems=ordered(entities.get("system", {})), organisations=ordered(entities.get("organisation", {})),
+            people=ordered(entities.get("person", {})), kinds=ordered(entities.get("kind", {})),
+        )
 
     def _hits(
         self,

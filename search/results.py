@@ -51,12 +51,18 @@ class Hit:
 @dataclass(frozen=True)
 class Facets:
     """Counts over the whole candidate set of a search (every article either leg returned after
-    filtering, not just the page), most frequent first."""
+    filtering, not just the page), most frequent first. `systems`, `organisations`, `people` and
+    `kinds` count the articles whose stored defence facts name each one (empty for an index
+    built before the facts were stored)."""
 
     total: int
     countries: list[tuple[str, int]]
     years: list[tuple[str, int]]
     sources: list[tuple[str, int]]
+    systems: list[tuple[str, int]] = field(default_factory=list)
+    organisations: list[tuple[str, int]] = field(default_factory=list)
+    people: list[tuple[str, int]] = field(default_factory=list)
+    kinds: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,23 @@ class DocStore:
                 found.setdefault(article_id, []).append((supplier, recipient, system))
         return found
 
+    def entity_counts(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each entity type (system, organisation, person, kind), how many of these articles
+        name each thing in their stored facts; empty counts for an index built before them."""
+        found: dict[str, dict[str, int]] = {kind: {} for kind in ENTITY_TYPES}
+        if not self.has_facts():
+            return found
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            # entity_rows stores each (type, name) once per article, so COUNT(*) counts articles.
+            for kind, name, count in self._db.execute(
+                f"SELECT type, name, COUNT(*) FROM article_entities WHERE article_id IN ({marks}) GROUP BY type, name",
+                chunk,
+            ):
+                counts = found.setdefault(kind, {})
+                counts[name] = counts.get(name, 0) + count
+        return found
+
     def articles_without_facts(self) -> list[str]:
         """Ids of the articles with no stored facts (those of an index built before them)."""
         return [r[0] for r in self._db.execute(

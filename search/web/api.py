@@ -228,7 +228,7 @@ def search(
     options: Options,
     k: K = 10,
     offset: Offset = 0,
-    facets: Annotated[bool, Query(description="also count the candidates by country, year and source")] = False,
+    facets: Annotated[bool, Query(description="also count the candidates by country, year, source, system, organisation, person and kind")] = False,
 ) -> Response:
     """One page of the best articles for q: hits offset+1 to offset+k, as `accord search --json
     --page` gives them (same field names), with `total` (the hits the ranker lists for this query

@@ -88,6 +88,10 @@ class FacetsModel(BaseModel):
     countries: list[tuple[str, int]]
     years: list[tuple[str, int]]
     sources: list[tuple[str, int]]
+    systems: list[tuple[str, int]] = Field(description="weapon systems named in the candidates' defence facts (filter: system)")
+    organisations: list[tuple[str, int]] = Field(description="organisations named in the candidates' defence facts (filter: org)")
+    people: list[tuple[str, int]] = Field(description="people named in the candidates' defence facts (filter: person)")
+    kinds: list[tuple[str, int]] = Field(description="kinds of cooperation in the candidates' defence facts (filter: kind)")
 
 
 class SearchResultModel(BaseModel):
@@ -177,6 +181,7 @@ class SaveSearchModel(BaseModel):
     source: list[str] = Field(default=[], max_length=20, description="source filters, as for /api/search")
     since: str | None = Field(default=None, max_length=40, description="a year, month or date")
     until: str | None = Field(default=None, max_length=40, description="a year, month or date")
+    shared: bool = Field(default=False, description="let every user of this server see it (only you can remove it)")
 
 
 class SavedSearchModel(BaseModel):
@@ -188,6 +193,8 @@ class SavedSearchModel(BaseModel):
     exec: str | None = Field(description="the command told of new matches (set from the CLI only), or null")
     created: str = Field(description="UTC time it was saved (ISO 8601)")
     checked: str | None = Field(description="UTC time its alerts were last acknowledged (ISO 8601)")
+    owner: str = Field(default="", description="the server user who saved it ('' for none: the CLI or a single-token server)")
+    shared: bool = Field(default=False, description="every user of this server sees it")
 
 
 class SavedSearchAddedModel(SavedSearchModel):

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from index.storage.docstore import FileRecord, StoredPassage, entity_rows, facts_from_json, facts_to_json
+from index.storage.docstore import ENTITY_TYPES, FileRecord, StoredPassage, entity_rows, facts_from_json, facts_to_json
 from index.text.articles import Article, Skipped
 from index.text.defence_facts import DefenceFacts
 from index.text.passages import Passage
@@ -125,6 +125,18 @@ class PgDocStore:
             (list(article_ids),),
         ):
             found.setdefault(article_id, []).append((supplier, recipient, system))
+        return found
+
+    def entity_counts(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each entity type (system, organisation, person, kind), how many of these articles
+        name each thing in their stored facts."""
+        found: dict[str, dict[str, int]] = {kind: {} for kind in ENTITY_TYPES}
+        # entity_rows stores each (type, name) once per article, so count(*) counts articles.
+        for kind, name, count in self._rows(
+            "SELECT type, name, count(*) FROM accord.article_entities WHERE article_id = ANY(%s) GROUP BY type, name",
+            (list(article_ids),),
+        ):
+            found.setdefault(kind, {})[name] = count
         return found
 
     def articles_without_facts(self) -> list[str]:

@@ -8,7 +8,10 @@
 // and the Export link downloads the whole result set as CSV.
 "use strict";
 
-const LIST_PARAMS = ["country", "source"];
+// Defence-fact filters (system, organisation, person, kind of cooperation): /api/search and its
+// export take them; the timeline, pairs and similar routes do not, so only those two get them.
+const ENTITY_PARAMS = ["system", "org", "person", "kind"];
+const LIST_PARAMS = ["country", "source", ...ENTITY_PARAMS];
 const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar", "view", "by", "watch", "page", "k", "top"];
 const PAGE_SIZE = 10; // hits per page unless the address says k=
 const FILTER_PARAMS = ["q", "since", "until", "country", "source"]; // what a saved search keeps
@@ -23,7 +26,8 @@ let renderCount = 0; // a newer render makes an older one's late answers moot
 
 function readState() {
   const params = new URLSearchParams(location.search);
-  const state = { country: params.getAll("country"), source: params.getAll("source") };
+  const state = {};
+  for (const name of LIST_PARAMS) state[name] = params.getAll(name);
   for (const name of SCALAR_PARAMS) state[name] = params.get(name) || "";
   return state;
 }
@@ -50,10 +54,12 @@ function searchState(state) {
   return { ...rest, article: "", similar: "" };
 }
 
-function apiParams(state, names) {
+function apiParams(state, names, entities = false) {
   const params = new URLSearchParams();
   for (const name of names) if (state[name]) params.set(name, state[name]);
-  for (const name of LIST_PARAMS) for (const value of state[name]) params.append(name, value);
+  for (const name of LIST_PARAMS) {
+    if (entities || !ENTITY_PARAMS.includes(name)) for (const value of state[name]) params.append(name, value);
+  }
   if (state.copies) params.set("collapse", "false");
   return params;
 }
@@ -219,6 +225,10 @@ function showFacets(facets, state) {
     facetList("Countries", facets.countries, add("country")),
     facetList("Years", facets.years.filter(([year]) => /^\d{4}$/.test(year)), (year) => ({ ...base, since: year, until: year })),
     facetList("Sources", facets.sources.filter(([source]) => source !== "unknown"), add("source")),
+    facetList("Systems", facets.systems || [], add("system")),
+    facetList("Organisations", facets.organisations || [], add("org")),
+    facetList("People", facets.people || [], add("person")),
+    facetList("Kinds of cooperation", facets.kinds || [], add("kind")),
   ].filter(Boolean));
 }
 
@@ -463,7 +473,7 @@ async function saveSearch(event) {
 }
 
 async function renderSearch(state, ticket) {
-  const params = apiParams(state, ["q", "mode", "sort", "since", "until"]);
+  const params = apiParams(state, ["q", "mode", "sort", "since", "until"], true);
   // The export holds the whole result set (the API's default: its first 1000 hits), not the page.
   const exportUrl = "/api/search/export?" + params;
   const { k, offset } = paging(state);
@@ -639,7 +649,7 @@ $("search-form").addEventListener("submit", (event) => {
   state.until = $("until").value.trim();
   state.copies = $("copies").checked ? "1" : "";
   state.page = ""; // a new search starts at its first page
-  for (const name of LIST_PARAMS) {
+  for (const name of ["country", "source"]) { // the form's typed filters; facets add the rest
     const typed = $("add-" + name).value.trim();
     if (typed && !state[name].includes(typed)) state[name] = [...state[name], typed];
   }
