@@ -432,7 +432,7 @@ def search_command(
     person: PersonOption = None,
     kind: KindOption = None,
     sort: Annotated[SortOrder, typer.Option("--sort", help="relevance, or date (newest first, among the relevant candidates).")] = SortOrder.relevance,
-    facets: Annotated[bool, typer.Option("--facets", help="Also count the candidates by country, year and source.")] = False,
+    facets: Annotated[bool, typer.Option("--facets", help="Also count the candidates by country, year, source, system, organisation, person and kind.")] = False,
     no_collapse: NoCollapseOption = False,
     output: FormatOption = Format.table,
     as_json: JsonFlag = False,
@@ -589,6 +589,10 @@ def _format_facets(facets) -> str:
         line("countries", facets.countries),
         line("years", facets.years),
         line("sources", facets.sources),
+        line("systems", facets.systems),
+        line("orgs", facets.organisations),
+        line("people", facets.people),
+        line("kinds", facets.kinds),
     ])
 
 
@@ -678,8 +682,12 @@ def serve_command(
         Path | None,
         typer.Option("--token-file", help="File whose first line is the access token. Default: $ACCORD_TOKEN.", show_default=False),
     ] = None,
+    tokens_file: Annotated[
+        Path | None,
+        typer.Option("--tokens-file", help="File of named tokens, one 'NAME TOKEN' a line (# comments): each user sees their own saved searches and shared ones.", show_default=False),
+    ] = None,
     access_log: Annotated[
-        bool, typer.Option("--access-log/--no-access-log", help="A line on stderr per request: address, request, status, milliseconds.")
+        bool, typer.Option("--access-log/--no-access-log", help="A line on stderr per request: address, user, request, status, milliseconds; and an audit line per write.")
     ] = True,
 ) -> None:
     """Serve the web page at / and the JSON API at /api/ (docs at /docs) until Ctrl-C.
@@ -690,7 +698,9 @@ def serve_command(
 
     The page searches and shows the timeline, the country pairs and the saved searches with
     their new matches. With a token, every request must carry it: 'Authorization: Bearer TOKEN',
-    or open /?token=TOKEN once in a browser (it is kept in a cookie). Nothing served writes to
+    or open /?token=TOKEN once in a browser (it is kept in a cookie). With --tokens-file, each
+    user's token names them: they see their own saved searches and shared ones, and every
+    write is logged as 'audit: USER METHOD PATH STATUS'. Nothing served writes to
     the index; the page and API may save searches on its watchlist, as 'accord watchlist add'.
     """
     with _user_errors():
@@ -704,7 +714,7 @@ def serve_command(
             typer.echo(f"Watching {', '.join(map(str, watch))}.")
         try:
             serve(
-                _location(index, db), host=host, port=port, token_file=token_file, background=followers, log=typer.echo,
+                _location(index, db), host=host, port=port, token_file=token_file, tokens_file=tokens_file, background=followers, log=typer.echo,
                 replicas=replica or (), access_log=(lambda line: typer.echo(line, err=True)) if access_log else None,
             )
         except KeyboardInterrupt:

@@ -106,3 +106,7 @@ class LocalServerError(AccordError):
 
 class WatchlistUnavailable(AccordError):
     """The watchlist's SQLite file cannot be read or written (full disk, I/O error, permissions, damage); the message names the file."""
+
+
+class SavedSearchNotOwned(AccordError):
+    """A server's user asked to remove a saved search another user owns (shared with them, not theirs)."""

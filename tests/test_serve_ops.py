@@ -55,8 +55,8 @@ def test_the_access_log_has_a_line_per_request_even_refused_ones(tmp_path: Path)
     client.get("/api/stats")
     client.get("/api/search", params={"q": "navy", "offest": "3"})  # refused: an unknown parameter
     assert len(lines) == 2
-    assert re.fullmatch(r'\S+ "GET /api/stats" 200 \d+\.\dms', lines[0])
-    assert re.fullmatch(r'\S+ "GET /api/search\?q=navy&offest=3" 422 \d+\.\dms', lines[1])
+    assert re.fullmatch(r'\S+ - "GET /api/stats" 200 \d+\.\dms', lines[0])
+    assert re.fullmatch(r'\S+ - "GET /api/search\?q=navy&offest=3" 422 \d+\.\dms', lines[1])
 
 
 @requires("postgres")

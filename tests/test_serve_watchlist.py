@@ -197,7 +197,7 @@ def test_the_routes_are_in_the_openapi_schema(http: httpx.Client) -> None:
     assert set(paths["/api/alerts"]) == {"get"} and set(paths["/api/alerts/{name}/seen"]) == {"post"}
     assert {"201", "409", "415", "403"} <= set(paths["/api/watchlist"]["post"]["responses"])
     body = schema["components"]["schemas"]["SaveSearchModel"]
-    assert set(body["properties"]) == {"name", "query", "country", "source", "since", "until"}  # no exec
+    assert set(body["properties"]) == {"name", "query", "country", "source", "since", "until", "shared"}  # no exec
     assert body.get("additionalProperties") is False
 
 

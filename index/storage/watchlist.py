@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS searches (
     filters TEXT NOT NULL,     -- JSON of Filters (normalised country names, ISO date bounds)
     exec TEXT,                 -- command line run with new matches as JSON on stdin
     created TEXT NOT NULL,     -- UTC, ISO 8601
-    checked TEXT               -- UTC time of the last check
+    checked TEXT,              -- UTC time of the last check
+    owner TEXT NOT NULL DEFAULT '',       -- the server user who saved it; '' for the CLI / unnamed token
+    shared INTEGER NOT NULL DEFAULT 0     -- 1: every server user sees it (only its owner removes it)
 );
 CREATE TABLE IF NOT EXISTS members (  -- the match set as of the last check
     name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
@@ -95,6 +97,7 @@ class SqliteWatchlistStore(WatchlistStore):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA foreign_keys=ON")
                 db.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+                _add_owner_columns(db)
             except BaseException:
                 db.close()
                 raise
@@ -123,6 +126,17 @@ class SqliteWatchlistStore(WatchlistStore):
             db.close()
             raise
         return db
+
+
+def _add_owner_columns(db: sqlite3.Connection) -> None:
+    """Give a watchlist saved before searches had owners its `owner` and `shared` columns (in the
+    write transaction, so every writer sees them before it inserts). Reads of an older file
+    still work: its rows simply have no owner."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(searches)")}
+    if "owner" not in columns:
+        db.execute("ALTER TABLE searches ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+    if "shared" not in columns:
+        db.execute("ALTER TABLE searches ADD COLUMN shared INTEGER NOT NULL DEFAULT 0")
 
 
 def _empty() -> sqlite3.Connection:

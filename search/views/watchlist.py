@@ -7,10 +7,15 @@ set and comes back enters it again.
 
 The store is `INDEX_DIR/watchlist.sqlite`, beside the index's generation folders, so updates
 and `accord index --rebuild` keep it; for a PostgreSQL store, the tables `accord.searches`,
-`accord.members` and `accord.entries` of its database (schema version 2), with the same columns,
+`accord.members` and `accord.entries` of its database (schema version 2; owners since 5), with the same columns,
 so the same statements run on both. It holds, per saved search, the ids of its current
 matches, a log of when each entered, and when the analyst last listed its alerts (`checked`):
 a watcher's check logs entries without moving that mark, so `accord alerts` still shows them.
+
+Owners: a search saved by a server user (`accord serve --tokens-file`) records that user as its
+`owner`, and may be `shared`. Such a user sees their own searches and shared ones, and removes
+only their own (`user=` on the methods below). The CLI and a single-token server pass no user:
+they save searches without an owner ('') and see and change every search, as the index's owner.
 
 Thread and process safety: a `Watchlist` holds only a path or URL; every call opens its own
 connection and changes the store in one transaction that writers take in turn (SQLite: WAL, busy
@@ -31,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
+from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound, SavedSearchNotOwned
 from index.storage.base import Store
 from index.storage.factory import open_store
 from index.storage.filters import Filters, date_bound
@@ -51,6 +56,12 @@ class SavedSearch:
     exec: str | None
     created: str
     checked: str | None
+    owner: str = ""  # the server user who saved it; '' for none (the CLI, a single-token server)
+    shared: bool = False  # every server user sees it
+
+    def visible_to(self, user: str | None) -> bool:
+        """True when `user` may see it: no user (the index's owner) sees every search."""
+        return not user or self.shared or self.owner == user
 
 
 @dataclass(frozen=True)
@@ -98,9 +109,12 @@ class Watchlist:
     def _transaction(self, write: bool) -> AbstractContextManager[Any]:
         return self._storage.transaction(write)
 
-    def add(self, name: str, query: str, filters: Filters, exec: str | None, members: Sequence[str]) -> SavedSearch:
+    def add(self, name: str, query: str, filters: Filters, exec: str | None, members: Sequence[str],
+            owner: str = "", shared: bool = False) -> SavedSearch:
         """Save a search whose current matches are `members` (they are not alerts: they were
-        there before). Raises InvalidArgument for a bad or taken name or a bad command."""
+        there before), owned by the server user `owner` ('' for none) and seen by every user
+        when `shared`. Names are one namespace across users. Raises InvalidArgument for a bad or
+        taken name or a bad command."""
         name = check_name(name)
         if exec is not None:
             split_command(exec)
@@ -109,29 +123,41 @@ class Watchlist:
             if db.execute("SELECT 1 FROM searches WHERE name = ?", (name,)).fetchone():
                 raise SavedSearchExists(f"a saved search named {name!r} exists; remove it first or pick another name")
             db.execute(
-                "INSERT INTO searches VALUES (?, ?, ?, ?, ?, ?)",
-                (name, query, json.dumps(asdict(filters)), exec, created, created),
+                "INSERT INTO searches (name, query, filters, exec, created, checked, owner, shared) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, query, json.dumps(asdict(filters)), exec, created, created, owner, shared),
             )
             db.executemany("INSERT INTO members VALUES (?, ?)", [(name, article_id) for article_id in members])
-        return SavedSearch(name, query, filters, exec, created, created)
+        return SavedSearch(name, query, filters, exec, created, created, owner, shared)
 
-    def remove(self, name: str) -> None:
-        """Forget a saved search and its alerts. Raises SavedSearchNotFound."""
+    def remove(self, name: str, user: str | None = None) -> None:
+        """Forget a saved search and its alerts. With a `user`, only a search they own: raises
+        SavedSearchNotOwned for another user's shared one, SavedSearchNotFound for one they
+        cannot see (or none)."""
         with self._transaction(write=True) as db:
+            if user:
+                row = db.execute("SELECT * FROM searches WHERE name = ?", (name,)).fetchone()
+                saved = None if row is None else _saved(row)
+                if saved is None or not saved.visible_to(user):
+                    raise SavedSearchNotFound(self._unknown(name, user))
+                if saved.owner != user:
+                    raise SavedSearchNotOwned(
+                        f"the saved search {name!r} is {saved.owner or 'the index owner'}'s, shared with you; only they can remove it")
             if db.execute("DELETE FROM searches WHERE name = ?", (name,)).rowcount == 0:
-                raise SavedSearchNotFound(self._unknown(name))
+                raise SavedSearchNotFound(self._unknown(name, user))
 
-    def searches(self) -> list[SavedSearch]:
-        """Every saved search, by name."""
+    def searches(self, user: str | None = None) -> list[SavedSearch]:
+        """Every saved search `user` may see (all without a user), by name."""
         with self._transaction(write=False) as db:
-            return [_saved(row) for row in db.execute("SELECT * FROM searches ORDER BY name")]
+            rows = [_saved(row) for row in db.execute("SELECT * FROM searches ORDER BY name")]
+        return [saved for saved in rows if saved.visible_to(user)]
 
-    def get(self, name: str) -> SavedSearch:
-        """The saved search called `name`. Raises SavedSearchNotFound."""
+    def get(self, name: str, user: str | None = None) -> SavedSearch:
+        """The saved search called `name`. Raises SavedSearchNotFound (also when `user` may not see it)."""
         with self._transaction(write=False) as db:
             row = db.execute("SELECT * FROM searches WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise SavedSearchNotFound(self._unknown(name))
+        if row is None or not _saved(row).visible_to(user):
+            raise SavedSearchNotFound(self._unknown(name, user))
         return _saved(row)
 
     def record(self, name: str, current: Sequence[str], acknowledge: bool = True) -> tuple[str, list[str], list[str]]:
@@ -166,8 +192,8 @@ class Watchlist:
         with self._transaction(write=False) as db:
             return _entered(db, name, since, strict=False)
 
-    def _unknown(self, name: str) -> str:
-        known = [s.name for s in self.searches()]
+    def _unknown(self, name: str, user: str | None = None) -> str:
+        known = [s.name for s in self.searches(user)]
         listed = f"saved searches: {', '.join(known)}" if known else "there are no saved searches"
         return f"no saved search named {name!r} for {self.where} ({listed}); see 'accord watchlist list'"
 
@@ -182,10 +208,12 @@ def _entered(db, name: str, since: str, strict: bool) -> list[str]:
 
 
 def _saved(row: tuple) -> SavedSearch:
-    name, query, filters, exec_, created, checked = row
+    name, query, filters, exec_, created, checked = row[:6]
+    # A watchlist.sqlite not written since owners came has no owner columns until its next write.
+    owner, shared = row[6:8] if len(row) >= 8 else ("", False)
     values = json.loads(filters)
     filters_ = Filters(tuple(values["countries"]), tuple(values["sources"]), values["since"], values["until"])
-    return SavedSearch(name, query, filters_, exec_, created, checked)
+    return SavedSearch(name, query, filters_, exec_, created, checked, owner or "", bool(shared))
 
 
 def check_name(name: str) -> str:
@@ -228,16 +256,18 @@ def add_search(
     filters: Filters | None = None,
     exec: str | None = None,
     cutoff: CutOff | None = None,
+    owner: str = "",
+    shared: bool = False,
 ) -> tuple[SavedSearch, MatchSet]:
     """Save `query` under `name` on `engine`'s index; its current matches (returned with it)
-    are its baseline, not alerts.
+    are its baseline, not alerts. `owner` and `shared`: as `Watchlist.add`.
 
     Raises InvalidArgument (bad name, bad command), SavedSearchExists (a taken name, also an
     InvalidArgument), QuerySyntaxError.
     """
     check_name(name)
     found = find_matches(engine, query, filters=filters, cutoff=cutoff)
-    return Watchlist(engine.store).add(name, query, filters or Filters(), exec, found.ids()), found
+    return Watchlist(engine.store).add(name, query, filters or Filters(), exec, found.ids(), owner, shared), found
 
 
 def check_alerts(
@@ -247,6 +277,7 @@ def check_alerts(
     since: str | None = None,
     cutoff: CutOff | None = None,
     acknowledge: bool = True,
+    user: str | None = None,
 ) -> list[Alert]:
     """Check saved searches (all when `names` is empty) against `engine`'s index.
 
@@ -254,10 +285,11 @@ def check_alerts(
     first, the articles that entered since the search was last acknowledged (`since=None`) or
     at or after the ISO date `since`, and still match. `acknowledge=False` (a watcher's check,
     or the web page looking) records entries without moving the acknowledgement mark, so the
-    analyst's next `accord alerts` still lists them. Raises SavedSearchNotFound for an unknown name.
+    analyst's next `accord alerts` still lists them. With a server `user`, only the searches they
+    may see are checked. Raises SavedSearchNotFound for an unknown name (or one `user` may not see).
     """
     watchlist = Watchlist(engine.store)
-    chosen = [watchlist.get(name) for name in names] if names else watchlist.searches()
+    chosen = [watchlist.get(name, user) for name in names] if names else watchlist.searches(user)
     alerts = []
     for saved in chosen:
         found = find_matches(engine, saved.query, filters=saved.filters, cutoff=cutoff)

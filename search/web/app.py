@@ -31,6 +31,7 @@ from index.errors import (
     QuerySyntaxError,
     SavedSearchExists,
     SavedSearchNotFound,
+    SavedSearchNotOwned,
     StoreAccessDenied,
     StoreUnavailable,
     WatchlistUnavailable,
@@ -38,7 +39,7 @@ from index.errors import (
 from search.web import api, ops, views_api, watchlist_api
 from search.web.live import LiveEngine
 from search.web.ops import AccessLog, Metrics, Observe
-from search.web.security import Guard, error
+from search.web.security import Guard, Tokens, error
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -46,6 +47,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 STATUS = {
     SavedSearchExists: 409,
     SavedSearchNotFound: 404,
+    SavedSearchNotOwned: 403,  # another user's shared search: visible, not theirs to remove
     QuerySyntaxError: 400,
     InvalidArgument: 400,
     ArticleNotFound: 404,
@@ -60,14 +62,15 @@ STATUS = {
 def create_app(
     index_dir: Path | str | LiveEngine,
     *,
-    token: str | None = None,
+    token: str | Tokens | None = None,
     encoder: Encoder | None = None,
     routers: Sequence[APIRouter] = (),
     access_log: AccessLog | None = None,
 ) -> FastAPI:
     """The web app over the index at `index_dir` (or over an already open `LiveEngine`).
 
-    `token`: when set, every request must carry it (see `search.web.security`). `encoder`: the
+    `token`: when set, every request must carry it; named tokens (`security.load_tokens`) also
+    say which user sent it, whose saved searches the watchlist routes show (see `search.web.security`). `encoder`: the
     query encoder (default: the index's model). `routers`: more API routes (other views) to
     include; their routes reach the index through `Depends(search.web.api.live_engine)`.
     `access_log`: called with one line per request (search.web.ops); /healthz and /metrics are

@@ -7,8 +7,9 @@
   requests by route and status, request latency by route, and the time of each search leg
   (keyword, semantic, fusion, hits) as the Engine reports it in `SearchResult.timings`.
 - `Observe`, an ASGI middleware, counts and times every request and writes one access-log line
-  per request (`ADDRESS "METHOD PATH" STATUS MILLISECONDS`) to a callable; `accord serve` prints
-  them on stderr. The query string is logged (it is what was searched); tokens travel in
+  per request (`ADDRESS USER "METHOD PATH" STATUS MILLISECONDS`; USER is `-` without a named
+  token) to a callable, and for every write to the API (any method but GET, HEAD, OPTIONS, refused
+  or not) an audit line, `audit: USER METHOD PATH STATUS`; `accord serve` prints them on stderr. The query string is logged (it is what was searched); tokens travel in
   headers and are never logged.
 
 Everything here is safe to share between the server's threads: prometheus_client's metrics
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.errors import AccordError
 from search.web.api import Live
-from search.web.security import error
+from search.web.security import SAFE_METHODS, error
 
 AccessLog = Callable[[str], None]
 
@@ -91,7 +92,11 @@ class Observe:
                 client = scope.get("client") or ("-", 0)
                 query = scope.get("query_string", b"").decode("latin-1")
                 target = scope["path"] + (f"?{query}" if query else "")
-                self.access_log(f'{client[0]} "{scope["method"]} {target}" {status} {seconds * 1000:.1f}ms')
+                # The Guard names the token's user in the request's state; '-' when none does.
+                user = (scope.get("state") or {}).get("user") or "-"
+                self.access_log(f'{client[0]} {user} "{scope["method"]} {target}" {status} {seconds * 1000:.1f}ms')
+                if scope["method"] not in SAFE_METHODS and scope["path"].startswith("/api/"):
+                    self.access_log(f"audit: {user} {scope['method']} {scope['path']} {status}")
 
 
 router = APIRouter(tags=["operations"])

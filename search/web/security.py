@@ -10,7 +10,11 @@ it `check_bind` refuses to start. When a token is set, every request (pages, sta
   with the token and redirects to the same address without it, so the token leaves the address
   bar and history, and the page's own API calls carry the cookie.
 
-A missing token is 401, a wrong one 403. Without a token, only requests whose Host header names
+Several analysts may share a server, each with a token of their own: a tokens file
+(`--tokens-file`, `load_tokens`) names them, one `NAME TOKEN` (or `NAME:TOKEN`) a line. The
+token a request carries says who sent it: `Guard` puts the name in `request.state.user` (None
+without a token, '' for the single unnamed token), which the watchlist routes and the access log
+read. A missing token is 401, a wrong one 403. Without a token, only requests whose Host header names
 this machine (localhost, 127.0.0.1, [::1]) are answered, so a web page elsewhere cannot reach a
 loopback server by pointing a DNS name at 127.0.0.1 (DNS rebinding).
 
@@ -98,6 +102,63 @@ def load_token(token_file: Path | None) -> str | None:
     return token
 
 
+Tokens = dict[str, str]  # the token -> the name of the user who holds it ('' for the unnamed one)
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
+
+
+def load_tokens(tokens_file: Path) -> Tokens:
+    """The named tokens of `tokens_file`: one `NAME TOKEN` or `NAME:TOKEN` a line; blank lines and
+    lines starting with # are skipped. Names are letters, digits and `._@-`; each name and each
+    token appears once; tokens are 16+ printable ASCII characters.
+
+    Raises InvalidArgument, naming the file and the line, for anything else.
+    """
+    origin = f"--tokens-file {tokens_file}"
+    try:
+        lines = tokens_file.expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidArgument(f"{origin}: cannot read it ({err}); give a file of 'NAME TOKEN' lines") from None
+    tokens: Tokens = {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, token = _split_entry(line)
+        where = f"{origin} line {number}"
+        if not name or not set(name) <= NAME_CHARS or not token:
+            raise InvalidArgument(f"{where}: expected 'NAME TOKEN' or 'NAME:TOKEN' (a name of letters, digits and ._@-)")
+        if not _usable(token):
+            raise InvalidArgument(f"{where}: the token of {name!r} must be at least {MIN_TOKEN_CHARS} printable ASCII "
+                                  "characters without spaces; make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if name in tokens.values():
+            raise InvalidArgument(f"{where}: {name!r} is named twice; give each user one line")
+        if token in tokens:
+            raise InvalidArgument(f"{where}: {name!r} has the token of {tokens[token]!r}; give each user a token of their own")
+        tokens[token] = name
+    if not tokens:
+        raise InvalidArgument(f"{origin}: it names no user; add 'NAME TOKEN' lines")
+    return tokens
+
+
+def _split_entry(line: str) -> tuple[str, str]:
+    """`NAME TOKEN` or `NAME:TOKEN` as (name, token); whichever separator comes first counts."""
+    cut = min((i for i in (line.find(" "), line.find("\t"), line.find(":")) if i >= 0), default=-1)
+    if cut < 0:
+        return line, ""
+    return line[:cut].strip(), line[cut + 1:].strip()
+
+
+def _usable(token: str) -> bool:
+    return len(token) >= MIN_TOKEN_CHARS and token.isprintable() and token.isascii() and " " not in token
+
+
+def as_tokens(token: str | Tokens | None) -> Tokens:
+    """A single token (the unnamed user '') or named tokens, as `Tokens`; {} for none."""
+    if token is None:
+        return {}
+    return {token: ""} if isinstance(token, str) else dict(token)
+
+
 def is_loopback(host: str) -> bool:
     """True when `host` is a loopback address or `localhost` (reachable from this machine only)."""
     if host.strip("[]").lower() == "localhost":
@@ -108,7 +169,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to any interface
 
 
-def check_bind(host: str, token: str | None) -> None:
+def check_bind(host: str, token: str | Tokens | None) -> None:
     """Refuse (InvalidArgument) to listen on a non-loopback `host` without an access token."""
     if not is_loopback(host) and not token:
         raise InvalidArgument(
@@ -120,6 +181,16 @@ def check_bind(host: str, token: str | None) -> None:
 def token_matches(given: str | None, token: str) -> bool:
     """Constant-time comparison of `given` with the server's token."""
     return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8"))
+
+
+def user_of(given: str | None, tokens: Tokens) -> str | None:
+    """The name of the user whose token `given` is, or None. Every token is compared (in
+    constant time), so the time taken does not tell which one was near."""
+    found = None
+    for token, name in tokens.items():
+        if token_matches(given, token):
+            found = name
+    return found
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -149,9 +220,9 @@ class Guard:
     event loop's thread only, so the count needs no lock.
     """
 
-    def __init__(self, app: ASGIApp, token: str | None, max_requests: int = MAX_REQUESTS) -> None:
+    def __init__(self, app: ASGIApp, token: str | Tokens | None, max_requests: int = MAX_REQUESTS) -> None:
         self.app = app
-        self.token = token
+        self.tokens = as_tokens(token)
         self.max_requests = max_requests
         self.in_progress = 0
 
@@ -160,7 +231,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        refusal = _refuse(request, self.token)
+        refusal = _refuse(request, self.tokens)
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -224,8 +295,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _refuse(request: Request, token: str | None) -> Response | None:
-    """The response that refuses `request`, or None to let it through."""
+def _refuse(request: Request, tokens: Tokens) -> Response | None:
+    """The response that refuses `request`, or None to let it through (with `request.state.user`
+    set: the token's user, or None on a server without tokens)."""
+    request.state.user = None
     url_bytes = len(request.url.path.encode()) + len(request.url.query.encode())
     if url_bytes > MAX_URL_BYTES:
         return error(414, f"the address is {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted")
@@ -236,7 +309,7 @@ def _refuse(request: Request, token: str | None) -> Response | None:
         refusal = check_write(request)
         if refusal is not None:
             return refusal
-    if token is None:
+    if not tokens:
         host = _host_name(request.headers.get("host", ""))
         if host not in LOCAL_HOSTS:
             return error(403, f"host {host!r} is not this machine; open the page at http://127.0.0.1")
@@ -244,18 +317,20 @@ def _refuse(request: Request, token: str | None) -> Response | None:
     query_token = request.query_params.get("token")
     if query_token is not None and not request.url.path.startswith("/api/"):
         # A browser's first visit: keep the token in a cookie and take it out of the address.
-        if not token_matches(query_token, token):
+        if user_of(query_token, tokens) is None:
             return error(403, "wrong access token")
         rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
         redirect = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
-        redirect.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        redirect.set_cookie(COOKIE, query_token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return redirect
     given = _bearer(request) or request.cookies.get(COOKIE)
     if given is None:
         return error(401, "this server needs an access token: send 'Authorization: Bearer TOKEN' or open /?token=TOKEN",
                      {"WWW-Authenticate": "Bearer"})
-    if not token_matches(given, token):
+    user = user_of(given, tokens)
+    if user is None:
         return error(403, "wrong access token")
+    request.state.user = user
     return None
 
 

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Protocol
 
 from index.embedding.encoder import Encoder
+from index.errors import InvalidArgument
 from search.web.connections import Limits
 from search.web.live import LiveEngine
-from search.web.security import check_bind, load_token
+from search.web.security import Tokens, check_bind, load_token, load_tokens
 
 Log = Callable[[str], None]
 
@@ -64,7 +65,7 @@ class Server:
         *,
         host: str = "127.0.0.1",
         port: int = 8765,
-        token: str | None = None,
+        token: str | Tokens | None = None,
         encoder: Encoder | None = None,
         background: Background | None = None,
         replicas: Sequence[str] = (),
@@ -127,15 +128,21 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     token_file: Path | None = None,
+    tokens_file: Path | None = None,
     background: Background | None = None,
     log: Log = print,
     replicas: Sequence[str] = (),
     access_log: Log | None = None,
 ) -> None:
-    """Run `accord serve` until Ctrl-C: the token from `token_file` or $ACCORD_TOKEN. `index_dir`
+    """Run `accord serve` until Ctrl-C: the named tokens of `tokens_file` (one user each), else the
+    single token from `token_file` or $ACCORD_TOKEN. Raises InvalidArgument when both files are
+    given. `index_dir`
     is a folder or a postgresql:// URL (searches then prefer `replicas`). `access_log` gets one
     line per request (search.web.ops)."""
-    server = Server(index_dir, host=host, port=port, token=load_token(token_file), background=background,
+    if tokens_file is not None and token_file is not None:
+        raise InvalidArgument("--token-file and --tokens-file both given: give one (a tokens file may name several users)")
+    token = load_tokens(tokens_file) if tokens_file is not None else load_token(token_file)
+    server = Server(index_dir, host=host, port=port, token=token, background=background,
                     replicas=replicas, access_log=access_log)
     log(f"Serving {server.location} at {server.url}; Ctrl-C stops.")
     server.run()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "accord"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The table locks writers take (see the module doc): migrations, index writers, and the saved
 # searches' changes (search/views/watchlist.py), which must not wait for an index update.
 MIGRATION_LOCK = "LOCK TABLE accord.meta IN EXCLUSIVE MODE"
@@ -113,7 +113,16 @@ _VERSION_4 = [
     "CREATE INDEX transfers_by_article ON accord.article_transfers (article_id)",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3), (4, _VERSION_4)]
+# Saved searches owned per server user (a `--tokens-file` name; '' for the CLI and the unnamed
+# token), optionally shared with every user: the same columns as watchlist.sqlite's.
+_VERSION_5 = [
+    "ALTER TABLE accord.searches ADD COLUMN owner text NOT NULL DEFAULT ''",
+    "ALTER TABLE accord.searches ADD COLUMN shared boolean NOT NULL DEFAULT false",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3), (4, _VERSION_4), (5, _VERSION_5),
+]
 
 
 def stored_version(conn: psycopg.Connection) -> int | None:

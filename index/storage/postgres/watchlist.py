@@ -1,5 +1,5 @@
 """A PostgreSQL store's watchlist storage: the tables `accord.searches`, `accord.members` and
-`accord.entries` of its database (schema version 2), with the same columns as a folder's
+`accord.entries` of its database (schema version 2; `owner` and `shared` since 5), with the same columns as a folder's
 watchlist.sqlite, so the saved searches' logic (search/views/watchlist.py) runs the same
 statements on both.
 
