@@ -404,13 +404,9 @@ def _chosen(output: Format, as_json: bool) -> Format:
 
 def _write_csv(header: list[str], rows) -> None:
     """CSV on stdout; every text cell through output_safety.csv_cell (no formula injection)."""
-    import csv
+    from search.output_safety import write_csv
 
-    from search.output_safety import csv_cell
-
-    writer = csv.writer(sys.stdout)
-    writer.writerow(header)
-    writer.writerows([csv_cell(v) if isinstance(v, str) else v for v in row] for row in rows)
+    write_csv(sys.stdout, header, rows)
 NoCollapseOption = Annotated[bool, typer.Option("--no-collapse", help="Show near-duplicate copies as hits of their own.")]
 
 
@@ -507,11 +503,9 @@ def _print_result(result, output: Format, explain: bool) -> None:
     if output is Format.csv:
         for note in result.notes:
             typer.echo(f"note: {note}", err=True)
-        _write_csv(
-            ["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"],
-            ([rank, hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries), f"{hit.score:.6f}",
-              "; ".join(hit.duplicates), hit.snippet, hit.url, hit.path] for rank, hit in enumerate(hits, start=result.offset + 1)),
-        )
+        from search.output_safety import HIT_COLUMNS, hit_rows
+
+        _write_csv(HIT_COLUMNS, hit_rows(hits, result.offset + 1))
         return
     for note in result.notes:
         typer.echo(f"note: {note}")

@@ -20,9 +20,11 @@ Pure functions: safe from any thread or process.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TextIO
 
 # ECMA-48 sequences, 7-bit (ESC ...) and 8-bit (C1) forms:
 #   CSI  ESC [ or 0x9B, parameter bytes 0x30-0x3F, intermediates 0x20-0x2F, a final 0x40-0x7E;
@@ -78,3 +80,22 @@ def json_line(value: Any) -> str:
 def _visible(match: re.Match[str]) -> str:
     code = ord(match.group(0))
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+# The columns of a result set as CSV: `accord search --format csv` and the API's export.
+HIT_COLUMNS = ["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"]
+
+
+def hit_rows(hits: Iterable[Any], first_rank: int) -> Iterator[list[object]]:
+    """One row of HIT_COLUMNS per hit, ranked from `first_rank` (a page's offset + 1)."""
+    for rank, hit in enumerate(hits, start=first_rank):
+        yield [rank, hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries), f"{hit.score:.6f}",
+               "; ".join(hit.duplicates), hit.snippet, hit.url, hit.path]
+
+
+def write_csv(out: TextIO, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """`header` and `rows` as CSV on `out`, every text cell (and empty one) through `csv_cell`;
+    numbers stay numbers."""
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([csv_cell(v) if isinstance(v, str) or v is None else v for v in row] for row in rows)

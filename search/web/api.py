@@ -15,7 +15,6 @@ Rules every route follows (the app adds `known_parameters` to each):
 
 from __future__ import annotations
 
-import csv
 import difflib
 import io
 import re
@@ -33,7 +32,7 @@ from pydantic import BaseModel
 
 from index.storage.filters import Filters
 from search.engine import SearchResult
-from search.output_safety import csv_cell
+from search.output_safety import HIT_COLUMNS, hit_rows, write_csv
 from search.web.live import LiveEngine
 from search.web.models import (
     ArticleModel,
@@ -238,9 +237,6 @@ def search(
     return as_json(paged(request, result, k))
 
 
-EXPORT_COLUMNS = ["rank", "id", "title", "date", "source", "countries", "score", "duplicates", "snippet", "url", "path"]
-
-
 @router.get("/search/export", response_model=SearchResultModel, operation_id="export", responses={
     **ERRORS, 200: {"description": "the hits as a CSV file (format=csv, columns as `accord search --format csv`) "
                                   "or as the JSON of /api/search (format=json), to download",
@@ -262,12 +258,7 @@ def export(
     if format == "json":
         return Response(paged(request, result, k).model_dump_json(), media_type="application/json", headers=disposition)
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for rank, hit in enumerate(result.hits, start=result.offset + 1):
-        row = [rank, hit.id, hit.title, hit.date, hit.source, "; ".join(hit.countries), f"{hit.score:.6f}",
-               "; ".join(hit.duplicates), hit.snippet, hit.url, hit.path]
-        writer.writerow([csv_cell(cell) if isinstance(cell, str) or cell is None else cell for cell in row])
+    write_csv(out, HIT_COLUMNS, hit_rows(result.hits, result.offset + 1))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
 
 
