@@ -10,10 +10,7 @@ PostgreSQL server for the store test.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -22,26 +19,17 @@ from index.pipeline.builder import build
 from index.storage.filters import Filters
 from search.engine import Engine
 from search.web.app import create_app
-from tests.conftest import SEEDS, HashingEncoder, requires
+from tests import test_defence_index as defence_index_tests
+from tests.conftest import HashingEncoder, requires
 
 FSVTS = "Federal Service for Military-Technical Cooperation"
 QUERY = "military-technical cooperation"
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    shutil.copytree(SEEDS, folder)
-    return folder
-
-
-@pytest.fixture
-def seeds_index(tmp_path: Path, corpus: Path) -> Path:
-    index_dir = tmp_path / "index"
-    build([corpus], index_dir, encoder=HashingEncoder())
-    return index_dir
+# The index tests' fixtures: a copy of the seeds, and an index of it.
+corpus = defence_index_tests.corpus
+seeds_index = defence_index_tests.seeds_index
 
 
 def _check_seed_facets(engine: Engine) -> None:
