@@ -447,7 +447,7 @@ def search_command(
     """
     with _user_errors():
         from index.errors import InvalidArgument
-        from index.storage.filters import Filters
+        from index.filters import Filters
 
         output = _chosen(output, as_json)
         if facets and output is Format.csv:
@@ -479,7 +479,7 @@ def similar_command(
 ) -> None:
     """Articles most like article ID (more-like-this through the hybrid ranker), itself and its copies left out."""
     with _user_errors():
-        from index.storage.filters import Filters
+        from index.filters import Filters
 
         filters = Filters.parse(country or [], source or [], since, until)
         with _engine(index, db, replica) as engine:
@@ -984,7 +984,7 @@ def timeline_command(
     one object; --format csv one row per period and a last row 'undated'.
     """
     with _user_errors():
-        from index.storage.filters import Filters
+        from index.filters import Filters
         from search.views.timeline import check_granularity, timeline
 
         check_granularity(by)
@@ -1060,7 +1060,7 @@ def pairs_command(
     gives one object with every pair; --format csv one row per pair.
     """
     with _user_errors():
-        from index.storage.filters import Filters
+        from index.filters import Filters
         from search.views.pairs import pairs
 
         filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
@@ -1116,7 +1116,7 @@ def watchlist_add_command(
     """Save QUERY (with its filters) as NAME. Its current matches are the baseline: alerts list
     only articles that match later."""
     with _user_errors():
-        from index.storage.filters import Filters
+        from index.filters import Filters
         from search.views.watchlist import add_search
 
         filters = Filters.parse(country or [], source or [], since, until)

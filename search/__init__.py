@@ -12,7 +12,7 @@ _EXPORTS = {name: "search.engine" for name in ("Engine", "RankingConfig")}
 _EXPORTS.update({
     name: "search.results" for name in ("Candidate", "Facets", "Hit", "IndexStats", "LegScore", "SearchResult")
 })
-_EXPORTS["Filters"] = "index.storage.filters"
+_EXPORTS["Filters"] = "index.filters"
 _EXPORTS["Feedback"] = _EXPORTS["VectorFeedback"] = "search.feedback"
 __all__ = sorted(_EXPORTS)
 

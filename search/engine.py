@@ -29,7 +29,7 @@ from index.embedding.encoder import Encoder, embed_queries, encoder_for
 from index.errors import ArticleNotFound, InvalidArgument, ReadInterrupted
 from index.storage.base import Generation, ServerHealth, Store, StoreView
 from index.storage.factory import open_store
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.manifest import Manifest
 from index.text.articles import Article
 from search import regions, relevance, snippets

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from whoosh import query as whoosh_query
 
 from index.errors import InvalidArgument
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.keyword import feedback_text
 
 if TYPE_CHECKING:

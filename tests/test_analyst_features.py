@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from index.errors import InvalidArgument
+from index.errors import InvalidArgument, InvalidParameter
+from index.filters import Filters, date_bound
 from index.pipeline.builder import build
-from index.storage.filters import Filters, date_bound
 from search.engine import Engine
 from search.snippets import terms
 from tests.conftest import FAKE_MODEL, HashingEncoder
@@ -73,6 +73,23 @@ def test_filters_parse_user_input():
         Filters.parse(since="last tuesday-ish")
     with pytest.raises(InvalidArgument, match="is after"):
         Filters.parse(since="2020", until="2019")
+
+
+def test_filters_validate_when_constructed_directly():
+    # The Python API's callers build Filters themselves: the value is checked and normalised
+    # there, not only when a surface parses its input.
+    assert Filters(countries=["iranian"], since="2019", until="2019") == Filters(("Iran",), (), "2019-01-01", "2019-12-31")
+    assert Filters(countries="Libya").countries == ("Libya",)
+    assert Filters(sources=("Xinhua", " ", "Xinhua")).sources == ("Xinhua",)
+    with pytest.raises(InvalidParameter, match="not a country") as err:
+        Filters(countries=("Narnia",))
+    assert err.value.worded(lambda name: "--" + name).startswith("--country 'Narnia'")
+    with pytest.raises(InvalidParameter, match="not a date"):
+        Filters(until="soonish")
+    with pytest.raises(InvalidParameter, match="is after"):
+        Filters(since="2021-01-01", until="2020-12-31")
+    with pytest.raises(InvalidParameter, match="not a kind"):
+        Filters(kinds=("tea party",))
 
 
 @pytest.mark.parametrize(("value", "end", "expected"), [

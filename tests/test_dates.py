@@ -106,6 +106,6 @@ def test_any_text_is_a_date_or_none_never_an_error(text):
      ("2019-05-31", "2019-05-31", "2019-05-31")],
 )
 def test_search_bounds_cover_the_whole_period(value: str, since: str, until: str) -> None:
-    from index.storage.filters import date_bound
+    from index.filters import date_bound
 
     assert (date_bound(value, end=False), date_bound(value, end=True)) == (since, until)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from search.web.app import create_app
 from tests import test_defence_index as defence_index_tests

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from cli import app
 from index.errors import IndexIncompatible, InvalidParameter
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.layout import DOCSTORE_FILE
 from index.storage.manifest import read_manifest
 from index.text.defence import article_text

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from tests.conftest import HashingEncoder
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine, RankingConfig
 from tests.conftest import HashingEncoder
 

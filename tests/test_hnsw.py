@@ -128,7 +128,7 @@ def test_empty_and_tiny_stores_work_either_way(tmp_path, threshold):
 
 
 def test_filters_and_similar_work_on_the_graph(tmp_path, monkeypatch):
-    from index.storage.filters import Filters
+    from index.filters import Filters
 
     monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
     corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.postgres import local_server
 from index.storage.postgres.local_server import LocalDatabase, LocalPostgres
 from search.engine import Engine

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from whoosh import query as Q
 
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.postgres.connection import connect
 from index.storage.postgres.keyword import PgKeywordStore, PgKeywordWriter
 from index.storage.postgres.local_server import LocalPostgres

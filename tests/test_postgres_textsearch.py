@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.postgres import textsearch
 from index.storage.postgres.connection import connect
 from index.storage.postgres.keyword import FAST_PATH_SQL, FAST_PATH_TEXTSEARCH, PgKeywordStore

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from index.errors import IndexIncompatible, SavedSearchExists, SavedSearchNotFound
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from search.views.watchlist import Watchlist, add_search, check_after_update, check_alerts
 from tests.conftest import HashingEncoder, requires

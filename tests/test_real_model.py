@@ -75,7 +75,7 @@ def test_help_and_keyword_search_do_not_import_torch(tmp_path):
 
 
 def test_seed_filters_and_facets(seeds_engine):
-    from index.storage.filters import Filters
+    from index.filters import Filters
 
     iran = seeds_engine.search("military cooperation", k=5, filters=Filters.parse(["Iran"]))
     assert iran and all("Iran" in h.countries for h in iran)

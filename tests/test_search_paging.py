@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from index.errors import InvalidArgument, InvalidParameter
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine, RankingConfig
 from search.web.api import shown_path
 from search.web.app import create_app

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli import app as cli_app
 from index.errors import InvalidArgument, SavedSearchNotFound, SavedSearchNotOwned
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.watchlist import WATCHLIST_FILE
 from search.views.watchlist import Watchlist
 from search.web.app import create_app

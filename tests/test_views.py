@@ -8,7 +8,7 @@ import pytest
 
 from index.errors import InvalidArgument
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search import relevance
 from search.engine import Candidate, Engine, LegScore
 from search.views import matches as matches_module

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from search.views.pairs import pairs
 from search.views.timeline import timeline

@@ -14,7 +14,7 @@ import pytest
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
 from index.pipeline.builder import build
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.watchlist import WATCHLIST_FILE
 from search.engine import Engine
 from search.views.matches import CutOff

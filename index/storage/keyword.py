@@ -26,7 +26,7 @@ from whoosh.lang import stemmer_for_language, stopwords_for_language
 from whoosh.reading import TermNotFound
 
 from index.errors import InvalidArgument
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, fast_path_status
 from index.text.articles import Article
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from index.embedding.model_files import E5_NANO_NAME, MPNET_NAME
 from index.errors import InvalidArgument
-from index.storage.filters import Filters
+from index.filters import Filters
 from search import relevance
 from search.engine import Engine
 from search.hits import listing

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING
 
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 

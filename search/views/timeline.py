@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
 from index.errors import InvalidArgument
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import Engine
 from search.views.matches import CutOff, MatchSet, find_matches
 

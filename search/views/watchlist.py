@@ -39,7 +39,7 @@ from typing import Any
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound, SavedSearchNotOwned
 from index.storage.base import Store
 from index.storage.factory import open_store
-from index.storage.filters import Filters, date_bound
+from index.filters import Filters, date_bound
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 

@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.engine import SearchResult
 from search.output_safety import HIT_COLUMNS, hit_rows, write_csv
 from search.web.live import LiveEngine

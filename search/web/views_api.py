@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.views.matches import DEFAULT_TOP, MAX_TOP, CutOff
 from search.views.pairs import Pairs, pairs
 from search.views.timeline import Timeline, timeline

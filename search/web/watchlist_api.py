@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from index.errors import InvalidArgument, InvalidParameter
-from index.storage.filters import Filters
+from index.filters import Filters
 from search.views.watchlist import Watchlist, add_search, check_alerts, parse_since
 from search.web.api import ERRORS, Live, as_json
 from search.web.models import (

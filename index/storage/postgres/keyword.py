@@ -33,7 +33,7 @@ from whoosh import query as whoosh_query
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from index.errors import InvalidArgument
-from index.storage.filters import Filters
+from index.filters import Filters
 from index.storage.keyword import keyword_body, keyword_schema
 from index.storage.postgres import textsearch
 from index.storage.postgres.keyword_sql import Compiler, lookup, term_text
