@@ -40,7 +40,7 @@ def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[flo
     from search.query import parse_query
 
     vector = embed_queries(engine.encoder, [parse_query(text).embed_text or text])[0]
-    with engine._using() as generation:  # passage-level scores: below what the Engine's API gives
+    with engine.view() as generation:  # passage-level scores: below what a search returns
         found = generation.vectors.search(vector, min(passages, len(generation.vectors)), None)
         article_of = generation.docs.passage_articles([pid for pid, _ in found])
     scores: dict[str, list[float]] = {}

@@ -45,6 +45,7 @@ from search.feedback import (  # noqa: E402
     vector_feedback_run,
 )
 from search.fusion import convex_fusion  # noqa: E402
+from search.passages import best_passages  # noqa: E402
 from search.query import parse_query  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -96,13 +97,13 @@ def main() -> None:
         semantic = {q: pooled(p, "max") for q, p in legs[name]["passages"].items()}
         runs: dict[str, dict[str, list]] = {label(f): {} for f in grid}
         started = time.perf_counter()
-        with Engine.open(index_dir) as engine, engine._using() as generation:  # the stores the leg reads
+        with Engine.open(index_dir) as engine, engine.view() as generation:  # the stores the leg reads
             # whoosh's array scorer, which an index this small does not use by default: the same
             # hits and scores (checked below against an Engine as opened), many times faster.
             generation.keyword.fast_path = FAST_PATH_ON
             for q, text in queries.items():
                 query = parse_query(text).keyword
-                first = engine._keyword_leg(generation, query, FETCH, None)
+                first = engine.keyword_run(text, FETCH)
                 runs["off"][q] = first
                 original = plain_terms(query)
                 for docs in args.docs:
@@ -167,14 +168,14 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
         keyword = legs[name]["keyword"][(2.0, 0.75)]
         runs: dict[str, dict[str, list]] = {vector_label(f): {} for f in grid}
         started = time.perf_counter()
-        with Engine.open(index_dir) as engine, engine._using() as generation:
+        with Engine.open(index_dir) as engine, engine.view() as generation:
             for q, text in queries.items():
                 parsed = parse_query(text)
                 vector = embed_queries(engine.encoder, [parsed.embed_text or parsed.text])[0]
-                first = engine._best_passages(generation, vector, FETCH, None)
+                first = best_passages(generation, vector, FETCH)
                 runs["off"][q] = first[0]
                 for feedback in grid[1:]:
-                    found = vector_feedback_run(lambda moved: engine._best_passages(generation, moved, FETCH, None),
+                    found = vector_feedback_run(lambda moved: best_passages(generation, moved, FETCH),
                                                 generation.vectors.vectors, vector, first, feedback)
                     runs[vector_label(feedback)][q] = found[0]
         check = grid[-1]

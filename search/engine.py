@@ -27,15 +27,16 @@ from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar, get_args
 
 from index.embedding.encoder import Encoder, embed_queries, encoder_for
 from index.errors import ArticleNotFound, InvalidArgument, ReadInterrupted
+from index.filters import Filters
 from index.storage.base import Generation, ServerHealth, Store, StoreView
 from index.storage.factory import open_store
-from index.filters import Filters
 from index.storage.manifest import Manifest
 from index.text.articles import Article
 from search import regions, relevance, snippets
 from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
 from search.fusion import RRF_K, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
 from search.hits import Chosen, Run, build_hits, collapse_page, leg_scores
+from search.passages import best_passages
 from search.query import ParsedQuery, parse_query, with_extra_words
 from search.relevance import Strength
 from search.results import Candidate, Facets, Hit, IndexStats, SearchResult
@@ -232,6 +233,14 @@ class Engine:
                 if self._encoder is None:
                     self._encoder = _for_queries(encoder_for(self.manifest.model))
         return self._encoder
+
+    @contextmanager
+    def view(self) -> Iterator[StoreView]:
+        """The current generation's stores (keyword index, vectors, article store), held open
+        for the block: for tools that read beneath the ranker, such as the tuning scripts. The
+        view stays on its generation even if a refresh moves the Engine on; safe in any thread."""
+        with self._using() as view:
+            yield view
 
     @contextmanager
     def _using(self) -> Iterator[StoreView]:
@@ -661,21 +670,7 @@ class Engine:
         self, generation: StoreView, vector: np.ndarray, limit: int, allowed: list[int] | None
     ) -> tuple[Run, dict[str, int]]:
         """Articles scored by their best passage near `vector`, best first, with that passage."""
-        total = len(generation.vectors) if allowed is None else len(allowed)
-        want = limit * 4  # articles have several passages; fetch enough to reach `limit` articles
-        while True:
-            found = generation.vectors.search(vector, min(want, total), allowed)
-            article_of = generation.docs.passage_articles([pid for pid, _ in found])
-            best: dict[str, tuple[float, int]] = {}
-            for pid, score in found:
-                article_id = article_of[pid]
-                if article_id not in best:  # passages come best first
-                    best[article_id] = (score, pid)
-            if len(best) >= limit or want >= total:
-                break
-            want *= 4
-        run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
-        return run[:limit], {a: pid for a, (_score, pid) in best.items()}
+        return best_passages(generation, vector, limit, allowed)
 
     def _facets(self, generation: StoreView, candidates: _Candidates) -> Facets:
         """Counts by country, year, source, and defence system, organisation, person and kind of
