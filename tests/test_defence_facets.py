@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli import app
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search.engine import Engine
 from search.web.app import create_app
 from tests import test_defence_index as defence_index_tests

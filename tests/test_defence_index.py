@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from index.errors import IndexIncompatible, InvalidParameter
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.layout import DOCSTORE_FILE
 from index.storage.manifest import read_manifest
 from index.text.defence import article_text

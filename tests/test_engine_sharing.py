@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search.engine import Engine
 from tests.conftest import HashingEncoder
 

@@ -10,8 +10,8 @@ import pytest
 from whoosh import query as whoosh_query
 
 from index.errors import InvalidArgument
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.keyword import DEFAULT_QUERY_TERM_WEIGHTING, query_term_weight
 from search.engine import Engine, RankingConfig
 from search.feedback import Feedback, VectorFeedback, as_query, interpolate, plain_terms, rocchio

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from index.storage import keyword_arrays
 from index.filters import Filters
+from index.storage import keyword_arrays
 from index.storage.keyword import KeywordWriter, WhooshKeywordStore
 from index.text.articles import Article
 from search.engine import RankingConfig

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.postgres import local_server
 from index.storage.postgres.local_server import LocalDatabase, LocalPostgres
 from search.engine import Engine

@@ -21,8 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from index.errors import ArticleNotFound, IndexLocked, IndexNotFound, StoreUnavailable
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.postgres.connection import connect
 from search.engine import Engine
 from tests.conftest import SEEDS, HashingEncoder, requires

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.postgres import textsearch
 from index.storage.postgres.connection import connect
 from index.storage.postgres.keyword import FAST_PATH_SQL, FAST_PATH_TEXTSEARCH, PgKeywordStore

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from index.errors import IndexIncompatible, SavedSearchExists, SavedSearchNotFound
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search.engine import Engine
 from search.views.watchlist import Watchlist, add_search, check_after_update, check_alerts
 from tests.conftest import HashingEncoder, requires

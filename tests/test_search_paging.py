@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from index.errors import InvalidArgument, InvalidParameter
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search.engine import Engine, RankingConfig
 from search.web.api import shown_path
 from search.web.app import create_app

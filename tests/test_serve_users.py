@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cli import app as cli_app
 from index.errors import InvalidArgument, SavedSearchNotFound, SavedSearchNotOwned
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.watchlist import WATCHLIST_FILE
 from search.views.watchlist import Watchlist
 from search.web.app import create_app

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from index.errors import InvalidArgument
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search import relevance
 from search.engine import Candidate, Engine, LegScore
 from search.views import matches as matches_module

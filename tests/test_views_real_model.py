@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from search.engine import Engine
 from search.views.pairs import pairs
 from search.views.timeline import timeline

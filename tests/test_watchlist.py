@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound
-from index.pipeline.builder import build
 from index.filters import Filters
+from index.pipeline.builder import build
 from index.storage.watchlist import WATCHLIST_FILE
 from search.engine import Engine
 from search.views.matches import CutOff

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import InvalidArgument, SavedSearchExists, SavedSearchNotFound, SavedSearchNotOwned
+from index.filters import Filters, date_bound
 from index.storage.base import Store
 from index.storage.factory import open_store
-from index.filters import Filters, date_bound
 from search.engine import Engine
 from search.views.matches import CutOff, Match, MatchSet, find_matches
 
