@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from index.errors import InvalidArgument, InvalidParameter
-from index.text.dates import parse_period
 
 
 @dataclass(frozen=True)
@@ -171,6 +170,8 @@ def _bound(name: str, value: str, end: bool) -> str:
 def date_bound(value: str, end: bool) -> str:
     """An ISO date from a year ("2019"), a month ("2019-05", "May 2019") or a date in any common
     format: a period stands for its first day as a start bound and its last day as an end bound."""
+    from index.text.dates import parse_period  # only a dated search pays for the date parsers
+
     period = parse_period(value)
     if period is None:
         raise InvalidArgument(f"{value!r} is not a date; use a year (2019), a month (2019-05) or a date (2019-05-31)")
