@@ -8,10 +8,12 @@ threads on one view, as the view's stores are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from index.storage.base import StoreView
+
+if TYPE_CHECKING:
+    import numpy as np  # a keyword search never needs numpy
 
 
 def best_passages(
