@@ -472,6 +472,10 @@ def similar_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    system: SystemOption = None,
+    org: OrgOption = None,
+    person: PersonOption = None,
+    kind: KindOption = None,
     no_collapse: NoCollapseOption = False,
     output: FormatOption = Format.table,
     as_json: JsonFlag = False,
@@ -481,7 +485,7 @@ def similar_command(
     with _user_errors():
         from index.filters import Filters
 
-        filters = Filters.parse(country or [], source or [], since, until)
+        filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db, replica) as engine:
             result = engine.similar(article_id, k=k, filters=filters, collapse=not no_collapse)
         _print_result(result, _chosen(output, as_json), explain)
@@ -960,6 +964,7 @@ def timeline_command(
     db: DbOption = None,
     replica: ReplicaOption = None,
     by: Annotated[str, typer.Option("--by", help="Period: month or year.")] = "month",
+    split: Annotated[str | None, typer.Option("--split", help="Also count per kind of defence cooperation: kind.", show_default=False)] = None,
     country: CountryOption = None,
     source: SourceOption = None,
     since: SinceOption = None,
@@ -977,6 +982,10 @@ def timeline_command(
 ) -> None:
     """How many articles match QUERY per month or year, as a bar chart.
 
+    --split kind also counts them per kind of cooperation (arms_sale, agreement, ...; `none`
+    for matches with none): a table of periods by kinds, a `kinds` list in --json, a column per
+    kind in --format csv.
+
     A match is one of the first --top hits of the result list `accord search` shows (its
     filters and duplicate collapse) that matches the query: best-passage cosine at the model's
     weak-match line, or half the query's weight in its words (--min-cosine: a fixed cosine
@@ -985,16 +994,18 @@ def timeline_command(
     """
     with _user_errors():
         from index.filters import Filters
-        from search.views.timeline import check_granularity, timeline
+        from search.views.timeline import check_granularity, check_split, timeline
 
         check_granularity(by)
+        check_split(split)
         if plot is not None:
             from search.views.plot import check_chart_path
 
             check_chart_path(plot)
         filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db, replica) as engine:
-            result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine, top), collapse=not no_collapse)
+            result = timeline(engine, query, by=by, filters=filters, cutoff=_cutoff(min_cosine, top),
+                              collapse=not no_collapse, split=split)
         if plot is not None:
             from search.views.plot import write_timeline_chart
 
@@ -1003,8 +1014,12 @@ def timeline_command(
         if output is Format.json:
             typer.echo(json.dumps(asdict(result), ensure_ascii=False))
         elif output is Format.csv:
-            _write_csv(["period", "count"],
-                       [*([period.label, period.count] for period in result.periods), ["undated", len(result.undated)]])
+            kinds = [row.kind for row in result.kinds]
+            _write_csv(["period", "count", *kinds], [
+                *([period.label, period.count, *(row.counts[i] for row in result.kinds)]
+                  for i, period in enumerate(result.periods)),
+                ["undated", len(result.undated), *(row.undated for row in result.kinds)],
+            ])
         else:
             _print_timeline(result)
         if plot is not None:
@@ -1023,9 +1038,35 @@ def _print_timeline(result) -> None:
         typer.echo(f"undated: {len(result.undated)} matching article{'s' if len(result.undated) != 1 else ''} "
                    f"without a publication date, counted apart ({', '.join(result.undated[:5])}"
                    f"{', …' if len(result.undated) > 5 else ''})")
+    if result.kinds:
+        _print_kind_table(result)
     for note in result.notes[1:]:
         if not note.endswith("counted apart"):
             typer.echo(f"note: {note}")
+
+
+def _print_kind_table(result) -> None:
+    """A timeline split by kind: a row per period, a column per kind; runs of three or more
+    empty periods folded into one line, as the bar chart folds them."""
+    kinds = [row.kind for row in result.kinds]
+    widths = [max(len(kind), 3) for kind in kinds]
+    typer.echo("by kind of cooperation (an article may report several):")
+    typer.echo("  ".join([f"{'period':<8}", *(f"{k:>{w}}" for k, w in zip(kinds, widths))]))
+    rows = [(p.label, [row.counts[i] for row in result.kinds]) for i, p in enumerate(result.periods)]
+    if result.undated:
+        rows.append(("undated", [row.undated for row in result.kinds]))
+    index = 0
+    while index < len(rows):
+        end = index
+        while end < len(rows) and not any(rows[end][1]):
+            end += 1
+        if end - index >= 3:
+            typer.echo(f"{'':<8}  … {end - index} empty: {rows[index][0]} to {rows[end - 1][0]}")
+            index = end
+            continue
+        label, cells = rows[index]
+        typer.echo("  ".join([f"{label:<8}", *(f"{c:>{w}}" for c, w in zip(cells, widths))]))
+        index += 1
 
 
 @app.command("pairs")
@@ -1110,6 +1151,10 @@ def watchlist_add_command(
     source: SourceOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    system: SystemOption = None,
+    org: OrgOption = None,
+    person: PersonOption = None,
+    kind: KindOption = None,
     exec_: Annotated[str | None, typer.Option("--exec", show_default=False,
                                                  help="Command run (without a shell) with new matches as JSON on stdin.")] = None,
 ) -> None:
@@ -1119,7 +1164,7 @@ def watchlist_add_command(
         from index.filters import Filters
         from search.views.watchlist import add_search
 
-        filters = Filters.parse(country or [], source or [], since, until)
+        filters = Filters.parse(country or [], source or [], since, until, system or [], org or [], person or [], kind or [])
         with _engine(index, db) as engine:
             saved, found = add_search(engine, name, query, filters=filters, exec=exec_)
         typer.echo(f"saved {saved.name!r}: {saved.query!r}; {len(found.matches)} articles match now, "
@@ -1142,14 +1187,14 @@ def watchlist_list_command(
             return
         if output is Format.csv:
             _write_csv(["name", "query", "filters", "exec", "created", "checked"],
-                       ([s.name, s.query, _filters_text(s.filters), s.exec, s.created, s.checked] for s in searches))
+                       ([s.ref, s.query, _filters_text(s.filters), s.exec, s.created, s.checked] for s in searches))
             return
         if not searches:
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
         for saved in searches:
             limits = _filters_text(saved.filters)
-            typer.echo(f"{saved.name}: {saved.query!r}{' · ' + limits if limits else ''} · checked {saved.checked}"
-                       + (f" · exec {saved.exec}" if saved.exec else ""))
+            typer.echo(f"{saved.ref}: {saved.query!r}{' · ' + limits if limits else ''} · checked {saved.checked}"
+                       + (" · shared" if saved.shared else "") + (f" · exec {saved.exec}" if saved.exec else ""))
 
 
 def _filters_text(filters) -> str:
@@ -1161,19 +1206,21 @@ def _filters_text(filters) -> str:
 
 @watchlist_app.command("remove")
 def watchlist_remove_command(
-    name: Annotated[str, typer.Argument(help="The saved search to forget.")], index: IndexOption = None, db: DbOption = None
+    name: Annotated[str, typer.Argument(help="The saved search to forget: NAME, or OWNER/NAME for a server user's.")],
+    index: IndexOption = None, db: DbOption = None
 ) -> None:
     """Forget a saved search and its alerts."""
     with _user_errors():
         from search.views.watchlist import Watchlist
 
-        Watchlist(_location(index, db)).remove(name)
-        typer.echo(f"removed {name!r}")
+        removed = Watchlist(_location(index, db)).remove(name)
+        typer.echo(f"removed {removed.ref!r}")
 
 
 @app.command("alerts")
 def alerts_command(
-    name: Annotated[str | None, typer.Argument(help="The saved search to check. Default: all.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="The saved search to check (NAME, or OWNER/NAME for a server user's). Default: all.",
+                                               show_default=False)] = None,
     index: IndexOption = None,
     db: DbOption = None,
     since: Annotated[str | None, typer.Option("--since", show_default=False,
@@ -1198,13 +1245,13 @@ def alerts_command(
             typer.echo("No saved searches; add one with 'accord watchlist add NAME QUERY'.")
         if output is Format.csv:
             _write_csv(["search", "id", "title", "date", "source"],
-                       ([a.search.name, m.id, m.title, m.date, m.source] for a in alerts for m in a.matches))
+                       ([a.search.ref, m.id, m.title, m.date, m.source] for a in alerts for m in a.matches))
         for alert in alerts:
             if output is Format.json:
                 typer.echo(json.dumps(alert_payload(alert), ensure_ascii=False))
             elif output is Format.table:
                 when = "since the last check" if start is None else f"entered since {start}"
-                typer.echo(f"{alert.search.name}: {len(alert.matches)} new match{'es' if len(alert.matches) != 1 else ''} {when}")
+                typer.echo(f"{alert.search.ref}: {len(alert.matches)} new match{'es' if len(alert.matches) != 1 else ''} {when}")
                 for match in alert.matches:
                     facts = " · ".join(x for x in (match.date or "undated", match.source, match.id) if x)
                     typer.echo(f"    {match.title} ({facts})")

@@ -356,7 +356,10 @@ class Engine:
         fetch = self._depth(k, offset)
         with self._using() as generation:
             article = self._article(generation, article_id)
-            keyword = generation.keyword.similar(f"{article.title}\n{article.body}", fetch + 1, filters)
+            # The keyword store does not index the defence facts: it is given the ids that pass
+            # them, as in _keyword_leg.
+            entity_ids, keyword_filters = self._entity_ids(generation, filters)
+            keyword = generation.keyword.similar(f"{article.title}\n{article.body}", fetch + 1, keyword_filters, entity_ids)
             passages = generation.docs.passages_of(article_id)
             mean = generation.vectors.vectors([p.id for p in passages]).mean(axis=0)
             allowed = self._allowed_passages(generation, filters, None)
@@ -444,6 +447,21 @@ class Engine:
         with self._using() as generation:
             self._article(generation, article_id)
             return generation.docs.facts(article_id)
+
+    @_retried
+    def kinds_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The kinds of cooperation stored for each of `article_ids` (index/text/defence KINDS,
+        in that order); an article with none is left out. One read per kind, whatever the number
+        of articles. Raises IndexIncompatible for an index built before the facts were stored."""
+        from index.text.defence.kinds import KINDS
+
+        wanted = set(article_ids)
+        found: dict[str, list[str]] = {}
+        with self._using() as generation:
+            for kind in KINDS:
+                for article_id in generation.docs.filtered_article_ids(kinds=(kind,)) & wanted:
+                    found.setdefault(article_id, []).append(kind)
+        return {article_id: tuple(kinds) for article_id, kinds in found.items()}
 
     @_retried
     def stats(self) -> IndexStats:
@@ -574,27 +592,31 @@ class Engine:
         members = generation.docs.articles_in_countries(sorted(regions.region_countries(found)))
         return regions.boost_region(run, members, self.ranking.region_lift)
 
+    @staticmethod
+    def _entity_ids(generation: StoreView, filters: Filters | None) -> tuple[set[str] | None, Filters | None]:
+        """The ids of the articles passing `filters`' defence-fact part (None: it has none), and
+        the rest of `filters`, which the keyword stores apply themselves."""
+        if filters is None or not filters.entities_active:
+            return None, filters
+        ids = generation.docs.filtered_article_ids((), (), None, None, **filters.entity_arguments())
+        return ids, filters.without_entities()
+
     def _keyword_leg(
         self, generation: StoreView, query: whoosh_query.Query, limit: int, filters: Filters | None,
         feedback: bool = False,
     ) -> Run:
-        # The keyword stores apply the other filters themselves but not the defence-fact ones:
-        # those are applied here, over every keyword match, so a filtered search still fills k.
-        entity_ids = None
-        if filters is not None and filters.entities_active:
-            entity_ids = generation.docs.filtered_article_ids((), (), None, None, **filters.entity_arguments())
-            filters = filters.without_entities()
-        wanted = limit if entity_ids is None else max(limit, generation.docs.count_articles())
+        # The keyword stores apply the other filters themselves but do not hold the defence facts:
+        # they are given the ids of the articles that pass those (read from the article store),
+        # and find the best `limit` among them, so a filtered search still fills k without
+        # reading every keyword match.
+        entity_ids, filters = self._entity_ids(generation, filters)
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        found = sorted(generation.keyword.search(query, wanted, filters), key=lambda hit: (-hit[1], hit[0]))
-        if entity_ids is not None:  # before feedback, so that it expands from passing articles only
-            found = [hit for hit in found if hit[0] in entity_ids]
+        found = sorted(generation.keyword.search(query, limit, filters, entity_ids), key=lambda hit: (-hit[1], hit[0]))
         # Feedback only inside the hybrid: keyword mode returns exactly the articles with the
         # query's words, while the hybrid admits others through its semantic leg anyway.
         if feedback and self.ranking.feedback is not None:
-            found = feedback_run(generation.keyword, generation.docs, query, found, wanted, filters, self.ranking.feedback)
-        if entity_ids is not None:
-            found = [hit for hit in found if hit[0] in entity_ids][:limit]
+            found = feedback_run(generation.keyword, generation.docs, query, found, limit, filters, self.ranking.feedback,
+                                 entity_ids)
         return found
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:

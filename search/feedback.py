@@ -20,6 +20,7 @@ threads as those stores are.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -138,12 +139,14 @@ def feedback_run(
     limit: int,
     filters: Filters | None,
     feedback: Feedback,
+    allowed: AbstractSet[str] | None = None,
 ) -> Run:
     """The keyword leg run again with `query` expanded from its first run `first`.
 
     `first` comes back unchanged when the query is not a plain OR of words, the first run found
     nothing, no expansion term was found, or the store cannot weigh terms (it has no
-    `expansion_terms`).
+    `expansion_terms`). With `allowed`, the second run is among those article ids, as the
+    first was (the engine's defence-fact filter).
     """
     original = plain_terms(query)
     if original is None or not first or not isinstance(store, ExpandingStore):
@@ -157,7 +160,7 @@ def feedback_run(
     if not terms:
         return first
     expanded = interpolate(original, terms, feedback.weight)
-    found = store.search(as_query(expanded), limit, filters)
+    found = store.search(as_query(expanded), limit, filters, allowed)
     return sorted(found, key=lambda hit: (-hit[1], hit[0]))
 
 

@@ -3,8 +3,8 @@ Playwright, against a real uvicorn server on 127.0.0.1 over the seeds with the f
 
 The walk: search "military-technical cooperation", see the organisations, people and kinds of
 cooperation among the facets, click the organisation Rosoboronexport and see only the Libya
-article with the filter in the address and as a removable chip; remove the chip and see every
-match again. Screenshots go to runs/test-artefacts/serve-browser/ (not committed).
+article with the filter in the address and as a removable chip, and the timeline counting it
+alone; remove the chip and see every match again. Screenshots go to runs/test-artefacts/serve-browser/ (not committed).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def test_an_organisation_facet_narrows_the_search(browser, served):  # noqa: F81
     assert walk.hits() == [LIBYA]
     assert parse_qs(urlsplit(page.url).query)["org"] == ["Rosoboronexport"]
     assert page.inner_text("#filters").startswith("org: Rosoboronexport")
+    # The timeline and pairs count the narrowed search too (their routes take the filter).
+    walk.wait_for_view("document.getElementById('view-rule-text').textContent.startsWith('Chart and pairs count 1 article:')")
     walk.shot("facets-02-organisation")
 
     # The address alone shows the same narrowed search (a shared link, a reload).

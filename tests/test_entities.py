@@ -146,6 +146,9 @@ def test_resolve_names():
         "Workers at the Saab car factory voted against a strike.",
         "NEW DELHI, AUG 29: the prime minister spoke.",
         "Take vitamin B2 and print on A4 paper.",
+        "NASSER SAID THE REVOLUTION WILL SOON TRIUMPH; HIS BACKFIRE WAS CANDID.",
+        "The Flanker scored a try and the Hip-hop show caused Havoc in the stands.",
+        "Boeing will deliver ten 737 jets to the airline; British Aerospace BAe 146 aircraft follow.",
     ],
 )
 def test_ordinary_words_are_not_systems(text):
@@ -166,6 +169,11 @@ def test_ordinary_words_are_not_systems(text):
 )
 def test_ambiguous_names_with_defence_context(text, expected):
     assert expected in names(facts_of(text).systems)
+
+
+def test_civil_makers_count_where_defence_is_discussed():
+    assert names(facts_of("Boeing won a Pentagon contract for tanker jets for the Air Force.").organisations) >= {"Boeing"}
+    assert "Boeing" not in names(facts_of("Boeing sold ten 737 jets to the airline.").organisations)
 
 
 # --- organisations
@@ -199,6 +207,24 @@ def test_people_and_roles():
     }
 
 
+def test_department_secretaries_and_occupations_mark_people():
+    facts = facts_of(
+        "Commerce Secretary Malcolm Baldrige objected. Undersecretary of State John Bolton flew in. "
+        "Northrop hired Saudi businessman Adnan Khashoggi, special prosecutor Lawrence Walsh found."
+    )
+    people = {p.name: p.role for p in facts.people}
+    assert people["Malcolm Baldrige"] == "Commerce Secretary"
+    assert people["John Bolton"] == "Undersecretary of State"
+    assert people["Adnan Khashoggi"] == "Saudi businessman"
+    assert people["Lawrence Walsh"] in ("prosecutor", "special prosecutor")
+
+
+def test_company_names_before_said_are_not_people():
+    facts = facts_of("Thai Airways said it bought two jets. International Lease said the sale closed. "
+                     "Larissa Industries said it makes parts for Navy submarines.")
+    assert facts.people == ()
+
+
 def test_people_in_capitals_need_a_title():
     facts = facts_of("SECRETARY OF STATE DEAN RUSK CHATTED WITH PRESIDENT DE GAULLE . THE MEETING WENT WELL .")
     assert {p.name for p in facts.people} == {"Dean Rusk", "De Gaulle"}
@@ -224,9 +250,47 @@ def test_kinds(title, text, kind):
     assert kind in facts_of(text, title).kinds
 
 
+@pytest.mark.parametrize(
+    ("title", "text", "kind"),
+    [
+        ("", "Japan eased its decades-old ban on arms exports and named North Korea a threat.", "arms_sale"),
+        ("", "The EU kept its embargo on arms sales to China; its tanks stay home.", "arms_sale"),
+        ("", "Gulf shipping is at risk: the ships face new anti-ship missiles.", "arms_sale"),
+        ("", "Japan will tighten its export control system after exports of machines for submarines.", "arms_sale"),
+        ("", "Sadr orders fighters to lay down weapons in Najaf.", "arms_sale"),
+        ("", "Airbus will open a training centre for the missile maker's engineers.", "training"),
+        ("", "The defence minister told a news conference the missiles were ready.", "visit_talks"),
+        ("", "A U.S. firm may supply radiator tanks for the army's trucks.", "arms_sale"),
+    ],
+)
+def test_kinds_not_fired_by_look_alike_phrases(title, text, kind):
+    assert kind not in facts_of(text, title).kinds
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "kind"),
+    [
+        ("Canada defends submarine fleet", "Canada defended its decision to buy second-hand submarines.", "arms_sale"),
+        ("", "THE BANK TRANSFERRED FUNDS TO BUY ARMS AND PAY MERCENARIES .", "arms_sale"),
+        ("", "The U.S. took over the training of the Vietnamese army.", "training"),
+    ],
+)
+def test_kinds_from_a_verb_and_its_object(title, text, kind):
+    assert kind in facts_of(text, title).kinds
+
+
+def test_an_armed_with_transfer_is_not_a_sale():
+    facts = facts_of("THE VIETNAMESE ARMY IS ALMOST COMPLETELY ARMED WITH U.S . WEAPONS .")
+    assert [(t.supplier, t.recipient) for t in facts.transfers] == [("United States", "Vietnam")]
+    assert "arms_sale" not in facts.kinds
+
+
 def test_no_kinds_without_defence():
     facts = facts_of("The unions held talks with the company and signed an agreement on pensions.")
     assert facts.kinds == ()
+    # an airline's jets and aircraft are not defence words
+    assert facts_of("The airline sold ten of its jets and will lease the aircraft back until deliveries of new "
+                    "jets; it signed a contract with the maker.").kinds == ()
     assert set(KINDS) == {
         "arms_sale", "agreement", "exercise", "training", "coproduction", "military_aid", "visit_talks", "sanctions",
     }
@@ -247,6 +311,8 @@ def test_no_kinds_without_defence():
         ("The Army is considering buying British Rapier missiles.", []),
         ("France and Germany will build tanks.", []),
         ("Russia will deliver grain to Egypt.", []),
+        ("Thatcher approved the sale of anti-aircraft missiles to Nicaraguan Contra rebels.", []),
+        ("Iran said North had tried to obtain 20 Blowpipe missiles from Britain.", []),
     ],
 )
 def test_transfers(text, expected):

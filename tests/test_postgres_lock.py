@@ -139,6 +139,6 @@ def test_a_schema_2_store_is_migrated_by_a_writer_not_by_the_read_only_role(pg_u
 
         _in_thread(upgrade)
     with connect(pg_url) as conn:
-        assert stored_version(conn) == SCHEMA_VERSION == 5
+        assert stored_version(conn) == SCHEMA_VERSION == 6
         check_version(conn, "db")
         assert conn.execute("SELECT to_regclass('accord.write_lock') IS NOT NULL").fetchone()[0]

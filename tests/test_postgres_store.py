@@ -397,7 +397,7 @@ def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
         stats = httpx.get(f"{base}/api/stats").json()
         assert stats["articles"] == 5 and "***" in stats["index_dir"]
         watchlist = httpx.get(f"{base}/api/watchlist")
-        assert watchlist.status_code == 200 and watchlist.json() == {"searches": []}
+        assert watchlist.status_code == 200 and watchlist.json() == {"searches": [], "user": None}
     finally:
         server.stop()
         thread.join(timeout=30)

@@ -134,7 +134,7 @@ def walk_through_views(browser, running: Running, name: str, mode: str) -> None:
     page.click("#home-saved button[aria-label='remove saved search russia coop']")
     walk.wait_for_view("document.querySelectorAll('#home-saved li[data-name]').length === 0 && document.getElementById('results-view').hidden")
     with httpx.Client(base_url=running.url) as client:
-        assert client.get("/api/watchlist").json() == {"searches": []}
+        assert client.get("/api/watchlist").json() == {"searches": [], "user": None}
     walk.close()
 
 

@@ -93,12 +93,13 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> None:
 
 
 def test_save_list_alert_acknowledge_and_remove(http: httpx.Client, running: Running) -> None:
-    assert http.get("/api/watchlist").json() == {"searches": []}
+    assert http.get("/api/watchlist").json() == {"searches": [], "user": None}
     saved = http.post("/api/watchlist", json={"name": "russia", "query": QUERY, "country": ["russian"], "since": "2000"})
     assert saved.status_code == 201, saved.text
     body = saved.json()
     assert body["name"] == "russia" and body["query"] == QUERY and body["exec"] is None
-    assert body["filters"] == {"countries": ["Russia"], "sources": [], "since": "2000-01-01", "until": None}
+    assert body["filters"] == {"countries": ["Russia"], "sources": [], "since": "2000-01-01", "until": None,
+                               "systems": [], "organisations": [], "people": [], "kinds": []}
     assert body["matching"] == 2  # the two dated seeds articles about Russia: the baseline, not alerts
     listed = http.get("/api/watchlist").json()["searches"]
     assert [s["name"] for s in listed] == ["russia"] and listed[0]["filters"] == body["filters"]
@@ -117,7 +118,7 @@ def test_save_list_alert_acknowledge_and_remove(http: httpx.Client, running: Run
     assert [m["id"] for m in since["matches"]] == ["serbia"] and since["since"] == "2000-01-01"
 
     assert http.delete("/api/watchlist/russia").status_code == 204
-    assert http.get("/api/watchlist").json() == {"searches": []}
+    assert http.get("/api/watchlist").json() == {"searches": [], "user": None}
     # What the HTTP API saved is what the CLI's store holds.
     assert Watchlist(running.index_dir).searches() == []
 
@@ -163,9 +164,9 @@ def test_writes_from_another_sites_page_are_refused(http: httpx.Client, running:
     assert_error(http.post("/api/watchlist", json=body, headers={"Sec-Fetch-Site": "cross-site"}), 403, "another site")
     assert_error(http.delete("/api/watchlist/csrf", headers={"Origin": "http://127.0.0.1:1"}), 403)
     assert_error(http.post("/api/alerts/csrf/seen", headers={"Sec-Fetch-Site": "same-site"}), 403)
-    assert http.get("/api/watchlist").json() == {"searches": []}
+    assert http.get("/api/watchlist").json() == {"searches": [], "user": None}
     assert_error(http.post("/api/watchlist", json=body, headers={"Origin": "null"}), 403)  # a sandboxed page
-    assert http.get("/api/watchlist").json() == {"searches": []}
+    assert http.get("/api/watchlist").json() == {"searches": [], "user": None}
     # This server's own page (same origin) may write; behind a TLS proxy its page is https.
     same = http.post("/api/watchlist", json=body, headers={"Origin": running.url, "Sec-Fetch-Site": "same-origin"})
     assert same.status_code == 201, same.text
@@ -197,7 +198,8 @@ def test_the_routes_are_in_the_openapi_schema(http: httpx.Client) -> None:
     assert set(paths["/api/alerts"]) == {"get"} and set(paths["/api/alerts/{name}/seen"]) == {"post"}
     assert {"201", "409", "415", "403"} <= set(paths["/api/watchlist"]["post"]["responses"])
     body = schema["components"]["schemas"]["SaveSearchModel"]
-    assert set(body["properties"]) == {"name", "query", "country", "source", "since", "until", "shared"}  # no exec
+    assert set(body["properties"]) == {"name", "query", "country", "source", "since", "until", "shared",
+                                       "system", "org", "person", "kind"}  # no exec
     assert body.get("additionalProperties") is False
 
 

@@ -11,6 +11,7 @@ import math
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -53,16 +54,23 @@ if TYPE_CHECKING:
 class KeywordStore(Protocol):
     """What the ranker needs from a keyword index; a server-backed store can stand in."""
 
-    def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """Article ids with their keyword scores, best first, among articles passing `filters`."""
+    def search(
+        self, query: whoosh_query.Query, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Article ids with their keyword scores, best first, among articles passing `filters`
+        (countries, sources, dates) and, when given, among the `allowed` ids (what the engine
+        computed from filters the keyword index does not hold: the defence facts)."""
         ...
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches (for a boolean requirement)."""
         ...
 
-    def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """Articles most like `text`, best first, among articles passing `filters`."""
+    def similar(
+        self, text: str, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Articles most like `text`, best first, among articles passing `filters` (and among
+        the `allowed` ids when given, as for `search`)."""
         ...
 
     def close(self) -> None:
@@ -432,11 +440,13 @@ class WhooshKeywordStore:
         searcher, _arrays = self._searcher()
         return {fields["id"] for fields in searcher.all_stored_fields()}
 
-    def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: whoosh_query.Query, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""
         if query is whoosh_query.NullQuery:
             return []
-        return self._run(_preloaded(query), limit, filters)
+        return self._run(_preloaded(query), limit, filters, allowed)
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches, scored or not."""
@@ -464,6 +474,16 @@ class WhooshKeywordStore:
             self._local.ids = ids
         return ids[1]
 
+    def _docnums(self, searcher: Searcher) -> dict[str, int]:
+        """Article id -> document number for this thread's searcher (the reverse of
+        `_article_ids`), read once and kept."""
+        docnums = getattr(self._local, "docnums", None)
+        if docnums is None or docnums[0] is not searcher:
+            ids = self._article_ids(searcher)
+            docnums = (searcher, {article_id: docnum for docnum, article_id in ids.items()})
+            self._local.docnums = docnums
+        return docnums[1]
+
     def _docnum(self, searcher: Searcher, article_id: str) -> int | None:
         """An article's document number (None: not in the index): from the reverse of
         `_article_ids` once this thread has read that, else through the id field's postings."""
@@ -476,14 +496,16 @@ class WhooshKeywordStore:
             self._local.docnums = docnums
         return docnums[1].get(article_id)
 
-    def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def similar(
+        self, text: str, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Articles sharing the most distinctive terms of `text` (more-like-this), best first."""
         searcher, _arrays = self._searcher()
         terms = searcher.key_terms_from_text("body", text, numterms=25)
         if not terms:
             return []
         parsed = _PreloadedOr([whoosh_query.Term("body", term, boost=weight) for term, weight in terms])
-        return self._run(parsed, limit, filters)
+        return self._run(parsed, limit, filters, allowed)
 
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` body-field terms of `texts` that most set them apart from the index, with
@@ -551,16 +573,28 @@ class WhooshKeywordStore:
                     known[term] = None
         return {term: known[term] for term in terms}
 
-    def _run(self, parsed: whoosh_query.Query, limit: int, filters: Filters | None) -> list[tuple[str, float]]:
+    def _run(
+        self, parsed: whoosh_query.Query, limit: int, filters: Filters | None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
         searcher, arrays = self._searcher()
         restrict = _filter_query(filters) if filters and filters.active else None
+        # Allowed ids become a set of document numbers, which both scorers take as a filter, so
+        # the best `limit` are found among them instead of among every match.
+        scope: set[int] | None = None
+        if allowed is not None:
+            numbers = self._docnums(searcher)
+            scope = {numbers[i] for i in allowed if i in numbers}
+            if restrict is not None:
+                scope.intersection_update(searcher.docs_for_query(restrict))
+            if not scope:
+                return []
         if arrays.supports(parsed):
-            allowed = None if restrict is None else searcher.docs_for_query(restrict)
-            top = arrays.top(parsed, limit, allowed)
+            top = arrays.top(parsed, limit, scope if scope is not None else
+                             None if restrict is None else searcher.docs_for_query(restrict))
             if top is not None:
                 return [(self._article_id(searcher, docnum), score) for docnum, score in top]
             self.fast_path = arrays.disabled_reason or self.fast_path
-        results = searcher.search(parsed, limit=limit, filter=restrict)
+        results = searcher.search(parsed, limit=limit, filter=scope if scope is not None else restrict)
         return [(self._article_id(searcher, hit.docnum), float(hit.score)) for hit in results]
 
     def _article_id(self, searcher: Searcher, docnum: int) -> str:

@@ -24,29 +24,36 @@ _BUSY_TIMEOUT_SECONDS = 30.0
 # Less free space than this beside an I/O error is a full disk: a WAL reader's shared memory
 # file alone takes 32 KiB.
 _NEARLY_FULL_BYTES = 1 << 20
-_SCHEMA = """
+# Saved searches are keyed by owner and name (names are per owner, search/views/watchlist.py).
+_TABLES = """
 CREATE TABLE IF NOT EXISTS searches (
-    name TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
     query TEXT NOT NULL,
     filters TEXT NOT NULL,     -- JSON of Filters (normalised country names, ISO date bounds)
     exec TEXT,                 -- command line run with new matches as JSON on stdin
     created TEXT NOT NULL,     -- UTC, ISO 8601
     checked TEXT,              -- UTC time of the last check
-    owner TEXT NOT NULL DEFAULT '',       -- the server user who saved it; '' for the CLI / unnamed token
-    shared INTEGER NOT NULL DEFAULT 0     -- 1: every server user sees it (only its owner removes it)
+    owner TEXT NOT NULL DEFAULT '',       -- the server user who saved it, '' for the CLI / unnamed token
+    shared INTEGER NOT NULL DEFAULT 0,    -- 1: every server user sees it (only its owner removes it)
+    PRIMARY KEY (owner, name)
 );
 CREATE TABLE IF NOT EXISTS members (  -- the match set as of the last check
-    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
     article_id TEXT NOT NULL,
-    PRIMARY KEY (name, article_id)
+    owner TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (owner, name, article_id),
+    FOREIGN KEY (owner, name) REFERENCES searches (owner, name) ON DELETE CASCADE
 );
 CREATE TABLE IF NOT EXISTS entries (  -- when each article entered the match set
-    name TEXT NOT NULL REFERENCES searches(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
     article_id TEXT NOT NULL,
-    entered TEXT NOT NULL
+    entered TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    FOREIGN KEY (owner, name) REFERENCES searches (owner, name) ON DELETE CASCADE
 );
-CREATE INDEX IF NOT EXISTS entries_by_time ON entries (name, entered);
 """
+# Made after `_migrate`: on an older file, `entries` has no owner until then.
+_INDEXES = "CREATE INDEX IF NOT EXISTS entries_by_time ON entries (owner, name, entered)"
 
 
 class SqliteWatchlistStore(WatchlistStore):
@@ -96,8 +103,9 @@ class SqliteWatchlistStore(WatchlistStore):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA foreign_keys=ON")
-                db.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
-                _add_owner_columns(db)
+                db.executescript("BEGIN IMMEDIATE;" + _TABLES)
+                _migrate(db)
+                db.execute(_INDEXES)
             except BaseException:
                 db.close()
                 raise
@@ -128,21 +136,38 @@ class SqliteWatchlistStore(WatchlistStore):
         return db
 
 
-def _add_owner_columns(db: sqlite3.Connection) -> None:
-    """Give a watchlist saved before searches had owners its `owner` and `shared` columns (in the
-    write transaction, so every writer sees them before it inserts). Reads of an older file
-    still work: its rows simply have no owner."""
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a watchlist saved by an older Accord to today's tables, in the write transaction (so
+    every writer sees them before it writes): `owner` and `shared` on `searches`, then names per
+    owner (the key (owner, name), an `owner` on `members` and `entries`). SQLite cannot change a
+    table's key, so the three tables are copied into new ones, which then take the old names
+    (renaming a table also renames the references to it). Reads of an older file still work: its
+    rows have no owner (`search.views.watchlist`)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(searches)")}
     if "owner" not in columns:
         db.execute("ALTER TABLE searches ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
     if "shared" not in columns:
         db.execute("ALTER TABLE searches ADD COLUMN shared INTEGER NOT NULL DEFAULT 0")
+    if any(row[1] == "owner" and row[5] > 0 for row in db.execute("PRAGMA table_info(searches)")):
+        return  # `owner` is part of the key already
+    new = _TABLES.replace("IF NOT EXISTS ", "").replace("CREATE TABLE searches", "CREATE TABLE searches_v6")
+    new = new.replace("CREATE TABLE members", "CREATE TABLE members_v6").replace("CREATE TABLE entries", "CREATE TABLE entries_v6")
+    new = new.replace("REFERENCES searches ", "REFERENCES searches_v6 ")
+    for statement in filter(str.strip, new.split(";")):  # execute, not executescript, which would commit
+        db.execute(statement)
+    db.execute("INSERT INTO searches_v6 SELECT name, query, filters, exec, created, checked, owner, shared FROM searches")
+    db.execute("INSERT INTO members_v6 SELECT m.name, m.article_id, s.owner FROM members m JOIN searches s USING (name)")
+    db.execute("INSERT INTO entries_v6 SELECT e.name, e.article_id, e.entered, s.owner FROM entries e JOIN searches s USING (name)")
+    for table in ("entries", "members", "searches"):
+        db.execute(f"DROP TABLE {table}")  # constant names
+    for table in ("searches", "members", "entries"):
+        db.execute(f"ALTER TABLE {table}_v6 RENAME TO {table}")
 
 
 def _empty() -> sqlite3.Connection:
     """An empty watchlist in memory, in a read transaction."""
     db = sqlite3.connect(":memory:", isolation_level=None)
-    db.executescript(_SCHEMA)
+    db.executescript(_TABLES + _INDEXES + ";")
     db.execute("BEGIN")
     return db
 

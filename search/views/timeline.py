@@ -6,12 +6,19 @@ date as cleaning found it (never a date quoted in a reader comment); undated mat
 apart, not put in a period. Periods between the first and the last are all listed, empty ones
 with 0, so a chart's gaps are real.
 
+With `split="kind"` the matches are also counted per kind of defence cooperation (arms_sale,
+agreement, ... as stored at index time, docs/entities.md): one row per kind with a count for each
+period, and a row `none` for matches with no kind. An article may report several kinds, so the
+rows of a period can add up to more than its count.
+
 Thread safety: pure functions over an `Engine` (as safe as it is) and over frozen values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, cast, get_args
 
 from index.errors import InvalidArgument
@@ -21,6 +28,9 @@ from search.views.matches import CutOff, MatchSet, find_matches
 
 Granularity = Literal["month", "year"]
 GRANULARITIES: tuple[str, ...] = get_args(Granularity)
+Split = Literal["kind"]
+SPLITS: tuple[str, ...] = get_args(Split)
+NO_KIND = "none"  # the row of the matches that report no kind of cooperation
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,17 @@ class Period:
     label: str
     count: int
     ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """One kind of cooperation (or NO_KIND) in a split timeline: its matches per period, in the
+    order of `Timeline.periods`, and all its matches, dated or not."""
+
+    kind: str
+    counts: tuple[int, ...]
+    undated: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,8 @@ class Timeline:
     cutoff: str  # the relevance cut-off in words
     complete: bool = True
     notes: tuple[str, ...] = ()
+    split: Split | None = None
+    kinds: tuple[KindRow, ...] = ()  # with split="kind": the kinds found, in KINDS order, then NO_KIND
 
     @property
     def dated(self) -> int:
@@ -59,13 +82,54 @@ def timeline(
     filters: Filters | None = None,
     cutoff: CutOff | None = None,
     collapse: bool = True,
+    split: str | None = None,
 ) -> Timeline:
-    """Matches of `query` per `by` ("month" or "year") within `filters`.
+    """Matches of `query` per `by` ("month" or "year") within `filters`; with `split="kind"`,
+    also per kind of cooperation (`Timeline.kinds`).
 
-    Raises InvalidArgument for another `by`, and what `find_matches` raises.
+    Raises InvalidArgument for another `by` or `split`, IndexIncompatible for a split by kind
+    of an index built before the defence facts were stored, and what `find_matches` raises.
     """
     check_granularity(by)
-    return timeline_of(find_matches(engine, query, filters=filters, cutoff=cutoff, collapse=collapse), by)
+    check_split(split)
+    found = find_matches(engine, query, filters=filters, cutoff=cutoff, collapse=collapse)
+    result = timeline_of(found, by)
+    if split == "kind":
+        result = split_by_kind(result, engine.kinds_of(found.ids()))
+    return result
+
+
+def check_split(split: str | None) -> None:
+    """Raise InvalidArgument unless `split` is None or "kind"."""
+    if split is not None and split not in SPLITS:
+        raise InvalidArgument(f"--split {split!r} is not one of {', '.join(SPLITS)}")
+
+
+def split_by_kind(result: Timeline, kinds_of: Mapping[str, Sequence[str]]) -> Timeline:
+    """`result` with its matches also counted per kind; `kinds_of` gives each match's kinds (a
+    match missing from it has none)."""
+    from index.text.defence.kinds import KINDS
+
+    index = {period.label: i for i, period in enumerate(result.periods)}
+    rows: dict[str, list[int]] = {}
+    undated: Counter[str] = Counter()
+
+    def row(kind: str) -> list[int]:
+        return rows.setdefault(kind, [0] * len(result.periods))
+
+    for period in result.periods:
+        for article_id in period.ids:
+            for kind in kinds_of.get(article_id) or (NO_KIND,):
+                row(kind)[index[period.label]] += 1
+    for article_id in result.undated:
+        for kind in kinds_of.get(article_id) or (NO_KIND,):
+            row(kind)
+            undated[kind] += 1
+    order = [kind for kind in (*KINDS, NO_KIND) if kind in rows]
+    kind_rows = tuple(
+        KindRow(kind, tuple(rows[kind]), undated[kind], sum(rows[kind]) + undated[kind]) for kind in order
+    )
+    return replace(result, split="kind", kinds=kind_rows)
 
 
 def check_granularity(by: str) -> None:

@@ -7,8 +7,8 @@ set and comes back enters it again.
 
 The store is `INDEX_DIR/watchlist.sqlite`, beside the index's generation folders, so updates
 and `accord index --rebuild` keep it; for a PostgreSQL store, the tables `accord.searches`,
-`accord.members` and `accord.entries` of its database (schema version 2; owners since 5), with the same columns,
-so the same statements run on both. It holds, per saved search, the ids of its current
+`accord.members` and `accord.entries` of its database (schema version 2; owners since 5, names
+per owner since 6), with the same columns, so the same statements run on both. It holds, per saved search, the ids of its current
 matches, a log of when each entered, and when the analyst last listed its alerts (`checked`):
 a watcher's check logs entries without moving that mark, so `accord alerts` still shows them.
 
@@ -17,9 +17,15 @@ Owners: a search saved by a server user (`accord serve --tokens-file`) records t
 only their own (`user=` on the methods below). The CLI and a single-token server pass no user:
 they save searches without an owner ('') and see and change every search, as the index's owner.
 
+Names are per owner: alice and bob may each have a search called "libya". A search is referred
+to by its `ref`: `OWNER/NAME` for a server user's (`alice/libya`), `NAME` for one without an
+owner; names may not contain "/". Where a plain NAME is given, the viewer's own search of that
+name is meant (the CLI's own are those without an owner), else the only one of that name they
+may see; when several other users' are, the error lists their refs.
+
 Thread and process safety: a `Watchlist` holds only a path or URL; every call opens its own
 connection and changes the store in one transaction that writers take in turn (SQLite: WAL, busy
-timeout, `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock), so any number of
+timeout, `BEGIN IMMEDIATE`; PostgreSQL: a table lock held until commit), so any number of
 threads and processes, on any number of machines for PostgreSQL, may use it at once. Two checks
 of the same search never report the same entry twice: the second sees what the first committed.
 Saving a search or checking alerts writes, so on PostgreSQL it needs a role that may write these
@@ -62,6 +68,11 @@ class SavedSearch:
     def visible_to(self, user: str | None) -> bool:
         """True when `user` may see it: no user (the index's owner) sees every search."""
         return not user or self.shared or self.owner == user
+
+    @property
+    def ref(self) -> str:
+        """How to name it to every user and the CLI: `OWNER/NAME`, or `NAME` without an owner."""
+        return _ref(self.owner, self.name)
 
 
 @dataclass(frozen=True)
@@ -113,55 +124,76 @@ class Watchlist:
             owner: str = "", shared: bool = False) -> SavedSearch:
         """Save a search whose current matches are `members` (they are not alerts: they were
         there before), owned by the server user `owner` ('' for none) and seen by every user
-        when `shared`. Names are one namespace across users. Raises InvalidArgument for a bad or
-        taken name or a bad command."""
+        when `shared`. Names are per owner. Raises InvalidArgument for a bad name (or one `owner`
+        has taken: SavedSearchExists) or a bad command."""
         name = check_name(name)
         if exec is not None:
             split_command(exec)
         created = now()
         with self._transaction(write=True) as db:
-            if db.execute("SELECT 1 FROM searches WHERE name = ?", (name,)).fetchone():
-                raise SavedSearchExists(f"a saved search named {name!r} exists; remove it first or pick another name")
+            if db.execute("SELECT 1 FROM searches WHERE owner = ? AND name = ?", (owner, name)).fetchone():
+                yours = f" ({owner}'s)" if owner else ""
+                raise SavedSearchExists(f"a saved search named {name!r} exists{yours}; remove it first or pick another name")
             db.execute(
                 "INSERT INTO searches (name, query, filters, exec, created, checked, owner, shared) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, query, json.dumps(asdict(filters)), exec, created, created, owner, shared),
             )
-            db.executemany("INSERT INTO members VALUES (?, ?)", [(name, article_id) for article_id in members])
+            db.executemany("INSERT INTO members (owner, name, article_id) VALUES (?, ?, ?)",
+                           [(owner, name, article_id) for article_id in members])
         return SavedSearch(name, query, filters, exec, created, created, owner, shared)
 
-    def remove(self, name: str, user: str | None = None) -> None:
-        """Forget a saved search and its alerts. With a `user`, only a search they own: raises
-        SavedSearchNotOwned for another user's shared one, SavedSearchNotFound for one they
-        cannot see (or none)."""
+    def remove(self, ref: str, user: str | None = None) -> SavedSearch:
+        """Forget the saved search `ref` (see the module doc) and its alerts; returns it. With a
+        `user`, only a search they own: raises SavedSearchNotOwned for another user's shared one,
+        SavedSearchNotFound for one they cannot see (or none), InvalidArgument for a plain name
+        several others' searches have."""
         with self._transaction(write=True) as db:
-            if user:
-                row = db.execute("SELECT * FROM searches WHERE name = ?", (name,)).fetchone()
-                saved = None if row is None else _saved(row)
-                if saved is None or not saved.visible_to(user):
-                    raise SavedSearchNotFound(self._unknown(name, user))
-                if saved.owner != user:
-                    raise SavedSearchNotOwned(
-                        f"the saved search {name!r} is {saved.owner or 'the index owner'}'s, shared with you; only they can remove it")
-            if db.execute("DELETE FROM searches WHERE name = ?", (name,)).rowcount == 0:
-                raise SavedSearchNotFound(self._unknown(name, user))
+            saved = self._find(db, ref, user)
+            if user and saved.owner != user:
+                raise SavedSearchNotOwned(
+                    f"the saved search {saved.ref!r} is {saved.owner or 'the index owner'}'s, shared with you; only they can remove it")
+            if db.execute("DELETE FROM searches WHERE owner = ? AND name = ?", (saved.owner, saved.name)).rowcount == 0:
+                raise SavedSearchNotFound(self._unknown(ref, user))
+        return saved
 
     def searches(self, user: str | None = None) -> list[SavedSearch]:
-        """Every saved search `user` may see (all without a user), by name."""
+        """Every saved search `user` may see (all without a user), by name (then owner)."""
         with self._transaction(write=False) as db:
-            rows = [_saved(row) for row in db.execute("SELECT * FROM searches ORDER BY name")]
-        return [saved for saved in rows if saved.visible_to(user)]
+            return self._visible(db, user)
 
-    def get(self, name: str, user: str | None = None) -> SavedSearch:
-        """The saved search called `name`. Raises SavedSearchNotFound (also when `user` may not see it)."""
+    def get(self, ref: str, user: str | None = None) -> SavedSearch:
+        """The saved search `ref` (`OWNER/NAME` or `NAME`, see the module doc). Raises
+        SavedSearchNotFound (also when `user` may not see it), InvalidArgument for a plain name
+        that several other users' searches have."""
         with self._transaction(write=False) as db:
-            row = db.execute("SELECT * FROM searches WHERE name = ?", (name,)).fetchone()
-        if row is None or not _saved(row).visible_to(user):
-            raise SavedSearchNotFound(self._unknown(name, user))
-        return _saved(row)
+            return self._find(db, ref, user)
 
-    def record(self, name: str, current: Sequence[str], acknowledge: bool = True) -> tuple[str, list[str], list[str]]:
-        """Make `current` the match set of `name`, logging the articles that entered it.
+    def _visible(self, db, user: str | None) -> list[SavedSearch]:
+        # SELECT *: a watchlist.sqlite not written since owners came has no owner columns yet,
+        # and is read as it is (`_saved`); so owners are filtered here, not in SQL.
+        rows = [_saved(row) for row in db.execute("SELECT * FROM searches")]
+        return sorted((saved for saved in rows if saved.visible_to(user)), key=lambda saved: (saved.name, saved.owner))
+
+    def _find(self, db, ref: str, user: str | None) -> SavedSearch:
+        visible = self._visible(db, user)
+        for saved in visible:
+            if saved.ref == ref and saved.owner:  # OWNER/NAME
+                return saved
+        named = [saved for saved in visible if saved.name == ref]
+        own = [saved for saved in named if saved.owner == (user or "")]
+        if own:
+            return own[0]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            refs = ", ".join(saved.ref for saved in named)
+            raise InvalidArgument(f"several saved searches are named {ref!r} ({refs}); give one as OWNER/NAME")
+        raise SavedSearchNotFound(self._unknown(ref, user, visible))
+
+    def record(self, name: str, current: Sequence[str], acknowledge: bool = True,
+               owner: str = "") -> tuple[str, list[str], list[str]]:
+        """Make `current` the match set of `owner`'s search `name`, logging the articles that entered it.
 
         Returns the time of this check, the articles that entered, and every article that
         entered since the search was last acknowledged and still matches; `acknowledge` moves
@@ -171,38 +203,44 @@ class Watchlist:
         """
         with self._transaction(write=True) as db:
             checked = now()  # under the write lock: check times follow commit order
-            row = db.execute("SELECT checked FROM searches WHERE name = ?", (name,)).fetchone()
+            key = (owner, name)
+            row = db.execute("SELECT checked FROM searches WHERE owner = ? AND name = ?", key).fetchone()
             if row is None:
-                raise SavedSearchNotFound(self._unknown(name))
-            before = {r[0] for r in db.execute("SELECT article_id FROM members WHERE name = ?", (name,))}
+                raise SavedSearchNotFound(self._unknown(_ref(owner, name)))
+            before = {r[0] for r in db.execute("SELECT article_id FROM members WHERE owner = ? AND name = ?", key)}
             entered = [article_id for article_id in current if article_id not in before]
             left = before - set(current)
-            db.executemany("DELETE FROM members WHERE name = ? AND article_id = ?", [(name, a) for a in left])
-            db.executemany("INSERT INTO members VALUES (?, ?)", [(name, a) for a in entered])
-            db.executemany("INSERT INTO entries VALUES (?, ?, ?)", [(name, a, checked) for a in entered])
+            db.executemany("DELETE FROM members WHERE owner = ? AND name = ? AND article_id = ?", [(*key, a) for a in left])
+            db.executemany("INSERT INTO members (owner, name, article_id) VALUES (?, ?, ?)", [(*key, a) for a in entered])
+            db.executemany("INSERT INTO entries (owner, name, article_id, entered) VALUES (?, ?, ?, ?)",
+                           [(*key, a, checked) for a in entered])
             # Strictly after the last acknowledgement: what it listed entered at its own time.
-            unseen = _entered(db, name, row[0] or "", strict=True)
+            unseen = _entered(db, owner, name, row[0] or "", strict=True)
             if acknowledge:
-                db.execute("UPDATE searches SET checked = ? WHERE name = ?", (checked, name))
+                db.execute("UPDATE searches SET checked = ? WHERE owner = ? AND name = ?", (checked, *key))
         return checked, entered, unseen
 
-    def entered_since(self, name: str, since: str) -> list[str]:
-        """Articles that entered `name`'s matches at or after `since` (ISO time or date) and
-        still match."""
+    def entered_since(self, name: str, since: str, owner: str = "") -> list[str]:
+        """Articles that entered the matches of `owner`'s search `name` at or after `since` (ISO
+        time or date) and still match."""
         with self._transaction(write=False) as db:
-            return _entered(db, name, since, strict=False)
+            return _entered(db, owner, name, since, strict=False)
 
-    def _unknown(self, name: str, user: str | None = None) -> str:
-        known = [s.name for s in self.searches(user)]
+    def _unknown(self, ref: str, user: str | None = None, visible: list[SavedSearch] | None = None) -> str:
+        known = [s.ref for s in (self.searches(user) if visible is None else visible)]
         listed = f"saved searches: {', '.join(known)}" if known else "there are no saved searches"
-        return f"no saved search named {name!r} for {self.where} ({listed}); see 'accord watchlist list'"
+        return f"no saved search named {ref!r} for {self.where} ({listed}); see 'accord watchlist list'"
 
 
-def _entered(db, name: str, since: str, strict: bool) -> list[str]:
+def _ref(owner: str, name: str) -> str:
+    return f"{owner}/{name}" if owner else name
+
+
+def _entered(db, owner: str, name: str, since: str, strict: bool) -> list[str]:
     rows = db.execute(
-        "SELECT DISTINCT e.article_id FROM entries e JOIN members m USING (name, article_id) "
-        f"WHERE e.name = ? AND e.entered {'>' if strict else '>='} ?",
-        (name, since),
+        "SELECT DISTINCT e.article_id FROM entries e JOIN members m USING (owner, name, article_id) "
+        f"WHERE e.owner = ? AND e.name = ? AND e.entered {'>' if strict else '>='} ?",
+        (owner, name, since),
     )
     return [row[0] for row in rows]
 
@@ -212,15 +250,20 @@ def _saved(row: tuple) -> SavedSearch:
     # A watchlist.sqlite not written since owners came has no owner columns until its next write.
     owner, shared = row[6:8] if len(row) >= 8 else ("", False)
     values = json.loads(filters)
-    filters_ = Filters(tuple(values["countries"]), tuple(values["sources"]), values["since"], values["until"])
+    # Defence-fact filters came later: a search saved before them has none.
+    filters_ = Filters(tuple(values["countries"]), tuple(values["sources"]), values["since"], values["until"],
+                       *(tuple(values.get(field, ())) for field in ("systems", "organisations", "people", "kinds")))
     return SavedSearch(name, query, filters_, exec_, created, checked, owner or "", bool(shared))
 
 
 def check_name(name: str) -> str:
-    """A saved search's name, stripped. Raises InvalidArgument for an empty or unprintable one."""
+    """A saved search's name, stripped. Raises InvalidArgument for an empty or unprintable one,
+    or one with "/" (OWNER/NAME names another user's search)."""
     name = name.strip()
     if not name or len(name) > 100 or not name.isprintable():
         raise InvalidArgument(f"watchlist name {name!r}: give 1 to 100 printable characters")
+    if "/" in name:
+        raise InvalidArgument(f"watchlist name {name!r}: leave out '/' (OWNER/NAME names another user's saved search)")
     return name
 
 
@@ -286,15 +329,17 @@ def check_alerts(
     at or after the ISO date `since`, and still match. `acknowledge=False` (a watcher's check,
     or the web page looking) records entries without moving the acknowledgement mark, so the
     analyst's next `accord alerts` still lists them. With a server `user`, only the searches they
-    may see are checked. Raises SavedSearchNotFound for an unknown name (or one `user` may not see).
+    may see are checked. `names` are refs (`OWNER/NAME` or `NAME`, see the module doc). Raises
+    SavedSearchNotFound for an unknown name (or one `user` may not see), InvalidArgument for a
+    plain name several other users' searches have.
     """
     watchlist = Watchlist(engine.store)
     chosen = [watchlist.get(name, user) for name in names] if names else watchlist.searches(user)
     alerts = []
     for saved in chosen:
         found = find_matches(engine, saved.query, filters=saved.filters, cutoff=cutoff)
-        checked, entered, unseen = watchlist.record(saved.name, found.ids(), acknowledge)
-        wanted = set(unseen if since is None else watchlist.entered_since(saved.name, since))
+        checked, entered, unseen = watchlist.record(saved.name, found.ids(), acknowledge, owner=saved.owner)
+        wanted = set(unseen if since is None else watchlist.entered_since(saved.name, since, owner=saved.owner))
         entered_now = set(entered)
         listed = tuple(m for m in found.matches if m.id in wanted)
         alerts.append(Alert(saved, listed, tuple(m for m in found.matches if m.id in entered_now), checked, since))
@@ -306,6 +351,8 @@ def alert_payload(alert: Alert, matches: Sequence[Match] | None = None) -> dict:
     alert's listed matches)."""
     return {
         "name": alert.search.name,
+        "owner": alert.search.owner,
+        "ref": alert.search.ref,
         "query": alert.search.query,
         "filters": asdict(alert.search.filters),
         "checked": alert.checked,
@@ -330,10 +377,10 @@ def notify(alert: Alert) -> ExecResult | None:
     try:
         done = subprocess.run(argv, input=payload, text=True, capture_output=True, timeout=EXEC_TIMEOUT_SECONDS, check=False)
     except FileNotFoundError:
-        return ExecResult(alert.search.name, alert.search.exec, 127, f"{argv[0]}: command not found")
+        return ExecResult(alert.search.ref, alert.search.exec, 127, f"{argv[0]}: command not found")
     except subprocess.TimeoutExpired:
-        return ExecResult(alert.search.name, alert.search.exec, 124, f"stopped after {EXEC_TIMEOUT_SECONDS:.0f} s")
-    return ExecResult(alert.search.name, alert.search.exec, done.returncode, done.stderr.strip())
+        return ExecResult(alert.search.ref, alert.search.exec, 124, f"stopped after {EXEC_TIMEOUT_SECONDS:.0f} s")
+    return ExecResult(alert.search.ref, alert.search.exec, done.returncode, done.stderr.strip())
 
 
 def check_after_update(index_dir: Path | str, encoder=None) -> list[tuple[Alert, ExecResult | None]]:

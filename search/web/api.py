@@ -275,10 +275,14 @@ def similar(
     since: Since = None,
     until: Until = None,
     collapse: Collapse = True,
+    system: System = [],  # noqa: B006
+    org: Org = [],  # noqa: B006
+    person: Person = [],  # noqa: B006
+    kind: Kind = [],  # noqa: B006
 ) -> Response:
     """Articles most like this one (more-like-this), itself and its copies left out, as `accord
     similar`; paged as /api/search is."""
-    filters = Filters.parse(country, source, since, until)
+    filters = Filters.parse(country, source, since, until, system, org, person, kind)
     with live.use() as engine:
         result = engine.similar(article_id, k=k, filters=filters, collapse=collapse, offset=offset)
         sources = engine.manifest.sources
@@ -306,10 +310,14 @@ def months(
     source: Source = [],  # noqa: B006
     since: Since = None,
     until: Until = None,
+    system: System = [],  # noqa: B006
+    org: Org = [],  # noqa: B006
+    person: Person = [],  # noqa: B006
+    kind: Kind = [],  # noqa: B006
 ) -> Response:
     """Matching articles per month: the candidates a search for q with these k and filters ranks
     (the set its facets count), by publication month."""
-    filters = Filters.parse(country, source, since, until)
+    filters = Filters.parse(country, source, since, until, system, org, person, kind)
     with live.use() as engine:
         limit = max(k * engine.ranking.fetch_factor, engine.ranking.min_fetch)
         ids = [candidate.id for candidate in engine.candidates(q, mode, filters=filters, limit=limit)]

@@ -164,6 +164,10 @@ class FiltersModel(BaseModel):
     sources: list[str] = Field(description="outlets; an article may come from any of them")
     since: str | None = Field(description="ISO date of the earliest article date, or null")
     until: str | None = Field(description="ISO date of the latest article date, or null")
+    systems: list[str] = Field(default=[], description="weapon systems (gazetteer names); an article must name all")
+    organisations: list[str] = Field(default=[], description="defence organisations (gazetteer names); all must be named")
+    people: list[str] = Field(default=[], description="people (a full name or a surname); all must be named")
+    kinds: list[str] = Field(default=[], description="kinds of defence cooperation; the article must report all")
 
 
 class SaveSearchModel(BaseModel):
@@ -181,7 +185,13 @@ class SaveSearchModel(BaseModel):
     source: list[str] = Field(default=[], max_length=20, description="source filters, as for /api/search")
     since: str | None = Field(default=None, max_length=40, description="a year, month or date")
     until: str | None = Field(default=None, max_length=40, description="a year, month or date")
-    shared: bool = Field(default=False, description="let every user of this server see it (only you can remove it)")
+    system: list[str] = Field(default=[], max_length=20, description="weapon-system filters, as for /api/search")
+    org: list[str] = Field(default=[], max_length=20, description="organisation filters, as for /api/search")
+    person: list[str] = Field(default=[], max_length=20, description="person filters, as for /api/search")
+    kind: list[str] = Field(default=[], max_length=20, description="kind-of-cooperation filters, as for /api/search")
+    shared: bool = Field(default=False, description=(
+        "share it with the team: every user of this server sees it (only you can remove it); the page's "
+        "'share with the team' box"))
 
 
 class SavedSearchModel(BaseModel):
@@ -195,6 +205,9 @@ class SavedSearchModel(BaseModel):
     checked: str | None = Field(description="UTC time its alerts were last acknowledged (ISO 8601)")
     owner: str = Field(default="", description="the server user who saved it ('' for none: the CLI or a single-token server)")
     shared: bool = Field(default=False, description="every user of this server sees it")
+    ref: str = Field(default="", description=(
+        "how to name it in /api/watchlist/{name} and /api/alerts: OWNER/NAME for a user's search (names are per "
+        "owner: two users may each have 'libya'), NAME for one without an owner; a plain NAME means your own"))
 
 
 class SavedSearchAddedModel(SavedSearchModel):
@@ -204,9 +217,12 @@ class SavedSearchAddedModel(SavedSearchModel):
 
 
 class WatchlistModel(BaseModel):
-    """Every saved search of the index, by name."""
+    """The saved searches of the index the user may see (their own and shared ones), by name."""
 
     searches: list[SavedSearchModel]
+    user: str | None = Field(default=None, description=(
+        "the user this list is for (your token's name), who may remove only the searches they own; null on a "
+        "server without named tokens, where every search is everyone's"))
 
 
 class MatchModel(BaseModel):

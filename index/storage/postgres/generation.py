@@ -73,7 +73,8 @@ class PgConnections:
     MissingExtra without the 'postgres' extra.
 
     Counters, for tests and benchmarks: `interrupted` reads that lost their connection,
-    `pool_timeouts` borrows that waited out POOL_WAIT_SECONDS, `probes` of servers found down.
+    `pool_timeouts` borrows that waited out POOL_WAIT_SECONDS, `probes` of servers found down,
+    `pools_opened` pools opened (one per server at first use, and again after it came back).
     """
 
     def __init__(self, primary: str, replicas: Sequence[str]) -> None:
@@ -90,6 +91,7 @@ class PgConnections:
         self.interrupted = 0
         self.pool_timeouts = 0
         self.probes = 0
+        self.pools_opened = 0
 
     def hold(self) -> None:
         with self._lock:
@@ -130,6 +132,7 @@ class PgConnections:
             kept = self._pools.setdefault(url, pool)
         if kept is pool:
             pool.open()
+            self._count("pools_opened")
         return kept
 
     def _order(self) -> list[str]:
@@ -258,12 +261,21 @@ class PgConnections:
 
 def _lost(connection: psycopg.Connection, err: BaseException) -> bool:
     """True when `err` means the connection is gone (the server shut down or the link broke),
-    so the read may run again elsewhere; False for an error of the read itself."""
+    so the read may run again elsewhere; False for an error of the read itself.
+
+    A server that shuts down sends its sessions a last error (AdminShutdown) and closes them.
+    Most often psycopg raises that error and marks the connection broken; but when it arrives
+    in a pipeline (the keyword leg's) before the closed socket is read, psycopg raises
+    "cannot exit pipeline mode while busy" instead, on a connection not (yet) marked broken.
+    Such errors come from the client library, not the server, and carry no SQLSTATE: every
+    error of the server about the read itself (a syntax error, a statement timeout) has one."""
+    import psycopg
     from psycopg import errors
 
-    return connection.broken or connection.closed or isinstance(
-        err, (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
-    )
+    gone = (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
+    if connection.broken or connection.closed or isinstance(err, gone) or isinstance(err.__context__, gone):
+        return True
+    return isinstance(err, psycopg.OperationalError) and err.sqlstate is None
 
 
 def _quiet_pool_log() -> None:

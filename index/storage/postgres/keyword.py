@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from whoosh import classify
@@ -268,14 +269,21 @@ class PgKeywordStore:
             found.append(f"{row[0]} terms of accord.kw_terms disagree with their postings")
         return found
 
-    def search(self, query: whoosh_query.Query, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: whoosh_query.Query, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Article ids and BM25F scores, best first (equal scores in the order articles were
-        added), among articles passing `filters`; empty when no indexed term matches."""
+        added), among articles passing `filters` and, when given, among the `allowed` ids; empty
+        when no indexed term matches."""
         # Scores equal in whoosh can differ in the last bits here (sums run in another order),
         # so ranks compare them to 1e-9 and break ties by document number, as whoosh does.
         rank = "ORDER BY round(r.score * 1e9) DESC, r.docnum"
-        active = filters is not None and filters.active
-        condition, params = _filter_sql(filters) if filters is not None and active else ("true", [])
+        active = (filters is not None and filters.active) or allowed is not None
+        condition, params = _filter_sql(filters) if filters is not None and filters.active else ("true", [])
+        if allowed is not None:
+            if not allowed:
+                return []
+            condition, params = f"({condition}) AND a.id = ANY(%s::text[])", [*params, sorted(allowed)]
         if active:
             sql = ("SELECT k.article_id, r.score FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum "
                    f"JOIN accord.articles a ON a.id = k.article_id WHERE {condition} {rank} LIMIT %s")
@@ -295,13 +303,16 @@ class PgKeywordStore:
         rows = self._run(query, "SELECT k.article_id FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum", [])
         return {row[0] for row in rows}
 
-    def similar(self, text: str, limit: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def similar(
+        self, text: str, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
+    ) -> list[tuple[str, float]]:
         """Articles sharing the most distinctive terms of `text` (whoosh's more-like-this: the 25
         best terms by the Bo1 model, OR-ed and boosted by their weight), best first."""
         terms = self.expansion_terms([text], 25)
         if not terms:
             return []
-        return self.search(whoosh_query.Or([whoosh_query.Term("body", t, boost=w) for t, w in terms]), limit, filters)
+        return self.search(whoosh_query.Or([whoosh_query.Term("body", t, boost=w) for t, w in terms]), limit, filters,
+                           allowed)
 
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` body-field terms of `texts` that most set them apart from the store, with

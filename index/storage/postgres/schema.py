@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMA = "accord"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The table locks writers take (see the module doc): migrations, index writers, and the saved
 # searches' changes (search/views/watchlist.py), which must not wait for an index update.
 MIGRATION_LOCK = "LOCK TABLE accord.meta IN EXCLUSIVE MODE"
@@ -120,8 +120,28 @@ _VERSION_5 = [
     "ALTER TABLE accord.searches ADD COLUMN shared boolean NOT NULL DEFAULT false",
 ]
 
+# Saved-search names per owner: alice and bob may each have "libya". The key becomes (owner,
+# name), and each search's members and entries carry its owner (as watchlist.sqlite's tables).
+# The constraints dropped are those _VERSION_2 made, under PostgreSQL's default names.
+_VERSION_6 = [
+    "ALTER TABLE accord.members ADD COLUMN owner text NOT NULL DEFAULT ''",
+    "ALTER TABLE accord.entries ADD COLUMN owner text NOT NULL DEFAULT ''",
+    "UPDATE accord.members m SET owner = s.owner FROM accord.searches s WHERE s.name = m.name AND s.owner <> ''",
+    "UPDATE accord.entries e SET owner = s.owner FROM accord.searches s WHERE s.name = e.name AND s.owner <> ''",
+    "ALTER TABLE accord.members DROP CONSTRAINT members_name_fkey",
+    "ALTER TABLE accord.entries DROP CONSTRAINT entries_name_fkey",
+    "ALTER TABLE accord.members DROP CONSTRAINT members_pkey",
+    "ALTER TABLE accord.searches DROP CONSTRAINT searches_pkey",
+    "ALTER TABLE accord.searches ADD PRIMARY KEY (owner, name)",
+    "ALTER TABLE accord.members ADD PRIMARY KEY (owner, name, article_id)",
+    "ALTER TABLE accord.members ADD FOREIGN KEY (owner, name) REFERENCES accord.searches (owner, name) ON DELETE CASCADE",
+    "ALTER TABLE accord.entries ADD FOREIGN KEY (owner, name) REFERENCES accord.searches (owner, name) ON DELETE CASCADE",
+    "DROP INDEX accord.entries_by_time",
+    "CREATE INDEX entries_by_time ON accord.entries (owner, name, entered)",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
-    (1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3), (4, _VERSION_4), (5, _VERSION_5),
+    (1, _VERSION_1), (2, _VERSION_2), (3, _VERSION_3), (4, _VERSION_4), (5, _VERSION_5), (6, _VERSION_6),
 ]
 
 

@@ -1,11 +1,12 @@
 """A PostgreSQL store's watchlist storage: the tables `accord.searches`, `accord.members` and
-`accord.entries` of its database (schema version 2; `owner` and `shared` since 5), with the same columns as a folder's
+`accord.entries` of its database (schema version 2; `owner` and `shared` since 5, keyed by owner and name since 6), with the same columns as a folder's
 watchlist.sqlite, so the saved searches' logic (search/views/watchlist.py) runs the same
 statements on both.
 
 Each transaction opens its own connection; writers lock `accord.searches` first (schema.py's
 WATCHLIST_LOCK, held until the transaction ends), so any number of threads and processes, on any
-number of machines, may use one store at once. Writing needs a role that may write these three
+number of machines, may use one store at once, directly or through PgBouncer in transaction
+mode (nothing here lasts past its transaction: no prepared statements, no session settings). Writing needs a role that may write these three
 tables; the read-only search role cannot, and is told so in one line with the fix.
 """
 
@@ -53,6 +54,10 @@ class PgWatchlistStore(WatchlistStore):
         import psycopg
 
         conn = connect(self.url)
+        # No prepared statements: behind PgBouncer in transaction mode, one left on a server
+        # connection collides with the next client's of the same name there. These
+        # transactions are short and few, so preparing would save little anyway.
+        conn.prepare_threshold = None
         try:
             with conn.transaction():
                 check_version(conn, self.where)  # an older store is told to migrate

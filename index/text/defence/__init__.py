@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 from index.text.countries import normalise_country
-from index.text.defence.gazetteer import DEFENCE_CUES, Entry, GazetteerError, Hit, load_gazetteer
+from index.text.defence.gazetteer import MILITARY_CUES, Entry, GazetteerError, Hit, load_gazetteer
 from index.text.defence.kinds import KINDS, classify
 from index.text.defence.people import find_people
 from index.text.defence.transfers import find_transfers
@@ -56,12 +56,13 @@ def extract(article_title: str, body: str, countries: Sequence[str] = ()) -> Def
     organisations = _add_implied(organisations, people, home)
     system_spans = [(s.start, s.end, system.name) for system in systems for s in system.mentions]
     org_countries = [(s.start, s.end, o.country) for o in organisations if o.country for s in o.mentions]
+    found = find_transfers(text, system_spans, org_countries)
     transfers = tuple(
-        Transfer(t.supplier, t.recipient, t.system, Span(t.start, t.end, text[t.start : t.end].strip()))
-        for t in find_transfers(text, system_spans, org_countries)
+        Transfer(t.supplier, t.recipient, t.system, Span(t.start, t.end, text[t.start : t.end].strip())) for t in found
     )
-    cues = len(DEFENCE_CUES.findall(text)) + len(hits)
-    kinds, _ = classify(article_title, body, cues, len(transfers))
+    # "jets" and "aircraft" alone (an airline story) do not make an article about defence
+    cues = len(MILITARY_CUES.findall(text)) + len(hits)
+    kinds, _ = classify(article_title, body, cues, sum(t.sale for t in found))
     return DefenceFacts(systems, organisations, people, kinds, transfers)
 
 

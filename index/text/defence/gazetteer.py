@@ -17,7 +17,9 @@ weather, sports teams, first names or car makes: "Patriot", "Harpoon", "Leopard"
 "Rafale", "Javelin", "Saab"), and acronyms that are English words ("TOW", "HOT", "AUG"), count only
 with defence context: a cue word near the mention ("missile", "tank", "jet", "air defence",
 "deployed"), the entry's maker near it, or a defence-heavy article and no contrary cue nearby
-("fans", "golf", "sedan"). Names of several words ("Patriot missile", "Black Hawk") and
+("fans", "golf", "sedan"). Entries flagged `civil` (makers of airliners, engines or ships too:
+Boeing, Airbus, BAE Systems, Rolls-Royce) count only in an article with a military word
+("military", "defence", "missiles", "navy"; not "jets" or "aircraft"). Names of several words ("Patriot missile", "Black Hawk") and
 designators ("MIM-104", "PAC-3") need no context.
 """
 
@@ -55,6 +57,7 @@ class Entry:
     country: str | None
     maker: str | None
     ambiguous: bool
+    civil: bool = False  # a maker of airliners or other civil goods too: counts only in an article about defence
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,15 @@ DEFENCE_CUES = re.compile(
     r"army|air ?force|military|defen[cs]e|weapons?|arms|rifles?|guns?|machine[- ]guns?|infantry|troops|"
     r"deploy(?:ed|ment|s)?|squadrons?|sorties?|munitions?|ammunition|combat|radar|air[- ]?strikes?|procurement|"
     r"armed forces|pentagon|nato)\b",
+    re.I,
+)
+# Words that make an article about defence whatever else it is about: DEFENCE_CUES without the
+# words an airline or aerospace story has too ("jets", "aircraft", "radar", "rockets").
+MILITARY_CUES = re.compile(
+    r"\b(?:military|defen[cs]e|weapons?|arms|missiles?|fighters?|fighter-bombers?|bombers?|warplanes?|army|armies|"
+    r"navy|naval|air ?force|armed forces|pentagon|nato|troops|(?<!think )(?<!fuel )(?<!storage )(?<!oil )(?<!water )(?<!radiator )(?<!gas )tanks?|"
+    r"warships?|submarines?|frigates?|destroyers?|"
+    r"gunships?|combat|ammunition|munitions?|artillery|howitzers?|infantry)\b",
     re.I,
 )
 # Words near an ambiguous name that make it something else (a team, an animal, a car, a storm, a show).
@@ -113,6 +125,7 @@ class Gazetteer:
         in text order, without overlaps."""
         shouting = _is_shouting(text)
         article_cues: int | None = None
+        military_cues: int | None = None
         for match in self.pattern.finditer(text):
             core = match.group("core")
             found = self.lookup.get(key(core))
@@ -129,6 +142,11 @@ class Gazetteer:
                 text[start - 1 : start] == "-" or (text[end : end + 1] == "-" and text[end + 1 : end + 2].isalpha())
             ):
                 continue  # part of a hyphenated word: "al-Shaheen", "KAI-UWE"
+            if entry.civil:
+                if military_cues is None:
+                    military_cues = len(MILITARY_CUES.findall(text))
+                if not military_cues:
+                    continue  # Boeing selling airliners, British Aerospace's BAe 146 jets: not defence
             if _needs_context(entry, alias):
                 if article_cues is None:
                     article_cues = len(DEFENCE_CUES.findall(text))
@@ -171,6 +189,7 @@ def parse_rows(text: str, where: str) -> list[Entry]:
         entries.append(Entry(
             type=type_, name=name, aliases=tuple(a for a in aliases.split(";") if a.strip()),
             category=category, country=country or None, maker=maker or None, ambiguous="amb" in flags.split(","),
+            civil="civil" in flags.split(","),
         ))
     return entries
 

@@ -21,11 +21,30 @@ _ARMS = (
     r"(?:arms|weapons?|weaponry|missiles?|jets?|aircraft|fighters?|helicopters?|tanks?|submarines?|frigates?|"
     r"warships?|vessels?|systems?|equipment|munitions|ammunition|rifles|hardware|drones?|howitzers?|batteries)"
 )
+# "ships" and "shipping" are boats and sea trade in defence news, not sales; "export controls" and
+# "export terminals" are rules and ports.
 _SALE_VERB = (
     r"(?:sell|sells|sold|selling|sale|sales|buy|buys|bought|buying|purchas\w*|deliver\w*|suppl(?:y|ies|ied|ying)|"
-    r"ship(?:s|ped|ping|ments?)|export\w*|import\w*|acquir\w*|acquisition|procure\w*|leas(?:e|es|ed|ing)|"
-    r"contracts?|tenders?)"
+    r"shipped|shipments?|(?:export|import)(?:s|ed|ing|ers?)?(?! controls?| terminals?)|acquir\w*|acquisition|"
+    r"procure\w*|leas(?:e|es|ed|ing)|contracts?|tenders?)"
 )
+# Arms that are only weapons (not "systems", "equipment" or "jets", which airliners and
+# computers are too, nor "fighters", who are often militiamen), for the verb-and-object rule.
+_WEAPONS = (
+    r"(?:arms|weapons?|weaponry|missiles?|rockets|fighter (?:jets?|aircraft|planes?)|warplanes?|bombers?|"
+    r"combat (?:jets?|aircraft|planes?)|military (?:aircraft|helicopters?|planes?|jets?|equipment|hardware)|"
+    r"(?:attack |military |helicopter )?gunships?|(?<!fuel )(?<!storage )(?<!oil )(?<!water )(?<!radiator )(?<!gas )tanks|"
+    r"submarines?|frigates?|warships?|destroyers?|corvettes?|"
+    r"howitzers?|rifles|munitions|ammunition|artillery|drones?)"
+)
+# A sale phrase that is the object of a ban is an embargo, not a sale: "a ban on arms exports",
+# "easing an arms exports ban", "an embargo on arms sales".
+_BANNED_BEFORE = re.compile(
+    r"\b(?:ban|bans|banned|banning|embargo(?:es)?|moratorium|prohibit\w*|restrictions?|curbs?)\s+(?:on\s+|of\s+)?"
+    r"(?:all\s+|the\s+|its\s+|their\s+|future\s+|further\s+)*$",
+    re.I,
+)
+_BANNED_AFTER = re.compile(r"^\s+(?:ban|bans|embargo(?:es)?|moratorium|controls?|restrictions?|curbs?)\b", re.I)
 
 class _Near:
     """Matches of `first` with a match of `second` within `window` characters after it, in one
@@ -44,11 +63,52 @@ class _Near:
         return found
 
 
+class _Unbanned:
+    """Matches of `pattern` that are not the object of a ban ("arms exports ban", "embargo on arms
+    sales"): those count for sanctions, not for a sale."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern, re.I)
+
+    def findall(self, text: str) -> list[str]:
+        return [
+            m.group(0)
+            for m in self.pattern.finditer(text)
+            if not _BANNED_BEFORE.search(text[max(0, m.start() - 40) : m.start()])
+            and not _BANNED_AFTER.match(text[m.end() : m.end() + 20])
+        ]
+
+
+class _ObjectOf:
+    """Weapons as the object of a sale verb, up to four words after it ("to buy second-hand
+    submarines", "the sale of 28 fighter planes"), the verb not the object of a ban. The weapon
+    words are looked for first: they are rarer than verbs, so most articles cost one scan."""
+
+    def __init__(self, verb: str, noun: str) -> None:
+        self.verb = re.compile(verb + r"\s+(?:[\w.,'-]+\s+){0,4}$", re.I)
+        self.noun = re.compile(noun, re.I)
+
+    def findall(self, text: str) -> list[str]:
+        found = []
+        for m in self.noun.finditer(text):
+            before = text[max(0, m.start() - 80) : m.start()]
+            verb = self.verb.search(before)
+            if verb and not _BANNED_BEFORE.search(before[: verb.start()][-40:]):
+                found.append(before[verb.start() :] + m.group(0))
+        return found
+
+
 # (pattern, weight); patterns are case-insensitive.
-_RULES: dict[str, list[tuple[re.Pattern[str] | _Near, float]]] = {
+_RULES: dict[str, list[tuple[re.Pattern[str] | _Near | _Unbanned | _ObjectOf, float]]] = {
     "arms_sale": [
-        (re.compile(r"\b(?:arms|weapons?)[- ](?:sales?|deals?|exports?|imports?|contracts?|purchases?|shipments?|"
-                    r"deliver(?:y|ies)|transfers?|trade|supplies|suppliers?|exporters?)\b", re.I), 2.0),
+        (_Unbanned(r"\b(?:arms|weapons?)[- ](?:sales?|deals?|exports?|imports?|contracts?|purchases?|shipments?|"
+                   r"deliver(?:y|ies)|transfers?|trade|supplies|suppliers?|exporters?)\b"), 2.0),
+        # a sale verb with weapons as its object: "decision to buy second-hand submarines", "sale of
+        # fighter planes", "contract for 18 F-14A Tomcat fighter aircraft", "FUNDS TO BUY ARMS"
+        (_ObjectOf(r"\b(?:buy|buys|bought|buying|purchas(?:e|es|ed|ing)|sell|sells|sold|selling|"
+                   r"sales? of|deliver(?:s|ed|ing)?|deliver(?:y|ies) of|suppl(?:y|ies|ied|ying)|acquir(?:e|es|ed|ing)|"
+                   r"procur(?:e|es|ed|ing)|contracts? for|lease|leased|leasing)", rf"\b{_WEAPONS}\b"), 2.0),
+        (_Unbanned(r"\bmilitary sales\b"), 2.0),  # "foreign military sales" (FMS): sales, not aid
         (_Near(rf"\b{_SALE_VERB}\b", rf"\b{_ARMS}\b", 80), 0.75),
         (_Near(rf"\b{_ARMS}\b", rf"\b{_SALE_VERB}\b", 60), 0.5),
         (re.compile(r"\b(?:newly )?acquired\b[^.;]{0,40}\bmissiles?\b|\bequipped itself with\b", re.I), 1.0),
@@ -64,8 +124,12 @@ _RULES: dict[str, list[tuple[re.Pattern[str] | _Near, float]]] = {
                     r"war games|wargames|manoeuvres|maneuvers)\b", re.I), 2.0),
     ],
     "training": [
-        (re.compile(r"\b(?:military |joint |cadre |pilot |officer )?(?:training|trainers|instructors)\b", re.I), 2.0),
-        (re.compile(r"\btrain(?:s|ed|ing)? (?:the )?(?:\w+ )?(?:troops|forces|army|soldiers|pilots|officers|"
+        # "training" alone is as often a firm's or an airline's ("a training centre", "training
+        # support"); qualified, or with troops as its object, it is military
+        (re.compile(r"\b(?:military|joint|cadre|pilot|officer|combat|army|naval|police) (?:training|trainers|instructors)\b|"
+                    r"\bmilitary (?:advisers|advisors)\b", re.I), 2.0),
+        (re.compile(r"\b(?:training|trainers|instructors)\b", re.I), 1.0),
+        (re.compile(r"\btrain(?:s|ed|ing)?(?: of)? (?:the )?(?:\w+ )?(?:troops|forces|army|soldiers|pilots|officers|"
                     r"personnel|police)\b", re.I), 2.0),
     ],
     "coproduction": [
@@ -79,7 +143,7 @@ _RULES: dict[str, list[tuple[re.Pattern[str] | _Near, float]]] = {
     ],
     "military_aid": [
         (re.compile(r"\b(?:military|defen[cs]e|security|arms) (?:aid|assistance|grants?|support package)\b|"
-                    r"\baid promises\b|\bforeign military (?:financing|sales)\b|\blend-lease\b", re.I), 2.0),
+                    r"\baid promises\b|\bforeign military financing\b|\blend-lease\b", re.I), 2.0),
         (re.compile(r"\b(?:donat\w+|gift\w*|grant\w*) (?:of )?(?:\w+ )?(?:arms|weapons|equipment)\b", re.I), 2.0),
         (_Near(r"\b(?:aid|assistance|assist|help)\b", r"\b(?:troops|military|helicopters|arms|weapons)\b", 60), 1.0),
     ],
@@ -87,7 +151,8 @@ _RULES: dict[str, list[tuple[re.Pattern[str] | _Near, float]]] = {
         (re.compile(r"\b(?:held talks|talks with|talks in|talks on|talks between|met with|meeting with|"
                     r"(?:official |state |first )?visit(?:ed|ing|s)? (?:to )?[A-Z]\w+|delegation|summit|"
                     r"ministerial|counterparts?|negotiations?|negotiators?|consultations)\b", re.I), 1.0),
-        (re.compile(r"\b(?:talks|meeting|discussions|negotiat\w+|conference|visit)\b", re.I), 0.75),
+        # a news or press conference is a statement, not talks between states
+        (re.compile(r"\b(?:talks|meeting|discussions|negotiat\w+|(?<!news )(?<!press )conference|visit)\b", re.I), 0.75),
     ],
     "sanctions": [
         (re.compile(r"\b(?:sanctions?|embargo(?:es)?|(?:arms |weapons )?exports? ban|arms ban|weapons ban|ban on (?:arms|weapons|exports)|"

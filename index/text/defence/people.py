@@ -31,8 +31,10 @@ _ROLE_HEADS = (
     r"Prince|Emir|Sheikh|Sultan|Ayatollah|Hojatoleslam|Pope|Patriarch|"
     r"Defen[cs]e (?:and [A-Z][a-z]+ )*(?:and Armed Forces Logistics )?(?:Minister|Secretary|Chief)|Secretary of Defen[cs]e|"
     r"Secretary of State|Secretary-General|Secretary General|Under Secretary(?: of [A-Z][a-z]+)?|"
-    r"(?:Foreign|Interior|Finance|Oil|Trade|Transport|Health|Home|Defen[cs]e|Foreign Affairs|International Development)"
-    r" (?:Minister|Secretary|Undersecretary)|Minister(?: of (?:State for )?[A-Z][a-z]+(?: (?:and|of) [A-Z][a-z]+)*)?|"
+    r"(?:Foreign|Interior|Finance|Oil|Trade|Transport|Health|Home|Defen[cs]e|Foreign Affairs|International Development|"
+    r"Commerce|Treasury|Energy|Agriculture|Labou?r|Justice|Industry|Economy|Economics|Education|Culture|Environment|"
+    r"Information|Petroleum|Communications|Navy|Army|Air Force)"
+    r" (?:Minister|Secretary|Undersecretary)|Undersecretary(?: of [A-Z][a-z]+)?|Attorney General|Minister(?: of (?:State for )?[A-Z][a-z]+(?: (?:and|of) [A-Z][a-z]+)*)?|"
     r"Foreign Undersecretary|Ambassador|Envoy|Spokesman|Spokeswoman|Director(?:[- ]General)?|Deputy Director|"
     r"Chairman|Chairwoman|Chief Executive|Chief of Staff|Commander(?:-in-Chief)?|"
     r"Field Marshal|Air Marshal|Marshal|Colonel General|Lieutenant General|Major General|Brigadier(?: General)?|"
@@ -47,7 +49,9 @@ _ROLE_NOUNS = (
     r"(?:defen[cs]e minister|defen[cs]e secretary|foreign minister|prime minister|minister|secretary|president|"
     r"spokesman|spokeswoman|director|chief|head|leader|cleric|commander|general|ambassador|envoy|adviser|"
     r"advisor|official|analyst|expert|chairman|executive|officer|student|producer|composer|lyricist|designer|"
-    r"cinematographer|presenter|controller|coach|manager|boss|founder|scientist|academic|colonel|admiral)"
+    r"cinematographer|presenter|controller|coach|manager|boss|founder|scientist|academic|colonel|admiral|"
+    r"businessman|businesswoman|financier|tycoon|prosecutor|lawyer|judge|inspector|aide|diplomat|negotiator|"
+    r"economist|historian)"
 )
 _NAME_WORD = r"(?:[A-Z][a-z]+(?:[-'’][A-Z]?[a-z]+)*|[A-Z]\.(?:\s?[A-Z]\.)*|[A-Z][a-z]*[A-Z][a-z]+)"
 _PARTICLE = r"(?:al-|el-|Al-|El-|bin |ibn |bu |Bu |von |van |de |da |du |der |den |la |le |di |Abu |abu |ul-)"
@@ -111,7 +115,8 @@ _ROLE_WORDS = frozenset(
     Commander Chairman Premier Chancellor King Prince Governor Senator Mayor Speaker Leader Marshal Captain
     Lieutenant Envoy Adviser""".split()
 )
-_SPEECH_BLOCK = re.compile(r"\b(?:Watch|Weekly|Budget|Capital|Ministry|Department|Agency|Corp|Company|Group|Council|Office|Army|Navy|Force|Forces|Service|News|Times|Radio|Party|Bank|Commission|Organi[sz]ation|Institute|University|Association|Committee|Union|Command)\b")
+_SPEECH_BLOCK = re.compile(r"\b(?:Watch|Weekly|Budget|Capital|Ministry|Department|Agency|Corp|Company|Group|Council|Office|Army|Navy|Force|Forces|Service|News|Times|Radio|Party|Bank|Commission|Organi[sz]ation|Institute|University|Association|Committee|Union|Command|"
+                           r"Industries|Airways|Airlines|Lease|Leasing|Finance|Electric|Motors|Aviation|Holdings|Technologies|Systems|Aerospace|Enterprises)\b")
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,15 @@ Four sentence shapes are read, each within one sentence:
 Countries are recognised by index/text/countries.py (capitals as metonyms count: "Moscow"); an
 organisation of the gazetteer stands for its country ("Rosoboronexport ... shipments for Libya").
 The sentence must name arms (a gazetteer system or a word such as "arms", "missiles", "jets").
-Negated, refused, wished-for or offered transfers are not transfers: "Russia denies supplying
-Syria", "considering buying", "wants to lease", "offered to supply".
+Negated, refused, wished-for, attempted or offered transfers are not transfers: "Russia denies
+supplying Syria", "considering buying", "wants to lease", "tried to obtain", "offered to supply";
+nor are arms for rebels ("to Nicaraguan Contra rebels"), whose country is not the recipient.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from index.text.countries import extract_countries
@@ -49,7 +51,14 @@ _NOT_DONE = re.compile(
     r"\b(?:not|n't|never|den(?:y|ies|ied|ying)|refus\w*|ban\w*|halt\w*|suspend\w*|stop\w*|without|consider\w*|"
     r"delay\w*|postpon\w*|cancel\w*|"
     r"weigh\w*|may|might|could|would like|want\w*|wish\w*|offer\w*|bid\w*|propos\w*|seek\w*|interest\w* in|"
-    r"allegedly|accus\w*|rumou?r\w*)\b[^.;]{0,25}$",
+    r"allegedly|accus\w*|rumou?r\w*|tr(?:y|ies|ied|ying) to|attempt\w*)\b[^.;]{0,25}$",
+    re.I,
+)
+# A country's adjective before rebels names a non-state recipient: "to Nicaraguan Contra rebels"
+# are not Nicaragua.
+_NON_STATE = re.compile(
+    r"(?:the\s+)?(?:[\w'-]+\s+){0,2}[\"“]?(?:contras?|rebels?|guerrill\w+|insurgents?|militants?|separatists?|"
+    r"militias?|opposition|fighters|mercenaries)\b",
     re.I,
 )
 _BOUNDARY = re.compile(r"[.!?]+[\"”’']?(?=\s+[\"“‘']?[A-Z0-9])|\n\s*\n|\n(?=\s*[-•*|])")
@@ -75,13 +84,16 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class FoundTransfer:
-    """A transfer as found: supplier, recipient, system (or None) and the sentence's span."""
+    """A transfer as found: supplier, recipient, system (or None) and the sentence's span.
+    `sale` is False for the "armed with X weapons" shape, which tells where arms came from, not
+    that they were sold or delivered (it does not count for the arms_sale kind)."""
 
     supplier: str
     recipient: str
     system: str | None
     start: int
     end: int
+    sale: bool = True
 
 
 def find_transfers(text: str, systems: list[tuple[int, int, str]], org_countries: list[tuple[int, int, str]]) -> list[FoundTransfer]:
@@ -95,22 +107,22 @@ def find_transfers(text: str, systems: list[tuple[int, int, str]], org_countries
         if not named and not _ARMS.search(words):
             continue
         system = named[0] if named else None
-        for supplier, recipient in _pairs(words, start, org_countries):
+        for supplier, recipient, sale in _pairs(words, start, org_countries):
             if supplier and recipient and supplier != recipient and (supplier, recipient, system) not in seen:
                 seen.add((supplier, recipient, system))
-                found.append(FoundTransfer(supplier, recipient, system, start, end))
+                found.append(FoundTransfer(supplier, recipient, system, start, end, sale))
     return found
 
 
-def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]):
-    """(supplier, recipient) candidates of one sentence, by the shapes in the module docstring."""
+def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]) -> Iterator[tuple[str | None, str | None, bool]]:
+    """(supplier, recipient, sale) candidates of one sentence, by the shapes in the module docstring."""
     for m in _PASSIVE.finditer(sentence):
         if not _negated(sentence, m.start()):
-            yield _first(sentence[m.end() : m.end() + 60], offset + m.end(), org_countries), _first(m.group("to"))
+            yield _first(sentence[m.end() : m.end() + 60], offset + m.end(), org_countries), _first(m.group("to")), True
     for m in _ARMED_WITH.finditer(sentence):
         supplier = _first(sentence[m.end() : m.end() + 25])
         if supplier and _ARMS.search(sentence[m.end() : m.end() + 30]):
-            yield supplier, _last(sentence[: m.start()], offset, org_countries)
+            yield supplier, _last(sentence[: m.start()], offset, org_countries), False
     for m in _NOUN.finditer(sentence):
         if _negated(sentence, m.start()):
             continue
@@ -118,7 +130,7 @@ def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]
         supplier = _first(m.group("what") or "") or _last(sentence[max(0, m.start() - 25) : m.start()])
         if not supplier:
             supplier = _last(sentence[: m.start()], offset, org_countries)
-        yield supplier, recipient
+        yield supplier, recipient, True
     for m in _FORWARD.finditer(sentence):
         if _negated(sentence, m.start()):
             continue
@@ -126,11 +138,11 @@ def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]
         rest = sentence[m.end() :]
         direct = re.match(r"\s+(?:the\s+)?(?P<who>[^.;]{1,30}?)\s+with\b", rest)
         if direct and _first(direct.group("who")):
-            yield supplier, _first(direct.group("who"))
+            yield supplier, _first(direct.group("who")), True
             continue
         to = re.search(r"\b(?:to|for)\s+", rest)
         if to:
-            yield supplier, _named_next(rest[to.end() : to.end() + 40])
+            yield supplier, _named_next(rest[to.end() : to.end() + 40]), True
     for m in _REVERSE.finditer(sentence):
         if _negated(sentence, m.start()):
             continue
@@ -138,7 +150,7 @@ def _pairs(sentence: str, offset: int, org_countries: list[tuple[int, int, str]]
         rest = sentence[m.end() :]
         source = re.search(r"\bfrom\s+", rest[:80])
         if source and not re.search(r"\b(?:protect|defend|against)\w*", rest[: source.start()], re.I):
-            yield _first(rest[source.end() : source.end() + 40], offset + m.end() + source.end(), org_countries), recipient
+            yield _first(rest[source.end() : source.end() + 40], offset + m.end() + source.end(), org_countries), recipient, True
 
 
 def _negated(sentence: str, at: int) -> bool:
@@ -150,6 +162,8 @@ def _named_next(segment: str) -> str | None:
     further on ("to make Soviet submarines quieter")."""
     words = segment.lstrip()
     if not words or (words[0].islower() and not words.startswith("the ")):
+        return None
+    if _NON_STATE.match(words):
         return None
     return _first(" ".join(words.split()[:4]))
 

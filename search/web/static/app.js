@@ -2,19 +2,19 @@
 // shared link shows the same view and the back button walks back through searches.
 // Article text only ever reaches the page through textContent and text nodes, never as HTML.
 // Besides the hits, a search shows its matches per month or year (the timeline), the country
-// pairs of its matches (view=pairs), and the saved searches; watch=NAME marks the hits that
+// pairs of its matches (view=pairs), and the saved searches; watch=REF (a saved search, see savedOwner) marks the hits that
 // entered that saved search's matches since the analyst last marked them as seen.
 // Results come a page at a time (page=N, k=hits per page): Previous and Next step through them,
 // and the Export link downloads the whole result set as CSV.
 "use strict";
 
-// Defence-fact filters (system, organisation, person, kind of cooperation): /api/search and its
-// export take them; the timeline, pairs and similar routes do not, so only those two get them.
+// Defence-fact filters (system, organisation, person, kind of cooperation): every route the page
+// calls with filters takes them (search, export, timeline, pairs, similar, saved searches).
 const ENTITY_PARAMS = ["system", "org", "person", "kind"];
 const LIST_PARAMS = ["country", "source", ...ENTITY_PARAMS];
 const SCALAR_PARAMS = ["q", "mode", "sort", "since", "until", "copies", "article", "similar", "view", "by", "watch", "page", "k", "top"];
 const PAGE_SIZE = 10; // hits per page unless the address says k=
-const FILTER_PARAMS = ["q", "since", "until", "country", "source"]; // what a saved search keeps
+const FILTER_PARAMS = ["q", "since", "until", "country", "source", ...ENTITY_PARAMS]; // what a saved search keeps
 const MAX_MONTH_BARS = 60; // longer timelines are drawn per year unless per month is asked for
 const MATRIX_COUNTRIES = 12;
 const ALERTS_LISTED = 20; // new matches listed above the results; all are marked in them
@@ -402,16 +402,31 @@ function showPairs(result, state) {
 function savedState(saved) {
   const f = saved.filters;
   return { q: saved.query, country: f.countries, source: f.sources, since: f.since || "", until: f.until || "",
-    mode: "", sort: "", copies: "", article: "", similar: "", view: "", by: "", watch: saved.name };
+    system: f.systems || [], org: f.organisations || [], person: f.people || [], kind: f.kinds || [],
+    mode: "", sort: "", copies: "", article: "", similar: "", view: "", by: "", watch: saved.ref };
+}
+
+// Who saved it and whether the team sees it. Names are per owner (alice and bob may each have
+// "libya"), so a search is named in addresses and API calls by its ref (OWNER/NAME); only its
+// owner may remove it (anyone may on a server without named tokens: `user` is null there).
+function savedOwner(saved, user) {
+  const owner = !saved.owner ? "" : saved.owner === user ? "yours" : `by ${saved.owner}`;
+  return el("span", { class: "saved-owner", "data-owner": saved.owner }, owner,
+    saved.shared ? el("span", { class: "shared-tag", text: "shared" }) : null);
+}
+
+function removeButton(saved, user, state) {
+  if (user && saved.owner !== user) return null;
+  return el("button", { type: "button", class: "remove", "aria-label": `remove saved search ${saved.ref}`, text: "×",
+    onclick: () => removeSaved(saved.ref, state) });
 }
 
 function showSaved(watchlist, state) {
   $("save-form").hidden = !state.q;
   $("save-name").placeholder = state.q.slice(0, 40) || "name";
-  const items = watchlist.searches.map((saved) => el("li", { "data-name": saved.name, class: saved.name === state.watch ? "current" : "" },
-    link(saved.name, savedState(saved)),
-    el("button", { type: "button", class: "remove", "aria-label": `remove saved search ${saved.name}`, text: "×",
-      onclick: () => removeSaved(saved.name, state) })));
+  $("save-shared-label").hidden = !watchlist.user;
+  const items = watchlist.searches.map((saved) => el("li", { "data-name": saved.ref, class: saved.ref === state.watch ? "current" : "" },
+    link(saved.name, savedState(saved)), savedOwner(saved, watchlist.user), removeButton(saved, watchlist.user, state)));
   $("saved-list").replaceChildren(...items);
 }
 
@@ -442,7 +457,7 @@ function showAlert(alert, state) {
     parts.push(el("ul", null, ...alert.matches.slice(0, ALERTS_LISTED).map((match) => el("li", { "data-id": match.id },
       link(match.title, { ...searchState(state), article: match.id }), ` (${match.date || "undated"})`))));
     if (count > ALERTS_LISTED) parts.push(el("p", { class: "meta", text: `and ${count - ALERTS_LISTED} more` }));
-    parts.push(el("button", { type: "button", id: "mark-seen", text: "Mark as seen", onclick: () => markSeen(alert.search.name) }));
+    parts.push(el("button", { type: "button", id: "mark-seen", text: "Mark as seen", onclick: () => markSeen(alert.search.ref) }));
   }
   box.replaceChildren(...parts);
   return new Set(alert.matches.map((match) => match.id));
@@ -461,12 +476,15 @@ async function saveSearch(event) {
   event.preventDefault();
   const state = readState();
   const name = $("save-name").value.trim() || state.q.slice(0, 100);
-  const body = { name, query: state.q, country: state.country, source: state.source, since: state.since || null, until: state.until || null };
+  const body = { name, query: state.q, country: state.country, source: state.source, since: state.since || null, until: state.until || null,
+    system: state.system, org: state.org, person: state.person, kind: state.kind,
+    shared: $("save-shared").checked };
   try {
-    await getJson("/api/watchlist", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const saved = await getJson("/api/watchlist", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     showSaveError("");
     $("save-name").value = "";
-    go({ ...state, watch: name });
+    $("save-shared").checked = false;
+    go({ ...state, watch: saved.ref });
   } catch (err) {
     showSaveError(err.message);
   }
@@ -480,7 +498,7 @@ async function renderSearch(state, ticket) {
   params.set("k", String(k));
   params.set("offset", String(offset));
   params.set("facets", "true");
-  const viewParams = apiParams(state, ["q", "since", "until", "top"]);
+  const viewParams = apiParams(state, ["q", "since", "until", "top"], true);
   viewParams.delete("collapse");
   const pairsWanted = state.view === "pairs";
   // A view that fails (its saved search removed meanwhile, a model this server lacks) says so
@@ -514,7 +532,7 @@ async function renderSearch(state, ticket) {
 }
 
 async function renderSimilar(state, ticket) {
-  const params = apiParams(state, ["since", "until"]);
+  const params = apiParams(state, ["since", "until"], true);
   const { k, offset } = paging(state);
   params.set("k", String(k));
   params.set("offset", String(offset));
@@ -605,14 +623,13 @@ async function renderHome(state, ticket) {
     : newest.articles.map((article) => el("li", { "data-id": article.id },
       link(article.title, { ...state, article: article.id }),
       el("span", { class: "meta", text: ` ${article.date} · ${[article.source, article.countries.join(", ")].filter(Boolean).join(" · ")}` })))));
-  const fresh = new Map((alerts.error ? [] : alerts.alerts).map((alert) => [alert.search.name, alert.matches.length]));
+  const fresh = new Map((alerts.error ? [] : alerts.alerts).map((alert) => [alert.search.ref, alert.matches.length]));
   const searches = watchlist.error ? [] : watchlist.searches;
   $("home-saved").replaceChildren(...(searches.length ? searches.map((saved) => {
-    const n = fresh.get(saved.name) || 0;
-    return el("li", { "data-name": saved.name }, link(saved.name, savedState(saved)),
-      el("span", { class: n ? "new-count" : "meta", text: ` ${n} new` }),
-      el("button", { type: "button", class: "remove", "aria-label": `remove saved search ${saved.name}`, text: "×",
-        onclick: () => removeSaved(saved.name, state) }));
+    const n = fresh.get(saved.ref) || 0;
+    return el("li", { "data-name": saved.ref }, link(saved.name, savedState(saved)),
+      el("span", { class: n ? "new-count" : "meta", text: ` ${n} new` }), savedOwner(saved, watchlist.user),
+      removeButton(saved, watchlist.user, state));
   }) : [el("li", { class: "meta", text: "None yet: search, then Save search." })]));
   $("status").textContent = "Type a query and press Enter" + (searches.length ? ", or open a saved search" : "") +
     ". Press / to come back to the search box.";
