@@ -1,19 +1,31 @@
 """A ranking choice that must hold on collections nobody tuned it on: each value of a setting
 against the current default on TIME dev, CISI and Cranfield, query by query, and a
-leave-one-collection-out check of the choice (docs/tuning.md, Q table).
+leave-one-collection-out check of the choice (docs/tuning.md, Q and L tables).
 
     python benchmarks/tune_loco.py DATA --indexes WORK \
         --values linear once log k3=7 k3=3 k3=1.2 --against linear once
     python benchmarks/tune_loco.py DATA --indexes WORK --setting idf --values lucene whoosh --against lucene
     python benchmarks/tune_loco.py DATA --indexes WORK --setting stemmer --values snowball porter --against snowball
+    python benchmarks/tune_loco.py DATA --indexes WORK --setting fusion --values convex=0.3 convex=0.2 rrf=60 --against convex=0.3
+    python benchmarks/tune_loco.py DATA --indexes WORK --setting bm25 --values 2.0/0.75 1.2/0.75 --against 2.0/0.75
+    python benchmarks/tune_loco.py DATA --indexes WORK --setting feedback --values 5/10/0.2 off --against 5/10/0.2
+
+`--setting` is one of: query-terms, idf, stemmer, stop-list and title-boost (the keyword leg's
+reading and scoring), bm25 (k1/b), fusion (method and weight), feedback (the hybrid's keyword
+pseudo-relevance feedback) and coverage (the lift after fusion); `--help` lists each one's values.
+The ranking settings are `RankingConfig` fields, passed to `Engine.open(ranking=...)`; the
+title boost is the build setting `BuildSettings.title_boost`.
 
 For every collection (`DATA/{time,cisi,cran}`, dev queries where a split exists, as
 `devsets.load_collection` reads them; queries as typed, as `accord eval` passes them) the script
 builds or reuses one index at `WORK/<collection>` with the build defaults, the way `accord eval`
 does, then runs the judged queries through `Engine.search` at the ranking defaults once per
-value. The query-term weighting and the idf change only how a query is read or scored, so one
-build serves every value and each query is embedded once; a stemmer value searches a copy of
-that build whose keyword index alone is rewritten (`WORK/<collection>-stemmer-<value>`, kept).
+value, that value alone changed. Every setting but three changes only how a query is read,
+scored or fused, so one build serves every value and each query is embedded once; a stemmer,
+stop-list or title-boost value searches a copy of that build whose keyword index alone is
+rewritten (`WORK/<collection>-<setting>-<value>`, kept; the vectors are the build's). The
+keyword leg is run too where the setting changes it (not for fusion, feedback and coverage,
+which only the hybrid uses).
 
 Reported per collection, for each value against each reference value (`--against`): the
 hybrid nDCG@10 of both, the difference, the queries won, lost and tied, and the p-value of a
@@ -30,12 +42,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import shutil
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,8 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 from devsets import DEV_COLLECTIONS, load_collection, read_collection_articles, write_keyword_only  # noqa: E402
+from keyword_diagnosis import LUCENE_STOP_WORDS  # noqa: E402
 from whoosh import scoring  # noqa: E402
-from whoosh.analysis import StemmingAnalyzer  # noqa: E402
+from whoosh.analysis import STOP_WORDS, StemmingAnalyzer  # noqa: E402
 from whoosh.lang import stemmer_for_language, stopwords_for_language  # noqa: E402
 from whoosh.lang.porter import stem  # noqa: E402
 
@@ -56,6 +70,7 @@ from index.pipeline.builder import build  # noqa: E402
 from index.storage.keyword import QUERY_TERM_WEIGHTINGS, query_term_weighting  # noqa: E402
 from search.engine import Engine, RankingConfig  # noqa: E402
 from search.evaluation import Comparison, Run, compare_runs, run_queries, score_run  # noqa: E402
+from search.feedback import Feedback  # noqa: E402
 
 IDFS = {
     "lucene": keyword_module.keyword_weighting,
@@ -83,16 +98,24 @@ STEMMERS = {
     "snowball": lambda: stemmer_for_language("en"),
     "porter": lambda: stem,  # whoosh's default (Accord's before format 3)
 }
+STOP_LISTS = {
+    "127": lambda: stopwords_for_language("en"),  # whoosh.lang's English list (the default)
+    "whoosh33": lambda: STOP_WORDS,  # whoosh's default analyzer's (Accord's before format 3)
+    "lucene33": lambda: LUCENE_STOP_WORDS,  # Lucene's EnglishAnalyzer set, as bm25s ships it
+    "none": lambda: frozenset(),
+}
 
 
 @contextlib.contextmanager
-def stemmer(value: str) -> Iterator[None]:
-    """Keyword indexes written and queries parsed inside stem with another stemmer (`STEMMERS`),
-    the stop list unchanged; swapped here for this run only, like `idf`."""
-    if value not in STEMMERS:
-        raise SystemExit(f"--values {value}: the stemmer is one of {', '.join(STEMMERS)}")
+def analyzer(stemmer_name: str = "snowball", stop_list: str = "127") -> Iterator[None]:
+    """Keyword indexes written and queries parsed inside stem with another stemmer (`STEMMERS`)
+    and drop another stop list (`STOP_LISTS`); swapped here for this run only, like `idf`."""
+    if stemmer_name not in STEMMERS:
+        raise SystemExit(f"--values {stemmer_name}: the stemmer is one of {', '.join(STEMMERS)}")
+    if stop_list not in STOP_LISTS:
+        raise SystemExit(f"--values {stop_list}: the stop list is one of {', '.join(STOP_LISTS)}")
     original = keyword_module.keyword_analyzer
-    keyword_module.keyword_analyzer = lambda: StemmingAnalyzer(stemfn=STEMMERS[value](), stoplist=stopwords_for_language("en"))
+    keyword_module.keyword_analyzer = lambda: StemmingAnalyzer(stemfn=STEMMERS[stemmer_name](), stoplist=STOP_LISTS[stop_list]())
     query_module._parser.cache_clear()  # the parser keeps the analyzer it was made with
     try:
         yield
@@ -101,36 +124,153 @@ def stemmer(value: str) -> Iterator[None]:
         query_module._parser.cache_clear()
 
 
-def stemmed_copy(index_dir: Path, docs: Path, value: str) -> Path:
-    """A copy of the built index at `index_dir` whose keyword index is rewritten under
-    `stemmer(value)` from the same articles, in the same order, with the same title boost (the
-    vectors and articles are copied as they are: no embedding). Made once, then reused."""
-    copy = index_dir.with_name(f"{index_dir.name}-stemmer-{value}")
+def stemmer(value: str) -> contextlib.AbstractContextManager:
+    """`analyzer` with another stemmer, the 127 stop words unchanged."""
+    return analyzer(stemmer_name=value)
+
+
+def stop_list(value: str) -> contextlib.AbstractContextManager:
+    """`analyzer` with another stop list, the Snowball stemmer unchanged."""
+    return analyzer(stop_list=value)
+
+
+def title_boost(value: str) -> float:
+    """A title boost (`BuildSettings.title_boost`: how many times a real title is written in
+    front of the body, rounded)."""
+    try:
+        boost = float(value)
+    except ValueError:
+        boost = -1.0
+    if not 0.0 <= boost <= 10.0:
+        raise SystemExit(f"--values {value}: a title boost is a number from 0 to 10")
+    return boost
+
+
+def boosted_titles(value: str) -> contextlib.AbstractContextManager:
+    """Nothing to apply at search time (the copy of the index holds the boost); checks `value`."""
+    title_boost(value)
+    return contextlib.nullcontext()
+
+
+def keyword_copy(setting: str, index_dir: Path, docs: Path, value: str) -> Path:
+    """A copy of the built index at `index_dir` whose keyword index is rewritten from the same
+    articles, in the same order, by the keyword store's own writer, with `setting`'s `value`
+    applied (a stemmer or stop list in force while it writes, or another title boost); the
+    vectors and articles are copied as they are: no embedding. Made once, then reused while the
+    build's manifest is the one it was copied from (a rebuilt index gets a new copy)."""
+    copy = index_dir.with_name(f"{index_dir.name}-{setting}-{value}")
+    built = (index_dir / "manifest.json").read_text()
     if copy.exists():
-        return copy
-    manifest = json.loads((index_dir / "manifest.json").read_text())
+        if (copy / "manifest.json").read_text() == built:
+            return copy
+        shutil.rmtree(copy)
+    manifest = json.loads(built)
+    boost = manifest["settings"]["title_boost"]
+    context: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if setting == "title-boost":
+        boost = title_boost(value)
+    else:
+        context = SETTINGS[setting].context(value)
     partial = copy.with_name(copy.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(index_dir, partial, ignore=shutil.ignore_patterns("cache", "locks", ".lock"))
     keyword_dir = partial / manifest["generation"] / "keyword"
     shutil.rmtree(keyword_dir)
-    with stemmer(value):
-        write_keyword_only(keyword_dir, read_collection_articles(docs), manifest["settings"]["title_boost"])
+    with context:
+        write_keyword_only(keyword_dir, read_collection_articles(docs), boost)
     partial.rename(copy)
     return copy
 
 
-# setting name -> (what it changes, a context that applies a value to the engines opened and the
-# searches run inside it, and for a setting of the index itself, what makes a copy of the built
-# index with the value: (index folder, docs, value) -> its folder; None when the index is the
-# same for every value).
-SETTINGS: dict[str, tuple[str, Callable[[str], contextlib.AbstractContextManager], Callable[[Path, Path, str], Path] | None]] = {
-    "query-terms": (f"the weight of a query word typed c times: {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<value>",
-                    query_term_weighting, None),
-    "idf": (f"the keyword leg's idf: {', '.join(IDFS)}", idf, None),
-    "stemmer": (f"the keyword leg's stemmer, 127 stop words: {', '.join(STEMMERS)}", stemmer, stemmed_copy),
+def stemmed_copy(index_dir: Path, docs: Path, value: str) -> Path:
+    """`keyword_copy` for a stemmer (`WORK/<collection>-stemmer-<value>`)."""
+    return keyword_copy("stemmer", index_dir, docs, value)
+
+
+def _number(value: str, text: str, low: float, high: float, what: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:
+        raise SystemExit(f"--values {value}: {what}")
+    return number
+
+
+def fusion(value: str) -> RankingConfig:
+    """`convex=W` (min-max convex fusion, keyword weight W) or `rrf=K` (reciprocal rank fusion;
+    the coverage lift applies to convex fusion only, as in the engine)."""
+    method, _, number = value.partition("=")
+    if method == "convex":
+        return replace(RankingConfig(), fusion="convex", weight=_number(value, number, 0.0, 1.0, "convex=W takes a weight from 0 to 1"))
+    if method == "rrf":
+        return replace(RankingConfig(), fusion="rrf", rrf_k=int(_number(value, number, 0, 10_000, "rrf=K takes a whole k >= 0")))
+    raise SystemExit(f"--values {value}: the fusion is convex=<keyword weight> or rrf=<k>")
+
+
+def bm25(value: str) -> RankingConfig:
+    """`K1/B`: BM25F's term-frequency saturation and length normalisation."""
+    k1, _, b = value.partition("/")
+    return replace(RankingConfig(), bm25_k1=_number(value, k1, 0.0, 100.0, "bm25 takes K1/B, say 2.0/0.75"),
+                   bm25_b=_number(value, b, 0.0, 1.0, "bm25 takes K1/B with B from 0 to 1"))
+
+
+def feedback(value: str) -> RankingConfig:
+    """`off`, or `DOCS/TERMS/WEIGHT` (search.feedback.Feedback)."""
+    if value == "off":
+        return replace(RankingConfig(), feedback=None)
+    parts = value.split("/")
+    if len(parts) != 3:
+        raise SystemExit(f"--values {value}: feedback is off or DOCS/TERMS/WEIGHT, say 5/10/0.2")
+    try:
+        settings = Feedback(docs=int(parts[0]), terms=int(parts[1]), weight=float(parts[2]))
+    except (ValueError, InvalidArgument) as err:
+        raise SystemExit(f"--values {value}: {err}") from None
+    return replace(RankingConfig(), feedback=settings)
+
+
+def coverage(value: str) -> RankingConfig:
+    """The coverage lift's weight (`RankingConfig.coverage_boost`; 0: off)."""
+    return replace(RankingConfig(), coverage_boost=_number(value, value, 0.0, 10.0, "coverage takes a weight from 0 to 10"))
+
+
+def _unchanged(value: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _defaults(value: str) -> RankingConfig:
+    return RankingConfig()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting the protocol can run: what it changes, how a value is applied (a context the
+    engines are opened and the searches run inside; the ranking the engines are opened with),
+    whether a value needs its own copy of the index, and which modes it changes."""
+
+    what: str
+    context: Callable[[str], contextlib.AbstractContextManager] = _unchanged
+    ranking: Callable[[str], RankingConfig] = _defaults
+    copies_index: bool = False
+    modes: tuple[str, ...] = ("hybrid", "keyword")
+
+
+SETTINGS: dict[str, Setting] = {
+    "query-terms": Setting(f"the weight of a query word typed c times: {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<value>",
+                           context=query_term_weighting),
+    "idf": Setting(f"the keyword leg's idf: {', '.join(IDFS)}", context=idf),
+    "stemmer": Setting(f"the keyword leg's stemmer, 127 stop words: {', '.join(STEMMERS)}", context=stemmer, copies_index=True),
+    "stop-list": Setting(f"the keyword leg's stop list, Snowball stemmer: {', '.join(STOP_LISTS)}", context=stop_list, copies_index=True),
+    "title-boost": Setting("how many times a real title is written in front of the body (BuildSettings.title_boost)",
+                           context=boosted_titles, copies_index=True),
+    "bm25": Setting("BM25F k1/b (RankingConfig.bm25_k1, bm25_b), say 2.0/0.75", ranking=bm25),
+    "fusion": Setting("the hybrid's fusion: convex=<keyword weight> or rrf=<k> (RankingConfig.fusion, weight, rrf_k)",
+                      ranking=fusion, modes=("hybrid",)),
+    "feedback": Setting("keyword pseudo-relevance feedback in the hybrid: off or DOCS/TERMS/WEIGHT (RankingConfig.feedback)",
+                        ranking=feedback, modes=("hybrid",)),
+    "coverage": Setting("the coverage lift's weight after fusion, 0: off (RankingConfig.coverage_boost)",
+                        ranking=coverage, modes=("hybrid",)),
 }
-MODES = ("hybrid", "keyword")
 METRIC = "nDCG@10"
 
 
@@ -163,17 +303,17 @@ def collection_runs(
     """Each value's mean nDCG@10 and run per mode on the collection in `folder`, and its qrels."""
     collection = load_collection(folder)
     build([collection.docs], index_dir, model=model)
-    _what, apply, prepare = SETTINGS[setting]
+    chosen = SETTINGS[setting]
     with Engine.open(index_dir) as engine:
         encoder = QueryVectors(engine.encoder)
     means: dict[str, dict[str, float]] = {}
     runs: dict[str, dict[str, Run]] = {}
     for value in values:
-        searched = prepare(index_dir, collection.docs, value) if prepare else index_dir
+        searched = keyword_copy(setting, index_dir, collection.docs, value) if chosen.copies_index else index_dir
         # The engine is opened inside the value's context: the keyword store reads its weighting
         # when it opens.
-        with apply(value), Engine.open(searched, encoder=encoder, ranking=RankingConfig()) as engine:
-            runs[value] = {mode: run_queries(engine, collection.queries, mode)[0] for mode in MODES}
+        with chosen.context(value), Engine.open(searched, encoder=encoder, ranking=chosen.ranking(value)) as engine:
+            runs[value] = {mode: run_queries(engine, collection.queries, mode)[0] for mode in chosen.modes}
         means[value] = {mode: score_run(collection.qrels, run)[METRIC] for mode, run in runs[value].items()}
     return means, runs, collection.qrels
 
@@ -205,10 +345,12 @@ def report(
 ) -> str:
     """The markdown tables: means per value, each value against each reference, and the
     leave-one-collection-out check against the first reference."""
-    lines = [f"Setting `{setting}` ({SETTINGS[setting][0]}); {METRIC}, hybrid (keyword leg in brackets).", ""]
+    keyword = "keyword" in SETTINGS[setting].modes
+    lines = [f"Setting `{setting}` ({SETTINGS[setting].what}); {METRIC}, hybrid"
+             + (" (keyword leg in brackets)." if keyword else "."), ""]
     lines += ["| value | " + " | ".join(names) + " | mean |", "|---|" + "---:|" * (len(names) + 1)]
     for value in values:
-        cells = [f"{means[n][value]['hybrid']:.4f} ({means[n][value]['keyword']:.4f})" for n in names]
+        cells = [f"{means[n][value]['hybrid']:.4f}" + (f" ({means[n][value]['keyword']:.4f})" if keyword else "") for n in names]
         lines.append(f"| {value} | " + " | ".join(cells) + f" | {statistics.mean(means[n][value]['hybrid'] for n in names):.4f} |")
     for reference in against:
         lines += ["", f"Against `{reference}` (hybrid; wins/losses/ties over the judged queries; p: paired randomisation test):", ""]
@@ -251,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("data", type=Path, help="folder holding the dev collections (time, cisi, cran)")
     parser.add_argument("--indexes", type=Path, required=True, help="folder of one index per collection, built when missing")
     parser.add_argument("--collections", nargs="+", default=list(DEV_COLLECTIONS), help="collection folders under DATA")
-    parser.add_argument("--setting", choices=sorted(SETTINGS), default="query-terms")
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="query-terms",
+                        help="; ".join(f"{name}: {setting.what}" for name, setting in SETTINGS.items()))
     parser.add_argument("--values", nargs="+", required=True, help="the setting's values to run (the references among them)")
     parser.add_argument("--against", nargs="+", required=True, help="reference values (the first: the current default)")
     parser.add_argument("--model", help="embedding model of a new index (default: the index's own, else MiniLM)")
@@ -262,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--against {missing[0]}: also list it in --values")
     for value in args.values:  # a misspelt value fails here, not after minutes of building
         try:
-            with SETTINGS[args.setting][1](value):
+            setting = SETTINGS[args.setting]
+            setting.ranking(value)
+            with setting.context(value):
                 pass
         except (InvalidArgument, SystemExit) as err:
             parser.error(str(err))

@@ -99,3 +99,88 @@ def test_the_idf_setting_changes_the_scores_of_a_store_opened_inside_it(tmp_path
         whoosh = scores()
     assert set(whoosh) == set(lucene) and all(whoosh[d] > lucene[d] for d in lucene)  # whoosh's idf >= 1
     assert scores() == lucene
+
+
+def test_ranking_settings_run_through_the_engines_options(data, tmp_path, capsys):
+    out = tmp_path / "fusion.json"
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--setting", "fusion",
+                    "--values", "convex=0.3", "convex=1", "rrf=60", "--against", "convex=0.3", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "Leave one collection out (against `convex=0.3`)" in printed
+    payload = json.loads(out.read_text())
+    # Fusion changes only the hybrid: the keyword leg is not run again for it.
+    assert set(payload["means"]["time"]["rrf=60"]) == {"hybrid"}
+    # At keyword weight 1 the hybrid is the keyword leg's order (its scores, lifted by coverage),
+    # which is not the semantic-weighted default's on every collection.
+    means = payload["means"]
+    assert any(means[n]["convex=1"]["hybrid"] != means[n]["convex=0.3"]["hybrid"] for n in means)
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("fusion", "convex=2", "convex=W takes a weight from 0 to 1"),
+    ("fusion", "borda", "the fusion is convex"),
+    ("bm25", "2.0", "bm25 takes K1/B"),
+    ("feedback", "5/10", "feedback is off or DOCS/TERMS/WEIGHT"),
+    ("feedback", "0/10/0.2", "feedback needs docs >= 1"),
+    ("coverage", "-1", "coverage takes a weight"),
+    ("title-boost", "two", "a title boost is a number"),
+    ("stop-list", "french", "the stop list is one of"),
+])
+def test_a_bad_value_of_each_setting_fails_before_any_build(data, tmp_path, capsys, setting, value, message):
+    with pytest.raises(SystemExit):
+        tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--setting", setting, "--values", value,
+                        "--against", value])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "ix").exists()
+
+
+def test_the_ranking_values_set_the_engines_fields():
+    assert tune_loco.feedback("off").feedback is None
+    assert tune_loco.feedback("3/20/0.1").feedback == tune_loco.Feedback(docs=3, terms=20, weight=0.1)
+    assert (tune_loco.bm25("1.2/0.5").bm25_k1, tune_loco.bm25("1.2/0.5").bm25_b) == (1.2, 0.5)
+    assert (tune_loco.fusion("rrf=10").fusion, tune_loco.fusion("rrf=10").rrf_k) == ("rrf", 10)
+    assert tune_loco.coverage("0").coverage_boost == 0.0
+
+
+def test_index_settings_search_a_copy_with_only_its_keyword_index_rewritten(data, tmp_path):
+    from index.pipeline.builder import build
+    from index.storage.keyword import WhooshKeywordStore
+    from search.query import parse_query
+
+    built = tmp_path / "ix" / "time"
+    build([data / "time" / "docs.jsonl"], built, model=MODEL)
+    manifest = json.loads((built / "manifest.json").read_text())
+
+    def found(folder: Path, text: str) -> set[str]:
+        store = WhooshKeywordStore(folder / manifest["generation"] / "keyword", 2.0, 0.75)
+        try:
+            return {doc for doc, _score in store.search(parse_query(text).keyword, 10)}
+        finally:
+            store.close()
+
+    # "on" is in the 127 stop words: the build's index and its queries drop it.
+    assert found(built, "on") == set()
+    copy = tune_loco.keyword_copy("stop-list", built, data / "time" / "docs.jsonl", "none")
+    assert copy.name == "time-stop-list-none"
+    with tune_loco.stop_list("none"):
+        assert found(copy, "on") == {d for d, t in DOCS.items() if " on " in t}
+    assert found(built, "on") == set()  # the build itself is untouched
+    assert (copy / manifest["generation"] / "vectors.faiss").read_bytes() == (
+        built / manifest["generation"] / "vectors.faiss").read_bytes()
+
+
+def test_a_copy_is_made_again_when_the_build_changed(data, tmp_path):
+    from index.pipeline.builder import build
+    from index.storage.manifest import BuildSettings
+
+    built = tmp_path / "ix" / "cran"
+    docs = data / "cran" / "docs.jsonl"
+    build([docs], built, model=MODEL)
+    first = tune_loco.keyword_copy("title-boost", built, docs, "1")
+    stale = first / "stale-marker"
+    stale.write_text("from the first build")
+    assert tune_loco.keyword_copy("title-boost", built, docs, "1") == first and stale.exists()  # reused
+    build([docs], built, model=MODEL, settings=BuildSettings(title_boost=3.0))  # a new generation
+    again = tune_loco.keyword_copy("title-boost", built, docs, "1")
+    assert again == first and not stale.exists()
+    assert (again / "manifest.json").read_text() == (built / "manifest.json").read_text()
