@@ -319,6 +319,33 @@ def test_transfers(text, expected):
     assert [(t.supplier, t.recipient, t.system) for t in facts_of(text).transfers] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a seller named as an official: his role's country, or the capital the story was filed from
+        ("WASHINGTON, March 15 - President Reagan admitted he was wrong to sell arms to Iran.",
+         [("United States", "Iran", None)]),
+        ("LONDON - Soviet leader Mikhail Gorbachev agreed to sell MiG-29 fighters to India.",
+         [("Russia", "India", "MiG-29")]),
+        ("President Reagan admitted he was wrong to sell arms to Iran.", []),
+        ("WASHINGTON, March 4 - The Senate met. Later Fred Axelgard was wrong to sell arms to Iran.", []),
+        # "It" carries the previous sentence's subject
+        ("Moscow is officially neutral in the war. It is a major arms supplier to Iraq.", [("Russia", "Iraq", None)]),
+        ("Diplomats met in Geneva. It is a major arms supplier to Iraq.", []),
+        # a ship carries, it does not supply; a place is not the supplier
+        ("A Kuwaiti ship which sailed to Bahrain with U.S. arms for Bahrain was hit.", []),
+        ("Soviet cargo ships bound for Kuwait unload arms for road delivery to Iraq.", [("Russia", "Iraq", None)]),
+        ("Britain will ship Rapier missiles to Oman.", [("United Kingdom", "Oman", "Rapier")]),
+        # a sale that is the topic of a report, or a denied report, is not stated
+        ("Foulkes said the U.S. Tower Commission report on the sale of arms to Iran showed errors.", []),
+        ("Reagan will be questioned about the secret sale of arms to Iran.", []),
+        ("The White House denied a report that the United States was continuing to ship arms to Iran.", []),
+    ],
+)
+def test_transfer_sellers_named_by_people_pronouns_and_carriers(text, expected):
+    assert [(t.supplier, t.recipient, t.system) for t in facts_of(text).transfers] == expected
+
+
 def test_sentences_do_not_break_at_abbreviations():
     text = "Shipments of U.S. arms to Iran began. Gen. Smith left.\n\nTHE U.S . NAVY SAILED . IT RETURNED ."
     assert [text[s:e].strip() for s, e in sentences(text)] == [

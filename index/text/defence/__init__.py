@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from index.text.countries import normalise_country
+from index.text.countries import extract_countries, find_dateline, normalise_country
 from index.text.defence.gazetteer import MILITARY_CUES, Entry, GazetteerError, Hit, load_gazetteer
 from index.text.defence.kinds import KINDS, classify
 from index.text.defence.people import find_people
@@ -56,7 +56,7 @@ def extract(article_title: str, body: str, countries: Sequence[str] = ()) -> Def
     organisations = _add_implied(organisations, people, home)
     system_spans = [(s.start, s.end, system.name) for system in systems for s in system.mentions]
     org_countries = [(s.start, s.end, o.country) for o in organisations if o.country for s in o.mentions]
-    found = find_transfers(text, system_spans, org_countries)
+    found = find_transfers(text, system_spans, org_countries, _person_countries(people, text))
     transfers = tuple(
         Transfer(t.supplier, t.recipient, t.system, Span(t.start, t.end, text[t.start : t.end].strip())) for t in found
     )
@@ -64,6 +64,29 @@ def extract(article_title: str, body: str, countries: Sequence[str] = ()) -> Def
     cues = len(MILITARY_CUES.findall(text)) + len(hits)
     kinds, _ = classify(article_title, body, cues, sum(t.sale for t in found))
     return DefenceFacts(systems, organisations, people, kinds, transfers)
+
+
+# Titles of officials who act for their state: "President Reagan ... decided to sell arms to Iran".
+_STATE_TITLE = re.compile(r"\b(?:president|prime minister|premier|king|emir|shah|sultan|chancellor|minister|secretary)\b", re.I)
+
+
+def _person_countries(people: Sequence[Person], text: str) -> list[tuple[int, int, str]]:
+    """(start, end, country) of the mentions of people who act for a country: their role names it
+    ("Soviet leader"), or their role is a state office and the story was filed from a capital
+    ("WASHINGTON - President Reagan"), where an untitled president is that country's."""
+    dateline = find_dateline(text)
+    capital = None
+    if dateline is not None and not extract_countries(dateline.place, capitals=False):
+        capital = dateline.country if extract_countries(dateline.place) == [dateline.country] else None
+    found: list[tuple[int, int, str]] = []
+    for person in people:
+        if not person.role:
+            continue
+        named = extract_countries(person.role, capitals=False)
+        country = named[0] if len(named) == 1 else (capital if not named and _STATE_TITLE.search(person.role) else None)
+        if country:
+            found.extend((m.start, m.end, country) for m in person.mentions)
+    return found
 
 
 def resolve_system(name: str) -> str | None:

@@ -259,6 +259,7 @@ function showTimeline(timeline, state) {
   const other = byYear ? "month" : "year";
   $("chart-by").replaceChildren(link(`per ${other}`, { ...state, by: other }));
   $("chart-by").firstChild.id = "chart-toggle";
+  showKinds(timeline, state, byYear);
   chart = new Chart($("chart"), {
     type: "bar",
     data: {
@@ -291,6 +292,41 @@ function showViewRule(timeline, state) {
   const top = state.top || "100";
   if (![...$("top").options].some((option) => option.value === top)) $("top").append(el("option", { value: top, text: top }));
   $("top").value = top;
+}
+
+// The timeline split by kind of cooperation; an index built before the defence facts were
+// stored refuses the split, and then the plain timeline is drawn without the kinds.
+function timelineByKind(viewParams) {
+  const split = new URLSearchParams(viewParams);
+  split.set("split", "kind");
+  return getJson("/api/timeline?" + split).catch(() => getJson("/api/timeline?" + viewParams));
+}
+
+// Under the chart, the matches per kind of cooperation (an article may report several, so the
+// rows may add up to more than the matches), each with a bar of its share of the matches and
+// its counts per period in a tooltip; a kind's name adds it as a filter.
+function showKinds(timeline, state, byYear) {
+  const table = $("kind-table");
+  const rows = timeline.kinds || [];
+  table.hidden = !rows.length;
+  if (!rows.length) { table.replaceChildren(); return; }
+  const base = refine(state, { view: state.view });
+  const kinds = Array.isArray(base.kind) ? base.kind : (base.kind ? [base.kind] : []);
+  const labels = timeline.periods.map((p) => p.label);
+  table.replaceChildren(el("caption", { class: "meta", text: "Matches per kind of cooperation" }), ...rows.map((row) => {
+    const perPeriod = byYear ? perYear(labels.map((label, i) => [label, row.counts[i]])) : labels.map((label, i) => [label, row.counts[i]]);
+    const title = perPeriod.filter(([, n]) => n).map(([label, n]) => `${label}: ${n}`).join(", ") +
+      (row.undated ? `${perPeriod.some(([, n]) => n) ? ", " : ""}undated: ${row.undated}` : "");
+    const name = row.kind === "none" || kinds.includes(row.kind)
+      ? el("span", { text: row.kind }) : link(row.kind, { ...base, kind: [...kinds, row.kind] });
+    // Set through the style object: the page's CSP refuses style attributes.
+    const bar = el("span", { class: "share-bar" });
+    bar.style.width = `${Math.round((100 * row.total) / Math.max(timeline.total, 1))}%`;
+    return el("tr", { "data-kind": row.kind, title },
+      el("th", { scope: "row" }, name),
+      el("td", { class: "count", text: String(row.total) }),
+      el("td", { class: "share" }, bar));
+  }));
 }
 
 function perYear(months) {
@@ -508,7 +544,7 @@ async function renderSearch(state, ticket) {
     ? settle(getJson("/api/alerts?" + new URLSearchParams({ name: state.watch })).then((a) => a.alerts[0]))
     : Promise.resolve(null);
   const [result, timeline, pairs, watchlist, watched] = await Promise.all([
-    getJson("/api/search?" + params), settle(getJson("/api/timeline?" + viewParams)),
+    getJson("/api/search?" + params), settle(timelineByKind(viewParams)),
     pairsWanted ? settle(getJson("/api/pairs?" + viewParams)) : Promise.resolve(null),
     settle(getJson("/api/watchlist")), alert,
   ]);
