@@ -144,15 +144,21 @@ def test_an_unwritable_cache_falls_back_to_torch(tmp_path, caplog):
     assert "using sentence-transformers" in caplog.text
 
 
-def test_an_encoder_tuned_for_queries_lets_its_threads_sleep(toy_model):
+def test_a_build_runs_batches_side_by_side_and_a_query_splits_its_operators(toy_model):
+    # Builds: one thread per batch, several batches at once, no thread spin-waiting on another
+    # (spinning burnt 40% of the embedding's CPU on shared cores). Queries: one batch, its
+    # operators split over the threads, which sleep between runs too.
     path, _ = toy_model
-    bulk, queries = OnnxEncoder(path), OnnxEncoder(path)
+    bulk, queries = OnnxEncoder(path, threads=2, batch_size=2), OnnxEncoder(path, threads=2, batch_size=2)
     queries.prefer_latency()
     spinning = "session.intra_op.allow_spinning"
-    assert queries._session.get_session_options().get_session_config_entry(spinning) == "0"
-    with pytest.raises(RuntimeError):  # not set: ONNX Runtime's default, spinning
-        bulk._session.get_session_options().get_session_config_entry(spinning)
-    assert np.allclose(bulk.encode(["arms deal"]), queries.encode(["arms deal"]))
+    for encoder in (bulk, queries):
+        assert encoder._session.get_session_options().get_session_config_entry(spinning) == "0"
+    assert (bulk.workers, bulk._session.get_session_options().intra_op_num_threads) == (2, 1)
+    assert (queries.workers, queries._session.get_session_options().intra_op_num_threads) == (1, 2)
+    texts = [f"arms deal number {i} " * (i % 5 + 1) for i in range(9)]
+    assert np.allclose(bulk.encode(texts), queries.encode(texts), atol=1e-6)
+    assert np.allclose(bulk.encode(texts[3:4]), queries.encode(texts)[3:4], atol=1e-6)
 
 
 def test_the_engine_asks_its_encoder_for_query_latency(built_index):

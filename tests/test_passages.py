@@ -106,6 +106,36 @@ def test_overlap_repeats_the_last_sentence():
     assert [p.text for p in passages] == ["Talks went on. Nobody left early.", "Nobody left early. The deal was signed."]
 
 
+def test_a_long_last_sentence_is_not_carried_over_when_the_overlap_is_capped():
+    text = "Talks went on. Nobody at all left the hall early that night. The deal was signed. Both agreed."
+    uncapped = split_passages(text, words, max_tokens=14, overlap_sentences=1)
+    capped = split_passages(text, words, max_tokens=14, overlap_sentences=1, overlap_tokens=4)
+    # Uncapped, the 9-word sentence is embedded twice (the second time beside the next one).
+    assert [p.text for p in uncapped] == [
+        "Talks went on. Nobody at all left the hall early that night.",
+        "Nobody at all left the hall early that night. The deal was signed.",
+        "The deal was signed. Both agreed.",
+    ]
+    # Capped at 4 words: the long sentence is not carried, the 4-word one still is.
+    assert [p.text for p in capped] == [
+        "Talks went on. Nobody at all left the hall early that night.",
+        "The deal was signed. Both agreed.",
+    ]
+
+
+def test_a_capped_overlap_carries_as_many_sentences_as_fit():
+    text = "One two. Three four. Five six seven eight nine. Ten."
+    passages = split_passages(text, words, max_tokens=9, overlap_sentences=2, overlap_tokens=4)
+    assert [p.text for p in passages] == ["One two. Three four. Five six seven eight nine.", "Ten."]
+    text = "One two. Three four. Five six. Seven eight nine ten."
+    passages = split_passages(text, words, max_tokens=8, overlap_sentences=2, overlap_tokens=4)
+    assert [p.text for p in passages] == ["One two. Three four. Five six.", "Three four. Five six. Seven eight nine ten."]
+    passages = split_passages(text, words, max_tokens=8, overlap_sentences=2, overlap_tokens=3)
+    assert [p.text for p in passages] == ["One two. Three four. Five six.", "Five six. Seven eight nine ten."]
+    with pytest.raises(ValueError, match="overlap_tokens must not be negative"):
+        split_passages(text, words, max_tokens=4, overlap_tokens=-1)
+
+
 def test_sentence_longer_than_budget_is_cut_between_words():
     text = "one two three four five six seven."
     passages = split_passages(text, words, max_tokens=3)
@@ -127,10 +157,13 @@ def test_budget_must_be_positive():
     st.integers(min_value=1, max_value=12),
     st.integers(min_value=0, max_value=2),
     st.sampled_from(SPLITTERS),
+    st.integers(min_value=0, max_value=6),
 )
-def test_no_word_is_lost_and_budgets_hold(parts, budget, overlap, splitter):
+def test_no_word_is_lost_and_budgets_hold(parts, budget, overlap, splitter, overlap_tokens):
     text = " ".join(parts)
-    passages = split_passages(text, words, max_tokens=budget, overlap_sentences=overlap, splitter=splitter)
+    passages = split_passages(
+        text, words, max_tokens=budget, overlap_sentences=overlap, splitter=splitter, overlap_tokens=overlap_tokens
+    )
     assert all(text[p.start : p.end] == p.text for p in passages)
     covered = " ".join(p.text for p in passages).split()
     for word in text.split():

@@ -76,6 +76,11 @@ class MiniLMOnnxFirst(EncoderBase):
         """Choose (and if need be export) the backend now, e.g. while an index is built."""
         _ = self.backend  # the cached property does the choosing
 
+    @property
+    def embed_batch_size(self) -> int:
+        """The backend's: ONNX Runtime's sorts more texts at a time by their length."""
+        return self.backend.embed_batch_size
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._torch.count_tokens(texts)  # the tokenizer alone, no model is loaded
 

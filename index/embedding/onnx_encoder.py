@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -21,9 +22,29 @@ import numpy as np
 from index.embedding.base import EncoderBase
 from index.embedding.model_files import MAX_SEQ_LENGTH, MINILM_NAME, THREADS_ENV, packaged_model_dir
 
+# Texts a builder hands `encode` at once. Sorted by their token counts, 256 news passages pad
+# to 5% more tokens than they hold; sorted 64 at a time (the cache's batch) they padded to 15-18%
+# more, with the same vectors (docs/benchmarks.md, index throughput).
+EMBED_CALL = 256
+# Texts per model run. Small batches of texts of one length cost less CPU per passage than large
+# ones on this project's CPUs (measured on BBC passages, calls of 256: batches of 8 took 25% less
+# CPU than 32 with the int8 model, 17% less with fp32; 4 was no better than 8): less padding,
+# and each batch's activations stay in the cache.
+BATCH = 8
+
 
 class OnnxEncoder(EncoderBase):
     """A sentence-transformers model run by ONNX Runtime: tokenize, run, pool, normalise.
+
+    Threads: a build's batches run side by side, one per thread (`threads`, else
+    ACCORD_ONNX_THREADS, else one per core), each operator of a batch on one thread; after
+    `prefer_latency` (or with `side_by_side=False`) batches run one after another, each operator
+    split over the threads (ONNX Runtime's own way), which is what one short query needs.
+    Side by side, no thread waits on another between operators: 13-17% less CPU per passage
+    than splitting them (docs/benchmarks.md, index throughput). `spin=True` lets ONNX
+    Runtime's threads spin-wait between operators, its own default; by default they sleep. With
+    `side_by_side=False, spin=True` the encoder runs as Accord's builds did before index
+    throughput was measured (benchmarks/bench_throughput.py compares the two).
 
     Reproduces sentence-transformers' encode: the model's own tokenizer truncating at
     `max_seq_length` tokens (special tokens included) and padding each batch to its longest
@@ -41,11 +62,13 @@ class OnnxEncoder(EncoderBase):
         name: str = MINILM_NAME,
         model_dir: Path | None = None,
         *,
-        batch_size: int = 32,
+        batch_size: int = BATCH,
         threads: int | None = None,
         pooling: str = "mean",
         sort_by_length: bool = True,
         max_seq_length: int = MAX_SEQ_LENGTH,
+        spin: bool = False,
+        side_by_side: bool = True,
     ) -> None:
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
@@ -57,14 +80,20 @@ class OnnxEncoder(EncoderBase):
         self.pooling = pooling
         self.sort_by_length = sort_by_length
         self.max_seq_length = max_seq_length
-        self.spin_wait = True
+        self.spin = spin
+        self.side_by_side = side_by_side
 
     def prefer_latency(self) -> None:
-        """Tune for one short query at a time (the Engine asks for it): ONNX Runtime's threads
-        sleep between runs instead of spin-waiting on the cores that the keyword leg and faiss
-        need next. Measured at 20k articles, hybrid p50 27 -> 22 ms; bulk embedding is ~4%
-        faster with spinning, so builds keep it. Has no effect once the session exists."""
-        self.spin_wait = False
+        """Tune for one short query at a time (the Engine asks for it): each operator is split
+        over the threads, as there is one batch to run. Has no effect once the session exists."""
+        self.side_by_side = False
+
+    @property
+    def workers(self) -> int:
+        """Batches run side by side in `encode` (1: one after another)."""
+        if not self.side_by_side:
+            return 1
+        return self.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
     @cached_property
     def _tokenizer(self):
@@ -72,9 +101,10 @@ class OnnxEncoder(EncoderBase):
 
         tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
         # tokenizer.json ships with truncation at 128 and fixed padding to 128; sentence-
-        # transformers truncates at max_seq_length and pads to the longest text of a batch.
+        # transformers truncates at max_seq_length and pads to the longest text of a batch,
+        # which `_encode_batch` does after the texts are sorted by their token counts.
         tokenizer.enable_truncation(self.max_seq_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()
         return tokenizer
 
     @cached_property
@@ -91,12 +121,19 @@ class OnnxEncoder(EncoderBase):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads  # 0: ONNX Runtime's default (physical cores)
+        # Side by side, each batch's operators run on the calling thread alone; otherwise on
+        # `threads` (0: ONNX Runtime's default, one per physical core).
+        options.intra_op_num_threads = 1 if self.side_by_side else self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        if not self.spin_wait:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ONNX Runtime's threads sleep between operators instead of spin-waiting (unless `spin`,
+        # its own default), for queries and builds alike. For a query the spinning took the
+        # cores that the keyword leg and faiss need next (hybrid p50 27 -> 22 ms at 20k
+        # articles). For a build it burnt CPU while waiting on the other thread: with the cores
+        # shared, 40% of the embedding's CPU time went to spinning (docs/benchmarks.md, index
+        # throughput), for a wall time no better than without it.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
         return ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
 
     @cached_property
@@ -109,28 +146,52 @@ class OnnxEncoder(EncoderBase):
             return []
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
+    @property
+    def embed_batch_size(self) -> int:
+        """EMBED_CALL texts: enough that sorting them by length leaves little padding."""
+        return EMBED_CALL
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for `texts`, shape (len(texts), dim), float32."""
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        encodings = self._tokenizer.encode_batch(texts)
         order = list(range(len(texts)))
-        if self.sort_by_length and len(texts) > self.batch_size:
-            # Character length is a good enough proxy for token length and costs nothing.
-            order.sort(key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._encode_batch([texts[i] for i in rows])
+        if self.sort_by_length:
+            # By the model's own token counts: a batch is padded to its longest text, and the
+            # padding is computed like any token.
+            order.sort(key=lambda i: len(encodings[i].ids))
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        workers = min(self.workers, len(batches))
+        run = lambda rows: self._encode_batch([encodings[i] for i in rows])  # noqa: E731
+        if workers > 1:
+            # ONNX Runtime lets go of the GIL while it runs, and a session may be run from
+            # several threads at once.
+            pool = ThreadPoolExecutor(workers)
+            try:
+                vectors = list(pool.map(run, batches))
+            finally:
+                # On Ctrl-C the batches not begun are dropped: only those running are waited for.
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            vectors = [run(rows) for rows in batches]
+        for rows, batch_vectors in zip(batches, vectors):
+            out[rows] = batch_vectors
         return out
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _encode_batch(self, encodings: list) -> np.ndarray:
+        """Vectors of one batch of tokenized texts, padded to the longest of them."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
-            feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+            feeds["token_type_ids"] = np.zeros_like(ids)  # one segment: every type id is 0
         hidden = self._session.run(None, feeds)[0]  # (batch, seq, dim)
         if self.pooling == "cls":
             pooled = hidden[:, 0, :]

@@ -74,7 +74,8 @@ def split_article(article: Article, encoder: Encoder, settings: BuildSettings) -
         title_tokens = encoder.count_tokens([article.title])[0] + 1
         budget = max(min(budget, encoder.max_tokens - title_tokens), 16)
     return split_passages(
-        article.body, encoder.count_tokens, budget, settings.overlap_sentences, settings.sentence_splitter
+        article.body, encoder.count_tokens, budget, settings.overlap_sentences, settings.sentence_splitter,
+        settings.overlap_tokens,
     )
 
 

@@ -18,6 +18,8 @@ FORMAT_VERSION = 3  # 3: Snowball, 127 stop words, Lucene idf, titles in the bod
 MANIFEST_NAME = "manifest.json"
 # The sentence splitter of indexes whose manifest predates `BuildSettings.sentence_splitter`.
 LEGACY_SPLITTER = "regex"
+# The overlap limit of indexes whose manifest predates `BuildSettings.overlap_tokens`: none.
+LEGACY_OVERLAP_TOKENS = 0
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class BuildSettings:
     # 64-token passages overlapping by one sentence scored best on TIME dev (docs/tuning.md).
     passage_tokens: int = 64
     overlap_sentences: int = 1
+    # Overlapping sentences only as many as hold at most this many tokens (0: no limit). A limit
+    # embeds a long sentence once, not twice (21: 29% fewer tokens per BBC article), but lost
+    # CISI 0.006-0.009 nDCG@10 at 21-40 (docs/tuning.md, T table), so it is opt-in.
+    overlap_tokens: int = 0
     # Real titles only (derived ones are never used). title_in_passages is unmeasured (TIME has
     # no titles; CISI and Cranfield were embedded with it on). title_boost: how many times a real
     # title counts in the keyword leg's body text (whole numbers; docs/tuning.md, keyword leg).
@@ -84,7 +90,8 @@ def manifest_from_dict(data: dict, where: str) -> Manifest:
             f"{where} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
             "rebuild it with 'accord index --rebuild'"
         )
-    data = dict(data, settings=BuildSettings(**{"sentence_splitter": LEGACY_SPLITTER, **data["settings"]}))
+    legacy = {"sentence_splitter": LEGACY_SPLITTER, "overlap_tokens": LEGACY_OVERLAP_TOKENS}
+    data = dict(data, settings=BuildSettings(**{**legacy, **data["settings"]}))
     return Manifest(**data)
 
 

@@ -93,15 +93,20 @@ def split_passages(
     max_tokens: int,
     overlap_sentences: int = 0,
     splitter: str = "regex",
+    overlap_tokens: int = 0,
 ) -> list[Passage]:
     """Pack whole sentences of `text` into passages of at most `max_tokens` tokens each.
 
-    `overlap_sentences` sentences at the end of one passage start the next, so a statement that
-    straddles a boundary is whole in at least one passage. Every character of every sentence
+    Up to `overlap_sentences` sentences at the end of one passage start the next, so a statement
+    that straddles a boundary is whole in at least one passage; with `overlap_tokens` > 0 only
+    as many as hold at most that many tokens together (none when the last sentence alone holds
+    more), so that a long sentence is not embedded twice. Every character of every sentence
     lands in some passage. `splitter` names how sentences are found (see `sentence_spans`).
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
+    if overlap_tokens < 0:
+        raise ValueError("overlap_tokens must not be negative")
     units = _units_within_budget(text, count_tokens, max_tokens, splitter)
     passages = []
     first = 0
@@ -115,8 +120,19 @@ def split_passages(
         passages.append(Passage(start, end, text[start:end]))
         if last + 1 >= len(units):
             break
-        first = max(first + 1, last + 1 - overlap_sentences)
+        first = max(first + 1, last + 1 - _carried(units, first, last, overlap_sentences, overlap_tokens))
     return passages
+
+
+def _carried(units: list[tuple[int, int, int]], first: int, last: int, sentences: int, tokens: int) -> int:
+    """How many of the sentences `first..last` (the last ones) the next passage starts with."""
+    if tokens <= 0:
+        return sentences
+    carried = held = 0
+    while carried < sentences and last - carried > first and held + units[last - carried][2] <= tokens:
+        held += units[last - carried][2]
+        carried += 1
+    return carried
 
 
 def _units_within_budget(
