@@ -171,9 +171,10 @@ def uncached_term(self, term, reader):
     return _Sparse(found[0], found[1] * term.boost if term.boost != 1.0 else found[1])
 
 
-def old_merge_policy(writer, segments):
+def old_merge_policy(writer, segments, written=()):
     """Before the size-tiered policy: everything merged once a commit would leave more than
-    four segments or a tenth of the documents are deleted, else nothing."""
+    four segments or a tenth of the documents are deleted, else nothing (and a build's last
+    commit was told nothing: `written` is ignored)."""
     from whoosh.writing import NO_MERGE, OPTIMIZE
 
     total = sum(seg.doc_count_all() for seg in segments)

@@ -8,6 +8,7 @@ missing. No data from ../shared is read and the real model is never loaded.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -182,3 +183,28 @@ def test_bench_models_measures_each_model_in_its_own_process(tmp_path: Path, cap
     assert [r["model"] for r in results] == [FAKE_MODEL, FAKE_MODEL]
     assert all(r["passages"] == 8 and r["passages_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in results)
     assert "| passages/s |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("bm25s", "Stemmer", "txtai")),
+                    reason="the bench extra is not installed")
+def test_bench_peers_warm_measures_every_system_and_reuses_its_indexes(data: Path, tmp_path: Path, capsys) -> None:
+    import bench_peers_warm
+
+    ag_news = data / "ag_news"
+    ag_news.mkdir()
+    (ag_news / "test.csv").write_text("".join(f'"1","agency story {n}","{_text(n + 3, 20)}."\n' for n in range(40)))
+    work, out = tmp_path / "peers_warm", tmp_path / "peers_warm.json"
+    argv = [str(data), "--sizes", "20", "all", "60", "--add", "2", "--queries", "6", "--warmup", "1",
+            "--work", str(work), "--model", MODEL, "--out", str(out)]
+    bench_peers_warm.main(argv)
+    sizes = json.loads(out.read_text())["sizes"]
+    assert list(sizes) == ["20", "46", "60"]  # 54 distinct articles, 8 kept for the updates
+    for result in sizes.values():
+        assert all(result["latency"][name]["cpu"]["n"] == 6 for name in result["latency"])
+        assert {"Accord hybrid", "bm25s (top 10)", "txtai hybrid"} <= set(result["latency"])
+        assert [r["added"] for r in result["updates"]["rounds"]] == [2, 2, 2, 2]
+        assert result["build"]["segments_after_build"] == 1
+    assert sizes["60"]["distinct"] == 46 and "copied" in capsys.readouterr().out
+    built = (work / "index-60.json").read_text()
+    bench_peers_warm.main(argv)  # the indexes are reused, not built again
+    assert (work / "index-60.json").read_text() == built

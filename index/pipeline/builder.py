@@ -355,12 +355,17 @@ class _Update:
         )
         writer = BatchWriter(self.tx, self.encoder, self.settings, sources, self._stage)
         try:
-            for number, paths in enumerate(rounds(small, large, gone_files, refused)):
+            planned = rounds(small, large, gone_files, refused)
+            for number, paths in enumerate(planned):
                 with self._stage("read"):
                     changes = planner.changes(paths, state, gone_files if number == 0 else [])
                 if number == 0:
                     changes.files += refused
                 for batch, vectors, embedded, first, through in batcher.batches(changes, commit_every):
+                    if number == len(planned) - 1 and through == len(changes.add):
+                        # The run's last batch (a round's last one ends at its last article):
+                        # its keyword commit merges what the run wrote, so a build ends merged.
+                        self.tx.last_batch()
                     copy = self.previous is not None or totals["generations"] > 0
                     after = totals["new_passages"] + len(vectors)
                     totals["articles"], totals["passages"] = writer.write(changes, batch, vectors, first, through, copy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -176,7 +176,13 @@ def keyword_body(article: Article, title_repeats: int) -> str:
 
 
 class KeywordWriter:
-    """Adds and deletes articles in a whoosh index directory (created when empty); `commit` ends."""
+    """Adds and deletes articles in a whoosh index directory (created when empty); `commit` ends.
+
+    A run of commits (a build or an update published batch by batch) ends with `end_run`, so
+    that its last commit folds every segment the run wrote into its own: a build ends in one
+    segment, and an update leaves the segments it found to `merge_policy` (never rewriting a
+    large one unless the size tiers say so).
+    """
 
     def __init__(self, directory: Path, title_boost: float) -> None:
         self._title_repeats = max(round(title_boost), 0)
@@ -188,6 +194,19 @@ class KeywordWriter:
         self._schema = ix.schema
         self._feedback = FEEDBACK_FIELD in ix.schema  # an index from before the field has none
         self._writer = ix.writer(limitmb=256)
+        self._run_start: frozenset[str] | None = None
+
+    @property
+    def segment_ids(self) -> frozenset[str]:
+        """The ids of the index's segments before this writer commits (read with the index's
+        table of contents when the writer opened it, so free)."""
+        return frozenset(seg.segment_id() for seg in self._writer.segments)
+
+    def end_run(self, run_start: Collection[str]) -> None:
+        """Make this commit the last of a run that began when the index held the segments
+        `run_start` (the first writer's `segment_ids`): the segments written since are folded
+        into this commit's."""
+        self._run_start = frozenset(run_start)
 
     def delete(self, article_ids: Iterable[str]) -> None:
         """Remove articles by id."""
@@ -210,17 +229,24 @@ class KeywordWriter:
         )
 
     def commit(self) -> None:
-        """Write the changes as a new segment, merging existing ones by `merge_policy`."""
-        self._writer.commit(mergetype=merge_policy)
+        """Write the changes as a new segment, merging existing ones by `merge_policy` (and, at
+        the end of a run, every segment the run wrote)."""
+        if self._run_start is None:
+            self._writer.commit(mergetype=merge_policy)
+            return
+        written = self.segment_ids - self._run_start
+        self._writer.commit(mergetype=lambda writer, segments: merge_policy(writer, segments, written))
 
     def cancel(self) -> None:
         """Drop the changes."""
         self._writer.cancel()
 
 
-def merge_policy(writer, segments: list) -> list:
+def merge_policy(writer, segments: list, written: Collection[str] = ()) -> list:
     """Which of the index's `segments` a commit keeps as they are; the others are read into
-    the commit's new segment (a whoosh `mergetype`).
+    the commit's new segment (a whoosh `mergetype`). The segments whose ids are in `written`
+    (those the run this commit ends wrote: see `KeywordWriter.end_run`) are always folded in and count
+    as merged for the rest.
 
     Size-tiered, as Lucene's and whoosh's MERGE_SMALL are: from the smallest up, a segment is
     folded in while it holds at most MERGE_TIER times what the merge already holds (the
@@ -228,8 +254,8 @@ def merge_policy(writer, segments: list) -> list:
     only the small segments earlier updates left, never the large one (until they together
     reach a quarter of it: each document is rewritten about log5(articles / update) times
     over the index's life), and each segment that stays outweighs four times all smaller ones
-    together, so there are at most about log5(articles / update) of them. A build, publishing
-    equal batches, ends in one or two segments.
+    together, so there are at most about log5(articles / update) of them. A build's batches
+    end in one segment: its last commit folds in all the build wrote.
 
     Past MAX_SEGMENTS the smallest are folded in as well (the keyword leg reads every term's
     postings once per segment). Deleted documents still count in BM25's statistics until
@@ -238,15 +264,15 @@ def merge_policy(writer, segments: list) -> list:
     """
     from whoosh.reading import SegmentReader
 
-    by_size = sorted(segments, key=lambda seg: seg.doc_count_all())
-    merged = writer.doc_count()
-    fold = []
+    fold = [seg for seg in segments if seg.segment_id() in written]
+    by_size = sorted((seg for seg in segments if seg not in fold), key=lambda seg: seg.doc_count_all())
+    merged = writer.doc_count() + sum(seg.doc_count_all() for seg in fold)
     for seg in by_size:
         if seg.doc_count_all() > MERGE_TIER * merged:
             break
         fold.append(seg)
         merged += seg.doc_count_all()
-    rest = by_size[len(fold) :]
+    rest = [seg for seg in by_size if seg not in fold]
     fold += [seg for seg in rest[: max(len(rest) + 1 - MAX_SEGMENTS, 0)] if seg is not by_size[-1]]
     fold += [seg for seg in by_size if seg not in fold
              and seg.deleted_count() > MAX_DELETED_SHARE * max(seg.doc_count_all(), 1)]
@@ -396,6 +422,9 @@ class WhooshKeywordStore:
 
     def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
         self._index = whoosh_index.open_dir(str(directory))
+        # Read once: whoosh's `FileIndex.schema` reads and unpickles the index's TOC file on every
+        # access (about a millisecond, once or twice a warm hybrid search, found by profiling).
+        self._schema = self._index.schema
         self._weighting = keyword_weighting(bm25_k1, bm25_b)
         self._k1, self._b = bm25_k1, bm25_b
         self._local = threading.local()
@@ -510,14 +539,14 @@ class WhooshKeywordStore:
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` body-field terms of `texts` that most set them apart from the index, with
         whoosh's Bo1 weights (largest first, the largest 1.0); for pseudo-relevance feedback."""
-        schema = self._index.schema
+        schema = self._schema
         return self._expanded([analysed_terms(schema, text) for text in texts], count)
 
     def feedback_terms(self, article_ids: Sequence[str], count: int) -> list[tuple[str, float]] | None:
         """`expansion_terms` of these articles' feedback texts, from the terms analysed when they
         were indexed; None when an article has none stored (an index from before they were, or
         an id not in the index), for the caller to read the texts instead."""
-        if FEEDBACK_FIELD not in self._index.schema:
+        if FEEDBACK_FIELD not in self._schema:
             return None
         searcher, _arrays = self._searcher()
         column = self._feedback_column(searcher)
@@ -565,7 +594,7 @@ class WhooshKeywordStore:
         if missing:
             searcher, _arrays = self._searcher()
             reader = searcher.reader()
-            field = self._index.schema["body"]
+            field = self._schema["body"]
             for term in missing:
                 try:  # one lookup, not whoosh's `in` and then `frequency`: the same sum
                     known[term] = reader.term_info("body", field.to_bytes(term)).weight()

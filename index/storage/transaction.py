@@ -100,6 +100,10 @@ class WriteTransaction:
         self.published: list[str] = []
         self._lock: BaseFileLock | None = None
         self._pending: Path | None = None
+        # The keyword segments the index held before this transaction's first keyword write,
+        # and whether the generation being written is the run's last (see `last_batch`).
+        self._keyword_start: frozenset[str] | None = None
+        self._last = False
 
     # -- lock ------------------------------------------------------------------------------
     def __enter__(self) -> WriteTransaction:
@@ -186,7 +190,9 @@ class WriteTransaction:
                 if child.name == MANIFEST_NAME:
                     continue
                 with self._faults_named(target / child.name):
-                    if child.is_dir():
+                    if child.name == KEYWORD_DIR:
+                        shutil.copytree(child, target / child.name, copy_function=_link_segment)
+                    elif child.is_dir():
                         shutil.copytree(child, target / child.name)
                     else:
                         shutil.copy2(child, target / child.name)
@@ -227,14 +233,26 @@ class WriteTransaction:
             finally:
                 docs.close()
 
+    def last_batch(self) -> None:
+        """Say that the generation being written (or the next one begun) is this run's last,
+        so that its keyword commit folds every segment the run wrote into one: a build ends
+        merged, and an update leaves the segments it found to the size-tiered policy."""
+        self._last = True
+
     @contextmanager
     def keywords(self, title_boost: float) -> Iterator[KeywordWriter]:
         """The new generation's whoosh index: committed on success, cancelled on error."""
         from index.storage.keyword import KeywordWriter
 
         path = self.path / KEYWORD_DIR
-        with self._faults_named(path), committed(KeywordWriter(path, title_boost)) as writer:
-            yield writer
+        with self._faults_named(path):
+            writer = KeywordWriter(path, title_boost)
+            if self._keyword_start is None:  # the run's first write: what the index held before it
+                self._keyword_start = writer.segment_ids
+            if self._last:
+                writer.end_run(self._keyword_start)
+            with committed(writer):
+                yield writer
 
     @contextmanager
     def vectors(self, dim: int) -> Iterator[VectorWriter]:
@@ -319,6 +337,21 @@ class WriteTransaction:
             f"{_mb(max(written, live_size))} plus its new data, and {_mb(free)} are free on that disk now "
             "(the partial generation was removed; the live index is unchanged); free some space and run again"
         ) from None
+
+
+def _link_segment(source: str, target: str) -> None:
+    """Copy one file of a keyword index into the next generation: a whoosh segment file (.seg)
+    is hard-linked, since whoosh writes each segment once under a new name and never changes it
+    (deletions live in the TOC, merges write new segments), so the generations can share it and
+    an update stops copying the whole keyword index; other files (the TOC) are copied. Where a
+    link cannot be made (another file system), the segment is copied."""
+    if source.endswith(".seg"):
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    shutil.copy2(source, target)
 
 
 def _store_fault(err: BaseException) -> bool:

@@ -259,6 +259,10 @@ class PgWriteTransaction:
 
         yield PgDocStoreWriter(self.connection)
 
+    def last_batch(self) -> None:
+        """Say that the batch being written is the run's last: nothing to do here, as the
+        keyword postings are one table, not segments to merge (see the folder store's)."""
+
     @contextmanager
     def keywords(self, title_boost: float) -> Iterator[PgKeywordWriter]:
         """The keyword postings, written into the open batch when the block ends without error."""
