@@ -14,7 +14,7 @@ measures do not depend on the other hits:
 A search's `Strength` labels the whole result: "weak" when even the closest article of the
 index (within the filters) is below the model's calibrated cosine and no hit near the top holds
 WEAK_COVERAGE of the query's weight (in keyword mode, without a cosine: the coverage alone). The
-thresholds were chosen on TIME dev, CISI and Cranfield (`benchmarks/calibrate_relevance.py`,
+thresholds were chosen on TIME dev, CISI and Cranfield (`benchmarks/quality/calibrate_relevance.py`,
 docs/relevance.md).
 
 Pure functions and frozen values: safe to share between threads.

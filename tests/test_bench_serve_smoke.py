@@ -1,17 +1,13 @@
-"""Smoke run of `benchmarks/bench_serve.py` on a tiny index with the fake encoder: the server
+"""Smoke run of `benchmarks/serving/bench_serve.py` on a tiny index with the fake encoder: the server
 starts in its own process, both latency paths and a 2-second load test run, the JSON is written.
 No data from ../shared is read and the real model is never loaded."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import bench_serve  # noqa: E402
+from benchmarks.serving import bench_serve
 
 
 def test_bench_serve_runs_and_writes_json(built_index: Path, tmp_path: Path) -> None:
@@ -19,7 +15,7 @@ def test_bench_serve_runs_and_writes_json(built_index: Path, tmp_path: Path) -> 
     bench_serve.main(["--index", str(built_index), "--queries", "4", "--warmup", "1", "--clients", "2",
                       "--duration", "2", "--import", "tests.conftest", "--no-wait", "--out", str(out)])
     payload = json.loads(out.read_text())
-    assert payload["command"].startswith("python benchmarks/bench_serve.py --index ")
+    assert payload["command"].startswith("python -m benchmarks.serving.bench_serve --index ")
     assert payload["queries"] == 4 and payload["latency"]["articles"] == 4
     assert payload["latency"]["engine"]["n"] == payload["latency"]["api"]["n"] == 4
     assert payload["latency"]["ratio_p50"] > 0

@@ -1,7 +1,7 @@
 """Smoke runs of the benchmark scripts on a tiny synthetic corpus with the fake encoder.
 
-They prove that `benchmarks/bench_index.py`, `bench_query.py` and `bench_scale.py` still run end
-to end and write their JSON, and that `benchmarks/peers.py` names the `bench` extra when its peers are
+They prove that `benchmarks/build_speed/bench_index.py`, `bench_query.py` and `bench_scale.py` still run end
+to end and write their JSON, and that `benchmarks/quality/peers.py` names the `bench` extra when its peers are
 missing. No data from ../shared is read and the real model is never loaded.
 """
 
@@ -15,15 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.build_speed import bench_index
+from benchmarks.quality import peers
+from benchmarks.query_speed import bench_query, bench_scale
 from tests.conftest import FAKE_MODEL
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import bench_index  # noqa: E402
-import bench_query  # noqa: E402
-import bench_scale  # noqa: E402
-import peers  # noqa: E402
 
 MODEL = f"tests.conftest:{FAKE_MODEL}"
 WORDS = "oil wheat grain export bank rate dollar opec crude price trade deficit tonnes shares profit".split()
@@ -58,7 +53,7 @@ def test_bench_index_runs_and_writes_json(data: Path, tmp_path: Path) -> None:
                       "--keep-index", str(tmp_path / "kept")])
     payload = json.loads(out.read_text())
     results = payload["results"]
-    assert payload["command"].startswith("python benchmarks/bench_index.py ")
+    assert payload["command"].startswith("python -m benchmarks.build_speed.bench_index ")
     assert len(payload["machine"]["load_avg"]) == 3 and payload["machine"]["cores"] >= 1
     assert results["reuters_conversion"] == {"records": 12, "empty_body_skipped": 2, "written": 10}
     assert results["reuters"]["build"]["articles"] == 10 and results["reuters"]["build"]["embedded"] > 0
@@ -129,8 +124,7 @@ def test_peers_without_the_bench_extra_names_it_in_one_line(monkeypatch: pytest.
 
 
 def test_bench_concurrency_runs_every_thread_count_without_mismatches(data: Path, tmp_path: Path) -> None:
-    import bench_concurrency
-
+    from benchmarks.query_speed import bench_concurrency
     from index.pipeline.builder import build
     from tests.conftest import HashingEncoder
 
@@ -147,9 +141,8 @@ def test_bench_concurrency_runs_every_thread_count_without_mismatches(data: Path
 
 def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
     """bench_views times the views on an index; tune_matches prints its table of cut-off rules."""
-    import bench_views
-    import tune_matches
-
+    from benchmarks.query_speed import bench_views
+    from benchmarks.tuning import tune_matches
     from index.pipeline.builder import build
 
     build([corpus_dir], tmp_path / "ix", model=FAKE_MODEL)
@@ -170,7 +163,7 @@ def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
 
 
 def test_bench_models_measures_each_model_in_its_own_process(tmp_path: Path, capsys) -> None:
-    import bench_models
+    from benchmarks.tuning import bench_models
 
     data = tmp_path / "collection"
     data.mkdir()
@@ -188,7 +181,7 @@ def test_bench_models_measures_each_model_in_its_own_process(tmp_path: Path, cap
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("bm25s", "Stemmer", "txtai")),
                     reason="the bench extra is not installed")
 def test_bench_peers_warm_measures_every_system_and_reuses_its_indexes(data: Path, tmp_path: Path, capsys) -> None:
-    import bench_peers_warm
+    from benchmarks.query_speed import bench_peers_warm
 
     ag_news = data / "ag_news"
     ag_news.mkdir()

@@ -387,8 +387,7 @@ def test_real_model_vectors_on_a_worker_equal_local_ones():
 
 
 def test_bench_dask_runs_and_writes_json(tmp_path):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench_dask
+    from benchmarks.build_speed import bench_dask
 
     _write_corpus(tmp_path / "data", 80)
     (tmp_path / "data" / "articles-0.jsonl").rename(tmp_path / "data" / "docs.jsonl")
@@ -396,7 +395,7 @@ def test_bench_dask_runs_and_writes_json(tmp_path):
     bench_dask.main([str(tmp_path / "data"), "--passages", "70", "--workers", "1", "--repeats", "1",
                      "--model", f"tests.conftest:{FAKE_MODEL}", "--no-wait", "--out", str(out)])
     payload = json.loads(out.read_text())
-    assert payload["command"].startswith("python benchmarks/bench_dask.py ")
+    assert payload["command"].startswith("python -m benchmarks.build_speed.bench_dask ")
     assert [(r["config"], r["passages"], r["identical"]) for r in payload["results"]] == [("local", 70, True), ("dask-1", 70, True)]
     assert payload["results"][0]["x_local"] == 1.0 and payload["results"][1]["passages_per_s"] > 0
 

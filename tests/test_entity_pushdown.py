@@ -120,12 +120,11 @@ def test_pushdown_keeps_the_keyword_ranking_in_postgres(corpus: Path, pg_url: st
 
 
 def test_the_pushdown_benchmark_runs(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """benchmarks/bench_entity_filter.py times both ways on an index and checks their hits agree."""
+    """benchmarks/query_speed/bench_entity_filter.py times both ways on an index and checks their hits agree."""
     import json
     import sys
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import bench_entity_filter
+    from benchmarks.query_speed import bench_entity_filter
 
     build([corpus], tmp_path / "ix", model=FAKE_MODEL)
     out = tmp_path / "entity_filter.json"

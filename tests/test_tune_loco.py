@@ -1,19 +1,15 @@
-"""A smoke run of benchmarks/tune_loco.py on three tiny synthetic collections with the fake
+"""A smoke run of benchmarks/tuning/tune_loco.py on three tiny synthetic collections with the fake
 encoder: one build per collection, every value run on it, the tables and the JSON written."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.tuning import tune_loco
 from tests.conftest import FAKE_MODEL, requires
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-import tune_loco  # noqa: E402
 
 pytestmark = requires("eval")
 

@@ -44,7 +44,7 @@ class OnnxEncoder(EncoderBase):
     than splitting them (docs/benchmarks.md, index throughput). `spin=True` lets ONNX
     Runtime's threads spin-wait between operators, its own default; by default they sleep. With
     `side_by_side=False, spin=True` the encoder runs as Accord's builds did before index
-    throughput was measured (benchmarks/bench_throughput.py compares the two).
+    throughput was measured (benchmarks/build_speed/bench_throughput.py compares the two).
 
     Reproduces sentence-transformers' encode: the model's own tokenizer truncating at
     `max_seq_length` tokens (special tokens included) and padding each batch to its longest

@@ -326,7 +326,7 @@ QUERY_TERM_WEIGHTINGS = ("k3", "log", "linear", "once")
 # at most k3 + 1; a word typed 2, 3, 4 times weighs 1.38, 1.57, 1.69. Of 7 (Okapi's), 3 and 1.2,
 # 1.2 had the best hybrid mean and was at or above linear counting on all three dev collections.
 BM25_K3 = 1.2
-# Chosen by benchmarks/tune_loco.py on TIME dev, CISI and Cranfield (docs/tuning.md, Q table):
+# Chosen by benchmarks/tuning/tune_loco.py on TIME dev, CISI and Cranfield (docs/tuning.md, Q table):
 # no dev collection tells the weightings apart beyond noise, so the one that never fell below
 # linear counting there and bounds a repeat's weight.
 DEFAULT_QUERY_TERM_WEIGHTING = "k3"
@@ -495,7 +495,7 @@ class WhooshKeywordStore:
         """Document number -> article id for this thread's searcher, read once and kept: a broad
         boolean query matches thousands of documents, and reading each one's stored fields cost
         more than finding them: on 20k Reuters articles "said AND NOT oil" (14,560 matches) took
-        541 ms that way and 194 ms with the map (benchmarks/bench_boolean.py, docs/performance.md
+        541 ms that way and 194 ms with the map (benchmarks/query_speed/bench_boolean.py, docs/performance.md
         section 9)."""
         ids = getattr(self._local, "ids", None)
         if ids is None or ids[0] is not searcher:

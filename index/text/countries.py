@@ -280,7 +280,7 @@ Zimbabwe: Rhodesia | Zimbabwean, Rhodesian
 """
 
 # Capitals and seats of government used for their country ("Moscow said", "talks with Tehran").
-# Measured on Reuters-21578 (benchmarks/countries_reuters.py): as an article's only mention of
+# Measured on Reuters-21578 (benchmarks/quality/countries_reuters.py): as an article's only mention of
 # its country, London (44% right), Tokyo (40%), Paris (9%: the "Paris Club" and "Paris accord"),
 # Cairo and Seoul (0%) are mostly financial centres or meeting venues, so they are left out;
 # those kept are as reliable as the country's own name there, or too rare to measure and used
@@ -468,7 +468,7 @@ def count_countries(text: str, *, capitals: bool = True) -> dict[str, int]:
 
 
 # An article is about a country its dateline, title or lead sentence names, or that it mentions
-# this often. Measured on Reuters-21578's human `places` labels (benchmarks/countries_reuters.py):
+# this often. Measured on Reuters-21578's human `places` labels (benchmarks/quality/countries_reuters.py):
 # every mention scores P 0.79 / R 0.98; this reading P 0.91 / R 0.95. A passing mention deep in
 # an article ("trade partners such as Japan") is not what the article is about.
 ABOUT_MENTIONS = 2

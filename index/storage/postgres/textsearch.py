@@ -8,7 +8,7 @@ a plain query (terms on the body field, OR-ed, as every natural-language query, 
 expansion and more-like-this is) first asks it for its best CANDIDATES articles, then scores
 only those with the exact BM25F. The ranking is
 the SQL one, restricted to the candidates: it equals the full ranking whenever the exact top
-hits are among them (benchmarks/bench_postgres.py counts how often they are). When the index
+hits are among them (benchmarks/postgres/bench_postgres.py counts how often they are). When the index
 matches fewer than CANDIDATES articles, they are not a top slice of anything (only those its
 own tokenizer matched), so the full SQL runs; it does too for boolean queries, phrases, field
 queries and wildcards.
@@ -21,7 +21,7 @@ and 26 of 100 queries (replicated texts tie, and the candidates change which cop
 keyword leg's deeper list holds; the index's tokenizer and single-field BM25 also miss some of
 BM25F's best articles). Quality held on CISI and Cranfield (nDCG@10 within 0.0011, see
 docs/performance.md, the PostgreSQL store). It is kept, tested and measurable
-(`benchmarks/bench_pg_textsearch.py`) for archives whose postings lists are long enough for it
+(`benchmarks/postgres/bench_pg_textsearch.py`) for archives whose postings lists are long enough for it
 to pay, which were not measured.
 
 pg_textsearch must be loaded at server start (`shared_preload_libraries = 'pg_textsearch'`);

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # Exact search scans every vector; from this many an HNSW index answers unfiltered searches.
 # pgvector's scan is much slower than faiss's: on real MiniLM passage vectors, exact top-100
 # p50 50 ms at 20,000 vectors and 189 ms at 100,000, HNSW 11.5 and 29.7 ms at recall@100 0.990
-# and 0.976 (benchmarks/bench_pgvector.py, docs/performance.md, the PostgreSQL store). The local store
+# and 0.976 (benchmarks/postgres/bench_pgvector.py, docs/performance.md, the PostgreSQL store). The local store
 # stays exact up to 100,000 because faiss's scan is fast enough there.
 HNSW_THRESHOLD = 20_000
 HNSW_EF_SEARCH = 128

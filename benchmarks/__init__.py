@@ -1,0 +1,2 @@
+"""Accord's benchmarks, grouped by what they measure; run each as a module from the
+repository root (python -m benchmarks.GROUP.SCRIPT --help)."""

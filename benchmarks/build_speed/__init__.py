@@ -1,0 +1,1 @@
+"""Benchmarks: build speed."""

@@ -1,0 +1,28 @@
+"""Ranking helpers the tuning scripts share: the evaluation depth, passage pooling and
+Lucene's stop list."""
+
+from __future__ import annotations
+
+DEPTH = 100
+
+
+FETCH = 1000
+
+
+def pooled(passages: dict[str, list[float]], how: str) -> list[tuple[str, float]]:
+    """Articles scored from their passage scores (best first), best article first."""
+    if how == "max":
+        scores = {a: s[0] for a, s in passages.items()}
+    elif how == "top2":
+        scores = {a: sum(s[:2]) / len(s[:2]) for a, s in passages.items()}
+    elif how == "max+0.1second":
+        scores = {a: s[0] + 0.1 * (s[1] if len(s) > 1 else 0.0) for a, s in passages.items()}
+    else:
+        raise ValueError(how)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:FETCH]
+
+
+# Lucene's EnglishAnalyzer default stop set, as bm25s ships it (bm25s.stopwords.STOPWORDS_EN).
+LUCENE_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split())

@@ -1,0 +1,435 @@
+"""A ranking choice that must hold on collections nobody tuned it on: each value of a setting
+against the current default on TIME dev, CISI and Cranfield, query by query, and a
+leave-one-collection-out check of the choice (docs/tuning.md, Q and L tables).
+
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK \
+        --values linear once log k3=7 k3=3 k3=1.2 --against linear once
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting idf --values lucene whoosh --against lucene
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stemmer --values snowball porter --against snowball
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting fusion --values convex=0.3 convex=0.2 rrf=60 --against convex=0.3
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting bm25 --values 2.0/0.75 1.2/0.75 --against 2.0/0.75
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting feedback --values 5/10/0.2 off --against 5/10/0.2
+
+`--setting` is one of: query-terms, idf, stemmer, stop-list and title-boost (the keyword leg's
+reading and scoring), bm25 (k1/b), fusion (method and weight), feedback (the hybrid's keyword
+pseudo-relevance feedback) and coverage (the lift after fusion); `--help` lists each one's values.
+The ranking settings are `RankingConfig` fields, passed to `Engine.open(ranking=...)`; the
+title boost is the build setting `BuildSettings.title_boost`.
+
+For every collection (`DATA/{time,cisi,cran}`, dev queries where a split exists, as
+`devsets.load_collection` reads them; queries as typed, as `accord eval` passes them) the script
+builds or reuses one index at `WORK/<collection>` with the build defaults, the way `accord eval`
+does, then runs the judged queries through `Engine.search` at the ranking defaults once per
+value, that value alone changed. Every setting but three changes only how a query is read,
+scored or fused, so one build serves every value and each query is embedded once; a stemmer,
+stop-list or title-boost value searches a copy of that build whose keyword index alone is
+rewritten (`WORK/<collection>-<setting>-<value>`, kept; the vectors are the build's). The
+keyword leg is run too where the setting changes it (not for fusion, feedback and coverage,
+which only the hybrid uses).
+
+Reported per collection, for each value against each reference value (`--against`): the
+hybrid nDCG@10 of both, the difference, the queries won, lost and tied, and the p-value of a
+paired randomisation test (`search.evaluation.compare_runs`, the function behind
+`accord eval --compare`). A value is kept only when no collection loses to the reference by
+more than noise (a loss with p < 0.05). Of the kept values, the one with the best mean is
+chosen. The leave-one-collection-out table then picks, for each collection in turn, the value
+this rule would choose from the other two alone, and shows what that pick does on the one left
+out: a choice that only fits the collections it was picked on shows up there as a loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from whoosh import scoring
+from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
+from whoosh.lang import stemmer_for_language, stopwords_for_language
+from whoosh.lang.porter import stem
+
+import index.storage.keyword as keyword_module
+import search.query as query_module
+from benchmarks.common.devsets import DEV_COLLECTIONS, load_collection, read_collection_articles, write_keyword_only
+from benchmarks.common.ranking import LUCENE_STOP_WORDS
+from index.embedding.encoder import Encoder, EncoderBase, embed_queries
+from index.errors import InvalidArgument
+from index.pipeline.builder import build
+from index.storage.keyword import QUERY_TERM_WEIGHTINGS, query_term_weighting
+from search.engine import Engine, RankingConfig
+from search.evaluation import Comparison, Run, compare_runs, run_queries, score_run
+from search.feedback import Feedback
+
+IDFS = {
+    "lucene": keyword_module.keyword_weighting,
+    # whoosh's own, log(N / (n + 1)) + 1 (Accord's before format 3).
+    "whoosh": lambda k1, b: scoring.BM25F(B=b, K1=k1),
+}
+
+
+@contextlib.contextmanager
+def idf(value: str) -> Iterator[None]:
+    """Keyword stores opened inside score with another idf (`IDFS`); the index is the same.
+    The store takes its weighting from `keyword_weighting` when it opens, so that is swapped
+    here, for this run only: the library has no switch for a setting nobody should change."""
+    if value not in IDFS:
+        raise SystemExit(f"--values {value}: the idf is one of {', '.join(IDFS)}")
+    original = keyword_module.keyword_weighting
+    keyword_module.keyword_weighting = IDFS[value]
+    try:
+        yield
+    finally:
+        keyword_module.keyword_weighting = original
+
+
+STEMMERS = {
+    "snowball": lambda: stemmer_for_language("en"),
+    "porter": lambda: stem,  # whoosh's default (Accord's before format 3)
+}
+STOP_LISTS = {
+    "127": lambda: stopwords_for_language("en"),  # whoosh.lang's English list (the default)
+    "whoosh33": lambda: STOP_WORDS,  # whoosh's default analyzer's (Accord's before format 3)
+    "lucene33": lambda: LUCENE_STOP_WORDS,  # Lucene's EnglishAnalyzer set, as bm25s ships it
+    "none": lambda: frozenset(),
+}
+
+
+@contextlib.contextmanager
+def analyzer(stemmer_name: str = "snowball", stop_list: str = "127") -> Iterator[None]:
+    """Keyword indexes written and queries parsed inside stem with another stemmer (`STEMMERS`)
+    and drop another stop list (`STOP_LISTS`); swapped here for this run only, like `idf`."""
+    if stemmer_name not in STEMMERS:
+        raise SystemExit(f"--values {stemmer_name}: the stemmer is one of {', '.join(STEMMERS)}")
+    if stop_list not in STOP_LISTS:
+        raise SystemExit(f"--values {stop_list}: the stop list is one of {', '.join(STOP_LISTS)}")
+    original = keyword_module.keyword_analyzer
+    keyword_module.keyword_analyzer = lambda: StemmingAnalyzer(stemfn=STEMMERS[stemmer_name](), stoplist=STOP_LISTS[stop_list]())
+    query_module._parser.cache_clear()  # the parser keeps the analyzer it was made with
+    try:
+        yield
+    finally:
+        keyword_module.keyword_analyzer = original
+        query_module._parser.cache_clear()
+
+
+def stemmer(value: str) -> contextlib.AbstractContextManager:
+    """`analyzer` with another stemmer, the 127 stop words unchanged."""
+    return analyzer(stemmer_name=value)
+
+
+def stop_list(value: str) -> contextlib.AbstractContextManager:
+    """`analyzer` with another stop list, the Snowball stemmer unchanged."""
+    return analyzer(stop_list=value)
+
+
+def title_boost(value: str) -> float:
+    """A title boost (`BuildSettings.title_boost`: how many times a real title is written in
+    front of the body, rounded)."""
+    try:
+        boost = float(value)
+    except ValueError:
+        boost = -1.0
+    if not 0.0 <= boost <= 10.0:
+        raise SystemExit(f"--values {value}: a title boost is a number from 0 to 10")
+    return boost
+
+
+def boosted_titles(value: str) -> contextlib.AbstractContextManager:
+    """Nothing to apply at search time (the copy of the index holds the boost); checks `value`."""
+    title_boost(value)
+    return contextlib.nullcontext()
+
+
+def keyword_copy(setting: str, index_dir: Path, docs: Path, value: str) -> Path:
+    """A copy of the built index at `index_dir` whose keyword index is rewritten from the same
+    articles, in the same order, by the keyword store's own writer, with `setting`'s `value`
+    applied (a stemmer or stop list in force while it writes, or another title boost); the
+    vectors and articles are copied as they are: no embedding. Made once, then reused while the
+    build's manifest is the one it was copied from (a rebuilt index gets a new copy)."""
+    copy = index_dir.with_name(f"{index_dir.name}-{setting}-{value}")
+    built = (index_dir / "manifest.json").read_text()
+    if copy.exists():
+        if (copy / "manifest.json").read_text() == built:
+            return copy
+        shutil.rmtree(copy)
+    manifest = json.loads(built)
+    boost = manifest["settings"]["title_boost"]
+    context: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if setting == "title-boost":
+        boost = title_boost(value)
+    else:
+        context = SETTINGS[setting].context(value)
+    partial = copy.with_name(copy.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(index_dir, partial, ignore=shutil.ignore_patterns("cache", "locks", ".lock"))
+    keyword_dir = partial / manifest["generation"] / "keyword"
+    shutil.rmtree(keyword_dir)
+    with context:
+        write_keyword_only(keyword_dir, read_collection_articles(docs), boost)
+    partial.rename(copy)
+    return copy
+
+
+def stemmed_copy(index_dir: Path, docs: Path, value: str) -> Path:
+    """`keyword_copy` for a stemmer (`WORK/<collection>-stemmer-<value>`)."""
+    return keyword_copy("stemmer", index_dir, docs, value)
+
+
+def _number(value: str, text: str, low: float, high: float, what: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:
+        raise SystemExit(f"--values {value}: {what}")
+    return number
+
+
+def fusion(value: str) -> RankingConfig:
+    """`convex=W` (min-max convex fusion, keyword weight W) or `rrf=K` (reciprocal rank fusion;
+    the coverage lift applies to convex fusion only, as in the engine)."""
+    method, _, number = value.partition("=")
+    if method == "convex":
+        return replace(RankingConfig(), fusion="convex", weight=_number(value, number, 0.0, 1.0, "convex=W takes a weight from 0 to 1"))
+    if method == "rrf":
+        return replace(RankingConfig(), fusion="rrf", rrf_k=int(_number(value, number, 0, 10_000, "rrf=K takes a whole k >= 0")))
+    raise SystemExit(f"--values {value}: the fusion is convex=<keyword weight> or rrf=<k>")
+
+
+def bm25(value: str) -> RankingConfig:
+    """`K1/B`: BM25F's term-frequency saturation and length normalisation."""
+    k1, _, b = value.partition("/")
+    return replace(RankingConfig(), bm25_k1=_number(value, k1, 0.0, 100.0, "bm25 takes K1/B, say 2.0/0.75"),
+                   bm25_b=_number(value, b, 0.0, 1.0, "bm25 takes K1/B with B from 0 to 1"))
+
+
+def feedback(value: str) -> RankingConfig:
+    """`off`, or `DOCS/TERMS/WEIGHT` (search.feedback.Feedback)."""
+    if value == "off":
+        return replace(RankingConfig(), feedback=None)
+    parts = value.split("/")
+    if len(parts) != 3:
+        raise SystemExit(f"--values {value}: feedback is off or DOCS/TERMS/WEIGHT, say 5/10/0.2")
+    try:
+        settings = Feedback(docs=int(parts[0]), terms=int(parts[1]), weight=float(parts[2]))
+    except (ValueError, InvalidArgument) as err:
+        raise SystemExit(f"--values {value}: {err}") from None
+    return replace(RankingConfig(), feedback=settings)
+
+
+def coverage(value: str) -> RankingConfig:
+    """The coverage lift's weight (`RankingConfig.coverage_boost`; 0: off)."""
+    return replace(RankingConfig(), coverage_boost=_number(value, value, 0.0, 10.0, "coverage takes a weight from 0 to 10"))
+
+
+def _unchanged(value: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def _defaults(value: str) -> RankingConfig:
+    return RankingConfig()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting the protocol can run: what it changes, how a value is applied (a context the
+    engines are opened and the searches run inside; the ranking the engines are opened with),
+    whether a value needs its own copy of the index, and which modes it changes."""
+
+    what: str
+    context: Callable[[str], contextlib.AbstractContextManager] = _unchanged
+    ranking: Callable[[str], RankingConfig] = _defaults
+    copies_index: bool = False
+    modes: tuple[str, ...] = ("hybrid", "keyword")
+
+
+SETTINGS: dict[str, Setting] = {
+    "query-terms": Setting(f"the weight of a query word typed c times: {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<value>",
+                           context=query_term_weighting),
+    "idf": Setting(f"the keyword leg's idf: {', '.join(IDFS)}", context=idf),
+    "stemmer": Setting(f"the keyword leg's stemmer, 127 stop words: {', '.join(STEMMERS)}", context=stemmer, copies_index=True),
+    "stop-list": Setting(f"the keyword leg's stop list, Snowball stemmer: {', '.join(STOP_LISTS)}", context=stop_list, copies_index=True),
+    "title-boost": Setting("how many times a real title is written in front of the body (BuildSettings.title_boost)",
+                           context=boosted_titles, copies_index=True),
+    "bm25": Setting("BM25F k1/b (RankingConfig.bm25_k1, bm25_b), say 2.0/0.75", ranking=bm25),
+    "fusion": Setting("the hybrid's fusion: convex=<keyword weight> or rrf=<k> (RankingConfig.fusion, weight, rrf_k)",
+                      ranking=fusion, modes=("hybrid",)),
+    "feedback": Setting("keyword pseudo-relevance feedback in the hybrid: off or DOCS/TERMS/WEIGHT (RankingConfig.feedback)",
+                        ranking=feedback, modes=("hybrid",)),
+    "coverage": Setting("the coverage lift's weight after fusion, 0: off (RankingConfig.coverage_boost)",
+                        ranking=coverage, modes=("hybrid",)),
+}
+METRIC = "nDCG@10"
+
+
+class QueryVectors(EncoderBase):
+    """The index's encoder with each query embedded once for every value of a run (no value
+    changes what the semantic leg embeds), and the model loaded once."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        encoder.prefer_latency()
+        self._encoder = encoder
+        self.name, self.dim, self.max_tokens = encoder.name, encoder.dim, encoder.max_tokens
+        self._seen: dict[str, np.ndarray] = {}
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._encoder.count_tokens(texts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encoder.encode(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._seen]
+        if missing:
+            self._seen.update(zip(missing, embed_queries(self._encoder, missing), strict=True))
+        return np.stack([self._seen[t] for t in texts])
+
+
+def collection_runs(
+    folder: Path, index_dir: Path, setting: str, values: Sequence[str], model: str | None = None
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Run]], dict[str, dict[str, int]]]:
+    """Each value's mean nDCG@10 and run per mode on the collection in `folder`, and its qrels."""
+    collection = load_collection(folder)
+    build([collection.docs], index_dir, model=model)
+    chosen = SETTINGS[setting]
+    with Engine.open(index_dir) as engine:
+        encoder = QueryVectors(engine.encoder)
+    means: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, Run]] = {}
+    for value in values:
+        searched = keyword_copy(setting, index_dir, collection.docs, value) if chosen.copies_index else index_dir
+        # The engine is opened inside the value's context: the keyword store reads its weighting
+        # when it opens.
+        with chosen.context(value), Engine.open(searched, encoder=encoder, ranking=chosen.ranking(value)) as engine:
+            runs[value] = {mode: run_queries(engine, collection.queries, mode)[0] for mode in chosen.modes}
+        means[value] = {mode: score_run(collection.qrels, run)[METRIC] for mode, run in runs[value].items()}
+    return means, runs, collection.qrels
+
+
+def kept(comparisons: dict[str, Comparison]) -> bool:
+    """No collection loses by more than noise."""
+    return not any(c.significant_loss for c in comparisons.values())
+
+
+def choose(
+    values: Sequence[str], reference: str, per_collection: dict[str, dict[str, dict[str, Comparison]]], names: Sequence[str]
+) -> str:
+    """The value with the best mean hybrid difference to `reference` over `names` among the
+    values no collection of `names` rejects; `reference` itself when none beats it."""
+    best, best_gain = reference, 0.0
+    for value in values:
+        if value == reference:
+            continue
+        comparisons = {name: per_collection[name][value][reference] for name in names}
+        gain = statistics.mean(c.difference for c in comparisons.values())
+        if kept(comparisons) and gain > best_gain:
+            best, best_gain = value, gain
+    return best
+
+
+def report(
+    setting: str, values: Sequence[str], against: Sequence[str], names: Sequence[str],
+    means: dict[str, dict[str, dict[str, float]]], per_collection: dict[str, dict[str, dict[str, Comparison]]],
+) -> str:
+    """The markdown tables: means per value, each value against each reference, and the
+    leave-one-collection-out check against the first reference."""
+    keyword = "keyword" in SETTINGS[setting].modes
+    lines = [f"Setting `{setting}` ({SETTINGS[setting].what}); {METRIC}, hybrid"
+             + (" (keyword leg in brackets)." if keyword else "."), ""]
+    lines += ["| value | " + " | ".join(names) + " | mean |", "|---|" + "---:|" * (len(names) + 1)]
+    for value in values:
+        cells = [f"{means[n][value]['hybrid']:.4f}" + (f" ({means[n][value]['keyword']:.4f})" if keyword else "") for n in names]
+        lines.append(f"| {value} | " + " | ".join(cells) + f" | {statistics.mean(means[n][value]['hybrid'] for n in names):.4f} |")
+    for reference in against:
+        lines += ["", f"Against `{reference}` (hybrid; wins/losses/ties over the judged queries; p: paired randomisation test):", ""]
+        lines += ["| value | collection | " + reference + " | value's | difference | W/L/T | p | verdict |",
+                  "|---|---|---:|---:|---:|---|---:|---|"]
+        for value in values:
+            if value == reference:
+                continue
+            comparisons = {n: per_collection[n][value][reference] for n in names}
+            verdict = "kept" if kept(comparisons) else "rejected"
+            for n, c in comparisons.items():
+                flag = "loss > noise" if c.significant_loss else ("gain > noise" if c.difference > 0 and c.p_value < 0.05 else "")
+                lines.append(f"| {value} | {n} | {c.baseline:.4f} | {c.score:.4f} | {c.difference:+.4f} | "
+                             f"{c.wins}/{c.losses}/{c.ties} | {c.p_value:.3f} | {flag} |")
+            lines.append(f"| {value} | mean | | | {statistics.mean(c.difference for c in comparisons.values()):+.4f} | | | **{verdict}** |")
+        chosen = choose(values, reference, per_collection, names)
+        lines += ["", f"Chosen against `{reference}` on all {len(names)}: **{chosen}**."]
+    reference = against[0]
+    lines += ["", f"Leave one collection out (against `{reference}`): the value chosen on the other collections, on the one left out.", "",
+              "| left out | chosen on the others | difference there | W/L/T | p |", "|---|---|---:|---|---:|"]
+    for n in names:
+        pick = choose(values, reference, per_collection, [m for m in names if m != n])
+        if pick == reference:
+            lines.append(f"| {n} | {pick} | +0.0000 | | |")
+        else:
+            c = per_collection[n][pick][reference]
+            lines.append(f"| {n} | {pick} | {c.difference:+.4f} | {c.wins}/{c.losses}/{c.ties} | {c.p_value:.3f} |")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def timed(label: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    print(f"{label}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="folder holding the dev collections (time, cisi, cran)")
+    parser.add_argument("--indexes", type=Path, required=True, help="folder of one index per collection, built when missing")
+    parser.add_argument("--collections", nargs="+", default=list(DEV_COLLECTIONS), help="collection folders under DATA")
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="query-terms",
+                        help="; ".join(f"{name}: {setting.what}" for name, setting in SETTINGS.items()))
+    parser.add_argument("--values", nargs="+", required=True, help="the setting's values to run (the references among them)")
+    parser.add_argument("--against", nargs="+", required=True, help="reference values (the first: the current default)")
+    parser.add_argument("--model", help="embedding model of a new index (default: the index's own, else MiniLM)")
+    parser.add_argument("--json", type=Path, help="also write every mean and comparison here")
+    args = parser.parse_args(argv)
+    missing = [v for v in args.against if v not in args.values]
+    if missing:
+        parser.error(f"--against {missing[0]}: also list it in --values")
+    for value in args.values:  # a misspelt value fails here, not after minutes of building
+        try:
+            setting = SETTINGS[args.setting]
+            setting.ranking(value)
+            with setting.context(value):
+                pass
+        except (InvalidArgument, SystemExit) as err:
+            parser.error(str(err))
+    for name in args.collections:
+        if not (args.data / name / "docs.jsonl").is_file():
+            parser.error(f"{args.data / name}: no docs.jsonl; pass the folder holding {', '.join(args.collections)}")
+
+    means: dict[str, dict[str, dict[str, float]]] = {}
+    per_collection: dict[str, dict[str, dict[str, Comparison]]] = {}
+    for name in args.collections:
+        with timed(name):
+            means[name], runs, qrels = collection_runs(
+                args.data / name, args.indexes / name, args.setting, args.values, args.model)
+        per_collection[name] = {
+            value: {ref: compare_runs(qrels, runs[ref]["hybrid"], runs[value]["hybrid"], METRIC) for ref in args.against}
+            for value in args.values
+        }
+    print(report(args.setting, args.values, args.against, args.collections, means, per_collection))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "setting": args.setting, "means": means,
+            "comparisons": {n: {v: {r: asdict(c) for r, c in refs.items()} for v, refs in by_value.items()}
+                            for n, by_value in per_collection.items()},
+        }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
