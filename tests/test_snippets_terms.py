@@ -35,3 +35,29 @@ def test_matches_mark_the_words_whose_stems_are_query_terms() -> None:
     text = "Russia and Libya discussed military-technical cooperation and the navies' exercises."
     spans = snippets.matches(text, snippets.terms("cooperation with Libya's navy"))
     assert [text[s:e] for s, e in spans] == ["Libya", "cooperation", "navies"]
+
+
+def _best_by_tokenising_all(passages: list[str], query_terms: set[str]) -> int:
+    overlap = [len(snippets.terms(p) & query_terms) for p in passages]
+    return max(range(len(passages)), key=lambda i: overlap[i])
+
+
+WORDS = ["dying", "die", "dies", "arms", "armed", "army", "possibility", "possible", "sales", "sold", "sell",
+         "Libya", "Libyan", "cooperation", "cooperate", "the", "of", "S-300", "missiles", "missile", "x", "ox"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join), min_size=1, max_size=6),
+       st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join))
+def test_best_passage_skips_only_passages_without_a_query_term(passages: list[str], query: str) -> None:
+    query_terms = snippets.terms(query)
+    assert snippets.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("aAbsSarm .,-*_.\u00e9\u0416\n")), max_size=40), min_size=1, max_size=5),
+       st.text(alphabet=st.sampled_from(list("aAbsSarm .*")), min_size=1, max_size=12))
+def test_best_passage_agrees_on_any_text(passages: list[str], query: str) -> None:
+    # Dots that join words ("a.b" is one token), asterisks, case and non-Latin letters.
+    query_terms = snippets.terms(query)
+    assert snippets.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
