@@ -189,6 +189,12 @@ class Engine:
         """The database servers behind the index, each asked now (a folder: none); for health checks."""
         return self._generation.servers()
 
+    def store_counters(self) -> dict[str, int]:
+        """How often the store's reads lost a connection and ran again, waited out a pool, probed
+        a down server or opened a pool (a database store; a folder: {}); for monitoring and the
+        failover benchmark."""
+        return self._generation.counters()
+
     @property
     def manifest(self) -> Manifest:
         """The manifest of the generation new searches use."""

@@ -109,6 +109,7 @@ def test_a_replica_stopped_during_a_search_fails_no_search_and_none_waits(replic
         assert _ids(engine.search("military cooperation")) == expected["military cooperation"]
         assert encoder.hook is None and not replica.running()
         assert connections.interrupted == 1
+        assert engine.store_counters()["interrupted"] == 1  # the same counters, through the public API
 
         # While it stays down, searches go to the primary without trying it, and the background
         # probe keeps asking it (3 probes: past the first intervals).

@@ -37,6 +37,7 @@ def test_vectors_are_read_and_checked_on_the_first_semantic_query(built_index, e
     manifest["dim"] = 32
     (built_index / MANIFEST_NAME).write_text(json.dumps(manifest))
     with Engine.open(built_index) as engine:
+        assert engine.store_counters() == {}  # a folder has no connections to recover
         assert engine.search("Libya", mode="keyword")  # no vectors needed
         with pytest.raises(IndexIncompatible, match="64 dimensions, the manifest says 32"):
             engine.search("Libya", mode="semantic")

@@ -72,7 +72,6 @@ def write_corpus(folder: Path, articles: int) -> Path:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from index.pipeline.builder import build
-    from index.storage.postgres.generation import PgGeneration
     from index.storage.postgres.local_server import LocalPostgres
     from search.engine import Engine
     from tests.conftest import HashingEncoder
@@ -88,9 +87,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         errors: list[str] = []
         paths: list[str] = []  # per search: the counters that moved during it (which path it took)
         with Engine.open(url, encoder=HashingEncoder(), replicas=[replica.url()]) as engine:
-            generation = engine._generation
-            assert isinstance(generation, PgGeneration)
-            connections = generation.connections  # the store's counters, read at the end
             engine.search(queries[0])  # warm: pools opened on both servers
             stopped = threading.Event()
 
@@ -101,22 +97,18 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for n, query in enumerate(queries):
                 if n == args.stop_at:
                     threading.Thread(target=stop, daemon=True).start()
-                before = _counters(connections)
+                before = engine.store_counters()
                 started = time.perf_counter()
                 try:
                     engine.search(query)
                 except Exception as err:  # noqa: BLE001 - counted and reported
                     errors.append(f"search {n}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
                 seconds.append(time.perf_counter() - started)
-                after = _counters(connections)
+                after = engine.store_counters()
                 paths.append(" ".join(f"{k}+{after[k] - before[k]}" for k in after if after[k] != before[k]))
             stopped.wait(60)
-            counters = _counters(connections)
+            counters = engine.store_counters()
     return {"seconds": seconds, "errors": errors, "counters": counters, "paths": paths}
-
-
-def _counters(connections: Any) -> dict[str, int]:
-    return {name: getattr(connections, name) for name in ("interrupted", "pool_timeouts", "probes", "pools_opened")}
 
 
 def summary(seconds: Sequence[float]) -> list[float]:

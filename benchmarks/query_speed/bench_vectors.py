@@ -132,7 +132,10 @@ def main() -> None:
         writer = VectorWriter(DIM, hnsw_threshold=10**12)
         writer.add(np.arange(size), data)
         flat_build = time.perf_counter() - started
-        flat = writer._index
+        # The exact index a folder store searches (IndexIDMap2 over IndexFlatIP), made here with
+        # faiss itself rather than read out of the writer.
+        flat = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+        flat.add_with_ids(data, np.arange(size, dtype=np.int64))
         flat_ms_k10 = search_latency(flat, queries, 10)
         flat_ms_k400 = search_latency(flat, queries, ENGINE_FETCH)
         _scores, truth = flat.search(queries, 10)

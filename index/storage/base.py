@@ -107,6 +107,12 @@ class Generation(Protocol):
         """The database servers behind this generation, each asked now (a folder: none)."""
         ...
 
+    def counters(self) -> dict[str, int]:
+        """How often its reads took the store's recovery paths since it opened: for a database,
+        `interrupted` (a read lost its connection and ran again), `pool_timeouts`, `probes` (of a
+        server found down) and `pools_opened`; a folder has none."""
+        ...
+
 
 class WatchlistStore(ABC):
     """Where a store keeps its saved searches (the tables `searches`, `members`, `entries`; the

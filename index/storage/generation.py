@@ -113,6 +113,10 @@ class LocalGeneration(SearchUsers):
         """A folder has no servers."""
         return []
 
+    def counters(self) -> dict[str, int]:
+        """A folder has no recovery paths to count."""
+        return {}
+
     def _close(self) -> None:
         try:
             self.keyword.close()

@@ -373,6 +373,12 @@ class PgGeneration(SearchUsers):
         up or not, and a replica's replay lag."""
         return [self.connections.health(url) for url in [self.connections.primary_url, *self.connections.replicas]]
 
+    def counters(self) -> dict[str, int]:
+        """The connections' counters (shared by the generations of one store opened by an Engine)."""
+        c = self.connections
+        return {"interrupted": c.interrupted, "pool_timeouts": c.pool_timeouts, "probes": c.probes,
+                "pools_opened": c.pools_opened}
+
     def _close(self) -> None:
         self.connections.let_go()
 
