@@ -30,12 +30,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def test_an_organisation_facet_narrows_the_search(browser, served):  # noqa: F811 - the fixture
     walk = Walk(browser, served, "defence-facets")
     page = walk.page
-    page.goto(served.url + "/")
-    walk.settled()
-    page.fill("#q", QUERY)
-    page.select_option("#mode", "keyword")
-    page.focus("#q")
-    page.keyboard.press("Enter")
+    walk.search_from_start(QUERY)
     walk.wait_for_view("document.querySelectorAll('#results li.hit').length > 1")
     everything = walk.hits()
     assert LIBYA in everything and len(everything) > 1, everything

@@ -154,6 +154,15 @@ class Walk:
         """Wait until the page has rendered the state in its address (the status line is set last)."""
         self.wait_for_view("document.getElementById('status').textContent.length > 0")
 
+    def search_from_start(self, query: str, mode: str = "keyword") -> None:
+        """Open the start page, type `query`, pick `mode` and press Enter in the search box."""
+        self.page.goto(self.served.url + "/")
+        self.settled()
+        self.page.fill("#q", query)
+        self.page.select_option("#mode", mode)
+        self.page.focus("#q")
+        self.page.keyboard.press("Enter")
+
     def close(self) -> None:
         origin = self.served.url
         foreign = [url for url in self.requests if not url.startswith(origin + "/")]

@@ -31,12 +31,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def test_the_timeline_counts_matches_per_kind(browser, served):  # noqa: F811 - the fixture
     walk = Walk(browser, served, "timeline-kinds")
     page = walk.page
-    page.goto(served.url + "/")
-    walk.settled()
-    page.fill("#q", QUERY)
-    page.select_option("#mode", "keyword")
-    page.focus("#q")
-    page.keyboard.press("Enter")
+    walk.search_from_start(QUERY)
     walk.wait_for_view("document.querySelectorAll('#kind-table tr').length > 1 && "
                        "document.querySelectorAll('aside#facets button.facet').length > 0")
     shown = {kind: int(count) for kind, count in page.evaluate(ROWS)}
