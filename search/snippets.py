@@ -48,6 +48,8 @@ def best_passage(passages: Sequence[str], query_terms: set[str]) -> int:
     """Index of the passage sharing the most distinct terms with the query (first on ties)."""
     if not passages:
         raise ValueError("an article has at least one passage")
+    if len(passages) == 1:  # a short article's only passage: nothing to compare
+        return 0
     # Tokenising and stemming every passage of every hit word by word in Python was half of a
     # warm keyword search. The same tokens come from a C-level findall per passage, each
     # distinct word is analysed once (and cached across searches), and sets do the rest.
