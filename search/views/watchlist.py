@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -250,9 +250,8 @@ def _saved(row: tuple) -> SavedSearch:
     # A watchlist.sqlite not written since owners came has no owner columns until its next write.
     owner, shared = row[6:8] if len(row) >= 8 else ("", False)
     values = json.loads(filters)
-    # Defence-fact filters came later: a search saved before them has none.
-    filters_ = Filters(tuple(values["countries"]), tuple(values["sources"]), values["since"], values["until"],
-                       *(tuple(values.get(field, ())) for field in ("systems", "organisations", "people", "kinds")))
+    # Stored as asdict(Filters): a field added since (the defence facts) keeps its default.
+    filters_ = Filters(**{field.name: values[field.name] for field in fields(Filters) if field.name in values})
     return SavedSearch(name, query, filters_, exec_, created, checked, owner or "", bool(shared))
 
 
