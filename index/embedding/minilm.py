@@ -29,6 +29,14 @@ from index.embedding.torch_encoder import MiniLMEncoder
 if TYPE_CHECKING:
     import numpy as np
 
+# The int8 model runs one text at a time. Dynamic quantisation picks each run's activation scale
+# from the whole input tensor, so in a batch a passage's vector depended on its neighbours (cosine
+# down to 0.975 against the same text alone): an update embedding a text beside other texts got
+# another vector, and quality moved with batch composition (CISI hybrid nDCG@10 -0.0059 and
+# -0.0043 for two builds of the same articles). One text per run gives each text its own scale
+# and one vector, for ~6% more CPU than batches of 8 (docs/tuning.md, T table).
+INT8_BATCH = 1
+
 log = logging.getLogger("accord")
 
 
@@ -94,4 +102,4 @@ def int8_encoder(model_dir: Path | None = None, cache_dir: Path | None = None) -
         path = ensure_onnx("int8", model_dir, cache_dir)
     except ImportError as err:
         raise OnnxExportRefused(f"cannot export the int8 model: {err}") from None
-    return OnnxEncoder(path, MINILM_INT8_NAME, model_dir)
+    return OnnxEncoder(path, MINILM_INT8_NAME, model_dir, batch_size=INT8_BATCH)

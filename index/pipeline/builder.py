@@ -33,6 +33,7 @@ generation. Old generations are removed once no reader holds a lease on them.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from index.embedding.encoder import MINILM_NAME, Encoder, encoder_for
+from index.embedding.encoder import DEFAULT_MODEL, MINILM_NAME, Encoder, encoder_for
+from index.embedding.model_files import OnnxExportRefused
 from index.errors import IndexIncompatible, InvalidArgument, SourceNotFound
 from index.pipeline.batches import Batcher
 from index.pipeline.embed_write import EMBED_SLICE, BatchWriter, Embedder, open_cache
@@ -171,7 +173,7 @@ def build(
     the sources but builds from scratch, forgetting the old settings and model (and works when
     the manifest or the embedding cache is damaged); new `settings` also mean a build from
     scratch. The model is `encoder`, else the one named by `model`, else the index's own, else
-    all-MiniLM-L6-v2. `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
+    `DEFAULT_MODEL` (int8 all-MiniLM-L6-v2). `embedding_cache` puts the vector cache elsewhere than `INDEX_DIR/cache`,
     to share it between indexes of the same texts.
 
     Every `commit_every` passages, and every `publish_seconds` of work (0: never by time), a
@@ -277,11 +279,20 @@ def _checked_settings(settings: BuildSettings, encoder: Encoder) -> BuildSetting
 
 
 def resolve_encoder(index_dir: Path | str | Store, *, model: str | None = None, rebuild: bool = False) -> Encoder:
-    """The encoder `build` uses when given none: `model`, else the index's own, else all-MiniLM-L6-v2
-    (e.g. to wrap it in a `DaskEncoder` before building)."""
+    """The encoder `build` uses when given none: `model`, else the index's own, else
+    `DEFAULT_MODEL` (int8 all-MiniLM-L6-v2), e.g. to wrap it in a `DaskEncoder` before building."""
     # Read without the lock only to pick the model; `build` checks it again under the lock.
     peeked = None if rebuild else open_store(index_dir).raw_manifest().get("model")
-    return encoder_for(model or (peeked if isinstance(peeked, str) else None) or MINILM_NAME)
+    named = model or (peeked if isinstance(peeked, str) else None)
+    if named:
+        return encoder_for(named)
+    try:
+        return encoder_for(DEFAULT_MODEL)
+    except (OnnxExportRefused, OSError) as refused:  # OSError: e.g. a read-only model cache
+        # The int8 model is made from the ONNX export; where that cannot be made or checked, the
+        # exact model still runs through sentence-transformers, and the manifest says which.
+        logging.getLogger("accord").warning("accord: warning: %s; building with the exact %s instead", refused, MINILM_NAME)
+        return encoder_for(MINILM_NAME)
 
 
 class _Update:
