@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 
 from index.text.countries import extract_countries, find_dateline, normalise_country
+from index.text.defence.capitals import written_in_capitals
 from index.text.defence.gazetteer import MILITARY_CUES, Entry, GazetteerError, Hit, load_gazetteer
 from index.text.defence.kinds import KINDS, classify
 from index.text.defence.people import find_people
@@ -143,13 +144,13 @@ def _pattern_organisations(text: str, home: str | None) -> list[tuple[str, str, 
         country = country or home
         if country:
             found.append((f"Ministry of Defence ({country})", "ministry", country, start, m.end()))
-    for m in _SERVICE.finditer(text) if not _is_capitals(text) else ():
+    for m in _SERVICE.finditer(text) if not written_in_capitals(text) else ():
         country = _country_before(m.group("before"))
         if country:
             service = _SERVICE_NAMES[" ".join(m.group("what").lower().split())]
             found.append((_service_name(service, country), "armed_force", country,
                           m.start() + _country_offset(m.group("before")), m.end()))
-    if home and not _is_capitals(text):
+    if home and not written_in_capitals(text):
         for m in _BARE_SERVICE.finditer(text):
             service = _SERVICE_NAMES[" ".join(m.group("what").lower().split())]
             found.append((_service_name(service, home), "armed_force", home, m.start("what"), m.end()))
@@ -193,11 +194,6 @@ def _country_offset(words: str) -> int:
             if normalise_country(phrase):
                 return tokens[-n].start()
     return len(words)
-
-
-def _is_capitals(text: str) -> bool:
-    letters = [ch for ch in text[:2000] if ch.isalpha()]
-    return bool(letters) and sum(ch.isupper() for ch in letters) > 0.9 * len(letters)
 
 
 def _organisations(hits: list[Hit], text: str, home: str | None) -> tuple[Organisation, ...]:

@@ -35,6 +35,7 @@ from importlib import resources
 
 from index.errors import AccordError
 from index.text.countries import trie_regex
+from index.text.defence.capitals import written_in_capitals
 
 CATEGORIES = (
     "aircraft", "helicopter", "air_defence", "missile", "ship", "submarine", "armour", "artillery", "small_arms",
@@ -123,7 +124,7 @@ class Gazetteer:
     def find(self, text: str) -> Iterator[Hit]:
         """Every mention of a gazetteer entry in `text` that passes the case and context rules,
         in text order, without overlaps."""
-        shouting = _is_shouting(text)
+        shouting = written_in_capitals(text)
         article_cues: int | None = None
         military_cues: int | None = None
         for match in self.pattern.finditer(text):
@@ -285,12 +286,6 @@ def _has_context(text: str, start: int, end: int, entry: Entry, written: str, sh
     return (shouting or written[:1].isupper()) and article_cues >= ARTICLE_DEFENCE_CUES and bool(
         DEFENCE_CUES.search(window)
     )
-
-
-def _is_shouting(text: str) -> bool:
-    """True for text written in capitals (old wire copy, the TIME collection)."""
-    letters = [ch for ch in text[:2000] if ch.isalpha()]
-    return bool(letters) and sum(ch.isupper() for ch in letters) > 0.9 * len(letters)
 
 
 def _atoms(alias: str) -> list[str]:

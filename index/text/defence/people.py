@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from index.text.countries import normalise_country
+from index.text.defence.capitals import written_in_capitals
 
 _ROLE_HEADS = (
     r"Prime Minister|Premier(?:-designate)?|President(?:-elect)?|Vice President|Chancellor|King|Queen|Crown Prince|"
@@ -132,7 +133,7 @@ def find_people(text: str, blocked: list[tuple[int, int]] | None = None) -> list
     """Persons named in `text`, in order of first mention. `blocked` spans (organisations,
     systems, countries already found) cannot be part of a name."""
     blocked = sorted(blocked or [])
-    shouting = _is_shouting(text)
+    shouting = written_in_capitals(text)
     found: list[tuple[int, int, str, str | None]] = []  # start, end, name, role
 
     def add(start: int, end: int, name: str, role: str | None) -> None:
@@ -236,11 +237,6 @@ def _is_country_word(word: str) -> bool:
     word = word.strip(".,'’")
     # Two- and three-letter words are ISO codes too ("DE", "AL"): in a name they are particles.
     return len(word) >= 4 and normalise_country(re.sub(r"['’]s$", "", word)) is not None
-
-
-def _is_shouting(text: str) -> bool:
-    letters = [ch for ch in text[:2000] if ch.isalpha()]
-    return bool(letters) and sum(ch.isupper() for ch in letters) > 0.9 * len(letters)
 
 
 _CAPS_STOP = frozenset(
