@@ -297,8 +297,8 @@ class Engine:
         """
         started = time.perf_counter()
         self._check_arguments(query, k, mode, sort, offset)
-        parsed = parse_query(query, strict=strict)
         with self._using() as generation:
+            parsed = parse_query(query, strict=strict, settings=generation.manifest.settings)
             depth = self._depth(k, offset, page_size)
             while True:
                 candidates = self._candidates(generation, parsed, mode, filters, depth)
@@ -333,8 +333,8 @@ class Engine:
         self._check_arguments(query, 1, mode, "relevance", 0)
         if limit < 1:
             raise InvalidArgument(f"limit must be at least 1, not {limit}")
-        parsed = parse_query(query)
         with self._using() as generation:
+            parsed = parse_query(query, settings=generation.manifest.settings)
             found = self._candidates(generation, parsed, mode, filters, limit)
         keyword_legs, semantic_legs = leg_scores(found.keyword), leg_scores(found.semantic)
         return [
@@ -409,7 +409,7 @@ class Engine:
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         with self._using() as generation:
-            return self._keyword_leg(generation, parse_query(query).keyword, limit, filters)
+            return self._keyword_leg(generation, parse_query(query, settings=generation.manifest.settings).keyword, limit, filters)
 
     @_retried
     def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
@@ -417,8 +417,8 @@ class Engine:
 
         Also returns each article's best passage id, for its snippet.
         """
-        parsed = parse_query(query)
         with self._using() as generation:
+            parsed = parse_query(query, settings=generation.manifest.settings)
             allowed = self._allowed_passages(generation, filters, self._required(generation, parsed))
             return self._semantic_leg(generation, parsed, limit, allowed)
 

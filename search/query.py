@@ -16,6 +16,10 @@ want to know.
 
 An all-capitals query ("SYRIA AND IRAQ", old wire copy) is plain words, not operators.
 
+A query is analysed (stemmed, stop words dropped) as the index it searches was built:
+`parse_query(text, settings=manifest.settings)` reads it with that index's stemmer and stop list
+(`BuildSettings.stemmer`, `stop_words`); without settings, with the defaults.
+
 Any text is a query, however long or odd. whoosh's parser recurses once per bracket level and
 its matchers once per operator, and takes time quadratic in the length of a word, so a query is
 read with syntax only within bounds: at most MAX_QUERY_DEPTH nested brackets and
@@ -37,6 +41,7 @@ from whoosh.qparser.common import attach
 
 from index.errors import QuerySyntaxError
 from index.storage.keyword import QUERY_FIELDS, SEARCH_FIELDS, count_repeated_terms, keyword_schema
+from index.storage.manifest import BuildSettings
 
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE|REQUIRE)\b")
@@ -54,6 +59,12 @@ _DOUBLE_NOT = re.compile(r"\bNOT\s+NOT\b")
 # A `?` is punctuation: whoosh would read it as a one-character wildcard, so "science?" would
 # never match "science", stemmed or not.
 _QUESTION_MARK = re.compile(r"\?")
+# What whoosh's parser could read as syntax in a query (`_plain_tree`): quotes, brackets, ranges,
+# wildcards (whoosh's question marks included), `field:`, `^boost`, `~`, a quote that opens a
+# 'single-quoted term' (at the start or after a non-word character), and the operator words.
+_MAYBE_SYNTAX = re.compile(r"[\"()\[\]{}*?\u055E\u061F\u1367:^~]|(?:^|(?<=\W))'")
+_WORD_SPAN = re.compile(r"\S+")  # whoosh's WhitespacePlugin cuts words at \s+
+_DEFAULT_SETTINGS = BuildSettings()
 # Nodes that make a query a boolean requirement rather than a ranking of OR-ed words.
 _BOOLEAN = (whoosh_query.And, whoosh_query.Not, whoosh_query.AndNot, whoosh_query.Require, whoosh_query.AndMaybe)
 
@@ -68,7 +79,8 @@ class ParsedQuery:
     `excludes_only` is True for a query like `NOT oil` that names nothing to look for;
     `embed_text` is what the semantic leg embeds (the positive words, no operators, fields or
     excluded words); `highlight` are the stemmed positive terms of the text fields; `notes`
-    say how the query was read when it was not as typed.
+    say how the query was read when it was not as typed; `settings` are the build settings
+    whose stemmer and stop list analysed it (those of the index it is for).
     """
 
     text: str
@@ -78,14 +90,19 @@ class ParsedQuery:
     embed_text: str
     highlight: frozenset[str]
     notes: tuple[str, ...] = ()
+    settings: BuildSettings = _DEFAULT_SETTINGS
 
 
-def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
-    """Parse `text` once for every part of a search.
+def parse_query(text: str, *, strict: bool = False, settings: BuildSettings | None = None) -> ParsedQuery:
+    """Parse `text` once for every part of a search, analysed as an index built with `settings`
+    analyses text (its `stemmer` and `stop_words`; default: `BuildSettings()`'s). Pass the
+    searched index's `manifest.settings`, so that query terms are the terms that index holds.
 
     Raises QuerySyntaxError only with `strict=True`, for a query that is not well formed;
     otherwise such a query is read as plain words and the returned `notes` say why.
     """
+    settings = settings or _DEFAULT_SETTINGS
+    analysis = (settings.stemmer, settings.stop_words)
     notes: list[str] = []
     typed = text
     if len(text) > MAX_QUERY_CHARS:
@@ -94,7 +111,8 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         problem: str | None = f"is {len(text):,} characters long; only its first {MAX_QUERY_CHARS:,} were searched"
         text = _cut(text, MAX_QUERY_CHARS)
     else:
-        problem = syntax_problem(text)
+        # Every problem syntax_problem finds is made of quotes, brackets, colons or operators.
+        problem = syntax_problem(text) if _may_hold_syntax(text) else None
     if problem is not None:
         if strict:
             raise QuerySyntaxError(f"query {_shown(typed)} {problem}")
@@ -104,13 +122,13 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         reading = _QUESTION_MARK.sub(" ", text)
         if not any(c.islower() for c in reading):
             reading = reading.lower()  # "SYRIA AND IRAQ": words, not operators
-    tree = _parse(reading)
+    tree = _parse(analysis, reading)
     if tree is None:  # whoosh's parser failed on a query that looked well formed
         if strict:
             raise QuerySyntaxError(f"query {_shown(typed)} cannot be read as syntax")
         notes.append("read as plain words: the query cannot be read as syntax")
         reading = plain_words(text)
-        words = _parse(reading)
+        words = _parse(analysis, reading)
         tree = words if words is not None else whoosh_query.NullQuery
     tree = _exclusions_apply_to_all(tree.normalize())
     positive = _positive_terms(tree)
@@ -126,17 +144,20 @@ def parse_query(text: str, *, strict: bool = False) -> ParsedQuery:
         embed_text=_embed_text(reading, tree) or ("" if excludes_only else plain_words(text)),
         highlight=frozenset(term for field, term in positive if field in SEARCH_FIELDS),
         notes=tuple(notes),
+        settings=settings,
     )
 
 
-def _parse(reading: str) -> whoosh_query.Query | None:
-    """`reading` as a whoosh query tree, not yet normalised; None where whoosh's parser fails on it."""
+def _parse(analysis: tuple[str, str], reading: str) -> whoosh_query.Query | None:
+    """`reading` as a whoosh query tree, not yet normalised, analysed with `analysis` (stemmer,
+    stop list); None where whoosh's parser fails on it."""
     if not reading.strip():
         return whoosh_query.NullQuery
     try:
         # Repeated words count (query term frequency, as in Lucene and bm25s): whoosh's
         # normalisation would drop them, so they are counted before it.
-        return count_repeated_terms(_parser().parse(reading, normalize=False))
+        tree = _plain_tree(analysis, reading)
+        return count_repeated_terms(tree if tree is not None else _parser(*analysis).parse(reading, normalize=False))
     except (AssertionError, IndexError, KeyError, ValueError, TypeError, AttributeError) as err:
         # whoosh's parser has corners that raise ("NOT NOT x" was one): the query is then read
         # as plain words. An error raised outside whoosh is a bug of ours and propagates.
@@ -144,6 +165,50 @@ def _parse(reading: str) -> whoosh_query.Query | None:
         if frames and "whoosh" in frames[-1].filename:
             return None
         raise
+
+
+def _may_hold_syntax(text: str) -> bool:
+    """Whether whoosh's parser could read anything in `text` as syntax (False: plain words)."""
+    return bool(_MAYBE_SYNTAX.search(text) or _OPERATOR.search(text))
+
+
+def _plain_tree(analysis: tuple[str, str], reading: str) -> whoosh_query.Query | None:
+    """The tree `_parser(*analysis).parse(reading, normalize=False)` returns, built without
+    whoosh's parser when `reading` is plain words (None when it may hold syntax: then the parser
+    reads it).
+
+    whoosh's parser tries each of its taggers at every character of the query, which cost
+    several times all the rest of reading the common query (a few plain words). Words without
+    syntax go through the same steps with none of that: each word is analysed by its
+    field's analyzer as the parser's term query does (several tokens are OR-ed, no token leaves
+    an empty clause), one OR group per word across the search fields, all in one OR group, with
+    the parser's character offsets. tests/test_query_fast_path.py holds the two to equal trees.
+    """
+    if _may_hold_syntax(reading):
+        return None
+    spans = [match.span() for match in _WORD_SPAN.finditer(reading)]
+    if not spans:
+        return None
+    words: list[whoosh_query.Query] = []
+    for start, end in spans:
+        per_field = []
+        for fieldname in SEARCH_FIELDS:
+            texts = _word_terms(analysis, fieldname, reading[start:end])
+            if len(texts) > 1:  # the field's multitoken_query "default": the parser's group, OR
+                term: whoosh_query.Query = whoosh_query.Or([whoosh_query.Term(fieldname, t) for t in texts])
+            elif texts:
+                term = whoosh_query.Term(fieldname, texts[0])
+            else:
+                continue  # a stop word: no clause
+            term.startchar, term.endchar = start, end
+            per_field.append(term)
+        group = whoosh_query.Or(per_field)
+        if per_field:  # whoosh gives offsets to non-empty clauses only
+            group.startchar, group.endchar = start, end
+        words.append(group)
+    tree = whoosh_query.Or(words)
+    tree.startchar, tree.endchar = spans[0][0], spans[-1][1]
+    return tree
 
 
 def _cut(text: str, limit: int) -> str:
@@ -165,7 +230,7 @@ def with_extra_words(parsed: ParsedQuery, words: str, boost: float) -> whoosh_qu
     as they are. A query whose words are required (AND) is left unchanged."""
     if not words.strip() or parsed.keyword is whoosh_query.NullQuery:
         return parsed.keyword
-    extra = _parser().parse(plain_words(words))
+    extra = _parser(parsed.settings.stemmer, parsed.settings.stop_words).parse(plain_words(words))
     if extra is whoosh_query.NullQuery:
         return parsed.keyword
     extra = extra.with_boost(boost)
@@ -218,12 +283,21 @@ def plain_words(text: str) -> str:
     return " ".join(re.sub(r"[\"()?*:^~\[\]{}]", " ", words).split())
 
 
-@lru_cache(maxsize=1)
-def _parser() -> MultifieldParser:
+@lru_cache(maxsize=16_384)
+def _word_terms(analysis: tuple[str, str], fieldname: str, word: str) -> tuple[str, ...]:
+    """The terms the parser's term query makes of `word` in `fieldname`: the field's analysis in
+    query mode. Cached: a query's words recur across searches, and the analyzer's chain of
+    generators costs microseconds a word."""
+    field = _parser(*analysis).schema[fieldname]
+    return tuple(field.process_text(word, mode="query", tokenize=True, removestops=True))
+
+
+@lru_cache(maxsize=8)
+def _parser(stemmer: str, stop_words: str) -> MultifieldParser:
     # whoosh's parser is built from the schema's field names and analyzers, the same for every
-    # index, so one parser serves all. Parsing builds new objects and keeps no state between
-    # calls, so it is shared between threads.
-    parser = MultifieldParser(list(SEARCH_FIELDS), keyword_schema(), group=OrGroup)
+    # index built with this stemmer and stop list, so one parser serves all of them. Parsing
+    # builds new objects and keeps no state between calls, so it is shared between threads.
+    parser = MultifieldParser(list(SEARCH_FIELDS), keyword_schema(stemmer=stemmer, stop_words=stop_words), group=OrGroup)
     # whoosh's two-clause operators build each side twice, so a chain of n of them took 2**n
     # steps (20 ANDMAYBE: 70 s); these groups build each side once and read the same.
     operators = OperatorsPlugin()  # whoosh's operators, their patterns and order unchanged

@@ -121,6 +121,7 @@ def test_ranking_settings_run_through_the_engines_options(data, tmp_path, capsys
     ("coverage", "-1", "coverage takes a weight"),
     ("title-boost", "two", "a title boost is a number"),
     ("stop-list", "french", "the stop list is one of"),
+    ("stemmer", "lancaster", "the stemmer is one of"),
 ])
 def test_a_bad_value_of_each_setting_fails_before_any_build(data, tmp_path, capsys, setting, value, message):
     with pytest.raises(SystemExit):
@@ -138,45 +139,41 @@ def test_the_ranking_values_set_the_engines_fields():
     assert tune_loco.coverage("0").coverage_boost == 0.0
 
 
-def test_index_settings_search_a_copy_with_only_its_keyword_index_rewritten(data, tmp_path):
+def test_build_settings_search_their_own_index_built_from_the_first_builds_embeddings(data, tmp_path, capsys):
     from index.pipeline.builder import build
-    from index.storage.keyword import WhooshKeywordStore
-    from search.query import parse_query
+    from index.storage.manifest import BuildSettings, read_manifest
+    from search.engine import Engine
 
     built = tmp_path / "ix" / "time"
-    build([data / "time" / "docs.jsonl"], built, model=MODEL)
-    manifest = json.loads((built / "manifest.json").read_text())
+    docs = data / "time" / "docs.jsonl"
+    build([docs], built, model=MODEL)
 
     def found(folder: Path, text: str) -> set[str]:
-        store = WhooshKeywordStore(folder / manifest["generation"] / "keyword", 2.0, 0.75)
-        try:
-            return {doc for doc, _score in store.search(parse_query(text).keyword, 10)}
-        finally:
-            store.close()
+        with Engine.open(folder) as engine:
+            return {hit.id for hit in engine.search(text, k=10, mode="keyword").hits}
 
-    # "on" is in the 127 stop words: the build's index and its queries drop it.
+    # "on" is in the 127 English stop words: the build's index and its queries drop it.
     assert found(built, "on") == set()
-    copy = tune_loco.keyword_copy("stop-list", built, data / "time" / "docs.jsonl", "none")
-    assert copy.name == "time-stop-list-none"
-    with tune_loco.stop_list("none"):
-        assert found(copy, "on") == {d for d, t in DOCS.items() if " on " in t}
+    variant = tune_loco.variant_index("stop-list", built, docs, "none")
+    assert variant.name == "time-stop-list-none" and "time-stop-list-none: 0 passages embedded" in capsys.readouterr().err
+    assert read_manifest(variant).settings == BuildSettings(stop_words="none")
+    assert found(variant, "on") == {d for d, t in DOCS.items() if " on " in t}
     assert found(built, "on") == set()  # the build itself is untouched
-    assert (copy / manifest["generation"] / "vectors.faiss").read_bytes() == (
-        built / manifest["generation"] / "vectors.faiss").read_bytes()
+    stemmed = tune_loco.variant_index("stemmer", built, docs, "none")
+    assert found(stemmed, "harbours") == {"7", "8"} and found(built, "harbours") == {"1", "2", "7", "8"}
 
 
-def test_a_copy_is_made_again_when_the_build_changed(data, tmp_path):
+def test_a_variant_is_updated_with_the_build_it_comes_from(data, tmp_path, capsys):
     from index.pipeline.builder import build
-    from index.storage.manifest import BuildSettings
+    from index.storage.manifest import BuildSettings, read_manifest
 
     built = tmp_path / "ix" / "cran"
     docs = data / "cran" / "docs.jsonl"
     build([docs], built, model=MODEL)
-    first = tune_loco.keyword_copy("title-boost", built, docs, "1")
-    stale = first / "stale-marker"
-    stale.write_text("from the first build")
-    assert tune_loco.keyword_copy("title-boost", built, docs, "1") == first and stale.exists()  # reused
-    build([docs], built, model=MODEL, settings=BuildSettings(title_boost=3.0))  # a new generation
-    again = tune_loco.keyword_copy("title-boost", built, docs, "1")
-    assert again == first and not stale.exists()
-    assert (again / "manifest.json").read_text() == (built / "manifest.json").read_text()
+    first = tune_loco.variant_index("title-boost", built, docs, "1")
+    assert tune_loco.variant_index("title-boost", built, docs, "1") == first  # updated in place
+    assert read_manifest(first).settings == BuildSettings(title_boost=1.0)
+    build([docs], built, model=MODEL, settings=BuildSettings(passage_tokens=32))  # the first build changed
+    again = tune_loco.variant_index("title-boost", built, docs, "1")
+    assert again == first and read_manifest(again).settings == BuildSettings(passage_tokens=32, title_boost=1.0)
+    assert "cran-title-boost-1: 0 passages embedded" in capsys.readouterr().err.splitlines()[-1]

@@ -7,10 +7,10 @@ holds `docs.jsonl` and either `queries-dev.tsv`/`qrels-dev.trec` (TIME) or
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.storage.manifest import BuildSettings
 from search.evaluation import read_qrels, read_queries
 
 DEV_COLLECTIONS = ("time", "cisi", "cran")
@@ -36,13 +36,6 @@ def load_collection(folder: Path) -> Collection:
     return Collection(folder.name, folder / "docs.jsonl", queries, qrels)
 
 
-def pre_clean(query: str) -> str:
-    """A query with what whoosh would read as syntax removed: `?` and `*` (wildcards), brackets,
-    quotes and colons. Only the tuning scripts do this, until the engine reads natural-language
-    queries as plain words itself."""
-    return " ".join(re.sub(r"[?*()\"\[\]{}:^~]", " ", query).split())
-
-
 def read_collection_articles(docs: Path) -> list:
     """The articles of a collection's docs.jsonl, read and cleaned by Accord's own reader."""
     from index.text.articles import Article, read_articles
@@ -50,19 +43,21 @@ def read_collection_articles(docs: Path) -> list:
     return [item for item in read_articles(docs, docs.read_bytes()) if isinstance(item, Article)]
 
 
-def write_keyword_only(directory: Path, articles: list, title_boost: float) -> None:
+def write_keyword_only(directory: Path, articles: list, settings: BuildSettings) -> None:
     """A keyword index of `articles` alone, written by the keyword store's own writer (the one a
-    build uses), for sweeps that change only BM25 settings and need no embeddings."""
+    build uses) as a build with `settings` writes it (title boost, stemmer, stop list), for
+    sweeps of the keyword leg that need no embeddings."""
     from index.storage.keyword import KeywordWriter
 
-    writer = KeywordWriter(directory, title_boost)
+    writer = KeywordWriter(directory, settings.title_boost, stemmer=settings.stemmer, stop_words=settings.stop_words)
     for article in articles:
         writer.add(article)
     writer.commit()
 
 
-def keyword_run(store, text: str, depth: int) -> list[tuple[str, float]]:
-    """The keyword leg for `text` on `store`, parsed as the engine parses it, best first."""
+def keyword_run(store, text: str, depth: int, settings: BuildSettings | None = None) -> list[tuple[str, float]]:
+    """The keyword leg for `text` on `store` (written with `settings`, default the defaults),
+    parsed as the engine parses it for such an index, best first."""
     from search.query import parse_query
 
-    return sorted(store.search(parse_query(text).keyword, depth), key=lambda h: (-h[1], h[0]))
+    return sorted(store.search(parse_query(text, settings=settings).keyword, depth), key=lambda h: (-h[1], h[0]))

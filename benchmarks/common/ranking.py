@@ -1,5 +1,5 @@
-"""Ranking helpers the tuning scripts share: the evaluation depth, passage pooling and
-Lucene's stop list."""
+"""Ranking helpers the tuning scripts share: the evaluation depth and passage pooling (Lucene's
+stop list is a keyword analysis of the library now: `BuildSettings(stop_words="lucene")`)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,3 @@ def pooled(passages: dict[str, list[float]], how: str) -> list[tuple[str, float]
     else:
         raise ValueError(how)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:FETCH]
-
-
-# Lucene's EnglishAnalyzer default stop set, as bm25s ships it (bm25s.stopwords.STOPWORDS_EN).
-LUCENE_STOP_WORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
-    "these they this to was will with".split())

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common.devsets import DEV_COLLECTIONS, Collection, load_collection, pre_clean
+from benchmarks.common.devsets import DEV_COLLECTIONS, Collection, load_collection
 from benchmarks.common.machine import command_line, machine_info, machine_line, markdown_table
 from cli import _eval_index_dir  # the index `accord eval` builds and reuses
 from index.embedding.encoder import MINILM_NAME
@@ -56,8 +56,8 @@ class Ranked:
 
 
 def run(engine: Engine, text: str, relevant: set[str], own: bool) -> Ranked:
-    result = engine.search(pre_clean(text) or text, k=10)
-    keyword = engine.search(pre_clean(text) or text, k=10, mode="keyword")
+    result = engine.search(text, k=10)  # as typed: the engine reads any question itself
+    keyword = engine.search(text, k=10, mode="keyword")
     hits = tuple((h.relevance.cosine or 0.0, h.relevance.coverage or 0.0, h.id in relevant) for h in result
                  if h.relevance is not None)
     assert result.strength is not None and keyword.strength is not None

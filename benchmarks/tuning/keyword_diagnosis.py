@@ -3,37 +3,31 @@
     python -m benchmarks.tuning.keyword_diagnosis ../shared/data/time ../shared/data/cisi ../shared/data/cran
 
 Builds only whoosh indexes (no embeddings) from each collection's `docs.jsonl` through Accord's
-reader, once per analyzer variant, and scores the keyword leg with nDCG@10 beside bm25s (k1=1.5,
-b=0.75, English stop words, Snowball stemmer) on the same queries. Queries are pre-cleaned of
-whoosh syntax characters (`collections.pre_clean`).
+reader, once per analyzer variant (a stemmer and stop list of `BuildSettings`, written by the
+keyword store's own writer as a build with those settings writes it), and scores the keyword leg
+with nDCG@10 beside bm25s (k1=1.5, b=0.75, English stop words, Snowball stemmer) on the same
+queries. Queries are passed as typed, as `accord eval` passes them, and parsed for each variant as
+the engine parses them for an index built with its settings (a malformed query as plain words);
+bm25s's tokenizer keeps only runs of word characters, so it needs no cleaning either.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
 
 from whoosh import scoring
-from whoosh.analysis import StemmingAnalyzer
-from whoosh.lang import stemmer_for_language, stopwords_for_language
 
 import index.storage.keyword as keyword_module
-import search.query as query_module
-from benchmarks.common.devsets import (
-    keyword_run,
-    load_collection,
-    pre_clean,
-    read_collection_articles,
-    write_keyword_only,
-)
-from benchmarks.common.ranking import LUCENE_STOP_WORDS
-from index.storage.keyword import WhooshKeywordStore
+from benchmarks.common.devsets import keyword_run, load_collection, read_collection_articles, write_keyword_only
+from index.storage.keyword import WhooshKeywordStore, query_term_weighting
+from index.storage.manifest import BuildSettings
 from search.evaluation import score_run
 
 DEPTH = 100
-COUNT_TERMS = keyword_module.count_repeated_terms
 
 
 class LuceneIdfBM25F(scoring.BM25F):
@@ -48,14 +42,14 @@ class LuceneIdfBM25F(scoring.BM25F):
         return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
 
+# The analyzer variants as BuildSettings (stemmer, stop_words): whoosh's default analyzer (Porter,
+# its short list), Accord's (Snowball, whoosh.lang's 127 English words) and the steps between.
 ANALYZERS = {
-    "porter, 33 stop words": lambda: StemmingAnalyzer(),
-    "snowball, 33 stop words": lambda: StemmingAnalyzer(stemfn=stemmer_for_language("en")),
-    "porter, 127 stop words": lambda: StemmingAnalyzer(stoplist=stopwords_for_language("en")),
-    "snowball, 127 stop words": lambda: StemmingAnalyzer(stemfn=stemmer_for_language("en"),
-                                                          stoplist=stopwords_for_language("en")),
-    "snowball, lucene's 33 stop words": lambda: StemmingAnalyzer(stemfn=stemmer_for_language("en"),
-                                                                  stoplist=LUCENE_STOP_WORDS),
+    "porter, 33 stop words": ("porter", "whoosh"),
+    "snowball, 33 stop words": ("snowball", "whoosh"),
+    "porter, 127 stop words": ("porter", "english"),
+    "snowball, 127 stop words": ("snowball", "english"),
+    "snowball, lucene's 33 stop words": ("snowball", "lucene"),
 }
 IDFS = {"whoosh idf": scoring.BM25F, "lucene idf": LuceneIdfBM25F}
 
@@ -90,14 +84,14 @@ def main() -> None:
     print("| collection | analyzer | idf | query tf | title boost | k1 | b | nDCG@10 | R@100 |\n|---|---|---|---|---:|---:|---:|---:|---:|")
     for folder in args.folders:
         coll = load_collection(folder)
-        queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+        queries = coll.queries
         articles = read_collection_articles(coll.docs)
         m = score_run(coll.qrels, bm25s_run(articles, queries))
         print(f"| {coll.name} | bm25s (snowball, its 33 stop words) | lucene idf | yes | - | 1.5 | 0.75 | {m['nDCG@10']:.4f} | {m['R@100']:.4f} |", flush=True)
         with tempfile.TemporaryDirectory(prefix="kwdiag-") as tmp:
-            for (aname, analyzer), boost in [(a, t) for a in ANALYZERS.items() if a[0] in args.analyzers
-                                             for t in args.title_boost]:
-                keyword_module.keyword_analyzer = analyzer
+            for (aname, (stemmer, stop_words)), boost in [(a, t) for a in ANALYZERS.items() if a[0] in args.analyzers
+                                                          for t in args.title_boost]:
+                settings = BuildSettings(title_boost=max(boost, 1.0), stemmer=stemmer, stop_words=stop_words)
                 index_dir = Path(tmp) / f"{aname}-{boost}".replace(" ", "_").replace(",", "")
                 if boost <= 0.0:  # one field: the title folded into the body (as bm25s reads them)
                     from dataclasses import replace  # 0: the title once in the body; -2: twice
@@ -108,14 +102,16 @@ def main() -> None:
                     docs = [replace(a, title_derived=True) for a in docs]
                 else:
                     docs = articles
-                query_module._parser.cache_clear()  # queries analysed as this variant indexes
-                write_keyword_only(index_dir, docs, max(boost, 1.0))
+                write_keyword_only(index_dir, docs, settings)
                 for (iname, weighting), k1, b, qtf in [(i, k, bb, t) for i in IDFS.items() if i[0] in args.idfs
                                                        for k in args.k1 for bb in args.b for t in args.qtf]:
+                    # The idf is no setting of the library: the store reads it from keyword_weighting
+                    # when it opens.
                     keyword_module.keyword_weighting = lambda k1, b, w=weighting: w(B=b, K1=k1)
-                    query_module.count_repeated_terms = COUNT_TERMS if qtf else (lambda q: q)  # type: ignore[assignment]
                     store = WhooshKeywordStore(index_dir, k1, b)
-                    run = {q: keyword_run(store, t, DEPTH) for q, t in queries.items()}
+                    # Without query tf, a repeated word counts once ("once"); with it, as Accord counts.
+                    with query_term_weighting("once") if not qtf else contextlib.nullcontext():
+                        run = {q: keyword_run(store, t, DEPTH, settings) for q, t in queries.items()}
                     store.close()
                     m = score_run(coll.qrels, run)
                     print(f"| {coll.name} | {aname} | {iname} | {'yes' if qtf else 'no'} | {boost} | {k1} | {b} | {m['nDCG@10']:.4f} | {m['R@100']:.4f} |", flush=True)

@@ -7,7 +7,8 @@ Each collection is indexed once with the default build settings (embeddings shar
 cache in `--work`), then each leg is run once per judged query (top 1000) and saved. Every
 query-time variant (BM25 k1/b, fusion method and weight, normalisation, passage pooling) is then
 computed from those runs with the same pure functions the engine uses and scored with
-ir-measures. Queries are pre-cleaned of whoosh syntax characters (`devsets.pre_clean`).
+ir-measures. Queries are passed as typed, as `accord eval` passes them: the engine reads a
+malformed one as plain words.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common.devsets import load_collection, pre_clean
+from benchmarks.common.devsets import load_collection
 from index.embedding.encoder import embed_queries
 from index.pipeline.builder import build
 from index.storage.manifest import BuildSettings
@@ -35,8 +36,9 @@ def passage_runs(engine: Engine, text: str, passages: int) -> dict[str, list[flo
     """Each article's passage scores (best first) among the top `passages` passages for `text`."""
     from search.query import parse_query
 
-    vector = embed_queries(engine.encoder, [parse_query(text).embed_text or text])[0]
     with engine.view() as generation:  # passage-level scores: below what a search returns
+        parsed = parse_query(text, settings=generation.manifest.settings)
+        vector = embed_queries(engine.encoder, [parsed.embed_text or text])[0]
         found = generation.vectors.search(vector, min(passages, len(generation.vectors)), None)
         article_of = generation.docs.passage_articles([pid for pid, _ in found])
     scores: dict[str, list[float]] = {}
@@ -54,7 +56,7 @@ def index_name(collection: str, settings: BuildSettings) -> str:
 def collect(folder: Path, work: Path, settings: BuildSettings, k1s=K1S, bs=BS) -> dict:
     """Both legs of every judged query on one collection, for every BM25 setting asked for."""
     coll = load_collection(folder)
-    queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+    queries = coll.queries
     index_dir = work / index_name(coll.name, settings)
     started = time.perf_counter()
     report = build([coll.docs], index_dir, settings=settings, rebuild=True, embedding_cache=work / "embeddings.sqlite")
@@ -71,7 +73,7 @@ def collect(folder: Path, work: Path, settings: BuildSettings, k1s=K1S, bs=BS) -
             "articles": report.articles, "passage_count": report.passages}
 
 
-def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -> dict:
+def keyword_legs(folder: Path, work: Path, settings: BuildSettings, k1s=K1S, bs=BS) -> dict:
     """The keyword leg alone for every BM25 setting, from a whoosh index built without embeddings
     (the semantic leg does not change with the analyzer, so its saved runs are reused)."""
     import tempfile
@@ -80,15 +82,14 @@ def keyword_legs(folder: Path, work: Path, title_boost: float, k1s=K1S, bs=BS) -
     from index.storage.keyword import WhooshKeywordStore
 
     coll = load_collection(folder)
-    queries = {q: pre_clean(t) for q, t in coll.queries.items()}
     articles = read_collection_articles(coll.docs)
     keyword: dict[tuple[float, float], dict] = {}
     with tempfile.TemporaryDirectory(prefix="keyword-", dir=work) as tmp:
-        write_keyword_only(Path(tmp), articles, title_boost)
+        write_keyword_only(Path(tmp), articles, settings)
         for k1 in k1s:
             for b in bs:
                 store = WhooshKeywordStore(Path(tmp), k1, b)
-                keyword[(k1, b)] = {q: keyword_run(store, t, FETCH) for q, t in queries.items()}
+                keyword[(k1, b)] = {q: keyword_run(store, t, FETCH, settings) for q, t in coll.queries.items()}
                 store.close()
     return keyword
 
@@ -119,12 +120,12 @@ def main() -> None:
             coll = load_collection(folder)
             index_dir = args.work / index_name(coll.name, settings)
             with Engine.open(index_dir) as engine:
-                passages = {q: passage_runs(engine, pre_clean(t), FETCH * 8) for q, t in coll.queries.items()}
+                passages = {q: passage_runs(engine, t, FETCH * 8) for q, t in coll.queries.items()}
             legs.setdefault(coll.name, {"name": coll.name, "qrels": coll.qrels})["passages"] = passages
             print(f"{coll.name}: passage runs done", flush=True)
         elif args.keyword_only:
             entry = legs.setdefault(folder.name, {"name": folder.name, "qrels": load_collection(folder).qrels})
-            entry["keyword"] = keyword_legs(folder, args.work, settings.title_boost, args.k1, args.b)
+            entry["keyword"] = keyword_legs(folder, args.work, settings, args.k1, args.b)
             print(f"{folder.name}: keyword legs redone", flush=True)
         else:
             legs[folder.name] = collect(folder, args.work, settings, args.k1, args.b)

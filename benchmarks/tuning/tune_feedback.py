@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common.devsets import load_collection, pre_clean
+from benchmarks.common.devsets import load_collection
 from benchmarks.common.ranking import pooled
 from index.embedding.encoder import embed_queries
 from index.storage.keyword_arrays import FAST_PATH_ON
@@ -89,7 +89,7 @@ def main() -> None:
         name, index_dir = pair.split("=", 1)
         names.append(name)
         coll = load_collection(args.data / name)
-        queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+        queries = coll.queries  # as typed, as `accord eval` passes them
         semantic = {q: pooled(p, "max") for q, p in legs[name]["passages"].items()}
         runs: dict[str, dict[str, list]] = {label(f): {} for f in grid}
         started = time.perf_counter()
@@ -98,7 +98,7 @@ def main() -> None:
             # hits and scores (checked below against an Engine as opened), many times faster.
             generation.keyword.fast_path = FAST_PATH_ON
             for q, text in queries.items():
-                query = parse_query(text).keyword
+                query = parse_query(text, settings=generation.manifest.settings).keyword
                 first = engine.keyword_run(text, FETCH)
                 runs["off"][q] = first
                 original = plain_terms(query)
@@ -160,13 +160,13 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
         name, index_dir = pair.split("=", 1)
         names.append(name)
         coll = load_collection(args.data / name)
-        queries = {q: pre_clean(t) for q, t in coll.queries.items()}
+        queries = coll.queries
         keyword = legs[name]["keyword"][(2.0, 0.75)]
         runs: dict[str, dict[str, list]] = {vector_label(f): {} for f in grid}
         started = time.perf_counter()
         with Engine.open(index_dir) as engine, engine.view() as generation:
             for q, text in queries.items():
-                parsed = parse_query(text)
+                parsed = parse_query(text, settings=generation.manifest.settings)
                 vector = embed_queries(engine.encoder, [parsed.embed_text or parsed.text])[0]
                 first = best_passages(generation, vector, FETCH)
                 runs["off"][q] = first[0]
@@ -192,7 +192,7 @@ def latency(args: argparse.Namespace, feedback: Feedback) -> None:
     print("\n| collection | mode | p50 off (ms) | p50 feedback (ms) | ratio |\n|---|---|---:|---:|---:|")
     for pair in args.indexes:
         name, index_dir = pair.split("=", 1)
-        queries = [pre_clean(t) for t in load_collection(args.data / name).queries.values()]
+        queries = list(load_collection(args.data / name).queries.values())
         with Engine.open(index_dir) as off, Engine.open(index_dir, ranking=RankingConfig(feedback=feedback)) as on:
             for mode in ("keyword", "hybrid"):
                 times: dict[str, list[float]] = {"off": [], "on": []}

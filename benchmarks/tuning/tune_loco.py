@@ -5,7 +5,8 @@ leave-one-collection-out check of the choice (docs/tuning.md, Q and L tables).
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK \
         --values linear once log k3=7 k3=3 k3=1.2 --against linear once
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting idf --values lucene whoosh --against lucene
-    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stemmer --values snowball porter --against snowball
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stemmer --values snowball porter none --against snowball
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stop-list --values english whoosh lucene none --against english
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting fusion --values convex=0.3 convex=0.2 rrf=60 --against convex=0.3
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting bm25 --values 2.0/0.75 1.2/0.75 --against 2.0/0.75
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting feedback --values 5/10/0.2 off --against 5/10/0.2
@@ -14,7 +15,8 @@ leave-one-collection-out check of the choice (docs/tuning.md, Q and L tables).
 reading and scoring), bm25 (k1/b), fusion (method and weight), feedback (the hybrid's keyword
 pseudo-relevance feedback) and coverage (the lift after fusion); `--help` lists each one's values.
 The ranking settings are `RankingConfig` fields, passed to `Engine.open(ranking=...)`; the
-title boost is the build setting `BuildSettings.title_boost`.
+stemmer, stop list and title boost are build settings (`BuildSettings.stemmer`, `stop_words`,
+`title_boost`).
 
 For every collection (`DATA/{time,cisi,cran}`, dev queries where a split exists, as
 `devsets.load_collection` reads them; queries as typed, as `accord eval` passes them) the script
@@ -22,8 +24,11 @@ builds or reuses one index at `WORK/<collection>` with the build defaults, the w
 does, then runs the judged queries through `Engine.search` at the ranking defaults once per
 value, that value alone changed. Every setting but three changes only how a query is read,
 scored or fused, so one build serves every value and each query is embedded once; a stemmer,
-stop-list or title-boost value searches a copy of that build whose keyword index alone is
-rewritten (`WORK/<collection>-<setting>-<value>`, kept; the vectors are the build's). The
+stop-list or title-boost value is a build setting (`BuildSettings.stemmer`, `stop_words`,
+`title_boost`), so it searches its own index (`WORK/<collection>-<setting>-<value>`, kept and
+updated like any index), built by `build` with the collection's settings and that one changed.
+Its passages are the same, so they are embedded through the first build's embedding cache:
+nothing is embedded again. The engine reads queries as the index it opens was built. The
 keyword leg is run too where the setting changes it (not for fusion, feedback and coverage,
 which only the hybrid uses).
 
@@ -43,28 +48,25 @@ import argparse
 import contextlib
 import json
 import math
-import shutil
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from whoosh import scoring
-from whoosh.analysis import STOP_WORDS, StemmingAnalyzer
-from whoosh.lang import stemmer_for_language, stopwords_for_language
-from whoosh.lang.porter import stem
 
 import index.storage.keyword as keyword_module
-import search.query as query_module
-from benchmarks.common.devsets import DEV_COLLECTIONS, load_collection, read_collection_articles, write_keyword_only
-from benchmarks.common.ranking import LUCENE_STOP_WORDS
+from benchmarks.common.devsets import DEV_COLLECTIONS, load_collection
 from index.embedding.encoder import Encoder, EncoderBase, embed_queries
 from index.errors import InvalidArgument
 from index.pipeline.builder import build
+from index.storage.factory import open_store
 from index.storage.keyword import QUERY_TERM_WEIGHTINGS, query_term_weighting
+from index.storage.manifest import STEMMERS, STOP_LISTS, BuildSettings, read_manifest
 from search.engine import Engine, RankingConfig
 from search.evaluation import Comparison, Run, compare_runs, run_queries, score_run
 from search.feedback import Feedback
@@ -91,97 +93,48 @@ def idf(value: str) -> Iterator[None]:
         keyword_module.keyword_weighting = original
 
 
-STEMMERS = {
-    "snowball": lambda: stemmer_for_language("en"),
-    "porter": lambda: stem,  # whoosh's default (Accord's before format 3)
-}
-STOP_LISTS = {
-    "127": lambda: stopwords_for_language("en"),  # whoosh.lang's English list (the default)
-    "whoosh33": lambda: STOP_WORDS,  # whoosh's default analyzer's (Accord's before format 3)
-    "lucene33": lambda: LUCENE_STOP_WORDS,  # Lucene's EnglishAnalyzer set, as bm25s ships it
-    "none": lambda: frozenset(),
-}
+def stemmer(value: str) -> dict[str, str]:
+    """The build setting of a stemmer value (`BuildSettings.stemmer`), the stop list unchanged."""
+    if value not in STEMMERS:
+        raise SystemExit(f"--values {value}: the stemmer is one of {', '.join(STEMMERS)}")
+    return {"stemmer": value}
 
 
-@contextlib.contextmanager
-def analyzer(stemmer_name: str = "snowball", stop_list: str = "127") -> Iterator[None]:
-    """Keyword indexes written and queries parsed inside stem with another stemmer (`STEMMERS`)
-    and drop another stop list (`STOP_LISTS`); swapped here for this run only, like `idf`."""
-    if stemmer_name not in STEMMERS:
-        raise SystemExit(f"--values {stemmer_name}: the stemmer is one of {', '.join(STEMMERS)}")
-    if stop_list not in STOP_LISTS:
-        raise SystemExit(f"--values {stop_list}: the stop list is one of {', '.join(STOP_LISTS)}")
-    original = keyword_module.keyword_analyzer
-    keyword_module.keyword_analyzer = lambda: StemmingAnalyzer(stemfn=STEMMERS[stemmer_name](), stoplist=STOP_LISTS[stop_list]())
-    query_module._parser.cache_clear()  # the parser keeps the analyzer it was made with
-    try:
-        yield
-    finally:
-        keyword_module.keyword_analyzer = original
-        query_module._parser.cache_clear()
+def stop_list(value: str) -> dict[str, str]:
+    """The build setting of a stop-list value (`BuildSettings.stop_words`), the stemmer unchanged."""
+    if value not in STOP_LISTS:
+        raise SystemExit(f"--values {value}: the stop list is one of {', '.join(STOP_LISTS)}")
+    return {"stop_words": value}
 
 
-def stemmer(value: str) -> contextlib.AbstractContextManager:
-    """`analyzer` with another stemmer, the 127 stop words unchanged."""
-    return analyzer(stemmer_name=value)
-
-
-def stop_list(value: str) -> contextlib.AbstractContextManager:
-    """`analyzer` with another stop list, the Snowball stemmer unchanged."""
-    return analyzer(stop_list=value)
-
-
-def title_boost(value: str) -> float:
-    """A title boost (`BuildSettings.title_boost`: how many times a real title is written in
-    front of the body, rounded)."""
+def title_boost(value: str) -> dict[str, float]:
+    """The build setting of a title boost (`BuildSettings.title_boost`: how many times a real
+    title is written in front of the body, rounded)."""
     try:
         boost = float(value)
     except ValueError:
         boost = -1.0
     if not 0.0 <= boost <= 10.0:
         raise SystemExit(f"--values {value}: a title boost is a number from 0 to 10")
-    return boost
+    return {"title_boost": boost}
 
 
-def boosted_titles(value: str) -> contextlib.AbstractContextManager:
-    """Nothing to apply at search time (the copy of the index holds the boost); checks `value`."""
-    title_boost(value)
-    return contextlib.nullcontext()
-
-
-def keyword_copy(setting: str, index_dir: Path, docs: Path, value: str) -> Path:
-    """A copy of the built index at `index_dir` whose keyword index is rewritten from the same
-    articles, in the same order, by the keyword store's own writer, with `setting`'s `value`
-    applied (a stemmer or stop list in force while it writes, or another title boost); the
-    vectors and articles are copied as they are: no embedding. Made once, then reused while the
-    build's manifest is the one it was copied from (a rebuilt index gets a new copy)."""
-    copy = index_dir.with_name(f"{index_dir.name}-{setting}-{value}")
-    built = (index_dir / "manifest.json").read_text()
-    if copy.exists():
-        if (copy / "manifest.json").read_text() == built:
-            return copy
-        shutil.rmtree(copy)
-    manifest = json.loads(built)
-    boost = manifest["settings"]["title_boost"]
-    context: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if setting == "title-boost":
-        boost = title_boost(value)
-    else:
-        context = SETTINGS[setting].context(value)
-    partial = copy.with_name(copy.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(index_dir, partial, ignore=shutil.ignore_patterns("cache", "locks", ".lock"))
-    keyword_dir = partial / manifest["generation"] / "keyword"
-    shutil.rmtree(keyword_dir)
-    with context:
-        write_keyword_only(keyword_dir, read_collection_articles(docs), boost)
-    partial.rename(copy)
-    return copy
-
-
-def stemmed_copy(index_dir: Path, docs: Path, value: str) -> Path:
-    """`keyword_copy` for a stemmer (`WORK/<collection>-stemmer-<value>`)."""
-    return keyword_copy("stemmer", index_dir, docs, value)
+def variant_index(setting: str, index_dir: Path, docs: Path, value: str) -> Path:
+    """The index of `docs` built with the settings of the index at `index_dir` but `setting`'s
+    `value` (`WORK/<collection>-<setting>-<value>`), through `build` like any index: made once,
+    then updated (a no-op while `docs` and the settings are unchanged; rebuilt when the first
+    build's settings changed). Its passages are the first build's, so they are embedded through
+    that index's embedding cache: the model embeds nothing. Says on stderr how many passages it
+    embedded."""
+    changed = SETTINGS[setting].build
+    if changed is None:
+        raise ValueError(f"{setting} is not a build setting")
+    built = read_manifest(index_dir)
+    settings = replace(built.settings, **changed(value))
+    variant = index_dir.with_name(f"{index_dir.name}-{setting}-{value}")
+    report = build([docs], variant, model=built.model, settings=settings, embedding_cache=open_store(index_dir).default_cache_path)
+    print(f"{variant.name}: {report.embedded} passages embedded", file=sys.stderr)
+    return variant
 
 
 def _number(value: str, text: str, low: float, high: float, what: str) -> float:
@@ -242,13 +195,14 @@ def _defaults(value: str) -> RankingConfig:
 @dataclass(frozen=True)
 class Setting:
     """One setting the protocol can run: what it changes, how a value is applied (a context the
-    engines are opened and the searches run inside; the ranking the engines are opened with),
-    whether a value needs its own copy of the index, and which modes it changes."""
+    engines are opened and the searches run inside; the ranking the engines are opened with;
+    for a build setting, the `BuildSettings` fields its own index is built with), and which
+    modes it changes."""
 
     what: str
     context: Callable[[str], contextlib.AbstractContextManager] = _unchanged
     ranking: Callable[[str], RankingConfig] = _defaults
-    copies_index: bool = False
+    build: Callable[[str], dict[str, Any]] | None = None
     modes: tuple[str, ...] = ("hybrid", "keyword")
 
 
@@ -256,10 +210,10 @@ SETTINGS: dict[str, Setting] = {
     "query-terms": Setting(f"the weight of a query word typed c times: {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<value>",
                            context=query_term_weighting),
     "idf": Setting(f"the keyword leg's idf: {', '.join(IDFS)}", context=idf),
-    "stemmer": Setting(f"the keyword leg's stemmer, 127 stop words: {', '.join(STEMMERS)}", context=stemmer, copies_index=True),
-    "stop-list": Setting(f"the keyword leg's stop list, Snowball stemmer: {', '.join(STOP_LISTS)}", context=stop_list, copies_index=True),
+    "stemmer": Setting(f"the keyword leg's stemmer (BuildSettings.stemmer): {', '.join(STEMMERS)}", build=stemmer),
+    "stop-list": Setting(f"the keyword leg's stop list (BuildSettings.stop_words): {', '.join(STOP_LISTS)}", build=stop_list),
     "title-boost": Setting("how many times a real title is written in front of the body (BuildSettings.title_boost)",
-                           context=boosted_titles, copies_index=True),
+                           build=title_boost),
     "bm25": Setting("BM25F k1/b (RankingConfig.bm25_k1, bm25_b), say 2.0/0.75", ranking=bm25),
     "fusion": Setting("the hybrid's fusion: convex=<keyword weight> or rrf=<k> (RankingConfig.fusion, weight, rrf_k)",
                       ranking=fusion, modes=("hybrid",)),
@@ -306,7 +260,7 @@ def collection_runs(
     means: dict[str, dict[str, float]] = {}
     runs: dict[str, dict[str, Run]] = {}
     for value in values:
-        searched = keyword_copy(setting, index_dir, collection.docs, value) if chosen.copies_index else index_dir
+        searched = variant_index(setting, index_dir, collection.docs, value) if chosen.build else index_dir
         # The engine is opened inside the value's context: the keyword store reads its weighting
         # when it opens.
         with chosen.context(value), Engine.open(searched, encoder=encoder, ranking=chosen.ranking(value)) as engine:
@@ -406,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             setting.ranking(value)
             with setting.context(value):
                 pass
+            if setting.build:
+                BuildSettings(**setting.build(value))
         except (InvalidArgument, SystemExit) as err:
             parser.error(str(err))
     for name in args.collections:

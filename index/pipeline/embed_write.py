@@ -175,7 +175,9 @@ class BatchWriter:
             vector_writer.add(new_ids, vectors)
             del vectors  # the store has its own copy; ours goes before saving builds the graph
         del vector_writer
-        with self.stage("keyword"), tx.keywords(self.settings.title_boost) as keyword:
+        with self.stage("keyword"), tx.keywords(
+            self.settings.title_boost, self.settings.stemmer, self.settings.stop_words
+        ) as keyword:
             keyword.delete(delete)
             for article, _file, _p in batch:
                 keyword.add(article)

@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING, Protocol
 from whoosh import classify, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as whoosh_query
-from whoosh.analysis import StemmingAnalyzer
+from whoosh.analysis import STOP_WORDS, Analyzer, StandardAnalyzer, StemmingAnalyzer
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
 from whoosh.lang import stemmer_for_language, stopwords_for_language
+from whoosh.lang.porter import stem as porter_stem
 from whoosh.reading import TermNotFound
 
 from index.errors import InvalidArgument
 from index.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, fast_path_status
+from index.storage.manifest import BuildSettings
 from index.text.articles import Article
 
 # Plain words search the body field, which holds a real title too (see `keyword_body`); the
@@ -83,16 +85,40 @@ class KeywordStore(Protocol):
         ...
 
 
-def keyword_analyzer():
-    """The analyzer of the title and body fields (and so of queries on them): lower case, the
-    Snowball English stemmer and the 127-word English stop list, both as whoosh ships them
-    (`whoosh.lang`), instead of whoosh's default Porter stemmer and 33 stop words.
+# Lucene's EnglishAnalyzer default stop set, as bm25s ships it (bm25s.stopwords.STOPWORDS_EN).
+LUCENE_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split())
+_STOP_LISTS = {
+    "english": lambda: stopwords_for_language("en"),  # whoosh.lang's 127 words
+    "whoosh": lambda: STOP_WORDS,  # whoosh's default analyzer's (Accord's before index format 3)
+    "lucene": lambda: LUCENE_STOP_WORDS,
+    "none": frozenset,  # no stop words; one-letter words are still dropped, as with a list
+}
+_STEMMERS = {
+    "snowball": lambda: stemmer_for_language("en"),
+    "porter": lambda: porter_stem,  # whoosh's default (Accord's before index format 3)
+    "none": lambda: None,
+}
 
-    Chosen on the three dev collections (docs/tuning.md, keyword leg): question-like queries
-    ("What ... are there ... which ...") lose their function words, and Snowball stems as bm25s
-    and Lucene do.
+
+def keyword_analyzer(stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words) -> Analyzer:
+    """The analyzer of the title and body fields (and so of queries on them): lower case, a
+    stemmer and a stop list (`BuildSettings.stemmer` and `stop_words`, which name them).
+
+    The defaults, the Snowball English stemmer and the 127-word English stop list as whoosh ships
+    them (`whoosh.lang`), were chosen on the three dev collections over whoosh's default Porter
+    stemmer and 33 stop words (docs/tuning.md, keyword leg): question-like queries ("What ...
+    are there ... which ...") lose their function words, and Snowball stems as bm25s and Lucene
+    do. Raises InvalidArgument for a name that is not one of `index.storage.manifest.STEMMERS`
+    or `STOP_LISTS`.
     """
-    return StemmingAnalyzer(stemfn=stemmer_for_language("en"), stoplist=stopwords_for_language("en"))
+    BuildSettings(stemmer=stemmer, stop_words=stop_words)  # InvalidArgument naming an unknown one
+    stoplist = _STOP_LISTS[stop_words]()
+    stem = _STEMMERS[stemmer]()
+    if stem is None:  # the same tokens and filters as StemmingAnalyzer, less the stemming
+        return StandardAnalyzer(stoplist=stoplist)
+    return StemmingAnalyzer(stemfn=stem, stoplist=stoplist)
 
 
 class LuceneIdfBM25F(scoring.BM25F):
@@ -116,9 +142,13 @@ def keyword_weighting(k1: float, b: float) -> scoring.WeightingModel:
     return LuceneIdfBM25F(B=b, K1=k1)
 
 
-def keyword_schema(title_boost: float = 1.0) -> Schema:
-    """The keyword index's fields and analyzers (the title boost only changes scoring)."""
-    analyzer = keyword_analyzer()
+def keyword_schema(
+    title_boost: float = 1.0, stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words
+) -> Schema:
+    """The keyword index's fields and analyzers (the title boost only changes scoring; the
+    stemmer and stop list are `keyword_analyzer`'s). An index keeps the schema it was created
+    with, so its writers and readers analyse text as it was built."""
+    analyzer = keyword_analyzer(stemmer, stop_words)
     return Schema(
         id=ID(stored=True, unique=True),
         title=TEXT(analyzer=analyzer, field_boost=title_boost),
@@ -184,13 +214,15 @@ class KeywordWriter:
     large one unless the size tiers say so).
     """
 
-    def __init__(self, directory: Path, title_boost: float) -> None:
+    def __init__(
+        self, directory: Path, title_boost: float, *, stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words
+    ) -> None:
         self._title_repeats = max(round(title_boost), 0)
         directory.mkdir(parents=True, exist_ok=True)
         if whoosh_index.exists_in(str(directory)):
-            ix = whoosh_index.open_dir(str(directory))
+            ix = whoosh_index.open_dir(str(directory))  # analyses as it was created
         else:
-            ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost))
+            ix = whoosh_index.create_in(str(directory), keyword_schema(title_boost, stemmer, stop_words))
         self._schema = ix.schema
         self._feedback = FEEDBACK_FIELD in ix.schema  # an index from before the field has none
         self._writer = ix.writer(limitmb=256)

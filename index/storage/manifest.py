@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from index.errors import IndexIncompatible, IndexNotFound
+from index.errors import IndexIncompatible, IndexNotFound, InvalidArgument
 
 FORMAT_VERSION = 3  # 3: Snowball, 127 stop words, Lucene idf, titles in the body field, explicit titles real
 MANIFEST_NAME = "manifest.json"
@@ -20,6 +20,11 @@ MANIFEST_NAME = "manifest.json"
 LEGACY_SPLITTER = "regex"
 # The overlap limit of indexes whose manifest predates `BuildSettings.overlap_tokens`: none.
 LEGACY_OVERLAP_TOKENS = 0
+# How the keyword index cuts title and body text into terms (index/storage/keyword.py builds the
+# analyzers). A manifest from before these settings has neither, and reads as the defaults, which
+# are what every index was built with then.
+STEMMERS = ("snowball", "porter", "none")
+STOP_LISTS = ("english", "whoosh", "lucene", "none")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,18 @@ class BuildSettings:
     # the settings so that an update never mixes passages cut two ways. syntok splits news text
     # better but did not rank better on the dev collections (docs/tuning.md), so it is opt-in.
     sentence_splitter: str = "regex"
+    # The keyword index's analysis: the stemmer (`STEMMERS`) and the stop list (`STOP_LISTS`:
+    # whoosh.lang's 127 English words, whoosh's default analyzer's short list, Lucene's
+    # EnglishAnalyzer set, or none). Queries are analysed as the open index was built. Snowball
+    # and the 127 words scored best on the dev collections (docs/tuning.md, keyword leg).
+    stemmer: str = "snowball"
+    stop_words: str = "english"
+
+    def __post_init__(self) -> None:
+        if self.stemmer not in STEMMERS:
+            raise InvalidArgument(f"stemmer must be one of {', '.join(STEMMERS)}, not {self.stemmer!r}")
+        if self.stop_words not in STOP_LISTS:
+            raise InvalidArgument(f"stop_words must be one of {', '.join(STOP_LISTS)}, not {self.stop_words!r}")
 
 
 @dataclass(frozen=True)
@@ -91,8 +108,11 @@ def manifest_from_dict(data: dict, where: str) -> Manifest:
             "rebuild it with 'accord index --rebuild'"
         )
     legacy = {"sentence_splitter": LEGACY_SPLITTER, "overlap_tokens": LEGACY_OVERLAP_TOKENS}
-    data = dict(data, settings=BuildSettings(**{**legacy, **data["settings"]}))
-    return Manifest(**data)
+    try:
+        settings = BuildSettings(**{**legacy, **data["settings"]})
+    except InvalidArgument as err:
+        raise IndexIncompatible(f"{where}: {err}; rebuild it with 'accord index --rebuild'") from None
+    return Manifest(**dict(data, settings=settings))
 
 
 def write_manifest(index_dir: Path, manifest: Manifest) -> None:

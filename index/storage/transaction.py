@@ -17,7 +17,7 @@ from index.errors import AccordError, IndexIncompatible, IndexLocked, IndexWrite
 from index.storage.directory import IndexDirectory, fsync_tree
 from index.storage.faults import corrupted, is_corruption, is_disk_full
 from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from index.storage.manifest import MANIFEST_NAME, Manifest, write_manifest
+from index.storage.manifest import MANIFEST_NAME, BuildSettings, Manifest, write_manifest
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -240,13 +240,17 @@ class WriteTransaction:
         self._last = True
 
     @contextmanager
-    def keywords(self, title_boost: float) -> Iterator[KeywordWriter]:
-        """The new generation's whoosh index: committed on success, cancelled on error."""
+    def keywords(
+        self, title_boost: float, stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words
+    ) -> Iterator[KeywordWriter]:
+        """The new generation's whoosh index: committed on success, cancelled on error. A new
+        index analyses text with `stemmer` and `stop_words` (BuildSettings); one copied from the
+        live generation keeps its own."""
         from index.storage.keyword import KeywordWriter
 
         path = self.path / KEYWORD_DIR
         with self._faults_named(path):
-            writer = KeywordWriter(path, title_boost)
+            writer = KeywordWriter(path, title_boost, stemmer=stemmer, stop_words=stop_words)
             if self._keyword_start is None:  # the run's first write: what the index held before it
                 self._keyword_start = writer.segment_ids
             if self._last:

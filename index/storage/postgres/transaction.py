@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.errors import AccordError, IndexLocked, IndexWriteError, StoreAccessDenied, StoreUnavailable
-from index.storage.manifest import Manifest, manifest_from_dict
+from index.errors import AccordError, IndexLocked, IndexWriteError, InvalidArgument, StoreAccessDenied, StoreUnavailable
+from index.storage.manifest import BuildSettings, Manifest, manifest_from_dict
 from index.storage.postgres import textsearch
 from index.storage.postgres.connection import access_denied, connect, redact
 from index.storage.postgres.schema import WRITE_LOCK, check_version, migrate, stored_version
@@ -264,10 +264,20 @@ class PgWriteTransaction:
         keyword postings are one table, not segments to merge (see the folder store's)."""
 
     @contextmanager
-    def keywords(self, title_boost: float) -> Iterator[PgKeywordWriter]:
-        """The keyword postings, written into the open batch when the block ends without error."""
+    def keywords(
+        self, title_boost: float, stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words
+    ) -> Iterator[PgKeywordWriter]:
+        """The keyword postings, written into the open batch when the block ends without error.
+        InvalidArgument for another analysis than the default: the store's readers and its
+        pg_textsearch index analyse text one way only."""
         from index.storage.postgres.keyword import PgKeywordWriter
 
+        if (stemmer, stop_words) != (BuildSettings.stemmer, BuildSettings.stop_words):
+            raise InvalidArgument(
+                f"a PostgreSQL store indexes with stemmer {BuildSettings.stemmer!r} and stop_words "
+                f"{BuildSettings.stop_words!r} only, "
+                f"not {stemmer!r} and {stop_words!r}; build an index folder to try another analysis"
+            )
         with committed(PgKeywordWriter(self.connection, title_boost)) as writer:
             yield writer
 
