@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.pipeline.builder import build
-from index.storage.docstore import DocStore
+from index.storage.docstore import generation_docstore
 from index.storage.manifest import read_manifest
 from index.text.duplicates import signature, signature_from_bytes
 from tests.conftest import HashingEncoder
@@ -28,7 +28,7 @@ def _groups(tmp_path: Path, bodies: dict[str, str], order: list[str]) -> dict[st
     _write(source, {article_id: bodies[article_id] for article_id in order})
     index_dir = tmp_path / f"index-{'-'.join(order)}"
     build([source], index_dir, encoder=HashingEncoder())
-    docs = DocStore(index_dir / read_manifest(index_dir).generation / "articles.sqlite")
+    docs = generation_docstore(index_dir / read_manifest(index_dir).generation)
     try:
         return docs.duplicate_groups(sorted(bodies))
     finally:
@@ -73,7 +73,7 @@ def _write(source: Path, bodies: dict[str, str]) -> None:
 
 
 def _index_groups(index_dir: Path, ids: list[str]) -> dict[str, str]:
-    docs = DocStore(index_dir / read_manifest(index_dir).generation / "articles.sqlite")
+    docs = generation_docstore(index_dir / read_manifest(index_dir).generation)
     try:
         assert docs.count_articles() == len(ids)
         return docs.duplicate_groups(ids)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from index.pipeline.builder import build
 from index.pipeline.check import check_index
-from index.storage.docstore import DocStore
+from index.storage.docstore import generation_docstore
 from index.storage.manifest import read_manifest
 from search.engine import Engine
 from tests.conftest import HashingEncoder
@@ -36,7 +36,7 @@ def snapshot(index_dir: Path) -> dict:
     """What a user can observe of an index: articles, passage spans, and search results."""
     encoder = HashingEncoder()
     manifest = read_manifest(index_dir)
-    docs = DocStore(index_dir / manifest.generation / "articles.sqlite")
+    docs = generation_docstore(index_dir / manifest.generation)
     try:
         articles = {i: h for i, (h, _f) in docs.content_hashes().items()}
         spans = sorted((p.article_id, p.start, p.end) for a in articles for p in docs.passages_of(a))

@@ -290,9 +290,9 @@ SPLIT_BODY = (
 
 
 def _passage_spans(index_dir, article_id):
-    from index.storage.docstore import DocStore
+    from index.storage.docstore import generation_docstore
 
-    docs = DocStore(index_dir / read_manifest(index_dir).generation / "articles.sqlite")
+    docs = generation_docstore(index_dir / read_manifest(index_dir).generation)
     try:
         return [(p.start, p.end) for p in docs.passages_of(article_id)]
     finally:

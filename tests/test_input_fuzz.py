@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index.pipeline.builder import build
-from index.storage.docstore import DocStore
-from index.storage.layout import DOCSTORE_FILE
+from index.storage.docstore import generation_docstore
 from index.storage.manifest import read_manifest
 from index.text.normalise import decode_bytes, display_path
 from search.engine import Engine
@@ -105,7 +104,7 @@ def base(tmp_path_factory) -> tuple[Path, Path, dict]:
 
 
 def article_ids(index_dir: Path) -> set[str]:
-    store = DocStore(index_dir / read_manifest(index_dir).generation / DOCSTORE_FILE)
+    store = generation_docstore(index_dir / read_manifest(index_dir).generation)
     try:
         return store.article_ids()
     finally:

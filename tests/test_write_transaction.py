@@ -15,7 +15,7 @@ import pytest
 from index.errors import IndexLocked, IndexWriteError
 from index.pipeline.builder import build
 from index.storage.directory import IndexDirectory
-from index.storage.docstore import DocStore
+from index.storage.docstore import generation_docstore
 from index.storage.manifest import read_manifest
 from index.storage.transaction import WriteTransaction
 from tests.conftest import HashingEncoder
@@ -81,7 +81,7 @@ def test_a_writer_that_waited_for_the_lock_keeps_the_other_writers_changes(tmp_p
                 process.communicate(timeout=60)
     manifest = read_manifest(index_dir)
     assert manifest.sources == [str(a), str(b), str(c)]
-    docs = DocStore(index_dir / manifest.generation / "articles.sqlite")
+    docs = generation_docstore(index_dir / manifest.generation)
     try:
         assert docs.article_ids() == {"a", "b", "c"}
     finally:

@@ -23,7 +23,8 @@ through the cache slice by slice, so a killed run re-embeds nothing it finished.
 Commit protocol: an `IndexDirectory` write transaction (index.storage.directory). It takes the
 write lock first, then reads the manifest and the known sources, so a writer that waited
 builds on the latest generation. Each batch of about `commit_every` passages goes into a new
-generation folder (a copy of the last one), is flushed, and is published by replacing
+generation folder (the last one's files, hard-linked, and a new segment of each store), is
+flushed, and is published by replacing
 `manifest.json` atomically: a long update becomes searchable batch by batch, and a killed one
 keeps the batches it published; the next run re-reads only the files not yet recorded (a file's
 record is written with its last article) and finds their passages in the embedding cache.
@@ -85,10 +86,9 @@ __all__ = [
 ]
 
 CACHE_FILE = Path(LAYOUT_CACHE_FILE)
-# Passages embedded per published generation. Each publish copies the generation (seconds at
-# 100k passages) and makes the work so far searchable; 10,000 passages take minutes to embed
-# with the real model on a laptop, so a large update shows results early and a killed one
-# keeps most of its work.
+# Passages embedded per published generation. Each publish makes the work so far searchable;
+# 10,000 passages take minutes to embed with the real model on a laptop, so a large update shows
+# results early and a killed one keeps most of its work.
 COMMIT_EVERY = 10_000
 # Seconds after which the work so far is published even before `commit_every` passages: the
 # first articles of a big build are searchable within about a minute, whatever the model's speed.

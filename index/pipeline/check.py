@@ -2,9 +2,11 @@
 
 Used by `accord index --check`. Counts alone miss damage: flipped bytes in the vector file leave
 the counts right and the scores absurd. So the check also reads content: SQLite's
-`PRAGMA integrity_check` on the article store, every stored field and a sample of postings of
-the whoosh index, the length of every stored vector (they are unit length by construction), and
-a sample of stored vectors against the embedding cache they were copied from.
+`PRAGMA integrity_check` on every article store segment, every stored field and a sample of
+postings of the whoosh index, the length of every stored vector in every vector segment (they
+are unit length by construction), and a sample of stored vectors against the embedding cache
+they were copied from. The segments must agree with `segments.json`: their files are there,
+their counts add up, and a tombstone names only a passage of an older segment.
 
 Problems make the index untrustworthy and name the file that is broken; notes are things a
 user may want to act on (sources changed since the last run, leftovers of an interrupted
@@ -16,17 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from index.errors import AccordError, IndexIncompatible
 from index.pipeline.read import embedding_text
 from index.pipeline.sources import stat_changed
 from index.storage.directory import GenerationLease, IndexDirectory
-from index.storage.docstore import DocStore, FileRecord
+from index.storage.docstore import DocStore, FileRecord, open_docstore
 from index.storage.faults import REBUILD_HINT, flat_vectors_problem
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.layout import KEYWORD_DIR, SEGMENTS_FILE, docstore_file, removed_file, vectors_file
 from index.storage.manifest import Manifest
+from index.storage.segments import StoreSegments, generation_segments
 from index.text.articles import iter_input_files
 from index.text.passages import Passage
 
@@ -74,29 +79,52 @@ def check_index(index_dir: Path, sample: int = SAMPLE, embedding_cache: Path | N
 
 def _check_generation(result: CheckResult, lease: GenerationLease, sample: int, cache_path: Path) -> None:
     manifest, generation = lease.manifest, lease.path
-    missing = [p for p in (DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE) if not (generation / p).exists()]
-    if missing:
-        result.problems.append(f"{generation} lacks {', '.join(missing)}; {_REBUILD}")
+    segments = _segments(result, generation)
+    if segments is None:
         return
-    docs = _open_docstore(result, lease.docstore_path)
+    doc_files = [docstore_file(s.name) for s in segments.docs]
+    vector_files = [vectors_file(s.name) for s in segments.vectors]
+    missing = [p for p in (*doc_files, KEYWORD_DIR, *vector_files) if not (generation / p).exists()]
+    if missing or not doc_files or not vector_files:
+        result.problems.append(f"{generation} lacks {', '.join(missing) or 'store segments'}; {_REBUILD}")
+        return
+    docs = _open_docstore(result, generation, segments)
     keyword_ids = _check_keyword(result, lease.keyword_path)
-    vectors = _open_vectors(result, lease.vectors_path, manifest.dim)
+    vectors = _open_vectors(result, generation, segments, manifest.dim)
     if docs is None:
         return
     try:
         articles, passages = docs.article_ids(), docs.passage_ids()
         _compare_counts(result, manifest, articles, passages, keyword_ids)
+        if not segments.legacy and (segments.articles, segments.passages) != (len(articles), len(passages)):
+            result.problems.append(
+                f"{generation / SEGMENTS_FILE} counts {segments.articles} articles / {segments.passages} passages, "
+                f"the article store holds {len(articles)} / {len(passages)}; {_REBUILD}"
+            )
         if vectors is not None:
             try:
-                _check_vectors(result, manifest, lease.vectors_path, vectors, passages)
-                _check_against_cache(result, manifest, docs, vectors, passages, sample, cache_path)
+                _check_vectors(result, manifest, generation, segments, vectors, passages)
+                _check_against_cache(result, manifest, docs, passages, sample, cache_path,
+                                     lambda pid: _segment_of(generation, segments, vectors, pid))
             except (RuntimeError, MemoryError) as err:  # faiss, on damage its headers do not show
-                result.problems.append(_damaged(lease.vectors_path, err))
+                result.problems.append(_damaged(generation / vector_files[0], err))
         _note_stale_sources(result, manifest.sources, docs)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # damaged pages, or text that is not UTF-8
         result.problems.append(f"{lease.docstore_path} is damaged ({err}); {_REBUILD}")
     finally:
         docs.close()
+
+
+def _segments(result: CheckResult, generation: Path) -> StoreSegments | None:
+    """The generation's segments (counted, for one written before segments); None (and a
+    problem) when they cannot be read."""
+    try:
+        return generation_segments(generation)
+    except AccordError as err:
+        result.problems.append(str(err))
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:
+        result.problems.append(_damaged(generation / docstore_file(""), err))
+    return None
 
 
 def _check_locks(result: CheckResult, directory: IndexDirectory, generation: str) -> None:
@@ -130,19 +158,29 @@ def _kind(path: Path) -> str:
     return "a file" if path.is_file() else "neither a file nor a folder"
 
 
-def _open_docstore(result: CheckResult, path: Path) -> DocStore | None:
-    try:
-        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _open_docstore(result: CheckResult, generation: Path, segments: StoreSegments) -> DocStore | None:
+    damaged = False
+    for segment in segments.docs:
+        path = generation / docstore_file(segment.name)
         try:
-            verdict = [row[0] for row in probe.execute("PRAGMA integrity_check(20)")]
-        finally:
-            probe.close()
-        docs = DocStore(path)
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # SQLite's message may quote damaged bytes
-        result.problems.append(_damaged(path, err))
+            probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                verdict = [row[0] for row in probe.execute("PRAGMA integrity_check(20)")]
+            finally:
+                probe.close()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as err:  # SQLite's message may quote damaged bytes
+            result.problems.append(_damaged(path, err))
+            return None
+        if verdict != ["ok"]:
+            result.problems.append(f"{path} fails SQLite's integrity check ({'; '.join(verdict[:3])}); {_REBUILD}")
+            damaged = True
+    try:
+        docs = open_docstore(generation, None if segments.legacy else segments.docs)
+        docs.count_articles()  # opens every segment: a damaged one fails here
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:
+        if not damaged:
+            result.problems.append(_damaged(generation / docstore_file(""), err))
         return None
-    if verdict != ["ok"]:
-        result.problems.append(f"{path} fails SQLite's integrity check ({'; '.join(verdict[:3])}); {_REBUILD}")
     return docs
 
 
@@ -168,18 +206,24 @@ def _check_keyword(result: CheckResult, path: Path) -> set[str] | None:
         return None
 
 
-def _open_vectors(result: CheckResult, path: Path, dim: int):
+def _open_vectors(result: CheckResult, generation: Path, segments: StoreSegments, dim: int) -> dict | None:
+    """Each vector segment's exact index as stored (by segment name), once its file's layout
+    checks out (None, and a problem naming the file, when one does not)."""
     from index.storage.vectors import FaissVectorStore
 
-    try:
-        problem = flat_vectors_problem(path, dim)  # before faiss, which may abort on such a file
-        if problem is not None:
-            result.problems.append(f"{path} is damaged ({problem}); {_REBUILD}")
+    stores = {}
+    for segment in segments.vectors:
+        path = generation / vectors_file(segment.name)
+        try:
+            problem = flat_vectors_problem(path, dim)  # before faiss, which may abort on such a file
+            if problem is not None:
+                result.problems.append(f"{path} is damaged ({problem}); {_REBUILD}")
+                return None
+            stores[segment.name] = FaissVectorStore(path)
+        except (RuntimeError, MemoryError, OSError) as err:
+            result.problems.append(_damaged(path, err))
             return None
-        return FaissVectorStore(path)
-    except (RuntimeError, MemoryError, OSError) as err:
-        result.problems.append(_damaged(path, err))
-        return None
+    return stores
 
 
 def _damaged(path: Path, err: BaseException) -> str:
@@ -199,19 +243,49 @@ def _compare_counts(result: CheckResult, manifest: Manifest, articles: set[str],
         )
 
 
-def _check_vectors(result: CheckResult, manifest: Manifest, path: Path, vectors, passages: set[int]) -> None:
+def _check_vectors(
+    result: CheckResult, manifest: Manifest, generation: Path, segments: StoreSegments, stores: dict, passages: set[int]
+) -> None:
+    """Each vector segment's own file checks out, its tombstones name passages of older
+    segments, and what the segments hold less what they remove is the article store's passages."""
+    import numpy as np
+
+    held: set[int] = set()
+    removed_all: set[int] = set()
+    for segment in segments.vectors:
+        path = generation / vectors_file(segment.name)
+        ids = _check_vector_file(result, manifest, path, stores[segment.name])
+        if ids is None:
+            return
+        removed_path = generation / removed_file(segment.name)
+        removed = {int(i) for i in np.load(removed_path)} if segment.name and removed_path.exists() else set()
+        if removed - held:
+            result.problems.append(
+                f"{removed_path} removes {len(removed - held)} passages no older segment holds; {_REBUILD}")
+        if len(ids) != segment.vectors or ids & held:
+            result.problems.append(
+                f"{path} holds {len(ids)} vectors ({len(ids & held)} also in older segments), "
+                f"{generation / SEGMENTS_FILE} says {segment.vectors}; {_REBUILD}")
+        held |= ids
+        removed_all |= removed
+    live = held - removed_all
+    if live != passages:
+        result.problems.append(
+            f"{generation / vectors_file('')}: vector index and article store differ by {len(live ^ passages)} passages; {_REBUILD}"
+        )
+
+
+def _check_vector_file(result: CheckResult, manifest: Manifest, path: Path, vectors) -> set[int] | None:
+    """The passage ids of one vector segment file, once its dimensions, vector lengths and graph
+    are checked; None when its dimensions are wrong."""
     import numpy as np
 
     from index.storage.vectors import FaissVectorStore, hnsw_path
 
     if vectors.dim != manifest.dim:
         result.problems.append(f"{path} has {vectors.dim} dimensions, the manifest says {manifest.dim}; {_REBUILD}")
-        return
+        return None
     vector_ids = vectors.ids()
-    if vector_ids != passages:
-        result.problems.append(
-            f"{path}: vector index and article store differ by {len(vector_ids ^ passages)} passages; {_REBUILD}"
-        )
     flat = vectors._index.index  # the IndexFlatIP inside the id map: the stored vectors in order
     bad, worst = 0, 1.0
     for start in range(0, flat.ntotal, _CHUNK):
@@ -234,15 +308,26 @@ def _check_vectors(result: CheckResult, manifest: Manifest, path: Path, vectors,
             graph_ids = FaissVectorStore(graph_path).ids()
         except (RuntimeError, MemoryError, OSError) as err:
             result.problems.append(_damaged(graph_path, err))
-            return
+            return vector_ids
         if graph_ids != vector_ids:
             result.problems.append(
                 f"{graph_path}: HNSW graph and exact vector index differ by {len(graph_ids ^ vector_ids)} passages; {_REBUILD}"
             )
+    return vector_ids
+
+
+def _segment_of(generation: Path, segments: StoreSegments, stores: dict, pid: int) -> tuple[Path, Any]:
+    """The file and the exact index of the vector segment whose id range holds passage `pid`."""
+    from index.storage.segments import removed_counts
+
+    counts = removed_counts(segments.vectors, [pid])
+    name = next((s.name for s, n in zip(segments.vectors, counts, strict=True) if n), "")
+    return generation / vectors_file(name), stores[name]
 
 
 def _check_against_cache(
-    result: CheckResult, manifest: Manifest, docs: DocStore, vectors, passages: set[int], sample: int, cache_path: Path
+    result: CheckResult, manifest: Manifest, docs: DocStore, passages: set[int], sample: int, cache_path: Path,
+    segment_of: Callable[[int], tuple[Path, Any]],
 ) -> None:
     """Compare an even sample of stored vectors with the cached vectors of the same texts."""
     import numpy as np
@@ -280,13 +365,14 @@ def _check_against_cache(
     if not compared:
         result.notes.append(f"none of the {len(chosen)} sampled passages is in the embedding cache {cache_path}")
         return
-    stored = vectors.vectors(compared)
+    found = np.vstack([segment_of(pid)[1].vectors([pid]) for pid in compared])
     expected = np.vstack([cached[keys[pid]] for pid in compared])
     with np.errstate(all="ignore"):
-        differs = ~np.all(np.abs(stored - expected) <= CACHE_TOLERANCE, axis=1)
+        differs = ~np.all(np.abs(found - expected) <= CACHE_TOLERANCE, axis=1)
     if differs.any():
+        where = segment_of(compared[int(np.flatnonzero(differs)[0])])[0]
         result.problems.append(
-            f"{Path(vectors.path)}: {int(differs.sum())} of {len(compared)} sampled vectors differ from the "
+            f"{where}: {int(differs.sum())} of {len(compared)} sampled vectors differ from the "
             f"embedding cache: the file is damaged; {_REBUILD}"
         )
 

@@ -147,7 +147,7 @@ class BatchWriter:
         self, changes: ChangeSet, batch: list[Item], vectors: np.ndarray, first: bool, through: int, copy: bool
     ) -> tuple[int, int]:
         """Write one embedded batch (the articles of `changes.add` up to `through`) into a new
-        generation, a copy of the last one when `copy`, publish it, and return the index's
+        generation, over the last one's files when `copy`, publish it, and return the index's
         articles and passages. The first batch of a round also removes what the round removes."""
         tx = self.tx
         records = _records_through(changes, len(batch), first, through)

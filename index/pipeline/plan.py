@@ -3,9 +3,10 @@ articles do to the index (add, update, delete), with ids claimed across sources.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar, overload
 
 from index.pipeline.read import read_file, with_countries
 from index.pipeline.sources import stat_changed, under
@@ -15,6 +16,7 @@ from index.storage.transaction import WriteTransaction
 from index.text.articles import Article, ReadOptions, Skipped, qualified_id, source_label
 
 Warn = Callable[[str], None]
+D = TypeVar("D")
 OnSkipped = Callable[[Skipped], None] | None
 
 
@@ -41,12 +43,84 @@ class ChangeSet:
                 on_skipped(item)
 
 
+class KnownArticles:
+    """Each article's (content hash, source file) in the store as the run has left it so far:
+    read from the live store when asked, so an update reads the articles it touches and the
+    files it reads again, never every article; with the run's own published changes over it.
+
+    `previous` None (a new or rebuilt index, or one built with other settings) means none is
+    known beyond what the run itself wrote."""
+
+    def __init__(self, tx: WriteTransaction, previous: Manifest | None) -> None:
+        self._tx = tx
+        self._reads_store = previous is not None
+        self._changed: dict[str, tuple[str, str] | None] = {}  # by this run (None: removed)
+        self._read: dict[str, tuple[str, str] | None] = {}  # from the store (None: not there)
+
+    def fetch(self, article_ids: Iterable[str]) -> None:
+        """Read these articles' entries from the store at once (ahead of `get`s)."""
+        wanted = sorted({a for a in article_ids if a not in self._changed and a not in self._read})
+        if not wanted:
+            return
+        found: dict[str, tuple[str, str]] = {}
+        if self._reads_store:
+            with self._tx.live_store() as store:
+                if store is not None:
+                    found = store.content_hashes_of(wanted)
+        self._read.update({a: found.get(a) for a in wanted})
+
+    @overload
+    def get(self, article_id: str) -> tuple[str, str] | None: ...
+    @overload
+    def get(self, article_id: str, default: D) -> tuple[str, str] | D: ...
+
+    def get(self, article_id: str, default: object = None) -> object:
+        """The article's (content hash, file), or `default` when the store has no such article."""
+        if article_id in self._changed:
+            entry = self._changed[article_id]
+        else:
+            self.fetch([article_id])
+            entry = self._read[article_id]
+        return default if entry is None else entry
+
+    def __contains__(self, article_id: object) -> bool:
+        return isinstance(article_id, str) and self.get(article_id) is not None
+
+    def __getitem__(self, article_id: str) -> tuple[str, str]:
+        entry = self.get(article_id)
+        if entry is None:
+            raise KeyError(article_id)
+        return entry
+
+    def __setitem__(self, article_id: str, entry: tuple[str, str]) -> None:
+        self._changed[article_id] = entry
+
+    def pop(self, article_id: str, default: object = None) -> None:
+        """Forget a removed article."""
+        self._changed[article_id] = None
+
+    def in_files(self, files: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The known articles from these source files."""
+        files = set(files)
+        found: dict[str, tuple[str, str]] = {}
+        if self._reads_store and files:
+            with self._tx.live_store() as store:
+                if store is not None:
+                    found = store.content_hashes_in(sorted(files))
+        for article_id, entry in self._changed.items():
+            if entry is None or entry[1] not in files:
+                found.pop(article_id, None)
+            else:
+                found[article_id] = entry
+        return found
+
+
 @dataclass
 class RunState:
     """What one run knows between its rounds: the store as the run has left it so far."""
 
     known_files: dict[str, FileRecord]  # the live store's files when the run began
-    known: dict[str, tuple[str, str]]  # article id -> (content hash, file), kept current
+    known: KnownArticles  # article id -> (content hash, file), kept current
     changed_files: set[str]  # files gone, changed (read so far) or large and not read yet
     retry: set[str]  # files read again to take over ids of a file that is gone
     to_read: int
@@ -62,16 +136,14 @@ class RunState:
         self.claimed.update(changes.wanted)
 
 
-def known_articles(
-    tx: WriteTransaction, previous: Manifest | None
-) -> tuple[dict[str, FileRecord], dict[str, tuple[str, str]]]:
-    """The live store's source files and its articles' (content hash, file), or nothing."""
+def known_articles(tx: WriteTransaction, previous: Manifest | None) -> tuple[dict[str, FileRecord], KnownArticles]:
+    """The live store's source files, and its articles' (content hash, file) as they are asked
+    for; nothing when there is no `previous` generation to build on."""
+    known = KnownArticles(tx, previous)
     if previous is None:
-        return {}, {}
+        return {}, known
     with tx.live_store() as store:
-        if store is None:
-            return {}, {}
-        return store.files(), store.content_hashes()
+        return ({} if store is None else store.files()), known
 
 
 def files_to_check(
@@ -152,6 +224,7 @@ class Planner:
         """
         changes = ChangeSet(gone_files=gone_files)
         reread = self._read(paths, state, changes)
+        state.known.fetch(article.id for articles in reread.values() for article in articles)
         # Files changed in this run (or gone) give up their ids to the file read first.
         state.changed_files |= set(reread)
         wanted = self._claim_ids(reread, state, changes)
@@ -223,12 +296,12 @@ class Planner:
 
 
 def _compare(
-    changes: ChangeSet, known: dict[str, tuple[str, str]], wanted: dict[str, tuple[Article, str]], this_round: set[str]
+    changes: ChangeSet, known: KnownArticles, wanted: dict[str, tuple[Article, str]], this_round: set[str]
 ) -> None:
     """Fill `changes` with the articles to remove (held by files of `this_round` no longer),
     add and update (new or changed in content or file)."""
-    for article_id, (_hash, file) in known.items():
-        if file in this_round and article_id not in wanted:
+    for article_id in sorted(known.in_files(this_round)):
+        if article_id not in wanted:
             changes.removed_ids.add(article_id)
             changes.removed += 1
     for article_id, (article, file) in wanted.items():

@@ -3,6 +3,12 @@
 It is what `accord show` reads, what maps a faiss id back to its article and passage, and what
 lets an update find what changed without re-reading the corpus: each source file is recorded
 with its size, modification time and content hash, and each article with its content hash.
+
+A generation's store is one or more segment files, oldest first (index/storage/segments.py).
+A reader opens the oldest and attaches the others to the same connection, with a temporary
+view per table that joins the segments' rows less those a newer segment removed (its tables
+`removed_articles` and `removed_files`), so every query reads as over one store. A writer
+writes a new segment the same way, over the older ones it leaves as they are.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,7 @@ from index.text.articles import Article, Skipped
 from index.text.passages import Passage
 
 if TYPE_CHECKING:
+    from index.storage.segments import DocSegment
     from index.text.defence_facts import DefenceFacts
 
 _SCHEMA = """
@@ -54,8 +61,51 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,
     skipped TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS removed_articles (id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS removed_files (path TEXT PRIMARY KEY);
 """
 _ARTICLE_COLUMNS = "id, title, body, date, source, url, path, countries, title_derived"
+# Each table of a segment, with the column that names its article (or file) and the table of a
+# newer segment that removes those rows from the older ones.
+_ARTICLE_TABLES = {
+    "articles": "id", "article_countries": "article_id", "bands": "article_id", "passages": "article_id",
+    "article_facts": "article_id", "article_entities": "article_id", "article_transfers": "article_id",
+}
+_TOMBSTONES = {**{table: ("removed_articles", "id") for table in _ARTICLE_TABLES}, "files": ("removed_files", "path")}
+_KEYS = {**_ARTICLE_TABLES, "files": "path"}
+
+
+def _tables(db: sqlite3.Connection, schema: str) -> set[str]:
+    return {r[0] for r in db.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'")}
+
+
+def _alive(table: str, later: Sequence[str], tables: dict[str, set[str]], alias: str = "x") -> str:
+    """The condition that a row (as `alias`) of `table` is not removed by any of the `later`
+    segments (schema names), or "1"."""
+    tomb, column = _TOMBSTONES[table]
+    key = _KEYS[table]
+    terms = [f"NOT EXISTS (SELECT 1 FROM {s}.{tomb} AS r WHERE r.{column} = {alias}.{key})"
+             for s in later if tomb in tables[s]]
+    return " AND ".join(terms) or "1"
+
+
+def _columns(db: sqlite3.Connection, schema: str, table: str) -> str:
+    return ", ".join(f'"{r[1]}"' for r in db.execute(f"PRAGMA {schema}.table_info({table})"))
+
+
+def _create_views(db: sqlite3.Connection, schemas: Sequence[str]) -> None:
+    """A temporary view per table over the segments `schemas` (oldest first): every row that no
+    newer segment removed. SQLite pushes a query's conditions into each arm, so a lookup by id
+    stays a lookup by index in each segment."""
+    tables = {s: _tables(db, s) for s in schemas}
+    for table in _TOMBSTONES:
+        having = [i for i, s in enumerate(schemas) if table in tables[s]]
+        if not having:
+            continue  # e.g. the facts tables of a store from before they existed
+        columns = _columns(db, schemas[having[-1]], table)
+        arms = [f"SELECT {columns} FROM {schemas[i]}.{table} AS x WHERE {_alive(table, schemas[i + 1:], tables)}"
+                for i in having]
+        db.execute(f"CREATE TEMP VIEW {table} AS {' UNION ALL '.join(arms)}")
 
 
 def _article(row: tuple) -> Article:
@@ -134,15 +184,20 @@ def _chunks(items: Sequence, size: int = 500):
 
 
 class DocStore:
-    """Read access to an index's articles, passages and source files.
+    """Read access to an index's articles, passages and source files: the segment file `path`
+    with the `newer` segments over it (oldest first; see the module doc). `counts` are the live
+    (articles, passages) when the caller knows them (a generation's segments.json), else they
+    are counted.
 
     Safe to share between threads: each thread reads through its own read-only SQLite
     connection, opened on its first call (a connection must not be used by two threads at
     once). `close` closes them all; call it only when no thread is still reading.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, newer: Sequence[Path] = (), counts: tuple[int, int] | None = None) -> None:
         self._uri = f"file:{path}?mode=ro"
+        self._newer = [Path(p) for p in newer]
+        self._counts = counts
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
@@ -151,10 +206,25 @@ class DocStore:
     def _db(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            connection = self._connect()
             self._local.connection = connection
             with self._opened_lock:
                 self._opened.append(connection)
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+        try:
+            connection.execute("SELECT COUNT(*) FROM sqlite_master")  # a damaged file fails here, on first use
+            if self._newer:
+                schemas = ["main"]
+                for number, path in enumerate(self._newer, 1):
+                    connection.execute(f"ATTACH DATABASE ? AS s{number}", (f"file:{path}?mode=ro",))
+                    schemas.append(f"s{number}")
+                _create_views(connection, schemas)
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def close(self) -> None:
@@ -217,6 +287,24 @@ class DocStore:
     def content_hashes(self) -> dict[str, tuple[str, str]]:
         """Every article id with its (content hash, source file)."""
         return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, content_hash, file FROM articles")}
+
+    def content_hashes_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(content hash, source file) of each of these articles that the store holds."""
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], (r[1], r[2])) for r in self._db.execute(
+                f"SELECT id, content_hash, file FROM articles WHERE id IN ({marks})", chunk))
+        return found
+
+    def content_hashes_in(self, files: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(content hash, source file) of every article from these source files, by id."""
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(files):
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], (r[1], r[2])) for r in self._db.execute(
+                f"SELECT id, content_hash, file FROM articles WHERE file IN ({marks})", chunk))
+        return found
 
     def files(self) -> dict[str, FileRecord]:
         """Every source file as last indexed, by path."""
@@ -287,7 +375,8 @@ class DocStore:
     def has_facts(self) -> bool:
         """True when the store has the defence-fact tables (indexes built before them do not)."""
         return self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'article_facts'").fetchone() is not None
+            "SELECT 1 FROM sqlite_temp_master WHERE type = 'view' AND name = 'article_facts' "
+            "UNION ALL SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'article_facts'").fetchone() is not None
 
     def facts(self, article_id: str) -> DefenceFacts | None:
         """The defence facts stored for an article (spans into its title, a line break, its
@@ -348,13 +437,19 @@ class DocStore:
 
     def band_candidates(self, article_id: str) -> dict[str, bytes]:
         """Articles sharing a signature band with this one, with their signatures."""
-        return dict(self._db.execute(
-            "SELECT DISTINCT a.id, a.signature FROM bands AS mine "
-            "JOIN bands AS other ON other.band = mine.band AND other.bucket = mine.bucket "
-            "JOIN articles AS a ON a.id = other.article_id "
-            "WHERE mine.article_id = ? AND other.article_id != ?",
-            (article_id, article_id),
-        ))
+        # In steps, each a lookup by index: a join of the segments' views would read them whole.
+        mine = self._db.execute("SELECT band, bucket FROM bands WHERE article_id = ?", (article_id,)).fetchall()
+        others: set[str] = set()
+        for chunk in _chunks(mine, 200):
+            pairs = " OR ".join("(band = ? AND bucket = ?)" for _ in chunk)
+            others.update(r[0] for r in self._db.execute(
+                f"SELECT article_id FROM bands WHERE {pairs}", [v for pair in chunk for v in pair]))
+        others.discard(article_id)
+        found: dict[str, bytes] = {}
+        for ids in _chunks(sorted(others)):
+            marks = ",".join("?" * len(ids))
+            found.update(self._db.execute(f"SELECT id, signature FROM articles WHERE id IN ({marks})", ids))
+        return found
 
     def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The duplicate group of each of these articles."""
@@ -377,23 +472,73 @@ class DocStore:
 
     def count_articles(self) -> int:
         """Number of articles."""
-        return self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        db = self._db  # opened even when the count is known: a damaged store fails as it always did
+        if self._counts is not None:
+            return self._counts[0]
+        return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
 
     def count_passages(self) -> int:
         """Number of passages."""
-        return self._db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        db = self._db
+        if self._counts is not None:
+            return self._counts[1]
+        return db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
 
 
 class DocStoreWriter(DocStore):
-    """Changes to a docstore (a fresh file, or a copy of the live generation's); `commit` ends them.
+    """Changes to an article store, written as a new segment file `path` over the `older`
+    segments (paths with their DocSegment entries, oldest first), which it never changes; with
+    none, `path` is a store of its own. `commit` ends them.
 
-    One connection, for the one thread that writes.
+    Added articles go into the new segment with passage ids from `next_passage` on. Removing an
+    article of an older segment records it in `removed_articles`; changing one (its facts, its
+    duplicate group) moves all its rows into the new segment first, so an article always lives
+    in one segment. On `commit` the new segment folds in older ones by `fold_from` (those
+    `always` marks, and the size tiers); `segments` and `next_passage` then describe the store.
+
+    One connection, for the one thread that writes. The file is a new one in an unpublished
+    generation, so it is written without a journal or syncs: a failed write leaves nothing
+    that is ever read, and publishing flushes the generation.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        older: Sequence[tuple[Path, DocSegment]] = (),
+        next_passage: int | None = None,
+        always: Sequence[bool] = (),
+        name: str = "",
+    ) -> None:
         super().__init__(path)
+        self.path = path
+        self._older = [entry for _p, entry in older]
+        self._older_paths = [p for p, _e in older]
+        self._always = list(always) or [False] * len(older)
+        self._name = name
+        self._dead_articles = [0] * len(older)
+        self._dead_passages = [0] * len(older)
+        self._facts_checked = False
         self._writer = sqlite3.connect(f"file:{path}?mode=rwc", uri=True)
-        self._writer.executescript(_SCHEMA)
+        try:
+            self._writer.execute("PRAGMA journal_mode = MEMORY")
+            self._writer.execute("PRAGMA synchronous = OFF")
+            self._writer.executescript(_SCHEMA)
+            self._schemas = [f"s{i}" for i in range(len(older))]
+            for schema, older_path in zip(self._schemas, self._older_paths, strict=True):
+                self._writer.execute(f"ATTACH DATABASE ? AS {schema}", (f"file:{older_path}?mode=ro",))
+            self._schemas.append("main")
+            self._tables = {s: _tables(self._writer, s) for s in self._schemas}
+            if older:
+                _create_views(self._writer, self._schemas)
+            if next_passage is None:
+                top = self._writer.execute("SELECT max(id) FROM passages").fetchone()[0]
+                next_passage = (top or 0) + 1
+        except BaseException:
+            self._writer.close()
+            raise
+        self.next_passage = next_passage
+        self.segments: list[DocSegment] = []  # after commit: the store's segments, oldest first
+        self.folded = len(older)  # after commit: the first older segment folded into the new one
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -403,74 +548,224 @@ class DocStoreWriter(DocStore):
         """Close the database."""
         self._writer.close()
 
+    # -- where rows live --------------------------------------------------------------------
+    def _alive_in(self, index: int, table: str = "articles") -> str:
+        return _alive(table, self._schemas[index + 1 :], self._tables)
+
+    def _locate(self, article_ids: Sequence[str]) -> dict[int, list[str]]:
+        """The live articles among `article_ids` by the segment that holds them (an index into
+        the older segments; len(older) is the new one)."""
+        found: dict[int, list[str]] = {}
+        for index, schema in enumerate(self._schemas):
+            for chunk in _chunks(article_ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT x.id FROM {schema}.articles AS x WHERE x.id IN ({marks}) AND {self._alive_in(index)}", chunk)
+                found.setdefault(index, []).extend(r[0] for r in rows)
+        return {index: ids for index, ids in found.items() if ids}
+
+    def _retire(self, index: int, article_ids: list[str]) -> None:
+        """Remove these articles of older segment `index` from the store (a tombstone)."""
+        schema = self._schemas[index]
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            passages = self._db.execute(
+                f"SELECT COUNT(*) FROM {schema}.passages WHERE article_id IN ({marks})", chunk).fetchone()[0]
+            self._dead_passages[index] += passages
+            self._dead_articles[index] += len(chunk)
+            self._db.executemany("INSERT OR IGNORE INTO main.removed_articles VALUES (?)", [(a,) for a in chunk])
+
+    def _move(self, article_ids: Sequence[str]) -> None:
+        """Bring these articles, with all their rows, from older segments into the new one."""
+        for index, ids in self._locate(article_ids).items():
+            if index == len(self._older):
+                continue
+            schema = self._schemas[index]
+            for table, key in _ARTICLE_TABLES.items():
+                if table not in self._tables[schema]:
+                    continue
+                columns = _columns(self._db, "main", table)
+                for chunk in _chunks(ids):
+                    marks = ",".join("?" * len(chunk))
+                    self._db.execute(
+                        f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {schema}.{table} WHERE {key} IN ({marks})",
+                        chunk)
+            self._retire(index, ids)
+
+    # -- changes ----------------------------------------------------------------------------
     def commit(self) -> None:
-        """Make the changes durable."""
-        self._db.commit()
+        """Fold older segments in as `fold_from` says, make the changes durable with the
+        generation, and set `segments` and `folded`."""
+        from index.storage.segments import DocSegment, fold_from
+
+        db = self._db
+        new_articles = db.execute("SELECT COUNT(*) FROM main.articles").fetchone()[0]
+        own_facts = db.execute(
+            "SELECT 1 FROM main.articles AS x WHERE NOT EXISTS "
+            "(SELECT 1 FROM main.article_facts AS f WHERE f.article_id = x.id) LIMIT 1").fetchone() is None
+        older = [
+            replace(entry, dead_articles=entry.dead_articles + self._dead_articles[i],
+                    dead_passages=entry.dead_passages + self._dead_passages[i],
+                    facts=entry.facts or self._facts_checked)
+            for i, entry in enumerate(self._older)
+        ]
+        start = fold_from([e.articles for e in older], [e.dead_articles for e in older], self._always, new_articles)
+        self._fold(start)
+        db.commit()
+        articles = db.execute("SELECT COUNT(*) FROM main.articles").fetchone()[0]
+        passages = db.execute("SELECT COUNT(*) FROM main.passages").fetchone()[0]
+        facts = own_facts and all(e.facts for e in older[start:])
+        self.folded = start
+        self.segments = [*older[:start], DocSegment("" if start == 0 else self._name, articles, passages, facts=facts)]
+
+    def _fold(self, start: int) -> None:
+        """Copy the live rows of older segments `start`.. into the new one, then the tombstones
+        they hold for the segments before `start` (after the rows: a tombstone of one folded
+        segment may name an article a newer folded segment added again)."""
+        db = self._db
+        folded = range(start, len(self._older))
+        for index in folded:
+            schema = self._schemas[index]
+            for table in _TOMBSTONES:
+                if table in self._tables[schema]:
+                    columns = _columns(db, "main", table)
+                    db.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM {schema}.{table} AS x "
+                               f"WHERE {self._alive_in(index, table)}")
+        for index in folded:
+            schema = self._schemas[index]
+            for tomb, column in (("removed_articles", "id"), ("removed_files", "path")):
+                if tomb in self._tables[schema]:
+                    db.execute(f"INSERT OR IGNORE INTO main.{tomb} SELECT {column} FROM {schema}.{tomb}")
+        if start == len(self._older):
+            return
+        # Tombstones are kept only for what the segments left before the fold still hold.
+        for tomb, column, table in (("removed_articles", "id", "articles"), ("removed_files", "path", "files")):
+            keep = " OR ".join(f"EXISTS (SELECT 1 FROM {s}.{table} AS t WHERE t.{_KEYS[table]} = r.{column})"
+                               for s in self._schemas[:start] if table in self._tables[s])
+            db.execute(f"DELETE FROM main.{tomb} AS r WHERE NOT ({keep or '0'})")
 
     def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
         """Delete articles and their passages; returns the deleted passages' ids."""
-        removed: list[int] = []
-        for chunk in _chunks(article_ids):
-            marks = ",".join("?" * len(chunk))
-            removed += [r[0] for r in self._db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", chunk)]
-            self._db.execute(f"DELETE FROM passages WHERE article_id IN ({marks})", chunk)
-            self._db.execute(f"DELETE FROM article_countries WHERE article_id IN ({marks})", chunk)
-            self._db.execute(f"DELETE FROM bands WHERE article_id IN ({marks})", chunk)
-            for table in ("article_facts", "article_entities", "article_transfers"):
-                self._db.execute(f"DELETE FROM {table} WHERE article_id IN ({marks})", chunk)
-            self._db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk)
+        removed = self.passage_ids_of(article_ids)
+        for index, ids in self._locate(article_ids).items():
+            if index < len(self._older):
+                self._retire(index, ids)
+                continue
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                for table, key in _ARTICLE_TABLES.items():
+                    self._db.execute(f"DELETE FROM main.{table} WHERE {key} IN ({marks})", chunk)
         return removed
 
     def add_article(
         self, article: Article, file: str, passages: Sequence[Passage], signature: bytes, bands: Sequence[tuple[int, int]]
     ) -> list[int]:
         """Insert an article, its countries, duplicate-signature bands and passages; returns the
-        passages' (vector) ids."""
+        passages' (vector) ids. An id the store holds already is an IntegrityError."""
         a = article
+        if self._older and self._db.execute("SELECT 1 FROM articles WHERE id = ?", (a.id,)).fetchone():
+            raise sqlite3.IntegrityError(f"UNIQUE constraint failed: articles.id ({a.id!r})")
         self._db.execute(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            "INSERT INTO main.articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             (a.id, a.title, a.body, a.date, a.source, a.url, a.path, json.dumps(list(a.countries)),
              a.content_hash, file, signature, int(a.title_derived)),
         )
-        self._db.executemany("INSERT INTO article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
-        self._db.executemany("INSERT INTO bands VALUES (?, ?, ?)", [(band, bucket, a.id) for band, bucket in bands])
-        ids = []
-        for p in passages:
-            cursor = self._db.execute(
-                "INSERT INTO passages (article_id, start, end) VALUES (?, ?, ?)", (a.id, p.start, p.end)
-            )
-            ids.append(int(cursor.lastrowid or 0))  # always set after an INSERT
+        self._db.executemany("INSERT INTO main.article_countries VALUES (?, ?)", [(a.id, c) for c in a.countries])
+        self._db.executemany("INSERT INTO main.bands VALUES (?, ?, ?)", [(band, bucket, a.id) for band, bucket in bands])
+        ids = list(range(self.next_passage, self.next_passage + len(passages)))
+        self.next_passage += len(passages)
+        self._db.executemany(
+            "INSERT INTO main.passages (id, article_id, start, end) VALUES (?, ?, ?, ?)",
+            [(pid, a.id, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
+        )
         return ids
+
+    def articles_without_facts(self) -> list[str]:
+        """Ids of the articles with no stored facts (those of an index built before them),
+        looked for in the segments not known to be complete. The caller stores facts for each
+        before committing: the older segments then count as complete."""
+        found: list[str] = []
+        for index, schema in enumerate(self._schemas):
+            has_table = "article_facts" in self._tables[schema]
+            if index < len(self._older) and self._older[index].facts and has_table:
+                continue
+            lacking = ("1" if not has_table else
+                       f"NOT EXISTS (SELECT 1 FROM {schema}.article_facts AS f WHERE f.article_id = x.id)")
+            found += [r[0] for r in self._db.execute(
+                f"SELECT x.id FROM {schema}.articles AS x WHERE {lacking} AND {self._alive_in(index)}")]
+        self._facts_checked = True
+        return sorted(found)
 
     def put_facts(self, article_id: str, facts: DefenceFacts) -> None:
         """Store an article's defence facts (replacing any it had)."""
+        self._move([article_id])
         for table in ("article_facts", "article_entities", "article_transfers"):
-            self._db.execute(f"DELETE FROM {table} WHERE article_id = ?", (article_id,))
-        self._db.execute("INSERT INTO article_facts VALUES (?, ?)", (article_id, facts_to_json(facts)))
+            self._db.execute(f"DELETE FROM main.{table} WHERE article_id = ?", (article_id,))
+        self._db.execute("INSERT INTO main.article_facts VALUES (?, ?)", (article_id, facts_to_json(facts)))
         self._db.executemany(
-            "INSERT INTO article_entities VALUES (?, ?, ?)", [(article_id, t, n) for t, n in entity_rows(facts)])
+            "INSERT INTO main.article_entities VALUES (?, ?, ?)", [(article_id, t, n) for t, n in entity_rows(facts)])
         self._db.executemany(
-            "INSERT INTO article_transfers VALUES (?, ?, ?, ?)",
+            "INSERT INTO main.article_transfers VALUES (?, ?, ?, ?)",
             [(article_id, t.supplier, t.recipient, t.system) for t in facts.transfers],
         )
 
     def set_duplicate_group(self, members: set[str]) -> None:
         """Record a group of near-duplicates, named by its smallest id (a lone article: no group)."""
         group = min(members) if len(members) > 1 else None
+        changed: list[str] = []
         for chunk in _chunks(sorted(members)):
+            marks = ",".join("?" * len(chunk))
+            changed += [r[0] for r in self._db.execute(
+                f"SELECT id FROM articles WHERE id IN ({marks}) AND dup_group IS NOT ?", [*chunk, group])]
+        self._move(changed)
+        for chunk in _chunks(changed):
             self._db.execute(
-                f"UPDATE articles SET dup_group = ? WHERE id IN ({','.join('?' * len(chunk))})", [group, *chunk]
+                f"UPDATE main.articles SET dup_group = ? WHERE id IN ({','.join('?' * len(chunk))})", [group, *chunk]
             )
 
     def put_file(self, record: FileRecord) -> None:
         """Record a source file as indexed now."""
         skipped = json.dumps([[s.path, s.reason] for s in record.skipped])
+        if self._older:
+            self._db.execute("INSERT OR IGNORE INTO main.removed_files VALUES (?)", (record.path,))
         self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO main.files VALUES (?, ?, ?, ?, ?)",
             (record.path, record.size, record.mtime_ns, record.sha256, skipped),
         )
 
     def delete_files(self, paths: Sequence[str]) -> None:
         """Forget source files that are gone."""
         for chunk in _chunks(paths):
-            self._db.execute(f"DELETE FROM files WHERE path IN ({','.join('?' * len(chunk))})", chunk)
+            self._db.execute(f"DELETE FROM main.files WHERE path IN ({','.join('?' * len(chunk))})", chunk)
+            if self._older:
+                self._db.executemany("INSERT OR IGNORE INTO main.removed_files VALUES (?)", [(p,) for p in chunk])
+
+    def count_articles(self) -> int:
+        """Number of articles, with the changes so far."""
+        own = self._db.execute("SELECT COUNT(*) FROM main.articles").fetchone()[0]
+        return own + sum(e.live_articles - d for e, d in zip(self._older, self._dead_articles, strict=True))
+
+    def count_passages(self) -> int:
+        """Number of passages, with the changes so far."""
+        own = self._db.execute("SELECT COUNT(*) FROM main.passages").fetchone()[0]
+        return own + sum(e.live_passages - d for e, d in zip(self._older, self._dead_passages, strict=True))
+
+
+def open_docstore(folder: Path, segments: Sequence[DocSegment] | None) -> DocStore:
+    """The article store of a generation folder with these segments (None: written before
+    segments, one base file), its counts taken from the segments."""
+    from index.storage.layout import docstore_file
+
+    if segments is None:
+        return DocStore(folder / docstore_file(""))
+    paths = [folder / docstore_file(s.name) for s in segments]
+    counts = (sum(s.live_articles for s in segments), sum(s.live_passages for s in segments))
+    return DocStore(paths[0], paths[1:], counts)
+
+
+def generation_docstore(folder: Path) -> DocStore:
+    """The article store of the generation folder `folder`, over all its segments."""
+    from index.storage.segments import read_segments
+
+    segments = read_segments(folder)
+    return open_docstore(folder, None if segments is None else segments.docs)

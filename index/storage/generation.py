@@ -16,10 +16,11 @@ from pathlib import Path
 from index.errors import IndexIncompatible
 from index.storage.base import ServerHealth
 from index.storage.directory import GenerationLease, IndexDirectory
-from index.storage.docstore import DocStore
+from index.storage.docstore import open_docstore
 from index.storage.keyword import KeywordStore, WhooshKeywordStore
 from index.storage.manifest import MANIFEST_NAME
-from index.storage.vectors import LazyVectorStore, VectorStore
+from index.storage.segments import read_segments
+from index.storage.vectors import VectorStore, open_vectors
 
 
 class SearchUsers:
@@ -55,7 +56,8 @@ class SearchUsers:
 
 
 class LocalGeneration(SearchUsers):
-    """One generation of an index folder: its lease, its manifest and its three stores."""
+    """One generation of an index folder: its lease, its manifest and its three stores (the
+    article and vector stores over the segments its `segments.json` lists)."""
 
     # Each store keeps per-thread searchers and connections: the legs may run at once.
     one_connection = False
@@ -68,11 +70,12 @@ class LocalGeneration(SearchUsers):
         self.manifest_stat = stat
         self._k1, self._b = k1, b
         try:
+            segments = read_segments(lease.path)  # None: a generation written before segments
             # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
-            self.vectors: VectorStore = LazyVectorStore(lease.vectors_path, self.manifest.dim)
+            self.vectors: VectorStore = open_vectors(lease.path, self.manifest.dim, None if segments is None else segments.vectors)
             try:
                 self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, k1, b)
-                self.docs = DocStore(lease.docstore_path)
+                self.docs = open_docstore(lease.path, None if segments is None else segments.docs)
             except BaseException:
                 self.vectors.close()
                 raise

@@ -14,7 +14,12 @@ from pathlib import Path
 
 from index.errors import IndexIncompatible, IndexNotFound, InvalidArgument
 
-FORMAT_VERSION = 3  # 3: Snowball, 127 stop words, Lucene idf, titles in the body field, explicit titles real
+# 3: Snowball, 127 stop words, Lucene idf, titles in the body field, explicit titles real.
+# 4: a generation's article store and vectors may be several segment files (segments.json); a
+# format-3 generation reads as one base segment, so both are read and new generations say 4 (an
+# Accord that reads only 3 would see the base segment alone and miss every later update).
+FORMAT_VERSION = 4
+READABLE_FORMATS = (3, 4)
 MANIFEST_NAME = "manifest.json"
 # The sentence splitter of indexes whose manifest predates `BuildSettings.sentence_splitter`.
 LEGACY_SPLITTER = "regex"
@@ -100,12 +105,12 @@ def read_manifest(index_dir: Path) -> Manifest:
 
 def manifest_from_dict(data: dict, where: str) -> Manifest:
     """A manifest from its JSON form; raises IndexIncompatible naming `where` when it was
-    written by another format version."""
+    written by a format version this Accord does not read (READABLE_FORMATS)."""
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise IndexIncompatible(
-            f"{where} has index format {version}, this Accord reads format {FORMAT_VERSION}; "
-            "rebuild it with 'accord index --rebuild'"
+            f"{where} has index format {version}, this Accord reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}; rebuild it with 'accord index --rebuild'"
         )
     legacy = {"sentence_splitter": LEGACY_SPLITTER, "overlap_tokens": LEGACY_OVERLAP_TOKENS}
     try:

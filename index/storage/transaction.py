@@ -1,4 +1,4 @@
-"""The write transaction of an index directory: lock, read, copy, write, publish, prune.
+"""The write transaction of an index directory: lock, read, link, write, publish, prune.
 
 See `WriteTransaction(IndexDirectory(path))`; the builder is its only user.
 """
@@ -10,13 +10,14 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from index.errors import AccordError, IndexIncompatible, IndexLocked, IndexWriteError
 from index.storage.directory import IndexDirectory, fsync_tree
 from index.storage.faults import corrupted, is_corruption, is_disk_full
-from index.storage.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
+from index.storage.layout import KEYWORD_DIR, SEGMENTS_FILE, docstore_file, vectors_file
 from index.storage.manifest import MANIFEST_NAME, BuildSettings, Manifest, write_manifest
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
     from index.storage.docstore import DocStore, DocStoreWriter
     from index.storage.keyword import KeywordWriter
-    from index.storage.vectors import VectorWriter
+    from index.storage.segments import StoreSegments
+    from index.storage.vectors import SegmentVectorWriter
 
 
 class Committable(Protocol):
@@ -70,16 +72,22 @@ class WriteTransaction:
 
         with WriteTransaction(IndexDirectory(path), lock_timeout=0, fresh=False) as tx:
             tx.previous, tx.sources          # read under the lock
-            tx.begin()                       # a new generation: a copy of the live one
+            tx.begin()                       # a new generation: links to the live one's files
             with tx.articles() as docs: ...  # the writers commit on success, cancel on error
             with tx.vectors(dim) as vectors: ...
             with tx.keywords(title_boost) as keywords: ...
             tx.publish(manifest)             # fsync, switch the manifest, prune
 
+    A new generation starts as hard links to every file of the one before (each store's files
+    are written once and never changed: index/storage/segments.py, the whoosh segments), and
+    each writer adds a segment of its own, so an update writes in proportion to what it
+    changes. A writer never writes through a linked name: it writes new files, or replaces a
+    name by renaming a new file onto it.
+
     Entering takes the write lock (`INDEX_DIR/.lock`, filelock) first and only then reads the
     manifest and the known sources, so a writer that waited for the lock builds on the latest
     generation, never on one it read before waiting. `begin`/`publish` may repeat: each publish
-    makes what was written so far searchable, and the next `begin` copies it. Leaving the block
+    makes what was written so far searchable, and the next `begin` links it. Leaving the block
     with an error removes the unpublished generation (the live one is untouched) and raises a
     one-line AccordError: IndexWriteError for a full disk (with the space the update needed) or
     another I/O error, IndexCorrupted for a damaged store file. Leaving it without an error
@@ -104,6 +112,13 @@ class WriteTransaction:
         # and whether the generation being written is the run's last (see `last_batch`).
         self._keyword_start: frozenset[str] | None = None
         self._last = False
+        # The article and vector segments of the generation being written, as its writers left
+        # them; the passage id its new segments start from; the segment names this run wrote (a
+        # run's last batch folds them).
+        self._segments: StoreSegments | None = None
+        self._segments_written = False
+        self._first_passage = 1
+        self._run_segments: set[str] = set()
 
     # -- lock ------------------------------------------------------------------------------
     def __enter__(self) -> WriteTransaction:
@@ -176,27 +191,50 @@ class WriteTransaction:
         return None if self.fresh or self.previous is None else self.live
 
     def begin(self, copy: bool = True) -> Path:
-        """Start the next generation, a copy of `base` unless `copy` is False; returns its folder."""
+        """Start the next generation, with `base`'s files unless `copy` is False; returns its folder."""
+        from index.storage.segments import StoreSegments, legacy_segments, read_segments
+
         if self._pending is not None:
             raise RuntimeError("publish the current generation before beginning another")
         name = self.directory.next_generation_name()
         target = self.directory.generation_path(name)
         target.mkdir()
         self._pending = target
+        self._segments, self._segments_written = None, False
         base = self.base if copy else None
-        if base is not None:
+        if base is None:
+            self._segments = StoreSegments()
+        else:
             source = self.directory.generation_path(base)
             for child in source.iterdir():
-                if child.name == MANIFEST_NAME:
-                    continue
+                if child.name in (MANIFEST_NAME, SEGMENTS_FILE):
+                    continue  # written anew for this generation
                 with self._faults_named(target / child.name):
-                    if child.name == KEYWORD_DIR:
+                    if child.is_dir():
                         shutil.copytree(child, target / child.name, copy_function=_link_segment)
-                    elif child.is_dir():
-                        shutil.copytree(child, target / child.name)
                     else:
-                        shutil.copy2(child, target / child.name)
+                        _link_file(child, target / child.name)
+            listed = read_segments(source)
+            if listed is None:  # written before segments: its article store is counted
+                with self._faults_named(source / docstore_file("")):
+                    listed = legacy_segments(source)
+            self._segments = listed
+        self._first_passage = self._segments.next_passage
         return target
+
+    def _segment_name(self) -> str:
+        from index.storage.segments import segment_name
+
+        return segment_name(self.generation)
+
+    def _fold_always(self, names: list[str]) -> list[bool]:
+        """Which of these segments a writer must fold in: on the run's last batch, the run's own."""
+        return [self._last and name in self._run_segments for name in names]
+
+    def _store_segments(self) -> StoreSegments:
+        if self._segments is None:
+            raise RuntimeError("begin() a generation first")
+        return self._segments
 
     @contextmanager
     def live_store(self) -> Iterator[DocStore | None]:
@@ -204,14 +242,17 @@ class WriteTransaction:
         Raises IndexCorrupted when it cannot be read."""
         import sqlite3
 
-        from index.storage.docstore import DocStore
+        from index.storage.docstore import open_docstore
+        from index.storage.segments import read_segments
 
         if self.previous is None or self.live is None:
             yield None
             return
-        path = self.directory.generation_path(self.live) / DOCSTORE_FILE
+        folder = self.directory.generation_path(self.live)
+        path = folder / docstore_file("")
         try:
-            store = DocStore(path)
+            segments = read_segments(folder)
+            store = open_docstore(folder, None if segments is None else segments.docs)
             try:
                 yield store
             finally:
@@ -221,17 +262,31 @@ class WriteTransaction:
 
     @contextmanager
     def articles(self) -> Iterator[DocStoreWriter]:
-        """The new generation's article store: committed when the block ends without error."""
+        """The new generation's article store: a new segment over the ones it keeps, committed
+        (with the segments it folds in) when the block ends without error."""
         from index.storage.docstore import DocStoreWriter
 
-        path = self.path / DOCSTORE_FILE
+        segments = self._store_segments()
+        name = self._segment_name()
+        path = self.path / docstore_file(name)
+        if path.exists():
+            raise RuntimeError(f"{self.generation}'s article store was written already")
+        older = [(self.path / docstore_file(s.name), s) for s in segments.docs]
+        always = self._fold_always([s.name for s in segments.docs])
         with self._faults_named(path):
-            docs = DocStoreWriter(path)
+            docs = DocStoreWriter(path, older, segments.next_passage, always, name)
             try:
                 yield docs
                 docs.commit()
             finally:
                 docs.close()
+            for _path, entry in older[docs.folded :]:
+                (self.path / docstore_file(entry.name)).unlink(missing_ok=True)
+            if docs.folded == 0:
+                os.replace(path, self.path / docstore_file(""))
+        self._segments = replace(segments, docs=tuple(docs.segments), next_passage=docs.next_passage)
+        self._segments_written = True
+        self._run_segments.add(docs.segments[-1].name)
 
     def last_batch(self) -> None:
         """Say that the generation being written (or the next one begun) is this run's last,
@@ -259,15 +314,22 @@ class WriteTransaction:
                 yield writer
 
     @contextmanager
-    def vectors(self, dim: int) -> Iterator[VectorWriter]:
-        """The new generation's faiss vectors: saved when the block ends without error."""
-        from index.storage.vectors import VectorWriter
+    def vectors(self, dim: int) -> Iterator[SegmentVectorWriter]:
+        """The new generation's faiss vectors: a new segment over the ones it keeps, saved
+        (with the segments it folds in) when the block ends without error."""
+        from index.storage.vectors import SegmentVectorWriter
 
-        path = self.path / VECTORS_FILE
-        with self._faults_named(path):
-            writer = VectorWriter(dim, path)
+        segments = self._store_segments()
+        name = self._segment_name()
+        always = self._fold_always([s.name for s in segments.vectors])
+        with self._faults_named(self.path / vectors_file(name)):
+            writer = SegmentVectorWriter(dim, self.path, segments.vectors, name, self._first_passage, always)
             yield writer
-            writer.save(path)
+            writer.commit()
+        self._segments = replace(self._store_segments(), vectors=tuple(writer.segments))
+        self._segments_written = True
+        if writer.segments:
+            self._run_segments.add(writer.segments[-1].name)
 
     @contextmanager
     def _faults_named(self, path: Path) -> Iterator[None]:
@@ -290,6 +352,8 @@ class WriteTransaction:
             raise ValueError(f"the manifest names {manifest.generation}, the transaction wrote {target.name}")
         try:
             with self._faults_named(target):
+                if self._segments is not None and self._segments_written:
+                    self._segments.write(target)
                 # The generation's own copy: what a rebuild reads when manifest.json is damaged.
                 (target / MANIFEST_NAME).write_text(manifest.to_json())
                 fsync_tree(target)
@@ -341,6 +405,15 @@ class WriteTransaction:
             f"{_mb(max(written, live_size))} plus its new data, and {_mb(free)} are free on that disk now "
             "(the partial generation was removed; the live index is unchanged); free some space and run again"
         ) from None
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """Hard-link a store file into the next generation (copied where a link cannot be made, as
+    on another file system): a segment file is never written again once published."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _link_segment(source: str, target: str) -> None:

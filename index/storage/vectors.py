@@ -7,11 +7,18 @@ and answers in milliseconds up to HNSW_THRESHOLD vectors.
 
 Beyond that, searches go to an approximate HNSW graph (`vectors.hnsw`, an IndexIDMap over
 IndexHNSWSQ keeping the vectors as float16, which nearly halves a reader's memory) built from
-the exact index's vectors; see docs/performance.md for the threshold,
-recall and costs. HNSW cannot remove vectors, so the graph always holds exactly the live vectors:
-an update that only adds passages adds them to the previous graph, and an update that removes
-any (a changed or deleted article) rebuilds the graph from the exact index. Readers use the graph
-when the generation has one, else the exact index.
+the exact index's vectors; see docs/performance.md for the threshold, recall and costs. Readers
+use the graph when the file has one, else the exact index.
+
+A generation's vectors are segments (index/storage/segments.py): the base `vectors.faiss` and
+newer `vectors-NNNNNN.faiss` files, each with the passage ids it removes from the older ones
+(`vectors-NNNNNN.removed.npy`). `SegmentedVectorStore` searches every segment, leaving out the
+removed ids inside faiss's search (an IDSelector, which HNSW honours too), and merges the hits.
+`SegmentVectorWriter` writes an update's segment: its own vectors and removals, with the small
+newer segments folded in by the size tiers. A graph belongs to one segment file and is never
+changed: a fold that takes in a segment with a graph grows a copy of it when none of its
+vectors were removed, else builds one from the folded vectors; a segment under HNSW_THRESHOLD
+has none.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from index.errors import IndexCorrupted, IndexIncompatible
 from index.storage.faults import open_flat_vectors_problem
+from index.storage.layout import removed_file, vectors_file
+from index.storage.segments import VectorSegment, fold_from, removed_counts, with_dead
 
 HNSW_SUFFIX = ".hnsw"
 # From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md): exact
@@ -111,9 +120,12 @@ class FaissVectorStore:
 
         return set(faiss.vector_to_array(self._index.id_map).tolist())
 
-    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def search(
+        self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None, excluded: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         """The `limit` passage ids nearest to `vector` by cosine similarity, among `allowed` ids
-        when given (the filter applies inside the search, so `limit` hits come back if they exist)."""
+        when given, else among all but `excluded` (the filter applies inside the search, so
+        `limit` hits come back if they exist)."""
         import faiss
         import numpy as np
 
@@ -123,6 +135,10 @@ class FaissVectorStore:
         use_one_faiss_thread()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        if selector is None and excluded is not None and len(excluded):
+            batch = faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64))
+            selector = faiss.IDSelectorNot(batch)
+            selector.referenced = batch  # the Python object must outlive the C++ one that points to it
         if _is_hnsw(self._index):
             params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, limit), sel=selector)
         else:
@@ -245,8 +261,10 @@ class LazyVectorStore:
     def __len__(self) -> int:
         return len(self._store)
 
-    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        found = self._store.search(vector, limit, allowed)
+    def search(
+        self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None, excluded: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        found = self._store.search(vector, limit, allowed, excluded)
         # Unit vectors give cosines in [-1, 1]; anything else is damage (an HNSW graph's float16
         # storage is not checked at load, so this is where its damage shows).
         if found and not all(-_COSINE_SLACK <= score <= _COSINE_SLACK for _pid, score in found):
@@ -283,8 +301,290 @@ class LazyVectorStore:
             self._file.close()
 
 
+class SegmentedVectorStore:
+    """A generation's vector segments (`segments`, oldest first, in `folder`) searched as one
+    store: each segment's hits less the ids newer segments removed, merged best first (ties by
+    id). The files are opened at once, so the generation stays readable if its folder goes; the
+    removed ids are read on the first search, so a keyword search never loads numpy or faiss.
+
+    Safe to share between threads, as its segments' stores are.
+    """
+
+    def __init__(self, folder: Path, dim: int, segments: Sequence[VectorSegment]) -> None:
+        self._entries = list(segments)
+        self._parts: list[LazyVectorStore] = []
+        self._removed_files = []
+        try:
+            for entry in self._entries:
+                self._parts.append(LazyVectorStore(folder / vectors_file(entry.name), dim))
+                removed = folder / removed_file(entry.name)
+                if entry.name and removed.exists():
+                    self._removed_files.append(open(removed, "rb"))
+        except BaseException:
+            self.close()
+            raise
+        self._firsts = [(entry.first, i) for i, entry in enumerate(self._entries) if entry.vectors]
+        self._loading = threading.Lock()
+        self._dead: list[np.ndarray] | None = None
+
+    def _dead_ids(self) -> list[np.ndarray]:
+        """Each segment's removed ids (those newer segments name that lie in its id range)."""
+        import numpy as np
+
+        dead = self._dead
+        if dead is None:
+            with self._loading:
+                dead = self._dead
+                if dead is None:
+                    parts = [np.load(f, allow_pickle=False) for f in self._removed_files]
+                    removed = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+                    owner = self._owners(removed)
+                    dead = [removed[owner == i] for i in range(len(self._entries))]
+                    self._dead = dead
+        return dead
+
+    def _owners(self, ids: np.ndarray) -> np.ndarray:
+        """The segment holding each passage id, by the segments' id ranges (-1: none)."""
+        import numpy as np
+
+        if not self._firsts:
+            return np.full(len(ids), -1)
+        starts = np.array([first for first, _i in self._firsts], dtype=np.int64)
+        index = np.array([i for _first, i in self._firsts])
+        at = np.searchsorted(starts, ids, side="right") - 1
+        return np.where(at >= 0, index[np.maximum(at, 0)], -1)
+
+    @property
+    def dim(self) -> int:
+        return self._parts[0].dim
+
+    def __len__(self) -> int:
+        return sum(entry.live for entry in self._entries)
+
+    def search(self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """The `limit` passage ids nearest to `vector` by cosine similarity, among `allowed`."""
+        import numpy as np
+
+        dead = self._dead_ids()
+        if allowed is not None:
+            wanted = np.asarray(allowed, dtype=np.int64)
+            owner = self._owners(wanted)
+        found: list[tuple[int, float]] = []
+        for i, (entry, part) in enumerate(zip(self._entries, self._parts, strict=True)):
+            if allowed is None:
+                if entry.live > 0:
+                    found += part.search(vector, min(limit, entry.live), None, dead[i])
+                continue
+            mine = wanted[owner == i]
+            if len(dead[i]):
+                mine = mine[~np.isin(mine, dead[i])]
+            if len(mine):
+                found += part.search(vector, limit, mine)
+        found.sort(key=lambda hit: (-hit[1], hit[0]))
+        return found[:limit]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of these passage ids."""
+        import numpy as np
+
+        wanted = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(wanted), self.dim), np.float32)
+        owner = self._owners(wanted)
+        for i in set(owner.tolist()):
+            rows = np.flatnonzero(owner == i)
+            out[rows] = self._parts[i].vectors(wanted[rows].tolist())
+        return out
+
+    def close(self) -> None:
+        """Release the files."""
+        for part in self._parts:
+            part.close()
+        for handle in self._removed_files:
+            handle.close()
+
+
+def open_vectors(folder: Path, dim: int, segments: Sequence[VectorSegment] | None) -> VectorStore:
+    """The vector store of a generation folder with these segments (None: written before
+    segments, one base file)."""
+    if segments is None or (len(segments) == 1 and not segments[0].name and not segments[0].dead):
+        return LazyVectorStore(folder / vectors_file(""), dim)
+    return SegmentedVectorStore(folder, dim, segments)
+
+
+def _replace_with(path: Path, write) -> None:
+    """Write a file through `write(temporary path)`, then rename it to `path`: a name the new
+    generation hard-linked from the last one is replaced, never written through (that would
+    change the last generation's file too)."""
+    import os
+
+    temporary = path.with_name(path.name + ".tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+class SegmentVectorWriter:
+    """A generation's vector writer: what it adds and removes, saved by `commit` as a new
+    segment `name` in `folder` over the `older` segments (which it never changes).
+
+    Added vectors go into the new segment (its passage ids start at `first`); removed ids of
+    older segments become its tombstones. `commit` folds in the newest older segments as
+    `fold_from` says (`always` marks those the run wrote, on its last batch) and leaves the
+    store's segments, oldest first, in `segments`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        folder: Path,
+        older: Sequence[VectorSegment],
+        name: str,
+        first: int,
+        always: Sequence[bool] = (),
+        hnsw_threshold: int | None = None,
+    ) -> None:
+        import faiss
+
+        self._dim = dim
+        self._folder = folder
+        self._older = list(older)
+        self._name = name
+        self._first = first
+        self._always = list(always) or [False] * len(older)
+        self._hnsw_threshold = HNSW_THRESHOLD if hnsw_threshold is None else hnsw_threshold
+        self._new = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._added: set[int] = set()
+        self._removed: list[int] = []
+        self.segments: list[VectorSegment] = list(older)
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Remove the vectors of these passage ids."""
+        import numpy as np
+
+        own = [int(i) for i in ids if int(i) in self._added]
+        if own:
+            self._new.remove_ids(np.asarray(own, dtype=np.int64))
+            self._added -= set(own)
+        self._removed += [int(i) for i in ids if int(i) not in own]
+
+    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Add vectors under these passage ids."""
+        import numpy as np
+
+        if len(ids):
+            self._new.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self._added.update(int(i) for i in ids)
+
+    def commit(self) -> None:
+        """Write the new segment (folding older ones in) and set `segments`."""
+        import numpy as np
+
+        older = list(with_dead(self._older, removed_counts(self._older, self._removed)))
+        start = fold_from([s.vectors for s in older], [s.dead for s in older], self._always, self._new.ntotal)
+        if start == len(older) and older and not self._new.ntotal and not self._removed:
+            self.segments = older  # nothing written: no segment
+            return
+        folded = older[start:]
+        removed = np.asarray(sorted(set(self._removed)), dtype=np.int64)
+        for entry in folded:
+            if entry.name and (self._folder / removed_file(entry.name)).exists():
+                removed = np.union1d(removed, np.load(self._folder / removed_file(entry.name)))
+        parts = [self._live(entry, removed) for entry in folded] + [self._new_part()]
+        # What the folded segments removed from the segments before them stays removed.
+        boundary = folded[0].first if folded else None
+        carried = removed if boundary is None else removed[removed < boundary]
+        name = "" if start == 0 else self._name
+        graph = self._grown_graph(folded, parts) if folded else None
+        for entry in folded:  # the links to the folded files go; their new home is written next
+            for path in (self._folder / vectors_file(entry.name), hnsw_path(self._folder / vectors_file(entry.name)),
+                         self._folder / removed_file(entry.name)):
+                path.unlink(missing_ok=True)
+        total = self._write(name, parts, carried, graph)
+        first = 0 if start == 0 else (folded[0].first if folded else self._first)
+        self.segments = [*older[:start], VectorSegment(name, first, total)]
+
+    def _live(self, entry: VectorSegment, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of a folded segment less the removed ids."""
+        import faiss
+        import numpy as np
+
+        index = _read(self._folder / vectors_file(entry.name))
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        vectors = index.index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, self._dim), np.float32)
+        keep = ~np.isin(ids, removed)
+        return ids[keep], vectors[keep]
+
+    def _new_part(self) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+        import numpy as np
+
+        ids = faiss.vector_to_array(self._new.id_map).astype(np.int64)
+        vectors = self._new.index.reconstruct_n(0, self._new.ntotal) if self._new.ntotal else np.zeros((0, self._dim), np.float32)
+        return ids, vectors
+
+    def _grown_graph(self, folded: list[VectorSegment], parts: list[tuple[np.ndarray, np.ndarray]]):
+        """The oldest folded segment's graph with the other parts' vectors added, when it has one
+        and lost none of its vectors (HNSW cannot remove); else None (a new graph is built)."""
+        graph_path = hnsw_path(self._folder / vectors_file(folded[0].name))
+        total = sum(len(ids) for ids, _v in parts)
+        if total < self._hnsw_threshold or not graph_path.exists() or len(parts[0][0]) != folded[0].vectors:
+            return None
+        graph = _read(graph_path)
+        if graph.ntotal != folded[0].vectors:
+            return None
+        for ids, vectors in parts[1:]:
+            if len(ids):
+                graph.add_with_ids(vectors, ids)
+        return graph
+
+    def _write(self, name: str, parts: list[tuple[np.ndarray, np.ndarray]], removed: np.ndarray, graph) -> int:
+        """Write segment `name`'s exact file, its graph when due and its removed ids; returns its vectors."""
+        import faiss
+        import numpy as np
+
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._dim))
+        for ids, vectors in parts:
+            if len(ids):
+                index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        del parts
+        exact = self._folder / vectors_file(name)
+        _replace_with(exact, lambda path: faiss.write_index(index, str(path)))
+        if index.ntotal >= self._hnsw_threshold:
+            if graph is None:
+                graph = build_hnsw(index)
+            _replace_with(hnsw_path(exact), lambda path: faiss.write_index(graph, str(path)))
+        if name and len(removed):
+            with open(self._folder / removed_file(name), "wb") as handle:
+                np.save(handle, removed.astype(np.int64), allow_pickle=False)
+        return index.ntotal
+
+
+def build_hnsw(index: faiss.IndexIDMap2, storage: str = HNSW_STORAGE):
+    """An HNSW graph (IndexIDMap over IndexHNSWFlat or IndexHNSWSQ, inner product) of the vectors
+    of the exact `index`, which the graph keeps as `storage`: "flat" (float32), "fp16" or "sq8"."""
+    import faiss
+
+    n = index.ntotal
+    vectors = index.index.reconstruct_n(0, n) if n else None
+    if storage == "flat":
+        graph = faiss.IndexHNSWFlat(index.d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    else:
+        kind = {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}[storage]
+        graph = faiss.IndexHNSWSQ(index.d, kind, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        if not graph.is_trained and vectors is not None:
+            graph.train(vectors)  # sq8 learns each dimension's range
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    mapped = faiss.IndexIDMap(graph)
+    if n:
+        ids = faiss.vector_to_array(index.id_map).astype("int64")
+        mapped.add_with_ids(vectors, ids)
+    return mapped
+
+
 class VectorWriter:
-    """Removes and adds passage vectors, then saves the exact index (and its HNSW graph if due)."""
+    """Removes and adds passage vectors of one whole exact index, then saves it (and its HNSW
+    graph if due): a single-file store, as tools and tests use; a generation's vectors are
+    written by `SegmentVectorWriter`."""
 
     def __init__(self, dim: int, existing: Path | None = None, hnsw_threshold: int | None = None) -> None:
         import faiss
@@ -335,23 +635,5 @@ class VectorWriter:
         return graph
 
     def build_hnsw(self, storage: str = HNSW_STORAGE):
-        """An HNSW graph (IndexIDMap over IndexHNSWFlat or IndexHNSWSQ, inner product) of the
-        stored vectors, which the graph keeps as `storage`: "flat" (float32), "fp16" or "sq8"."""
-        import faiss
-
-        n = self._index.ntotal
-        vectors = self._index.index.reconstruct_n(0, n) if n else None
-        if storage == "flat":
-            graph = faiss.IndexHNSWFlat(self._index.d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        else:
-            kind = {"fp16": faiss.ScalarQuantizer.QT_fp16, "sq8": faiss.ScalarQuantizer.QT_8bit}[storage]
-            graph = faiss.IndexHNSWSQ(self._index.d, kind, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            if not graph.is_trained and vectors is not None:
-                graph.train(vectors)  # sq8 learns each dimension's range
-        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        graph.hnsw.efSearch = HNSW_EF_SEARCH
-        mapped = faiss.IndexIDMap(graph)
-        if n:
-            ids = faiss.vector_to_array(self._index.id_map).astype("int64")
-            mapped.add_with_ids(vectors, ids)
-        return mapped
+        """An HNSW graph of the stored vectors (see `build_hnsw`)."""
+        return build_hnsw(self._index, storage)

@@ -78,6 +78,16 @@ class PgDocStore:
         """Every article id with its (content hash, source file)."""
         return {row[0]: (row[1], row[2]) for row in self._rows("SELECT id, content_hash, file FROM accord.articles")}
 
+    def content_hashes_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(content hash, source file) of each of these articles that the store holds."""
+        rows = self._rows("SELECT id, content_hash, file FROM accord.articles WHERE id = ANY(%s)", (list(article_ids),))
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def content_hashes_in(self, files: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(content hash, source file) of every article from these source files, by id."""
+        rows = self._rows("SELECT id, content_hash, file FROM accord.articles WHERE file = ANY(%s)", (list(files),))
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     def files(self) -> dict[str, FileRecord]:
         """Every source file as last indexed, by path."""
         return {
