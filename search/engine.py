@@ -34,7 +34,7 @@ from index.storage.manifest import Manifest
 from index.text.articles import Article
 from search import regions, relevance, snippets
 from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
-from search.fusion import RRF_K, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
+from search.fusion import RRF_K, best_first, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
 from search.hits import Chosen, Run, build_hits, collapse_page, leg_scores
 from search.passages import best_passages
 from search.query import ParsedQuery, parse_query, with_extra_words
@@ -618,7 +618,7 @@ class Engine:
         # reading every keyword match.
         entity_ids, filters = self._entity_ids(generation, filters)
         # Equal scores are ordered by id, so the order does not depend on the index's history.
-        found = sorted(generation.keyword.search(query, limit, filters, entity_ids), key=lambda hit: (-hit[1], hit[0]))
+        found = best_first(generation.keyword.search(query, limit, filters, entity_ids))
         # Feedback only inside the hybrid: keyword mode returns exactly the articles with the
         # query's words, while the hybrid admits others through its semantic leg anyway.
         if feedback and self.ranking.feedback is not None:

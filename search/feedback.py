@@ -29,6 +29,7 @@ from whoosh import query as whoosh_query
 from index.errors import InvalidArgument
 from index.filters import Filters
 from index.storage.keyword import feedback_text
+from search.fusion import best_first
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
@@ -160,8 +161,7 @@ def feedback_run(
     if not terms:
         return first
     expanded = interpolate(original, terms, feedback.weight)
-    found = store.search(as_query(expanded), limit, filters, allowed)
-    return sorted(found, key=lambda hit: (-hit[1], hit[0]))
+    return best_first(store.search(as_query(expanded), limit, filters, allowed))
 
 
 def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float) -> np.ndarray:

@@ -19,7 +19,8 @@ A run is a list of `(doc_id, score)` pairs, best first. Decisions, made on purpo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 Run = Sequence[tuple[str, float]]
 
@@ -60,12 +61,26 @@ def convex_fusion(keyword: Run, semantic: Run, weight: float = 0.5) -> list[tupl
     return _ordered(scores, (keyword, semantic))
 
 
+def best_first(run: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """`run` best score first, equal scores by id (the order each leg returns)."""
+    # Two stable sorts on C-level keys (by id, then by score, reversed: Python's sort keeps the
+    # order of equal keys either way), not one on a Python key function: legs sort a few hundred
+    # hits a search.
+    ordered = sorted(run, key=itemgetter(0))
+    ordered.sort(key=itemgetter(1), reverse=True)
+    return ordered
+
+
 def _ordered(scores: dict[str, float], runs: Sequence[Run]) -> list[tuple[str, float]]:
     best_rank: dict[str, int] = {}
     for run in runs:
         for rank, (doc_id, _score) in enumerate(run, start=1):
             best_rank[doc_id] = min(rank, best_rank.get(doc_id, rank))
-    return sorted(scores.items(), key=lambda item: (-item[1], best_rank[item[0]], item[0]))
+    # By score, descending, then best rank, then id: stable sorts from the last key to the first.
+    ids = sorted(scores)
+    ids.sort(key=best_rank.__getitem__)
+    ids.sort(key=scores.__getitem__, reverse=True)
+    return [(doc_id, scores[doc_id]) for doc_id in ids]
 
 
 def boost_by_coverage(run: Run, coverage: Mapping[str, float | None], weight: float) -> list[tuple[str, float]]:
@@ -76,6 +91,6 @@ def boost_by_coverage(run: Run, coverage: Mapping[str, float | None], weight: fl
         raise ValueError("the coverage weight must not be negative")
     if weight == 0.0 or not any(coverage.get(doc_id) for doc_id, _score in run):
         return list(run)
-    rank = {doc_id: i for i, (doc_id, _score) in enumerate(run)}
     boosted = [(doc_id, (score + weight * (coverage.get(doc_id) or 0.0)) / (1.0 + weight)) for doc_id, score in run]
-    return sorted(boosted, key=lambda item: (-item[1], rank[item[0]]))
+    boosted.sort(key=itemgetter(1), reverse=True)  # stable: ties stay in the run's order
+    return boosted

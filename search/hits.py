@@ -10,7 +10,7 @@ Thread safety: plain functions over the store view they are given; they keep no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -48,9 +48,13 @@ def listing(item: Article | Hit) -> Listing:
                    countries=item.countries, url=item.url)
 
 
-def leg_scores(run: Run) -> dict[str, LegScore]:
-    """Each article's 1-based rank and score in one leg's run."""
-    return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1)}
+def leg_scores(run: Run, only: Collection[str] | None = None) -> dict[str, LegScore]:
+    """Each article's 1-based rank and score in one leg's run (only those in `only` when given:
+    a page's hits need theirs, not the whole run's)."""
+    if only is None:
+        return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1)}
+    wanted = set(only)
+    return {doc_id: LegScore(rank, score) for rank, (doc_id, score) in enumerate(run, start=1) if doc_id in wanted}
 
 
 def collapse_page(generation: StoreView, fused: Run, offset: int, k: int, collapse: bool) -> Page:
@@ -99,8 +103,9 @@ def build_hits(
         chosen.sort(key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
 
     # Whole articles (bodies and all) only for the hits shown, not for every candidate.
-    articles = docs.articles([doc_id for doc_id, _score, _copies in chosen])
-    keyword_legs, semantic_legs = leg_scores(keyword), leg_scores(semantic)
+    shown = [doc_id for doc_id, _score, _copies in chosen]
+    articles = docs.articles(shown)
+    keyword_legs, semantic_legs = leg_scores(keyword, shown), leg_scores(semantic, shown)
     terms = set(highlight)
     hits = []
     for doc_id, score, copies in chosen:

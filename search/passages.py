@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from index.storage.base import StoreView
+from search.fusion import best_first
 
 if TYPE_CHECKING:
     import numpy as np  # a keyword search never needs numpy
@@ -34,5 +35,5 @@ def best_passages(
         if len(best) >= limit or want >= total:
             break
         want *= 4
-    run = sorted(((a, score) for a, (score, _pid) in best.items()), key=lambda hit: (-hit[1], hit[0]))
+    run = best_first([(a, score) for a, (score, _pid) in best.items()])
     return run[:limit], {a: pid for a, (_score, pid) in best.items()}

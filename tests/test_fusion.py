@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from search.fusion import convex_fusion, min_max, reciprocal_rank_fusion
+from search.fusion import best_first, boost_by_coverage, convex_fusion, min_max, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks_with_k_60():
@@ -53,3 +55,37 @@ def test_convex_weight_one_is_keyword_order():
 def test_convex_rejects_weight_outside_unit_range():
     with pytest.raises(ValueError):
         convex_fusion([], [], weight=1.5)
+
+
+# Runs with many equal scores and ranks: the orders below must be exactly these keys' orders.
+_runs = st.lists(st.tuples(st.sampled_from("abcdefghij"), st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0])),
+                 max_size=10, unique_by=lambda hit: hit[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_runs, _runs, st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+def test_fused_order_is_score_then_best_rank_then_id(keyword, semantic, weight):
+    for fused in (convex_fusion(keyword, semantic, weight), reciprocal_rank_fusion([keyword, semantic])):
+        best = {}
+        for run in (keyword, semantic):
+            for rank, (doc_id, _s) in enumerate(run, start=1):
+                best[doc_id] = min(rank, best.get(doc_id, rank))
+        assert fused == sorted(fused, key=lambda item: (-item[1], best[item[0]], item[0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_runs)
+def test_best_first_is_score_then_id(run):
+    assert best_first(run) == sorted(run, key=lambda hit: (-hit[1], hit[0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_runs, st.dictionaries(st.sampled_from("abcdefghij"), st.sampled_from([None, 0.0, 0.5, 1.0])))
+def test_a_coverage_boost_keeps_the_runs_order_between_equal_scores(run, coverage):
+    boosted = boost_by_coverage(run, coverage, 0.2)
+    if not any(coverage.get(doc_id) for doc_id, _s in run):
+        assert boosted == run
+        return
+    scores = [(doc_id, (score + 0.2 * (coverage.get(doc_id) or 0.0)) / 1.2) for doc_id, score in run]
+    rank = {doc_id: i for i, (doc_id, _s) in enumerate(run)}
+    assert boosted == sorted(scores, key=lambda item: (-item[1], rank[item[0]]))

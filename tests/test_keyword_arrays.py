@@ -207,3 +207,18 @@ def test_terms_of_fields_without_lengths_are_left_to_whoosh(stores: tuple[Whoosh
     for query in (whoosh_query.Term("source", "xinhua"), whoosh_query.Or([q("navy"), whoosh_query.Term("source", "sputnik")])):
         assert not arrays._searcher()[1].supports(query)
         assert arrays.search(query, 100) == plain.search(query, 100)
+
+
+def test_a_limit_that_cuts_through_equal_scores_keeps_whooshs_documents(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore],
+) -> None:
+    # One word: documents with the same count and length score the same, so limits fall inside
+    # runs of equal scores, which whoosh orders by document number.
+    arrays, plain = stores
+    cut_in_ties = 0
+    for word in WORDS[:8]:
+        every = plain.search(q(word), 1000)
+        for limit in range(1, 40):
+            assert arrays.search(q(word), limit) == every[:limit] == plain.search(q(word), limit), (word, limit)
+            cut_in_ties += limit < len(every) and every[limit - 1][1] == every[limit][1]
+    assert cut_in_ties > 10

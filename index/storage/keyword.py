@@ -17,9 +17,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from whoosh import classify, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as whoosh_query
+from whoosh import scoring
 from whoosh.analysis import STOP_WORDS, Analyzer, StandardAnalyzer, StemmingAnalyzer
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
@@ -30,6 +30,7 @@ from whoosh.reading import TermNotFound
 from index.errors import InvalidArgument
 from index.filters import Filters
 from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, fast_path_status
+from index.storage.keyword_feedback import Bo1Expansion
 from index.storage.manifest import BuildSettings
 from index.text.articles import Article
 
@@ -187,8 +188,14 @@ def pack_terms(terms: dict[str, float]) -> bytes:
 
 def unpack_terms(packed: bytes) -> dict[str, float]:
     """The terms `pack_terms` stored."""
+    terms, weights = _unpacked(packed)
+    return dict(zip(terms, weights, strict=True))
+
+
+def _unpacked(packed: bytes) -> tuple[list[str], list[float]]:
+    """The terms `pack_terms` stored and their weights, in its order."""
     words = zlib.decompress(packed).decode("utf-8").split()
-    return {words[i]: float(words[i + 1]) for i in range(0, len(words), 2)}
+    return words[0::2], list(map(float, words[1::2]))
 
 
 def keyword_body(article: Article, title_repeats: int) -> str:
@@ -464,11 +471,9 @@ class WhooshKeywordStore:
         self._opened_lock = threading.Lock()
         self.fast_path = fast_path_status(self._index.doc_count_all())
         # Collection statistics for feedback, read once: the index of one generation never
-        # changes. Term -> collection frequency (None: not in the body field), filled as terms
-        # are met; a dict's get and set are atomic, so threads share it without a lock.
-        self._collection_frequency: dict[str, float | None] = {}
+        # changes. Each term's collection frequency is read the first time feedback meets it.
         with self._index.reader() as reader:
-            self._bo1 = classify.Bo1Model(reader.doc_count_all(), reader.field_length("body"))
+            self._expansion = Bo1Expansion(reader.doc_count_all(), reader.field_length("body"))
 
     def _feedback_column(self, searcher: Searcher):
         """This thread's reader of the feedback column (for its searcher)."""
@@ -571,8 +576,9 @@ class WhooshKeywordStore:
     def expansion_terms(self, texts: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The `count` body-field terms of `texts` that most set them apart from the index, with
         whoosh's Bo1 weights (largest first, the largest 1.0); for pseudo-relevance feedback."""
-        schema = self._schema
-        return self._expanded([analysed_terms(schema, text) for text in texts], count)
+        analysed = [analysed_terms(self._schema, text) for text in texts]
+        return self._expansion.expanded([(list(terms), list(terms.values())) for terms in analysed], count,
+                                        self._frequencies)
 
     def feedback_terms(self, article_ids: Sequence[str], count: int) -> list[tuple[str, float]] | None:
         """`expansion_terms` of these articles' feedback texts, from the terms analysed when they
@@ -582,57 +588,28 @@ class WhooshKeywordStore:
             return None
         searcher, _arrays = self._searcher()
         column = self._feedback_column(searcher)
-        vectors = []
+        documents = []
         for article_id in article_ids:
             docnum = self._docnum(searcher, article_id)
             packed = None if docnum is None else column[docnum]
             if not packed:  # a document without the value reads as b""
                 return None
-            vectors.append(unpack_terms(packed))
-        return self._expanded(vectors, count)
+            documents.append(_unpacked(packed))
+        return self._expansion.expanded(documents, count, self._frequencies)
 
-    def _expanded(self, vectors: Sequence[dict[str, float]], count: int) -> list[tuple[str, float]]:
-        """whoosh's `classify.Expander.expanded_terms` (Bo1, normalised) over these documents'
-        term weights, with each term's collection frequency looked up once per index instead of
-        once per query: the same floats in the same order, so the same terms and weights."""
-        top_weight: dict[str, float] = {}
-        top_total = 0.0
-        for vector in vectors:  # Expander.add: a document's total, then into the running total
-            total = 0.0
-            for term, weight in vector.items():
-                total += weight
-                top_weight[term] = top_weight.get(term, 0.0) + weight
-            top_total += total
-        if not top_weight:
-            return []
-        frequencies = self._frequencies(top_weight)
-        model = self._bo1
-        scored = []
-        maxweight = 0.0
-        for term, weight in top_weight.items():
-            cf = frequencies[term]
-            if cf is not None:
-                score = model.score(weight, cf, top_total)
-                maxweight = max(maxweight, score)
-                scored.append((score, term))
-        norm = model.normalizer(maxweight, top_total)
-        ranked = sorted(((score / norm, term) for score, term in scored), key=lambda x: (-x[0], x[1]))
-        return [(term, float(weight)) for weight, term in ranked[:count]]
-
-    def _frequencies(self, terms: Iterable[str]) -> dict[str, float | None]:
-        """Each term's collection frequency in the body field (None: not indexed there)."""
-        known = self._collection_frequency
-        missing = [term for term in terms if term not in known]
-        if missing:
-            searcher, _arrays = self._searcher()
-            reader = searcher.reader()
-            field = self._schema["body"]
-            for term in missing:
-                try:  # one lookup, not whoosh's `in` and then `frequency`: the same sum
-                    known[term] = reader.term_info("body", field.to_bytes(term)).weight()
-                except TermNotFound:
-                    known[term] = None
-        return {term: known[term] for term in terms}
+    def _frequencies(self, terms: Sequence[str]) -> list[float | None]:
+        """Each term's collection frequency in the body field (None: not indexed there), read
+        through this thread's searcher."""
+        searcher, _arrays = self._searcher()
+        reader = searcher.reader()
+        field = self._schema["body"]
+        found: list[float | None] = []
+        for term in terms:
+            try:  # one lookup, not whoosh's `in` and then `frequency`: the same sum
+                found.append(reader.term_info("body", field.to_bytes(term)).weight())
+            except TermNotFound:
+                found.append(None)
+        return found
 
     def _run(
         self, parsed: whoosh_query.Query, limit: int, filters: Filters | None, allowed: AbstractSet[str] | None = None

@@ -133,9 +133,16 @@ class ArrayBM25F:
         found = np.flatnonzero(matched)
         if not len(found):
             return []
+        found_scores = scores[found]
+        if 0 < limit < len(found):
+            # Only what scores at least the limit-th best score (ties included) can be among the
+            # best `limit`: sorting those alone gives the same list as sorting every match.
+            cut = np.partition(found_scores, len(found) - limit)[len(found) - limit]
+            keep = found_scores >= cut
+            found, found_scores = found[keep], found_scores[keep]
         # Best score first; equal scores by document number, as whoosh's top-N collector keeps them.
-        order = np.lexsort((found, -scores[found]))[:limit]
-        return [(int(found[i]), float(scores[found[i]])) for i in order]
+        order = np.lexsort((found, -found_scores))[:limit]
+        return list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
 
     def term_documents(self, term: whoosh_query.Term) -> np.ndarray | None:
         """The undeleted document numbers holding `term` (from the postings `top` keeps), or
