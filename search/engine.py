@@ -75,6 +75,9 @@ class RankingConfig:
     min_fetch: int = 100  # ... but never fewer than this
     bm25_k1: float = 2.0  # BM25F term-frequency saturation
     bm25_b: float = 0.75  # BM25F length normalisation
+    # Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), beat whoosh's on CISI (docs/tuning.md,
+    # K1 vs K2 and the Q table); "whoosh" is kept for the tuning scripts (index.storage.keyword.IDFS).
+    idf: str = "lucene"
     # A region named in a query ("North Africa") also searches for its member countries at this
     # keyword weight, and lifts articles about them by this share of the top fused score: a soft
     # filter. Set on the seeds ("arms sales to North Africa": the Libya article needs a share
@@ -183,7 +186,7 @@ class Engine:
         """
         store = open_store(index_dir, replicas=replicas)
         ranking = ranking or RankingConfig()
-        generation = store.open_generation(ranking.bm25_k1, ranking.bm25_b, encoder.name if encoder is not None else None)
+        generation = store.open_generation(ranking.bm25_k1, ranking.bm25_b, encoder.name if encoder is not None else None, ranking.idf)
         return cls(store, generation, encoder, ranking)
 
     def servers(self) -> list[ServerHealth]:

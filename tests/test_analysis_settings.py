@@ -13,7 +13,7 @@ from index.errors import IndexIncompatible, InvalidArgument
 from index.pipeline.builder import build
 from index.storage.keyword import keyword_analyzer
 from index.storage.manifest import STEMMERS, STOP_LISTS, BuildSettings, manifest_from_dict, read_manifest
-from search.engine import Engine
+from search.engine import Engine, RankingConfig
 from search.query import parse_query
 from tests.conftest import requires
 
@@ -114,3 +114,5 @@ def test_a_postgresql_store_refuses_another_analysis_and_keeps_what_it_held(corp
     build([corpus_dir], pg_url, encoder=encoder)  # the defaults: indexed, and searched as before
     with Engine.open(pg_url, encoder=encoder) as engine:
         assert {hit.id for hit in engine.search("harvests", k=5, mode="keyword").hits} == {"wheat"}
+    with pytest.raises(InvalidArgument, match="^a PostgreSQL store scores with Lucene's idf only, not 'whoosh'"):
+        Engine.open(pg_url, encoder=encoder, ranking=RankingConfig(idf="whoosh"))

@@ -73,7 +73,12 @@ def test_a_misspelt_value_fails_before_any_build(data, tmp_path, capsys):
     assert not (tmp_path / "ix").exists()
 
 
-def test_the_idf_setting_changes_the_scores_of_a_store_opened_inside_it(tmp_path):
+def test_the_idf_is_a_keyword_store_option_whoosh_scores_with(tmp_path):
+    """`idf="whoosh"` scores as whoosh's own BM25F does (its scorer, not the array fast path's
+    copy of it); the default is Lucene's idf; anything else is refused before anything opens."""
+    from whoosh import scoring
+
+    from index.errors import InvalidArgument
     from index.storage.keyword import KeywordWriter, WhooshKeywordStore
     from index.text.articles import Article
     from search.query import parse_query
@@ -82,19 +87,39 @@ def test_the_idf_setting_changes_the_scores_of_a_store_opened_inside_it(tmp_path
     for number, text in DOCS.items():
         writer.add(Article(number, text[:20], text, None, None, None, f"{number}.txt", title_derived=True))
     writer.commit()
+    query = parse_query("aircraft report").keyword
 
-    def scores() -> dict[str, float]:
-        store = WhooshKeywordStore(tmp_path / "kw", 2.0, 0.75)
+    def scores(**idf: str) -> dict[str, float]:
+        store = WhooshKeywordStore(tmp_path / "kw", 2.0, 0.75, **idf)
         try:
-            return dict(store.search(parse_query("aircraft report").keyword, 10))
+            return dict(store.search(query, 10))
         finally:
             store.close()
 
-    lucene = scores()
-    with tune_loco.idf("whoosh"):
-        whoosh = scores()
+    lucene, whoosh = scores(), scores(idf="whoosh")
     assert set(whoosh) == set(lucene) and all(whoosh[d] > lucene[d] for d in lucene)  # whoosh's idf >= 1
-    assert scores() == lucene
+    from whoosh import index as whoosh_index
+
+    with whoosh_index.open_dir(str(tmp_path / "kw")).searcher(weighting=scoring.BM25F(B=0.75, K1=2.0)) as searcher:
+        reference = {searcher.stored_fields(hit.docnum)["id"]: hit.score for hit in searcher.search(query, limit=10)}
+    assert whoosh == pytest.approx(reference)
+    assert scores(idf="lucene") == lucene
+    with pytest.raises(InvalidArgument, match="idf must be one of lucene, whoosh"):
+        WhooshKeywordStore(tmp_path / "kw", 2.0, 0.75, idf="tfidf")
+
+
+def test_the_idf_setting_runs_through_the_engines_ranking(data, tmp_path, capsys):
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--setting", "idf",
+                    "--values", "lucene", "whoosh", "--against", "lucene", "--json", str(tmp_path / "idf.json")])
+    payload = json.loads((tmp_path / "idf.json").read_text())
+    assert set(payload["means"]["time"]) == {"lucene", "whoosh"}
+    assert len(list((tmp_path / "ix").iterdir())) == 3  # one build per collection: the idf is no build setting
+
+
+def test_one_collection_runs_without_a_leave_one_out_table(data, tmp_path, capsys):
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--collections", "time",
+                    "--values", "linear", "k3", "--against", "linear"])
+    assert "Leave one collection out: needs two collections or more." in capsys.readouterr().out
 
 
 def test_ranking_settings_run_through_the_engines_options(data, tmp_path, capsys):

@@ -19,27 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from whoosh import scoring
-
-import index.storage.keyword as keyword_module
 from benchmarks.common.devsets import keyword_run, load_collection, read_collection_articles, write_keyword_only
 from index.storage.keyword import WhooshKeywordStore, query_term_weighting
 from index.storage.manifest import BuildSettings
 from search.evaluation import score_run
 
 DEPTH = 100
-
-
-class LuceneIdfBM25F(scoring.BM25F):
-    """BM25F with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), as bm25s uses."""
-
-    def idf(self, searcher, fieldname, text):
-        import math
-
-        parent = searcher.get_parent()
-        n = parent.doc_frequency(fieldname, text)
-        total = parent.doc_count_all()
-        return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
 
 # The analyzer variants as BuildSettings (stemmer, stop_words): whoosh's default analyzer (Porter,
@@ -51,7 +36,7 @@ ANALYZERS = {
     "snowball, 127 stop words": ("snowball", "english"),
     "snowball, lucene's 33 stop words": ("snowball", "lucene"),
 }
-IDFS = {"whoosh idf": scoring.BM25F, "lucene idf": LuceneIdfBM25F}
+IDFS = {"whoosh idf": "whoosh", "lucene idf": "lucene"}  # RankingConfig.idf / the store's idf
 
 
 def bm25s_run(articles, queries):
@@ -103,12 +88,9 @@ def main() -> None:
                 else:
                     docs = articles
                 write_keyword_only(index_dir, docs, settings)
-                for (iname, weighting), k1, b, qtf in [(i, k, bb, t) for i in IDFS.items() if i[0] in args.idfs
-                                                       for k in args.k1 for bb in args.b for t in args.qtf]:
-                    # The idf is no setting of the library: the store reads it from keyword_weighting
-                    # when it opens.
-                    keyword_module.keyword_weighting = lambda k1, b, w=weighting: w(B=b, K1=k1)
-                    store = WhooshKeywordStore(index_dir, k1, b)
+                for (iname, idf), k1, b, qtf in [(i, k, bb, t) for i in IDFS.items() if i[0] in args.idfs
+                                                 for k in args.k1 for bb in args.b for t in args.qtf]:
+                    store = WhooshKeywordStore(index_dir, k1, b, idf)
                     # Without query tf, a repeated word counts once ("once"); with it, as Accord counts.
                     with query_term_weighting("once") if not qtf else contextlib.nullcontext():
                         run = {q: keyword_run(store, t, DEPTH, settings) for q, t in queries.items()}

@@ -57,40 +57,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from whoosh import scoring
 
-import index.storage.keyword as keyword_module
 from benchmarks.common.devsets import DEV_COLLECTIONS, load_collection
 from index.embedding.encoder import Encoder, EncoderBase, embed_queries
 from index.errors import InvalidArgument
 from index.pipeline.builder import build
 from index.storage.factory import open_store
-from index.storage.keyword import QUERY_TERM_WEIGHTINGS, query_term_weighting
+from index.storage.keyword import IDFS, QUERY_TERM_WEIGHTINGS, query_term_weighting
 from index.storage.manifest import STEMMERS, STOP_LISTS, BuildSettings, read_manifest
 from search.engine import Engine, RankingConfig
 from search.evaluation import Comparison, Run, compare_runs, run_queries, score_run
 from search.feedback import Feedback
 
-IDFS = {
-    "lucene": keyword_module.keyword_weighting,
-    # whoosh's own, log(N / (n + 1)) + 1 (Accord's before format 3).
-    "whoosh": lambda k1, b: scoring.BM25F(B=b, K1=k1),
-}
 
-
-@contextlib.contextmanager
-def idf(value: str) -> Iterator[None]:
-    """Keyword stores opened inside score with another idf (`IDFS`); the index is the same.
-    The store takes its weighting from `keyword_weighting` when it opens, so that is swapped
-    here, for this run only: the library has no switch for a setting nobody should change."""
+def idf(value: str) -> RankingConfig:
+    """The keyword leg's idf (`RankingConfig.idf`, one of index.storage.keyword.IDFS); the index is the same."""
     if value not in IDFS:
         raise SystemExit(f"--values {value}: the idf is one of {', '.join(IDFS)}")
-    original = keyword_module.keyword_weighting
-    keyword_module.keyword_weighting = IDFS[value]
-    try:
-        yield
-    finally:
-        keyword_module.keyword_weighting = original
+    return replace(RankingConfig(), idf=value)
 
 
 def stemmer(value: str) -> dict[str, str]:
@@ -209,7 +193,7 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "query-terms": Setting(f"the weight of a query word typed c times: {', '.join(QUERY_TERM_WEIGHTINGS)} or k3=<value>",
                            context=query_term_weighting),
-    "idf": Setting(f"the keyword leg's idf: {', '.join(IDFS)}", context=idf),
+    "idf": Setting(f"the keyword leg's idf (RankingConfig.idf): {', '.join(IDFS)}", ranking=idf),
     "stemmer": Setting(f"the keyword leg's stemmer (BuildSettings.stemmer): {', '.join(STEMMERS)}", build=stemmer),
     "stop-list": Setting(f"the keyword leg's stop list (BuildSettings.stop_words): {', '.join(STOP_LISTS)}", build=stop_list),
     "title-boost": Setting("how many times a real title is written in front of the body (BuildSettings.title_boost)",
@@ -261,8 +245,7 @@ def collection_runs(
     runs: dict[str, dict[str, Run]] = {}
     for value in values:
         searched = variant_index(setting, index_dir, collection.docs, value) if chosen.build else index_dir
-        # The engine is opened inside the value's context: the keyword store reads its weighting
-        # when it opens.
+        # The engine is opened inside the value's context (a query-term weighting is a context).
         with chosen.context(value), Engine.open(searched, encoder=encoder, ranking=chosen.ranking(value)) as engine:
             runs[value] = {mode: run_queries(engine, collection.queries, mode)[0] for mode in chosen.modes}
         means[value] = {mode: score_run(collection.qrels, run)[METRIC] for mode, run in runs[value].items()}
@@ -320,6 +303,9 @@ def report(
         chosen = choose(values, reference, per_collection, names)
         lines += ["", f"Chosen against `{reference}` on all {len(names)}: **{chosen}**."]
     reference = against[0]
+    if len(names) < 2:  # nothing is left to choose on
+        lines += ["", "Leave one collection out: needs two collections or more."]
+        return "\n".join(lines)
     lines += ["", f"Leave one collection out (against `{reference}`): the value chosen on the other collections, on the one left out.", "",
               "| left out | chosen on the others | difference there | W/L/T | p |", "|---|---|---:|---|---:|"]
     for n in names:

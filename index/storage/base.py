@@ -177,7 +177,8 @@ class Store(ABC):
         """Where this store keeps its saved searches."""
 
     @abstractmethod
-    def open_generation(self, k1: float, b: float, model: str | None) -> Generation:
-        """The live generation, open for searching with BM25 `k1` and `b`. Raises IndexNotFound,
-        IndexIncompatible (built with another model than `model`), StoreUnavailable."""
+    def open_generation(self, k1: float, b: float, model: str | None, idf: str = "lucene") -> Generation:
+        """The live generation, open for searching with BM25 `k1`, `b` and `idf` (one of
+        index.storage.keyword.IDFS). Raises IndexNotFound, IndexIncompatible (built with another
+        model than `model`), StoreUnavailable, InvalidArgument for an idf the store cannot use."""
 

@@ -33,6 +33,6 @@ class FolderStore(IndexDirectory, Store):
 
         return SqliteWatchlistStore(self.path)
 
-    def open_generation(self, k1: float, b: float, model: str | None) -> LocalGeneration:
+    def open_generation(self, k1: float, b: float, model: str | None, idf: str = "lucene") -> LocalGeneration:
         """Lease and open the live generation (index/storage/generation.py)."""
-        return LocalGeneration.open(self.path, k1, b, model)
+        return LocalGeneration.open(self.path, k1, b, model, idf)

@@ -62,19 +62,21 @@ class LocalGeneration(SearchUsers):
     # Each store keeps per-thread searchers and connections: the legs may run at once.
     one_connection = False
 
-    def __init__(self, index_dir: Path, lease: GenerationLease, k1: float, b: float, stat: tuple[int, int, int] | None) -> None:
+    def __init__(
+        self, index_dir: Path, lease: GenerationLease, k1: float, b: float, stat: tuple[int, int, int] | None, idf: str = "lucene"
+    ) -> None:
         super().__init__()
         self.index_dir = index_dir
         self.lease = lease
         self.manifest = lease.manifest
         self.manifest_stat = stat
-        self._k1, self._b = k1, b
+        self._k1, self._b, self._idf = k1, b, idf
         try:
             segments = read_segments(lease.path)  # None: a generation written before segments
             # Read (and its dimension checked) on the first semantic query: keyword searches never load faiss.
             self.vectors: VectorStore = open_vectors(lease.path, self.manifest.dim, None if segments is None else segments.vectors)
             try:
-                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, k1, b)
+                self.keyword: KeywordStore = WhooshKeywordStore(lease.keyword_path, k1, b, idf)
                 self.docs = open_docstore(lease.path, None if segments is None else segments.docs)
             except BaseException:
                 self.vectors.close()
@@ -84,8 +86,9 @@ class LocalGeneration(SearchUsers):
             raise
 
     @classmethod
-    def open(cls, index_dir: Path, k1: float, b: float, model: str | None) -> LocalGeneration:
-        """Lease and open the live generation; IndexIncompatible when built with another model."""
+    def open(cls, index_dir: Path, k1: float, b: float, model: str | None, idf: str = "lucene") -> LocalGeneration:
+        """Lease and open the live generation, its keyword store scoring with BM25 `k1`, `b` and
+        `idf` (index.storage.keyword.IDFS); IndexIncompatible when built with another model."""
         stat = _manifest_stat(index_dir)
         lease = IndexDirectory(index_dir).lease()
         if model is not None and model != lease.manifest.model:
@@ -93,7 +96,7 @@ class LocalGeneration(SearchUsers):
             raise IndexIncompatible(
                 f"{index_dir} was built with {lease.manifest.model}, not {model}; rebuild it with 'accord index --rebuild'"
             )
-        return cls(index_dir, lease, k1, b, stat)
+        return cls(index_dir, lease, k1, b, stat, idf)
 
     @contextmanager
     def reading(self) -> Iterator[LocalGeneration]:
@@ -105,7 +108,7 @@ class LocalGeneration(SearchUsers):
         nothing changed: one stat of manifest.json."""
         if _manifest_stat(self.index_dir) == self.manifest_stat:
             return None
-        fresh = LocalGeneration.open(self.index_dir, self._k1, self._b, model)
+        fresh = LocalGeneration.open(self.index_dir, self._k1, self._b, model, self._idf)
         if fresh.manifest.generation == self.manifest.generation:
             fresh.retire()
             self.manifest_stat = fresh.manifest_stat

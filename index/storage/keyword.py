@@ -138,9 +138,19 @@ class LuceneIdfBM25F(scoring.BM25F):
         return math.log(1 + (total - n + 0.5) / (n + 0.5))
 
 
-def keyword_weighting(k1: float, b: float) -> scoring.WeightingModel:
-    """The BM25F weighting the keyword leg scores with."""
-    return LuceneIdfBM25F(B=b, K1=k1)
+# The idf a keyword store scores with (`RankingConfig.idf`): "lucene" (the default, chosen in
+# docs/tuning.md) or "whoosh", whoosh's own log(N / (n + 1)) + 1, Accord's before format 3, kept
+# for the tuning scripts that compare the two.
+IDFS = ("lucene", "whoosh")
+
+
+def keyword_weighting(k1: float, b: float, idf: str = "lucene") -> scoring.WeightingModel:
+    """The BM25F weighting the keyword leg scores with; InvalidArgument for an idf not in IDFS."""
+    if idf == "lucene":
+        return LuceneIdfBM25F(B=b, K1=k1)
+    if idf == "whoosh":
+        return scoring.BM25F(B=b, K1=k1)
+    raise InvalidArgument(f"idf must be one of {', '.join(IDFS)}, not {idf!r}")
 
 
 def keyword_schema(
@@ -459,12 +469,12 @@ class WhooshKeywordStore:
     them all; call it only when no thread is still searching.
     """
 
-    def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
+    def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75, idf: str = "lucene") -> None:
+        self._weighting = keyword_weighting(bm25_k1, bm25_b, idf)  # first: a bad idf opens nothing
         self._index = whoosh_index.open_dir(str(directory))
         # Read once: whoosh's `FileIndex.schema` reads and unpickles the index's TOC file on every
         # access (about a millisecond, once or twice a warm hybrid search, found by profiling).
         self._schema = self._index.schema
-        self._weighting = keyword_weighting(bm25_k1, bm25_b)
         self._k1, self._b = bm25_k1, bm25_b
         self._local = threading.local()
         self._opened: list[tuple[Searcher, ArrayBM25F]] = []

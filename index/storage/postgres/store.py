@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from index.errors import InvalidArgument
 from index.storage.base import Store
 from index.storage.postgres.generation import PgGeneration
 from index.storage.postgres.transaction import PgIndex
@@ -27,6 +28,9 @@ class PgStore(PgIndex, Store):
         """The watchlist tables of this database (index/storage/postgres/watchlist.py)."""
         return PgWatchlistStore(self.url)
 
-    def open_generation(self, k1: float, b: float, model: str | None) -> PgGeneration:
-        """Connect (to a replica first) and read the committed manifest (index/storage/postgres/generation.py)."""
+    def open_generation(self, k1: float, b: float, model: str | None, idf: str = "lucene") -> PgGeneration:
+        """Connect (to a replica first) and read the committed manifest (index/storage/postgres/generation.py).
+        Raises InvalidArgument for any idf but Lucene's, the one its BM25 in SQL computes."""
+        if idf != "lucene":
+            raise InvalidArgument(f"a PostgreSQL store scores with Lucene's idf only, not {idf!r}")
         return PgGeneration.open(self.url, k1, b, model, self.replicas)
