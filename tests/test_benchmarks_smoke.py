@@ -2,7 +2,7 @@
 
 They prove that `benchmarks/build_speed/bench_index.py`, `bench_query.py` and `bench_scale.py` still run end
 to end and write their JSON, and that `benchmarks/quality/peers.py` names the `bench` extra when its peers are
-missing. No data from ../shared is read and the real model is never loaded.
+missing. No evaluation data is read and the real model is never loaded.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _text(seed: int, words: int) -> str:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    """A data folder shaped like ../shared/data: 12 Reuters records (2 without body), 4 BBC files."""
+    """A data folder shaped like DATA: 12 Reuters records (2 without body), 4 BBC files."""
     root = tmp_path / "data"
     (root / "reuters21578").mkdir(parents=True)
     with gzip.open(root / "reuters21578" / "reuters21578.jsonl.gz", "wt", encoding="utf-8") as handle:

@@ -1,6 +1,6 @@
 """Embedding throughput on this process vs a local Dask cluster of 1 and 2 workers, in one run.
 
-    python -m benchmarks.build_speed.bench_dask ../shared/data/time --passages 512 --workers 1,2 --out runs/bench-dask.json
+    python -m benchmarks.build_speed.bench_dask DATA/time --passages 512 --workers 1,2 --out runs/bench-dask.json
 
 Passages are cut from the first articles of `DATA/docs.jsonl` as the builder cuts them (default
 settings, title in front). Every configuration embeds the same texts the way a build does:
@@ -75,7 +75,7 @@ def embed_slice(encoder: Encoder, cache: EmbeddingCache, texts: list[str]) -> tu
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="folder with docs.jsonl (e.g. ../shared/data/time)")
+    parser.add_argument("data", type=Path, help="folder with docs.jsonl (e.g. DATA/time)")
     parser.add_argument("--passages", type=int, default=512)
     parser.add_argument("--workers", default="1,2", help="local cluster sizes to compare with this process")
     parser.add_argument("--repeats", type=int, default=2)

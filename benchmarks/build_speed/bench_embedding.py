@@ -1,6 +1,6 @@
 """Embedding throughput for indexing: sentence-transformers vs ONNX Runtime variants.
 
-    python -m benchmarks.build_speed.bench_embedding ../shared/data/time --passages 500 --out docs/bench-embedding.json
+    python -m benchmarks.build_speed.bench_embedding DATA/time --passages 500 --out docs/bench-embedding.json
 
 Passages are cut from the first articles of `DATA/docs.jsonl` exactly as the builder cuts them
 (default build settings, the title in front of each passage). Every variant embeds them the way

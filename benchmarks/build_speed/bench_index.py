@@ -1,6 +1,6 @@
 """Indexing throughput: articles/s, passages/s, peak RSS and index size on Reuters-21578 and BBC.
 
-    python -m benchmarks.build_speed.bench_index ../shared/data --out runs/bench_index.json
+    python -m benchmarks.build_speed.bench_index DATA --out runs/bench_index.json
 
 What is measured, per dataset, in one fresh child process (so that its peak RSS is its own):
 

@@ -1,6 +1,6 @@
 """Incremental update cost: time to add 10 articles to an index of 2k and of 20k articles.
 
-    python -m benchmarks.build_speed.bench_update ../shared/data/reuters21578 [--sizes 2000 20000] [--out FILE]
+    python -m benchmarks.build_speed.bench_update DATA/reuters21578 [--sizes 2000 20000] [--out FILE]
 
 Reuters-21578 articles are written as JSONL files of 500 articles each (a folder an analyst
 drops files into); the base index is built once, then a new file with 10 unseen articles is

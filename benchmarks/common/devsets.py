@@ -1,6 +1,6 @@
 """The dev collections the ranking is tuned on, read the same way by every tuning script.
 
-TIME (dev queries only), CISI and Cranfield, from `../shared/data/{time,cisi,cran}`. Each folder
+TIME (dev queries only), CISI and Cranfield, from `DATA/{time,cisi,cran}`. Each folder
 holds `docs.jsonl` and either `queries-dev.tsv`/`qrels-dev.trec` (TIME) or
 `queries.tsv`/`qrels.trec`. Only judged queries are kept.
 """

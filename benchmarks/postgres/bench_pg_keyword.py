@@ -1,8 +1,8 @@
 """The keyword leg in PostgreSQL (PgKeywordStore) against the whoosh store, in one run.
 
-    python -m benchmarks.postgres.bench_pg_keyword --time ../shared/data/time \\
+    python -m benchmarks.postgres.bench_pg_keyword --time DATA/time \\
         --scale WORK/scale/reuters-2k-x10.jsonl \\
-        --reuters ../shared/data/reuters21578/reuters21578.jsonl.gz --queries 200
+        --reuters DATA/reuters21578/reuters21578.jsonl.gz --queries 200
 
 1. Quality: TIME dev (`--time`, read by benchmarks/common/devsets.py) indexed by both writers; each
    judged query parsed as the engine parses it and run through each store (100 hits), nDCG@10

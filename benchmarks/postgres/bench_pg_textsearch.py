@@ -1,7 +1,7 @@
 """Existing stores searched side by side: a PostgreSQL store with and without pg_textsearch's
 candidates, and optionally a local index folder of the same articles, same run.
 
-    python -m benchmarks.postgres.bench_pg_textsearch ../shared/data --db postgresql://.../bench_100000 \
+    python -m benchmarks.postgres.bench_pg_textsearch DATA --db postgresql://.../bench_100000 \
         [--local WORK/s4/bench/index-2000x-100000] --out runs/ts.json
 
 For stores built elsewhere (bench_postgres.py builds its own; on this machine a 100,000-article

@@ -1,6 +1,6 @@
 """The PostgreSQL store beside the local one: build time and warm search latency, same run.
 
-    python -m benchmarks.postgres.bench_postgres ../shared/data --sizes 20000 100000 --base 2000 \
+    python -m benchmarks.postgres.bench_postgres DATA --sizes 20000 100000 --base 2000 \
         --work WORK/pg --cache WORK/scale/embeddings.sqlite --out runs/bench_postgres.json
 
 Corpus: the first `--base` Reuters-21578 articles with a body, replicated to each size as in

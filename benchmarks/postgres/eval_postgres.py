@@ -1,7 +1,7 @@
 """A collection scored through the local index folder and through the PostgreSQL store, same run.
 
-    python -m benchmarks.postgres.eval_postgres ../shared/data/time --work WORK/pg/time --cache EMBEDDINGS.sqlite
-    python -m benchmarks.postgres.eval_postgres ../shared/data/cisi --queries queries.tsv --qrels qrels.trec --work ... --cache ...
+    python -m benchmarks.postgres.eval_postgres DATA/time --work WORK/pg/time --cache EMBEDDINGS.sqlite
+    python -m benchmarks.postgres.eval_postgres DATA/cisi --queries queries.tsv --qrels qrels.trec --work ... --cache ...
 
 Builds `docs.jsonl` into a local folder and into a PostgreSQL store (a LocalPostgres on
 127.0.0.1 started by the script, or `--db URL`), with the real model and one embedding cache,

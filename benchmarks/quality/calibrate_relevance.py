@@ -1,7 +1,7 @@
 """Calibrate the weak-match label (search/relevance.py): how well "weak" picks out non-relevant
 hits and queries with nothing relevant, per dev collection, at several thresholds.
 
-    python -m benchmarks.quality.calibrate_relevance --data ../shared/data
+    python -m benchmarks.quality.calibrate_relevance --data DATA
 
 For TIME dev, CISI and Cranfield (their judged queries), each query's first 10 hybrid hits are
 taken as `accord search` returns them, with each hit's best-passage cosine and idf-weighted word

@@ -1,6 +1,6 @@
 """Score Accord's country extraction against the human `places` labels of Reuters-21578.
 
-    python -m benchmarks.quality.countries_reuters ../shared/data/reuters21578 --out runs/countries.md
+    python -m benchmarks.quality.countries_reuters DATA/reuters21578 --out runs/countries.md
 
 Reads `reuters21578.jsonl.gz` from DATA_DIR at run time (the collection is not openly licensed:
 nothing of it is copied into the repository). Only articles with at least one place label count.

@@ -1,6 +1,6 @@
 """Score the defence extraction (index/text/defence) against hand labels, and time it.
 
-    python -m benchmarks.quality.eval_entities ../shared/data LABELS_DIR [--out runs/entities.md] [--timing]
+    python -m benchmarks.quality.eval_entities DATA LABELS_DIR [--out runs/entities.md] [--timing]
 
 LABELS_DIR holds `labels.jsonl`: one article a line, labelled by the rubric in docs/entities.md:
 `{"id", "systems": [names], "organisations": [names], "people": [{"name", "role"}], "kinds": [...],

@@ -1,7 +1,7 @@
 """Retrieval quality of Accord beside peers on a dev collection, in one run, on the same data and queries.
 
-    python -m benchmarks.quality.peers ../shared/data/time --out runs/peers.json
-    python -m benchmarks.quality.peers ../shared/data/cisi   # or ../shared/data/cran
+    python -m benchmarks.quality.peers DATA/time --out runs/peers.json
+    python -m benchmarks.quality.peers DATA/cisi   # or DATA/cran
 
 Systems, all scored by Accord's own `search.evaluation.score_run` (ir-measures: nDCG@10, MRR@10,
 R@100, MAP@100; a judged query with no hits scores 0):
@@ -129,7 +129,7 @@ def accord_runs(docs_path: Path, queries: dict[str, str], qrels: dict[str, dict[
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="a dev collection folder: time, cisi or cran under ../shared/data")
+    parser.add_argument("data", type=Path, help="a dev collection folder: time, cisi or cran under DATA")
     parser.add_argument("--embedding-cache", type=Path,
                         help="Accord's embedding cache file to reuse (default: a fresh one in the scratch folder)")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed after)")

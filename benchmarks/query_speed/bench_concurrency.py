@@ -1,6 +1,6 @@
 """Throughput of one shared Engine: queries per second and latency at 1, 2, 4 and 8 threads.
 
-    python -m benchmarks.query_speed.bench_concurrency --index runs/index-20k --data ../shared/data --out runs/bench_concurrency.json
+    python -m benchmarks.query_speed.bench_concurrency --index runs/index-20k --data DATA --out runs/bench_concurrency.json
 
 One `Engine` is opened once and shared by N threads (as `accord serve`'s worker threads share
 it). Each thread runs its share of the same query list (Reuters queries made as in

@@ -1,7 +1,7 @@
 """Warm queries per mode beside bm25s and txtai's hybrid, from 2k to 100k articles, and the cost
 of adding 10 articles at each size.
 
-    python -m benchmarks.query_speed.bench_peers_warm ../shared/data --sizes 2000 10000 all 100000 --work runs/peers_warm --out runs/bench_peers_warm.json
+    python -m benchmarks.query_speed.bench_peers_warm DATA --sizes 2000 10000 all 100000 --work runs/peers_warm --out runs/bench_peers_warm.json
 
 Corpus: bench_warm's distinct articles (Reuters-21578 with a body, BBC News and AG News, taken
 in turn); the last `UPDATES * --add` of them are kept out of every index for the updates. `all`

@@ -1,6 +1,6 @@
 """Query latency on a Reuters-21578 index: warm p50/p95 per mode, and cold `accord search` processes.
 
-    python -m benchmarks.query_speed.bench_query ../shared/data --index runs/reuters-index --out runs/bench_query.json
+    python -m benchmarks.query_speed.bench_query DATA --index runs/reuters-index --out runs/bench_query.json
 
 Warm: one `search.engine.Engine.open(index)` kept open; every query is run once per mode with
 `engine.search(q, k=10, mode=...)` after a warm-up pass of `--warmup` queries per mode (the

@@ -1,6 +1,6 @@
 """Warm query latency and query-process memory at 20k and 100k articles (replicated Reuters).
 
-    python -m benchmarks.query_speed.bench_scale ../shared/data --sizes 20000 100000 --work runs/scale --out runs/bench_scale.json
+    python -m benchmarks.query_speed.bench_scale DATA --sizes 20000 100000 --work runs/scale --out runs/bench_scale.json
 
 Corpus: the 19,043 Reuters-21578 articles with a body, then copies of them until there are
 `size` articles. A copy gets a new id (`<newid>-copyN`) and its dates moved N years on (1988,

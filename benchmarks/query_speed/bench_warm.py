@@ -1,6 +1,6 @@
 """Warm query latency per mode, and the cost of a small update, on distinct news articles.
 
-    python -m benchmarks.query_speed.bench_warm ../shared/data --sizes 2000 10000 --work runs/warm --out runs/bench_warm.json
+    python -m benchmarks.query_speed.bench_warm DATA --sizes 2000 10000 --work runs/warm --out runs/bench_warm.json
 
 Corpus: distinct articles taken in turn from Reuters-21578 (with a body), BBC News and AG News
 (no replicated texts), written as JSONL files of 500 articles. Each size is built with

@@ -13,7 +13,7 @@ tests' hashing encoder; with `--reuters DATA --articles N` too, that index is fi
 `--index` from the first N Reuters-21578 articles when it is not there:
 
     python -m benchmarks.serving.bench_page --index WORK/wv-bench/index-2000 --fake-encoder \
-        --reuters ../shared/data/reuters21578 --articles 2000 --query "oil prices"
+        --reuters DATA/reuters21578 --articles 2000 --query "oil prices"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Speed and memory of the registered embedding models, each in a fresh process, on the same texts.
 
-    python -m benchmarks.tuning.bench_models ../shared/data/time --passages 256 --models minilm mpnet e5-nano
+    python -m benchmarks.tuning.bench_models DATA/time --passages 256 --models minilm mpnet e5-nano
 
 For each model: the time to load it and embed one text (a cold start), passages per second over
 the same passages (the default build's 64-token passages of the collection, cut with each

@@ -2,7 +2,7 @@
 and KB/s of Accord's two splitters (`regex`, `syntok`) and, when installed, pysbd (not a
 dependency; measured once to choose), all timed in the same run.
 
-    python -m benchmarks.tuning.bench_splitters ../shared/data/time ../shared/data/cisi ../shared/data/cran
+    python -m benchmarks.tuning.bench_splitters DATA/time DATA/cisi DATA/cran
 """
 
 from __future__ import annotations

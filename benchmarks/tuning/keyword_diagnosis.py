@@ -1,6 +1,6 @@
 """Why the keyword leg trails plain BM25: analyzer, stop words, idf, k1/b and titles, one at a time.
 
-    python -m benchmarks.tuning.keyword_diagnosis ../shared/data/time ../shared/data/cisi ../shared/data/cran
+    python -m benchmarks.tuning.keyword_diagnosis DATA/time DATA/cisi DATA/cran
 
 Builds only whoosh indexes (no embeddings) from each collection's `docs.jsonl` through Accord's
 reader, once per analyzer variant (a stemmer and stop list of `BuildSettings`, written by the

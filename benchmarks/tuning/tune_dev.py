@@ -1,6 +1,6 @@
 """Tune Accord's query-time ranking on three dev collections at once: TIME dev, CISI, Cranfield.
 
-    python -m benchmarks.tuning.tune_dev ../shared/data/time ../shared/data/cisi ../shared/data/cran \
+    python -m benchmarks.tuning.tune_dev DATA/time DATA/cisi DATA/cran \
         --work WORK/ranking --legs-out WORK/ranking/legs.pkl
 
 Each collection is indexed once with the default build settings (embeddings shared through one

@@ -4,7 +4,7 @@ case over the collections.
 
     python -m benchmarks.tuning.tune_feedback WORK/ranking2/legs-regex.pkl \
         time=WORK/ranking2/time-p64-o1 cisi=WORK/ranking2/cisi-p254-o1 \
-        cran=WORK/ranking2/cran-p254-o1
+        cran=WORK/ranking2/cran-p254-o1 --data DATA
 
 The indexes and the legs file are those `tune_dev.py` writes (the legs give each query's saved
 semantic passage scores and judgments). Each query's first keyword run and its expansion terms
@@ -44,7 +44,6 @@ from search.fusion import convex_fusion
 from search.passages import best_passages
 from search.query import parse_query
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 FETCH = 1000
 DEPTH = 100
 
@@ -61,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("legs", type=Path, help="legs pickle written by tune_dev.py (semantic passages)")
     parser.add_argument("indexes", nargs="+", help="name=index_dir, one per collection")
-    parser.add_argument("--data", type=Path, default=DATA, help="folder holding the collections")
+    parser.add_argument("--data", type=Path, required=True, help="folder holding the collections (time, cisi, cran)")
     parser.add_argument("--docs", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--terms", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--weights", type=float, nargs="+", default=[0.2, 0.3, 0.5])

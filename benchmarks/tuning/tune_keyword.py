@@ -1,6 +1,6 @@
 """Tune the keyword leg on the TIME dev queries: BM25F k1 and b, and the title boost.
 
-    python -m benchmarks.tuning.tune_keyword ../shared/data/time
+    python -m benchmarks.tuning.tune_keyword DATA/time
 
 Only the dev queries are used. The title boost is fixed when an index is built, so each boost
 gets its own index (no embedding needed: the fake-free keyword side only is scored).

@@ -1,8 +1,8 @@
 """Choose the relevance cut-off of the views (timeline, pairs, alerts): precision and recall of
 the counted set on judged queries, for several rules and thresholds.
 
-    python -m benchmarks.tuning.tune_matches --docs ../shared/data/time/docs.jsonl \
-        --queries ../shared/data/time/queries-dev.tsv --qrels ../shared/data/time/qrels-dev.trec \
+    python -m benchmarks.tuning.tune_matches --docs DATA/time/docs.jsonl \
+        --queries DATA/time/queries-dev.tsv --qrels DATA/time/qrels-dev.trec \
         --index WORK/accord-views/index-time --cache WORK/accord-views/embeddings.sqlite
 
 The index is built (or brought up to date) with the packaged model. For every query the hybrid

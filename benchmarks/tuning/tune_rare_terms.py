@@ -2,7 +2,7 @@
 `boost_by_coverage`): nDCG@10 of the hybrid ranking on TIME dev, CISI and Cranfield at several
 boost weights, with the change against 0 (off) and the queries won and lost.
 
-    python -m benchmarks.tuning.tune_rare_terms --data ../shared/data
+    python -m benchmarks.tuning.tune_rare_terms --data DATA
 
 Indexes are those `accord eval` builds (one per docs file under ~/.cache/accord/eval), built
 here when missing, with the packaged model. Queries are read as `accord eval` reads them.

@@ -1,6 +1,6 @@
 """Tune Accord's ranking on the TIME dev queries: passage settings, title boost and fusion.
 
-    python -m benchmarks.tuning.tune_time ../shared/data/time --out docs/tuning.json
+    python -m benchmarks.tuning.tune_time DATA/time --out docs/tuning.json
 
 Only the dev queries (`queries-dev.tsv`, `qrels-dev.trec`) are used. For each build setting the
 two legs are run once per query (top 1000 each); every fusion variant is then computed from those
