@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import numpy as np  # imported where used: a keyword search never needs numpy
     from whoosh import query as whoosh_query
 
+    from index.storage.docstore import StoredPassage
     from index.text.defence_facts import DefenceFacts
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -313,7 +314,10 @@ class Engine:
                 depth *= 2
             counted = self._facets(generation, candidates) if facets else None
             hits_started = time.perf_counter()
-            words = candidates.words or self._word_matches(generation, parsed)
+            # The page's hits and the ranks the match strength reads (the hybrid's words cover
+            # every candidate already).
+            asked = [doc_id for doc_id, _s, _c in page.chosen] + [doc_id for doc_id, _s in candidates.fused[:STRENGTH_RANKS]]
+            words = candidates.words or self._word_matches(generation, parsed, asked)
             hits = self._hits(generation, parsed.highlight, candidates, page.chosen, sort, words)
             strength = self._strength(generation, candidates, hits, words)
         timings = dict(candidates.timings, hits=time.perf_counter() - hits_started)
@@ -381,7 +385,7 @@ class Engine:
             semantic = [(d, s) for d, s in semantic if d not in same]
             candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best, complete=complete)
             page = collapse_page(generation, candidates.fused, offset, k, collapse)
-            terms = frozenset(snippets.terms(article.title))
+            terms = frozenset(snippets.terms(article.title, generation.manifest.settings))
             hits = self._hits(generation, terms, candidates, page.chosen, "relevance")
         timings = {"total": time.perf_counter() - started}
         return SearchResult(tuple(hits), timings=timings, generation=generation.manifest.generation,
@@ -581,10 +585,9 @@ class Engine:
         words = None
         # On the convex combination's [0, 1] scale, where it was measured (RRF's scores are ~0.03).
         if mode == "hybrid" and self.ranking.coverage_boost > 0.0 and self.ranking.fusion == "convex":
-            words = self._word_matches(generation, parsed)
+            words = self._word_matches(generation, parsed, [doc_id for doc_id, _s in fused])
             counted = words if self.ranking.rare_share is None else words.rare(self.ranking.rare_share)
-            fused = boost_by_coverage(fused, {doc_id: counted.coverage(doc_id) for doc_id, _s in fused},
-                                      self.ranking.coverage_boost)
+            fused = boost_by_coverage(fused, counted.coverages([doc_id for doc_id, _s in fused]), self.ranking.coverage_boost)
         fused = self._lift_region(generation, fused, found_regions)
         complete = len(keyword) < fetch and len(semantic) < fetch
         return _Candidates(fused, keyword, semantic, best, timings, notes, complete, vector, words)
@@ -736,37 +739,45 @@ class Engine:
         words: relevance.WordMatches | None = None,
     ) -> list[Hit]:
         """The page's hits (search/hits.py), with each one's cosine to the query."""
-        cosines = self._cosines(generation, candidates, [doc_id for doc_id, _score, _copies in chosen])
+        shown = [doc_id for doc_id, _score, _copies in chosen]
+        passages = generation.docs.passages_by_article(shown)  # for the snippets and the cosines alike
+        cosines = self._cosines(generation, candidates, shown, passages)
         return build_hits(generation, highlight, chosen, sort, keyword=candidates.keyword, semantic=candidates.semantic,
-                          best_passage=candidates.best_passage, cosines=cosines, words=words)
+                          best_passage=candidates.best_passage, cosines=cosines, words=words, passages=passages)
 
     # How well hits match on scales that mean the same for every query (search/relevance.py).
-    def _word_matches(self, generation: StoreView, parsed: ParsedQuery) -> relevance.WordMatches:
-        """The query's plain words with their idf and the articles containing each (one keyword
-        lookup per word: the postings the keyword leg read anyway)."""
-        from whoosh import query as whoosh_query
-
-        words = relevance.query_words(parsed.embed_text, parsed.highlight)
+    def _word_matches(self, generation: StoreView, parsed: ParsedQuery, among: Sequence[str]) -> relevance.WordMatches:
+        """The query's plain words with their idf and which of the articles `among` contain each
+        (one keyword lookup per word: the postings the keyword leg read anyway)."""
+        words = relevance.query_words(parsed.embed_text, parsed.highlight, parsed.settings)
         if not words:
             return relevance.WordMatches(())
-        having = {stem: generation.keyword.matching(whoosh_query.Term("body", stem)) for _word, stem in words}
-        return relevance.word_matches(words, having, generation.docs.count_articles())
+        found = generation.keyword.term_matches([stem for _word, stem in words], among)
+        return relevance.word_matches(words, found, generation.docs.count_articles(), among)
 
-    def _cosines(self, generation: StoreView, candidates: _Candidates, ids: Sequence[str]) -> dict[str, float]:
+    def _cosines(
+        self, generation: StoreView, candidates: _Candidates, ids: Sequence[str],
+        passages: Mapping[str, Sequence[StoredPassage]] | None = None,
+    ) -> dict[str, float]:
         """The best-passage cosine to the query of each of `ids` (none when the semantic leg did
         not run): the semantic leg's own score where it returned the article, else computed from
-        the article's passage vectors (a hit only the keyword leg found)."""
+        the article's passage vectors (a hit only the keyword leg found; its passages from
+        `passages` when they hold them, else read)."""
         vector = candidates.vector
         if vector is None:
             return {}
         # With vector feedback the leg scored against a moved vector, not the query's.
         known = dict(candidates.semantic) if self.ranking.vector_feedback is None else {}
         cosines = {doc_id: known[doc_id] for doc_id in ids if doc_id in known}
-        for doc_id in ids:
-            if doc_id not in cosines:
-                passages = [p.id for p in generation.docs.passages_of(doc_id)]
-                if passages:
-                    cosines[doc_id] = float((generation.vectors.vectors(passages) @ vector).max())
+        unknown = [doc_id for doc_id in ids if doc_id not in cosines]
+        if not unknown:
+            return cosines
+        if passages is None or not all(doc_id in passages for doc_id in unknown):
+            passages = generation.docs.passages_by_article(unknown)
+        for doc_id in unknown:
+            if passages.get(doc_id):
+                vectors = generation.vectors.vectors([p.id for p in passages[doc_id]])
+                cosines[doc_id] = float((vectors @ vector).max())
         return cosines
 
     def _strength(

@@ -2,22 +2,26 @@
 
 `collapse_page` cuts one page from the fused list, near-duplicates collapsed into their
 best-ranked copy; `build_hits` loads the page's articles and makes each `Hit` with its snippet,
-highlights and place in each leg. `listing` is the fields every list of articles shows (the
-engine's hits, the views' matches), read the same way from an article or a hit.
+highlights (the words the index matched: text analysed as the index analyses it) and place in
+each leg. `listing` is the fields every list of articles shows (the engine's hits, the views'
+matches), read the same way from an article or a hit.
 
 Thread safety: plain functions over the store view they are given; they keep no state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from index.storage.base import StoreView
 from index.text.articles import Article
 from search import relevance, snippets
 from search.results import Hit, LegScore
+
+if TYPE_CHECKING:
+    from index.storage.docstore import StoredPassage
 
 Run = list[tuple[str, float]]
 Chosen = list[tuple[str, float, tuple[str, ...]]]  # (id, fused score, ids of collapsed copies)
@@ -87,30 +91,34 @@ def build_hits(
     best_passage: Mapping[str, int],
     cosines: Mapping[str, float],
     words: relevance.WordMatches | None = None,
+    passages: Mapping[str, Sequence[StoredPassage]] | None = None,
 ) -> list[Hit]:
     """The page's hits, in `chosen`'s order (with sort="date": newest first), each with its
     snippet from `best_passage` (else the passage with most of `highlight`'s terms), its place in
-    the `keyword` and `semantic` runs, and, given the query's `words`, its relevance."""
+    the `keyword` and `semantic` runs, and, given the query's `words`, its relevance.
+    `passages`: the chosen articles' passages (`ArticleReader.passages_by_article`), when the
+    caller has read them."""
     docs = generation.docs
     chosen = list(chosen)
+    shown = [doc_id for doc_id, _score, _copies in chosen]
+    # Whole articles (bodies and all) only for the hits shown, not for every candidate.
+    articles = docs.articles(shown)
+    if passages is None:
+        passages = docs.passages_by_article(shown)
     if sort == "date":
         # The page's hits (the most relevant after `offset`), newest first (undated last,
         # relevance breaking ties): sorting every candidate by date would put barely related
         # recent articles above the relevant ones. So pages follow relevance, and each page
         # reads newest first.
-        dates = docs.dates([doc_id for doc_id, _s, _c in chosen])
         position = {doc_id: i for i, (doc_id, _s, _c) in enumerate(chosen)}
-        chosen.sort(key=lambda h: (dates[h[0]] or "", -position[h[0]]), reverse=True)
-
-    # Whole articles (bodies and all) only for the hits shown, not for every candidate.
-    shown = [doc_id for doc_id, _score, _copies in chosen]
-    articles = docs.articles(shown)
+        chosen.sort(key=lambda h: (articles[h[0]].date or "", -position[h[0]]), reverse=True)
     keyword_legs, semantic_legs = leg_scores(keyword, shown), leg_scores(semantic, shown)
     terms = set(highlight)
+    analysis = snippets.analysis_of(generation.manifest.settings)
     hits = []
     for doc_id, score, copies in chosen:
         article = articles[doc_id]
-        snippet = _snippet(generation, article, terms, best_passage.get(doc_id))
+        snippet = _snippet(analysis, article, passages.get(doc_id, []), terms, best_passage.get(doc_id))
         hits.append(
             Hit(
                 **listing(article),
@@ -127,12 +135,13 @@ def build_hits(
     return hits
 
 
-def _snippet(generation: StoreView, article: Article, terms: set[str], best_passage: int | None) -> snippets.Snippet:
-    passages = generation.docs.passages_of(article.id)
+def _snippet(
+    analysis: snippets.Analysis, article: Article, passages: Sequence[StoredPassage], terms: set[str], best_passage: int | None
+) -> snippets.Snippet:
     texts = [article.body[p.start : p.end] for p in passages]
     if not texts:
         return snippets.Snippet("", ())
     ids = [p.id for p in passages]
-    chosen = ids.index(best_passage) if best_passage in ids else snippets.best_passage(texts, terms)
-    return snippets.make_snippet(texts[chosen], terms)
+    chosen = ids.index(best_passage) if best_passage in ids else analysis.best_passage(texts, terms)
+    return analysis.make_snippet(texts[chosen], terms)
 

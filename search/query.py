@@ -141,7 +141,7 @@ def parse_query(text: str, *, strict: bool = False, settings: BuildSettings | No
         keyword=tree,
         constraint=constraint,
         excludes_only=excludes_only,
-        embed_text=_embed_text(reading, tree) or ("" if excludes_only else plain_words(text)),
+        embed_text=_embed_text(reading, tree, settings) or ("" if excludes_only else plain_words(text)),
         highlight=frozenset(term for field, term in positive if field in SEARCH_FIELDS),
         notes=tuple(notes),
         settings=settings,
@@ -419,8 +419,9 @@ def _is_boolean(tree: whoosh_query.Query) -> bool:
     return any(isinstance(node, _BOOLEAN) for node, _negated in _walk_positive(tree))
 
 
-def _embed_text(reading: str, tree: whoosh_query.Query) -> str:
-    """The words the semantic leg embeds: the reading's plain words less the excluded ones."""
+def _embed_text(reading: str, tree: whoosh_query.Query, settings: BuildSettings) -> str:
+    """The words the semantic leg embeds: the reading's plain words less the excluded ones (each
+    word analysed as the index built with `settings` analyses it)."""
     excluded = {
         str(node.text)
         for node, negated in _walk_positive(tree)
@@ -430,5 +431,5 @@ def _embed_text(reading: str, tree: whoosh_query.Query) -> str:
         return plain_words(reading)
     from search.snippets import terms
 
-    kept = [word for word in plain_words(reading).split() if not terms(word) & excluded]
+    kept = [word for word in plain_words(reading).split() if not terms(word, settings) & excluded]
     return " ".join(kept)

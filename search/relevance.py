@@ -23,12 +23,13 @@ Pure functions and frozen values: safe to share between threads.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
 from index.embedding.model_files import E5_NANO_NAME, MINILM_INT8_NAME, MINILM_NAME, MPNET_NAME
+from index.storage.manifest import BuildSettings
 from search import snippets
 
 # The best-passage cosine under which a result is labelled weak: chosen for MiniLM on the dev
@@ -94,14 +95,16 @@ def weak_cosine(model: str) -> float:
     return MODEL_WEAK_COSINE.get(model, WEAK_COSINE)
 
 
-def query_words(embed_text: str, stems: frozenset[str]) -> list[tuple[str, str]]:
+def query_words(embed_text: str, stems: frozenset[str], settings: BuildSettings | None = None) -> list[tuple[str, str]]:
     """(word as typed, its stem) for each distinct plain word of a query whose stem the keyword
-    leg searches (`stems`: a ParsedQuery's `highlight`), in the query's order."""
+    leg searches (`stems`: a ParsedQuery's `highlight`), in the query's order; analysed as the
+    index built with `settings` analyses text (the ParsedQuery's `settings`; None: the defaults)."""
+    analysis = snippets.analysis_of(settings)
     found: dict[str, str] = {}
     # Word by word as the keyword index splits them: "military-technical" is two words.
-    for start, end in snippets.matches(embed_text, set(stems)):
+    for start, end in analysis.matches(embed_text, set(stems)):
         word = embed_text[start:end].lower()
-        for stem in snippets.terms(word):
+        for stem in analysis.terms(word):
             found.setdefault(stem, word)
     return [(word, stem) for stem, word in found.items()]
 
@@ -113,29 +116,41 @@ def idf(frequency: int, total: int) -> float:
 
 @dataclass(frozen=True)
 class WordMatches:
-    """The query's words, each with its idf and the articles containing it."""
+    """The query's words, each with its idf and which of the articles asked about contain it.
 
-    words: tuple[tuple[str, float, frozenset[str]], ...]  # (word as typed, idf, ids of articles with it)
+    `asked`: the articles whose words are known (a search asks about its candidates, not the
+    whole collection: a common word is in thousands of articles); None: every article. Asking
+    the `relevance` or `coverage` of another article raises ValueError.
+    """
+
+    # (word as typed, idf, articles of the collection holding it, those of `asked` holding it)
+    words: tuple[tuple[str, float, int, frozenset[str]], ...]
     total: int = 0  # articles in the collection
+    asked: frozenset[str] | None = None
 
     def rare(self, share: float) -> WordMatches:
         """Only the words in at most `share` of the collection's articles (and at least in one:
         in a tiny collection, a word in a single article is rare)."""
         most = max(1.0, share * self.total)
-        return WordMatches(tuple(w for w in self.words if len(w[2]) <= most), self.total)
+        return WordMatches(tuple(w for w in self.words if w[2] <= most), self.total, self.asked)
 
     @cached_property
     def _total(self) -> float:
         """The query's whole idf weight (summed once: the hybrid asks the coverage of every
         candidate, ~200 a search)."""
-        return sum(weight for _word, weight, _ids in self.words)
+        return sum(weight for _word, weight, _n, _ids in self.words)
+
+    def _check(self, article_id: str) -> None:
+        if self.asked is not None and article_id not in self.asked:
+            raise ValueError(f"the query's words were not looked up in article {article_id!r}")
 
     def relevance(self, article_id: str, cosine: float | None) -> Relevance:
         """The `Relevance` of one article."""
         if not self.words:
             return Relevance(cosine, (), (), None)
-        present = tuple(word for word, _w, ids in self.words if article_id in ids)
-        missing = tuple(word for word, _w, ids in self.words if article_id not in ids)
+        self._check(article_id)
+        present = tuple(word for word, _w, _n, ids in self.words if article_id in ids)
+        missing = tuple(word for word, _w, _n, ids in self.words if article_id not in ids)
         return Relevance(cosine, present, missing, self.coverage(article_id))
 
     def coverage(self, article_id: str) -> float | None:
@@ -143,15 +158,35 @@ class WordMatches:
         total = self._total
         if not total:
             return None
-        return sum([weight for _word, weight, ids in self.words if article_id in ids]) / total
+        self._check(article_id)
+        return sum([weight for _word, weight, _n, ids in self.words if article_id in ids]) / total
+
+    def coverages(self, article_ids: Sequence[str]) -> dict[str, float | None]:
+        """`coverage` of each of `article_ids` (the hybrid's ~200 candidates): word by word over
+        the articles holding it, the same sums in the same order."""
+        total = self._total
+        if not total:
+            return dict.fromkeys(article_ids)
+        for article_id in article_ids:
+            self._check(article_id)
+        sums = dict.fromkeys(article_ids, 0.0)
+        for _word, weight, _n, ids in self.words:
+            for article_id in ids:
+                if article_id in sums:
+                    sums[article_id] += weight
+        return {article_id: held / total for article_id, held in sums.items()}
 
 
-def word_matches(words: Sequence[tuple[str, str]], articles_with: Mapping[str, set[str]], total: int) -> WordMatches:
-    """`WordMatches` from each (word, stem) and the set of articles containing each stem, in a
-    collection of `total` articles."""
+def word_matches(
+    words: Sequence[tuple[str, str]], found: Sequence[tuple[int, Collection[str]]], total: int,
+    asked: Collection[str] | None = None,
+) -> WordMatches:
+    """`WordMatches` from each (word, stem) and, for each, how many articles of a collection of
+    `total` hold the stem and which of the articles `asked` about do (None: `found` names every
+    article holding it)."""
     return WordMatches(tuple(
-        (word, idf(len(articles_with[stem]), total), frozenset(articles_with[stem])) for word, stem in words
-    ), total)
+        (word, idf(count, total), count, frozenset(ids)) for (word, _stem), (count, ids) in zip(words, found, strict=True)
+    ), total, None if asked is None else frozenset(asked))
 
 
 def strength(hits: int, cosine: float | None, coverage: float | None, model: str) -> Strength:

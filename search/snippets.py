@@ -1,35 +1,30 @@
-"""Snippets: the passage that best matches a query, cut to a short window, with its matches marked."""
+"""Snippets: the passage that best matches a query, cut to a short window, with its matches marked.
+
+Text is analysed as the searched index analyses it: its build settings' stemmer and stop list
+(`BuildSettings.stemmer`, `stop_words`), so a highlight marks the words the index matched and
+nothing else. Pass the index's `manifest.settings` (None: the defaults).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
-from whoosh.lang import stemmer_for_language, stopwords_for_language
-
-from index.storage.keyword import keyword_analyzer
+from index.storage.keyword import analysis_steps
+from index.storage.manifest import BuildSettings
 
 SNIPPET_CHARS = 240
 
-# The keyword index's analyzer, and the same steps inlined: whoosh runs each token through a
-# chain of generators (~4 us a token), which was a tenth of a warm search at 100k articles.
-# `tests/test_snippets_terms.py` holds the two to the same output.
-_analyzer = keyword_analyzer()
-# StemmingAnalyzer's default expression is r"[\w\*]+(\.?[\w\*]+)*"; this one matches the same
-# tokens (a dot must join word characters either way) without the optional dot's backtracking.
+# The keyword index's analyzer's steps, inlined: whoosh runs each token through a chain of
+# generators (~4 us a token), which was a tenth of a warm search at 100k articles.
+# `tests/test_snippets_terms.py` holds the two to the same output for every stemmer and stop list.
+# whoosh's default expression is r"[\w\*]+(\.?[\w\*]+)*"; this one matches the same tokens (a
+# dot must join word characters either way) without the optional dot's backtracking.
 _WORD = re.compile(r"[\w*]+(?:\.[\w*]+)*")
-_stem = lru_cache(maxsize=65536)(stemmer_for_language("en"))
-STOP_WORDS = frozenset(stopwords_for_language("en"))
-
-
-def _tokens(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, stem) of each indexed word of `text`, as StemmingAnalyzer yields them."""
-    for match in _WORD.finditer(text):
-        word = match.group().lower()
-        if len(word) >= 2 and word not in STOP_WORDS:
-            yield match.start(), match.end(), _stem(word)
+KNOWN_WORDS = 65_536  # distinct tokens kept per analysis (~14 MB); past it the cache starts afresh
+_DEFAULTS = BuildSettings()
 
 
 @dataclass(frozen=True)
@@ -38,42 +33,6 @@ class Snippet:
 
     text: str
     highlights: tuple[tuple[int, int], ...]
-
-
-def terms(text: str) -> set[str]:
-    """The stemmed, stop-word-free terms of `text`, as the keyword index sees them."""
-    return {term for _start, _end, term in _tokens(text)}
-
-
-def best_passage(passages: Sequence[str], query_terms: Collection[str]) -> int:
-    """Index of the passage sharing the most distinct terms with the query (first on ties)."""
-    if not passages:
-        raise ValueError("an article has at least one passage")
-    if len(passages) == 1:  # a short article's only passage: nothing to compare
-        return 0
-    # Tokenising and stemming every passage of every hit word by word in Python was half of a
-    # warm keyword search. The same tokens come from a C-level findall per passage, and set
-    # operations against the tokens already known to stem to a query term do the rest; a
-    # passage with every query term ends the search (no later one can share more).
-    best, most = 0, 0
-    for number, passage in enumerate(passages):
-        words = set(_WORD.findall(passage))
-        known = _learned(words, query_terms)
-        matched = words & known.words_for(query_terms)
-        if len(matched) > most:  # distinct terms <= distinct tokens: fewer tokens cannot share more
-            shared = len({known.term_of[word] for word in matched})
-            if shared > most:
-                best, most = number, shared
-                if most == len(query_terms):
-                    break
-    return best
-
-
-@lru_cache(maxsize=65536)
-def _term(word: str) -> str | None:
-    """The indexed term of one token (None for a stop word or a single character)."""
-    word = word.lower()
-    return _stem(word) if len(word) >= 2 and word not in STOP_WORDS else None
 
 
 class _Known:
@@ -98,80 +57,182 @@ class _Known:
         return set().union(*[words_of[term] for term in query_terms if term in words_of])
 
 
-KNOWN_WORDS = 65_536  # distinct tokens kept (~14 MB, as many as `_term` keeps); past it the cache starts afresh
-_known = _Known()
-_UNSEEN = "\x00"  # what `term_of.get` gives for a token not analysed yet (no term holds a NUL)
-
-# The stemmer only ever changes a word's ending (Snowball's steps cut or replace suffixes, and
-# its exceptions keep the first letter), so a token whose first letter no query term starts
-# with cannot match and is not analysed: most tokens of a new article are not, and stemming one
-# costs ~7 us (`tests/test_snippets_terms.py` checks the rule on the seeds and on any text).
+# Each stemmer only ever changes a word's ending (Snowball's and Porter's steps cut or replace
+# suffixes, and Snowball's exceptions keep the first letter), so a token whose first letter no
+# query term starts with cannot match and is not analysed: most tokens of a new article are not,
+# and stemming one costs ~7 us (`tests/test_snippets_terms.py` checks the rule for each stemmer).
 
 
-def _initials(query_terms: Collection[str]) -> set[str]:
-    return {term[:1] for term in query_terms}
+def _initials(query_terms: Collection[str]) -> frozenset[str]:
+    return frozenset(term[:1] for term in query_terms)
 
 
-def _learn(known: _Known, word: str) -> str | None:
-    """Analyse one token into `known`; a full cache is replaced for the next caller (this one
-    keeps using `known`, so what it reads stays consistent)."""
-    global _known
-    if len(known.term_of) >= KNOWN_WORDS and _known is known:
-        _known = _Known()
-    term = _term(word)
-    if term is not None:
-        known.words_of.setdefault(term, set()).add(word)
-    known.term_of[word] = term
-    return term
+_word_character = re.compile(r"[\w*]").match
 
 
-def _learned(words: set[str], query_terms: Collection[str]) -> _Known:
-    """The token cache, holding every one of `words` that may stem to one of `query_terms`
-    (those not in it are analysed now)."""
-    known = _known
-    unknown = words.difference(known.term_of)  # over `words` only (a dict's keys view would walk the dict)
-    if unknown:
-        initials = _initials(query_terms)
-        for word in unknown:
-            if word[:1].lower()[:1] in initials:
-                _learn(known, word)
-    return known
-
-
-def matches(text: str, query_terms: Collection[str]) -> list[tuple[int, int]]:
-    """Character spans of the words in `text` whose stems are query terms."""
-    known = _known
-    term_of = known.term_of.get
-    initials: set[str] | None = None
+def _whole(text: str, token: str) -> list[tuple[int, int]]:
+    """The spans of `text` where `token` (a token as `_WORD` cuts them) stands whole: not joined
+    to a word character before or after it, directly or through a dot (`_WORD` makes "a.b" one
+    token), so exactly the places `_WORD.finditer` finds it."""
     spans = []
-    for match in _WORD.finditer(text):
-        word = match.group()
-        term = term_of(word, _UNSEEN)
-        if term is _UNSEEN:
-            if initials is None:
-                initials = _initials(query_terms)
-            if word[:1].lower()[:1] not in initials:
-                continue
-            term = _learn(known, word)
-        if term in query_terms:
-            spans.append(match.span())
+    size, length = len(token), len(text)
+    start = text.find(token)
+    while start >= 0:
+        end = start + size
+        before = text[start - 2 : start] if start >= 2 else text[:start]
+        joined = bool(before) and (_word_character(before[-1]) is not None or (
+            before[-1] == "." and len(before) == 2 and _word_character(before[0]) is not None))
+        if not joined and end < length:
+            joined = _word_character(text[end]) is not None or (
+                text[end] == "." and end + 1 < length and _word_character(text[end + 1]) is not None)
+        if not joined:
+            spans.append((start, end))
+        start = text.find(token, start + 1)
     return spans
 
 
-def make_snippet(text: str, query_terms: Collection[str], width: int = SNIPPET_CHARS) -> Snippet:
+class Analysis:
+    """How the keyword index built with one stemmer and stop list analyses text, for snippets
+    and highlights: lower case, words of two characters or more, less the stop list, stemmed.
+
+    Keeps what it analysed (`term`, and the token cache for highlights); safe to share between
+    threads (see `_Known`). `analysis_of` hands out one per stemmer and stop list.
+    """
+
+    def __init__(
+        self, stemmer: str = _DEFAULTS.stemmer, stop_words: str = _DEFAULTS.stop_words, *, known_words: int = KNOWN_WORDS
+    ) -> None:
+        self.stemmer, self.stop_words = stemmer, stop_words
+        self._stem, self._stops = analysis_steps(stemmer, stop_words)
+        self._known_words = known_words
+        self.known = _Known()
+        self.term = lru_cache(maxsize=known_words)(self._analysed)
+
+    def _analysed(self, word: str) -> str | None:
+        """The indexed term of one token (None for a stop word or a single character)."""
+        word = word.lower()
+        if len(word) < 2 or word in self._stops:
+            return None
+        return word if self._stem is None else self._stem(word)
+
+    def tokens(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, term) of each indexed word of `text`, as the index's analyzer yields them."""
+        term_of = self.term
+        for match in _WORD.finditer(text):
+            term = term_of(match.group())
+            if term is not None:
+                yield match.start(), match.end(), term
+
+    def terms(self, text: str) -> set[str]:
+        """The terms of `text` as the keyword index sees them."""
+        return {term for _start, _end, term in self.tokens(text)}
+
+    def best_passage(self, passages: Sequence[str], query_terms: Collection[str]) -> int:
+        """Index of the passage sharing the most distinct terms with the query (first on ties)."""
+        if not passages:
+            raise ValueError("an article has at least one passage")
+        if len(passages) == 1:  # a short article's only passage: nothing to compare
+            return 0
+        # Tokenising and stemming every passage of every hit word by word in Python was half of
+        # a warm keyword search. The same tokens come from a C-level findall per passage, and
+        # set operations against the tokens known to stem to a query term do the rest: the
+        # article's new tokens are analysed first, all at once, so that set is made once.
+        found = [set(_WORD.findall(passage)) for passage in passages]
+        known = self._learned(set().union(*found), _initials(query_terms))
+        wanted = known.words_for(query_terms)
+        term_of = known.term_of
+        best, most = 0, 0
+        for number, words in enumerate(found):
+            matched = words & wanted
+            if len(matched) > most:  # distinct terms <= distinct tokens: fewer tokens cannot share more
+                shared = len({term_of[word] for word in matched})
+                if shared > most:
+                    best, most = number, shared
+                    if most == len(query_terms):  # no later passage can share more
+                        break
+        return best
+
+    def matches(self, text: str, query_terms: Collection[str]) -> list[tuple[int, int]]:
+        """Character spans of the words in `text` whose terms are query terms."""
+        # The distinct tokens from a C-level findall, those that match from set operations, and
+        # their places from str.find: no Python step per token (a passage has ~150).
+        words = set(_WORD.findall(text))
+        known = self._learned(words, _initials(query_terms))
+        spans: list[tuple[int, int]] = []
+        for word in words & known.words_for(query_terms):
+            spans += _whole(text, word)
+        spans.sort()
+        return spans
+
+    def make_snippet(self, text: str, query_terms: Collection[str], width: int = SNIPPET_CHARS) -> Snippet:
+        """About `width` characters of `text` on one line, from near its first query term, on
+        word bounds, with `…` where text was cut."""
+        text = " ".join(text.split())
+        spans = self.matches(text, query_terms)
+        if len(text) > width:
+            first = spans[0][0] if spans else 0
+            start = max(0, first - width // 4)
+            start = text.rfind(" ", 0, start) + 1 if start else 0
+            end = text.rfind(" ", start, start + width)
+            end = end if end > start else start + width
+            prefix = "…" if start else ""
+            suffix = "…" if end < len(text) else ""
+            shift = len(prefix) - start
+            spans = [(s + shift, e + shift) for s, e in spans if s >= start and e <= end]
+            text = prefix + text[start:end] + suffix
+        return Snippet(text, tuple(spans))
+
+    def _learn(self, known: _Known, word: str) -> str | None:
+        """Analyse one token into `known`; a full cache is replaced for the next caller (this one
+        keeps using `known`, so what it reads stays consistent)."""
+        if len(known.term_of) >= self._known_words and self.known is known:
+            self.known = _Known()
+        term = self.term(word)
+        if term is not None:
+            known.words_of.setdefault(term, set()).add(word)
+        known.term_of[word] = term
+        return term
+
+    def _learned(self, words: set[str], initials: frozenset[str]) -> _Known:
+        """The token cache, holding every one of `words` that may stem to a term starting with
+        one of `initials` (those not in it are analysed now)."""
+        known = self.known
+        unknown = words.difference(known.term_of)  # over `words` only (a dict's keys view would walk the dict)
+        for word in unknown:
+            if word[:1].lower()[:1] in initials:
+                self._learn(known, word)
+        return known
+
+
+@cache  # one per stemmer and stop list: a dozen at most
+def _analysis(stemmer: str, stop_words: str) -> Analysis:
+    return Analysis(stemmer, stop_words)
+
+
+def analysis_of(settings: BuildSettings | None = None) -> Analysis:
+    """The `Analysis` of an index built with `settings` (None: the defaults), one per process."""
+    settings = settings or _DEFAULTS
+    return _analysis(settings.stemmer, settings.stop_words)
+
+
+def terms(text: str, settings: BuildSettings | None = None) -> set[str]:
+    """The terms of `text` as the keyword index built with `settings` sees them."""
+    return analysis_of(settings).terms(text)
+
+
+def best_passage(passages: Sequence[str], query_terms: Collection[str], settings: BuildSettings | None = None) -> int:
+    """Index of the passage sharing the most distinct terms with the query (first on ties)."""
+    return analysis_of(settings).best_passage(passages, query_terms)
+
+
+def matches(text: str, query_terms: Collection[str], settings: BuildSettings | None = None) -> list[tuple[int, int]]:
+    """Character spans of the words in `text` whose terms are query terms."""
+    return analysis_of(settings).matches(text, query_terms)
+
+
+def make_snippet(
+    text: str, query_terms: Collection[str], width: int = SNIPPET_CHARS, settings: BuildSettings | None = None
+) -> Snippet:
     """About `width` characters of `text` on one line, from near its first query term, on word
     bounds, with `…` where text was cut."""
-    text = " ".join(text.split())
-    spans = matches(text, query_terms)
-    if len(text) > width:
-        first = spans[0][0] if spans else 0
-        start = max(0, first - width // 4)
-        start = text.rfind(" ", 0, start) + 1 if start else 0
-        end = text.rfind(" ", start, start + width)
-        end = end if end > start else start + width
-        prefix = "…" if start else ""
-        suffix = "…" if end < len(text) else ""
-        shift = len(prefix) - start
-        spans = [(s + shift, e + shift) for s, e in spans if s >= start and e <= end]
-        text = prefix + text[start:end] + suffix
-    return Snippet(text, tuple(spans))
+    return analysis_of(settings).make_snippet(text, query_terms, width)

@@ -42,7 +42,7 @@ def engine(seeds_index: Path):
 
 def test_rare_words_weigh_more_in_coverage():
     words = relevance.word_matches([("trident", "trident"), ("nuclear", "nuclear")],
-                                   {"trident": {"a"}, "nuclear": {"a", "b", "c", "d"}}, total=10)
+                                   [(1, {"a"}), (4, {"a", "b", "c", "d"})], total=10)
     rare, common = relevance.idf(1, 10), relevance.idf(4, 10)
     assert rare > common
     only_common = words.relevance("b", 0.3)

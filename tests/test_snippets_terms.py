@@ -1,34 +1,50 @@
-"""Snippet term matching inlines the keyword index's analyzer; it must agree with whoosh's."""
+"""Snippet term matching inlines the keyword index's analyzer; it must agree with whoosh's, for
+every stemmer and stop list an index may be built with."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index.storage.keyword import keyword_analyzer
+from index.storage.manifest import STEMMERS, STOP_LISTS, BuildSettings
 from search import snippets
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+ANALYSES = [(stemmer, stop_words) for stemmer in STEMMERS for stop_words in STOP_LISTS]
+DEFAULT = snippets.analysis_of()
 
 
-def _whoosh(text: str) -> list[tuple[int, int, str]]:
-    return [(t.startchar, t.endchar, t.text) for t in snippets._analyzer(text, positions=False, chars=True)]
+@cache
+def _analyzer(stemmer: str, stop_words: str):
+    return keyword_analyzer(stemmer, stop_words)
 
 
-def test_the_seed_articles_tokenise_as_whoosh_does() -> None:
+def _whoosh(text: str, stemmer: str = "snowball", stop_words: str = "english") -> list[tuple[int, int, str]]:
+    return [(t.startchar, t.endchar, t.text) for t in _analyzer(stemmer, stop_words)(text, positions=False, chars=True)]
+
+
+@pytest.mark.parametrize(("stemmer", "stop_words"), ANALYSES)
+def test_the_seed_articles_tokenise_as_whoosh_does(stemmer: str, stop_words: str) -> None:
     files = sorted(SEEDS.glob("*"))
     assert files
+    analysis = snippets.analysis_of(BuildSettings(stemmer=stemmer, stop_words=stop_words))
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")
-        assert list(snippets._tokens(text)) == _whoosh(text)
+        assert list(analysis.tokens(text)) == _whoosh(text, stemmer, stop_words)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("aAbcdeIiNnOoSsTty .,-'*_0123456789\u00e9\u0416\u4e2d\n")), max_size=80))
-def test_any_text_tokenises_as_whoosh_does(text: str) -> None:
-    assert list(snippets._tokens(text)) == _whoosh(text)
-    assert snippets.terms(text) == {term for _s, _e, term in _whoosh(text)}
+@given(st.text(alphabet=st.sampled_from(list("aAbcdeIiNnOoSsTty .,-'*_0123456789\u00e9\u0416\u4e2d\n")), max_size=80),
+       st.sampled_from(ANALYSES))
+def test_any_text_tokenises_as_whoosh_does(text: str, analysed: tuple[str, str]) -> None:
+    analysis = snippets.analysis_of(BuildSettings(stemmer=analysed[0], stop_words=analysed[1]))
+    assert list(analysis.tokens(text)) == _whoosh(text, *analysed)
+    assert analysis.terms(text) == {term for _s, _e, term in _whoosh(text, *analysed)}
 
 
 def test_matches_mark_the_words_whose_stems_are_query_terms() -> None:
@@ -63,9 +79,9 @@ def test_best_passage_agrees_on_any_text(passages: list[str], query: str) -> Non
     assert snippets.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
 
 
-def _matches_by_tokenising_all(text: str, query_terms: set[str]) -> list[tuple[int, int]]:
+def _matches_by_tokenising_all(text: str, query_terms: set[str], analysis: snippets.Analysis = DEFAULT) -> list[tuple[int, int]]:
     """Highlights as they were found before the token cache: every token analysed."""
-    return [(start, end) for start, end, term in snippets._tokens(text) if term in query_terms]
+    return [(start, end) for start, end, term in analysis.tokens(text) if term in query_terms]
 
 
 TEXT = st.text(alphabet=st.sampled_from(list("aAbsSarmyYiedng .,-*_.\u00e9\u0130\u0416\n")), max_size=120)
@@ -81,41 +97,52 @@ def test_the_token_expression_matches_whooshs_default_one(text: str) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(TEXT, st.one_of(TEXT, st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join)), st.booleans())
-def test_highlights_are_the_tokens_whose_stems_are_query_terms(text: str, query: str, fresh: bool) -> None:
-    if fresh:  # an empty cache, as in a new process
-        snippets._known = snippets._Known()
-    query_terms = snippets.terms(query)
-    assert snippets.matches(text, query_terms) == _matches_by_tokenising_all(text, query_terms)
-    assert snippets.best_passage([text, query, text], query_terms) == _best_by_tokenising_all([text, query, text], query_terms)
+@given(TEXT, st.one_of(TEXT, st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join)), st.booleans(),
+       st.sampled_from(ANALYSES))
+def test_highlights_are_the_tokens_whose_stems_are_query_terms(text: str, query: str, fresh: bool,
+                                                               analysed: tuple[str, str]) -> None:
+    # A fresh analysis has an empty cache, as in a new process.
+    stemmer, stop_words = analysed
+    if fresh:
+        analysis = snippets.Analysis(stemmer, stop_words)
+    else:
+        analysis = snippets.analysis_of(BuildSettings(stemmer=stemmer, stop_words=stop_words))
+    query_terms = analysis.terms(query)
+    assert analysis.matches(text, query_terms) == _matches_by_tokenising_all(text, query_terms, analysis)
+    passages = [text, query, text]
+    overlap = [len(analysis.terms(p) & query_terms) for p in passages]
+    assert analysis.best_passage(passages, query_terms) == max(range(len(passages)), key=lambda i: overlap[i])
 
 
-def test_highlights_survive_the_token_cache_starting_afresh(monkeypatch) -> None:
-    monkeypatch.setattr(snippets, "KNOWN_WORDS", 6)  # starts afresh every few texts
-    monkeypatch.setattr(snippets, "_known", snippets._Known())
+def test_highlights_survive_the_token_cache_starting_afresh() -> None:
+    analysis = snippets.Analysis(known_words=6)  # starts afresh every few texts
     texts = [path.read_text(encoding="utf-8", errors="replace") for path in sorted(SEEDS.glob("*"))]
     for query in ("military cooperation Libya", "arms sales dying armies", "Russia navy exercises"):
-        query_terms = snippets.terms(query)
+        query_terms = analysis.terms(query)
         for text in texts:
-            assert snippets.matches(text, query_terms) == _matches_by_tokenising_all(text, query_terms)
+            assert analysis.matches(text, query_terms) == _matches_by_tokenising_all(text, query_terms, analysis)
             passages = [text[i : i + 300] for i in range(0, len(text), 250)]
-            assert snippets.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
-            assert len(snippets._known.term_of) <= 6
+            assert analysis.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
+            assert len(analysis.known.term_of) <= 6
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("abcdeghilnorstuyY\u00e9\u0130\u0416'")), min_size=2, max_size=14))
-def test_a_stem_starts_with_its_words_first_letter(word: str) -> None:
+@given(st.text(alphabet=st.sampled_from(list("abcdeghilnorstuyY\u00e9\u0130\u0416'")), min_size=2, max_size=14),
+       st.sampled_from(STEMMERS))
+def test_a_stem_starts_with_its_words_first_letter(word: str, stemmer: str) -> None:
     # What lets the token cache skip a new word whose first letter no query term starts with.
+    analysis = snippets.analysis_of(BuildSettings(stemmer=stemmer, stop_words="none"))
     for token in snippets._WORD.findall(word):
-        term = snippets._term(token)
+        term = analysis.term(token)
         assert term is None or term[:1] == token.lower()[:1], token
 
 
-def test_the_seed_articles_stems_start_with_their_words_first_letters() -> None:
+@pytest.mark.parametrize("stemmer", STEMMERS)
+def test_the_seed_articles_stems_start_with_their_words_first_letters(stemmer: str) -> None:
     words = {w for path in SEEDS.glob("*") for w in snippets._WORD.findall(path.read_text(encoding="utf-8", errors="replace"))}
     assert len(words) > 500
     for special in ("skis", "skies", "dying", "lying", "tying", "idly", "gently", "ugly", "early", "only", "singly",
-                    "Yelling", "yaying", "ies", "sses", "bing", "aed"):
+                    "Yelling", "yaying", "ies", "sses", "bing", "aed", "sky", "by", "yyy", "eed", "agreed"):
         words.add(special)
-    assert all((term := snippets._term(w)) is None or term[:1] == w.lower()[:1] for w in words)
+    analysis = snippets.analysis_of(BuildSettings(stemmer=stemmer, stop_words="none"))
+    assert all((term := analysis.term(w)) is None or term[:1] == w.lower()[:1] for w in words)

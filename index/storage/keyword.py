@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,6 +51,7 @@ FEEDBACK_FIELD = "feedback"
 QUERY_FIELDS = ("title", "body", "source", "date", "countries")
 
 if TYPE_CHECKING:
+    import numpy as np
     from whoosh.searching import Searcher
 
 
@@ -67,6 +68,11 @@ class KeywordStore(Protocol):
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches (for a boolean requirement)."""
+        ...
+
+    def term_matches(self, terms: Sequence[str], among: Collection[str]) -> list[tuple[int, set[str]]]:
+        """For each body-field term, how many articles hold it and which of the articles `among`
+        do (a search's word matches: each word's idf, and the coverage of its candidates)."""
         ...
 
     def similar(
@@ -114,12 +120,20 @@ def keyword_analyzer(stemmer: str = BuildSettings.stemmer, stop_words: str = Bui
     do. Raises InvalidArgument for a name that is not one of `index.storage.manifest.STEMMERS`
     or `STOP_LISTS`.
     """
-    BuildSettings(stemmer=stemmer, stop_words=stop_words)  # InvalidArgument naming an unknown one
-    stoplist = _STOP_LISTS[stop_words]()
-    stem = _STEMMERS[stemmer]()
+    stem, stoplist = analysis_steps(stemmer, stop_words)
     if stem is None:  # the same tokens and filters as StemmingAnalyzer, less the stemming
         return StandardAnalyzer(stoplist=stoplist)
     return StemmingAnalyzer(stemfn=stem, stoplist=stoplist)
+
+
+def analysis_steps(
+    stemmer: str = BuildSettings.stemmer, stop_words: str = BuildSettings.stop_words
+) -> tuple[Callable[[str], str] | None, frozenset[str]]:
+    """The stemming function (None: no stemming) and the stop list `keyword_analyzer` applies
+    to each lower-cased token of two characters or more: for code that analyses text as the
+    index does without whoosh's analyzer (search/snippets.py). InvalidArgument as there."""
+    BuildSettings(stemmer=stemmer, stop_words=stop_words)  # InvalidArgument naming an unknown one
+    return _STEMMERS[stemmer](), frozenset(_STOP_LISTS[stop_words]())
 
 
 class LuceneIdfBM25F(scoring.BM25F):
@@ -537,6 +551,43 @@ class WhooshKeywordStore:
             if found is not None:
                 return {ids[docnum] for docnum in found.tolist()}
         return {ids[docnum] for docnum in searcher.docs_for_query(query)}
+
+    def term_matches(self, terms: Sequence[str], among: Collection[str]) -> list[tuple[int, set[str]]]:
+        """For each body-field term, how many articles hold it and which of `among` do: from the
+        postings the keyword leg just read (kept decoded by the array scorer), without turning
+        a common word's thousands of documents into article ids (~0.35 ms a search at 10,000
+        articles when `matching` did)."""
+        searcher, arrays = self._searcher()
+        found: list[tuple[int, set[str]]] = []
+        asked: tuple[list[str], np.ndarray] | None = None
+        for term in terms:
+            query = whoosh_query.Term("body", term)
+            documents = arrays.term_documents(query)
+            if documents is None:  # the array scorer is off: through whoosh
+                every = self.matching(query)
+                found.append((len(every), every.intersection(among)))
+                continue
+            import numpy as np  # loaded already: the array scorer serves only once it is
+
+            if asked is None:
+                asked = self._numbered(searcher, among)
+            ids, numbers = asked
+            holding: set[str] = set()
+            if len(documents) and len(numbers):
+                # term_documents are ascending (each segment's postings, segment after segment).
+                at = np.searchsorted(documents, numbers).clip(max=len(documents) - 1)
+                holding = {ids[i] for i in np.flatnonzero(documents[at] == numbers).tolist()}
+            found.append((len(documents), holding))
+        return found
+
+    def _numbered(self, searcher: Searcher, article_ids: Collection[str]) -> tuple[list[str], np.ndarray]:
+        """`article_ids` with their document numbers as an array (-1 for an id not in the index:
+        no document has it)."""
+        import numpy as np
+
+        ids = list(article_ids)
+        get = self._docnums(searcher).get
+        return ids, np.array([get(article_id, -1) for article_id in ids], dtype=np.int64)
 
     def _article_ids(self, searcher: Searcher) -> dict[int, str]:
         """Document number -> article id for this thread's searcher, read once and kept: a broad

@@ -62,6 +62,17 @@ class PgDocStore:
         )
         return [StoredPassage(*row) for row in rows]
 
+    def passages_by_article(self, article_ids: Sequence[str]) -> dict[str, list[StoredPassage]]:
+        """The passages of each of these articles, in body order, by article (an article
+        without passages, or not held, is left out)."""
+        found: dict[str, list[StoredPassage]] = {}
+        for row in self._rows(
+            'SELECT id, article_id, start, "end" FROM accord.passages WHERE article_id = ANY(%s) ORDER BY article_id, start, id',
+            (list(article_ids),),
+        ):
+            found.setdefault(row[1], []).append(StoredPassage(*row))
+        return found
+
     def passage_articles(self, ids: Sequence[int]) -> dict[int, str]:
         """The article id of each of these passages, by passage id."""
         return dict(self._rows("SELECT id, article_id FROM accord.passages WHERE id = ANY(%s)", ([int(i) for i in ids],)))
@@ -176,8 +187,11 @@ class PgDocStore:
         return {row[0]: bytes(row[1]) for row in rows}
 
     def duplicate_groups(self, article_ids: Sequence[str]) -> dict[str, str]:
-        """The duplicate group of each of these articles."""
-        return dict(self._rows("SELECT id, coalesce(dup_group, id) FROM accord.articles WHERE id = ANY(%s)", (list(article_ids),)))
+        """The duplicate group of each of these articles (one in no group of several is its
+        own group, and so is an id the store does not hold)."""
+        found = dict(self._rows("SELECT id, dup_group FROM accord.articles WHERE id = ANY(%s) AND dup_group IS NOT NULL",
+                                (list(article_ids),)))
+        return {article_id: found.get(article_id, article_id) for article_id in article_ids}
 
     def group_members(self, groups: Sequence[str]) -> dict[str, list[str]]:
         """The articles in each of these duplicate groups, by id."""

@@ -25,7 +25,7 @@ connection, so for parallel searches give each thread its own connection and sto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
@@ -302,6 +302,14 @@ class PgKeywordStore:
         """The ids of every article that `query` matches, scored or not."""
         rows = self._run(query, "SELECT k.article_id FROM ({tree}) r JOIN accord.kw_docs k ON k.docnum = r.docnum", [])
         return {row[0] for row in rows}
+
+    def term_matches(self, terms: Sequence[str], among: Collection[str]) -> list[tuple[int, set[str]]]:
+        """For each body-field term, how many articles hold it and which of `among` do."""
+        found = []
+        for term in terms:
+            holding = self.matching(whoosh_query.Term("body", term))
+            found.append((len(holding), holding.intersection(among)))
+        return found
 
     def similar(
         self, text: str, limit: int, filters: Filters | None = None, allowed: AbstractSet[str] | None = None
