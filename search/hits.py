@@ -45,6 +45,9 @@ class Listing(TypedDict):
     countries: tuple[str, ...]
     url: str | None
 
+# A best passage shorter than this (characters) is shown with the text leading up to it.
+SHORT_PASSAGE = 40
+
 
 def listing(item: Article | Hit) -> Listing:
     """The shown fields of an article or a hit, to pass on as keyword arguments."""
@@ -143,5 +146,14 @@ def _snippet(
         return snippets.Snippet("", ())
     ids = [p.id for p in passages]
     chosen = ids.index(best_passage) if best_passage in ids else analysis.best_passage(texts, terms)
-    return analysis.make_snippet(texts[chosen], terms)
+    passage = passages[chosen]
+    if passage.end - passage.start >= SHORT_PASSAGE:
+        return analysis.make_snippet(texts[chosen], terms)
+    # A short best passage (the tail of a long sentence cut at the budget: "fields.") says
+    # nothing alone: the snippet is the text that leads up to it, ending where it ends.
+    lead = passage.end - snippets.SNIPPET_CHARS
+    if lead <= 0:
+        return analysis.make_snippet(article.body[: passage.end], terms)
+    start = article.body.find(" ", lead, passage.start) + 1 or lead
+    return analysis.make_snippet("…" + article.body[start : passage.end], terms)
 

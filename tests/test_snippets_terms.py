@@ -146,3 +146,21 @@ def test_the_seed_articles_stems_start_with_their_words_first_letters(stemmer: s
         words.add(special)
     analysis = snippets.analysis_of(BuildSettings(stemmer=stemmer, stop_words="none"))
     assert all((term := analysis.term(w)) is None or term[:1] == w.lower()[:1] for w in words)
+
+
+def test_a_short_best_passage_is_shown_with_the_text_leading_up_to_it():
+    """The tail of a long sentence cut at the passage budget ("fields.") can be an article's best
+    passage; alone it says nothing, so its snippet is the text that ends with it."""
+    from index.storage.docstore import StoredPassage
+    from index.text.articles import Article
+    from search import hits, snippets
+
+    body = "The navies agreed to hold joint exercises. " + "They will cooperate in the naval " * 12 + "fields."
+    tail = body.rindex("fields.")
+    article = Article("a", "Navies", body, None, None, None, "a.txt")
+    passages = [StoredPassage(1, "a", 0, tail - 1), StoredPassage(2, "a", tail, len(body))]
+    snippet = hits._snippet(snippets.analysis_of(), article, passages, {"exercis"}, 2)
+    assert snippet.text.startswith("…") and snippet.text.endswith("naval fields.")
+    assert snippets.SNIPPET_CHARS - 20 <= len(snippet.text) <= snippets.SNIPPET_CHARS + 1
+    # A passage long enough to read is shown as before.
+    assert hits._snippet(snippets.analysis_of(), article, passages, {"exercis"}, 1).text.startswith("The navies agreed")
