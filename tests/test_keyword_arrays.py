@@ -41,9 +41,8 @@ def _article(number: int, rng: random.Random) -> Article:
     )
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("keyword")
+def write_three_segments(directory: Path) -> Path:
+    """A keyword index of 360 random articles in three segments, with 22 of them deleted."""
     rng = random.Random(7)
     # One commit each, each batch under a quarter of the last, so the size-tiered policy
     # (keyword.merge_policy) keeps three segments.
@@ -56,6 +55,11 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writer.delete(f"a{n:04d}" for n in range(0, 360, 17))  # 22 of 360: under the merge threshold
     writer.commit()
     return directory
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_three_segments(tmp_path_factory.mktemp("keyword"))
 
 
 @pytest.fixture

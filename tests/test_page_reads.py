@@ -16,11 +16,11 @@ from whoosh import query as whoosh_query
 from index.pipeline.builder import build
 from index.storage import keyword_arrays
 from index.storage.docstore import generation_docstore
-from index.storage.keyword import KeywordWriter, WhooshKeywordStore
+from index.storage.keyword import WhooshKeywordStore
 from index.storage.segments import read_segments
 from search.engine import Engine, RankingConfig
 from tests.conftest import SEEDS, HashingEncoder, requires
-from tests.test_keyword_arrays import WORDS, _article
+from tests.test_keyword_arrays import WORDS, write_three_segments
 from tests.test_store_segments import COPY_BODY, _base, _live, _update
 
 
@@ -119,18 +119,8 @@ def test_searches_collapse_copies_alike_from_the_first_search_on(segmented) -> N
 
 @pytest.fixture(scope="module")
 def keyword_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three keyword segments and deleted documents (as tests/test_keyword_arrays.py builds)."""
-    directory = tmp_path_factory.mktemp("keyword")
-    rng = random.Random(7)
-    for start, end in ((0, 290), (290, 350), (350, 360)):
-        writer = KeywordWriter(directory, title_boost=2.0)
-        for number in range(start, end):
-            writer.add(_article(number, rng))
-        writer.commit()
-    writer = KeywordWriter(directory, title_boost=2.0)
-    writer.delete(f"a{n:04d}" for n in range(0, 360, 17))
-    writer.commit()
-    return directory
+    """Three keyword segments and deleted documents, as tests/test_keyword_arrays.py builds them."""
+    return write_three_segments(tmp_path_factory.mktemp("keyword"))
 
 
 def test_word_matches_count_and_find_the_articles_asked_about(keyword_dir: Path, monkeypatch) -> None:

@@ -393,20 +393,18 @@ class DocStore:
 
     def content_hashes_of(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(content hash, source file) of each of these articles that the store holds."""
-        found: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(article_ids):
-            marks = ",".join("?" * len(chunk))
-            found.update((r[0], (r[1], r[2])) for r in self._db.execute(
-                f"SELECT id, content_hash, file FROM articles WHERE id IN ({marks})", chunk))
-        return found
+        return self._content_hashes_where("id", article_ids)
 
     def content_hashes_in(self, files: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(content hash, source file) of every article from these source files, by id."""
+        return self._content_hashes_where("file", files)
+
+    def _content_hashes_where(self, column: str, values: Sequence[str]) -> dict[str, tuple[str, str]]:
         found: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(files):
+        for chunk in _chunks(values):
             marks = ",".join("?" * len(chunk))
             found.update((r[0], (r[1], r[2])) for r in self._db.execute(
-                f"SELECT id, content_hash, file FROM articles WHERE file IN ({marks})", chunk))
+                f"SELECT id, content_hash, file FROM articles WHERE {column} IN ({marks})", chunk))
         return found
 
     def files(self) -> dict[str, FileRecord]:
