@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             or getattr(item, "originalname", item.name) in SLOW_TESTS
         ):
             item.add_marker(pytest.mark.slow)
+
+
+@contextlib.contextmanager
+def server_running(server, name: str, wait_s: float = 30, log: Sequence[str] = ()) -> Iterator[None]:
+    """`server` (a search.web.server.Server) run in a daemon thread named `name`: waits until it
+    serves (failing if its thread dies or `wait_s` pass; `log` is shown then), and on leaving
+    stops it and checks that its thread ended."""
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + wait_s
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, f"the server did not start: {list(log)}"
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.stop()
+        thread.join(timeout=wait_s)
+        assert not thread.is_alive(), "the server did not stop"

@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from index.storage.postgres.local_server import LocalPostgres, free_port
 from search.engine import Engine
 from search.views.watchlist import Watchlist
 from search.web.server import Server
-from tests.conftest import SEEDS, HashingEncoder, requires
+from tests.conftest import SEEDS, HashingEncoder, requires, server_running
 
 pytestmark = requires("local-postgres")
 
@@ -222,13 +221,7 @@ def test_accord_serve_through_pgbouncer(store: Store) -> None:
     """`accord serve --db` with PgBouncer's URL: searches and saving a search over HTTP."""
     port = free_port()
     server = Server(store.bouncer.url(store.writer), host="127.0.0.1", port=port, encoder=HashingEncoder())
-    thread = threading.Thread(target=server.run, name="accord-serve-pgbouncer-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with server_running(server, "accord-serve-pgbouncer-test"):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http, \
                 Engine.open(store.writer, encoder=HashingEncoder()) as direct:
             expected = [hit.id for hit in direct.search(QUERIES[0], k=5)]
@@ -241,7 +234,3 @@ def test_accord_serve_through_pgbouncer(store: Store) -> None:
             assert saved.status_code == 201, saved.text
             assert [s["name"] for s in http.get("/api/watchlist").json()["searches"]] == ["libya"]
             assert http.get("/healthz").status_code == 200
-    finally:
-        server.stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the server did not stop"

@@ -25,7 +25,7 @@ from index.filters import Filters
 from index.pipeline.builder import build
 from index.storage.postgres.connection import connect
 from search.engine import Engine
-from tests.conftest import SEEDS, HashingEncoder, requires
+from tests.conftest import SEEDS, HashingEncoder, requires, server_running
 from tests.test_write_transaction import _source, _writer
 
 if TYPE_CHECKING:
@@ -383,13 +383,7 @@ def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
     port = free_port()
     server = Server(url, host="127.0.0.1", port=port, encoder=HashingEncoder(), replicas=[url])
     assert "***" in server.location
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    try:
+    with server_running(server, "accord-serve-test"):
         base = f"http://127.0.0.1:{port}"
         found = httpx.get(f"{base}/api/search", params={"q": "military cooperation", "k": 3}).json()
         with Engine.open(local, encoder=HashingEncoder()) as engine:
@@ -398,9 +392,6 @@ def test_accord_serve_over_the_store_and_a_replica(seeds_both, postgres_server):
         assert stats["articles"] == 5 and "***" in stats["index_dir"]
         watchlist = httpx.get(f"{base}/api/watchlist")
         assert watchlist.status_code == 200 and watchlist.json() == {"searches": [], "user": None}
-    finally:
-        server.stop()
-        thread.join(timeout=30)
 
 
 def test_one_engine_shared_by_threads_answers_as_one_thread(seeds_both):

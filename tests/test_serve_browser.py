@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 
 from index.pipeline.follow import Followers
 from search.web.server import Server
-from tests.conftest import SEEDS, HashingEncoder
+from tests.conftest import SEEDS, HashingEncoder, server_running
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,18 +79,8 @@ def serve(tmp_path: Path, encoder: HashingEncoder | None) -> Iterator[Served]:
     port = free_port()
     followers = Followers([folder], tmp_path / "index", log.append, encoder=encoder)  # what `--watch` runs
     server = Server(tmp_path / "index", host="127.0.0.1", port=port, encoder=encoder, background=followers)
-    thread = threading.Thread(target=server.run, name="accord-serve-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, f"the server did not start: {log}"
-        time.sleep(0.05)
-    try:
+    with server_running(server, "accord-serve-test", log=log):
         yield Served(f"http://127.0.0.1:{port}", folder, log)
-    finally:
-        server.stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the server did not stop"
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import errno
 import json
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from fastapi.testclient import TestClient
 from search.web.app import create_app
 from search.web.security import Guard
 from search.web.server import Limits, Server
-from tests.conftest import HashingEncoder
+from tests.conftest import HashingEncoder, server_running
 from tests.test_serve_browser import free_port
 
 HALF_HEAD = b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the headers never end
@@ -36,18 +35,8 @@ def serving(index_dir: Path, limits: Limits | None = None) -> Iterator[int]:
     """Run a Server over `index_dir` (with the default limits unless given) in a thread; yields its port."""
     port = free_port()
     server = Server(index_dir, host="127.0.0.1", port=port, encoder=HashingEncoder(), limits=limits or Limits())
-    thread = threading.Thread(target=server.run, name="accord-serve-hardening-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with server_running(server, "accord-serve-hardening-test", wait_s=WAIT_S):
         yield port
-    finally:
-        server.stop()
-        thread.join(timeout=WAIT_S)
-        assert not thread.is_alive(), "the server did not stop"
 
 
 def connect(port: int, source: str = "127.0.0.1") -> socket.socket:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from index.pipeline.builder import build
 from search.views.watchlist import Watchlist
 from search.web.server import Server
-from tests.conftest import SEEDS, HashingEncoder
+from tests.conftest import SEEDS, HashingEncoder, server_running
 from tests.test_serve_browser import free_port
 
 QUERY = "Russia military cooperation"
@@ -58,18 +56,8 @@ def run_server(tmp_path: Path, token: str | None = None, model: str = "fake") ->
     port = free_port()
     server = Server(tmp_path / "index", host="127.0.0.1", port=port, token=token,
                     encoder=HashingEncoder() if model == "fake" else None)
-    thread = threading.Thread(target=server.run, name="accord-serve-watchlist-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
+    with server_running(server, "accord-serve-watchlist-test"):
         yield Running(f"http://127.0.0.1:{port}", folder, tmp_path / "index", encoder)
-    finally:
-        server.stop()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the server did not stop"
 
 
 @pytest.fixture
