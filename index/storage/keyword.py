@@ -7,6 +7,7 @@ finds "cooperation".
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import zlib
@@ -494,10 +495,15 @@ class WhooshKeywordStore:
         self._opened: list[tuple[Searcher, ArrayBM25F]] = []
         self._opened_lock = threading.Lock()
         self.fast_path = fast_path_status(self._index.doc_count_all())
-        # Collection statistics for feedback, read once: the index of one generation never
-        # changes. Each term's collection frequency is read the first time feedback meets it.
+
+    @functools.cached_property
+    def _expansion(self) -> Bo1Expansion:
+        """Collection statistics for feedback, read when feedback first needs them (a keyword
+        search never does) and kept: the index of one generation never changes. Each term's
+        collection frequency is read the first time feedback meets it. Two threads reading them
+        at once both get the same numbers."""
         with self._index.reader() as reader:
-            self._expansion = Bo1Expansion(reader.doc_count_all(), reader.field_length("body"))
+            return Bo1Expansion(reader.doc_count_all(), reader.field_length("body"))
 
     def _feedback_column(self, searcher: Searcher):
         """This thread's reader of the feedback column (for its searcher)."""
