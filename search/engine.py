@@ -585,9 +585,10 @@ class Engine:
         words = None
         # On the convex combination's [0, 1] scale, where it was measured (RRF's scores are ~0.03).
         if mode == "hybrid" and self.ranking.coverage_boost > 0.0 and self.ranking.fusion == "convex":
-            words = self._word_matches(generation, parsed, [doc_id for doc_id, _s in fused])
+            ids = [doc_id for doc_id, _s in fused]
+            words = self._word_matches(generation, parsed, ids)
             counted = words if self.ranking.rare_share is None else words.rare(self.ranking.rare_share)
-            fused = boost_by_coverage(fused, counted.coverages([doc_id for doc_id, _s in fused]), self.ranking.coverage_boost)
+            fused = boost_by_coverage(fused, counted.coverages(ids), self.ranking.coverage_boost)
         fused = self._lift_region(generation, fused, found_regions)
         complete = len(keyword) < fetch and len(semantic) < fetch
         return _Candidates(fused, keyword, semantic, best, timings, notes, complete, vector, words)
