@@ -71,13 +71,10 @@ def collapse_page(generation: StoreView, fused: Run, offset: int, k: int, collap
     if not collapse:
         return Page([(doc_id, score, ()) for doc_id, score in fused[offset : offset + k]], len(fused))
     groups = docs.duplicate_groups([doc_id for doc_id, _ in fused])
-    seen: set[str] = set()
-    firsts: list[tuple[str, float]] = []
-    for doc_id, score in fused:
-        if groups[doc_id] not in seen:
-            seen.add(groups[doc_id])
-            firsts.append((doc_id, score))
-    window = firsts[offset : offset + k]
+    firsts: dict[str, tuple[str, float]] = {}  # each group's best-ranked copy, in the fused order
+    for hit in fused:
+        firsts.setdefault(groups[hit[0]], hit)
+    window = list(firsts.values())[offset : offset + k]
     members = docs.group_members(sorted({groups[doc_id] for doc_id, _ in window}))
     chosen = [(doc_id, score, tuple(m for m in members.get(groups[doc_id], []) if m != doc_id)) for doc_id, score in window]
     return Page(chosen, len(firsts))
@@ -141,14 +138,16 @@ def build_hits(
 def _snippet(
     analysis: snippets.Analysis, article: Article, passages: Sequence[StoredPassage], terms: set[str], best_passage: int | None
 ) -> snippets.Snippet:
-    texts = [article.body[p.start : p.end] for p in passages]
-    if not texts:
+    if not passages:
         return snippets.Snippet("", ())
     ids = [p.id for p in passages]
-    chosen = ids.index(best_passage) if best_passage in ids else analysis.best_passage(texts, terms)
+    if best_passage in ids:
+        chosen = ids.index(best_passage)
+    else:
+        chosen = analysis.best_passage([article.body[p.start : p.end] for p in passages], terms)
     passage = passages[chosen]
     if passage.end - passage.start >= SHORT_PASSAGE:
-        return analysis.make_snippet(texts[chosen], terms)
+        return analysis.make_snippet(article.body[passage.start : passage.end], terms)
     # A short best passage (the tail of a long sentence cut at the budget: "fields.") says
     # nothing alone: the snippet is the text that leads up to it, ending where it ends.
     lead = passage.end - snippets.SNIPPET_CHARS

@@ -167,8 +167,9 @@ class WordMatches:
         total = self._total
         if not total:
             return dict.fromkeys(article_ids)
-        for article_id in article_ids:
-            self._check(article_id)
+        if self.asked is not None and not self.asked.issuperset(article_ids):  # one set check, not a call an article
+            for article_id in article_ids:
+                self._check(article_id)  # raises for the first not asked about
         sums = dict.fromkeys(article_ids, 0.0)
         for _word, weight, _n, ids in self.words:
             for article_id in ids:
