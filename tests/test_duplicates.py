@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.pipeline.builder import build
 from index.storage.docstore import generation_docstore
 from index.storage.manifest import read_manifest
-from index.text.duplicates import signature, signature_from_bytes
+from index.text.duplicates import MAX_WORDS, NUM_PERM, signature, signature_from_bytes
 from tests.conftest import HashingEncoder
+
+REPO = Path(__file__).resolve().parent.parent
 
 STORY = (
     "Russia and Iran signed an intergovernmental agreement on military cooperation on Tuesday in Tehran. "
@@ -130,3 +137,40 @@ def test_each_new_copy_is_compared_once_with_each_earlier_one(tmp_path: Path, mo
     build([source], tmp_path / "index", encoder=HashingEncoder(), commit_every=1)
     assert len(checks) == copies * (copies - 1) // 2
     assert len(set(_index_groups(tmp_path / "index", [f"copy{n:02d}" for n in range(copies)]).values())) == 1
+
+
+def _datasketch_signature(text: str) -> np.ndarray:
+    """The signature as datasketch makes it: what every stored signature was made with."""
+    from datasketch import MinHash
+
+    words = [m.group() for m in re.finditer(r"\w+", text.lower())][:MAX_WORDS]
+    shingles = {" ".join(words[i : i + 3]).encode() for i in range(max(len(words) - 2, 1))}
+    minhash = MinHash(num_perm=NUM_PERM, scheme="affine32")
+    minhash.update_batch(list(shingles))
+    return minhash.hashvalues.astype(np.uint64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcXYZ éßİ東 \n.,'-_0123456789")), max_size=300))
+def test_signatures_equal_datasketchs_bit_for_bit(text: str) -> None:
+    """An update compares new articles' signatures with those an older build stored, which
+    datasketch made: computed without it, they must be the same numbers."""
+    assert signature(text).tobytes() == _datasketch_signature(text).tobytes()
+
+
+def test_signatures_of_real_sized_texts_equal_datasketchs() -> None:
+    for text in (STORY, OTHER, X, Y, Z, STORY * 40, "", "one", "two words"):
+        assert signature(text).tobytes() == _datasketch_signature(text).tobytes()
+
+
+def test_a_signature_does_not_import_datasketch_or_scipy() -> None:
+    """Importing datasketch imports scipy (its LSH classes): half a CPU-second per build."""
+    code = (
+        "import sys\n"
+        "from index.text.duplicates import signature\n"
+        "signature('Russia and Iran signed an agreement on military cooperation')\n"
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
