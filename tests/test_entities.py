@@ -4,10 +4,13 @@ on the seed articles and on sentences written for the rules."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from index.text.countries import article_countries
 from index.text.defence import (
@@ -19,6 +22,7 @@ from index.text.defence import (
     resolve_system,
 )
 from index.text.defence.gazetteer import build_gazetteer, load_gazetteer, parse_rows
+from index.text.defence.people import _word_mentions
 from index.text.defence.transfers import sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -376,3 +380,19 @@ def test_malformed_gazetteer_rows_are_named():
     rows = parse_rows(header + "system\tX-1\tZ-9\tmissile\tRussia\tA\t\nsystem\tY-2\tZ 9\tmissile\tRussia\tB\t\n", "g.tsv")
     with pytest.raises(GazetteerError, match="already an alias of 'X-1'"):
         build_gazetteer(rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(["Fomin", "fomin", "FOMIN", "O'Neil", "Al-Sadr", "é1", "-", "_", " ", "'", "x", "\n"]),
+                  max_size=16).map("".join),
+    word=st.sampled_from(["Fomin", "fomin", "FOMIN", "O'Neil", "Al-Sadr", "é1", "x'x"]),  # the last overlaps itself
+    any_case=st.booleans(),
+)
+@example(text="x'x'x x'x", word="x'x", any_case=False)
+def test_surname_mentions_are_the_regexs_matches(text: str, word: str, any_case: bool) -> None:
+    """A surname's later mentions are found by plain text search: the same spans as the pattern
+    each surname was compiled into before (a whole word: no word character or hyphen beside it)."""
+    pattern = rf"(?<![\w-]){re.escape(word)}(?![\w-])"
+    expected = [m.span() for m in re.finditer(pattern, text, re.I if any_case else 0)]
+    assert list(_word_mentions(text, word, any_case)) == expected

@@ -317,6 +317,7 @@ def _atoms(alias: str) -> list[str]:
     return atoms
 
 
+@functools.cache  # called for every character of every alias when the gazetteer is compiled
 def _strip_accent(ch: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)) or ch
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -211,12 +212,35 @@ def _merge(
     for person in sorted(people.values(), key=lambda item: item["first"]):
         last = person["name"].split()[-1]
         spans = tuple(
-            (m.start(), m.end())
-            for m in re.finditer(rf"(?<![\w-]){re.escape(last)}(?![\w-])", text, re.I if shouting else 0)
-            if not _overlaps(blocked, m.start(), m.end())
+            (start, end) for start, end in _word_mentions(text, last, shouting) if not _overlaps(blocked, start, end)
         )
         result.append(FoundPerson(person["name"], person["role"], spans or ((person["first"], person["first"]),)))
     return result
+
+
+def _word_mentions(text: str, word: str, any_case: bool) -> Iterator[tuple[int, int]]:
+    """Spans of `word` standing alone in `text` (no word character or hyphen either side, as a
+    regex's lookarounds for them find it), left to right without overlaps; in any case when
+    `any_case` (all-capitals text). Plain text search, not a pattern per surname: compiling one
+    for every person of every article cost more than the search, and pushed the process's other
+    patterns out of `re`'s cache."""
+    if any_case:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.I):
+            yield m.start(), m.end()
+        return
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not _is_word_char(text[start - 1])) and (end == len(text) or not _is_word_char(text[end])):
+            yield start, end
+            start = text.find(word, end)
+        else:
+            start = text.find(word, start + 1)
+
+
+def _is_word_char(ch: str) -> bool:
+    """What a regex's word class or a hyphen matches in a str: a letter, digit or number, "_", "-"."""
+    return ch.isalnum() or ch in "_-"
 
 
 def _surname(name: str) -> str:
