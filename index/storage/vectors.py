@@ -10,6 +10,11 @@ IndexHNSWSQ keeping the vectors as float16, which nearly halves a reader's memor
 the exact index's vectors; see docs/performance.md for the threshold, recall and costs. Readers
 use the graph when the file has one, else the exact index.
 
+Searches of an exact index past SCAN_MIN_FLOATS numbers scan a compressed copy of its vectors,
+made in memory when the store has served a few searches, and re-score the candidates exactly:
+the same results as IndexFlatIP's own search, bit for bit, from a half or a quarter of the bytes
+(`CompressedScan`).
+
 A generation's vectors are segments (index/storage/segments.py): the base `vectors.faiss` and
 newer `vectors-NNNNNN.faiss` files, each with the passage ids it removes from the older ones
 (`vectors-NNNNNN.removed.npy`). `SegmentedVectorStore` searches every segment, leaving out the
@@ -92,19 +97,40 @@ def _is_hnsw(index) -> bool:
 
 
 class FaissVectorStore:
-    """A vector store over one faiss index file."""
+    """A vector store over one faiss index file.
+
+    Searches of a large enough exact index scan a compressed copy of its vectors, made in memory
+    on the store's SCAN_AFTER_SEARCHES-th search (`CompressedScan`: the same results, bit for
+    bit, from a half or a quarter of the bytes; `scan_state` says whether it is in use). The index must not change
+    once the store has searched it (stores only read).
+
+    Safe to share between threads: faiss searches of an unchanging index run concurrently; the
+    copy is made once, under a lock, and never changes; the counts that decide when to make it or
+    drop it only steer speed (an update lost to a race makes it one search later, and a search
+    still holding a dropped copy finishes with it).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path: Path | None = path
         self._index = _read(path)
+        self._start_counts()
 
     @classmethod
     def from_index(cls, index: faiss.Index) -> FaissVectorStore:
-        """A store over an index already in memory."""
+        """A store over an index already in memory (which must not change once searched)."""
         store = cls.__new__(cls)
         store.path = None
         store._index = index
+        store._start_counts()
         return store
+
+    def _start_counts(self) -> None:
+        self._searches = 0
+        self._scan: CompressedScan | None = None
+        self._scan_state = "not yet"  # "not yet", "built", or why there is none: "too small", "ties", "graph"
+        self._scan_tries = 0
+        self._scan_fallbacks = 0
+        self._building = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -120,13 +146,20 @@ class FaissVectorStore:
 
         return set(faiss.vector_to_array(self._index.id_map).tolist())
 
+    @property
+    def scan_state(self) -> str:
+        """Whether searches scan the compressed copy: "built"; "not yet" (built after
+        SCAN_AFTER_SEARCHES searches); or why not: "too small" (under SCAN_MIN_FLOATS), "graph"
+        (an HNSW graph is searched instead), "ties" (too many searches fell back, see
+        `CompressedScan.search`)."""
+        return self._scan_state
+
     def search(
         self, vector: np.ndarray, limit: int, allowed: Sequence[int] | None = None, excluded: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """The `limit` passage ids nearest to `vector` by cosine similarity, among `allowed` ids
         when given, else among all but `excluded` (the filter applies inside the search, so
         `limit` hits come back if they exist)."""
-        import faiss
         import numpy as np
 
         limit = min(limit, self._index.ntotal if allowed is None else len(allowed))
@@ -134,6 +167,24 @@ class FaissVectorStore:
             return []
         use_one_faiss_thread()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        scan = self._compressed()
+        if scan is not None:
+            found = scan.search(query, limit, allowed, excluded)
+            self._scan_tries += 1
+            if found is not None:
+                return found
+            self._scan_fallbacks += 1
+            if self._scan_tries >= SCAN_JUDGED_AFTER and self._scan_fallbacks > self._scan_tries * SCAN_MAX_FALLBACKS:
+                self._scan, self._scan_state = None, "ties"  # a search holding it keeps it alive
+        return self._faiss_search(query, limit, allowed, excluded)
+
+    def _faiss_search(
+        self, query: np.ndarray, limit: int, allowed: Sequence[int] | None, excluded: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """faiss's own search of the index: the plain scan (or the graph), `limit` already capped."""
+        import faiss
+        import numpy as np
+
         selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
         if selector is None and excluded is not None and len(excluded):
             batch = faiss.IDSelectorBatch(np.asarray(excluded, dtype=np.int64))
@@ -144,7 +195,27 @@ class FaissVectorStore:
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
         scores, ids = self._index.search(query, limit, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        found = ids[0] >= 0
+        return list(zip(ids[0][found].tolist(), scores[0][found].tolist()))
+
+    def _compressed(self) -> CompressedScan | None:
+        """The compressed copy, built on the SCAN_AFTER_SEARCHES-th search; None while there is none."""
+        scan = self._scan
+        if scan is not None or self._scan_state != "not yet":
+            return scan
+        self._searches += 1
+        if self._searches < SCAN_AFTER_SEARCHES:
+            return None
+        with self._building:
+            if self._scan_state == "not yet":
+                if _is_hnsw(self._index):
+                    self._scan_state = "graph"
+                elif self._index.ntotal * self._index.d < SCAN_MIN_FLOATS:
+                    self._scan_state = "too small"
+                else:
+                    self._scan = CompressedScan(self._index)
+                    self._scan_state = "built"
+        return self._scan
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of these passage ids."""
@@ -153,6 +224,249 @@ class FaissVectorStore:
         if not len(ids):
             return np.zeros((0, self.dim), np.float32)
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
+
+
+# The compressed copy (CompressedScan), settled on 2 cores by benchmarks/query_speed/bench_scan.py
+# (real MiniLM passage vectors, 200 real queries, 400 results, CPU against faiss's plain scan):
+#   vectors      12,682  30,000  56,290  99,000
+#   bf16 codes    0.89x   0.79x   0.63x   0.57x   (2 bytes a number: half the exact index)
+#   fp16          0.92x   0.79x   0.66x   0.59x
+#   sq8           1.09x   0.81x   0.54x   0.54x   (1 byte a number, a range per dimension)
+#   sq8u          1.00x   0.74x   0.57x   0.49x   (1 byte, one range for all dimensions)
+# and in Engine.search (semantic, 300 queries, 56,290 vectors, in turns with the plain scan) bf16
+# 0.71x, sq8 0.71x of the whole search's CPU. The copy pays once the plain scan leaves the
+# caches; with fewer than SCAN_MIN_FLOATS numbers (vectors x dimensions: 9,100 of 384, 27,000 of
+# 128, 55,000 of 64; synthetic vectors) it does not. Small copies use bf16 (the fastest there),
+# large ones sq8 (as fast, in half the memory), from SCAN_SQ8_FROM numbers (31,000 vectors of
+# 384, where the two cross).
+SCAN_MIN_FLOATS = 3_500_000
+SCAN_SQ8_FROM = 12_000_000
+# The copy is made on a store's SCAN_AFTER_SEARCHES-th search (its CPU is some tens of plain
+# scans: 32 ms at 12,682 vectors, 280 ms at 99,000), so a one-shot `accord search` never makes
+# it and a server makes it once.
+SCAN_AFTER_SEARCHES = 16
+# Candidates fetched beyond the results asked, as a share of them, by code: what each code's error
+# bound needed at 400 results on real MiniLM and synthetic vectors (at most 1.09x the results for
+# fp16, 1.2x for bf16, 1.8x for sq8, 2.1x for sq8u), so that a second fetch stays rare.
+_SCAN_EXTRA = {"bf16": 0.25, "fp16": 0.12, "sq8": 0.9, "sq8u": 1.2}
+# Ties at the k-th score can send a search back to faiss's own scan (see CompressedScan); a store
+# whose searches often do (bag-of-words vectors with few distinct scores) frees its copy when, after
+# at least SCAN_JUDGED_AFTER searches over it, more than SCAN_MAX_FALLBACKS of them fell back.
+SCAN_MAX_FALLBACKS = 0.25
+SCAN_JUDGED_AFTER = 64
+_UNIT_ROUNDOFF = 2.0**-24  # float32
+
+
+def scan_code(vectors: int, dim: int) -> str:
+    """The code a copy of this many vectors uses: "bf16" (bfloat16), or "sq8" (8 bits a number
+    in each dimension's range) from SCAN_SQ8_FROM numbers on. CompressedScan also takes "fp16"
+    and "sq8u" (8 bits in one range for all dimensions), for measurements."""
+    return "sq8" if vectors * dim >= SCAN_SQ8_FROM else "bf16"
+
+
+def _scan_codes() -> dict:
+    import faiss
+
+    quantizer = faiss.ScalarQuantizer
+    return {"bf16": quantizer.QT_bf16, "fp16": quantizer.QT_fp16, "sq8": quantizer.QT_8bit, "sq8u": quantizer.QT_8bit_uniform}
+
+
+class CompressedScan:
+    """An exact search of an IndexIDMap2(IndexFlatIP) that scans a compressed copy of its vectors
+    (faiss IndexScalarQuantizer; bfloat16 or 8-bit codes by size, see `scan_code`) and
+    re-scores the candidates exactly: the same ids, the same float scores and the same order as
+    the flat index's own search returns, bit for bit.
+
+    Why that is exact: making the copy measures the largest coding error of each dimension, err_i,
+    and of each vector, so a vector's score over the copy is off from its exact score by at most
+    min(sum_i |q_i| err_i, |q| max|x - x'|) plus the float32 rounding of two sums of d products
+    (`bound`). A search fetches the best candidates by their scores over the copy, and takes them
+    once the last one's score plus that bound lies under the k-th best exact score among them:
+    no vector outside can then reach that score, nor tie it. (Else it fetches twice as many,
+    and past a quarter of the vectors leaves it to faiss.) The candidates are scored with the
+    kernel IndexFlatIP's search uses (faiss's fvec_inner_products_by_idx calls the same
+    fvec_inner_product; numpy's dot sums in another order and can differ in the last bits) and
+    put in the order faiss's result handlers leave: best score first, equal scores by position in
+    the index, the later position first.
+
+    Which of several vectors tied at the k-th score faiss keeps depends on the order it met them
+    in: its heap (k under faiss's distance_compute_min_k_reservoir, 100) keeps the last of those
+    it let in, worked out here in `_heap_keeps`; its reservoir (k from there on) depends on how it
+    partitioned on the way, so `search` answers None then and the caller runs faiss's own scan.
+    Real text vectors rarely tie there (2% of 500 queries at 400 results with MiniLM, duplicate
+    passages); bag-of-words vectors often do.
+
+    Immutable once made: safe to share between threads (faiss searches of an unchanging index run
+    concurrently). It reads the flat index's vectors in place, so the index must not change.
+    """
+
+    def __init__(self, index: faiss.IndexIDMap2, code: str | None = None) -> None:
+        import faiss
+        import numpy as np
+
+        flat = faiss.downcast_index(index.index)
+        n, d = flat.ntotal, flat.d
+        self._flat = flat  # keeps the vectors that self._base points into alive
+        self._base = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.zeros((0, d), np.float32)
+        self._d = d
+        self._ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        # Passage ids are added in increasing order, so their positions are found without a sorted copy.
+        ascending = bool(np.all(self._ids[1:] > self._ids[:-1]))
+        self._order = None if ascending else np.argsort(self._ids, kind="stable")
+        self._sorted_ids = self._ids if self._order is None else self._ids[self._order]
+        self.code = code or scan_code(n, d)
+        self._codes = faiss.IndexScalarQuantizer(d, _scan_codes()[self.code], faiss.METRIC_INNER_PRODUCT)
+        if n and not self._codes.is_trained:
+            self._codes.train(self._base)  # 8-bit codes learn each dimension's (or all's) range
+        err = np.zeros(d, np.float32)
+        absmax = np.zeros(d, np.float32)
+        worst = 0.0
+        size = self._codes.code_size
+        self._codes.codes.resize(n * size)  # filled in place: no growing copies at the peak
+        if n:
+            stored = faiss.rev_swig_ptr(self._codes.codes.data(), n * size)
+        for start in range(0, n, 4096):  # in blocks: the temporaries stay a few MB at any size
+            rows = self._base[start:start + 4096]
+            codes = self._codes.sa_encode(rows)
+            stored[start * size:(start + len(rows)) * size] = codes.ravel()
+            miss = np.abs(rows - self._codes.sa_decode(codes))
+            err = np.maximum(err, miss.max(axis=0))
+            absmax = np.maximum(absmax, np.abs(rows).max(axis=0))
+            worst = max(worst, float(np.einsum("ij,ij->i", miss, miss).max()))
+        self._codes.ntotal = n
+        # In float32: a difference is off by at most a unit in its last place (none for the
+        # 16-bit codes, which drop bits), a sum of d squares by d units; hence the margins.
+        self._err = err.astype(np.float64) * (1 + 1e-6)
+        self._worst = float(np.sqrt(worst)) * (1 + 2 * d * _UNIT_ROUNDOFF + 1e-6)
+        self._absmax = absmax.astype(np.float64)
+        self._reservoir_from = faiss.cvar.distance_compute_min_k_reservoir
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the copy holds beyond the exact index: its codes and the ids of its positions."""
+        sorted_ids = 0 if self._order is None else self._order.nbytes + self._sorted_ids.nbytes
+        return self._codes.ntotal * self._codes.code_size + self._ids.nbytes + sorted_ids
+
+    def bound(self, query: np.ndarray) -> float:
+        """The most a vector's exact score (as faiss computes it) can exceed its score over the
+        copy (as faiss computes that) for `query` (shape (1, d), float32)."""
+        import numpy as np
+
+        weights = np.abs(query[0].astype(np.float64))
+        coding = min(float(weights @ self._err), float(np.sqrt(weights @ weights)) * self._worst)
+        # Each float32 sum of d products is off by at most d units in the last place of the sum
+        # of their absolute values (whatever the order), the copy's decoding by a few more.
+        rounding = 4 * (self._d + 2) * _UNIT_ROUNDOFF * float(weights @ (self._absmax + self._err))
+        return coding * (1 + 1e-9) + rounding + 1e-12
+
+    def members(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """A mask over the index positions: True where one of these passage ids is stored."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        member = np.zeros(len(self._ids), bool)
+        if len(self._sorted_ids) and len(ids):
+            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            at = at[self._sorted_ids[at] == ids]
+            member[at if self._order is None else self._order[at]] = True
+        return member
+
+    def search(
+        self, query: np.ndarray, limit: int, allowed: Sequence[int] | None = None, excluded: np.ndarray | None = None
+    ) -> list[tuple[int, float]] | None:
+        """What the flat index's search(query, limit) returns with the store's selectors
+        (`allowed` ids, else all but `excluded`), as (id, score) best first; None when only
+        faiss's own scan can tell (see the class doc). `query`: shape (1, d), float32."""
+        import faiss
+        import numpy as np
+
+        n = len(self._ids)
+        member = None
+        if allowed is not None:
+            member = self.members(allowed)
+        elif excluded is not None and len(excluded):
+            member = ~self.members(excluded)
+        count = n if member is None else int(np.count_nonzero(member))
+        if count == 0:
+            return []
+        fetch = min(limit + int(limit * _SCAN_EXTRA[self.code]) + 16, count)
+        if member is not None and count <= max(fetch, n // 4):
+            return self._ranked(query, np.flatnonzero(member), limit)  # few enough to score them all exactly
+        params = None
+        if member is not None and count < n:
+            bitmap = np.packbits(member, bitorder="little")  # referenced by the selector until the search ends
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap)))
+        slack = self.bound(query)
+        while True:
+            approx, found = self._codes.search(query, fetch, params=params)
+            candidates = found[0][found[0] >= 0]
+            if len(candidates) < fetch or fetch >= count:
+                return self._ranked(query, candidates, limit)  # every chosen vector is a candidate
+            scores = self._exact(query, candidates)
+            kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+            if float(approx[0][fetch - 1]) + slack < float(kth):
+                return self._ranked(query, candidates, limit, scores, kth)
+            fetch *= 2
+            if fetch > count // 4:
+                return None  # as costly as the plain scan by now
+
+    def _exact(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Exact scores of the vectors at these positions, by the kernel IndexFlatIP searches with."""
+        import faiss
+        import numpy as np
+
+        positions = np.ascontiguousarray(positions, dtype=np.int64)
+        scores = np.empty(len(positions), np.float32)
+        if len(positions):
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(self._base),
+                faiss.swig_ptr(positions), self._d, 1, len(positions),
+            )
+        return scores
+
+    def _ranked(
+        self, query: np.ndarray, positions: np.ndarray, limit: int, scores: np.ndarray | None = None, kth=None
+    ) -> list[tuple[int, float]] | None:
+        """The `limit` best of these positions, which hold every vector that can reach the k-th
+        best score (`kth` when known), in faiss's order (score, then position, both descending);
+        None when ties at the k-th score leave the choice to faiss's reservoir."""
+        import numpy as np
+
+        if scores is None:
+            scores = self._exact(query, positions)
+        if len(positions) > limit:
+            if kth is None:
+                kth = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+            keep = scores >= kth
+            if np.count_nonzero(keep) > limit:  # vectors tied at the k-th score straddle the cut
+                if limit >= self._reservoir_from:
+                    return None
+                keep = self._heap_keeps(positions, scores, keep, kth, limit)
+            positions, scores = positions[keep], scores[keep]
+        order = np.lexsort((-positions, -scores))
+        return list(zip(self._ids[positions[order]].tolist(), scores[order].tolist()))
+
+    @staticmethod
+    def _heap_keeps(positions: np.ndarray, scores: np.ndarray, at_least: np.ndarray, kth, limit: int) -> np.ndarray:
+        """Which vectors faiss's heap of `limit` keeps when several tie at the k-th score `kth`.
+
+        It meets the vectors by position. A tied vector gets in while the heap holds fewer than
+        `limit` vectors scoring at least `kth` (its threshold is the limit-th best score met so
+        far); a better vector arriving later pushes out the heap's worst, and among tied vectors
+        that is the one of the lowest position. So the tied vectors that stay are the last ones
+        of those that got in, as many as the places the better vectors leave.
+        """
+        import numpy as np
+
+        better = scores > kth
+        tied = np.flatnonzero(scores == kth)
+        tied = tied[np.argsort(positions[tied], kind="stable")]
+        ahead = np.sort(positions[at_least])
+        took = tied[np.searchsorted(ahead, positions[tied]) < limit]  # met fewer than `limit` before it
+        places = limit - int(np.count_nonzero(better))
+        keep = better.copy()
+        keep[took[len(took) - places:]] = True
+        return keep
 
 
 # float16 storage and summation order let a cosine stray a little past 1.
