@@ -226,3 +226,79 @@ def test_a_limit_that_cuts_through_equal_scores_keeps_whooshs_documents(
             assert arrays.search(q(word), limit) == every[:limit] == plain.search(q(word), limit), (word, limit)
             cut_in_ties += limit < len(every) and every[limit - 1][1] == every[limit][1]
     assert cut_in_ties > 10
+
+
+def test_blocks_are_read_without_unpickling_their_positions(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scorer reads a block's ids and weights alone (keyword_arrays._ids_and_weights), not
+    # through whoosh's `_read_data`, which unpickles every posting's positions too.
+    from whoosh.codec import whoosh3
+
+    arrays, plain = stores
+    expected = {query: plain.search(q(query), 100) for query in _queries(60)}
+    decoded: list[object] = []
+    read_data = whoosh3.W3LeafMatcher._read_data
+    monkeypatch.setattr(whoosh3.W3LeafMatcher, "_read_data", lambda matcher: decoded.append(matcher) or read_data(matcher))
+    for query, hits in expected.items():
+        assert arrays.search(q(query), 100) == hits, query
+    # Every segment has deletions, where whoosh's FilterMatcher decodes a first block whole.
+    assert arrays._searcher()[1]._cached > 1000 and decoded == []
+
+
+def test_each_blocks_ids_and_weights_are_those_whoosh_unpickles(index_dir: Path) -> None:
+    from whoosh import index as whoosh_index
+    from whoosh.codec.whoosh3 import W3LeafMatcher
+    from whoosh.matching.wrappers import FilterMatcher
+
+    sizes: set[bool] = set()
+    kinds: set[str] = set()
+    with whoosh_index.open_dir(str(index_dir)).reader() as reader:
+        for segment, _base in reader.leaf_readers():
+            for field in ("title", "body"):
+                for text in segment.lexicon(field):
+                    matcher = segment.postings(field, text)
+                    matcher = matcher.child if isinstance(matcher, FilterMatcher) else matcher
+                    while isinstance(matcher, W3LeafMatcher) and matcher.is_active():
+                        fast = keyword_arrays._ids_and_weights(matcher)
+                        matcher._read_data()
+                        assert fast == (matcher._data[0], matcher._data[1]), (field, text)
+                        sizes.add(len(fast[0]) > 3)
+                        kinds.add(type(fast[1]).__name__)
+                        matcher._next_block()
+    # Blocks of up to three postings and of more (their values' tuple opens differently), with
+    # weights all 1.0 (None), all the same (a float) and varied (a tuple).
+    assert sizes == {True, False} and kinds == {"NoneType", "float", "tuple"}
+
+
+@pytest.mark.parametrize(("values", "whole"), [
+    ([b"\x05\x06"] * 3, False),
+    ([b"%c" % n for n in range(1, 200)], False),  # two blocks
+    # whoosh keeps no empty value, so these blocks' values tuples are shorter than their ids:
+    ([b"\x01"] + [b""] * 9, True),  # a tuple of one value, where one of ten was expected
+    ([b""] * 5, True),  # no value at all
+    ([b"", b"\x01"], False),
+])
+def test_a_block_laid_out_otherwise_is_read_through_whoosh(values: list[bytes], whole: bool) -> None:
+    # Postings blocks written by whoosh's own postings writer, in a whoosh file in memory.
+    from whoosh.codec.whoosh3 import W3Codec, W3TermInfo
+    from whoosh.filedb.filestore import RamStorage
+    from whoosh.formats import Positions
+
+    storage = RamStorage()
+    codec, form = W3Codec(), Positions()
+    out = storage.create_file("postings")
+    writer = codec.postings_writer(out)
+    writer.start_postings(form, W3TermInfo())
+    for number, value in enumerate(values):
+        writer.add_posting(3 * number, float(1 + number % 4), value)
+    info = writer.finish_postings()
+    out.close()
+    postings = storage.open_file("postings")
+    try:
+        assert (keyword_arrays._ids_and_weights(codec.postings_reader(postings, info, form)) is None) == whole
+        ids, weights = keyword_arrays._postings(codec.postings_reader(postings, info, form))
+        assert ids.tolist() == [3 * number for number in range(len(values))]
+        assert weights.tolist() == [float(1 + number % 4) for number in range(len(values))]
+    finally:
+        postings.close()

@@ -10,25 +10,30 @@ document number as whoosh's collector does. `tests/test_keyword_arrays.py` holds
 whoosh's own results on indexes with several segments and deletions, with and without filters.
 
 Anything else (phrases, AND/NOT, prefixes, ranges, a coordination bonus) returns None and the
-caller searches through whoosh. The block reading uses whoosh 3-codec internals (`_read_data`,
-`_data`, `_byteids`, `_next_block`, the length column's file position): whoosh-reloaded is pinned
-to the versions this is tested on, `fast_path_status` checks those internals when an index is
-opened, and if they are missing (or a query finds them changed) the scorer is switched off,
-whoosh answers instead (same results, ~4x slower at 100k articles), and Accord says so once on
-stderr and in `accord stats`.
+caller searches through whoosh. The block reading uses whoosh 3-codec internals (a segment
+reader's terms reader and its `matcher`, a block's file extent, compression and length, the
+pickled layout of its data that `_ids_and_weights` reads, `_read_data`, `_data`, `_byteids`,
+`_next_block`, the length column's file position): whoosh-reloaded is pinned to the versions
+this is tested on, `fast_path_status` checks those internals when an index is opened, and if
+they are missing (or a query finds them changed) the scorer is switched off, whoosh answers
+instead (same results, ~4x slower at 100k articles), and Accord says so once on stderr and in
+`accord stats`. A block laid out otherwise is read whole through `_read_data`.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from whoosh import query as whoosh_query
 from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 if TYPE_CHECKING:
@@ -68,6 +73,7 @@ def _missing_internals() -> str:
     except ImportError as err:
         return f"whoosh.codec.whoosh3 ({err})"
     wanted = [(whoosh3.W3LeafMatcher, name) for name in ("_read_data", "_next_block", "is_active")]
+    wanted += [(whoosh3.W3TermsReader, "matcher")]
     wanted += [(whoosh3, "LENGTHS_COLUMN"), (whoosh3, "_lenfield")]
     return ", ".join(f"{getattr(owner, '__name__', owner)}.{name}" for owner, name in wanted if not hasattr(owner, name))
 
@@ -91,9 +97,10 @@ class ArrayBM25F:
         self._b = b
         self._k1 = k1
         self._lengths: dict[tuple[int, str], np.ndarray] = {}
-        # (segment reader, field, term) -> its undeleted document numbers and unboosted BM25F
-        # leaf scores: a generation's segments never change, so neither do these.
-        self._terms: OrderedDict[tuple[int, str, bytes], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._deletions: dict[int, np.ndarray | None] = {}
+        # (segment reader, field, term's text) -> its undeleted document numbers and unboosted
+        # BM25F leaf scores (read-only): a generation's segments never change, so neither do these.
+        self._terms: OrderedDict[tuple[int, str, object], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cached = 0
         self.enabled = enabled if enabled is not None else True
         self._small = searcher.doc_count_all() < MIN_DOCUMENTS
@@ -108,32 +115,37 @@ class ArrayBM25F:
             return None
         import numpy as np
 
-        total = self._searcher.doc_count_all()
-        scores = np.zeros(total, dtype=np.float64)
-        matched = np.zeros(total, dtype=bool)
+        # Each segment's matches (ascending document numbers) and their scores, segment after
+        # segment: what the nonzero entries of one array over all documents would be, without
+        # filling and scanning such an array.
+        found_parts, score_parts = [], []
         try:
             for reader, base in self._searcher.reader().leaf_readers():
                 part = self._score(query, reader)
                 if isinstance(part, _Sparse):
-                    scores[base + part.ids] = part.scores
-                    matched[base + part.ids] = True
+                    found_parts.append(part.ids + base if base else part.ids)
+                    score_parts.append(part.scores)
                 elif part is not None:
                     part_scores, part_matched = part
-                    scores[base : base + len(part_scores)] = part_scores
-                    matched[base : base + len(part_matched)] = part_matched
+                    where = np.flatnonzero(part_matched)
+                    found_parts.append(where + base if base else where)
+                    score_parts.append(part_scores[where])
         except (AttributeError, TypeError) as err:
             # whoosh's internals changed: search through whoosh from now on, and say so once.
             self.enabled = False
             self.disabled_reason = _switched_off(f"whoosh's postings are not as expected: {err}")
             return None
+        if not found_parts:
+            return []
+        found = found_parts[0] if len(found_parts) == 1 else np.concatenate(found_parts)
+        found_scores = score_parts[0] if len(score_parts) == 1 else np.concatenate(score_parts)
         if allowed is not None:
-            keep = np.zeros(total, dtype=bool)
+            keep = np.zeros(self._searcher.doc_count_all(), dtype=bool)
             keep[np.fromiter(allowed, dtype=np.int64)] = True
-            matched &= keep
-        found = np.flatnonzero(matched)
+            kept = keep[found]
+            found, found_scores = found[kept], found_scores[kept]
         if not len(found):
             return []
-        found_scores = scores[found]
         if 0 < limit < len(found):
             # Only what scores at least the limit-th best score (ties included) can be among the
             # best `limit`: sorting those alone gives the same list as sorting every match.
@@ -184,29 +196,41 @@ class ArrayBM25F:
         if not parts:
             return None
         count = reader.doc_count_all()
-        scores = np.zeros(count, dtype=np.float64)
+        boost = query.boost
         matched = np.zeros(count, dtype=bool)
+        terms = [part for part in parts if isinstance(part, _Sparse)]
+        if len(terms) == len(parts):  # the usual OR of words
+            # bincount adds each document's scores in the order given, clause after clause, onto
+            # 0.0: the sums below, in one pass.
+            ids = np.concatenate([part.ids for part in terms])
+            matched[ids] = True
+            weights = np.concatenate([part.scores * boost if boost != 1.0 else part.scores for part in terms])
+            return np.bincount(ids, weights=weights, minlength=count), matched
+        scores = np.zeros(count, dtype=np.float64)
         for part in parts:  # in clause order, as PreloadedOr adds them
             # Adding only where a clause matched is the dense sum exactly: elsewhere it adds 0.0.
+            # (A product with a boost of 1.0 is the score itself: skipping it changes no bit.)
             if isinstance(part, _Sparse):
-                scores[part.ids] += part.scores * query.boost
+                scores[part.ids] += part.scores * boost if boost != 1.0 else part.scores
                 matched[part.ids] = True
             else:
-                scores += part[0] * query.boost
+                scores += part[0] * boost if boost != 1.0 else part[0]
                 matched |= part[1]
         return scores, matched
 
     def _term(self, term: whoosh_query.Term, reader) -> _Sparse | None:
-        schema = self._searcher.schema
-        if term.fieldname not in schema:
-            return None
-        try:
-            text = schema[term.fieldname].to_bytes(term.text)
-        except ValueError:
-            return None
-        key = (id(reader), term.fieldname, text)
+        # Kept by the term's text as the query holds it (a field turns it into bytes one way), so
+        # a kept term is found without encoding it.
+        key = (id(reader), term.fieldname, term.text)
         found = self._terms.get(key)
         if found is None:
+            schema = self._searcher.schema
+            if term.fieldname not in schema:
+                return None
+            try:
+                text = schema[term.fieldname].to_bytes(term.text)
+            except ValueError:
+                return None
             found = self._leaf_scores(term.fieldname, text, reader)
             if found is None:
                 return None
@@ -217,7 +241,9 @@ class ArrayBM25F:
         # whoosh multiplies a boosted term's score last (whoosh.scoring.BM25F's scorer).
         return _Sparse(ids, leaf * term.boost if term.boost != 1.0 else leaf)
 
-    def _remember(self, key: tuple[int, str, bytes], found: tuple[np.ndarray, np.ndarray]) -> None:
+    def _remember(self, key: tuple[int, str, object], found: tuple[np.ndarray, np.ndarray]) -> None:
+        for array in found:  # handed out as they are (a lone term's matches): never to be changed
+            array.flags.writeable = False
         self._terms[key] = found
         self._cached += len(found[0])
         while self._cached > CACHED_POSTINGS and len(self._terms) > 1:
@@ -228,16 +254,23 @@ class ArrayBM25F:
         """A term's undeleted document numbers in one segment and their unboosted BM25F scores."""
         import numpy as np
 
-        if (fieldname, text) not in reader:
+        deleted = self._deleted(reader)
+        try:  # one lookup of the term, not `in` and then `postings`
+            if deleted is not None and isinstance(reader, SegmentReader):
+                # The segment's matcher itself: `postings` would wrap it in a FilterMatcher, which
+                # decodes its first block whole (positions too) to step over deleted documents,
+                # and they are left out below.
+                matcher = reader._terms.matcher(fieldname, text, reader.schema[fieldname].format)
+            else:
+                matcher = reader.postings(fieldname, text)
+        except TermNotFound:
             return None
-        matcher = reader.postings(fieldname, text)
-        deleted = None
-        if isinstance(matcher, FilterMatcher):  # the segment has deletions
-            deleted = reader.deleted_docs_set
+        if isinstance(matcher, FilterMatcher):  # deletions of another kind of reader
+            deleted = np.fromiter(reader.deleted_docs_set, dtype=np.int64)
             matcher = matcher.child
         ids, weights = _postings(matcher)
-        if deleted:
-            keep = ~np.isin(ids, np.fromiter(deleted, dtype=np.int64))
+        if deleted is not None and len(deleted):
+            keep = ~np.isin(ids, deleted)
             ids, weights = ids[keep], weights[keep]
 
         top = self._searcher
@@ -248,6 +281,16 @@ class ArrayBM25F:
         # whoosh.scoring.bm25, term by term in its order of operations.
         leaf = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
         return ids, leaf
+
+    def _deleted(self, reader) -> np.ndarray | None:
+        """A segment's deleted document numbers (None: it has none), read once."""
+        import numpy as np
+
+        key = id(reader)
+        if key not in self._deletions:
+            self._deletions[key] = (np.fromiter(reader.deleted_docs_set, dtype=np.int64)
+                                    if reader.has_deletions() else None)
+        return self._deletions[key]
 
     def _field_lengths(self, reader, fieldname: str) -> np.ndarray:
         """Every document's length in `fieldname` as whoosh's scorer sees it (one byte each,
@@ -298,29 +341,88 @@ def _postings(matcher) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
     from whoosh.codec.whoosh3 import W3LeafMatcher
 
-    ids: list = []
-    weights: list = []
-    if isinstance(matcher, W3LeafMatcher):
-        while matcher.is_active():
-            matcher._read_data()  # the block's (ids, weights, values), as whoosh stores it
-            block_ids, block_weights = matcher._data[0], matcher._data[1]
-            block_ids = np.asarray(block_ids, dtype=np.int64)
-            # whoosh stores ids as deltas unless they fit in bytes (W3LeafMatcher._read_ids).
-            ids.append(block_ids if matcher._byteids else np.cumsum(block_ids))
-            if block_weights is None or isinstance(block_weights, float):  # all 1.0, or all the same
-                block_weights = np.full(len(block_ids), 1.0 if block_weights is None else block_weights,
-                                        dtype=np.float32)
-            # float32 as whoosh keeps them, widened as Python widens each one it reads.
-            weights.append(np.asarray(block_weights).astype(np.float64))
-            matcher._next_block()
-    else:  # e.g. a term with one posting, stored inline: few postings, read one by one
+    if not isinstance(matcher, W3LeafMatcher):  # e.g. a term with one posting, stored inline
         found_ids, found_weights = [], []
         while matcher.is_active():
             found_ids.append(matcher.id())
             found_weights.append(matcher.weight())
             matcher.next()
-        ids.append(np.asarray(found_ids, dtype=np.int64))
-        weights.append(np.asarray(found_weights, dtype=np.float64))
-    if not ids:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    return np.concatenate(ids), np.concatenate(weights)
+        return np.asarray(found_ids, dtype=np.int64), np.asarray(found_weights, dtype=np.float64)
+    # Every block's values in one list each, made arrays once: a common word has dozens of blocks.
+    ids: list = []
+    weights: list = []
+    starts: list[int] = []
+    while matcher.is_active():
+        block = None if matcher._byteids else _ids_and_weights(matcher)
+        if block is None:  # not laid out as _ids_and_weights expects: whoosh decodes it all
+            matcher._read_data()  # the block's (ids, weights, values), as whoosh stores it
+            block = matcher._data[0], matcher._data[1]
+        block_ids, block_weights = block
+        starts.append(len(ids))
+        ids.extend(block_ids)
+        if block_weights is None or isinstance(block_weights, float):  # all 1.0, or all the same
+            # float32 as whoosh keeps them, widened as Python widens each one it reads.
+            weights.extend([float(np.float32(1.0 if block_weights is None else block_weights))] * len(block_ids))
+        else:
+            weights.extend(block_weights)
+        matcher._next_block()
+    found = np.asarray(ids, dtype=np.int64)
+    if not matcher._byteids and len(found):
+        # whoosh stores ids as deltas from the block's first (W3LeafMatcher._read_ids): the running
+        # sum over all blocks, less the sum of the blocks before each.
+        found = np.cumsum(found)
+        if len(starts) > 1:
+            ends = np.asarray(starts[1:], dtype=np.int64) - 1
+            found -= np.repeat(np.concatenate(([0], found[ends])), np.diff(starts + [len(ids)]))
+    return found, np.asarray(weights, dtype=np.float64)
+
+
+# A whoosh 3 postings block is the pickle (protocol 2, zlib-compressed) of the tuple (ids,
+# weights, values): the id deltas, then the weights (None: all 1.0; one float: all the same), then
+# each posting's value, its positions. In protocol 2 a bytes value is pickled as a call of
+# _codecs.encode, which the pickle names where the first value begins (a tuple of more than
+# three opens with a MARK just before).
+_VALUES = b"c_codecs\nencode\n"
+_MARK, _TUPLE2, _STOP = b"(", b"\x86", b"."
+# The most bytes a posting's id delta and weight take in that pickle (a 4-byte int, or a 5-byte
+# long for a delta of 2**31 and more, with its opcode; an 8-byte float with its opcode), and
+# room for the pickle's other opcodes: inflating this much of a block is sure to reach its values.
+_ID_AND_WEIGHT = 16
+_HEAD = 64
+
+
+def _ids_and_weights(matcher) -> tuple[tuple[int, ...], tuple[float, ...] | float | None] | None:
+    """The current block's id deltas and weights, exactly as whoosh's `_read_data` unpickles
+    them, without inflating and unpickling the rest of the block; None where the block is not
+    laid out so (whoosh's `_read_data` then reads it).
+
+    The positions, which BM25F never reads, are most of a block, and unpickling them (one
+    `_codecs.encode` call per posting) is most of what decoding a block costs: at 10,000 Reuters
+    articles a full block took ~60 us to inflate and unpickle, its ids and weights take ~13, and
+    a common word's postings are read ~2.5x faster. Only the start of the block is inflated, and
+    the pickle is cut where the values begin and closed as the tuple (ids, weights); a cut
+    anywhere else fails to unpickle or gives something the checks below refuse.
+    """
+    count = matcher._blocklength
+    data = matcher._postfile.get(matcher._dataoffset, matcher._nextoffset - matcher._dataoffset)
+    if matcher._compression:
+        try:
+            data = zlib.decompressobj().decompress(data, count * _ID_AND_WEIGHT + _HEAD)
+        except zlib.error:
+            return None
+    at = data.find(_VALUES)
+    if count > 3:
+        at -= 1
+        if at < 0 or data[at : at + 1] != _MARK:
+            return None
+    if at < 0:
+        return None
+    try:
+        ids, weights = pickle.loads(data[:at] + _TUPLE2 + _STOP)
+    except Exception:  # noqa: BLE001  (any malformed cut: whoosh reads the block instead)
+        return None
+    if type(ids) is not tuple or len(ids) != count or (count and type(ids[0]) is not int):
+        return None
+    if weights is not None and type(weights) is not float and (type(weights) is not tuple or len(weights) != count):
+        return None
+    return ids, weights
