@@ -134,3 +134,60 @@ def test_threads_meeting_new_terms_at_once_agree_with_one_thread():
         thread.join()
     assert all(found[(offset, number)] == expected[number] for offset, number in found)
     assert len(found) == 4 * len(cases)
+
+
+def test_documents_read_by_key_are_kept_and_expand_as_whooshs_expander(monkeypatch):
+    from index.storage import keyword_feedback
+
+    monkeypatch.setattr(keyword_feedback, "CACHED_DOCUMENTS", 4)
+    rng = random.Random(8)
+    frequencies: dict[str, float | None] = {t: float(rng.randint(1, 300)) for t in TERMS}
+    frequencies["t7"] = None
+    docs = {key: {rng.choice(TERMS): float(rng.randint(1, 6)) for _ in range(12)} for key in range(8)}
+    docs[8] = {}  # an article without terms is left out, as `expanded` leaves it
+    reads: list[int] = []
+
+    def read(key: int) -> tuple[list[str], list[float]] | None:
+        reads.append(key)
+        return (list(docs[key]), list(docs[key].values())) if key in docs else None
+
+    expansion = Bo1Expansion(2000, 80_000.0)
+    # The last four read are kept, the least recently used out first.
+    for keys in ([0, 1, 2], [1, 2, 3], [0, 4, 5, 6, 7], [7, 6], [0, 8], [8, 0]):
+        expected = _whoosh([docs[key] for key in keys], 10, 2000, 80_000.0, frequencies)
+        assert expansion.expanded_kept(keys, read, 10, _reader(frequencies)) == expected != []
+    assert reads == [0, 1, 2, 3, 4, 5, 6, 7, 0, 8]
+    assert expansion.expanded_kept([1, 99], read, 10, _reader(frequencies)) is None  # 99: nothing stored
+    assert reads[-2:] == [1, 99]
+
+
+def test_threads_sharing_kept_documents_agree_with_one_thread(monkeypatch):
+    from index.storage import keyword_feedback
+
+    monkeypatch.setattr(keyword_feedback, "CACHED_DOCUMENTS", 7)  # kept and evicted all the time
+    rng = random.Random(9)
+    words = [f"w{n}" for n in range(800)]
+    frequencies: dict[str, float | None] = {w: float(rng.randint(1, 900)) for w in words}
+    docs = {key: {rng.choice(words): float(rng.randint(1, 5)) for _ in range(60)} for key in range(20)}
+    cases = [rng.sample(range(20), 5) for _ in range(50)]
+    expected = [_whoosh([docs[key] for key in keys], 10, 5000, 9e5, frequencies) for keys in cases]
+    expansion = Bo1Expansion(5000, 9e5)
+    start = threading.Barrier(4)
+    found: dict[tuple[int, int], list | None] = {}
+
+    def read(key: int) -> tuple[list[str], list[float]]:
+        return list(docs[key]), list(docs[key].values())
+
+    def work(offset: int) -> None:
+        start.wait()
+        for i in range(offset, offset + 3 * len(cases)):
+            number = i % len(cases)
+            found[(offset, number)] = expansion.expanded_kept(cases[number], read, 10, _reader(frequencies))
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in (0, 12, 25, 37)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 4 * len(cases)
+    assert all(found[(offset, number)] == expected[number] for offset, number in found)

@@ -120,3 +120,39 @@ def test_an_index_without_stored_terms_reads_the_text_and_ranks_the_same(corpus,
     finally:
         new_store.close()
         old_store.close()
+
+
+def test_an_articles_stored_terms_are_read_once_by_all_threads(corpus, monkeypatch):
+    import threading
+
+    from index.storage import keyword
+
+    directory, articles = corpus
+    unpacked = keyword._unpacked
+    read: list[bytes] = []
+    monkeypatch.setattr(keyword, "_unpacked", lambda packed: read.append(packed) or unpacked(packed))
+    rng = random.Random(4)
+    ids = sorted(i for i in articles if i not in ("a005", "a050"))[:12]
+    cases = [rng.sample(ids, rng.randint(1, 5)) for _ in range(30)]
+    expected = [_whoosh_expander(directory, [feedback_text(articles[i]) for i in top], 10) for top in cases]
+    store = WhooshKeywordStore(directory)
+    found: list[bool] = []
+    start = threading.Barrier(3)
+
+    def work() -> None:
+        start.wait()
+        found.extend(store.feedback_terms(top, 10) == terms for top, terms in zip(cases, expected, strict=True))
+
+    try:
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert found == [True] * 90
+        # Each article's terms read once (or once by each thread that met it first at once).
+        assert len({*read}) == len({i for top in cases for i in top}) and len(read) <= 3 * len({*read})
+        before = len(read)
+        assert store.feedback_terms(cases[0], 10) == expected[0] and len(read) == before
+    finally:
+        store.close()

@@ -480,8 +480,10 @@ class WhooshKeywordStore:
 
     Safe to share between threads: a whoosh searcher keeps file positions and caches that must
     not be used by two threads at once, so each thread searches through its own searcher (and
-    its own array scorer), opened on its first search and kept for the next. `close` closes
-    them all; call it only when no thread is still searching.
+    its own array scorer), opened on its first search and kept for the next. Feedback's
+    collection statistics and the articles it read last (`Bo1Expansion`) are shared by all
+    threads, which that class allows. `close` closes them all; call it only when no thread is
+    still searching.
     """
 
     def __init__(self, directory: Path, bm25_k1: float = 1.2, bm25_b: float = 0.75, idf: str = "lucene") -> None:
@@ -654,15 +656,15 @@ class WhooshKeywordStore:
         if FEEDBACK_FIELD not in self._schema:
             return None
         searcher, _arrays = self._searcher()
-        column = self._feedback_column(searcher)
-        documents = []
-        for article_id in article_ids:
+
+        def stored(article_id: str) -> tuple[list[str], list[float]] | None:
             docnum = self._docnum(searcher, article_id)
-            packed = None if docnum is None else column[docnum]
-            if not packed:  # a document without the value reads as b""
-                return None
-            documents.append(_unpacked(packed))
-        return self._expansion.expanded(documents, count, self._frequencies)
+            packed = None if docnum is None else self._feedback_column(searcher)[docnum]
+            return _unpacked(packed) if packed else None  # a document without the value reads as b""
+
+        # By article id: the expansion keeps the articles it read last (one generation's
+        # articles never change), so an article among an earlier query's best is not read again.
+        return self._expansion.expanded_kept(article_ids, stored, count, self._frequencies)
 
     def _frequencies(self, terms: Sequence[str]) -> list[float | None]:
         """Each term's collection frequency in the body field (None: not indexed there), read
@@ -697,16 +699,18 @@ class WhooshKeywordStore:
             top = arrays.top(parsed, limit, scope if scope is not None else
                              None if restrict is None else searcher.docs_for_query(restrict))
             if top is not None:
-                return [(self._article_id(searcher, docnum), score) for docnum, score in top]
+                article_id = self._article_id(searcher)
+                return [(article_id(docnum), score) for docnum, score in top]
             self.fast_path = arrays.disabled_reason or self.fast_path
         results = searcher.search(parsed, limit=limit, filter=scope if scope is not None else restrict)
-        return [(self._article_id(searcher, hit.docnum), float(hit.score)) for hit in results]
+        article_id = self._article_id(searcher)
+        return [(article_id(hit.docnum), float(hit.score)) for hit in results]
 
-    def _article_id(self, searcher: Searcher, docnum: int) -> str:
-        """A document's article id: from `_article_ids` once this thread has read it (the
-        engine's word matches do on a first search), else from its stored fields, so a cold
-        one-off search never reads every document's."""
+    def _article_id(self, searcher: Searcher) -> Callable[[int], str]:
+        """What gives a document's article id: `_article_ids` once this thread has read it (the
+        engine's word matches do on a first search), else its stored fields, so a cold one-off
+        search never reads every document's. Looked up once for a search's hits, not per hit."""
         ids = getattr(self._local, "ids", None)
         if ids is not None and ids[0] is searcher:
-            return ids[1][docnum]
-        return searcher.stored_fields(docnum)["id"]
+            return ids[1].__getitem__
+        return lambda docnum: searcher.stored_fields(docnum)["id"]
