@@ -19,11 +19,10 @@ threads as those stores are.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from whoosh import query as whoosh_query
 
@@ -93,14 +92,6 @@ class StoredFeedbackStore(Protocol):
         ...
 
 
-@functools.cache
-def _capabilities(kind: type) -> tuple[bool, bool]:
-    """Whether a store of class `kind` is an ExpandingStore and a StoredFeedbackStore. Asked of
-    the class once: a protocol's isinstance check walks its members on every call (7 us for the
-    two, on every hybrid search), and both protocols are only methods, which a class declares."""
-    return issubclass(kind, ExpandingStore), issubclass(kind, StoredFeedbackStore)
-
-
 def plain_terms(query: whoosh_query.Query) -> dict[str, float] | None:
     """The body-field words of a plain OR of terms with their weights (a repeated word's boost is
     its saturated count, index.storage.keyword.query_term_weight); None for any other query (phrases, other fields, AND, NOT, nested boosts)."""
@@ -159,15 +150,14 @@ def feedback_run(
     first was (the engine's defence-fact filter).
     """
     original = plain_terms(query)
-    expanding, stored = _capabilities(type(store))
-    if original is None or not first or not expanding:
+    if original is None or not first or not isinstance(store, ExpandingStore):
         return first
     top = [doc_id for doc_id, _score in first[: feedback.docs]]
-    terms = cast("StoredFeedbackStore", store).feedback_terms(top, feedback.terms) if stored else None
+    terms = store.feedback_terms(top, feedback.terms) if isinstance(store, StoredFeedbackStore) else None
     if terms is None:
         articles = docs.articles(top)
         texts = [feedback_text(articles[doc_id]) for doc_id in top if doc_id in articles]
-        terms = cast("ExpandingStore", store).expansion_terms(texts, feedback.terms) if texts else []
+        terms = store.expansion_terms(texts, feedback.terms) if texts else []
     if not terms:
         return first
     expanded = interpolate(original, terms, feedback.weight)
