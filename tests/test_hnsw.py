@@ -218,3 +218,17 @@ def test_scores_are_identical_whichever_thread_searches(tmp_path):
     thread.start()
     thread.join()
     assert there == here
+
+
+def test_a_segment_of_twenty_thousand_vectors_is_searched_through_its_graph(tmp_path):
+    # The default threshold, chosen by measurement (index/storage/vectors.py): an exhaustive scan
+    # of 20,000 passage vectors costs more CPU a search than the graph.
+    flat = tmp_path / "vectors.faiss"
+    writer = VectorWriter(DIM)
+    writer.add(list(range(19_999)), unit_vectors(19_999, 3))
+    writer.save(flat)
+    assert not hnsw_path(flat).exists()
+    writer.add([19_999], unit_vectors(1, 4))
+    writer.save(flat)
+    assert ids_of(hnsw_path(flat)) == set(range(20_000))
+    assert LazyVectorStore(flat, DIM)._path == hnsw_path(flat)

@@ -40,10 +40,15 @@ from index.storage.layout import removed_file, vectors_file
 from index.storage.segments import VectorSegment, fold_from, removed_counts, with_dead
 
 HNSW_SUFFIX = ".hnsw"
-# From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md): exact
-# search costs ~0.11 ms per 1,000 vectors (11 ms at 100k, 49 ms at 400k) and HNSW under 1 ms with
-# recall@10 >= 0.99; below 100k exact search is fast enough and costs no graph builds on update.
-HNSW_THRESHOLD = 100_000
+# From this many vectors on, searches use HNSW. Measured on 2 cores (docs/performance.md, section
+# 4 and section 13's fourth round): exact search costs ~0.08 ms per 1,000 MiniLM vectors (4.0 ms at
+# 50,001, 0.9 at 12,682, 400 results; the compressed scan 3.2 and 1.0) and the graph 0.8 and 0.6
+# ms at efSearch 400, with recall@10 0.9995 at both sizes; searching every dev collection's
+# vectors through a graph left hybrid nDCG@10 unchanged on TIME dev, CISI and Cranfield (semantic
+# +0.0054, 0, -0.00001). A graph costs ~0.16 CPU-s per 1,000 vectors to build (7.8 s at 50,001, 3%
+# of embedding them) and ~1 KB a vector of memory; from 20,000 (about 3,500 news articles) the
+# searches it saves pay for that.
+HNSW_THRESHOLD = 20_000
 HNSW_M = 32  # graph neighbours per vector
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128  # candidates explored per search; never fewer than the results asked for
