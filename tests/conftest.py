@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -173,3 +174,11 @@ def server_running(server, name: str, wait_s: float = 30, log: Sequence[str] = (
         server.stop()
         thread.join(timeout=wait_s)
         assert not thread.is_alive(), "the server did not stop"
+
+
+def interruptible() -> None:
+    """`preexec_fn` for a child process a test stops with SIGINT (Ctrl-C): the default action
+    restored in it. A shell that runs the tests in the background (`cmd &` in a script) starts
+    them with SIGINT ignored, every child inherits that, and Python then installs no
+    KeyboardInterrupt handler: the child would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -30,7 +30,7 @@ from index.pipeline.builder import build
 from index.storage.directory import IndexDirectory
 from index.storage.vectors import FaissVectorStore
 from search.engine import Engine
-from tests.conftest import FAKE_MODEL, HashingEncoder, requires
+from tests.conftest import FAKE_MODEL, HashingEncoder, interruptible, requires
 
 pytestmark = requires("dask")
 
@@ -417,7 +417,8 @@ def test_cli_watch_with_dask_embeds_each_batch_on_the_workers(scheduler, tmp_pat
     command = [sys.executable, "-c", "import tests.conftest, cli; cli.main()", "watch", str(articles),
                "--index", str(tmp_path / "index"), "--debounce-ms", "100", "--dask", address]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    watcher = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    watcher = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               preexec_fn=interruptible)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(watcher.stdout.readline, "")), daemon=True)
     reader.start()

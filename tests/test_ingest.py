@@ -28,7 +28,7 @@ from index.storage.manifest import read_manifest
 from index.text.articles import ReadOptions, Skipped, read_articles
 from index.text.cleaning import clean_raw_article
 from search.engine import Engine
-from tests.conftest import FAKE_MODEL, HashingEncoder
+from tests.conftest import FAKE_MODEL, HashingEncoder, interruptible
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -305,7 +305,7 @@ def test_ctrl_c_stops_a_build_and_leaves_the_last_published_generation(tmp_path)
     index_dir = tmp_path / "ix"
     child = subprocess.Popen([sys.executable, "-c", _BLOCKING_BUILD, str(_many(tmp_path, 20)), str(index_dir)],
                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 120
         while not (index_dir / "manifest.json").exists():  # the first batch is published

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from tests.conftest import FAKE_MODEL, requires
+from tests.conftest import FAKE_MODEL, interruptible, requires
 
 runner = CliRunner()
 IRAQ = (
@@ -130,7 +130,7 @@ def test_watch_logs_saved_searches_that_gained_matches(cli_index, corpus_dir):
     repo = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-c", "import tests.conftest, cli; cli.main()", "watch", str(corpus_dir), *ix, "--debounce-ms", "100"]
     watcher = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONPATH": str(repo)})
+                               env={**os.environ, "PYTHONPATH": str(repo)}, preexec_fn=interruptible)
     import threading
 
     lines: list[str] = []
