@@ -144,6 +144,20 @@ def test_an_unwritable_cache_falls_back_to_torch(tmp_path, caplog):
     assert "using sentence-transformers" in caplog.text
 
 
+def test_a_query_runs_on_one_thread_unless_threads_are_set(toy_model, monkeypatch):
+    # One short text: splitting its operators over sleeping threads cost CPU and wall time alike
+    # (QUERY_THREADS); ACCORD_ONNX_THREADS still sets them.
+    path, _ = toy_model
+    monkeypatch.delenv("ACCORD_ONNX_THREADS", raising=False)
+    query = OnnxEncoder(path)
+    query.prefer_latency()
+    assert query._session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("ACCORD_ONNX_THREADS", "2")
+    query = OnnxEncoder(path)
+    query.prefer_latency()
+    assert query._session.get_session_options().intra_op_num_threads == 2
+
+
 def test_a_build_runs_batches_side_by_side_and_a_query_splits_its_operators(toy_model):
     # Builds: one thread per batch, several batches at once, no thread spin-waiting on another
     # (spinning burnt 40% of the embedding's CPU on shared cores). Queries: one batch, its

@@ -31,6 +31,12 @@ EMBED_CALL = 256
 # CPU than 32 with the int8 model, 17% less with fp32; 4 was no better than 8): less padding,
 # and each batch's activations stay in the cache.
 BATCH = 8
+# ONNX Runtime threads for a query's one text (after `prefer_latency`) unless `threads` or
+# ACCORD_ONNX_THREADS says otherwise. With threads that sleep between operators, splitting a short
+# text's operators only adds the hand-overs: one thread took 1.34 ms of CPU and 1.35 ms of wall
+# time for a Reuters title query against 2.23 and 1.81 ms with two, and 6.9 against 10.6 ms CPU
+# (6.9 against 7.5 ms wall) for a 60-word one (int8 MiniLM, 2 cores; docs/performance.md).
+QUERY_THREADS = 1
 
 
 class OnnxEncoder(EncoderBase):
@@ -38,8 +44,9 @@ class OnnxEncoder(EncoderBase):
 
     Threads: a build's batches run side by side, one per thread (`threads`, else
     ACCORD_ONNX_THREADS, else one per core), each operator of a batch on one thread; after
-    `prefer_latency` (or with `side_by_side=False`) batches run one after another, each operator
-    split over the threads (ONNX Runtime's own way), which is what one short query needs.
+    `prefer_latency` (or with `side_by_side=False`) batches run one after another, each on
+    `threads` (else QUERY_THREADS: one, the cheapest and the quickest for a query's one text)
+    with its operators split over them when there are several.
     Side by side, no thread waits on another between operators: 13-17% less CPU per passage
     than splitting them (docs/benchmarks.md, index throughput). `spin=True` lets ONNX
     Runtime's threads spin-wait between operators, its own default; by default they sleep. With
@@ -84,8 +91,8 @@ class OnnxEncoder(EncoderBase):
         self.side_by_side = side_by_side
 
     def prefer_latency(self) -> None:
-        """Tune for one short query at a time (the Engine asks for it): each operator is split
-        over the threads, as there is one batch to run. Has no effect once the session exists."""
+        """Tune for one short query at a time (the Engine asks for it): one batch at a time on
+        `threads`, else QUERY_THREADS. Has no effect once the session exists."""
         self.side_by_side = False
 
     @property
@@ -122,8 +129,8 @@ class OnnxEncoder(EncoderBase):
 
         options = ort.SessionOptions()
         # Side by side, each batch's operators run on the calling thread alone; otherwise on
-        # `threads` (0: ONNX Runtime's default, one per physical core).
-        options.intra_op_num_threads = 1 if self.side_by_side else self.threads
+        # `threads`, else QUERY_THREADS.
+        options.intra_op_num_threads = 1 if self.side_by_side else (self.threads or QUERY_THREADS)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
