@@ -3,7 +3,7 @@
 Vectors are unit length, so the inner product (`<#>` is its negative) is the cosine, as in the
 faiss store. Below HNSW_THRESHOLD passages a search is exact (a scan); from it the writer builds
 an HNSW index and unfiltered searches use it (filtered ones stay exact over the allowed rows),
-so from there the semantic leg is approximate, as the local store's is past 100,000.
+so from there the semantic leg is approximate, as the local store's is from the same size.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 # Exact search scans every vector; from this many an HNSW index answers unfiltered searches.
 # pgvector's scan is much slower than faiss's: on real MiniLM passage vectors, exact top-100
 # p50 50 ms at 20,000 vectors and 189 ms at 100,000, HNSW 11.5 and 29.7 ms at recall@100 0.990
-# and 0.976 (benchmarks/postgres/bench_pgvector.py, docs/performance.md, the PostgreSQL store). The local store
-# stays exact up to 100,000 because faiss's scan is fast enough there.
+# and 0.976 (benchmarks/postgres/bench_pgvector.py, docs/performance.md, the PostgreSQL store). The local
+# store's graph starts at the same size (index/storage/vectors.py), for CPU rather than latency.
 HNSW_THRESHOLD = 20_000
 HNSW_EF_SEARCH = 128
 # pgvector's largest hnsw.ef_search: an HNSW scan returns at most this many rows, so a search
