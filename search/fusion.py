@@ -19,10 +19,8 @@ A run is a list of `(doc_id, score)` pairs, best first. Decisions, made on purpo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress, islice
-from operator import eq, itemgetter
+from operator import itemgetter
 
 Run = Sequence[tuple[str, float]]
 
@@ -75,44 +73,13 @@ def best_first(run: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
     return ordered
 
 
-def _best_ranks(runs: Sequence[Run]) -> dict[str, int]:
-    """Each document's best (lowest) 1-based rank in any of `runs`."""
-    best: dict[str, int] = {}
-    for run in runs:
-        # Counting down from the last rank, a document listed twice keeps its first (best) rank.
-        ranks = dict(zip(map(itemgetter(0), reversed(run)), range(len(run), 0, -1)))
-        for doc_id in ranks.keys() & best.keys():
-            if best[doc_id] < ranks[doc_id]:
-                ranks[doc_id] = best[doc_id]
-        best.update(ranks)
-    return best
-
-
 def _ordered(scores: dict[str, float], runs: Sequence[Run]) -> list[tuple[str, float]]:
     """`scores` by score, descending, then by best rank in `runs`, then by id."""
-    # One sort by score, then only the runs of equal scores (a few copies of one article, say)
-    # sorted by rank and id: the fusions order ~200 documents every hybrid search.
-    ids = sorted(scores, key=scores.__getitem__, reverse=True)
-    values = list(map(scores.__getitem__, ids))
-    if math.isnan(sum(values)):  # NaN is unordered, so equal scores need not sit together
-        return _ordered_by_keys(scores, runs)
-    # Each i where values[i] == values[i + 1].
-    tied = list(compress(range(len(values) - 1), map(eq, values, islice(values, 1, None))))
-    if not tied:
-        return list(zip(ids, values))
-    best_rank = _best_ranks(runs)
-    start = 0
-    for at, i in enumerate(tied):
-        if at == 0 or tied[at - 1] != i - 1:  # a run of equal scores starts at i ...
-            start = i
-        if at + 1 == len(tied) or tied[at + 1] != i + 1:  # ... and ends at i + 1
-            ids[start : i + 2] = sorted(ids[start : i + 2], key=lambda doc_id: (best_rank[doc_id], doc_id))
-    return list(zip(ids, map(scores.__getitem__, ids)))
-
-
-def _ordered_by_keys(scores: dict[str, float], runs: Sequence[Run]) -> list[tuple[str, float]]:
-    """`_ordered` as stable sorts from the last key to the first (what NaN scores get)."""
-    best_rank = _best_ranks(runs)
+    best_rank: dict[str, int] = {}
+    for run in runs:
+        for rank, (doc_id, _score) in enumerate(run, start=1):
+            best_rank[doc_id] = min(rank, best_rank.get(doc_id, rank))
+    # Stable sorts from the last key to the first.
     ids = sorted(scores)
     ids.sort(key=best_rank.__getitem__)
     ids.sort(key=scores.__getitem__, reverse=True)
