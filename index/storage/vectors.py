@@ -243,7 +243,8 @@ class FaissVectorStore:
 # caches; with fewer than SCAN_MIN_FLOATS numbers (vectors x dimensions: 9,100 of 384, 27,000 of
 # 128, 55,000 of 64; synthetic vectors) it does not. Small copies use bf16 (the fastest there),
 # large ones sq8 (as fast, in half the memory), from SCAN_SQ8_FROM numbers (31,000 vectors of
-# 384, where the two cross).
+# 384, where the two cross). Since segments of HNSW_THRESHOLD vectors get a graph, the copy serves
+# segments of 9,100 to 20,000 MiniLM vectors, and larger flat segments of indexes written before.
 SCAN_MIN_FLOATS = 3_500_000
 SCAN_SQ8_FROM = 12_000_000
 # The copy is made on a store's SCAN_AFTER_SEARCHES-th search (its CPU is some tens of plain
