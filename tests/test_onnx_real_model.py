@@ -158,6 +158,21 @@ def test_int8_vector_does_not_depend_on_the_texts_beside_it():
         assert np.array_equal(alone, together[i]), text
 
 
+def test_sessions_keep_residual_adds_and_layer_norms_apart(tmp_path):
+    """ONNX Runtime's SkipLayerNormalization, fused from a residual Add and a LayerNormalization,
+    cost 5x the two operators on a passage's activations; the encoder's sessions do not fuse them."""
+    import onnx
+
+    from index.embedding.onnx_encoder import open_session
+
+    for variant in ("int8", "fp32"):
+        graph = tmp_path / f"{variant}.onnx"
+        open_session(ensure_onnx(variant), 1, optimized_graph=graph)
+        ops = [node.op_type for node in onnx.load(str(graph), load_external_data=False).graph.node]
+        assert "SkipLayerNormalization" not in ops, variant
+        assert ops.count("LayerNormalization") == 13, variant  # the embeddings' and two per layer
+
+
 def test_a_new_index_is_built_with_the_int8_model(tmp_path):
     from index.pipeline.builder import build
 

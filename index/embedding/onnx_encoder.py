@@ -37,6 +37,14 @@ BATCH = 8
 # time for a Reuters title query against 2.23 and 1.81 ms with two, and 6.9 against 10.6 ms CPU
 # (6.9 against 7.5 ms wall) for a 60-word one (int8 MiniLM, 2 cores; docs/performance.md).
 QUERY_THREADS = 1
+# Graph rewrites of ONNX Runtime's that make these models slower on a CPU. SkipLayerNormFusion
+# turns each residual Add + LayerNormalization into one SkipLayerNormalization, which took 112 us
+# on a 56-token passage's (1, 56, 384) activations against 22 us for the two operators it
+# replaces (onnxruntime 1.32, one thread): 16% of the int8 model's CPU per word piece (73 -> 61 us).
+# The fp32 model's vectors stay those of sentence-transformers; the int8 model's move within its
+# quantisation noise (cosine to the exact vectors 0.99368 on average either way;
+# docs/performance.md).
+SLOW_FUSIONS = ["SkipLayerNormFusion"]
 
 
 class OnnxEncoder(EncoderBase):
@@ -125,23 +133,9 @@ class OnnxEncoder(EncoderBase):
 
     @cached_property
     def _session(self):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
         # Side by side, each batch's operators run on the calling thread alone; otherwise on
         # `threads`, else QUERY_THREADS.
-        options.intra_op_num_threads = 1 if self.side_by_side else (self.threads or QUERY_THREADS)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # ONNX Runtime's threads sleep between operators instead of spin-waiting (unless `spin`,
-        # its own default), for queries and builds alike. For a query the spinning took the
-        # cores that the keyword leg and faiss need next (hybrid p50 27 -> 22 ms at 20k
-        # articles). For a build it burnt CPU while waiting on the other thread: with the cores
-        # shared, 40% of the embedding's CPU time went to spinning (docs/benchmarks.md, index
-        # throughput), for a wall time no better than without it.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
-        return ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        return open_session(self.model_path, 1 if self.side_by_side else (self.threads or QUERY_THREADS), spin=self.spin)
 
     @cached_property
     def _input_names(self) -> set[str]:
@@ -207,3 +201,29 @@ class OnnxEncoder(EncoderBase):
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def open_session(model_path: Path, threads: int, *, spin: bool = False, optimized_graph: Path | None = None):
+    """An ONNX Runtime CPU session for `model_path` whose operators run on `threads` threads.
+
+    `optimized_graph`: where to write the graph as ONNX Runtime optimised it, to inspect it.
+    A session may be shared between threads (ONNX Runtime's `run` is thread-safe)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if optimized_graph is not None:
+        options.optimized_model_filepath = str(optimized_graph)
+    # ONNX Runtime's threads sleep between operators instead of spin-waiting (unless `spin`,
+    # its own default), for queries and builds alike. For a query the spinning took the
+    # cores that the keyword leg and faiss need next (hybrid p50 27 -> 22 ms at 20k
+    # articles). For a build it burnt CPU while waiting on the other thread: with the cores
+    # shared, 40% of the embedding's CPU time went to spinning (docs/benchmarks.md, index
+    # throughput), for a wall time no better than without it.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return ort.InferenceSession(
+        str(model_path), options, providers=["CPUExecutionProvider"], disabled_optimizers=SLOW_FUSIONS
+    )
