@@ -60,6 +60,10 @@ SORTS: tuple[str, ...] = get_args(Sort)
 P = ParamSpec("P")
 R = TypeVar("R")
 STRENGTH_RANKS = 10  # the ranks whose word coverage a result's weak-match label looks at
+# A hybrid search over an index folder runs its semantic leg in a worker thread, beside the
+# keyword leg, only for a query of at least this many words; shorter ones run both legs in turn
+# (docs/performance.md, section 13: legs in turn or side by side).
+PARALLEL_LEGS_WORDS = 40
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,7 @@ class Engine:
         return True
 
     def close(self) -> None:
-        """Close the stores (and the worker threads of hybrid searches). Call it once no search
+        """Close the stores (and the worker threads of long hybrid searches). Call it once no search
         is running; searches after it fail."""
         self._closed = True
         if self._pool is not None:
@@ -573,9 +577,19 @@ class Engine:
             started = time.perf_counter()
             semantic, best = self._semantic_leg(generation, parsed, fetch, allowed, vector)
             timings["semantic"] = encoded + time.perf_counter() - started
+        elif len(parsed.embed_text.split()) < PARALLEL_LEGS_WORDS:
+            # Both legs in this thread, one after the other: for a query of a few words each leg
+            # is mostly Python holding the GIL, and running the semantic one in a worker thread
+            # made two threads take turns at it, which cost CPU and gained no wall time.
+            (vector, (semantic, best)), timings["semantic"] = _timed(
+                self._embedded_semantic_leg, generation, parsed, fetch, allowed
+            )
+            started = time.perf_counter()
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
+            timings["keyword"] = time.perf_counter() - started
         else:
-            # The semantic leg runs in a worker thread while this one runs the keyword leg: the
-            # model, faiss and SQLite release the GIL, so it costs little on top of the keyword leg.
+            # A long query's embedding (the model lets go of the GIL) overlaps its long keyword
+            # leg: the semantic leg runs in a worker thread while this one runs the keyword leg.
             pending = self._worker().submit(_timed, self._embedded_semantic_leg, generation, parsed, fetch, allowed)
             started = time.perf_counter()
             keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
@@ -692,7 +706,8 @@ class Engine:
     def _embedded_semantic_leg(
         self, generation: StoreView, parsed: ParsedQuery, limit: int, allowed: list[int] | None
     ) -> tuple[np.ndarray | None, tuple[Run, dict[str, int]]]:
-        """The query's embedding and the semantic leg run with it (for the worker thread)."""
+        """The query's embedding and the semantic leg run with it (in the calling thread, or in
+        the worker thread for a long query)."""
         if allowed is not None and not allowed:
             return None, ([], {})
         vector = self._query_vector(parsed)
@@ -805,7 +820,7 @@ def _for_queries(encoder: Encoder) -> Encoder:
 
 
 def _timed(function, *args):
-    """`function(*args)` and the seconds it took (for a leg run in the worker thread)."""
+    """`function(*args)` and the seconds it took (for the semantic leg's timing)."""
     started = time.perf_counter()
     result = function(*args)
     return result, time.perf_counter() - started
