@@ -577,24 +577,23 @@ class Engine:
             started = time.perf_counter()
             semantic, best = self._semantic_leg(generation, parsed, fetch, allowed, vector)
             timings["semantic"] = encoded + time.perf_counter() - started
-        elif len(parsed.embed_text.split()) < PARALLEL_LEGS_WORDS:
-            # Both legs in this thread, one after the other: for a query of a few words each leg
-            # is mostly Python holding the GIL, and running the semantic one in a worker thread
-            # made two threads take turns at it, which cost CPU and gained no wall time.
-            (vector, (semantic, best)), timings["semantic"] = _timed(
-                self._embedded_semantic_leg, generation, parsed, fetch, allowed
-            )
-            started = time.perf_counter()
-            keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
-            timings["keyword"] = time.perf_counter() - started
         else:
-            # A long query's embedding (the model lets go of the GIL) overlaps its long keyword
-            # leg: the semantic leg runs in a worker thread while this one runs the keyword leg.
-            pending = self._worker().submit(_timed, self._embedded_semantic_leg, generation, parsed, fetch, allowed)
+            # A query of a few words runs both legs in this thread, one after the other: each leg
+            # is then mostly Python holding the GIL, and a worker thread only took turns with this
+            # one at it, for more CPU and no less wall time. A long query's embedding (the model
+            # lets go of the GIL) overlaps its long keyword leg: its semantic leg runs in a
+            # worker thread while this one runs the keyword leg.
+            semantic_leg = (self._embedded_semantic_leg, generation, parsed, fetch, allowed)
+            pending = None
+            if len(parsed.embed_text.split()) >= PARALLEL_LEGS_WORDS:
+                pending = self._worker().submit(_timed, *semantic_leg)
+            else:
+                (vector, (semantic, best)), timings["semantic"] = _timed(*semantic_leg)
             started = time.perf_counter()
             keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
-            (vector, (semantic, best)), timings["semantic"] = pending.result()
+            if pending is not None:
+                (vector, (semantic, best)), timings["semantic"] = pending.result()
         fused = self._fuse(keyword, semantic, mode)
         words = None
         # On the convex combination's [0, 1] scale, where it was measured (RRF's scores are ~0.03).
