@@ -108,6 +108,27 @@ def test_a_readers_held_passage_owners_are_the_stored_ones_across_segments(segme
         docs.close()
 
 
+def test_a_readers_held_passages_are_the_rows_it_would_read_across_segments(segmented) -> None:
+    index_dir, _scratch, records, removed = segmented
+    docs = generation_docstore(_live(index_dir))
+    try:
+        asked = [*sorted(records, reverse=True), "a001", "never-indexed", sorted(records)[0]]
+        from_rows = docs.passages_by_article(asked)
+        assert docs._owners._value is None  # not held yet: read from SQLite
+        docs.passage_articles(docs.passage_ids_of(sorted(records)))  # as many as it holds: held from here on
+        assert docs._owners._value is not None
+        statements: list[str] = []
+        docs._db.set_trace_callback(statements.append)
+        held = docs.passages_by_article(asked)
+        assert statements == []  # from memory, no SQL
+        assert held == from_rows and list(held) == list(from_rows) == sorted(records)
+        assert not {p.id for passages in held.values() for p in passages} & set(removed)
+        assert all(p.start < p.end for passages in held.values() for p in passages)
+        assert docs.passages_by_article([]) == {} and docs.passages_by_article(["a001"]) == {}
+    finally:
+        docs.close()
+
+
 def test_searches_collapse_copies_alike_from_the_first_search_on(segmented) -> None:
     index_dir, _scratch, _records, _removed = segmented
     with Engine.open(index_dir, encoder=HashingEncoder()) as engine:

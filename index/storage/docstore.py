@@ -230,24 +230,33 @@ class _Groups:
 
 
 class _Owners:
-    """A reader's passage owners: the article of each passage id, as an array indexed by passage
-    id (an index into `ids`, -1 for no passage), ~4 bytes a passage."""
+    """A reader's passages: the article of each passage id, as an array indexed by passage id
+    (an index into `ids`, -1 for no passage), and each article's passages in body order
+    (`passages_of`), ~24 bytes a passage."""
 
-    __slots__ = ("owner", "ids")
+    __slots__ = ("owner", "ids", "_number", "_passage", "_start", "_end", "_offset")
 
-    def __init__(self, rows: Sequence[tuple[int, str]]) -> None:
-        import numpy as np  # only the semantic leg reads owners, and it has numpy loaded
+    def __init__(self, rows: Sequence[tuple[int, str, int, int]]) -> None:
+        import numpy as np  # only searches that rank by meaning hold owners, and they have numpy loaded
 
         index: dict[str, int] = {}
-        passages = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        owners = np.fromiter((index.setdefault(row[1], len(index)) for row in rows), dtype=np.int32, count=len(rows))
+        count = len(rows)
+        passages = np.fromiter((row[0] for row in rows), dtype=np.int64, count=count)
+        owners = np.fromiter((index.setdefault(row[1], len(index)) for row in rows), dtype=np.int32, count=count)
         self.owner = np.full(int(passages.max(initial=-1)) + 1, -1, dtype=np.int32)
         self.owner[passages] = owners
         self.ids = list(index)
+        self._number = index
+        # By article, then start, then id: the order passages_by_article's SQL reads them in.
+        order = np.lexsort((passages, np.fromiter((row[2] for row in rows), dtype=np.int64, count=count), owners))
+        self._passage = passages[order]
+        self._start = np.fromiter((row[2] for row in rows), dtype=np.int32, count=count)[order]
+        self._end = np.fromiter((row[3] for row in rows), dtype=np.int32, count=count)[order]
+        self._offset = np.searchsorted(owners[order], np.arange(len(index) + 1))
 
     @classmethod
     def read(cls, db: sqlite3.Connection) -> _Owners:
-        return cls(db.execute("SELECT id, article_id FROM passages").fetchall())
+        return cls(db.execute("SELECT id, article_id, start, end FROM passages").fetchall())
 
     def articles_of(self, passage_ids: Sequence[int]) -> dict[int, str]:
         import numpy as np
@@ -258,6 +267,19 @@ class _Owners:
         owner[inside] = self.owner[wanted[inside]]
         ids = self.ids
         return {pid: ids[at] for pid, at in zip(passage_ids, owner.tolist(), strict=True) if at >= 0}
+
+    def passages_of(self, article_ids: Sequence[str]) -> dict[str, list[StoredPassage]]:
+        """What `DocStore.passages_by_article` returns, from memory: the same passages, in the
+        same order (articles by id, as SQLite's ORDER BY compares text; passages by start, id)."""
+        found: dict[str, list[StoredPassage]] = {}
+        for article_id in sorted(set(article_ids)):
+            number = self._number.get(article_id)
+            if number is None:
+                continue
+            low, high = int(self._offset[number]), int(self._offset[number + 1])
+            spans = zip(self._passage[low:high].tolist(), self._start[low:high].tolist(), self._end[low:high].tolist())
+            found[article_id] = [StoredPassage(pid, article_id, start, end) for pid, start, end in spans]
+        return found
 
 
 def _chunks(items: Sequence, size: int = 500):
@@ -357,7 +379,12 @@ class DocStore:
 
     def passages_by_article(self, article_ids: Sequence[str]) -> dict[str, list[StoredPassage]]:
         """The passages of each of these articles, in body order, by article (one read for a
-        page of hits; an article without passages, or not held, is left out)."""
+        page of hits; an article without passages, or not held, is left out). From memory once
+        the reader holds its passages (see `_held`): a page's ~70 rows cost ~0.16 ms read from
+        SQLite, ~0.06 ms from memory."""
+        held = self._held(self._owners, 0, self.count_passages)  # held by the semantic leg's reads
+        if held is not None:
+            return held.passages_of(article_ids)
         found: dict[str, list[StoredPassage]] = {}
         for chunk in _chunks(article_ids):
             marks = ",".join("?" * len(chunk))
