@@ -247,11 +247,12 @@ class _Owners:
         self.owner[passages] = owners
         self.ids = list(index)
         self._number = index
+        # Offsets into a body fit 32 bits: SQLite holds no text over 1e9 bytes (SQLITE_MAX_LENGTH).
+        starts = np.fromiter((row[2] for row in rows), dtype=np.int32, count=count)
+        ends = np.fromiter((row[3] for row in rows), dtype=np.int32, count=count)
         # By article, then start, then id: the order passages_by_article's SQL reads them in.
-        order = np.lexsort((passages, np.fromiter((row[2] for row in rows), dtype=np.int64, count=count), owners))
-        self._passage = passages[order]
-        self._start = np.fromiter((row[2] for row in rows), dtype=np.int32, count=count)[order]
-        self._end = np.fromiter((row[3] for row in rows), dtype=np.int32, count=count)[order]
+        order = np.lexsort((passages, starts, owners))
+        self._passage, self._start, self._end = passages[order], starts[order], ends[order]
         self._offset = np.searchsorted(owners[order], np.arange(len(index) + 1))
 
     @classmethod
