@@ -144,7 +144,7 @@ def _snippet(
     if best_passage in ids:
         chosen = ids.index(best_passage)
     else:
-        chosen = analysis.best_passage([article.body[p.start : p.end] for p in passages], terms)
+        chosen = analysis.best_span(article.body, [(p.start, p.end) for p in passages], terms)
     passage = passages[chosen]
     if passage.end - passage.start >= SHORT_PASSAGE:
         return analysis.make_snippet(article.body[passage.start : passage.end], terms)

@@ -93,6 +93,11 @@ def _whole(text: str, token: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _at_gaps(text: str, start: int, end: int) -> bool:
+    """Whether `text[start:end]` starts and ends at white space or at an end of `text`."""
+    return (start == 0 or text[start - 1].isspace()) and (end >= len(text) or text[end].isspace())
+
+
 class Analysis:
     """How the keyword index built with one stemmer and stop list analyses text, for snippets
     and highlights: lower case, words of two characters or more, less the stop list, stemmed.
@@ -152,6 +157,38 @@ class Analysis:
                     best, most = number, shared
                     if most == len(query_terms):  # no later passage can share more
                         break
+        return best
+
+    def best_span(self, text: str, spans: Sequence[tuple[int, int]], query_terms: Collection[str]) -> int:
+        """`best_passage` of the passages `text[start:end]` for `spans` (an article's body and
+        its passages), with `text` tokenised once instead of passage by passage.
+
+        An article's passages overlap and cover its body, so tokenising each cost about 1.4 times
+        tokenising the body, and the regular expression's scan was most of choosing a keyword
+        hit's passage. A span that starts and ends at white space (or an end of `text`), as a
+        passage does, holds exactly the body's tokens that lie inside it: a token never holds
+        white space. A span that does not is read as its own text, as `best_passage` reads it."""
+        if not spans:
+            raise ValueError("an article has at least one passage")
+        if len(spans) == 1:
+            return 0
+        if not all(_at_gaps(text, start, end) for start, end in spans):
+            return self.best_passage([text[start:end] for start, end in spans], query_terms)
+        words = set(_WORD.findall(text))
+        known = self._learned(words, _initials(query_terms))
+        wanted = words & known.words_for(query_terms)
+        if not wanted:
+            return 0
+        term_of = known.term_of
+        # Where each of the text's tokens that match stands whole, with its term.
+        places = [(start, end, term_of[word]) for word in wanted for start, end in _whole(text, word)]
+        best, most = 0, 0
+        for number, (low, high) in enumerate(spans):
+            shared = len({term for start, end, term in places if low <= start and end <= high})
+            if shared > most:
+                best, most = number, shared
+                if most == len(query_terms):  # no later passage can share more
+                    break
         return best
 
     def matches(self, text: str, query_terms: Collection[str]) -> list[tuple[int, int]]:

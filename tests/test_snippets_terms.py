@@ -79,6 +79,51 @@ def test_best_passage_agrees_on_any_text(passages: list[str], query: str) -> Non
     assert snippets.best_passage(passages, query_terms) == _best_by_tokenising_all(passages, query_terms)
 
 
+PASSAGE_TEXT = st.text(alphabet=st.sampled_from(list("aAbsSarmyied .,-*_.\u00e9\u0416\n")), max_size=120)
+
+
+@settings(max_examples=400, deadline=None)
+@given(PASSAGE_TEXT, st.lists(st.tuples(st.integers(0, 120), st.integers(0, 120)), min_size=1, max_size=6),
+       st.text(alphabet=st.sampled_from(list("aAbsSarmyied .*")), min_size=1, max_size=12), st.booleans())
+def test_the_best_span_is_the_best_passage_of_the_spans_texts(text: str, ends: list[tuple[int, int]], query: str,
+                                                               fresh: bool) -> None:
+    # Spans anywhere: inside words, at dots that join words, at white space (as passages are).
+    spans = [(min(a, b, len(text)), min(max(a, b), len(text))) for a, b in ends]
+    analysis = snippets.Analysis() if fresh else DEFAULT
+    query_terms = analysis.terms(query)
+    assert analysis.best_span(text, spans, query_terms) == _best_by_tokenising_all([text[a:b] for a, b in spans], query_terms)
+
+
+def test_the_best_span_of_real_passages_tokenises_the_body_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.text.passages import split_passages
+
+    body = (SEEDS / sorted(p.name for p in SEEDS.glob("*"))[0]).read_text(encoding="utf-8", errors="replace")
+    passages = split_passages(body, lambda texts: [len(t.split()) for t in texts], 40, overlap_sentences=1)
+    assert len(passages) > 2
+    spans = [(p.start, p.end) for p in passages]
+    analysis = snippets.Analysis()
+    for query in ("military cooperation", "Russia navy exercises Libya", "arms deal"):
+        query_terms = analysis.terms(query)
+        texts_read: list[str] = []
+        findall = snippets._WORD.findall
+        monkeypatch.setattr(snippets, "_WORD", _Counting(findall, texts_read))
+        chosen = analysis.best_span(body, spans, query_terms)
+        monkeypatch.undo()
+        assert texts_read == [body]
+        assert chosen == _best_by_tokenising_all([p.text for p in passages], query_terms)
+
+
+class _Counting:
+    """A stand-in for the token expression that records the texts it tokenises."""
+
+    def __init__(self, findall, seen: list[str]) -> None:
+        self._findall, self._seen = findall, seen
+
+    def findall(self, text: str) -> list[str]:
+        self._seen.append(text)
+        return self._findall(text)
+
+
 def _matches_by_tokenising_all(text: str, query_terms: set[str], analysis: snippets.Analysis = DEFAULT) -> list[tuple[int, int]]:
     """Highlights as they were found before the token cache: every token analysed."""
     return [(start, end) for start, end, term in analysis.tokens(text) if term in query_terms]
