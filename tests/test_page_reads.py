@@ -129,6 +129,29 @@ def test_a_readers_held_passages_are_the_rows_it_would_read_across_segments(segm
         docs.close()
 
 
+def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmented) -> None:
+    index_dir, _scratch, records, removed = segmented
+    docs = generation_docstore(_live(index_dir))
+    try:
+        ids = sorted(records)
+        asked = [ids[0], ids[-1], "a001", "never-indexed"]  # too few to make the reader hold them
+        passage_ids = [*removed, *docs.passage_ids_of(ids[:2]), -1]
+        from_rows = (docs.passage_articles(passage_ids), docs.duplicate_groups(asked), docs.passages_by_article(asked),
+                     docs.group_members(sorted(set(docs.duplicate_groups(asked).values()))))
+        assert docs._groups._value is None and docs._owners._value is None
+        docs.hold()
+        statements: list[str] = []
+        docs._db.set_trace_callback(statements.append)
+        held = (docs.passage_articles(passage_ids), docs.duplicate_groups(asked), docs.passages_by_article(asked),
+                docs.group_members(sorted(set(docs.duplicate_groups(asked).values()))))
+        assert statements == []  # all from memory
+        assert held == from_rows
+        docs.hold()  # a second call keeps what it holds
+        assert statements == []
+    finally:
+        docs.close()
+
+
 def test_searches_collapse_copies_alike_from_the_first_search_on(segmented) -> None:
     index_dir, _scratch, _records, _removed = segmented
     with Engine.open(index_dir, encoder=HashingEncoder()) as engine:
@@ -190,6 +213,12 @@ def test_a_postgresql_store_reads_a_page_as_a_folder_does(tmp_path: Path, pg_url
             terms = ["militari", "cooper", "libya", "absentword"]
             answers.append((passages, view.docs.duplicate_groups(asked), view.keyword.term_matches(terms, asked[::2])))
     assert answers[0] == answers[1]
+    for where in (local, pg_url):
+        with Engine.open(where, encoder=HashingEncoder()) as engine:
+            engine.warm()  # the folder's reader holds its groups and passages; the database's keeps none
+            with engine.view() as view:
+                assert view.docs.passages_by_article(asked) == answers[0][0]
+                assert view.docs.duplicate_groups(asked) == answers[0][1]
     groups = answers[0][1]
     assert groups["never-indexed"] == "never-indexed" and len(set(groups.values())) == 6
     assert answers[0][2][0][0] >= 1 and answers[0][2][3] == (0, set())

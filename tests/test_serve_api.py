@@ -413,6 +413,32 @@ def test_the_shared_engine_follows_new_generations(corpus_dir, index_dir, encode
     live.close()
 
 
+def test_the_shared_engine_holds_each_generations_tables_before_its_searches(corpus_dir, index_dir, encoder):
+    def sql_of_a_search(engine) -> list[str]:
+        with engine.view() as view:
+            statements: list[str] = []
+            view.docs._db.set_trace_callback(statements.append)  # this thread's connection, as the search's
+            try:
+                engine.search("missile deal")
+            finally:
+                view.docs._db.set_trace_callback(None)
+        return statements
+
+    live = LiveEngine(index_dir, encoder)
+    engine = live.open()
+    # Warmed at start: the first search maps its passages to articles and collapses its page
+    # from memory, where an engine opened plainly reads them from the article store.
+    assert not [s for s in sql_of_a_search(engine) if "FROM passages" in s or "dup_group" in s]
+    with Engine.open(index_dir, encoder=encoder) as plain:
+        assert [s for s in sql_of_a_search(plain) if "FROM passages" in s]
+    (corpus_dir / "sub.txt").write_text("Submarine deal\nA submarine deal was signed by Norway.\n")
+    build([corpus_dir], index_dir, encoder=encoder)
+    with live.use() as again:
+        assert again.manifest.generation == "gen-000002"
+        assert not [s for s in sql_of_a_search(again) if "FROM passages" in s or "dup_group" in s]
+    live.close()
+
+
 def test_live_engine_reports_a_missing_index(tmp_path):
     with pytest.raises(IndexNotFound):
         LiveEngine(tmp_path / "none").open()

@@ -19,7 +19,8 @@ for every query, so both sides pay the same for a query's vector. faiss runs on 
 both (`faiss.omp_set_num_threads(1)`) and bm25s retrieves on one thread.
 
 Timed, warm, in one process, query by query with the systems in turns (the order rotates by
-query): `Engine.search(q, k=10)` in keyword, semantic and hybrid mode (a page of hits: titles,
+query); the engine warmed with `Engine.warm()` after it opens, as `accord serve` warms its own
+(txtai and bm25s hold their indexes in memory from the start): `Engine.search(q, k=10)` in keyword, semantic and hybrid mode (a page of hits: titles,
 snippets, highlights, near-duplicate groups, match strength); `Engine.candidates(q, "hybrid",
 limit=100)` (the hybrid's ranking alone: ids with fused and leg scores, from the candidate lists
 a k=10 search fuses, which is what txtai and bm25s return); `Engine.keyword_run` (the keyword
@@ -238,6 +239,7 @@ def measure(index_dir: Path, records: list[dict[str, str]], queries: list[str], 
     encode = lambda texts: encoder.encode(list(texts))  # noqa: E731
     systems, facts = peers(records, encode)
     with Engine.open(index_dir, encoder=encoder) as engine:
+        engine.warm()  # as `accord serve` warms its engine at start
         def mode_search(mode: Mode) -> Callable[[str], Any]:
             return lambda q: engine.search(q, k=K, mode=mode)
 

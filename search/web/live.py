@@ -20,7 +20,8 @@ from search.engine import Engine
 
 
 class LiveEngine:
-    """An index opened for a server: `with live.use() as engine:` gives its newest generation.
+    """An index opened for a server: `with live.use() as engine:` gives its newest generation,
+    warmed (`Engine.warm`) when it is opened and when a request finds a new one.
 
     Safe to share between threads, like the Engine it holds (each thread searches through its
     own whoosh searcher and SQLite connection). The index is opened on first use, so an app can
@@ -40,14 +41,17 @@ class LiveEngine:
         if self._engine is None:
             with self._opening:
                 if self._engine is None:
-                    self._engine = Engine.open(self.index_dir, encoder=self._encoder)
+                    engine = Engine.open(self.index_dir, encoder=self._encoder)
+                    engine.warm()  # a server's searches are warm from the first
+                    self._engine = engine
         return self._engine
 
     @contextmanager
     def use(self) -> Iterator[Engine]:
         """The engine, switched to the newest committed generation first, for one request."""
         engine = self.open()
-        engine.refresh()
+        if engine.refresh():
+            engine.warm()  # the request that finds a new generation reads it in for the next ones
         yield engine
 
     def close(self) -> None:

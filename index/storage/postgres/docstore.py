@@ -210,6 +210,10 @@ class PgDocStore:
         """Number of passages."""
         return int(self._rows("SELECT count(*) FROM accord.passages")[0][0])
 
+    def hold(self) -> None:
+        """Nothing: a search reads through a connection of its own (one snapshot), and this
+        reader lives for that search alone, so it keeps no rows between searches."""
+
 
 class PgDocStoreWriter(PgDocStore):
     """Changes to the article store inside the caller's open transaction (the write transaction
