@@ -226,6 +226,7 @@ class Engine:
         current.retire()
         return True
 
+    @_retried
     def warm(self) -> None:
         """Read now what the current generation's searches would otherwise keep in memory only
         after enough searches: the article store's near-duplicate groups and the article of

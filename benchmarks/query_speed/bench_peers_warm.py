@@ -20,10 +20,11 @@ both (`faiss.omp_set_num_threads(1)`) and bm25s retrieves on one thread.
 
 Timed, warm, in one process, query by query with the systems in turns (the order rotates by
 query); the engine warmed with `Engine.warm()` after it opens, as `accord serve` warms its own
-(txtai and bm25s hold their indexes in memory from the start): `Engine.search(q, k=10)` in keyword, semantic and hybrid mode (a page of hits: titles,
-snippets, highlights, near-duplicate groups, match strength); `Engine.candidates(q, "hybrid",
-limit=100)` (the hybrid's ranking alone: ids with fused and leg scores, from the candidate lists
-a k=10 search fuses, which is what txtai and bm25s return); `Engine.keyword_run` (the keyword
+(txtai and bm25s hold their indexes in memory from the start): `Engine.search(q, k=10)` in
+keyword, semantic and hybrid mode (a page of hits: titles, snippets, highlights, near-duplicate
+groups, match strength); `Engine.candidates(q, "hybrid", limit=100)` (the hybrid's ranking
+alone: ids with fused and leg scores, from the candidate lists a k=10 search fuses, which is
+what txtai and bm25s return); `Engine.keyword_run` (the keyword
 leg alone, 100 candidates, as a k=10 search asks); bm25s (its English stop words, the
 Snowball stemmer, tokenising included, top 10, one thread); txtai 9 `Embeddings.search(q, 10)`
 of one hybrid index (`hybrid=True`: its BM25 terms index and faiss, defaults otherwise) with

@@ -183,8 +183,9 @@ class _Held(Generic[T]):
     one by one as the table holds. A row read by id costs about what a row of a whole read does
     (~1 us), so a reader never pays much more than twice the cheaper way: a command-line run's
     one search never reads them all, another long-lived reader reads them all once after ~50-100
-    searches at 10,000 articles, and a server's are read when it opens (`hold`, `Engine.warm`). A generation's segments never change, so what is kept holds as long as the
-    reader. Shared by threads: read once, under a lock, never changed after."""
+    searches at 10,000 articles, and a server's are read when it opens (`hold`, `Engine.warm`).
+    A generation's segments never change, so what is kept holds as long as the reader. Shared
+    by threads: read once, under a lock, never changed after."""
 
     __slots__ = ("_read", "_value", "_rows", "_lock")
 
