@@ -701,6 +701,8 @@ def serve_command(
     user's token names them: they see their own saved searches and shared ones, and every
     write is logged as 'audit: USER METHOD PATH STATUS'. Nothing served writes to
     the index; the page and API may save searches on its watchlist, as 'accord watchlist add'.
+    At start, and when an update publishes a new generation, the server reads the index's
+    near-duplicate groups and passage owners into memory, so its searches are warm from the first.
     """
     with _user_errors():
         from search.web.server import serve
