@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from whoosh import query as whoosh_query
 
 from index.pipeline.builder import build
 from index.storage import keyword_arrays
-from index.storage.docstore import generation_docstore
+from index.storage.docstore import DocStore, generation_docstore
 from index.storage.keyword import WhooshKeywordStore
 from index.storage.segments import read_segments
 from search.engine import Engine, RankingConfig
@@ -89,67 +90,67 @@ def test_a_readers_held_groups_are_the_stored_groups_across_segments(segmented) 
     assert sum(group == article_id for article_id, group in groups.items()) == len(ids) - 1
 
 
-def test_a_readers_held_passage_owners_are_the_stored_ones_across_segments(segmented) -> None:
-    index_dir, _scratch, records, removed = segmented
-    docs = generation_docstore(_live(index_dir))
-    try:
-        stored = docs.passage_ids_of(sorted(records))
-        assert removed and not set(removed) & set(stored)
-        asked = [*removed, 0, -1, max(stored) + 1000, *stored]
-        assert docs.count_passages() == len(stored)
-        by_rows = docs.passage_articles(asked[: len(stored) - 1])  # fewer than it holds: from the rows
-        assert docs._owners._value is None
-        held = docs.passage_articles(asked)  # as many read as it holds: held from here on
-        assert docs._owners._value is not None
-        assert held == {**by_rows, **held} and set(held) == set(stored)
-        assert held == {p.id: article_id for article_id, passages in docs.passages_by_article(sorted(records)).items()
-                        for p in passages}
-    finally:
-        docs.close()
+@pytest.fixture
+def docs(segmented) -> Iterator[DocStore]:
+    """A new reader of the updated index's live generation (it holds nothing yet), closed after."""
+    docs = generation_docstore(_live(segmented[0]))
+    yield docs
+    docs.close()
 
 
-def test_a_readers_held_passages_are_the_rows_it_would_read_across_segments(segmented) -> None:
-    index_dir, _scratch, records, removed = segmented
-    docs = generation_docstore(_live(index_dir))
-    try:
-        asked = [*sorted(records, reverse=True), "a001", "never-indexed", sorted(records)[0]]
-        from_rows = docs.passages_by_article(asked)
-        assert docs._owners._value is None  # not held yet: read from SQLite
-        docs.passage_articles(docs.passage_ids_of(sorted(records)))  # as many as it holds: held from here on
-        assert docs._owners._value is not None
-        statements: list[str] = []
-        docs._db.set_trace_callback(statements.append)
-        held = docs.passages_by_article(asked)
-        assert statements == []  # from memory, no SQL
-        assert held == from_rows and list(held) == list(from_rows) == sorted(records)
-        assert not {p.id for passages in held.values() for p in passages} & set(removed)
-        assert all(p.start < p.end for passages in held.values() for p in passages)
-        assert docs.passages_by_article([]) == {} and docs.passages_by_article(["a001"]) == {}
-    finally:
-        docs.close()
+def test_a_readers_held_passage_owners_are_the_stored_ones_across_segments(segmented, docs) -> None:
+    _index_dir, _scratch, records, removed = segmented
+    stored = docs.passage_ids_of(sorted(records))
+    assert removed and not set(removed) & set(stored)
+    asked = [*removed, 0, -1, max(stored) + 1000, *stored]
+    assert docs.count_passages() == len(stored)
+    by_rows = docs.passage_articles(asked[: len(stored) - 1])  # fewer than it holds: from the rows
+    assert docs._owners._value is None
+    held = docs.passage_articles(asked)  # as many read as it holds: held from here on
+    assert docs._owners._value is not None
+    assert held == {**by_rows, **held} and set(held) == set(stored)
+    assert held == {p.id: article_id for article_id, passages in docs.passages_by_article(sorted(records)).items()
+                    for p in passages}
 
 
-def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmented) -> None:
-    index_dir, _scratch, records, removed = segmented
-    docs = generation_docstore(_live(index_dir))
-    try:
-        ids = sorted(records)
-        asked = [ids[0], ids[-1], "a001", "never-indexed"]  # too few to make the reader hold them
-        passage_ids = [*removed, *docs.passage_ids_of(ids[:2]), -1]
-        from_rows = (docs.passage_articles(passage_ids), docs.duplicate_groups(asked), docs.passages_by_article(asked),
-                     docs.group_members(sorted(set(docs.duplicate_groups(asked).values()))))
-        assert docs._groups._value is None and docs._owners._value is None
-        docs.hold()
-        statements: list[str] = []
-        docs._db.set_trace_callback(statements.append)
-        held = (docs.passage_articles(passage_ids), docs.duplicate_groups(asked), docs.passages_by_article(asked),
-                docs.group_members(sorted(set(docs.duplicate_groups(asked).values()))))
-        assert statements == []  # all from memory
-        assert held == from_rows
-        docs.hold()  # a second call keeps what it holds
-        assert statements == []
-    finally:
-        docs.close()
+def test_a_readers_held_passages_are_the_rows_it_would_read_across_segments(segmented, docs) -> None:
+    _index_dir, _scratch, records, removed = segmented
+    asked = [*sorted(records, reverse=True), "a001", "never-indexed", sorted(records)[0]]
+    from_rows = docs.passages_by_article(asked)
+    assert docs._owners._value is None  # not held yet: read from SQLite
+    docs.passage_articles(docs.passage_ids_of(sorted(records)))  # as many as it holds: held from here on
+    assert docs._owners._value is not None
+    statements: list[str] = []
+    docs._db.set_trace_callback(statements.append)
+    held = docs.passages_by_article(asked)
+    assert statements == []  # from memory, no SQL
+    assert held == from_rows and list(held) == list(from_rows) == sorted(records)
+    assert not {p.id for passages in held.values() for p in passages} & set(removed)
+    assert all(p.start < p.end for passages in held.values() for p in passages)
+    assert docs.passages_by_article([]) == {} and docs.passages_by_article(["a001"]) == {}
+
+
+def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmented, docs) -> None:
+    _index_dir, _scratch, records, removed = segmented
+    ids = sorted(records)
+    asked = [ids[0], ids[-1], "a001", "never-indexed"]  # too few to make the reader hold them
+    passage_ids = [*removed, *docs.passage_ids_of(ids[:2]), -1]
+
+    def reads() -> tuple:
+        groups = docs.duplicate_groups(asked)
+        return (docs.passage_articles(passage_ids), groups, docs.passages_by_article(asked),
+                docs.group_members(sorted(set(groups.values()))))
+
+    from_rows = reads()
+    assert docs._groups._value is None and docs._owners._value is None
+    docs.hold()
+    statements: list[str] = []
+    docs._db.set_trace_callback(statements.append)
+    held = reads()
+    assert statements == []  # all from memory
+    assert held == from_rows
+    docs.hold()  # a second call keeps what it holds
+    assert statements == []
 
 
 def test_searches_collapse_copies_alike_from_the_first_search_on(segmented) -> None:
