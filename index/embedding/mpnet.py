@@ -17,6 +17,7 @@ a process that embeds with it, a semantic search included, imports torch (~7 s o
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import os
@@ -94,7 +95,7 @@ class _JoinedPieces(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         filled = 0
         while filled < len(view) and self._position < self._starts[-1]:
-            piece = next(i for i in range(len(self._handles)) if self._position < self._starts[i + 1])
+            piece = bisect.bisect_right(self._starts, self._position) - 1  # past any empty piece
             handle = self._handles[piece]
             handle.seek(self._position - self._starts[piece])
             wanted = min(len(view) - filled, self._starts[piece + 1] - self._position)
