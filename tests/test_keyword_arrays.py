@@ -190,7 +190,7 @@ def test_a_small_postings_cache_still_scores_exactly_as_whoosh(
     scorer = arrays._searcher()[1]
     for query in _queries(40) * 2:  # the second round finds some terms cached, most evicted
         assert arrays.search(q(query), 100) == plain.search(q(query), 100), query
-        assert len(scorer._terms) == 1 or scorer._cached <= 40
+        assert len(scorer.held) == 1 or scorer.held.postings <= 40
 
 
 def test_one_words_matches_come_from_the_kept_postings(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
@@ -243,7 +243,7 @@ def test_blocks_are_read_without_unpickling_their_positions(
     for query, hits in expected.items():
         assert arrays.search(q(query), 100) == hits, query
     # Every segment has deletions, where whoosh's FilterMatcher decodes a first block whole.
-    assert arrays._searcher()[1]._cached > 1000 and decoded == []
+    assert arrays._searcher()[1].held.postings > 1000 and decoded == []
 
 
 def test_each_blocks_ids_and_weights_are_those_whoosh_unpickles(index_dir: Path) -> None:
@@ -302,3 +302,73 @@ def test_a_block_laid_out_otherwise_is_read_through_whoosh(values: list[bytes], 
         assert weights.tolist() == [float(1 + number % 4) for number in range(len(values))]
     finally:
         postings.close()
+
+
+def test_held_postings_are_what_each_terms_first_search_decodes(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore],
+) -> None:
+    import numpy as np
+
+    arrays, plain = stores
+    arrays.hold()
+    scorer = arrays._searcher()[1]
+    held = 0
+    for reader, _base in scorer._searcher.reader().leaf_readers():  # three segments, each with deletions
+        for text in reader.lexicon("body"):
+            term = reader.schema["body"].from_bytes(text)
+            found = scorer.held.get((keyword_arrays._segment_key(reader), "body", term))
+            ids, leaf = scorer._leaf_scores("body", text, reader)  # as a search decodes it
+            assert found is not None and np.array_equal(found[0], ids), term
+            assert found[1].tobytes() == leaf.tobytes(), term  # the same bits
+            held += 1
+    assert held == len(scorer.held) > 3 * len(WORDS) - 10
+    for query in _queries(60):
+        assert arrays.search(q(query), 100) == plain.search(q(query), 100), query
+
+
+def test_hold_keeps_the_terms_of_most_documents_within_the_budget(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyword_arrays, "CACHED_POSTINGS", 1000)
+    arrays, plain = stores
+    arrays.hold()
+    scorer = arrays._searcher()[1]
+    counts = {(keyword_arrays._segment_key(reader), text): info.doc_frequency()
+              for reader, _base in scorer._searcher.reader().leaf_readers()
+              for text, info in reader.iter_field("body")}
+    kept = {(segment, reader_text) for segment, _field, reader_text in scorer.held._terms}
+    kept_counts = [counts[segment, text.encode()] for segment, text in kept]
+    left = [count for key, count in counts.items() if (key[0], key[1].decode()) not in kept]
+    assert 0 < scorer.held.postings <= 1000 and left
+    assert min(kept_counts) >= max(left)  # what fit, most documents first
+    for query in _queries(40):
+        assert arrays.search(q(query), 100) == plain.search(q(query), 100), query
+
+
+def test_what_one_thread_decodes_serves_the_others(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    arrays, plain = stores
+    queries = _queries(30)
+    expected = [plain.search(q(query), 50) for query in queries]
+    assert [arrays.search(q(query), 50) for query in queries] == expected  # this thread decodes them
+    decoded: list[bytes] = []
+    leaf_scores = keyword_arrays.ArrayBM25F._leaf_scores
+
+    def spied(scorer, field, text, reader):
+        found = leaf_scores(scorer, field, text, reader)
+        if found is not None:
+            decoded.append(text)
+        return found
+
+    monkeypatch.setattr(keyword_arrays.ArrayBM25F, "_leaf_scores", spied)
+    answers: list[list] = []
+    threads = [threading.Thread(target=lambda: answers.append([arrays.search(q(query), 50) for query in queries]))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [expected] * 4 and decoded == []

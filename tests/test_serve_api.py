@@ -413,13 +413,26 @@ def test_the_shared_engine_follows_new_generations(corpus_dir, index_dir, encode
     live.close()
 
 
-def test_the_shared_engine_holds_each_generations_tables_before_its_searches(corpus_dir, index_dir, encoder):
+def test_the_shared_engine_holds_each_generations_tables_before_its_searches(corpus_dir, index_dir, encoder, monkeypatch):
+    from index.storage.keyword_arrays import ArrayBM25F
+
+    decoded: list[bytes] = []  # the indexed terms whose postings a search reads from whoosh's files
+    leaf_scores = ArrayBM25F._leaf_scores
+
+    def spied(scorer, field, text, reader):
+        found = leaf_scores(scorer, field, text, reader)
+        if found is not None:
+            decoded.append(text)
+        return found
+
+    monkeypatch.setattr(ArrayBM25F, "_leaf_scores", spied)
+
     def sql_of_a_search(engine) -> list[str]:
         with engine.view() as view:
             statements: list[str] = []
             view.docs._db.set_trace_callback(statements.append)  # this thread's connection, as the search's
             try:
-                engine.search("missile deal")
+                engine.search("missile deal with the Russian navy")
             finally:
                 view.docs._db.set_trace_callback(None)
         return statements
@@ -427,15 +440,43 @@ def test_the_shared_engine_holds_each_generations_tables_before_its_searches(cor
     live = LiveEngine(index_dir, encoder)
     engine = live.open()
     # Warmed at start: the first search maps its passages to articles and collapses its page
-    # from memory, where an engine opened plainly reads them from the article store.
+    # from memory, and scores with postings decoded already, where an engine opened plainly
+    # reads them from the article store and the keyword index.
     assert not [s for s in sql_of_a_search(engine) if "FROM passages" in s or "dup_group" in s]
+    assert decoded == []
     with Engine.open(index_dir, encoder=encoder) as plain:
         assert [s for s in sql_of_a_search(plain) if "FROM passages" in s]
+        assert decoded
     (corpus_dir / "sub.txt").write_text("Submarine deal\nA submarine deal was signed by Norway.\n")
     build([corpus_dir], index_dir, encoder=encoder)
     with live.use() as again:
         assert again.manifest.generation == "gen-000002"
+    assert live.settled(timeout=60)  # read in beside the requests
+    with live.use() as again:
         assert not [s for s in sql_of_a_search(again) if "FROM passages" in s or "dup_group" in s]
+    live.close()
+
+
+def test_a_generation_not_read_in_ahead_is_still_searched_and_the_server_says_why(
+    corpus_dir, index_dir, encoder, monkeypatch, caplog
+):
+    live = LiveEngine(index_dir, encoder)
+    live.open()
+
+    def failing(engine):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(Engine, "warm", failing)
+    (corpus_dir / "sub.txt").write_text("Submarine deal\nA submarine deal was signed by Norway.\n")
+    build([corpus_dir], index_dir, encoder=encoder)
+    with caplog.at_level("WARNING", logger="accord"):
+        with live.use() as again:
+            assert again.search("submarine deal Norway").hits[0].id == "sub"
+        assert live.settled(timeout=60)
+    assert [r.message for r in caplog.records] == [
+        "accord: warning: could not read the new generation in ahead of its searches: the disk went away"]
+    with live.use() as again:
+        assert again.search("submarine deal Norway").hits[0].id == "sub"
     live.close()
 
 

@@ -156,3 +156,22 @@ def test_an_articles_stored_terms_are_read_once_by_all_threads(corpus, monkeypat
         assert store.feedback_terms(cases[0], 10) == expected[0] and len(read) == before
     finally:
         store.close()
+
+
+def test_a_held_lexicon_gives_the_expanders_weights_without_a_lookup_per_term(corpus, monkeypatch):
+    directory, articles = corpus  # several segments, with deletions: frequencies summed over them
+    store = WhooshKeywordStore(directory)
+    looked_up: list[str] = []
+    frequencies = store._frequencies
+    monkeypatch.setattr(store, "_frequencies", lambda terms: looked_up.extend(terms) or frequencies(terms))
+    rng = random.Random(5)
+    ids = [i for i in articles if i not in ("a005", "a050")]
+    try:
+        store.hold()
+        for _ in range(20):
+            top = rng.sample(ids, rng.randint(1, 5))
+            expected = _whoosh_expander(directory, [feedback_text(articles[i]) for i in top], 10)
+            assert store.feedback_terms(top, 10) == expected
+        assert looked_up == []
+    finally:
+        store.close()

@@ -30,7 +30,7 @@ from whoosh.reading import TermNotFound
 
 from index.errors import InvalidArgument
 from index.filters import Filters
-from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, fast_path_status
+from index.storage.keyword_arrays import FAST_PATH_ON, FAST_PATH_SMALL, ArrayBM25F, HeldPostings, fast_path_status
 from index.storage.keyword_feedback import Bo1Expansion
 from index.storage.manifest import BuildSettings
 from index.text.articles import Article
@@ -81,6 +81,11 @@ class KeywordStore(Protocol):
     ) -> list[tuple[str, float]]:
         """Articles most like `text`, best first, among articles passing `filters` (and among
         the `allowed` ids when given, as for `search`)."""
+        ...
+
+    def hold(self) -> None:
+        """Read now and keep in memory what its searches would otherwise read term by term (a
+        store that keeps nothing between searches does nothing); see `Engine.warm`."""
         ...
 
     def close(self) -> None:
@@ -494,6 +499,7 @@ class WhooshKeywordStore:
         self._schema = self._index.schema
         self._k1, self._b = bm25_k1, bm25_b
         self._local = threading.local()
+        self._held = HeldPostings()  # what every thread's array scorer decodes, for all of them
         self._opened: list[tuple[Searcher, ArrayBM25F]] = []
         self._opened_lock = threading.Lock()
         self.fast_path = fast_path_status(self._index.doc_count_all())
@@ -520,11 +526,28 @@ class WhooshKeywordStore:
         if opened is None:
             searcher = self._index.searcher(weighting=self._weighting)
             serving = self.fast_path in (FAST_PATH_ON, FAST_PATH_SMALL)
-            opened = (searcher, ArrayBM25F(searcher, b=self._b, k1=self._k1, enabled=serving))
+            opened = (searcher, ArrayBM25F(searcher, b=self._b, k1=self._k1, enabled=serving, held=self._held))
             self._local.opened = opened
             with self._opened_lock:
                 self._opened.append(opened)
         return opened
+
+    def hold(self) -> None:
+        """Read now what searches would otherwise read term by term: every body-field term's
+        collection frequency for feedback (`Bo1Expansion.hold`), and the postings of the body
+        field's terms, those of most documents first, decoded for the array scorer up to its
+        budget (`ArrayBM25F.hold`, shared by every thread's scorer). ~0.3 s at 2,000 articles."""
+        _searcher, arrays = self._searcher()
+        field = self._schema["body"]
+        lexicon = arrays.lexicon("body")
+        frequencies: dict[str, float] = {}
+        # Summed over the segments in their order from 0, as whoosh's combined term info sums
+        # them (reading.combine_terminfos): the same floats `_frequencies` reads one by one.
+        for _reader, text, info in lexicon:
+            term = field.from_bytes(text)
+            frequencies[term] = frequencies.get(term, 0) + info.weight()
+        self._expansion.hold(frequencies)
+        arrays.hold("body", lexicon)
 
     def close(self) -> None:
         """Close every thread's searcher and its files."""

@@ -45,10 +45,11 @@ if TYPE_CHECKING:
 # only once something else loaded numpy (a warm engine's semantic leg has): then the arrays
 # are ~3x faster at 2,000 articles too (docs/performance.md, warm queries at any size).
 MIN_DOCUMENTS = 5000
-# Postings kept decoded and scored per scorer (one per thread), least recently used out first:
-# a warm process meets the same common words query after query, and reading a term's postings
-# through whoosh's blocks is most of what a query costs here. 16 bytes each: 1M is 16 MB.
-CACHED_POSTINGS = 1_000_000
+# Postings kept decoded and scored per keyword store (one generation, shared by its threads),
+# least recently used out first: a warm process meets the same common words query after query,
+# and reading a term's postings through whoosh's blocks is most of what a query costs here.
+# 16 bytes each: 4M is 64 MB, every posting of the body field up to ~40,000 news articles.
+CACHED_POSTINGS = 4_000_000
 FAST_PATH_ON = "on"
 FAST_PATH_SMALL = f"on once numpy is loaded (fewer than {MIN_DOCUMENTS:,} articles)"
 
@@ -92,16 +93,16 @@ class ArrayBM25F:
     store keeps them.
     """
 
-    def __init__(self, searcher: Searcher, b: float, k1: float, *, enabled: bool | None = None) -> None:
+    def __init__(
+        self, searcher: Searcher, b: float, k1: float, *, enabled: bool | None = None, held: HeldPostings | None = None
+    ) -> None:
         self._searcher = searcher
         self._b = b
         self._k1 = k1
         self._lengths: dict[tuple[int, str], np.ndarray] = {}
         self._deletions: dict[int, np.ndarray | None] = {}
-        # (segment reader, field, term's text) -> its undeleted document numbers and unboosted
-        # BM25F leaf scores (read-only): a generation's segments never change, so neither do these.
-        self._terms: OrderedDict[tuple[int, str, object], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cached = 0
+        # The decoded postings, shared with the other threads' scorers of the same index when given.
+        self.held = held if held is not None else HeldPostings()
         self.enabled = enabled if enabled is not None else True
         self._small = searcher.doc_count_all() < MIN_DOCUMENTS
         self.disabled_reason: str | None = None
@@ -221,8 +222,8 @@ class ArrayBM25F:
     def _term(self, term: whoosh_query.Term, reader) -> _Sparse | None:
         # Kept by the term's text as the query holds it (a field turns it into bytes one way), so
         # a kept term is found without encoding it.
-        key = (id(reader), term.fieldname, term.text)
-        found = self._terms.get(key)
+        key = (_segment_key(reader), term.fieldname, term.text)
+        found = self.held.get(key)
         if found is None:
             schema = self._searcher.schema
             if term.fieldname not in schema:
@@ -234,24 +235,105 @@ class ArrayBM25F:
             found = self._leaf_scores(term.fieldname, text, reader)
             if found is None:
                 return None
-            self._remember(key, found)
-        else:
-            self._terms.move_to_end(key)
+            self.held.put(key, found)
         ids, leaf = found
         # whoosh multiplies a boosted term's score last (whoosh.scoring.BM25F's scorer).
         return _Sparse(ids, leaf * term.boost if term.boost != 1.0 else leaf)
 
-    def _remember(self, key: tuple[int, str, object], found: tuple[np.ndarray, np.ndarray]) -> None:
-        for array in found:  # handed out as they are (a lone term's matches): never to be changed
-            array.flags.writeable = False
-        self._terms[key] = found
-        self._cached += len(found[0])
-        while self._cached > CACHED_POSTINGS and len(self._terms) > 1:
-            _key, (ids, _leaf) = self._terms.popitem(last=False)
-            self._cached -= len(ids)
+    def lexicon(self, fieldname: str) -> list[tuple[object, bytes, object]]:
+        """(segment reader, term, its term information) for every term of `fieldname` in every
+        segment of this scorer's searcher, in one pass over each segment's terms."""
+        return [(reader, text, info) for reader, _base in self._searcher.reader().leaf_readers()
+                for text, info in reader.iter_field(fieldname)]
+
+    def hold(self, fieldname: str, lexicon: list[tuple[object, bytes, object]] | None = None) -> int:
+        """Decode the postings of `fieldname`'s terms into the held postings, the terms of most
+        documents first, until they hold CACHED_POSTINGS (a term already held is skipped); the
+        postings now held. What a warm server does before its searches (`Engine.warm`): a
+        term's first search otherwise decodes them (~80 us a term at 2,000 articles).
+
+        The lexicon (`lexicon(fieldname)`, or the one given) is read in one pass, and each
+        term's postings and document count come from the term information that pass read, not
+        from a lookup per term; the scores are computed per segment at once, with the
+        weighting's own idf of those counts."""
+        if not self._serving() or fieldname not in self._searcher.schema:
+            return self.held.postings
+        import numpy as np
+
+        field, top = self._searcher.schema[fieldname], self._searcher
+        terms = []
+        counts: dict[bytes, int] = {}  # each term's documents over all segments, as whoosh sums them
+        for reader, text, info in self.lexicon(fieldname) if lexicon is None else lexicon:
+            documents = info.doc_frequency()
+            terms.append((documents, text, info, reader))
+            counts[text] = counts.get(text, 0) + documents
+        terms.sort(key=lambda entry: -entry[0])  # stable: equal counts in the lexicon's order
+        room = CACHED_POSTINGS - self.held.postings
+        # By segment reader: each held term's key, text, document numbers and weights.
+        chosen: dict[int, list[tuple[tuple[object, str, object], bytes, np.ndarray, np.ndarray]]] = {}
+        readers = {}
+        for documents, text, info, reader in terms:
+            if documents > room:
+                break
+            key = (_segment_key(reader), fieldname, field.from_bytes(text))
+            if self.held.get(key) is not None:
+                continue
+            postings = self._postings_of(fieldname, text, info, reader)
+            if postings is not None:
+                chosen.setdefault(id(reader), []).append((key, text, *postings))
+                readers[id(reader)] = reader
+                room -= documents
+        counted = _Counted(top.get_parent().doc_count_all(), counts)
+        for number, segment_terms in chosen.items():
+            # One segment's terms scored at once (the same bits as one by one: see `_bm25`).
+            sizes = [len(ids) for _key, _text, ids, _weights in segment_terms]
+            idfs = np.repeat([top.weighting.idf(counted, fieldname, text) for _key, text, _i, _w in segment_terms], sizes)
+            every_id = np.concatenate([ids for _key, _text, ids, _weights in segment_terms])
+            every_weight = np.concatenate([weights for _key, _text, _ids, weights in segment_terms])
+            scores = self._bm25(readers[number], fieldname, every_id, every_weight, idfs)
+            for (key, _text, ids, _weights), leaf in zip(segment_terms, np.split(scores, np.cumsum(sizes)[:-1]), strict=True):
+                self.held.put(key, (ids, leaf.copy()))
+        return self.held.postings
+
+    def _postings_of(self, fieldname: str, text: bytes, info, reader) -> tuple[np.ndarray, np.ndarray] | None:
+        """`_undeleted_postings` of a term whose term information `info` the caller read from
+        `reader`'s lexicon: its postings are read from that, not looked up again."""
+        import numpy as np
+
+        if not isinstance(reader, SegmentReader):
+            return self._undeleted_postings(fieldname, text, reader)
+        try:
+            terms = reader._terms
+            matcher = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format)
+        except AttributeError:  # whoosh's terms reader is laid out otherwise: look the term up
+            return self._undeleted_postings(fieldname, text, reader)
+        ids, weights = _postings(matcher)
+        deleted = self._deleted(reader)
+        if deleted is not None and len(deleted):
+            keep = ~np.isin(ids, deleted)
+            ids, weights = ids[keep], weights[keep]
+        return ids, weights
 
     def _leaf_scores(self, fieldname: str, text: bytes, reader) -> tuple[np.ndarray, np.ndarray] | None:
         """A term's undeleted document numbers in one segment and their unboosted BM25F scores."""
+        found = self._undeleted_postings(fieldname, text, reader)
+        if found is None:
+            return None
+        ids, weights = found
+        return ids, self._bm25(reader, fieldname, ids, weights, self._searcher.idf(fieldname, text))
+
+    def _bm25(self, reader, fieldname: str, ids: np.ndarray, weights: np.ndarray, idf: float | np.ndarray) -> np.ndarray:
+        """The unboosted BM25F scores of postings of one segment (`idf`: the term's, or each
+        posting's term's): whoosh.scoring.bm25 in its order of operations, element by element,
+        so scoring many terms' postings at once gives each the bits it gets alone."""
+        avgfl = self._searcher.avg_field_length(fieldname) or 1
+        lengths = self._field_lengths(reader, fieldname)[ids]
+        b, k1 = self._b, self._k1
+        return idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
+
+    def _undeleted_postings(self, fieldname: str, text: bytes, reader) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's undeleted document numbers in one segment and their weights (None: the
+        segment does not hold the term)."""
         import numpy as np
 
         deleted = self._deleted(reader)
@@ -272,15 +354,7 @@ class ArrayBM25F:
         if deleted is not None and len(deleted):
             keep = ~np.isin(ids, deleted)
             ids, weights = ids[keep], weights[keep]
-
-        top = self._searcher
-        idf = top.idf(fieldname, text)
-        avgfl = top.avg_field_length(fieldname) or 1
-        lengths = self._field_lengths(reader, fieldname)[ids]
-        b, k1 = self._b, self._k1
-        # whoosh.scoring.bm25, term by term in its order of operations.
-        leaf = idf * ((weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * lengths / avgfl)))
-        return ids, leaf
+        return ids, weights
 
     def _deleted(self, reader) -> np.ndarray | None:
         """A segment's deleted document numbers (None: it has none), read once."""
@@ -313,6 +387,71 @@ class ArrayBM25F:
             decode[0] = byte_to_length(int(raw.min())) if column is not None else 1
             self._lengths[key] = decode[raw]
         return self._lengths[key]
+
+
+class HeldPostings:
+    """Decoded postings of one keyword index (whose segments never change): for each (segment,
+    field, term), its undeleted document numbers and unboosted BM25F leaf scores, read-only
+    arrays. Least recently used out first once they pass CACHED_POSTINGS postings.
+
+    Shared by the scorers of every thread searching that index (each thread reads whoosh's files
+    through its own searcher; what it decodes serves them all). Safe to share between threads:
+    lookups and changes are made under one lock; a term two threads decode at once is decoded
+    twice, to equal arrays, and kept once.
+    """
+
+    def __init__(self) -> None:
+        self._terms: OrderedDict[tuple[object, str, object], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.postings = 0  # postings held now
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def get(self, key: tuple[object, str, object]) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's (document numbers, leaf scores), or None when not held."""
+        with self._lock:
+            found = self._terms.get(key)
+            if found is not None:
+                self._terms.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[object, str, object], found: tuple[np.ndarray, np.ndarray]) -> None:
+        """Hold a term's (document numbers, leaf scores), which are never to be changed."""
+        for array in found:  # handed out as they are (a lone term's matches)
+            array.flags.writeable = False
+        with self._lock:
+            if key in self._terms:
+                return
+            self._terms[key] = found
+            self.postings += len(found[0])
+            while self.postings > CACHED_POSTINGS and len(self._terms) > 1:
+                _key, (ids, _leaf) = self._terms.popitem(last=False)
+                self.postings -= len(ids)
+
+
+def _segment_key(reader) -> object:
+    """What names a segment reader's segment alike in every thread's searcher (its id in the
+    index), else the reader itself."""
+    segment = reader.segment()
+    return id(reader) if segment is None else segment.segment_id()
+
+
+class _Counted:
+    """What a weighting's `idf(searcher, field, text)` reads of a searcher (its top reader's
+    document count and a term's document frequency), from counts the caller read already."""
+
+    def __init__(self, documents: int, frequencies: dict[bytes, int]) -> None:
+        self._documents, self._frequencies = documents, frequencies
+
+    def get_parent(self) -> _Counted:
+        return self
+
+    def doc_count_all(self) -> int:
+        return self._documents
+
+    def doc_frequency(self, _fieldname: str, text: bytes) -> int:
+        return self._frequencies[text]
 
 
 class _Sparse:

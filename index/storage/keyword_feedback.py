@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from whoosh import classify
@@ -99,6 +99,11 @@ class Bo1Expansion:
                         self._kept.popitem(last=False)
             prepared.append(found)
         return self._expanded(prepared, count)
+
+    def hold(self, frequencies: Mapping[str, float]) -> None:
+        """Register these terms with their collection frequencies now (a warm server's whole
+        lexicon, read in one pass), so no expansion looks one up one by one."""
+        self._register(list(frequencies), lambda terms: [frequencies[term] for term in terms])
 
     def _prepared(self, terms: Sequence[str], weights: Sequence[float], frequencies: Frequencies) -> _Prepared | None:
         """One document as `_expanded` reads it: its terms' ids, their weights and their total

@@ -236,6 +236,10 @@ class PgKeywordStore:
             self._fast_path = fast_path_status(self._conn, self._textsearch_schema is not None)
         return self._fast_path
 
+    def hold(self) -> None:
+        """Nothing to read ahead: the server keeps its tables' pages, and this store keeps
+        nothing between searches."""
+
     def close(self) -> None:
         """Nothing to release: the connection belongs to the caller."""
 
