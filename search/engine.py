@@ -237,7 +237,7 @@ class Engine:
         store's tables at 28,828 articles (0.88x at 10,000, 0.90x at 2,000). For a long-lived
         process: `accord serve` calls it at start and, in a thread of its own, for each new
         generation. A one-shot search should not (this reads every row and term: ~0.6 s at
-        2,000 articles, ~2.5 s and ~40 MB at 28,828; a search reads a few hundred). Keeps
+        2,000 articles, ~2.5 s and ~75 MB at 28,828; a search reads a few hundred). Keeps
         nothing on a PostgreSQL store, whose searches each read through their own connection.
         Safe from any thread; a search running meanwhile reads as before."""
         with self._using() as view:

@@ -48,7 +48,7 @@ MIN_DOCUMENTS = 5000
 # Postings kept decoded and scored per keyword store (one generation, shared by its threads),
 # least recently used out first: a warm process meets the same common words query after query,
 # and reading a term's postings through whoosh's blocks is most of what a query costs here.
-# 16 bytes each: 4M is 64 MB, every posting of the body field up to ~40,000 news articles.
+# 16 bytes each: 4M is 64 MB, every body posting of ~65,000 news articles (~60 postings each).
 CACHED_POSTINGS = 4_000_000
 FAST_PATH_ON = "on"
 FAST_PATH_SMALL = f"on once numpy is loaded (fewer than {MIN_DOCUMENTS:,} articles)"
@@ -90,7 +90,9 @@ class ArrayBM25F:
     """Top documents of plain OR queries by BM25F (whoosh's formula), over one open searcher.
 
     Not thread-safe (it reads through its searcher's files): one per thread, as the keyword
-    store keeps them.
+    store keeps them. The postings it decodes go into `held`, which the store gives every
+    thread's scorer of one index (`HeldPostings` is safe to share), so a term one thread read
+    serves them all.
     """
 
     def __init__(
