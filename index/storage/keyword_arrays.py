@@ -29,7 +29,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from whoosh import query as whoosh_query
 from whoosh.matching.wrappers import FilterMatcher
@@ -54,6 +54,8 @@ FAST_PATH_ON = "on"
 FAST_PATH_SMALL = f"on once numpy is loaded (fewer than {MIN_DOCUMENTS:,} articles)"
 
 log = logging.getLogger("accord")
+# A field's terms in every segment: (segment reader, the term's bytes, its whoosh TermInfo).
+Lexicon = list[tuple[Any, bytes, Any]]
 _warned = threading.Event()
 
 
@@ -242,13 +244,13 @@ class ArrayBM25F:
         # whoosh multiplies a boosted term's score last (whoosh.scoring.BM25F's scorer).
         return _Sparse(ids, leaf * term.boost if term.boost != 1.0 else leaf)
 
-    def lexicon(self, fieldname: str) -> list[tuple[object, bytes, object]]:
+    def lexicon(self, fieldname: str) -> Lexicon:
         """(segment reader, term, its term information) for every term of `fieldname` in every
         segment of this scorer's searcher, in one pass over each segment's terms."""
         return [(reader, text, info) for reader, _base in self._searcher.reader().leaf_readers()
                 for text, info in reader.iter_field(fieldname)]
 
-    def hold(self, fieldname: str, lexicon: list[tuple[object, bytes, object]] | None = None) -> int:
+    def hold(self, fieldname: str, lexicon: Lexicon | None = None) -> int:
         """Decode the postings of `fieldname`'s terms into the held postings, the terms of most
         documents first, until they hold CACHED_POSTINGS (a term already held is skipped); the
         postings now held. What a warm server does before its searches (`Engine.warm`): a
