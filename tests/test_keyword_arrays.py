@@ -372,3 +372,38 @@ def test_what_one_thread_decodes_serves_the_others(
     for thread in threads:
         thread.join()
     assert answers == [expected] * 4 and decoded == []
+
+
+def test_searches_while_another_thread_holds_and_evicts_score_as_whoosh(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setattr(keyword_arrays, "CACHED_POSTINGS", 300)  # every hold and search evicts
+    arrays, plain = stores
+    queries = _queries(40)
+    expected = [plain.search(q(query), 50) for query in queries]
+    answers: list[list] = []
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            answers.append([arrays.search(q(query), 50) for query in queries])
+        except BaseException as err:  # reported below, not lost in the thread
+            errors.append(err)
+
+    def hold() -> None:
+        try:
+            for _ in range(5):
+                arrays.hold()
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=search) for _ in range(3)] + [threading.Thread(target=hold)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and answers == [expected] * 3
+    held = arrays._searcher()[1].held
+    assert held.postings <= 300 or len(held) == 1
