@@ -480,6 +480,44 @@ def test_a_generation_not_read_in_ahead_is_still_searched_and_the_server_says_wh
     live.close()
 
 
+def test_generations_published_while_one_is_read_in_are_read_in_after_it_by_the_same_thread(
+    corpus_dir, index_dir, encoder, monkeypatch
+):
+    import threading
+
+    live = LiveEngine(index_dir, encoder)
+    live.open()
+    release, started = threading.Event(), threading.Event()
+    warmed: list[tuple[str, str]] = []  # (generation read in, thread that read it)
+    running: list[int] = []
+    most_at_once = []
+    warm = Engine.warm
+
+    def slow_warm(engine):
+        running.append(1)
+        most_at_once.append(len(running))
+        with engine.view() as view:
+            generation = view.manifest.generation
+        started.set()
+        assert release.wait(60)
+        warm(engine)
+        warmed.append((generation, threading.current_thread().name))
+        running.pop()
+
+    monkeypatch.setattr(Engine, "warm", slow_warm)
+    for number, name in enumerate(("sub", "tank"), start=2):
+        (corpus_dir / f"{name}.txt").write_text(f"{name.title()} deal\nA {name} deal was signed by Norway.\n")
+        build([corpus_dir], index_dir, encoder=encoder)
+        with live.use() as engine:
+            assert engine.manifest.generation == f"gen-00000{number}"
+        assert started.wait(60)  # the first is being read in while the second is published
+    release.set()
+    assert live.settled(timeout=60)
+    assert [generation for generation, _thread in warmed] == ["gen-000002", "gen-000003"]
+    assert len({thread for _generation, thread in warmed}) == 1 and max(most_at_once) == 1
+    live.close()
+
+
 def test_live_engine_reports_a_missing_index(tmp_path):
     with pytest.raises(IndexNotFound):
         LiveEngine(tmp_path / "none").open()

@@ -25,7 +25,8 @@ log = logging.getLogger("accord")
 class LiveEngine:
     """An index opened for a server: `with live.use() as engine:` gives its newest generation,
     warmed (`Engine.warm`) when it is opened, and beside the requests when one finds a new
-    generation (a thread of its own reads it in; requests meanwhile read what they need).
+    generation (one thread at a time reads it in, and again if a newer one was published
+    meanwhile; requests meanwhile read what they need).
 
     Safe to share between threads, like the Engine it holds (each thread searches through its
     own whoosh searcher and SQLite connection). The index is opened on first use, so an app can
@@ -39,7 +40,10 @@ class LiveEngine:
         self._encoder = encoder
         self._engine: Engine | None = None
         self._opening = threading.Lock()
-        self._warming: threading.Thread | None = None
+        self._warming: threading.Thread | None = None  # the thread reading generations in, the last one started
+        self._warm_lock = threading.Lock()
+        self._warm_wanted = False  # a generation was found that no warm has started on yet
+        self._warm_running = False
 
     def open(self) -> Engine:
         """The shared engine, opened on first call (raises IndexNotFound or IndexIncompatible)."""
@@ -57,14 +61,34 @@ class LiveEngine:
         engine = self.open()
         if engine.refresh():
             # Read in beside the requests, not by the one that found it (~1 s at 10,000 articles).
-            warming = threading.Thread(target=_warm, args=(engine,), name="accord-warm", daemon=True)
-            self._warming = warming
-            warming.start()
+            self._warm_later(engine)
         yield engine
 
+    def _warm_later(self, engine: Engine) -> None:
+        """Have the engine's current generation read in by the warming thread, started now
+        unless it runs already (then it warms again once it ends): generations published faster
+        than they are read in never pile threads up."""
+        with self._warm_lock:
+            self._warm_wanted = True
+            if self._warm_running:
+                return
+            self._warm_running = True
+            warming = threading.Thread(target=self._warm_while_wanted, args=(engine,), name="accord-warm", daemon=True)
+            self._warming = warming
+        warming.start()
+
+    def _warm_while_wanted(self, engine: Engine) -> None:
+        while True:
+            with self._warm_lock:
+                if not self._warm_wanted:
+                    self._warm_running = False
+                    return
+                self._warm_wanted = False
+            _warm(engine)
+
     def settled(self, timeout: float | None = None) -> bool:
-        """Wait until the last generation a request found is read in (`Engine.warm`); False if
-        it still is after `timeout` seconds."""
+        """Wait until the generations requests found are read in (`Engine.warm`); False if they
+        still are after `timeout` seconds."""
         warming = self._warming
         if warming is not None:
             warming.join(timeout)
@@ -84,5 +108,5 @@ class LiveEngine:
 def _warm(engine: Engine) -> None:
     try:
         engine.warm()
-    except Exception as err:  # the requests still search, reading what they need; say why once
+    except Exception as err:  # the requests still search, reading what they need; say why
         log.warning("accord: warning: could not read the new generation in ahead of its searches: %s", err)
