@@ -274,8 +274,7 @@ class ArrayBM25F:
         terms.sort(key=lambda entry: -entry[0])  # stable: equal counts in the lexicon's order
         room = CACHED_POSTINGS - self.held.postings
         # By segment reader: each held term's key, text, document numbers and weights.
-        chosen: dict[int, list[tuple[tuple[object, str, object], bytes, np.ndarray, np.ndarray]]] = {}
-        readers = {}
+        chosen: dict[Any, list[tuple[tuple[object, str, object], bytes, np.ndarray, np.ndarray]]] = {}
         for documents, text, info, reader in terms:
             if documents > room:
                 break
@@ -284,17 +283,16 @@ class ArrayBM25F:
                 continue
             postings = self._postings_of(fieldname, text, info, reader)
             if postings is not None:
-                chosen.setdefault(id(reader), []).append((key, text, *postings))
-                readers[id(reader)] = reader
+                chosen.setdefault(reader, []).append((key, text, *postings))
                 room -= documents
         counted = _Counted(top.get_parent().doc_count_all(), counts)
-        for number, segment_terms in chosen.items():
+        for reader, segment_terms in chosen.items():
             # One segment's terms scored at once (the same bits as one by one: see `_bm25`).
             sizes = [len(ids) for _key, _text, ids, _weights in segment_terms]
             idfs = np.repeat([top.weighting.idf(counted, fieldname, text) for _key, text, _i, _w in segment_terms], sizes)
             every_id = np.concatenate([ids for _key, _text, ids, _weights in segment_terms])
             every_weight = np.concatenate([weights for _key, _text, _ids, weights in segment_terms])
-            scores = self._bm25(readers[number], fieldname, every_id, every_weight, idfs)
+            scores = self._bm25(reader, fieldname, every_id, every_weight, idfs)
             for (key, _text, ids, _weights), leaf in zip(segment_terms, np.split(scores, np.cumsum(sizes)[:-1]), strict=True):
                 self.held.put(key, (ids, leaf.copy()))
         return self.held.postings
@@ -302,8 +300,6 @@ class ArrayBM25F:
     def _postings_of(self, fieldname: str, text: bytes, info, reader) -> tuple[np.ndarray, np.ndarray] | None:
         """`_undeleted_postings` of a term whose term information `info` the caller read from
         `reader`'s lexicon: its postings are read from that, not looked up again."""
-        import numpy as np
-
         if not isinstance(reader, SegmentReader):
             return self._undeleted_postings(fieldname, text, reader)
         try:
@@ -311,12 +307,7 @@ class ArrayBM25F:
             matcher = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format)
         except AttributeError:  # whoosh's terms reader is laid out otherwise: look the term up
             return self._undeleted_postings(fieldname, text, reader)
-        ids, weights = _postings(matcher)
-        deleted = self._deleted(reader)
-        if deleted is not None and len(deleted):
-            keep = ~np.isin(ids, deleted)
-            ids, weights = ids[keep], weights[keep]
-        return ids, weights
+        return _undeleted(*_postings(matcher), self._deleted(reader))
 
     def _leaf_scores(self, fieldname: str, text: bytes, reader) -> tuple[np.ndarray, np.ndarray] | None:
         """A term's undeleted document numbers in one segment and their unboosted BM25F scores."""
@@ -354,11 +345,7 @@ class ArrayBM25F:
         if isinstance(matcher, FilterMatcher):  # deletions of another kind of reader
             deleted = np.fromiter(reader.deleted_docs_set, dtype=np.int64)
             matcher = matcher.child
-        ids, weights = _postings(matcher)
-        if deleted is not None and len(deleted):
-            keep = ~np.isin(ids, deleted)
-            ids, weights = ids[keep], weights[keep]
-        return ids, weights
+        return _undeleted(*_postings(matcher), deleted)
 
     def _deleted(self, reader) -> np.ndarray | None:
         """A segment's deleted document numbers (None: it has none), read once."""
@@ -432,6 +419,16 @@ class HeldPostings:
             while self.postings > CACHED_POSTINGS and len(self._terms) > 1:
                 _key, (ids, _leaf) = self._terms.popitem(last=False)
                 self.postings -= len(ids)
+
+
+def _undeleted(ids: np.ndarray, weights: np.ndarray, deleted: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A term's postings in one segment less those of its `deleted` document numbers."""
+    if deleted is None or not len(deleted):
+        return ids, weights
+    import numpy as np
+
+    keep = ~np.isin(ids, deleted)
+    return ids[keep], weights[keep]
 
 
 def _segment_key(reader) -> object:
