@@ -142,6 +142,7 @@ def test_the_bound_holds_for_every_vector(code: str) -> None:
 def copy_everywhere(monkeypatch, after: int = 1) -> None:
     monkeypatch.setattr(vectors_module, "SCAN_MIN_FLOATS", 0)
     monkeypatch.setattr(vectors_module, "SCAN_AFTER_SEARCHES", after)
+    monkeypatch.setattr(vectors_module, "SCAN_MAX_SHARE", 1.0)
 
 
 @pytest.mark.parametrize("sq8_from", [0, 10**12])  # the large stores' code, and the small ones'
@@ -170,6 +171,33 @@ def test_a_store_scans_its_copy_from_the_nth_search(tmp_path: Path, monkeypatch,
         assert store.search(query, 30, allowed=list(range(100, 2600, 2))) == plain.search(query, 30, allowed=list(range(100, 2600, 2)))
         assert store.search(query, 400, excluded=np.arange(100, 1000)) == plain.search(query, 400, excluded=np.arange(100, 1000))
         assert store.search(query, 5, allowed=[]) == [] and store.search(query, 5, allowed=[1, 2]) == []
+
+
+def test_a_search_for_a_large_share_of_the_vectors_skips_the_copy(monkeypatch) -> None:
+    monkeypatch.setattr(vectors_module, "SCAN_MIN_FLOATS", 0)
+    monkeypatch.setattr(vectors_module, "SCAN_AFTER_SEARCHES", 1)
+    vectors = clustered(2400, 40, 15)
+    store = FaissVectorStore.from_index(flat_index(vectors, np.arange(2400, dtype=np.int64)))
+    plain = FaissVectorStore.from_index(flat_index(vectors, np.arange(2400, dtype=np.int64)))
+    monkeypatch.setattr(plain, "_compressed", lambda: None)
+    queries = clustered(6, 40, 16)
+    store.search(queries[0], 10)
+    assert store.scan_state == "built"
+    share = int(2400 * vectors_module.SCAN_MAX_SHARE)  # 100 of 2,400
+    used = []
+    copy_search = store._scan.search
+    faiss_search = store._faiss_search
+    monkeypatch.setattr(store._scan, "search", lambda *a: used.append("copy") or copy_search(*a))
+    monkeypatch.setattr(store, "_faiss_search", lambda *a: used.append("faiss") or faiss_search(*a))
+    for query in queries[1:]:
+        used.clear()
+        assert store.search(query, share) == plain.search(query, share)
+        assert store.search(query, share + 1) == plain.search(query, share + 1)
+        assert store.search(query, 1600) == plain.search(query, 1600)
+        # A filtered search keeps the copy, which ranks a small allowed set exactly.
+        assert store.search(query, 400, allowed=list(range(0, 2400, 3))) == plain.search(query, 400, allowed=list(range(0, 2400, 3)))
+        assert used == ["copy", "faiss", "faiss", "copy"]
+    assert store.scan_state == "built" and store._scan_fallbacks == 0
 
 
 def test_small_stores_and_graphs_keep_faiss_scan(tmp_path: Path, monkeypatch) -> None:
