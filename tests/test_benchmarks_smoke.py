@@ -194,10 +194,11 @@ def test_bench_peers_warm_measures_every_system_and_reuses_its_indexes(data: Pat
     assert list(sizes) == ["20", "46", "60"]  # 54 distinct articles, 8 kept for the updates
     for result in sizes.values():
         assert all(result["latency"][name]["cpu"]["n"] == 6 for name in result["latency"])
-        assert {"Accord hybrid", bench_peers_warm.RANKING, "bm25s (top 10)", "txtai hybrid"} <= set(result["latency"])
+        assert {"Accord hybrid", bench_peers_warm.RANKING, "bm25s (top 10)", "txtai hybrid", bench_peers_warm.VECTOR} <= set(result["latency"])
         assert [r["added"] for r in result["updates"]["rounds"]] == [2, 2, 2, 2]
         assert result["build"]["segments_after_build"] == 1
-    assert sizes["60"]["distinct"] == 46 and "copied" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert sizes["60"]["distinct"] == 46 and "copied" in printed and "beyond the query's vector" in printed
     built = (work / "index-60.json").read_text()
     bench_peers_warm.main(argv)  # the indexes are reused, not built again
     assert (work / "index-60.json").read_text() == built
