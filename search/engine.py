@@ -229,15 +229,16 @@ class Engine:
     @_retried
     def warm(self) -> None:
         """Read now what the current generation's searches would otherwise read a piece at a
-        time, and keep it: the article store's near-duplicate groups and the article of every
-        passage (`ArticleReader.hold`), and the keyword index's term statistics and decoded
+        time, and keep it: the article store's near-duplicate groups, the article of every
+        passage and the articles themselves up to 32 million characters of text
+        (`ArticleReader.hold`), and the keyword index's term statistics and decoded
         postings, shared by every thread (`KeywordStore.hold`). Until then each search reads
         those of its candidates, passages and terms that no earlier search read: over the first
         200 hybrid searches a warmed engine's p50 CPU was 0.87x one that held only the article
         store's tables at 28,828 articles (0.88x at 10,000, 0.90x at 2,000). For a long-lived
         process: `accord serve` calls it at start and, in a thread of its own, for each new
         generation. A one-shot search should not (this reads every row and term: ~0.6 s at
-        2,000 articles, ~2.5 s and ~75 MB at 28,828; a search reads a few hundred). Keeps
+        2,000 articles, ~3 s and ~110 MB at 28,828; a search reads a few hundred). Keeps
         nothing on a PostgreSQL store, whose searches each read through their own connection.
         Safe from any thread; a search running meanwhile reads as before."""
         with self._using() as view:

@@ -139,10 +139,10 @@ def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmen
     def reads() -> tuple:
         groups = docs.duplicate_groups(asked)
         return (docs.passage_articles(passage_ids), groups, docs.passages_by_article(asked),
-                docs.group_members(sorted(set(groups.values()))))
+                docs.group_members(sorted(set(groups.values()))), docs.articles(asked), docs.article(ids[1]))
 
     from_rows = reads()
-    assert docs._groups._value is None and docs._owners._value is None
+    assert docs._groups._value is None and docs._owners._value is None and docs._articles._value is None
     docs.hold()
     statements: list[str] = []
     docs._db.set_trace_callback(statements.append)
@@ -151,6 +151,44 @@ def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmen
     assert held == from_rows
     docs.hold()  # a second call keeps what it holds
     assert statements == []
+
+
+def test_a_readers_held_articles_are_the_stored_ones_across_segments(segmented, docs) -> None:
+    _index_dir, _scratch, records, _removed = segmented
+    ids = sorted(records)
+    asked = [*reversed(ids), "a001", "never-indexed", ids[0]]  # a removed, an unknown and a repeated id
+    from_rows = docs.articles(asked[: len(ids) - 1])  # fewer than it holds: from the rows
+    assert docs._articles._value is None
+    from_rows.update(docs.articles(asked))  # as many read as it holds: held from here on
+    assert docs._articles._value is not None and docs._articles._value.by_id is not None
+    statements: list[str] = []
+    docs._db.set_trace_callback(statements.append)
+    held = docs.articles(asked)
+    assert statements == []  # from memory, no SQL
+    assert held == from_rows and set(held) == set(ids)
+    assert {article_id: article.body for article_id, article in held.items()} == {
+        article_id: record["body"].strip() for article_id, record in records.items()}
+    assert docs.article(ids[0]) == held[ids[0]] and docs.article("a001") is None and statements == []
+
+
+def test_articles_over_the_budget_are_read_from_the_rows(segmented, docs, monkeypatch) -> None:
+    from index.storage import docstore as docstore_module
+
+    index_dir, _scratch, records, _removed = segmented
+    ids = sorted(records)
+    other = generation_docstore(_live(index_dir))  # reading every article makes a reader keep them
+    try:
+        text = sum(len(a.title) + len(a.body) for a in other.articles(ids).values())
+    finally:
+        other.close()
+    monkeypatch.setattr(docstore_module, "HELD_ARTICLE_CHARS", text - 1)
+    docs.hold()
+    assert docs._articles._value is not None and docs._articles._value.by_id is None  # over by one character
+    statements: list[str] = []
+    docs._db.set_trace_callback(statements.append)
+    found = docs.articles([*ids, "a001"])
+    assert statements and set(found) == set(ids)  # read from SQLite, as before
+    assert all(found[article_id].body == records[article_id]["body"].strip() for article_id in ids)
 
 
 def test_searches_collapse_copies_alike_from_the_first_search_on(segmented) -> None:

@@ -217,6 +217,36 @@ class _Held(Generic[T]):
         return value
 
 
+# A reader keeps every article whole (`_Articles`) when their titles and bodies come to at most
+# this many characters: ~36 MB of Python memory at 28,868 news articles (23.5M characters; ~1.5
+# bytes a character of English text with the articles' other fields). A page's ten articles then
+# cost a dictionary lookup each instead of SQLite's row reads: in turns with reading them (one
+# warmed engine, 300 queries, two runs), warm hybrid p50 CPU 0.93-0.96x at 2,000 articles and
+# 0.96-0.97x at 10,000 (docs/performance.md, ninth round).
+HELD_ARTICLE_CHARS = 32_000_000
+
+
+class _Articles:
+    """A reader's articles by id (`by_id`), or None when their text is over HELD_ARTICLE_CHARS:
+    the store then reads a page's articles from SQLite, as before it kept any."""
+
+    __slots__ = ("by_id",)
+
+    def __init__(self, by_id: dict[str, Article] | None) -> None:
+        self.by_id = by_id
+
+    @classmethod
+    def read(cls, db: sqlite3.Connection) -> _Articles:
+        by_id: dict[str, Article] = {}
+        chars = 0
+        for row in db.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles"):
+            chars += len(row[1] or "") + len(row[2] or "")
+            if chars > HELD_ARTICLE_CHARS:
+                return cls(None)  # stopped at the budget: at most that much text was read
+            by_id[row[0]] = _article(row)
+        return cls(by_id)
+
+
 class _Groups:
     """A reader's near-duplicate groups: the group of each article in one (`group_of`; an
     article missing is its own group) and each group's articles by id (`members`)."""
@@ -306,8 +336,9 @@ class DocStore:
     Safe to share between threads: each thread reads through its own read-only SQLite
     connection, opened on its first call (a connection must not be used by two threads at
     once). `close` closes them all; call it only when no thread is still reading. Once its
-    searches have read as many near-duplicate groups (or passage owners) one by one as the store
-    has articles (passages), a reader keeps them all in memory (`_Held`), for every thread.
+    searches have read as many near-duplicate groups (passage owners, articles) one by one as the
+    store has articles (passages, articles), a reader keeps them all in memory (`_Held`; the
+    articles only up to HELD_ARTICLE_CHARS of text), for every thread.
     """
 
     def __init__(self, path: Path, newer: Sequence[Path] = (), counts: tuple[int, int] | None = None) -> None:
@@ -319,6 +350,7 @@ class DocStore:
         self._opened_lock = threading.Lock()
         self._groups = _Held(_Groups.read)
         self._owners = _Held(_Owners.read)
+        self._articles = _Held(_Articles.read)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -354,13 +386,21 @@ class DocStore:
 
     def article(self, article_id: str) -> Article | None:
         """The article with this id, or None."""
+        held = self._held(self._articles, 1, self.count_articles)
+        if held is not None and held.by_id is not None:
+            return held.by_id.get(article_id)
         row = self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
         return _article(row) if row else None
 
     def articles(self, article_ids: Sequence[str]) -> dict[str, Article]:
-        """The articles among `article_ids`, by id."""
+        """The articles among `article_ids`, by id (from memory once the reader keeps them all:
+        see `HELD_ARTICLE_CHARS`)."""
+        held = self._held(self._articles, len(article_ids), self.count_articles)
+        if held is not None and held.by_id is not None:
+            by_id = held.by_id
+            return {article_id: by_id[article_id] for article_id in article_ids if article_id in by_id}
         found: dict[str, Article] = {}
         for chunk in _chunks(article_ids):
             marks = ",".join("?" * len(chunk))
@@ -618,11 +658,13 @@ class DocStore:
     def hold(self) -> None:
         """Read now, and keep for as long as this reader lives, what it otherwise keeps only once
         its searches have read as many of those rows one by one (see `_held`): every
-        near-duplicate group and the article of every passage. For a long-lived process
-        (`Engine.warm`): ~0.2 s and ~7 MB at 28,828 articles (135,921 passages), where each
+        near-duplicate group, the article of every passage, and every article whole when their
+        text is at most HELD_ARTICLE_CHARS characters. For a long-lived process (`Engine.warm`):
+        the groups and owners ~0.2 s and ~7 MB at 28,828 articles (135,921 passages), where each
         search would otherwise read its ~400 passages' owners and ~150 candidates' groups from
-        SQLite until the reader had read as many (~340 semantic searches there)."""
-        for held in (self._groups, self._owners):
+        SQLite until the reader had read as many (~340 semantic searches there); the articles
+        0.04 CPU-s and 3 MB at 2,000 articles, 0.25 CPU-s and 14 MB at 10,000."""
+        for held in (self._groups, self._owners, self._articles):
             held.hold(lambda: self._db)
 
     def _held(self, held: _Held[T], wanted: int, total: Callable[[], int]) -> T | None:
