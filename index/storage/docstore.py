@@ -218,11 +218,11 @@ class _Held(Generic[T]):
 
 
 # A reader keeps every article whole (`_Articles`) when their titles and bodies come to at most
-# this many characters: ~36 MB of Python memory at 28,868 news articles (23.5M characters; ~1.5
-# bytes a character of English text with the articles' other fields). A page's ten articles then
-# cost a dictionary lookup each instead of SQLite's row reads: in turns with reading them (one
-# warmed engine, 300 queries, two runs), warm hybrid p50 CPU 0.93-0.96x at 2,000 articles and
-# 0.96-0.97x at 10,000 (docs/performance.md, ninth round).
+# this many characters: 39 MB of Python memory and 0.55 CPU-s to read at 28,828 news articles
+# (23.5M characters; ~1.6 bytes a character of English text with the articles' other fields). A
+# page's ten articles then cost a dictionary lookup each instead of SQLite's row reads: in turns
+# with reading them (one warmed engine, 300 queries), warm hybrid p50 CPU 0.93-0.96x at 2,000
+# articles, 0.96-0.97x at 10,000 and 0.97x at 28,828 (docs/performance.md, ninth round).
 HELD_ARTICLE_CHARS = 32_000_000
 
 
@@ -663,7 +663,8 @@ class DocStore:
         the groups and owners ~0.2 s and ~7 MB at 28,828 articles (135,921 passages), where each
         search would otherwise read its ~400 passages' owners and ~150 candidates' groups from
         SQLite until the reader had read as many (~340 semantic searches there); the articles
-        0.04 CPU-s and 3 MB at 2,000 articles, 0.25 CPU-s and 14 MB at 10,000."""
+        0.04 CPU-s and 3 MB at 2,000 articles, 0.19 and 14.5 MB at 10,000, 0.55 and 39 MB at
+        28,828."""
         for held in (self._groups, self._owners, self._articles):
             held.hold(lambda: self._db)
 
