@@ -171,6 +171,43 @@ def test_a_readers_held_articles_are_the_stored_ones_across_segments(segmented, 
     assert docs.article(ids[0]) == held[ids[0]] and docs.article("a001") is None and statements == []
 
 
+def test_threads_read_the_same_articles_while_one_makes_the_reader_hold_them(segmented, docs) -> None:
+    import threading
+
+    index_dir, _scratch, records, _removed = segmented
+    ids = [*sorted(records), "a001", "never-indexed"]
+    other = generation_docstore(_live(index_dir))
+    try:
+        expected = other.articles(ids[: len(records) - 1]) | other.articles(ids[len(records) - 1 :])
+    finally:
+        other.close()
+    errors: list[BaseException] = []
+    start = threading.Barrier(5)
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            start.wait()
+            for _ in range(60):  # together they read past the store's count: it holds them mid-way
+                asked = rng.sample(ids, 3)
+                assert docs.articles(asked) == {a: expected[a] for a in asked if a in expected}
+                assert docs.article(asked[0]) == expected.get(asked[0])
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            errors.append(err)
+
+    def holder() -> None:
+        start.wait()
+        docs.hold()
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)] + [threading.Thread(target=holder)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert docs._articles._value is not None and docs._articles._value.by_id is not None
+
+
 def test_articles_over_the_budget_are_read_from_the_rows(segmented, docs, monkeypatch) -> None:
     from index.storage import docstore as docstore_module
 
