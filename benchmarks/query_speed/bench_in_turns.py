@@ -1,0 +1,126 @@
+"""One warmed engine's searches with one of its parts switched on and off, in turns, query by query:
+p50, mean and p95 CPU with the part and without, their ratios, and on how many queries the two
+gave the same hits.
+
+    python -m benchmarks.query_speed.bench_in_turns INDEX DATA --switch held-articles --queries 300 --out runs/in_turns.json
+
+The engine is opened once and warmed (`Engine.warm`, as `accord serve` warms its own); queries
+are Reuters queries (bench_query.py's, seed 21578); each query runs once with the part on and
+once off, the order alternating, after `--warmup` queries run both ways. Timing the two in one
+process, in turns, is what tells a change of a few percent apart on a shared machine, where two
+runs of the same benchmark differ by more than that.
+
+Switches (`--switch`):
+
+- `held-articles`: a page's articles from the reader's memory (`DocStore.hold`, the articles kept
+  while their text is at most `HELD_ARTICLE_CHARS`) or read from SQLite, page by page.
+- `deep-fetch-faiss`: a vector search for more than `SCAN_MAX_SHARE` of a store's vectors goes
+  to faiss's own scan, or (off) to the compressed copy like every other search.
+
+Prints a markdown table, the command, the machine and the load; --out writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common.corpora import REUTERS, make_queries
+from benchmarks.common.machine import (
+    command_line,
+    finish,
+    header,
+    latency_summary,
+    machine_info,
+    markdown_table,
+    resolve_model,
+)
+
+SWITCHES = ("held-articles", "deep-fetch-faiss")
+
+
+def switch_for(name: str, engine: Any) -> Callable[[bool], None]:
+    """What turns the part `name` of `engine` on (True) or off (False); exits with one line when
+    the engine's index cannot have it."""
+    from index.storage import docstore, vectors
+
+    if name == "held-articles":
+        with engine.view() as view:
+            docs = view.docs
+        if not isinstance(docs, docstore.DocStore):
+            sys.exit("bench_in_turns: held-articles needs an index folder (a PostgreSQL store keeps no articles)")
+        held = docs._articles._value
+        if held is None or held.by_id is None:
+            sys.exit(f"bench_in_turns: the index's articles are over {docstore.HELD_ARTICLE_CHARS:,} characters: none are held")
+        unheld = docstore._Articles(None)  # the store reads each page's articles from SQLite
+
+        def articles(on: bool) -> None:
+            docs._articles._value = held if on else unheld
+
+        return articles
+    share = vectors.SCAN_MAX_SHARE
+
+    def deep_fetch(on: bool) -> None:
+        vectors.SCAN_MAX_SHARE = share if on else 1.0
+
+    return deep_fetch
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("index", type=Path, help="an index folder")
+    parser.add_argument("data", type=Path, help="the data folder (its reuters21578/ gives the queries)")
+    parser.add_argument("--switch", choices=SWITCHES, required=True)
+    parser.add_argument("--mode", choices=("hybrid", "semantic", "keyword"), default="hybrid")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=21578)
+    parser.add_argument("--model", help="the encoder, or MODULE:NAME to import MODULE first (default: the index's)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    from index.embedding.encoder import encoder_for
+    from search.engine import Engine
+
+    queries = [text for _kind, text in make_queries(args.data / REUTERS, args.queries, args.seed)]
+    info = machine_info()
+    print(header(f"One part on and off in turns: {args.switch}", command_line(__file__, argv), info))
+    encoder = encoder_for(resolve_model(args.model)) if args.model else None
+    with Engine.open(args.index, encoder=encoder) as engine:
+        engine.warm()
+        turn = switch_for(args.switch, engine)
+        for text in queries[: args.warmup]:
+            for on in (True, False):
+                turn(on)
+                engine.search(text, k=10, mode=args.mode)
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        same = 0
+        for number, text in enumerate(queries):
+            hits = {}
+            for on in ((True, False) if number % 2 else (False, True)):
+                turn(on)
+                started = time.process_time()
+                result = engine.search(text, k=10, mode=args.mode)
+                cpu[on].append(time.process_time() - started)
+                hits[on] = result.hits
+            same += hits[True] == hits[False]
+        turn(True)
+    on, off = latency_summary(cpu[True]), latency_summary(cpu[False])
+    ratios = {key: on[key] / off[key] for key in ("p50_ms", "mean_ms", "p95_ms")}
+    print(markdown_table(
+        ["switch", "mode", "queries", "p50 CPU ms on / off", "p50 on / off", "mean on / off", "p95 on / off", "same hits"],
+        [[args.switch, args.mode, len(queries), f"{on['p50_ms']:.2f} / {off['p50_ms']:.2f}", f"{ratios['p50_ms']:.3f}",
+          f"{ratios['mean_ms']:.3f}", f"{ratios['p95_ms']:.3f}", f"{same} of {len(queries)}"]]))
+    payload = {"benchmark": "bench_in_turns", "command": command_line(__file__, argv), "machine": info,
+               "switch": args.switch, "mode": args.mode, "on": on, "off": off, "ratios": ratios,
+               "same_hits": same, "queries": len(queries)}
+    finish(args.out, payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
