@@ -268,7 +268,8 @@ SCAN_MAX_FALLBACKS = 0.25
 # thread, each evicting the other's bytes from the caches, as a whole search's other steps do):
 # 100 results 695 against 535 us, 400 725 against 729, 1,000 796 against 1,209, 1,600 879
 # against 1,662. 1/24 keeps a first fetch of 400 passages on the copy there and sends the
-# second fetch (1,600, when 400 passages name fewer than 100 articles) to faiss.
+# second fetch (1,600, when 400 passages name fewer than 100 articles) to faiss: semantic searches'
+# mean CPU 0.99x at 2,000 articles (benchmarks/query_speed/bench_in_turns.py, deep-fetch-faiss).
 SCAN_MAX_SHARE = 1 / 24
 SCAN_JUDGED_AFTER = 64
 _UNIT_ROUNDOFF = 2.0**-24  # float32
