@@ -158,20 +158,6 @@ def test_bench_in_turns_times_a_part_on_and_off_with_the_same_hits(data: Path, t
     assert vectors.SCAN_MAX_SHARE == share  # left on, as it found it
 
 
-def test_bench_in_turns_names_a_store_without_held_articles(data: Path, tmp_path: Path, monkeypatch) -> None:
-    from benchmarks.query_speed import bench_in_turns
-    from index.pipeline.builder import build
-    from index.storage import docstore
-    from tests.conftest import HashingEncoder
-
-    corpus = tmp_path / "reuters.jsonl"
-    bench_index.convert_reuters(data / bench_index.REUTERS, corpus, None)
-    build([corpus], tmp_path / "index", encoder=HashingEncoder())
-    monkeypatch.setattr(docstore, "HELD_ARTICLE_CHARS", 10)
-    with pytest.raises(SystemExit, match="over 10 characters: none are held"):
-        bench_in_turns.main([str(tmp_path / "index"), str(data), "--switch", "held-articles", "--queries", "2"])
-
-
 def test_views_benchmarks_run(tmp_path, corpus_dir, capsys, monkeypatch):
     """bench_views times the views on an index; tune_matches prints its table of cut-off rules."""
     from benchmarks.query_speed import bench_views

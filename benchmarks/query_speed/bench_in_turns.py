@@ -4,18 +4,21 @@ gave the same hits.
 
     python -m benchmarks.query_speed.bench_in_turns INDEX DATA --switch held-articles --queries 300 --out runs/in_turns.json
 
-The engine is opened once and warmed (`Engine.warm`, as `accord serve` warms its own); queries
-are Reuters queries (bench_query.py's, seed 21578); each query runs once with the part on and
-once off, the order alternating, after `--warmup` queries run both ways. Timing the two in one
+The engine is opened and warmed (`Engine.warm`, as `accord serve` warms its own); queries are
+Reuters queries (bench_query.py's, seed 21578); each query runs once with the part on and once
+off, the order alternating, after `--warmup` queries run both ways. Timing the two in one
 process, in turns, is what tells a change of a few percent apart on a shared machine, where two
 runs of the same benchmark differ by more than that.
 
 Switches (`--switch`):
 
 - `held-articles`: a page's articles from the reader's memory (`DocStore.hold`, the articles kept
-  while their text is at most `HELD_ARTICLE_CHARS`) or read from SQLite, page by page.
+  while their text is at most `HELD_ARTICLE_CHARS`) or read from SQLite, page by page: two
+  engines over the index with one encoder, the second opened with a budget no text fits. (An
+  index over the budget holds no articles in either: the two then measure the same thing.)
 - `deep-fetch-faiss`: a vector search for more than `SCAN_MAX_SHARE` of a store's vectors goes
-  to faiss's own scan, or (off) to the compressed copy like every other search.
+  to faiss's own scan, or (off) to the compressed copy like every other search: one engine,
+  the share set before each search.
 
 Prints a markdown table, the command, the machine and the load; --out writes JSON.
 """
@@ -26,6 +29,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,31 +47,34 @@ from benchmarks.common.machine import (
 SWITCHES = ("held-articles", "deep-fetch-faiss")
 
 
-def switch_for(name: str, engine: Any) -> Callable[[bool], None]:
-    """What turns the part `name` of `engine` on (True) or off (False); exits with one line when
-    the engine's index cannot have it."""
+def engines_for(switch: str, index: Path, encoder: Any, stack: ExitStack) -> tuple[dict[bool, Any], Callable[[bool], None]]:
+    """The warmed engine searching with the part on (True) and off (False), and what turns the
+    part on or off before a search (nothing, when they are two engines)."""
     from index.storage import docstore, vectors
+    from search.engine import Engine
 
-    if name == "held-articles":
-        with engine.view() as view:
-            docs = view.docs
-        if not isinstance(docs, docstore.DocStore):
-            sys.exit("bench_in_turns: held-articles needs an index folder (a PostgreSQL store keeps no articles)")
-        held = docs._articles._value
-        if held is None or held.by_id is None:
-            sys.exit(f"bench_in_turns: the index's articles are over {docstore.HELD_ARTICLE_CHARS:,} characters: none are held")
-        unheld = docstore._Articles(None)  # the store reads each page's articles from SQLite
+    def opened() -> Any:
+        engine = stack.enter_context(Engine.open(index, encoder=encoder))
+        engine.warm()  # as `accord serve` warms its engine at start
+        return engine
 
-        def articles(on: bool) -> None:
-            docs._articles._value = held if on else unheld
-
-        return articles
+    if switch == "held-articles":
+        # Two engines over the index, the same encoder: one whose reader keeps no articles (no
+        # text fits a budget under zero characters) and one as every reader is now.
+        budget = docstore.HELD_ARTICLE_CHARS
+        docstore.HELD_ARTICLE_CHARS = -1
+        try:
+            off = opened()
+        finally:
+            docstore.HELD_ARTICLE_CHARS = budget
+        return {True: opened(), False: off}, lambda _on: None
+    engine = opened()
     share = vectors.SCAN_MAX_SHARE
 
     def deep_fetch(on: bool) -> None:
         vectors.SCAN_MAX_SHARE = share if on else 1.0
 
-    return deep_fetch
+    return {True: engine, False: engine}, deep_fetch
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -84,19 +91,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     from index.embedding.encoder import encoder_for
-    from search.engine import Engine
+    from index.storage.manifest import read_manifest
 
     queries = [text for _kind, text in make_queries(args.data / REUTERS, args.queries, args.seed)]
     info = machine_info()
     print(header(f"One part on and off in turns: {args.switch}", command_line(__file__, argv), info))
-    encoder = encoder_for(resolve_model(args.model)) if args.model else None
-    with Engine.open(args.index, encoder=encoder) as engine:
-        engine.warm()
-        turn = switch_for(args.switch, engine)
+    encoder = encoder_for(resolve_model(args.model) if args.model else read_manifest(args.index).model)
+    with ExitStack() as stack:
+        engines, turn = engines_for(args.switch, args.index, encoder, stack)
         for text in queries[: args.warmup]:
             for on in (True, False):
                 turn(on)
-                engine.search(text, k=10, mode=args.mode)
+                engines[on].search(text, k=10, mode=args.mode)
         cpu: dict[bool, list[float]] = {True: [], False: []}
         same = 0
         for number, text in enumerate(queries):
@@ -104,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for on in ((True, False) if number % 2 else (False, True)):
                 turn(on)
                 started = time.process_time()
-                result = engine.search(text, k=10, mode=args.mode)
+                result = engines[on].search(text, k=10, mode=args.mode)
                 cpu[on].append(time.process_time() - started)
                 hits[on] = result.hits
             same += hits[True] == hits[False]

@@ -222,8 +222,8 @@ class _Held(Generic[T]):
 # (16.9M characters), 14.5 MB at 10,000 (9.2M characters): ~50-75 MB at the budget. A
 # page's ten articles then cost a dictionary lookup each instead of SQLite's row reads: in turns
 # with reading them (one warmed engine, 300 queries; benchmarks/query_speed/bench_in_turns.py),
-# warm hybrid p50 CPU 0.93-0.96x at 2,000 articles, 0.95-0.97x at 10,000 and 0.97x at 28,828
-# (docs/performance.md, ninth round).
+# warm hybrid p50 CPU 0.93-0.98x at 2,000 articles, 0.95-0.97x at 10,000 and 0.96-0.97x at
+# 28,828 (docs/performance.md, ninth round).
 HELD_ARTICLE_CHARS = 32_000_000
 
 
