@@ -264,12 +264,13 @@ _SCAN_EXTRA = {"bf16": 0.25, "fp16": 0.12, "sq8": 0.9, "sq8u": 1.2}
 # at least SCAN_JUDGED_AFTER searches over it, more than SCAN_MAX_FALLBACKS of them fell back.
 SCAN_MAX_FALLBACKS = 0.25
 # An unfiltered search for more than this share of a store's vectors skips the copy for faiss's
-# own scan. At 12,682 real passage vectors, 300 queries, faiss's scan in turns with the copy (one
-# thread, each evicting the other's bytes from the caches, as a whole search's other steps do):
-# 100 results 695 against 535 us, 400 725 against 729, 1,000 796 against 1,209, 1,600 879
-# against 1,662. 1/24 keeps a first fetch of 400 passages on the copy there and sends the
-# second fetch (1,600, when 400 passages name fewer than 100 articles) to faiss: semantic searches'
-# mean CPU 0.99x at 2,000 articles (benchmarks/query_speed/bench_in_turns.py, deep-fetch-faiss).
+# own scan. At 12,682 real passage vectors, 200 queries, one thread, the copy's CPU against
+# faiss's scan in turns (benchmarks/query_speed/bench_scan.py --limits): 0.86x at 100 results,
+# 1.08x at 400, 1.48x at 1,000, 1.66x at 1,600. 1/24 keeps a first fetch of 400 passages on the
+# copy there (a tie in a whole search: hybrid p50 0.99x, mean 1.01x with the copy against
+# without) and sends the second fetch (1,600, when 400 passages name fewer than 100 articles) to
+# faiss: semantic searches' mean CPU 0.99x at 2,000 articles (benchmarks/query_speed/
+# bench_in_turns.py, deep-fetch-faiss).
 SCAN_MAX_SHARE = 1 / 24
 SCAN_JUDGED_AFTER = 64
 _UNIT_ROUNDOFF = 2.0**-24  # float32
