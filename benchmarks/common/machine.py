@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,6 +184,30 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     ms = [s * 1000 for s in seconds]
     return {"n": len(ms), "p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
             "mean_ms": statistics.fmean(ms) if ms else float("nan"), "max_ms": max(ms, default=float("nan"))}
+
+
+def timed(systems: dict[str, Callable[[str], Any]], queries: list[str], warmup: int) -> dict[str, dict[str, Any]]:
+    """Each system's wall and CPU latencies over `queries`, in turns query by query (the order
+    rotating), after each runs the first `warmup` of them: timing systems in one process, in
+    turns, is what tells a difference of a few percent apart on a shared machine."""
+    for run in systems.values():
+        for text in queries[:warmup]:
+            run(text)
+    names = list(systems)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for number, text in enumerate(queries):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            started, used = time.perf_counter(), time.process_time()
+            systems[name](text)
+            cpu[name].append(time.process_time() - used)
+            wall[name].append(time.perf_counter() - started)
+    out = {}
+    for name in names:
+        w, c = latency_summary(wall[name]), latency_summary(cpu[name])
+        out[name] = {"wall": w, "cpu": c}
+    return out
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

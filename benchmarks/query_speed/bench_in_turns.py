@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -38,10 +37,10 @@ from benchmarks.common.machine import (
     command_line,
     finish,
     header,
-    latency_summary,
     machine_info,
     markdown_table,
     resolve_model,
+    timed,
 )
 
 SWITCHES = ("held-articles", "deep-fetch-faiss")
@@ -99,23 +98,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     encoder = encoder_for(resolve_model(args.model) if args.model else read_manifest(args.index).model)
     with ExitStack() as stack:
         engines, turn = engines_for(args.switch, args.index, encoder, stack)
-        for text in queries[: args.warmup]:
-            for on in (True, False):
+        hits: dict[bool, dict[str, Any]] = {True: {}, False: {}}
+
+        def searching(on: bool) -> Callable[[str], None]:
+            def search(text: str) -> None:
                 turn(on)
-                engines[on].search(text, k=10, mode=args.mode)
-        cpu: dict[bool, list[float]] = {True: [], False: []}
-        same = 0
-        for number, text in enumerate(queries):
-            hits = {}
-            for on in ((True, False) if number % 2 else (False, True)):
-                turn(on)
-                started = time.process_time()
-                result = engines[on].search(text, k=10, mode=args.mode)
-                cpu[on].append(time.process_time() - started)
-                hits[on] = result.hits
-            same += hits[True] == hits[False]
+                hits[on][text] = engines[on].search(text, k=10, mode=args.mode).hits
+
+            return search
+
+        latencies = timed({"on": searching(True), "off": searching(False)}, queries, args.warmup)
         turn(True)
-    on, off = latency_summary(cpu[True]), latency_summary(cpu[False])
+    same = sum(hits[True][text] == hits[False][text] for text in queries)
+    on, off = latencies["on"]["cpu"], latencies["off"]["cpu"]
     ratios = {key: on[key] / off[key] for key in ("p50_ms", "mean_ms", "p95_ms")}
     print(markdown_table(
         ["switch", "mode", "queries", "p50 CPU ms on / off", "p50 on / off", "mean on / off", "p95 on / off", "same hits"],

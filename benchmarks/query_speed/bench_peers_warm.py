@@ -59,11 +59,11 @@ from benchmarks.common.machine import (
     command_line,
     finish,
     header,
-    latency_summary,
     machine_info,
     markdown_table,
     require,
     resolve_model,
+    timed,
 )
 from benchmarks.query_speed.bench_warm import keyword_segments, mixed
 
@@ -170,28 +170,6 @@ def peers(records: list[dict[str, str]], encode: Callable[[list[str]], Any]) -> 
         "txtai BM25 (weights 0)": lambda q: embeddings.search(q, K, weights=0.0),
     }
     return systems, facts
-
-
-def timed(systems: dict[str, Callable[[str], Any]], queries: list[str], warmup: int) -> dict[str, dict[str, Any]]:
-    """Each system's wall and CPU latencies over `queries`, in turns query by query."""
-    for run in systems.values():
-        for text in queries[:warmup]:
-            run(text)
-    names = list(systems)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for number, text in enumerate(queries):
-        shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            started, used = time.perf_counter(), time.process_time()
-            systems[name](text)
-            cpu[name].append(time.process_time() - used)
-            wall[name].append(time.perf_counter() - started)
-    out = {}
-    for name in names:
-        w, c = latency_summary(wall[name]), latency_summary(cpu[name])
-        out[name] = {"wall": w, "cpu": c}
-    return out
 
 
 def updates(index_dir: Path, new: list[dict[str, str]], add: int, model: str, work: Path) -> dict[str, Any]:
