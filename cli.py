@@ -364,6 +364,11 @@ class Fusion(str, Enum):
     convex = "convex"
 
 
+class Scale(str, Enum):
+    max = "max"
+    min_max = "min-max"
+
+
 class Format(str, Enum):
     table = "table"
     json = "json"
@@ -744,6 +749,7 @@ def eval_command(
     ] = None,
     fusion: Annotated[Fusion | None, typer.Option("--fusion", help="Hybrid fusion to score. Default: Accord's.", show_default=False)] = None,
     weight: Annotated[float | None, typer.Option("--weight", min=0.0, max=1.0, help="Keyword share for convex fusion.", show_default=False)] = None,
+    scale: Annotated[Scale | None, typer.Option("--scale", help="How convex fusion scales each leg: divided by its best score (max, Accord's) or min-max.", show_default=False)] = None,
     rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=0, help="Constant of reciprocal rank fusion.", show_default=False)] = None,
     fail_on_error: Annotated[
         bool, typer.Option("--fail-on-error", help="Exit with status 1 when any query could not be run.")
@@ -806,6 +812,8 @@ def eval_command(
             ranking = replace(ranking, fusion=fusion.value)
         if weight is not None:
             ranking = replace(ranking, weight=weight)
+        if scale is not None:
+            ranking = replace(ranking, scale=scale.value)
         if rrf_k is not None:
             ranking = replace(ranking, rrf_k=rrf_k)
         with Engine.open(index_dir, ranking=ranking) as engine:

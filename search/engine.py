@@ -34,7 +34,7 @@ from index.storage.manifest import Manifest
 from index.text.articles import Article
 from search import regions, relevance, snippets
 from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
-from search.fusion import RRF_K, best_first, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
+from search.fusion import RRF_K, Scale, best_first, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
 from search.hits import Chosen, Run, build_hits, collapse_page, leg_scores
 from search.passages import best_passages
 from search.query import ParsedQuery, parse_query, with_extra_words
@@ -70,14 +70,19 @@ PARALLEL_LEGS_WORDS = 40
 class RankingConfig:
     """How the hybrid ranker fuses its legs; the defaults are chosen by `accord eval`."""
 
-    # Chosen on TIME dev, CISI and Cranfield together (docs/tuning.md, B and F tables): convex
-    # min-max fusion at keyword weight 0.3 is at least the better leg on all three and within
-    # 0.004 of the best mean; BM25 k1=2.0 beats 1.2 on all three.
+    # Chosen on TIME dev, CISI and Cranfield together (docs/tuning.md, B, F and D tables): convex
+    # fusion at keyword weight 0.3 is at least the better leg on all three; BM25 k1=2.0 beats 1.2
+    # on all three. Each leg is divided by its best score ("max"), so the first page of ten is the
+    # top of a deeper search (min-max scaling, before it, moved every score with the depth, and
+    # its first page scored 0.0043 lower on the mean of the three).
     fusion: FusionMethod = "convex"
     rrf_k: int = RRF_K
     weight: float = 0.3  # keyword share in the convex combination
-    fetch_factor: int = 10  # each leg returns fetch_factor * k candidates ...
-    min_fetch: int = 100  # ... but never fewer than this
+    scale: Scale = "max"  # how the convex combination scales each leg (search/fusion.py)
+    # Each leg returns fetch_factor * k candidates, but never fewer than min_fetch: 50 or 30 for a
+    # page of ten lose Cranfield beyond noise, 200 or 1,000 gain within it (D4 table).
+    fetch_factor: int = 10
+    min_fetch: int = 100
     bm25_k1: float = 2.0  # BM25F term-frequency saturation
     bm25_b: float = 0.75  # BM25F length normalisation
     # Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), beat whoosh's on CISI (docs/tuning.md,
@@ -542,8 +547,9 @@ class Engine:
     def _depth(self, k: int, offset: int, page_size: int | None = None) -> int:
         """How many candidates each leg is asked for to serve hits offset+1 .. offset+k: the
         first page's fetch (a page of `page_size`, default k), times as many as it takes to
-        reach offset + k. A whole multiple, so neighbouring pages share one list (the fusion's
-        min-max scaling depends on its length)."""
+        reach offset + k. A whole multiple, so neighbouring pages share one list (a deeper list
+        holds candidates a shallower one lacks, and an article fetched by one leg only gets 0
+        from the other)."""
         if page_size is not None and page_size < 1:
             raise InvalidArgument(f"page_size must be at least 1, not {page_size}")
         first = self._fetch(page_size or k)
@@ -671,7 +677,7 @@ class Engine:
         if mode == "semantic":
             return semantic
         if self.ranking.fusion == "convex":
-            return convex_fusion(keyword, semantic, self.ranking.weight)
+            return convex_fusion(keyword, semantic, self.ranking.weight, self.ranking.scale)
         return reciprocal_rank_fusion([keyword, semantic], self.ranking.rrf_k)
 
     def _worker(self) -> ThreadPoolExecutor:

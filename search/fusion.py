@@ -5,10 +5,18 @@ A run is a list of `(doc_id, score)` pairs, best first. Decisions, made on purpo
 - Reciprocal rank fusion uses only ranks: score(d) = sum over runs of 1 / (k + rank), rank
   counted from 1, k = 60 as in Cormack, Clarke and Buettcher (SIGIR 2009). A document missing
   from a run gets nothing from it, as if ranked at infinity.
-- The convex combination never adds raw BM25 to cosine: each run is min-max normalised to
-  [0, 1] over its own candidates first. A document missing from a run gets 0 from it (it ranked
-  below every candidate that run returned). When every score in a run is equal, the run cannot
-  order its candidates, so all of them get 1.0: each is as good as the best that run found.
+- The convex combination never adds raw BM25 to cosine: each run is scaled to [0, 1] first.
+  By default (`scale="max"`) each score is divided by the run's best, below-zero scores (a
+  cosine can be negative) counting as 0: BM25 and a cosine both start at 0, so a fetched score
+  has the same scaled value however deep its run was fetched, and a search's first page of ten
+  is, for most queries, the first ten of a search for a hundred (whose legs are fetched ten times
+  deeper). Min-max scaling (`scale="min-max"`, the default before docs/tuning.md's D table) maps
+  the run's lowest fetched score to 0, so every share moved with the depth: the two first pages
+  matched on 19 of 343 dev queries (max: 286), and the first page scored 0.0043 lower (nDCG@10,
+  mean of TIME dev, CISI and Cranfield). A document missing from a run gets 0 from it (it
+  ranked below every candidate that run returned). When a run cannot order its candidates
+  (min-max: every score equal; max: the best not above 0), all of them get 1.0 under min-max, as
+  good as the best that run found, and 0.0 under max, which has no scale to read them on.
 - Ties in the fused score are broken by the best rank a document has in any run, then by id, so
   the order is deterministic.
 - A coverage boost (`boost_by_coverage`) adds `weight` x the share of the query's idf weight a
@@ -21,8 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
+from typing import Literal, get_args
 
 Run = Sequence[tuple[str, float]]
+Scale = Literal["max", "min-max"]  # how the convex combination scales each run (see above)
+SCALES: tuple[str, ...] = get_args(Scale)
 
 RRF_K = 60
 
@@ -50,11 +61,26 @@ def min_max(run: Run) -> dict[str, float]:
     return {doc_id: (score - low) / span for doc_id, score in run}
 
 
-def convex_fusion(keyword: Run, semantic: Run, weight: float = 0.5) -> list[tuple[str, float]]:
-    """Fuse two runs as weight * keyword + (1 - weight) * semantic, each min-max normalised."""
+def max_scaled(run: Run) -> dict[str, float]:
+    """Scores of a run divided by its best, below-zero ones as 0; all 0.0 when the best is not
+    above 0."""
+    if not run:
+        return {}
+    high = max(score for _doc, score in run)
+    if high <= 0.0:
+        return dict.fromkeys([doc_id for doc_id, _score in run], 0.0)
+    return {doc_id: score / high if score > 0.0 else 0.0 for doc_id, score in run}
+
+
+def convex_fusion(keyword: Run, semantic: Run, weight: float = 0.5, scale: Scale = "max") -> list[tuple[str, float]]:
+    """Fuse two runs as weight * keyword + (1 - weight) * semantic, each scaled to [0, 1] by
+    `scale`: "max" (divided by the run's best) or "min-max"."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError("the convex weight must be between 0 and 1")
-    keyword_norm, semantic_norm = min_max(keyword), min_max(semantic)
+    if scale not in SCALES:
+        raise ValueError(f"the convex scale must be one of {', '.join(SCALES)}, not {scale!r}")
+    scaled = max_scaled if scale == "max" else min_max
+    keyword_norm, semantic_norm = scaled(keyword), scaled(semantic)
     rest, keyword_score, semantic_score = 1.0 - weight, keyword_norm.get, semantic_norm.get
     scores = {
         doc_id: weight * keyword_score(doc_id, 0.0) + rest * semantic_score(doc_id, 0.0)

@@ -1,7 +1,8 @@
 """How well hits match their query, on scales that mean the same for every query.
 
-A hit's fused `score` is min-max normalised within its own query, so the best hit of any query
-scores 1.0, a query about nothing in the index as much as one with a perfect match. These
+A hit's fused `score` is scaled within its own query (each leg divided by its best score), so
+the best hit of any query scores about 1.0, a query about nothing in the index as much as one
+with a perfect match. These
 measures do not depend on the other hits:
 
 - `cosine`: the cosine similarity of the hit's best passage to the query (the embedding

@@ -106,6 +106,29 @@ def test_eval_command_scores_another_fusion(tmp_path, collection, encoder):
     assert bad.exit_code == 2
 
 
+def test_eval_command_scores_either_scale_of_the_convex_fusion(tmp_path, encoder):
+    # Every article has the query's word, so each leg's last candidate scores above 0: min-max
+    # gives it 0 from that leg, dividing by the best does not.
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": str(i), "body": f"{'rifles ' * i}were sold to the army of country {i}."}) + "\n"
+                            for i in range(1, 5)))
+    queries, qrels = tmp_path / "q.tsv", tmp_path / "qrels.trec"
+    queries.write_text("1\trifles for the army\n")
+    qrels.write_text("1 0 4 1\n")
+    index_dir = tmp_path / "ix"
+    build([docs], index_dir, encoder=encoder)
+    args = ["eval", "--docs", str(docs), "--queries", str(queries), "--qrels", str(qrels), "--index", str(index_dir)]
+    scored = {}
+    for scale in ("max", "min-max"):
+        assert CliRunner().invoke(app, [*args, "--scale", scale, "--run-out", str(tmp_path / scale)]).exit_code == 0
+        scored[scale] = {line.split()[2]: float(line.split()[4])
+                         for line in (tmp_path / scale / "accord-hybrid.run").read_text().splitlines()}
+    assert scored["max"].keys() == scored["min-max"].keys() == {"1", "2", "3", "4"}
+    assert min(scored["max"].values()) > 0.0 and scored["max"] != scored["min-max"]
+    bad = CliRunner().invoke(app, [*args, "--scale", "z-score"])
+    assert bad.exit_code == 2 and "--scale" in bad.output
+
+
 def test_a_query_that_cannot_run_scores_zero_and_is_listed(tmp_path, collection, encoder):
     queries = tmp_path / "with-empty.tsv"
     queries.write_text("1\tRIFLES FOR SOMALIA .\n2\t\n")  # query 2 has no text: the engine refuses it

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.fusion import best_first, boost_by_coverage, convex_fusion, min_max, reciprocal_rank_fusion
+from search.fusion import best_first, boost_by_coverage, convex_fusion, max_scaled, min_max, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks_with_k_60():
@@ -38,11 +38,38 @@ def test_min_max_scales_to_unit_range_and_equal_scores_to_one():
     assert min_max([]) == {}
 
 
-def test_convex_weights_normalised_scores_and_missing_gets_zero():
+def test_max_scaling_divides_by_the_best_and_counts_below_zero_as_zero():
+    assert max_scaled([("a", 4.0), ("b", 2.0), ("c", 3.0)]) == {"a": 1.0, "b": 0.5, "c": 0.75}
+    assert max_scaled([("a", 0.5), ("b", -0.25)]) == {"a": 1.0, "b": 0.0}
+    assert max_scaled([("a", 0.0), ("b", -0.25)]) == {"a": 0.0, "b": 0.0}  # no scale to read them on
+    assert max_scaled([]) == {}
+
+
+def test_convex_weights_scaled_scores_and_missing_gets_zero():
     keyword = [("a", 10.0), ("b", 0.0)]
     semantic = [("b", 0.8), ("c", 0.4)]
-    fused = dict(convex_fusion(keyword, semantic, weight=0.25))
-    assert fused == pytest.approx({"a": 0.25, "b": 0.75, "c": 0.0})
+    assert dict(convex_fusion(keyword, semantic, weight=0.25)) == pytest.approx({"a": 0.25, "b": 0.75, "c": 0.375})
+    assert dict(convex_fusion(keyword, semantic, weight=0.25, scale="min-max")) == pytest.approx({"a": 0.25, "b": 0.75, "c": 0.0})
+
+
+# Runs best first, as the legs return them, with ties and below-zero scores.
+_ranked_runs = st.lists(st.tuples(st.sampled_from("abcdefghij"), st.sampled_from([-0.5, 0.0, 0.25, 0.5, 1.0, 2.0])),
+                        min_size=1, max_size=10, unique_by=lambda hit: hit[0]).map(best_first)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ranked_runs, st.integers(1, 10))
+def test_max_scaling_gives_a_score_the_same_share_however_deep_the_run(run, depth):
+    # What makes a first page of ten the first ten of a deeper search: a leg cut at any depth
+    # scales the scores it kept exactly as the whole leg does. (Min-max scaling does not: its 0
+    # is the lowest score fetched.)
+    whole = max_scaled(run)
+    assert max_scaled(run[:depth]) == {doc_id: whole[doc_id] for doc_id, _s in run[:depth]}
+
+
+def test_convex_rejects_an_unknown_scale():
+    with pytest.raises(ValueError, match="scale"):
+        convex_fusion([("a", 1.0)], [], weight=0.3, scale="z-score")  # type: ignore[arg-type]
 
 
 def test_convex_weight_one_is_keyword_order():
@@ -114,8 +141,18 @@ def _reference_ordered(scores, runs):
     return [(doc_id, scores[doc_id]) for doc_id in ids]
 
 
-def _reference_convex(keyword, semantic, weight):
-    keyword_norm, semantic_norm = _reference_min_max(keyword), _reference_min_max(semantic)
+def _reference_max(run):
+    if not run:
+        return {}
+    high = max(score for _doc, score in run)
+    if high <= 0.0:
+        return {doc_id: 0.0 for doc_id, _score in run}
+    return {doc_id: score / high if score > 0.0 else 0.0 for doc_id, score in run}
+
+
+def _reference_convex(keyword, semantic, weight, scale="max"):
+    scaled = _reference_max if scale == "max" else _reference_min_max
+    keyword_norm, semantic_norm = scaled(keyword), scaled(semantic)
     scores = {doc_id: weight * keyword_norm.get(doc_id, 0.0) + (1.0 - weight) * semantic_norm.get(doc_id, 0.0)
               for doc_id in {*keyword_norm, *semantic_norm}}
     return _reference_ordered(scores, (keyword, semantic))
@@ -143,7 +180,9 @@ _any_runs = st.lists(st.tuples(st.sampled_from("abcdefghijkl"),
 def test_fusions_return_their_definitions_bit_for_bit(keyword, semantic, weight):
     assert min_max(keyword) == _reference_min_max(keyword)
     assert list(min_max(keyword)) == list(_reference_min_max(keyword))
-    assert _bits(convex_fusion(keyword, semantic, weight)) == _bits(_reference_convex(keyword, semantic, weight))
+    assert max_scaled(keyword) == _reference_max(keyword)
+    for scale in ("max", "min-max"):
+        assert _bits(convex_fusion(keyword, semantic, weight, scale)) == _bits(_reference_convex(keyword, semantic, weight, scale))
     assert _bits(reciprocal_rank_fusion([keyword, semantic])) == _bits(_reference_rrf([keyword, semantic]))
     assert _bits(reciprocal_rank_fusion([semantic, keyword, keyword])) == _bits(_reference_rrf([semantic, keyword, keyword]))
 
@@ -153,4 +192,5 @@ def test_fusion_of_nan_scores_is_its_definition():
     keyword = [("a", 2.0), ("b", nan), ("c", 1.0), ("d", 1.0)]
     semantic = [("d", 0.5), ("e", nan), ("a", 0.5)]
     for weight in (0.0, 0.3, 1.0):
-        assert _bits(convex_fusion(keyword, semantic, weight)) == _bits(_reference_convex(keyword, semantic, weight))
+        for scale in ("max", "min-max"):
+            assert _bits(convex_fusion(keyword, semantic, weight, scale)) == _bits(_reference_convex(keyword, semantic, weight, scale))

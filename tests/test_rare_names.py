@@ -23,8 +23,13 @@ from tests.conftest import HashingEncoder
 COUNTRIES = ["France", "India", "Pakistan", "Russia", "China", "Israel", "North Korea", "the United States", "NATO", "Iran"]
 DEBATE = ("The debate covers budgets, doctrine, treaties, warheads, missiles, bombers and the cost of readiness. "
           "Officials spoke of stability, arms control, verification and the risk of miscalculation. ")
+# The shipyard article's many other subjects keep the fake encoder's cosine to the query at 0.6 of
+# the deterrent articles': with each leg divided by its best score, that share of the semantic
+# leg decides against it without the boost.
 TRIDENT = ("Barrow shipyard wins Trident work\nThe Trident submarines carry the nuclear deterrent and need new boats. "
-           "Members also debated apprentices, docks, cranes, steel.\n")
+           "Members also debated apprentices, docks, cranes, steel, wages, pensions, housing, rail links, ferries, "
+           "schools, clinics, roads, bridges, tourism, fishing quotas, harbour dues, parking, libraries, allotments, "
+           "buses, street lights, recycling and the football club.\n")
 QUERY = "Trident nuclear deterrent"
 
 

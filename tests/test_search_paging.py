@@ -120,6 +120,20 @@ def test_a_list_cut_short_says_so_and_deeper_pages_continue_it(index_dir):
         assert ids(first) + ids(second) == ids(whole)
 
 
+def test_a_hit_found_by_both_legs_scores_the_same_whatever_the_depth(index_dir):
+    # Each leg fetches 5 candidates for a 5-hit page and 15 (every article) for a 15-hit one. The
+    # legs are scaled by their best score, which both depths share, so a page's hit that both
+    # legs found scores what it scores in the deeper search (with min-max scaling, whose 0 is the
+    # lowest score fetched, it did not).
+    small = RankingConfig(fetch_factor=1, min_fetch=5)
+    with Engine.open(index_dir, encoder=HashingEncoder(), ranking=small) as engine:
+        page = engine.search(QUERY, k=5, collapse=False)
+        deep = {hit.id: hit.score for hit in engine.search(QUERY, k=15, collapse=False)}
+    both = [hit for hit in page if hit.keyword is not None and hit.semantic is not None]
+    assert both, "no hit of the page was found by both legs: the corpus no longer tests the depth"
+    assert {hit.id: hit.score for hit in both} == {hit.id: deep[hit.id] for hit in both}
+
+
 def test_bad_offsets_are_refused(engine):
     with pytest.raises(InvalidArgument, match="offset"):
         engine.search(QUERY, offset=-1)

@@ -144,6 +144,9 @@ def test_ranking_settings_run_through_the_engines_options(data, tmp_path, capsys
     ("feedback", "5/10", "feedback is off or DOCS/TERMS/WEIGHT"),
     ("feedback", "0/10/0.2", "feedback needs docs >= 1"),
     ("coverage", "-1", "coverage takes a weight"),
+    ("fusion", "max=1.5", "max=W takes a weight from 0 to 1"),
+    ("depth", "25", "depth takes a whole multiple of 10"),
+    ("depth", "0", "depth takes a whole multiple of 10"),
     ("title-boost", "two", "a title boost is a number"),
     ("stop-list", "french", "the stop list is one of"),
     ("stemmer", "lancaster", "the stemmer is one of"),
@@ -162,6 +165,38 @@ def test_the_ranking_values_set_the_engines_fields():
     assert (tune_loco.bm25("1.2/0.5").bm25_k1, tune_loco.bm25("1.2/0.5").bm25_b) == (1.2, 0.5)
     assert (tune_loco.fusion("rrf=10").fusion, tune_loco.fusion("rrf=10").rrf_k) == ("rrf", 10)
     assert tune_loco.coverage("0").coverage_boost == 0.0
+    assert (tune_loco.fusion("max=0.2").scale, tune_loco.fusion("max=0.2").weight) == ("max", 0.2)
+    assert (tune_loco.fusion("convex=0.3").scale, tune_loco.fusion("convex=0.3").weight) == ("min-max", 0.3)
+    assert (tune_loco.depth("50").min_fetch, tune_loco.depth("50").fetch_factor) == (50, 5)
+
+
+def test_the_depth_setting_scores_a_first_page_of_ten_as_served(data, tmp_path, capsys):
+    out = tmp_path / "depth.json"
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--setting", "depth",
+                    "--values", "100", "10", "--against", "100", "--json", str(out)])
+    assert "nDCG@10 of the top 10, hybrid" in capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    assert payload["hits"] == 10 and set(payload["means"]["time"]["10"]) == {"hybrid"}
+    with pytest.raises(SystemExit):
+        tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--setting", "depth", "--hits", "100",
+                        "--values", "100", "--against", "100"])
+    assert "the depth setting scores a first page of 10" in capsys.readouterr().err
+
+
+def test_hits_10_scores_each_value_on_its_first_page(data, tmp_path, monkeypatch):
+    asked = []
+    searched = tune_loco.run_queries
+
+    def recording(engine, queries, mode, depth):
+        asked.append(depth)
+        return searched(engine, queries, mode, depth)
+
+    monkeypatch.setattr(tune_loco, "run_queries", recording)
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--collections", "time",
+                    "--setting", "fusion", "--hits", "10", "--values", "max=0.3", "convex=0.3", "--against", "max=0.3"])
+    tune_loco.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--collections", "time",
+                    "--setting", "fusion", "--values", "max=0.3", "--against", "max=0.3"])
+    assert asked == [10, 10, 100]
 
 
 def test_build_settings_search_their_own_index_built_from_the_first_builds_embeddings(data, tmp_path, capsys):
@@ -202,3 +237,17 @@ def test_a_variant_is_updated_with_the_build_it_comes_from(data, tmp_path, capsy
     again = tune_loco.variant_index("title-boost", built, docs, "1")
     assert again == first and read_manifest(again).settings == BuildSettings(passage_tokens=32, title_boost=1.0)
     assert "cran-title-boost-1: 0 passages embedded" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_page_depth_compares_each_scales_first_page_with_a_deeper_searchs(data, tmp_path, capsys):
+    from benchmarks.tuning import page_depth
+
+    rows = page_depth.main([str(data), "--indexes", str(tmp_path / "ix"), "--model", MODEL, "--json", str(tmp_path / "p.json")])
+    assert [(r["collection"], r["scale"]) for r in rows] == [
+        (name, scale) for name in ("time", "cisi", "cran") for scale in ("max", "min-max")]
+    # Eight articles: both depths fetch every candidate, so every first page is the deeper one's.
+    assert all(r["same_first_page"] == r["queries"] == 2 and r["first_page"] == r["top_100"] for r in rows)
+    assert "| time | max |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.json").read_text()) == rows
+    with pytest.raises(SystemExit):
+        page_depth.main([str(tmp_path / "nowhere"), "--indexes", str(tmp_path / "ix")])

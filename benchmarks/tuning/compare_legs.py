@@ -37,7 +37,7 @@ def main() -> None:
             names += [name] if name not in names else []
             keyword = legs["keyword"][k1b]
             semantic = {q: pooled(p, "max") for q, p in legs["passages"].items()}
-            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], config.weight) for q in semantic}
+            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], config.weight, config.scale) for q in semantic}
             for leg, runs in (("keyword", keyword), ("semantic", semantic), ("hybrid", hybrid)):
                 score = score_run(legs["qrels"], {q: r[:DEPTH] for q, r in runs.items()})["nDCG@10"]
                 rows.setdefault((leg, label), {})[name] = score

@@ -127,7 +127,7 @@ def main() -> None:
         print(f"{name}: {len(grid)} settings, {time.perf_counter() - started:.0f}s", flush=True)
         for feedback in grid:
             keyword = runs[label(feedback)]
-            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], base.weight) for q in semantic}
+            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], base.weight, base.scale) for q in semantic}
             keyword_rows.setdefault(label(feedback), []).append(ndcg(coll.qrels, keyword))
             hybrid_rows.setdefault(label(feedback), []).append(ndcg(coll.qrels, hybrid))
             print(f"  {name} | {label(feedback)} | keyword {keyword_rows[label(feedback)][-1]:.4f} | "
@@ -180,7 +180,7 @@ def vector_grid(args: argparse.Namespace, legs: dict) -> None:
         print(f"{name}: {len(grid)} settings, {time.perf_counter() - started:.0f}s", flush=True)
         for feedback in grid:
             semantic = runs[vector_label(feedback)]
-            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], RankingConfig().weight) for q in semantic}
+            hybrid = {q: convex_fusion(keyword.get(q, []), semantic[q], RankingConfig().weight, RankingConfig().scale) for q in semantic}
             semantic_rows.setdefault(vector_label(feedback), []).append(ndcg(coll.qrels, semantic))
             hybrid_rows.setdefault(vector_label(feedback), []).append(ndcg(coll.qrels, hybrid))
     print_table("vector feedback", "semantic", names, semantic_rows, hybrid_rows)

@@ -55,7 +55,7 @@ def adaptive_fusion(keyword, semantic, prior: float):
     sure of its top result on this query (weights from the legs' own score distributions)."""
     ck, cs = confidence(keyword), confidence(semantic)
     share = ck / (ck + cs) if ck + cs > 0 else 0.5
-    return convex_fusion(keyword, semantic, min(max(0.5 * prior + 0.5 * share, 0.0), 1.0))
+    return convex_fusion(keyword, semantic, min(max(0.5 * prior + 0.5 * share, 0.0), 1.0), "min-max")
 
 
 def variants(legs: dict, k1b: tuple[float, float]):
@@ -66,7 +66,9 @@ def variants(legs: dict, k1b: tuple[float, float]):
             yield ("keyword", "-"), keyword_runs
         yield ("semantic", pool), semantic_runs
         for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-            yield (f"convex min-max w={w}", pool), {q: convex_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
+            yield (f"convex min-max w={w}", pool), {q: convex_fusion(keyword_runs.get(q, []), semantic_runs[q], w, "min-max")
+                                                    for q in semantic_runs}
+            yield (f"convex max w={w}", pool), {q: convex_fusion(keyword_runs.get(q, []), semantic_runs[q], w, "max") for q in semantic_runs}
             yield (f"convex z-score w={w}", pool), {q: z_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
             yield (f"convex adaptive prior={w}", pool), {q: adaptive_fusion(keyword_runs.get(q, []), semantic_runs[q], w) for q in semantic_runs}
         for k in (10, 30, 60):

@@ -7,13 +7,17 @@ leave-one-collection-out check of the choice (docs/tuning.md, Q and L tables).
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting idf --values lucene whoosh --against lucene
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stemmer --values snowball porter none --against snowball
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting stop-list --values english whoosh lucene none --against english
-    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting fusion --values convex=0.3 convex=0.2 rrf=60 --against convex=0.3
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting fusion --hits 10 --values max=0.3 convex=0.3 rrf=60 --against max=0.3
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting bm25 --values 2.0/0.75 1.2/0.75 --against 2.0/0.75
     python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting feedback --values 5/10/0.2 off --against 5/10/0.2
+    python -m benchmarks.tuning.tune_loco DATA --indexes WORK --setting depth --values 100 50 30 200 --against 100
 
 `--setting` is one of: query-terms, idf, stemmer, stop-list and title-boost (the keyword leg's
-reading and scoring), bm25 (k1/b), fusion (method and weight), feedback (the hybrid's keyword
-pseudo-relevance feedback) and coverage (the lift after fusion); `--help` lists each one's values.
+reading and scoring), bm25 (k1/b), fusion (method, weight and scale), feedback (the hybrid's keyword
+pseudo-relevance feedback), coverage (the lift after fusion) and depth (the candidates each leg
+gives the fusion); `--help` lists each one's values. Every setting but depth scores each query's
+top 100 (`accord eval`'s depth, for Recall@100 and MAP@100), for which each leg gives 1,000
+candidates; depth scores a first page of ten, as a search serves it.
 The ranking settings are `RankingConfig` fields, passed to `Engine.open(ranking=...)`; the
 stemmer, stop list and title boost are build settings (`BuildSettings.stemmer`, `stop_words`,
 `title_boost`).
@@ -66,7 +70,7 @@ from index.storage.factory import open_store
 from index.storage.keyword import IDFS, QUERY_TERM_WEIGHTINGS, query_term_weighting
 from index.storage.manifest import STEMMERS, STOP_LISTS, BuildSettings, read_manifest
 from search.engine import Engine, RankingConfig
-from search.evaluation import Comparison, Run, compare_runs, run_queries, score_run
+from search.evaluation import DEPTH, Comparison, Run, compare_runs, run_queries, score_run
 from search.feedback import Feedback
 
 
@@ -131,15 +135,21 @@ def _number(value: str, text: str, low: float, high: float, what: str) -> float:
     return number
 
 
+PAGE = 10  # the hits of a first page, as `accord search` and the web page ask for them
+
+
 def fusion(value: str) -> RankingConfig:
-    """`convex=W` (min-max convex fusion, keyword weight W) or `rrf=K` (reciprocal rank fusion;
-    the coverage lift applies to convex fusion only, as in the engine)."""
+    """`convex=W` (convex fusion of min-max scaled legs, keyword weight W), `max=W` (the same of
+    legs divided by their best score) or `rrf=K` (reciprocal rank fusion; the coverage lift
+    applies to convex fusion only, as in the engine)."""
     method, _, number = value.partition("=")
-    if method == "convex":
-        return replace(RankingConfig(), fusion="convex", weight=_number(value, number, 0.0, 1.0, "convex=W takes a weight from 0 to 1"))
+    scales = {"convex": "min-max", "max": "max"}
+    if method in scales:
+        weight = _number(value, number, 0.0, 1.0, f"{method}=W takes a weight from 0 to 1")
+        return replace(RankingConfig(), fusion="convex", weight=weight, scale=scales[method])
     if method == "rrf":
         return replace(RankingConfig(), fusion="rrf", rrf_k=int(_number(value, number, 0, 10_000, "rrf=K takes a whole k >= 0")))
-    raise SystemExit(f"--values {value}: the fusion is convex=<keyword weight> or rrf=<k>")
+    raise SystemExit(f"--values {value}: the fusion is convex=<keyword weight>, max=<keyword weight> or rrf=<k>")
 
 
 def bm25(value: str) -> RankingConfig:
@@ -168,6 +178,15 @@ def coverage(value: str) -> RankingConfig:
     return replace(RankingConfig(), coverage_boost=_number(value, value, 0.0, 10.0, "coverage takes a weight from 0 to 10"))
 
 
+def depth(value: str) -> RankingConfig:
+    """The candidates each leg gives a first page of ten (`RankingConfig.min_fetch`, with
+    `fetch_factor` a tenth of it, so larger pages scale the same way)."""
+    fetch = _number(value, value, 10, 10_000, "depth takes a whole multiple of 10 from 10 to 10000")
+    if fetch != int(fetch) or int(fetch) % PAGE:
+        raise SystemExit(f"--values {value}: depth takes a whole multiple of 10 from 10 to 10000")
+    return replace(RankingConfig(), min_fetch=int(fetch), fetch_factor=int(fetch) // PAGE)
+
+
 def _unchanged(value: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
@@ -188,6 +207,7 @@ class Setting:
     ranking: Callable[[str], RankingConfig] = _defaults
     build: Callable[[str], dict[str, Any]] | None = None
     modes: tuple[str, ...] = ("hybrid", "keyword")
+    hits: int = DEPTH  # each search's k: the top 100 (Recall@100 and MAP@100), or one page
 
 
 SETTINGS: dict[str, Setting] = {
@@ -199,12 +219,19 @@ SETTINGS: dict[str, Setting] = {
     "title-boost": Setting("how many times a real title is written in front of the body (BuildSettings.title_boost)",
                            build=title_boost),
     "bm25": Setting("BM25F k1/b (RankingConfig.bm25_k1, bm25_b), say 2.0/0.75", ranking=bm25),
-    "fusion": Setting("the hybrid's fusion: convex=<keyword weight> or rrf=<k> (RankingConfig.fusion, weight, rrf_k)",
+    "fusion": Setting("the hybrid's fusion: convex=<keyword weight> (min-max scaled legs), max=<keyword weight> "
+                      "(legs divided by their best) or rrf=<k> (RankingConfig.fusion, weight, scale, rrf_k)",
                       ranking=fusion, modes=("hybrid",)),
     "feedback": Setting("keyword pseudo-relevance feedback in the hybrid: off or DOCS/TERMS/WEIGHT (RankingConfig.feedback)",
                         ranking=feedback, modes=("hybrid",)),
     "coverage": Setting("the coverage lift's weight after fusion, 0: off (RankingConfig.coverage_boost)",
                         ranking=coverage, modes=("hybrid",)),
+    # A search for k hits asks each leg for max(fetch_factor * k, min_fetch) candidates, so the
+    # top 100 the other settings score are fused from 1,000 per leg; the depth is measured as
+    # served instead: one page of ten per query, fused from `value` candidates per leg.
+    "depth": Setting("the candidates each leg gives a first page of ten, scored as served at k=10 "
+                     "(RankingConfig.min_fetch, fetch_factor a tenth of it), say 100",
+                     ranking=depth, modes=("hybrid",), hits=PAGE),
 }
 METRIC = "nDCG@10"
 
@@ -233,9 +260,10 @@ class QueryVectors(EncoderBase):
 
 
 def collection_runs(
-    folder: Path, index_dir: Path, setting: str, values: Sequence[str], model: str | None = None
+    folder: Path, index_dir: Path, setting: str, values: Sequence[str], model: str | None = None, hits: int | None = None
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Run]], dict[str, dict[str, int]]]:
-    """Each value's mean nDCG@10 and run per mode on the collection in `folder`, and its qrels."""
+    """Each value's mean nDCG@10 and run per mode on the collection in `folder`, and its qrels;
+    each search asks for `hits` (default: the setting's own)."""
     collection = load_collection(folder)
     build([collection.docs], index_dir, model=model)
     chosen = SETTINGS[setting]
@@ -247,7 +275,7 @@ def collection_runs(
         searched = variant_index(setting, index_dir, collection.docs, value) if chosen.build else index_dir
         # The engine is opened inside the value's context (a query-term weighting is a context).
         with chosen.context(value), Engine.open(searched, encoder=encoder, ranking=chosen.ranking(value)) as engine:
-            runs[value] = {mode: run_queries(engine, collection.queries, mode)[0] for mode in chosen.modes}
+            runs[value] = {mode: run_queries(engine, collection.queries, mode, hits or chosen.hits)[0] for mode in chosen.modes}
         means[value] = {mode: score_run(collection.qrels, run)[METRIC] for mode, run in runs[value].items()}
     return means, runs, collection.qrels
 
@@ -276,11 +304,12 @@ def choose(
 def report(
     setting: str, values: Sequence[str], against: Sequence[str], names: Sequence[str],
     means: dict[str, dict[str, dict[str, float]]], per_collection: dict[str, dict[str, dict[str, Comparison]]],
+    hits: int = DEPTH,
 ) -> str:
     """The markdown tables: means per value, each value against each reference, and the
     leave-one-collection-out check against the first reference."""
     keyword = "keyword" in SETTINGS[setting].modes
-    lines = [f"Setting `{setting}` ({SETTINGS[setting].what}); {METRIC}, hybrid"
+    lines = [f"Setting `{setting}` ({SETTINGS[setting].what}); {METRIC} of the top {hits}, hybrid"
              + (" (keyword leg in brackets)." if keyword else "."), ""]
     lines += ["| value | " + " | ".join(names) + " | mean |", "|---|" + "---:|" * (len(names) + 1)]
     for value in values:
@@ -335,8 +364,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--values", nargs="+", required=True, help="the setting's values to run (the references among them)")
     parser.add_argument("--against", nargs="+", required=True, help="reference values (the first: the current default)")
     parser.add_argument("--model", help="embedding model of a new index (default: the index's own, else MiniLM)")
+    parser.add_argument("--hits", type=int, choices=(PAGE, DEPTH),
+                        help=f"each search's k: {PAGE} scores a first page as served, {DEPTH} the top {DEPTH} as accord eval "
+                             "does (default: the setting's own, 100 for all but depth)")
     parser.add_argument("--json", type=Path, help="also write every mean and comparison here")
     args = parser.parse_args(argv)
+    if args.hits is not None and args.setting == "depth" and args.hits != PAGE:
+        parser.error(f"--hits {args.hits}: the depth setting scores a first page of {PAGE}")
     missing = [v for v in args.against if v not in args.values]
     if missing:
         parser.error(f"--against {missing[0]}: also list it in --values")
@@ -359,15 +393,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.collections:
         with timed(name):
             means[name], runs, qrels = collection_runs(
-                args.data / name, args.indexes / name, args.setting, args.values, args.model)
+                args.data / name, args.indexes / name, args.setting, args.values, args.model, args.hits)
         per_collection[name] = {
             value: {ref: compare_runs(qrels, runs[ref]["hybrid"], runs[value]["hybrid"], METRIC) for ref in args.against}
             for value in args.values
         }
-    print(report(args.setting, args.values, args.against, args.collections, means, per_collection))
+    hits = args.hits or SETTINGS[args.setting].hits
+    print(report(args.setting, args.values, args.against, args.collections, means, per_collection, hits))
     if args.json:
         args.json.write_text(json.dumps({
-            "setting": args.setting, "means": means,
+            "setting": args.setting, "hits": hits, "means": means,
             "comparisons": {n: {v: {r: asdict(c) for r, c in refs.items()} for v, refs in by_value.items()}
                             for n, by_value in per_collection.items()},
         }, indent=1))

@@ -36,7 +36,7 @@ def fusions(keyword, semantic):
     for k in RRF_KS:
         yield f"rrf k={k}", reciprocal_rank_fusion([keyword, semantic], k)
     for w in WEIGHTS:
-        yield f"convex w={w}", convex_fusion(keyword, semantic, w)
+        yield f"convex w={w}", convex_fusion(keyword, semantic, w, "min-max")  # the grid as it was run
 
 
 def evaluate_setting(data: Path, work: Path, settings: BuildSettings, queries, qrels, ranking: RankingConfig) -> dict[str, dict]:
