@@ -59,14 +59,21 @@ class _Known:
         return set().union(*[words_of[term] for term in query_terms if term in words_of])
 
 
-# Each stemmer only ever changes a word's ending (Snowball's and Porter's steps cut or replace
-# suffixes, and Snowball's exceptions keep the first letter), so a token whose first letter no
-# query term starts with cannot match and is not analysed: most tokens of a new article are not,
-# and stemming one costs ~7 us (`tests/test_snippets_terms.py` checks the rule for each stemmer).
+# Each stemmer only ever changes a word's ending: Snowball's and Porter's steps cut a suffix or
+# replace it by one that differs from the word in at most two of its last letters ("sensibility"
+# -> "sensible", Snowball's exception "dying" -> "die"), so every term starts with the word it
+# came from, lowercased, less the term's last STEM_CHANGES letters (of the 160,165 distinct
+# tokens of the evaluation data, 10 need both letters cut, none more). A token that starts with
+# no query term so cut cannot match and is not analysed: most tokens of a new article are not,
+# and stemming one costs ~7 us. The rule was first "the term's first letter", which let twice as
+# many tokens through to the stemmer (hybrid p50 CPU 0.982x with this one, docs/performance.md);
+# `tests/test_snippets_terms.py` checks it for each stemmer.
+STEM_CHANGES = 2
 
 
-def _initials(query_terms: Collection[str]) -> frozenset[str]:
-    return frozenset(term[:1] for term in query_terms)
+def _prefixes(query_terms: Collection[str]) -> tuple[str, ...]:
+    """What a token's lowercased text must start with to stem to one of `query_terms`."""
+    return tuple({term[: max(1, len(term) - STEM_CHANGES)] for term in query_terms})
 
 
 _word_character = re.compile(r"[\w*]").match
@@ -145,7 +152,7 @@ class Analysis:
         # set operations against the tokens known to stem to a query term do the rest: the
         # article's new tokens are analysed first, all at once, so that set is made once.
         found = [set(_WORD.findall(passage)) for passage in passages]
-        known = self._learned(set().union(*found), _initials(query_terms))
+        known = self._learned(set().union(*found), _prefixes(query_terms))
         wanted = known.words_for(query_terms)
         term_of = known.term_of
         best, most = 0, 0
@@ -175,7 +182,7 @@ class Analysis:
         if not all(_at_gaps(text, start, end) for start, end in spans):
             return self.best_passage([text[start:end] for start, end in spans], query_terms)
         words = set(_WORD.findall(text))
-        known = self._learned(words, _initials(query_terms))
+        known = self._learned(words, _prefixes(query_terms))
         wanted = words & known.words_for(query_terms)
         if not wanted:
             return 0
@@ -196,7 +203,7 @@ class Analysis:
         # The distinct tokens from a C-level findall, those that match from set operations, and
         # their places from str.find: no Python step per token (a passage has ~150).
         words = set(_WORD.findall(text))
-        known = self._learned(words, _initials(query_terms))
+        known = self._learned(words, _prefixes(query_terms))
         spans: list[tuple[int, int]] = []
         for word in words & known.words_for(query_terms):
             spans += _whole(text, word)
@@ -232,13 +239,13 @@ class Analysis:
         known.term_of[word] = term
         return term
 
-    def _learned(self, words: set[str], initials: frozenset[str]) -> _Known:
+    def _learned(self, words: set[str], prefixes: tuple[str, ...]) -> _Known:
         """The token cache, holding every one of `words` that may stem to a term starting with
-        one of `initials` (those not in it are analysed now)."""
+        one of `prefixes` (`_prefixes`; those not in it are analysed now)."""
         known = self.known
         unknown = words.difference(known.term_of)  # over `words` only (a dict's keys view would walk the dict)
         for word in unknown:
-            if word[:1].lower()[:1] in initials:
+            if word.lower().startswith(prefixes):
                 self._learn(known, word)
         return known
 
