@@ -44,6 +44,26 @@ def test_graph_is_built_past_the_threshold_and_searched_instead(tmp_path):
         assert [i for i, _ in store.search(query, 10)] == [i for i, _ in exact.search(query, 10)]
 
 
+def test_a_graph_with_damaged_vectors_is_a_clear_error_not_wild_scores(tmp_path):
+    import faiss
+
+    from index.errors import IndexCorrupted
+
+    flat = tmp_path / "vectors.faiss"
+    writer = VectorWriter(DIM, hnsw_threshold=100)
+    writer.add(list(range(300)), unit_vectors(300, 0))
+    writer.save(flat)
+    # The exact index's vectors are checked when it is read; the graph's float16 copy is not, so
+    # its searches are: here its vectors are three times too long.
+    damaged = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    damaged.add_with_ids(unit_vectors(300, 0) * 3, np.arange(300, dtype=np.int64))
+    faiss.write_index(vectors_module.build_hnsw(damaged), str(hnsw_path(flat)))
+    query = unit_vectors(1, 0)[0]
+    assert FaissVectorStore(flat).search(query, 5)[0][1] == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(IndexCorrupted, match=r"vectors.hnsw is damaged \(a similarity of 3\)"):
+        LazyVectorStore(flat, DIM).search(query, 5)
+
+
 def test_an_update_that_only_adds_grows_the_previous_graph(tmp_path, monkeypatch):
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
