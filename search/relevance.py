@@ -2,8 +2,7 @@
 
 A hit's fused `score` is scaled within its own query (each leg divided by its best score), so
 the best hit of any query scores about 1.0, a query about nothing in the index as much as one
-with a perfect match. These
-measures do not depend on the other hits:
+with a perfect match. These measures do not depend on the other hits:
 
 - `cosine`: the cosine similarity of the hit's best passage to the query (the embedding
   model's own scale; None in keyword mode, which never loads the model);

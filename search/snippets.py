@@ -240,8 +240,8 @@ class Analysis:
         return term
 
     def _learned(self, words: set[str], prefixes: tuple[str, ...]) -> _Known:
-        """The token cache, holding every one of `words` that may stem to a term starting with
-        one of `prefixes` (`_prefixes`; those not in it are analysed now)."""
+        """The token cache, holding every one of `words` that may stem to a query term: those
+        starting with one of its `prefixes` (`_prefixes`; those not in it are analysed now)."""
         known = self.known
         unknown = words.difference(known.term_of)  # over `words` only (a dict's keys view would walk the dict)
         for word in unknown:

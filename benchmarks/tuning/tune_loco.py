@@ -17,7 +17,8 @@ reading and scoring), bm25 (k1/b), fusion (method, weight and scale), feedback (
 pseudo-relevance feedback), coverage (the lift after fusion) and depth (the candidates each leg
 gives the fusion); `--help` lists each one's values. Every setting but depth scores each query's
 top 100 (`accord eval`'s depth, for Recall@100 and MAP@100), for which each leg gives 1,000
-candidates; depth scores a first page of ten, as a search serves it.
+candidates; depth scores a first page of ten, as a search serves it, and `--hits 10` scores any
+setting's first page instead.
 The ranking settings are `RankingConfig` fields, passed to `Engine.open(ranking=...)`; the
 stemmer, stop list and title boost are build settings (`BuildSettings.stemmer`, `stop_words`,
 `title_boost`).
