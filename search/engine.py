@@ -33,7 +33,7 @@ from index.storage.factory import open_store
 from index.storage.manifest import Manifest
 from index.text.articles import Article
 from search import regions, relevance, snippets
-from search.feedback import Feedback, VectorFeedback, feedback_run, vector_feedback_run
+from search.feedback import Feedback, VectorFeedback, expanded_query, vector_feedback_run
 from search.fusion import RRF_K, Scale, best_first, boost_by_coverage, convex_fusion, reciprocal_rank_fusion
 from search.hits import Chosen, Run, build_hits, collapse_page, leg_scores
 from search.passages import best_passages
@@ -60,6 +60,9 @@ SORTS: tuple[str, ...] = get_args(Sort)
 P = ParamSpec("P")
 R = TypeVar("R")
 STRENGTH_RANKS = 10  # the ranks whose word coverage a result's weak-match label looks at
+# Facets count a search's candidates: each leg gives at least this many for them, as every search
+# fetched before the legs' candidates were completed (RankingConfig.min_fetch).
+FACET_CANDIDATES = 100
 # A hybrid search over an index folder runs its semantic leg in a worker thread, beside the
 # keyword leg, only for a query of at least this many words; shorter ones run both legs in turn
 # (docs/performance.md, section 13: legs in turn or side by side).
@@ -79,10 +82,13 @@ class RankingConfig:
     rrf_k: int = RRF_K
     weight: float = 0.3  # keyword share in the convex combination
     scale: Scale = "max"  # how the convex combination scales each leg (search/fusion.py)
-    # Each leg returns fetch_factor * k candidates, but never fewer than min_fetch: 50 or 30 for a
-    # page of ten lose Cranfield beyond noise, 200 or 1,000 gain within it (D4 table).
-    fetch_factor: int = 10
-    min_fetch: int = 100
+    # Each leg returns fetch_factor * k candidates, but never fewer than min_fetch, and every
+    # candidate is scored by both legs (`Engine._completed`): from 30 a leg, a first page of ten
+    # is the first ten of a search fetching 1,000 a leg on all but 2 of 343 dev queries, with the
+    # same nDCG@10 (docs/tuning.md, D5). Before the candidates were completed, 50 and 30 lost
+    # Cranfield beyond noise and the default was 100 (D4).
+    fetch_factor: int = 3
+    min_fetch: int = 30
     bm25_k1: float = 2.0  # BM25F term-frequency saturation
     bm25_b: float = 0.75  # BM25F length normalisation
     # Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)), beat whoosh's on CISI (docs/tuning.md,
@@ -123,6 +129,8 @@ class _Candidates:
     complete: bool = True  # no leg was cut at the depth it was asked for
     vector: np.ndarray | None = None  # the query's embedding (None when the semantic leg did not run)
     words: relevance.WordMatches | None = None  # the query's words, when the ranking needed them
+    # Best-passage cosines of the candidates only the keyword leg fetched (see Engine._completed).
+    meaning: dict[str, float] = field(default_factory=dict)
 
 
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
@@ -316,13 +324,15 @@ class Engine:
         Pages: `offset=0, k=10` then `offset=10, k=10` continue one ranking. Each page is cut
         from one fused candidate list whose depth is a whole multiple of the first page's fetch
         (`fetch_factor * k`, at least `min_fetch`), so the pages within one such depth (the first
-        ten, by default) are slices of the same list: no overlap, no gap. The result's `total`
+        three, by default; the first ten with facets) are slices of the same list: no overlap, no
+        gap. Every candidate is scored by both legs, so a longer list orders the candidates both
+        hold the same way. The result's `total`
         counts that list after collapsing (see SearchResult). Filters apply inside both legs before fusion, so k hits come back when k exist. An
         article the keyword query excludes (NOT, AND NOT, a required term it lacks) is never
         returned, by either leg. Near-duplicates are collapsed into one hit listing its copies
         unless `collapse` is False. With `facets=True` the result also counts the candidates by
-        country, year and source. A malformed query is read as plain words (the result's notes
-        say so); with `strict=True` it raises QuerySyntaxError. Raises InvalidArgument for a bad
+        country, year and source (each leg then fetched at least FACET_CANDIDATES deep). A
+        malformed query is read as plain words (the result's notes say so); with `strict=True` it raises QuerySyntaxError. Raises InvalidArgument for a bad
         k, offset, mode or sort. `page_size` (default k) is the page size whose candidate list
         to cut from: `k=100, page_size=10` returns exactly the hits of the first ten pages of
         ten, as the views count them (search/views/matches.py).
@@ -331,7 +341,7 @@ class Engine:
         self._check_arguments(query, k, mode, sort, offset)
         with self._using() as generation:
             parsed = parse_query(query, strict=strict, settings=generation.manifest.settings)
-            depth = self._depth(k, offset, page_size)
+            depth = self._depth(k, offset, page_size, facets)
             while True:
                 candidates = self._candidates(generation, parsed, mode, filters, depth)
                 page = collapse_page(generation, candidates.fused, offset, k, collapse)
@@ -401,17 +411,25 @@ class Engine:
             # The keyword store does not index the defence facts: it is given the ids that pass
             # them, as in _keyword_leg.
             entity_ids, keyword_filters = self._entity_ids(generation, filters)
-            keyword = generation.keyword.similar(f"{article.title}\n{article.body}", fetch + 1, keyword_filters, entity_ids)
+            text = f"{article.title}\n{article.body}"
+            keyword = generation.keyword.similar(text, fetch + 1, keyword_filters, entity_ids)
             passages = generation.docs.passages_of(article_id)
             mean = generation.vectors.vectors([p.id for p in passages]).mean(axis=0)
+            centre = mean / (np.linalg.norm(mean) or 1.0)
             allowed = self._allowed_passages(generation, filters, None)
-            semantic, best = self._best_passages(generation, mean / (np.linalg.norm(mean) or 1.0), fetch + 1, allowed)
+            semantic, best = self._best_passages(generation, centre, fetch + 1, allowed)
             group = generation.docs.duplicate_groups([article_id])[article_id]
             same = {article_id, *generation.docs.group_members([group]).get(group, [])}
             complete = len(keyword) <= fetch and len(semantic) <= fetch  # each leg was asked for fetch + 1
             keyword = [(d, s) for d, s in keyword if d not in same]
             semantic = [(d, s) for d, s in semantic if d not in same]
-            candidates = _Candidates(self._fuse(keyword, semantic, "hybrid"), keyword, semantic, best, complete=complete)
+
+            def words(ids: set[str]) -> Run:  # the more-like-this query's scores of these articles
+                wanted = ids if entity_ids is None else ids & entity_ids
+                return best_first(generation.keyword.similar(text, len(wanted), keyword_filters, wanted)) if wanted else []
+
+            keyword_scored, semantic_scored, _meaning = self._completed(generation, keyword, semantic, centre, words)
+            candidates = _Candidates(self._fuse(keyword_scored, semantic_scored, "hybrid"), keyword, semantic, best, complete=complete)
             page = collapse_page(generation, candidates.fused, offset, k, collapse)
             terms = frozenset(snippets.terms(article.title, generation.manifest.settings))
             hits = self._hits(generation, terms, candidates, page.chosen, "relevance")
@@ -444,7 +462,7 @@ class Engine:
     def keyword_run(self, query: str, limit: int, filters: Filters | None = None) -> Run:
         """The keyword leg alone: article ids with BM25F scores, best first."""
         with self._using() as generation:
-            return self._keyword_leg(generation, parse_query(query, settings=generation.manifest.settings).keyword, limit, filters)
+            return self._keyword_leg(generation, parse_query(query, settings=generation.manifest.settings).keyword, limit, filters)[0]
 
     @_retried
     def semantic_run(self, query: str, limit: int, filters: Filters | None = None) -> tuple[Run, dict[str, int]]:
@@ -544,15 +562,20 @@ class Engine:
     def _fetch(self, k: int) -> int:
         return max(k * self.ranking.fetch_factor, self.ranking.min_fetch)
 
-    def _depth(self, k: int, offset: int, page_size: int | None = None) -> int:
+    def counted_candidates(self, k: int) -> int:
+        """How many candidates each leg gives a search for `k` hits whose candidates are counted
+        (facets, the timeline of a result): its fetch, at least FACET_CANDIDATES."""
+        return max(self._fetch(k), FACET_CANDIDATES)
+
+    def _depth(self, k: int, offset: int, page_size: int | None = None, facets: bool = False) -> int:
         """How many candidates each leg is asked for to serve hits offset+1 .. offset+k: the
-        first page's fetch (a page of `page_size`, default k), times as many as it takes to
-        reach offset + k. A whole multiple, so neighbouring pages share one list (a deeper list
+        first page's fetch (a page of `page_size`, default k; `counted_candidates` with
+        `facets`), times as many as it takes to reach offset + k. A whole multiple, so neighbouring pages share one list (a deeper list
         holds candidates a shallower one lacks, and an article fetched by one leg only gets 0
         from the other)."""
         if page_size is not None and page_size < 1:
             raise InvalidArgument(f"page_size must be at least 1, not {page_size}")
-        first = self._fetch(page_size or k)
+        first = self.counted_candidates(page_size or k) if facets else self._fetch(page_size or k)
         return first * -(-(offset + k) // first)
 
     def _required(self, generation: StoreView, parsed: ParsedQuery) -> set[str] | None:
@@ -578,7 +601,7 @@ class Engine:
         notes = (regions.note(found_regions),) if found_regions else ()
         if mode == "keyword":
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)
+            keyword = self._keyword_leg(generation, keyword_query, fetch, filters)[0]
             timings["keyword"] = time.perf_counter() - started
             fused = self._lift_region(generation, keyword, found_regions)
             return _Candidates(fused, keyword, [], {}, timings, notes, len(keyword) < fetch)
@@ -596,7 +619,7 @@ class Engine:
             # in the worker thread while this one runs the keyword leg's SQL.
             encoding = self._worker().submit(_timed, self._query_vector, parsed)
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
+            keyword, scored_by = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
             vector, encoded = encoding.result()
             started = time.perf_counter()
@@ -615,11 +638,20 @@ class Engine:
             else:
                 (vector, (semantic, best)), timings["semantic"] = _timed(*semantic_leg)
             started = time.perf_counter()
-            keyword = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
+            keyword, scored_by = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
             if pending is not None:
                 (vector, (semantic, best)), timings["semantic"] = pending.result()
-        fused = self._fuse(keyword, semantic, mode)
+        meaning: dict[str, float] = {}
+        if mode == "hybrid":
+            # Each leg's candidates scored by the other leg too, so that no candidate gets 0 from
+            # a leg only because that leg was not fetched deep enough to return it.
+            keyword_scored, semantic_scored, meaning = self._completed(
+                generation, keyword, semantic, vector,
+                lambda ids: self._keyword_scores(generation, scored_by, filters, ids))
+            fused = self._fuse(keyword_scored, semantic_scored, mode)
+        else:
+            fused = self._fuse(keyword, semantic, mode)
         words = None
         # On the convex combination's [0, 1] scale, where it was measured (RRF's scores are ~0.03).
         if mode == "hybrid" and self.ranking.coverage_boost > 0.0 and self.ranking.fusion == "convex":
@@ -629,7 +661,7 @@ class Engine:
             fused = boost_by_coverage(fused, counted.coverages(ids), self.ranking.coverage_boost)
         fused = self._lift_region(generation, fused, found_regions)
         complete = len(keyword) < fetch and len(semantic) < fetch
-        return _Candidates(fused, keyword, semantic, best, timings, notes, complete, vector, words)
+        return _Candidates(fused, keyword, semantic, best, timings, notes, complete, vector, words, meaning)
 
     # Regions in queries (search/regions.py): two small steps around the legs.
     def _with_region_terms(self, parsed: ParsedQuery, found: Sequence[regions.Region]) -> whoosh_query.Query:
@@ -656,7 +688,9 @@ class Engine:
     def _keyword_leg(
         self, generation: StoreView, query: whoosh_query.Query, limit: int, filters: Filters | None,
         feedback: bool = False,
-    ) -> Run:
+    ) -> tuple[Run, whoosh_query.Query]:
+        """The keyword leg's best `limit` articles, and the query whose BM25F scores they carry
+        (`query`, or its expansion by pseudo-relevance feedback)."""
         # The keyword stores apply the other filters themselves but do not hold the defence facts:
         # they are given the ids of the articles that pass those (read from the article store),
         # and find the best `limit` among them, so a filtered search still fills k without
@@ -667,9 +701,68 @@ class Engine:
         # Feedback only inside the hybrid: keyword mode returns exactly the articles with the
         # query's words, while the hybrid admits others through its semantic leg anyway.
         if feedback and self.ranking.feedback is not None:
-            found = feedback_run(generation.keyword, generation.docs, query, found, limit, filters, self.ranking.feedback,
-                                 entity_ids)
-        return found
+            expanded = expanded_query(generation.keyword, generation.docs, query, found, self.ranking.feedback)
+            if expanded is not None:
+                return best_first(generation.keyword.search(expanded, limit, filters, entity_ids)), expanded
+        return found, query
+
+    def _keyword_scores(self, generation: StoreView, query: whoosh_query.Query, filters: Filters | None, ids: set[str]) -> Run:
+        """The BM25F scores `query` gives these articles (those it matches, within `filters`)."""
+        entity_ids, filters = self._entity_ids(generation, filters)
+        allowed = ids if entity_ids is None else ids & entity_ids
+        return best_first(generation.keyword.search(query, len(allowed), filters, allowed)) if allowed else []
+
+    def _completed(
+        self, generation: StoreView, keyword: Run, semantic: Run, vector: np.ndarray | None,
+        words: Callable[[set[str]], Run],
+    ) -> tuple[Run, Run, dict[str, float]]:
+        """Both legs with each candidate that only the other leg fetched scored by this one too
+        (`words` gives the keyword leg's scores of a set of articles; the semantic leg's is the
+        best passage's cosine to `vector`), appended best first; and those cosines.
+
+        Without this a candidate fetched by one leg got 0 from the other, however well that leg
+        would have scored it, so the fused order of the candidates depended on how deep the legs
+        were fetched: with it, the first page of ten fused from 30 candidates a leg is the first
+        ten of a search for a hundred (1,000 a leg) on all but 2 of 343 dev queries
+        (docs/tuning.md, D5). The appended entries rank after the leg's own (ties in the fused
+        score go to the best rank in any leg)."""
+        if not keyword or not semantic or vector is None:
+            return keyword, semantic, {}
+        fetched_words = {doc_id for doc_id, _score in keyword}
+        fetched_meaning = {doc_id for doc_id, _score in semantic}
+        lacking_words = {doc_id for doc_id in fetched_meaning if doc_id not in fetched_words}
+        if lacking_words:
+            keyword = [*keyword, *words(lacking_words)]
+        meaning: dict[str, float] = {}
+        # With vector feedback the semantic leg scored against a moved vector: its candidates'
+        # scores are not cosines to `vector`, so the keyword-only ones are left at 0 then.
+        if self.ranking.vector_feedback is None:
+            meaning = self._passage_cosines(generation, vector, [d for d in fetched_words if d not in fetched_meaning])
+            if meaning:
+                semantic = [*semantic, *best_first(meaning.items())]
+        return keyword, semantic, meaning
+
+    @staticmethod
+    def _passage_cosines(
+        generation: StoreView, vector: np.ndarray, ids: Sequence[str],
+        passages: Mapping[str, Sequence[StoredPassage]] | None = None,
+    ) -> dict[str, float]:
+        """The best-passage cosine to `vector` of each of `ids` that has passages (from `passages`
+        when they hold them all, else read), from the stored passage vectors."""
+        if not ids:
+            return {}
+        import numpy as np  # loaded already: the semantic leg ran
+
+        if passages is None or not all(doc_id in passages for doc_id in ids):
+            passages = generation.docs.passages_by_article(list(ids))
+        owned = [(doc_id, passages[doc_id]) for doc_id in ids if passages.get(doc_id)]
+        if not owned:
+            return {}
+        # One read and one product for all of them, then each article's best.
+        scores = generation.vectors.vectors([p.id for _doc, rows in owned for p in rows]) @ vector
+        starts = np.cumsum([0] + [len(rows) for _doc, rows in owned[:-1]])
+        best = np.maximum.reduceat(scores, starts)
+        return {doc_id: float(score) for (doc_id, _rows), score in zip(owned, best.tolist(), strict=True)}
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
         if mode == "keyword":
@@ -800,24 +893,18 @@ class Engine:
         passages: Mapping[str, Sequence[StoredPassage]] | None = None,
     ) -> dict[str, float]:
         """The best-passage cosine to the query of each of `ids` (none when the semantic leg did
-        not run): the semantic leg's own score where it returned the article, else computed from
-        the article's passage vectors (a hit only the keyword leg found; its passages from
-        `passages` when they hold them, else read)."""
+        not run): the semantic leg's own score where it returned the article, or the one
+        `_completed` computed, else computed from the article's passage vectors (its passages
+        from `passages` when they hold them, else read)."""
         vector = candidates.vector
         if vector is None:
             return {}
         # With vector feedback the leg scored against a moved vector, not the query's.
-        known = dict(candidates.semantic) if self.ranking.vector_feedback is None else {}
+        known = {**dict(candidates.semantic), **candidates.meaning} if self.ranking.vector_feedback is None else {}
         cosines = {doc_id: known[doc_id] for doc_id in ids if doc_id in known}
         unknown = [doc_id for doc_id in ids if doc_id not in cosines]
-        if not unknown:
-            return cosines
-        if passages is None or not all(doc_id in passages for doc_id in unknown):
-            passages = generation.docs.passages_by_article(unknown)
-        for doc_id in unknown:
-            if passages.get(doc_id):
-                vectors = generation.vectors.vectors([p.id for p in passages[doc_id]])
-                cosines[doc_id] = float((vectors @ vector).max())
+        if unknown:
+            cosines.update(self._passage_cosines(generation, vector, unknown, passages))
         return cosines
 
     def _strength(

@@ -144,14 +144,24 @@ def feedback_run(
 ) -> Run:
     """The keyword leg run again with `query` expanded from its first run `first`.
 
-    `first` comes back unchanged when the query is not a plain OR of words, the first run found
-    nothing, no expansion term was found, or the store cannot weigh terms (it has no
-    `expansion_terms`). With `allowed`, the second run is among those article ids, as the
-    first was (the engine's defence-fact filter).
+    `first` comes back unchanged when `expanded_query` gives none. With `allowed`, the second
+    run is among those article ids, as the first was (the engine's defence-fact filter).
     """
+    expanded = expanded_query(store, docs, query, first, feedback)
+    if expanded is None:
+        return first
+    return best_first(store.search(expanded, limit, filters, allowed))
+
+
+def expanded_query(
+    store: KeywordStore, docs: ArticleReader, query: whoosh_query.Query, first: Run, feedback: Feedback
+) -> whoosh_query.Query | None:
+    """`query` widened by the terms that set the best `feedback.docs` articles of its first run
+    `first` apart; None when the query is not a plain OR of words, the first run found nothing,
+    no expansion term was found, or the store cannot weigh terms (it has no `expansion_terms`)."""
     original = plain_terms(query)
     if original is None or not first or not isinstance(store, ExpandingStore):
-        return first
+        return None
     top = [doc_id for doc_id, _score in first[: feedback.docs]]
     terms = store.feedback_terms(top, feedback.terms) if isinstance(store, StoredFeedbackStore) else None
     if terms is None:
@@ -159,9 +169,8 @@ def feedback_run(
         texts = [feedback_text(articles[doc_id]) for doc_id in top if doc_id in articles]
         terms = store.expansion_terms(texts, feedback.terms) if texts else []
     if not terms:
-        return first
-    expanded = interpolate(original, terms, feedback.weight)
-    return best_first(store.search(as_query(expanded), limit, filters, allowed))
+        return None
+    return as_query(interpolate(original, terms, feedback.weight))
 
 
 def rocchio(query: np.ndarray, feedback: np.ndarray, weight: float) -> np.ndarray:

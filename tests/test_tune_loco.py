@@ -246,7 +246,7 @@ def test_page_depth_compares_each_scales_first_page_with_a_deeper_searchs(data, 
     assert [(r["collection"], r["scale"]) for r in rows] == [
         (name, scale) for name in ("time", "cisi", "cran") for scale in ("max", "min-max")]
     # Eight articles: both depths fetch every candidate, so every first page is the deeper one's.
-    assert all(r["same_first_page"] == r["queries"] == 2 and r["first_page"] == r["top_100"] for r in rows)
+    assert all(r["same_first_page"] == r["queries"] == 2 and r["first_page"] == r["deep_first_page"] for r in rows)
     assert "| time | max |" in capsys.readouterr().out
     assert json.loads((tmp_path / "p.json").read_text()) == rows
     with pytest.raises(SystemExit):

@@ -22,10 +22,10 @@ Timed, warm, in one process, query by query with the systems in turns (the order
 query); the engine warmed with `Engine.warm()` after it opens, as `accord serve` warms its own
 (txtai and bm25s hold their indexes in memory from the start): `Engine.search(q, k=10)` in
 keyword, semantic and hybrid mode (a page of hits: titles, snippets, highlights, near-duplicate
-groups, match strength); `Engine.candidates(q, "hybrid", limit=100)` (the hybrid's ranking
+groups, match strength); `Engine.candidates(q, "hybrid", limit=30)` (the hybrid's ranking
 alone: ids with fused and leg scores, from the candidate lists a k=10 search fuses, which is
 what txtai and bm25s return); `Engine.keyword_run` (the keyword
-leg alone, 100 candidates, as a k=10 search asks); bm25s (its English stop words, the
+leg alone, 30 candidates, as a k=10 search asks); bm25s (its English stop words, the
 Snowball stemmer, tokenising included, top 10, one thread); txtai 9 `Embeddings.search(q, 10)`
 of one hybrid index (`hybrid=True`: its BM25 terms index and faiss, defaults otherwise) with
 the default weights, and with weights 1.0 (dense only) and 0.0 (its BM25 only); and the query's
@@ -72,8 +72,11 @@ if TYPE_CHECKING:
     from search.engine import Mode
 
 UPDATES = 4
-LEG_LIMIT = 100  # candidates the keyword leg fetches for a k=10 search (the engine's min_fetch)
-RANKING = "Accord hybrid ranking alone (candidates, 100 a leg)"
+# Candidates each leg fetches for a k=10 search: the engine's min_fetch (100 until the tenth
+# round of docs/performance.md section 13, 30 since, with each candidate scored by both legs).
+LEG_LIMIT = 30
+RANKING = f"Accord hybrid ranking alone (candidates, {LEG_LIMIT} a leg)"
+KEYWORD_LEG = f"Accord keyword leg alone ({LEG_LIMIT})"
 VECTOR = "the query's vector alone (the shared encoder's encode)"
 K = 10
 MODES: tuple[Mode, ...] = ("keyword", "semantic", "hybrid")
@@ -226,7 +229,7 @@ def measure(index_dir: Path, records: list[dict[str, str]], queries: list[str], 
 
         ours = {f"Accord {mode}": mode_search(mode) for mode in MODES}
         ours[RANKING] = lambda q: engine.candidates(q, mode="hybrid", limit=LEG_LIMIT)
-        ours["Accord keyword leg alone (100)"] = lambda q: engine.keyword_run(q, LEG_LIMIT)
+        ours[KEYWORD_LEG] = lambda q: engine.keyword_run(q, LEG_LIMIT)
         # What both hybrids pay the model, so that what each does beyond it can be told apart.
         model_only = {VECTOR: lambda q: encode([q])}
         latencies = timed({**ours, **systems, **model_only}, queries, warmup)
@@ -302,7 +305,7 @@ def report(results: dict[int, dict[str, Any]], pool: int, args: Any, model: str,
         print(f"- {articles_label(size, pool)}: hybrid p50 CPU Accord / txtai {cpu['Accord hybrid'] / cpu['txtai hybrid']:.2f} "
               f"(the ranking alone {cpu[RANKING] / cpu['txtai hybrid']:.2f}); "
               f"keyword p50 CPU Accord / bm25s {cpu['Accord keyword'] / cpu['bm25s (top 10)']:.2f} "
-              f"(the leg alone {cpu['Accord keyword leg alone (100)'] / cpu['bm25s (top 10)']:.2f}); "
+              f"(the leg alone {cpu[KEYWORD_LEG] / cpu['bm25s (top 10)']:.2f}); "
               f"semantic Accord / txtai dense {cpu['Accord semantic'] / cpu['txtai dense (weights 1)']:.2f}")
         if VECTOR in cpu:  # runs saved before the row existed lack it
             beyond = {name: cpu[name] - cpu[VECTOR] for name in ("Accord hybrid", RANKING, "txtai hybrid")}

@@ -52,7 +52,7 @@ from benchmarks.common.machine import (
 
 MODES = ("keyword", "semantic", "hybrid")
 LEGS = ("keyword leg", "encode query", "semantic leg")
-LEG_LIMIT = 100  # candidates per leg: the engine's min_fetch, what a k=10 search asks each leg for
+LEG_LIMIT = 100  # candidates per leg: what a k=10 search asked each leg for when section 5 was measured (30 since)
 
 
 

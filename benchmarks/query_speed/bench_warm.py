@@ -58,7 +58,7 @@ TIMED = {"keyword, before": ("keyword", True), "keyword, after": ("keyword", Fal
          "semantic": ("semantic", False),
          "hybrid, before": ("hybrid", True), "hybrid, after": ("hybrid", False)}
 UPDATES = 4
-LEG_LIMIT = 100  # candidates the keyword leg fetches for a k=10 search (the engine's min_fetch)
+LEG_LIMIT = 100  # candidates a k=10 search's keyword leg fetched when this was measured (30 since)
 
 
 def reuters(data: Path) -> Iterator[dict[str, str]]:

@@ -319,7 +319,7 @@ def months(
     (the set its facets count), by publication month."""
     filters = Filters.parse(country, source, since, until, system, org, person, kind)
     with live.use() as engine:
-        limit = max(k * engine.ranking.fetch_factor, engine.ranking.min_fetch)
+        limit = engine.counted_candidates(k)
         ids = [candidate.id for candidate in engine.candidates(q, mode, filters=filters, limit=limit)]
         dates = [article.date for article in engine.articles(ids).values()]
     counts = Counter(date[:7] for date in dates if date)
