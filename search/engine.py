@@ -325,16 +325,17 @@ class Engine:
         from one fused candidate list whose depth is a whole multiple of the first page's fetch
         (`fetch_factor * k`, at least `min_fetch`), so the pages within one such depth (the first
         three, by default; the first ten with facets) are slices of the same list: no overlap, no
-        gap. Every candidate is scored by both legs, so a longer list orders the candidates both
-        hold the same way. The result's `total`
-        counts that list after collapsing (see SearchResult). Filters apply inside both legs before fusion, so k hits come back when k exist. An
-        article the keyword query excludes (NOT, AND NOT, a required term it lacks) is never
-        returned, by either leg. Near-duplicates are collapsed into one hit listing its copies
-        unless `collapse` is False. With `facets=True` the result also counts the candidates by
-        country, year and source (each leg then fetched at least FACET_CANDIDATES deep). A
-        malformed query is read as plain words (the result's notes say so); with `strict=True` it raises QuerySyntaxError. Raises InvalidArgument for a bad
-        k, offset, mode or sort. `page_size` (default k) is the page size whose candidate list
-        to cut from: `k=100, page_size=10` returns exactly the hits of the first ten pages of
+        gap. Every candidate is scored by both legs, so at the default scale a longer list orders
+        the candidates both hold the same way. The result's `total` counts that list after
+        collapsing (see SearchResult). Filters apply inside both legs before fusion, so k hits
+        come back when k exist. An article the keyword query excludes (NOT, AND NOT, a required
+        term it lacks) is never returned, by either leg. Near-duplicates are collapsed into one
+        hit listing its copies unless `collapse` is False. With `facets=True` the result also
+        counts the candidates by country, year and source (each leg then fetched at least
+        FACET_CANDIDATES deep). A malformed query is read as plain words (the result's notes say
+        so); with `strict=True` it raises QuerySyntaxError. Raises InvalidArgument for a bad k,
+        offset, mode or sort. `page_size` (default k) is the page size whose candidate list to
+        cut from: `k=100, page_size=10` returns exactly the hits of the first ten pages of
         ten, as the views count them (search/views/matches.py).
         """
         started = time.perf_counter()
@@ -570,7 +571,8 @@ class Engine:
     def _depth(self, k: int, offset: int, page_size: int | None = None, facets: bool = False) -> int:
         """How many candidates each leg is asked for to serve hits offset+1 .. offset+k: the
         first page's fetch (a page of `page_size`, default k; `counted_candidates` with
-        `facets`), times as many as it takes to reach offset + k. A whole multiple, so neighbouring pages share one list (a deeper list
+        `facets`), times as many as it takes to reach offset + k. A whole multiple, so
+        neighbouring pages share one list (a deeper list
         holds candidates a shallower one lacks, and an article fetched by one leg only gets 0
         from the other)."""
         if page_size is not None and page_size < 1:
