@@ -621,7 +621,7 @@ class Engine:
             # in the worker thread while this one runs the keyword leg's SQL.
             encoding = self._worker().submit(_timed, self._query_vector, parsed)
             started = time.perf_counter()
-            keyword, scored_by = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
+            keyword, keyword_scores = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
             vector, encoded = encoding.result()
             started = time.perf_counter()
@@ -640,7 +640,7 @@ class Engine:
             else:
                 (vector, (semantic, best)), timings["semantic"] = _timed(*semantic_leg)
             started = time.perf_counter()
-            keyword, scored_by = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
+            keyword, keyword_scores = self._keyword_leg(generation, keyword_query, fetch, filters, feedback=True)
             timings["keyword"] = time.perf_counter() - started
             if pending is not None:
                 (vector, (semantic, best)), timings["semantic"] = pending.result()
@@ -648,9 +648,7 @@ class Engine:
         if mode == "hybrid":
             # Each leg's candidates scored by the other leg too, so that no candidate gets 0 from
             # a leg only because that leg was not fetched deep enough to return it.
-            keyword_scored, semantic_scored, meaning = self._completed(
-                generation, keyword, semantic, vector,
-                lambda ids: self._keyword_scores(generation, scored_by, filters, ids))
+            keyword_scored, semantic_scored, meaning = self._completed(generation, keyword, semantic, vector, keyword_scores)
             fused = self._fuse(keyword_scored, semantic_scored, mode)
         else:
             fused = self._fuse(keyword, semantic, mode)
@@ -690,9 +688,10 @@ class Engine:
     def _keyword_leg(
         self, generation: StoreView, query: whoosh_query.Query, limit: int, filters: Filters | None,
         feedback: bool = False,
-    ) -> tuple[Run, whoosh_query.Query]:
-        """The keyword leg's best `limit` articles, and the query whose BM25F scores they carry
-        (`query`, or its expansion by pseudo-relevance feedback)."""
+    ) -> tuple[Run, Callable[[set[str]], Run]]:
+        """The keyword leg's best `limit` articles, and what gives the BM25F scores the leg's
+        query (`query`, or its expansion by pseudo-relevance feedback) gives any other articles,
+        within the same filters (for `_completed`)."""
         # The keyword stores apply the other filters themselves but do not hold the defence facts:
         # they are given the ids of the articles that pass those (read from the article store),
         # and find the best `limit` among them, so a filtered search still fills k without
@@ -705,14 +704,14 @@ class Engine:
         if feedback and self.ranking.feedback is not None:
             expanded = expanded_query(generation.keyword, generation.docs, query, found, self.ranking.feedback)
             if expanded is not None:
-                return best_first(generation.keyword.search(expanded, limit, filters, entity_ids)), expanded
-        return found, query
+                query = expanded
+                found = best_first(generation.keyword.search(query, limit, filters, entity_ids))
 
-    def _keyword_scores(self, generation: StoreView, query: whoosh_query.Query, filters: Filters | None, ids: set[str]) -> Run:
-        """The BM25F scores `query` gives these articles (those it matches, within `filters`)."""
-        entity_ids, filters = self._entity_ids(generation, filters)
-        allowed = ids if entity_ids is None else ids & entity_ids
-        return best_first(generation.keyword.search(query, len(allowed), filters, allowed)) if allowed else []
+        def scores_of(ids: set[str]) -> Run:
+            allowed = ids if entity_ids is None else ids & entity_ids
+            return best_first(generation.keyword.search(query, len(allowed), filters, allowed)) if allowed else []
+
+        return found, scores_of
 
     def _completed(
         self, generation: StoreView, keyword: Run, semantic: Run, vector: np.ndarray | None,

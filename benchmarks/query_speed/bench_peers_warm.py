@@ -66,6 +66,7 @@ from benchmarks.common.machine import (
     timed,
 )
 from benchmarks.query_speed.bench_warm import keyword_segments, mixed
+from search.engine import RankingConfig
 
 PEER_MODULES = ("bm25s", "Stemmer", "txtai", "faiss")
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 UPDATES = 4
 # Candidates each leg fetches for a k=10 search: the engine's min_fetch (100 until the tenth
 # round of docs/performance.md section 13, 30 since, with each candidate scored by both legs).
-LEG_LIMIT = 30
+LEG_LIMIT = RankingConfig().min_fetch
 RANKING = f"Accord hybrid ranking alone (candidates, {LEG_LIMIT} a leg)"
 KEYWORD_LEG = f"Accord keyword leg alone ({LEG_LIMIT})"
 VECTOR = "the query's vector alone (the shared encoder's encode)"
