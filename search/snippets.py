@@ -77,27 +77,30 @@ def _prefixes(query_terms: Collection[str]) -> tuple[str, ...]:
 
 
 _word_character = re.compile(r"[\w*]").match
+_token_at = _WORD.match
+_CAPITAL_SIGMA = "\u03a3"
 
 
-def _whole(text: str, token: str) -> list[tuple[int, int]]:
-    """The spans of `text` where `token` (a token as `_WORD` cuts them) stands whole: not joined
-    to a word character before or after it, directly or through a dot (`_WORD` makes "a.b" one
-    token), so exactly the places `_WORD.finditer` finds it."""
-    spans = []
-    size, length = len(token), len(text)
-    start = text.find(token)
-    while start >= 0:
-        end = start + size
-        before = text[start - 2 : start] if start >= 2 else text[:start]
-        joined = bool(before) and (_word_character(before[-1]) is not None or (
-            before[-1] == "." and len(before) == 2 and _word_character(before[0]) is not None))
-        if not joined and end < length:
-            joined = _word_character(text[end]) is not None or (
-                text[end] == "." and end + 1 < length and _word_character(text[end + 1]) is not None)
-        if not joined:
-            spans.append((start, end))
-        start = text.find(token, start + 1)
-    return spans
+@lru_cache(maxsize=4_096)
+def _prefix_set(query_terms: frozenset[str]) -> tuple[str, ...]:
+    """`_prefixes` of one query's terms, kept: every hit of a page asks for the same ones."""
+    return _prefixes(query_terms)
+
+
+def _token_starts(lowered: str, prefixes: tuple[str, ...]) -> list[int]:
+    """Where in `lowered` (a text in lower case) a token starts with one of `prefixes`, in
+    order: each place str.find finds a prefix that is not joined to a word character before it,
+    directly or through a dot (`_WORD` makes "a.b" one token)."""
+    starts: set[int] = set()
+    find = lowered.find
+    for prefix in prefixes:
+        start = find(prefix)
+        while start >= 0:
+            if not start or not (_word_character(lowered, start - 1) or (
+                    lowered[start - 1] == "." and start >= 2 and _word_character(lowered, start - 2))):
+                starts.add(start)
+            start = find(prefix, start + 1)
+    return sorted(starts)
 
 
 def _at_gaps(text: str, start: int, end: int) -> bool:
@@ -168,27 +171,20 @@ class Analysis:
 
     def best_span(self, text: str, spans: Sequence[tuple[int, int]], query_terms: Collection[str]) -> int:
         """`best_passage` of the passages `text[start:end]` for `spans` (an article's body and
-        its passages), with `text` tokenised once instead of passage by passage.
+        its passages), with `text` read once instead of passage by passage.
 
-        An article's passages overlap and cover its body, so tokenising each cost about 1.4 times
-        tokenising the body, and the regular expression's scan was most of choosing a keyword
-        hit's passage. A span that starts and ends at white space (or an end of `text`), as a
-        passage does, holds exactly the body's tokens that lie inside it: a token never holds
-        white space. A span that does not is read as its own text, as `best_passage` reads it."""
+        An article's passages overlap and cover its body, so reading each cost about 1.4 times
+        reading the body, and that was most of choosing a keyword hit's passage. A span that
+        starts and ends at white space (or an end of `text`), as a passage does, holds exactly
+        the body's tokens that lie inside it: a token never holds white space. A span that does
+        not is read as its own text, as `best_passage` reads it."""
         if not spans:
             raise ValueError("an article has at least one passage")
         if len(spans) == 1:
             return 0
         if not all(_at_gaps(text, start, end) for start, end in spans):
             return self.best_passage([text[start:end] for start, end in spans], query_terms)
-        words = set(_WORD.findall(text))
-        known = self._learned(words, _prefixes(query_terms))
-        wanted = words & known.words_for(query_terms)
-        if not wanted:
-            return 0
-        term_of = known.term_of
-        # Where each of the text's tokens that match stands whole, with its term.
-        places = [(start, end, term_of[word]) for word in wanted for start, end in _whole(text, word)]
+        places = self.places(text, query_terms)
         best, most = 0, 0
         for number, (low, high) in enumerate(spans):
             shared = len({term for start, end, term in places if low <= start and end <= high})
@@ -198,17 +194,38 @@ class Analysis:
                     break
         return best
 
+    def places(self, text: str, query_terms: Collection[str]) -> list[tuple[int, int, str]]:
+        """(start, end, term) of each word of `text` whose term is one of `query_terms`, in order.
+
+        Only the words that can stem to a query term are looked at: those starting with one of
+        its `_prefixes`, found by str.find in the lowercased text (a few places a passage),
+        instead of cutting the whole text into tokens with the regular expression (~70 a
+        passage), which was half of making a snippet. Lowercasing a whole text gives each
+        character the lower case it has alone, at the same offset, with two exceptions, whose
+        texts are read token by token instead: a letter whose lower case is longer ("İ" is two
+        characters), and a capital sigma, whose lower case depends on the letters around it
+        (CPython's only such rule), so that a word's may differ from the text's. Lower case keeps
+        whether a character is a word character (checked for every character in
+        tests/test_snippets_terms.py)."""
+        lowered = text.lower()
+        if len(lowered) != len(text) or _CAPITAL_SIGMA in text:
+            return [(start, end, term) for start, end, term in self.tokens(text) if term in query_terms]
+        known = self.known
+        term_of = known.term_of
+        found = []
+        for start in _token_starts(lowered, _prefix_set(frozenset(query_terms))):
+            token = _token_at(text, start)
+            if token is None:  # a prefix that is no word character (a query term never starts so)
+                continue
+            word = token.group()
+            term = term_of[word] if word in term_of else self._learn(known, word)
+            if term is not None and term in query_terms:
+                found.append((start, token.end(), term))
+        return found
+
     def matches(self, text: str, query_terms: Collection[str]) -> list[tuple[int, int]]:
         """Character spans of the words in `text` whose terms are query terms."""
-        # The distinct tokens from a C-level findall, those that match from set operations, and
-        # their places from str.find: no Python step per token (a passage has ~150).
-        words = set(_WORD.findall(text))
-        known = self._learned(words, _prefixes(query_terms))
-        spans: list[tuple[int, int]] = []
-        for word in words & known.words_for(query_terms):
-            spans += _whole(text, word)
-        spans.sort()
-        return spans
+        return [(start, end) for start, end, _term in self.places(text, query_terms)]
 
     def make_snippet(self, text: str, query_terms: Collection[str], width: int = SNIPPET_CHARS) -> Snippet:
         """About `width` characters of `text` on one line, from near its first query term, on
