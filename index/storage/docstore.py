@@ -18,8 +18,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from index.errors import IndexIncompatible
 from index.text.articles import Article, Skipped
@@ -157,9 +158,11 @@ def entity_rows(facts: DefenceFacts) -> list[tuple[str, str]]:
     return list(dict.fromkeys(rows))
 
 
-@dataclass(frozen=True)
-class StoredPassage:
-    """A passage as stored: its vector id, its article and its span of the body."""
+class StoredPassage(NamedTuple):
+    """A passage as stored: its vector id, its article and its span of the body.
+
+    A named tuple (immutable, safe to share), not a frozen dataclass: a search makes ~200 of
+    them (its candidates' and its page's passages), and a tuple is made in under half the time."""
 
     id: int
     article_id: str
@@ -315,8 +318,9 @@ class _Owners:
             if number is None:
                 continue
             low, high = int(self._offset[number]), int(self._offset[number + 1])
-            spans = zip(self._passage[low:high].tolist(), self._start[low:high].tolist(), self._end[low:high].tolist())
-            found[article_id] = [StoredPassage(pid, article_id, start, end) for pid, start, end in spans]
+            rows = zip(self._passage[low:high].tolist(), repeat(article_id), self._start[low:high].tolist(),
+                       self._end[low:high].tolist())
+            found[article_id] = list(map(StoredPassage._make, rows))
         return found
 
 
