@@ -18,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
@@ -170,6 +171,11 @@ class StoredPassage(NamedTuple):
     end: int
 
 
+# A StoredPassage from an (id, article_id, start, end) tuple with no Python call between (the
+# named tuple's own __new__ and _make are Python functions).
+_stored_passage = partial(tuple.__new__, StoredPassage)
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """A source file as last indexed, and the inputs in it that were skipped."""
@@ -320,7 +326,7 @@ class _Owners:
             low, high = int(self._offset[number]), int(self._offset[number + 1])
             rows = zip(self._passage[low:high].tolist(), repeat(article_id), self._start[low:high].tolist(),
                        self._end[low:high].tolist())
-            found[article_id] = list(map(StoredPassage._make, rows))
+            found[article_id] = list(map(_stored_passage, rows))
         return found
 
 
