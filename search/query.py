@@ -122,6 +122,16 @@ def parse_query(text: str, *, strict: bool = False, settings: BuildSettings | No
         reading = _QUESTION_MARK.sub(" ", text)
         if not any(c.islower() for c in reading):
             reading = reading.lower()  # "SYRIA AND IRAQ": words, not operators
+    plain = _plain_query(analysis, reading)
+    if plain is not None:
+        # Plain words (the common query): nothing to exclude, require or read as syntax.
+        leaves = plain.subqueries if isinstance(plain, whoosh_query.Or) else [] if plain is whoosh_query.NullQuery else [plain]
+        return ParsedQuery(
+            text=typed, keyword=plain, constraint=None, excludes_only=False,
+            embed_text=plain_words(reading) or plain_words(text),
+            highlight=frozenset(term.text for term in leaves if term.fieldname in SEARCH_FIELDS),
+            notes=tuple(notes), settings=settings,
+        )
     tree = _parse(analysis, reading)
     if tree is None:  # whoosh's parser failed on a query that looked well formed
         if strict:
@@ -208,6 +218,41 @@ def _plain_tree(analysis: tuple[str, str], reading: str) -> whoosh_query.Query |
         words.append(group)
     tree = whoosh_query.Or(words)
     tree.startchar, tree.endchar = spans[0][0], spans[-1][1]
+    return tree
+
+
+def _plain_query(analysis: tuple[str, str], reading: str) -> whoosh_query.Query | None:
+    """What `_parse` gives for plain words, normalised (`.normalize()`), built directly: a flat
+    OR of the words' terms in order (repeats counted by `count_repeated_terms`), one term alone,
+    or NullQuery when every word is a stop word; None when `reading` may hold syntax or has no
+    words (then `_parse` reads it).
+
+    whoosh's normalisation flattens the parser's OR of one group a word by copying each term
+    (a Python copy a term, ~a third of reading a plain query); the terms here are the objects
+    `_plain_tree` makes, offsets and all. tests/test_query_fast_path.py holds the two equal.
+    """
+    if _may_hold_syntax(reading):
+        return None
+    leaves: list[whoosh_query.Term] = []
+    words = False
+    for match in _WORD_SPAN.finditer(reading):
+        words = True
+        start, end = match.span()
+        for fieldname in SEARCH_FIELDS:
+            texts = _word_terms(analysis, fieldname, match.group())
+            if len(texts) == 1:  # a word's one term keeps the word's offsets, as the parser's does
+                term = whoosh_query.Term(fieldname, texts[0])
+                term.startchar, term.endchar = start, end
+                leaves.append(term)
+            else:  # a word of several tokens ("military-technical"): its terms have none
+                leaves += [whoosh_query.Term(fieldname, text) for text in texts]
+    if not words:
+        return None
+    tree = count_repeated_terms(whoosh_query.Or(leaves))
+    if not tree.subqueries:
+        return whoosh_query.NullQuery
+    if len(tree.subqueries) == 1:
+        return tree.subqueries[0]
     return tree
 
 

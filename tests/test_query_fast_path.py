@@ -75,16 +75,41 @@ def test_plain_lower_case_words_take_the_shortcut(words):
     assert fast is not None and fast == full
 
 
-@pytest.mark.parametrize("text", TEST_QUERIES)
-@pytest.mark.parametrize("analysis", [BuildSettings(), BuildSettings(stemmer="none", stop_words="none")])
-def test_parse_query_reads_the_tests_queries_alike_with_and_without_the_shortcut(text, analysis, monkeypatch):
+def assert_read_alike(text: str, analysis: BuildSettings, monkeypatch) -> None:
+    """parse_query reads `text` alike with the shortcuts (the parser's tree, and the normalised
+    query built directly) and with neither."""
     fast = parse_query(text, settings=analysis)
-    monkeypatch.setattr(query_module, "_plain_tree", lambda analysis, reading: None)
-    full = parse_query(text, settings=analysis)
+    with monkeypatch.context() as patched:
+        patched.setattr(query_module, "_plain_tree", lambda analysis, reading: None)
+        patched.setattr(query_module, "_plain_query", lambda analysis, reading: None)
+        full = parse_query(text, settings=analysis)
     assert shape(fast.keyword) == shape(full.keyword)
     assert (fast.constraint is None) == (full.constraint is None)
     assert (fast.excludes_only, fast.embed_text, fast.highlight, fast.notes) == (
         full.excludes_only, full.embed_text, full.highlight, full.notes)
+
+
+@pytest.mark.parametrize("text", TEST_QUERIES)
+@pytest.mark.parametrize("analysis", [BuildSettings(), BuildSettings(stemmer="none", stop_words="none")])
+def test_parse_query_reads_the_tests_queries_alike_with_and_without_the_shortcut(text, analysis, monkeypatch):
+    assert_read_alike(text, analysis, monkeypatch)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=PLAIN, analysis=st.sampled_from(ANALYSES))
+def test_parse_query_reads_plain_words_alike_with_and_without_the_shortcuts(text, analysis):
+    # Repeated words (counted), words of several tokens, stop words alone, one word: the whole
+    # reading of the query, its normalised tree node for node, offsets included.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert_read_alike(text, analysis, monkeypatch)
+
+
+@pytest.mark.parametrize("text", ["the of and", "oil", "oil oil", "military-technical military", "Côte d'Ivoire's"])
+def test_the_normalised_query_of_plain_words_is_built_without_the_parser(text):
+    default = ("snowball", "english")
+    built = query_module._plain_query(default, text)
+    assert built is not None
+    assert shape(built) == shape(query_module.count_repeated_terms(query_module._plain_tree(default, text)).normalize())
 
 
 def test_queries_with_syntax_are_left_to_the_parser():
