@@ -42,6 +42,7 @@ from whoosh.qparser.common import attach
 from index.errors import QuerySyntaxError
 from index.storage.keyword import QUERY_FIELDS, SEARCH_FIELDS, count_repeated_terms, keyword_schema
 from index.storage.manifest import BuildSettings
+from search.snippets import analysis_of
 
 _FIELD_PREFIX = re.compile(r"(?<![\w\"])([A-Za-z_]\w*):(?=\S)")
 _OPERATOR = re.compile(r"\b(AND|OR|NOT|ANDNOT|ANDMAYBE|REQUIRE)\b")
@@ -331,8 +332,16 @@ def plain_words(text: str) -> str:
 @lru_cache(maxsize=16_384)
 def _word_terms(analysis: tuple[str, str], fieldname: str, word: str) -> tuple[str, ...]:
     """The terms the parser's term query makes of `word` in `fieldname`: the field's analysis in
-    query mode. Cached: a query's words recur across searches, and the analyzer's chain of
-    generators costs microseconds a word."""
+    query mode. Cached: a query's words recur across searches.
+
+    The search fields are analysed by `keyword_analyzer`, whose tokens, lower case, stop list
+    and stemmer the snippets' `Analysis` applies without whoosh's chain of generators (~4 us a
+    token), with one cache of stemmed words for the query's and its hits' words alike: a new
+    query's words are stemmed once (tests/test_query_fast_path.py holds it to whoosh's
+    `process_text` in query mode). Any other field is analysed by whoosh."""
+    if fieldname in SEARCH_FIELDS:
+        settings = BuildSettings(stemmer=analysis[0], stop_words=analysis[1])
+        return tuple(term for _start, _end, term in analysis_of(settings).tokens(word))
     field = _parser(*analysis).schema[fieldname]
     return tuple(field.process_text(word, mode="query", tokenize=True, removestops=True))
 

@@ -123,20 +123,25 @@ class Analysis:
         self._stem, self._stops = analysis_steps(stemmer, stop_words)
         self._known_words = known_words
         self.known = _Known()
-        self.term = lru_cache(maxsize=known_words)(self._analysed)
+        # Kept by the token in lower case: a query's "arms" and an article's "Arms" and "ARMS"
+        # are stemmed once between them (a new word costs the stemmer ~7 us).
+        self._term_of_lowered = lru_cache(maxsize=known_words)(self._analysed)
+
+    def term(self, word: str) -> str | None:
+        """The indexed term of one token (None for a stop word or a single character)."""
+        return self._term_of_lowered(word.lower())
 
     def _analysed(self, word: str) -> str | None:
-        """The indexed term of one token (None for a stop word or a single character)."""
-        word = word.lower()
+        """`term` of a token already in lower case."""
         if len(word) < 2 or word in self._stops:
             return None
         return word if self._stem is None else self._stem(word)
 
     def tokens(self, text: str) -> Iterator[tuple[int, int, str]]:
         """(start, end, term) of each indexed word of `text`, as the index's analyzer yields them."""
-        term_of = self.term
+        term_of = self._term_of_lowered
         for match in _WORD.finditer(text):
-            term = term_of(match.group())
+            term = term_of(match.group().lower())
             if term is not None:
                 yield match.start(), match.end(), term
 
