@@ -754,13 +754,15 @@ class Engine:
             return {}
         import numpy as np  # loaded already: the semantic leg ran
 
+        from index.storage.vectors import inner_products
+
         if passages is None or not all(doc_id in passages for doc_id in ids):
             passages = generation.docs.passages_by_article(list(ids))
         owned = [(doc_id, passages[doc_id]) for doc_id in ids if passages.get(doc_id)]
         if not owned:
             return {}
-        # One read and one product for all of them, then each article's best.
-        scores = generation.vectors.vectors([p.id for _doc, rows in owned for p in rows]) @ vector
+        # One read and one pass of faiss's kernel for all of them, then each article's best.
+        scores = inner_products(generation.vectors.vectors([p.id for _doc, rows in owned for p in rows]), vector)
         starts = np.cumsum([0] + [len(rows) for _doc, rows in owned[:-1]])
         best = np.maximum.reduceat(scores, starts)
         return {doc_id: float(score) for (doc_id, _rows), score in zip(owned, best.tolist(), strict=True)}

@@ -286,3 +286,21 @@ def test_the_benchmark_runs_and_finds_every_answer_equal(monkeypatch, capsys, tm
     assert "answers differing" in capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 2 * 3 and all(r["differ"] == 0 and r["answered"] == 5 for r in rows)
+
+
+def test_inner_products_are_the_flat_searchs_scores_bit_for_bit() -> None:
+    # What the engine scores a candidate's passages with when the semantic leg did not fetch it
+    # (search/engine.py, `_passage_cosines`): the very floats the leg would have given them.
+    from index.storage.vectors import inner_products
+
+    rng = np.random.default_rng(3)
+    n, d = 700, 384
+    vectors = unit(rng.standard_normal((n, d)))
+    index = faiss.IndexFlatIP(d)
+    index.add(vectors)
+    for query in unit(rng.standard_normal((5, d))):
+        scores, positions = index.search(query.reshape(1, -1), n)
+        rows = vectors[positions[0]]
+        assert np.array_equal(inner_products(rows, query), scores[0])
+        assert np.array_equal(inner_products(rows[::-1], query), scores[0][::-1])
+    assert inner_products(np.zeros((0, d), np.float32), vectors[0]).shape == (0,)
