@@ -175,3 +175,32 @@ def test_a_held_lexicon_gives_the_expanders_weights_without_a_lookup_per_term(co
         assert looked_up == []
     finally:
         store.close()
+
+
+def test_a_warm_store_holds_its_articles_feedback_terms_prepared(corpus, monkeypatch):
+    from index.storage import keyword, keyword_feedback
+
+    directory, articles = corpus
+    unpacked = keyword._unpacked
+    read: list[bytes] = []
+    monkeypatch.setattr(keyword, "_unpacked", lambda packed: read.append(packed) or unpacked(packed))
+    live = [i for i in articles if i not in ("a005", "a050")]
+    for budget in (keyword_feedback.HELD_TERMS, 300):  # every article's terms; only the first few
+        monkeypatch.setattr(keyword_feedback, "HELD_TERMS", budget)
+        store = WhooshKeywordStore(directory)
+        try:
+            read.clear()
+            store.hold()
+            held, read_at_hold = len(store._expansion._held), len(read)
+            read.clear()
+            rng = random.Random(6)
+            for _ in range(30):
+                top = rng.sample(live, rng.randint(1, 5))
+                expected = _whoosh_expander(directory, [feedback_text(articles[i]) for i in top], 10)
+                assert store.feedback_terms(top, 10) == expected
+            if budget == 300:
+                assert 0 < held < len(live) and read, "the budget held them all: it no longer tests the rest"
+            else:
+                assert held == read_at_hold == len(live) and read == []  # each live article's read once, at warm-up
+        finally:
+            store.close()

@@ -534,10 +534,12 @@ class WhooshKeywordStore:
 
     def hold(self) -> None:
         """Read now what searches would otherwise read term by term: every body-field term's
-        collection frequency for feedback (`Bo1Expansion.hold`), and the postings of the body
+        collection frequency for feedback (`Bo1Expansion.hold`), the postings of the body
         field's terms, those of most documents first, decoded for the array scorer up to its
-        budget (`ArrayBM25F.hold`, shared by every thread's scorer). ~0.5 s and ~13 MB at 2,000
-        articles, ~2.5 s and ~66 MB at 28,828."""
+        budget (`ArrayBM25F.hold`, shared by every thread's scorer), and the articles' stored
+        feedback terms, prepared, up to keyword_feedback.HELD_TERMS terms
+        (`Bo1Expansion.hold_documents`). ~0.5 s and ~13 MB at 2,000 articles, ~2.5 s and ~66 MB
+        at 28,828, before the feedback terms."""
         _searcher, arrays = self._searcher()
         field = self._schema["body"]
         lexicon = arrays.lexicon("body")
@@ -549,6 +551,18 @@ class WhooshKeywordStore:
             frequencies[term] = frequencies.get(term, 0) + info.weight()
         self._expansion.hold(frequencies)
         arrays.hold("body", lexicon)
+        if FEEDBACK_FIELD in self._schema:
+            self._expansion.hold_documents(self._feedback_documents(), self._frequencies)
+
+    def _feedback_documents(self) -> Iterator[tuple[str, tuple[list[str], list[float]]]]:
+        """Every live article's id and stored feedback terms, by document number (those with
+        none stored left out: `feedback_terms` reads their texts)."""
+        searcher, _arrays = self._searcher()
+        column = self._feedback_column(searcher)
+        for docnum, article_id in self._article_ids(searcher).items():
+            packed = column[docnum]
+            if packed:
+                yield article_id, _unpacked(packed)
 
     def close(self) -> None:
         """Close every thread's searcher and its files."""

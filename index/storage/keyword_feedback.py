@@ -16,20 +16,22 @@ the terms, their order and their weights come back exactly as whoosh's Expander 
 (`tests/test_stored_feedback.py`, `tests/test_keyword_feedback.py`).
 
 `expanded_kept` keeps the documents it read last, prepared (their terms' ids, weights and total),
-so a document among an earlier query's feedback documents is neither decoded nor looked up again.
+so a document among an earlier query's feedback documents is neither decoded nor looked up again;
+`hold_documents` prepares a warm store's documents all at once, up to HELD_TERMS terms.
 
 Thread safety: one `Bo1Expansion` serves every thread of a keyword store. New terms are
 registered under a lock; a term's id is published last, after its frequency and text, so a
 thread that finds an id finds both. The kept documents are read and replaced under a lock of
 their own, and their arrays are read-only: a document two threads read at once is prepared
-twice, to equal arrays, and kept once.
+twice, to equal arrays, and kept once. The held documents are published as one finished
+mapping, replaced whole and read without a lock.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from whoosh import classify
@@ -45,6 +47,14 @@ _CLOSE = 1e-9
 # top 5 had been read for an earlier one), and reading one (inflating and parsing its stored
 # terms, finding each term's id) is most of what its share of an expansion costs. A few KB each.
 CACHED_DOCUMENTS = 1000
+# Terms of the feedback documents a warm store holds prepared (`hold_documents`), 16 bytes each
+# (an id and a weight) and ~300 bytes a document besides: 1M is ~20 MB, every article of an index
+# of ~13,500 of the benchmark's news articles (~74 distinct terms each). Reading and preparing a
+# document is most of what its share of an expansion costs, and a fresh server meets most
+# articles for the first time: holding them (0.05 s at warm-up for 2,000 articles, 0.21 s for
+# 7,900) made a warm hybrid search's p50 CPU 0.97x at 2,000 and 10,000 articles, in turns
+# (docs/performance.md, section 13, eleventh round).
+HELD_TERMS = 1_000_000
 
 # Reads the collection frequency of each of these terms (None: not in the field).
 Frequencies = Callable[[Sequence[str]], Sequence[float | None]]
@@ -66,6 +76,8 @@ class Bo1Expansion:
         # Documents read by key (`expanded_kept`), prepared (None: no terms); most recently used last.
         self._kept: OrderedDict[Hashable, _Prepared | None] = OrderedDict()
         self._kept_lock = threading.Lock()
+        # Documents prepared at once by `hold_documents` (None: no terms), never evicted.
+        self._held: Mapping[Hashable, _Prepared | None] = {}
 
     def expanded(self, documents: Sequence[Document], count: int, frequencies: Frequencies) -> list[tuple[str, float]]:
         """The `count` terms of `documents` that most set them apart from the collection, with
@@ -82,7 +94,11 @@ class Bo1Expansion:
         expansion serves (an index generation never changes), and `read` is called only for keys
         not kept."""
         prepared: list[_Prepared | None] = []
+        held = self._held
         for key in keys:
+            if key in held:
+                prepared.append(held[key])
+                continue
             with self._kept_lock:
                 kept = key in self._kept
                 if kept:
@@ -99,6 +115,20 @@ class Bo1Expansion:
                         self._kept.popitem(last=False)
             prepared.append(found)
         return self._expanded(prepared, count)
+
+    def hold_documents(self, documents: Iterable[tuple[Key, Document]], frequencies: Frequencies) -> int:
+        """Prepare and keep these (key, document) pairs for `expanded_kept`, whose `read` is then
+        not called for them, in their order until they hold HELD_TERMS terms; the documents
+        held. Keys as for `expanded_kept`. Replaces what an earlier call held."""
+        held: dict[Hashable, _Prepared | None] = {}
+        terms = 0
+        for key, document in documents:
+            terms += len(document[0])
+            if terms > HELD_TERMS:
+                break
+            held[key] = self._prepared(*document, frequencies)
+        self._held = held
+        return len(held)
 
     def hold(self, frequencies: Mapping[str, float]) -> None:
         """Register these terms with their collection frequencies now (a warm server's whole
