@@ -748,24 +748,26 @@ class Engine:
         generation: StoreView, vector: np.ndarray, ids: Sequence[str],
         passages: Mapping[str, Sequence[StoredPassage]] | None = None,
     ) -> dict[str, float]:
-        """The best-passage cosine to `vector` of each of `ids` that has passages (from `passages`
-        when they hold them all, else read), from the stored passage vectors."""
+        """The best-passage cosine to `vector` of each of `ids` that has passages (their ids from
+        `passages` when they hold them all, else read), from the stored passage vectors."""
         if not ids:
             return {}
         import numpy as np  # loaded already: the semantic leg ran
 
         from index.storage.vectors import inner_products
 
-        if passages is None or not all(doc_id in passages for doc_id in ids):
-            passages = generation.docs.passages_by_article(list(ids))
-        owned = [(doc_id, passages[doc_id]) for doc_id in ids if passages.get(doc_id)]
+        if passages is not None and all(doc_id in passages for doc_id in ids):
+            by_article = {doc_id: [p.id for p in passages[doc_id]] for doc_id in ids}
+        else:  # only their ids: no passage is made for this
+            by_article = generation.docs.passage_ids_by_article(list(ids))
+        owned = [(doc_id, by_article[doc_id]) for doc_id in ids if by_article.get(doc_id)]
         if not owned:
             return {}
         # One read and one pass of faiss's kernel for all of them, then each article's best.
-        scores = inner_products(generation.vectors.vectors([p.id for _doc, rows in owned for p in rows]), vector)
-        starts = np.cumsum([0] + [len(rows) for _doc, rows in owned[:-1]])
+        scores = inner_products(generation.vectors.vectors([pid for _doc, pids in owned for pid in pids]), vector)
+        starts = np.cumsum([0] + [len(pids) for _doc, pids in owned[:-1]])
         best = np.maximum.reduceat(scores, starts)
-        return {doc_id: float(score) for (doc_id, _rows), score in zip(owned, best.tolist(), strict=True)}
+        return {doc_id: float(score) for (doc_id, _pids), score in zip(owned, best.tolist(), strict=True)}
 
     def _fuse(self, keyword: Run, semantic: Run, mode: str) -> Run:
         if mode == "keyword":

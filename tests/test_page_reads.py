@@ -130,6 +130,23 @@ def test_a_readers_held_passages_are_the_rows_it_would_read_across_segments(segm
     assert docs.passages_by_article([]) == {} and docs.passages_by_article(["a001"]) == {}
 
 
+def test_a_readers_passage_ids_by_article_are_its_passages_ids_from_rows_and_held(segmented, docs) -> None:
+    # What the engine's completion reads (the ids of ~20 candidates' passages, for their vectors).
+    _index_dir, _scratch, records, removed = segmented
+    asked = [*sorted(records, reverse=True), "a001", "never-indexed", sorted(records)[0]]
+    expected = {article_id: [p.id for p in passages] for article_id, passages in docs.passages_by_article(asked).items()}
+    from_rows = docs.passage_ids_by_article(asked)
+    assert docs._owners._value is None  # not held yet: read from SQLite
+    docs.passage_articles(docs.passage_ids_of(sorted(records)))  # held from here on
+    statements: list[str] = []
+    docs._db.set_trace_callback(statements.append)
+    held = docs.passage_ids_by_article(asked)
+    assert statements == []  # from memory, no SQL
+    assert held == from_rows == expected and list(held) == sorted(records)
+    assert not {pid for pids in held.values() for pid in pids} & set(removed)
+    assert docs.passage_ids_by_article([]) == {}
+
+
 def test_a_reader_told_to_hold_answers_from_memory_what_it_read_from_rows(segmented, docs) -> None:
     _index_dir, _scratch, records, removed = segmented
     ids = sorted(records)

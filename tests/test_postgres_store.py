@@ -71,6 +71,14 @@ def test_the_store_answers_as_the_local_index_does(seeds_both):
                     assert b.score == pytest.approx(a.score, abs=1e-4), (query, mode)
                     assert (b.title, b.date, b.countries, b.snippet, b.highlights) == (a.title, a.date, a.countries, a.snippet, a.highlights)
                 assert theirs.notes == ours.notes
+        # The passage ids the engine's completion reads for a candidate's vectors: those of its
+        # passages, in body order, in either store.
+        ids = [hit.id for hit in here.search("military cooperation", k=5, mode="semantic")] + ["never-indexed"]
+        for engine in (here, there):
+            with engine._using() as view:
+                by_article = view.docs.passage_ids_by_article(ids)
+                assert by_article == {a: [p.id for p in ps] for a, ps in view.docs.passages_by_article(ids).items()}
+                assert sorted(by_article) == sorted(ids[:-1])
 
 
 def test_filters_facets_similar_and_show(seeds_both):

@@ -330,6 +330,16 @@ class _Owners:
         return found
 
 
+    def passage_ids_of_articles(self, article_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The passage ids of `passages_of`'s passages, by article, with no passage made."""
+        found: dict[str, list[int]] = {}
+        for article_id in sorted(set(article_ids)):
+            number = self._number.get(article_id)
+            if number is not None:
+                found[article_id] = self._passage[int(self._offset[number]):int(self._offset[number + 1])].tolist()
+        return found
+
+
 def _chunks(items: Sequence, size: int = 500):
     # SQLite limits the number of bound parameters in one statement.
     for i in range(0, len(items), size):
@@ -451,6 +461,23 @@ class DocStore:
                 "ORDER BY article_id, start, id", chunk,
             ):
                 found.setdefault(row[1], []).append(StoredPassage(*row))
+        return found
+
+    def passage_ids_by_article(self, article_ids: Sequence[str]) -> dict[str, list[int]]:
+        """Each of these articles' passage ids in body order (an article without passages, or
+        not held, left out): `passages_by_article` without making a passage of each, for what
+        needs only their vectors (the engine's best-passage cosines of ~20 candidates a search:
+        ~45 against ~100 us)."""
+        held = self._held(self._owners, 0, self.count_passages)
+        if held is not None:
+            return held.passage_ids_of_articles(article_ids)
+        found: dict[str, list[int]] = {}
+        for chunk in _chunks(article_ids):
+            marks = ",".join("?" * len(chunk))
+            for passage_id, article_id in self._db.execute(
+                f"SELECT id, article_id FROM passages WHERE article_id IN ({marks}) ORDER BY article_id, start, id", chunk,
+            ):
+                found.setdefault(article_id, []).append(passage_id)
         return found
 
     def passage_articles(self, ids: Sequence[int]) -> dict[int, str]:
