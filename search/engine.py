@@ -132,6 +132,12 @@ class _Candidates:
     # Best-passage cosines of the candidates only the keyword leg fetched (see Engine._completed).
     meaning: dict[str, float] = field(default_factory=dict)
 
+    @functools.cached_property
+    def cosines(self) -> dict[str, float]:
+        """Every candidate's best-passage cosine the legs computed: the semantic leg's scores and
+        the completion's (`meaning`); made once for the page's hits and the match strength."""
+        return {**dict(self.semantic), **self.meaning}
+
 
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
     """`method` run once more when the store lost its connection before it answered: the whole
@@ -905,7 +911,7 @@ class Engine:
         if vector is None:
             return {}
         # With vector feedback the leg scored against a moved vector, not the query's.
-        known = {**dict(candidates.semantic), **candidates.meaning} if self.ranking.vector_feedback is None else {}
+        known = candidates.cosines if self.ranking.vector_feedback is None else {}
         cosines = {doc_id: known[doc_id] for doc_id in ids if doc_id in known}
         unknown = [doc_id for doc_id in ids if doc_id not in cosines]
         if unknown:

@@ -162,8 +162,8 @@ class ArrayBM25F:
         return list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
 
     def term_documents(self, term: whoosh_query.Term) -> np.ndarray | None:
-        """The undeleted document numbers holding `term` (from the postings `top` keeps), or
-        None when this scorer is off."""
+        """The undeleted document numbers holding `term` (from the postings `top` keeps; not
+        to be changed), or None when this scorer is off."""
         if not self._serving():
             return None
         import numpy as np
@@ -173,11 +173,13 @@ class ArrayBM25F:
             for reader, base in self._searcher.reader().leaf_readers():
                 part = self._term(term, reader)
                 if part is not None:
-                    found.append(part.ids + base)
+                    found.append(part.ids + base if base else part.ids)
         except (AttributeError, TypeError) as err:
             self.enabled = False
             self.disabled_reason = _switched_off(f"whoosh's postings are not as expected: {err}")
             return None
+        if len(found) == 1:
+            return found[0]  # the held postings as they are (read-only): one segment's, no copy
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def supports(self, query: whoosh_query.Query) -> bool:
