@@ -139,7 +139,7 @@ def test_bench_concurrency_runs_every_thread_count_without_mismatches(data: Path
     assert json.loads(out.read_text())["benchmark"] == "bench_concurrency"
 
 
-@pytest.mark.parametrize("switch", ["held-articles", "deep-fetch-faiss"])
+@pytest.mark.parametrize("switch", ["held-articles", "held-feedback", "deep-fetch-faiss"])
 def test_bench_in_turns_times_a_part_on_and_off_with_the_same_hits(data: Path, tmp_path: Path, switch: str) -> None:
     from benchmarks.query_speed import bench_in_turns
     from index.pipeline.builder import build

@@ -16,6 +16,10 @@ Switches (`--switch`):
   while their text is at most `HELD_ARTICLE_CHARS`) or read from SQLite, page by page: two
   engines over the index with one encoder, the second opened with a budget no text fits. (An
   index over the budget holds no articles in either: the two then measure the same thing.)
+- `held-feedback`: a search's feedback documents (the stored terms of the keyword leg's best
+  articles) held prepared since warm-up (`Bo1Expansion.hold_documents`, up to `HELD_TERMS`
+  terms) or read and prepared as the search meets them (kept afterwards, up to
+  `CACHED_DOCUMENTS`): two engines, the second warmed with a budget of no terms.
 - `deep-fetch-faiss`: a vector search for more than `SCAN_MAX_SHARE` of a store's vectors goes
   to faiss's own scan, or (off) to the compressed copy like every other search: one engine,
   the share set before each search.
@@ -43,13 +47,13 @@ from benchmarks.common.machine import (
     timed,
 )
 
-SWITCHES = ("held-articles", "deep-fetch-faiss")
+SWITCHES = ("held-articles", "held-feedback", "deep-fetch-faiss")
 
 
 def engines_for(switch: str, index: Path, encoder: Any, stack: ExitStack) -> tuple[dict[bool, Any], Callable[[bool], None]]:
     """The warmed engine searching with the part on (True) and off (False), and what turns the
     part on or off before a search (nothing, when they are two engines)."""
-    from index.storage import docstore, vectors
+    from index.storage import docstore, keyword_feedback, vectors
     from search.engine import Engine
 
     def opened() -> Any:
@@ -66,6 +70,16 @@ def engines_for(switch: str, index: Path, encoder: Any, stack: ExitStack) -> tup
             off = opened()
         finally:
             docstore.HELD_ARTICLE_CHARS = budget
+        return {True: opened(), False: off}, lambda _on: None
+    if switch == "held-feedback":
+        # Two engines: one warmed holding no feedback documents (a budget of no terms), and one
+        # warmed as every engine is now.
+        terms = keyword_feedback.HELD_TERMS
+        keyword_feedback.HELD_TERMS = 0
+        try:
+            off = opened()
+        finally:
+            keyword_feedback.HELD_TERMS = terms
         return {True: opened(), False: off}, lambda _on: None
     engine = opened()
     share = vectors.SCAN_MAX_SHARE
