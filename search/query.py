@@ -229,8 +229,8 @@ def _plain_query(analysis: tuple[str, str], reading: str) -> whoosh_query.Query 
     words (then `_parse` reads it).
 
     whoosh's normalisation flattens the parser's OR of one group a word by copying each term
-    (a Python copy a term, ~a third of reading a plain query); the terms here are the objects
-    `_plain_tree` makes, offsets and all. tests/test_query_fast_path.py holds the two equal.
+    (a Python copy a term, ~a third of reading a plain query); the terms here are made as
+    `_plain_tree` makes them, offsets and all. tests/test_query_fast_path.py holds the two equal.
     """
     if _may_hold_syntax(reading):
         return None

@@ -110,6 +110,31 @@ def test_filters_keep_the_same_documents(stores: tuple[WhooshKeywordStore, Whoos
         assert arrays.search(q(query), 20, filters) == plain.search(q(query), 20, filters), query
 
 
+def test_a_query_asked_again_among_a_few_articles_is_not_summed_again(
+    stores: tuple[WhooshKeywordStore, WhooshKeywordStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine's completion asks the keyword leg's query again among the semantic leg's
+    # candidates: their scores are picked out of the ones the leg's search summed.
+    arrays, plain = stores
+    summed: list[int] = []
+    score = keyword_arrays.ArrayBM25F._score
+    monkeypatch.setattr(keyword_arrays.ArrayBM25F, "_score", lambda self, query, reader: summed.append(1) or score(self, query, reader))
+    rng = random.Random(9)
+    ids = [f"a{n:04d}" for n in range(365)]  # deleted ones and a few not in the index among them
+    russia = Filters(countries=("Russia",))
+    for text in _queries(40):
+        query = q(text)
+        assert arrays.search(query, 10) == plain.search(query, 10), text
+        before = len(summed)
+        allowed = set(rng.sample(ids, 30))
+        assert arrays.search(query, 30, None, allowed) == plain.search(query, 30, None, allowed), text
+        assert arrays.search(query, 3, russia, allowed) == plain.search(query, 3, russia, allowed), text
+        assert len(summed) == before, text
+        equal = q(text)  # an equal query, not the same one: summed afresh
+        assert arrays.search(equal, 30, None, allowed) == plain.search(equal, 30, None, allowed), text
+        assert len(summed) > before, text
+
+
 def test_more_like_this_scores_exactly_as_whoosh(stores: tuple[WhooshKeywordStore, WhooshKeywordStore]) -> None:
     arrays, plain = stores
     text = "arms deal with egypt: frigate and missile export, navy exercise"

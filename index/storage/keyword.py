@@ -582,7 +582,18 @@ class WhooshKeywordStore:
         """Article ids and BM25F scores, best first; empty when the query has no indexed terms."""
         if query is whoosh_query.NullQuery:
             return []
-        return self._run(_preloaded(query), limit, filters, allowed)
+        return self._run(self._preloaded(query), limit, filters, allowed)
+
+    def _preloaded(self, query: whoosh_query.Query) -> whoosh_query.Query:
+        """`_preloaded(query)`, the same object for the same query asked again by this thread
+        (the engine's completion asks the keyword leg's query again among a few articles): the
+        array scorer then picks their scores out of the ones it summed (`ArrayBM25F._matches`)."""
+        last = getattr(self._local, "preloaded", None)
+        if last is not None and last[0] is query:
+            return last[1]
+        parsed = _preloaded(query)
+        self._local.preloaded = (query, parsed)
+        return parsed
 
     def matching(self, query: whoosh_query.Query) -> set[str]:
         """The ids of every article that `query` matches, scored or not."""

@@ -110,6 +110,7 @@ class ArrayBM25F:
         self.enabled = enabled if enabled is not None else True
         self._small = searcher.doc_count_all() < MIN_DOCUMENTS
         self.disabled_reason: str | None = None
+        self._last: tuple[whoosh_query.Query, np.ndarray, np.ndarray] | None = None  # see `_matches`
 
     def top(
         self, query: whoosh_query.Query, limit: int, allowed: Iterable[int] | None = None
@@ -120,6 +121,43 @@ class ArrayBM25F:
             return None
         import numpy as np
 
+        matches = self._matches(query)
+        if matches is None:
+            return None
+        found, found_scores = matches
+        if not len(found):
+            return []
+        if allowed is not None:
+            keep = np.zeros(self._searcher.doc_count_all(), dtype=bool)
+            keep[np.fromiter(allowed, dtype=np.int64)] = True
+            kept = keep[found]
+            found, found_scores = found[kept], found_scores[kept]
+        if not len(found):
+            return []
+        if 0 < limit < len(found):
+            # Only what scores at least the limit-th best score (ties included) can be among the
+            # best `limit`: sorting those alone gives the same list as sorting every match.
+            cut = np.partition(found_scores, len(found) - limit)[len(found) - limit]
+            keep = found_scores >= cut
+            found, found_scores = found[keep], found_scores[keep]
+        # Best score first; equal scores by document number, as whoosh's top-N collector keeps them.
+        order = np.lexsort((found, -found_scores))[:limit]
+        return list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
+
+    def _matches(self, query: whoosh_query.Query) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every document `query` matches (ascending numbers) and its score; None when whoosh's
+        internals turn out otherwise (the scorer is then off).
+
+        The last query's are kept, by identity (this scorer serves one thread): the engine asks
+        the keyword leg's query again among a few articles (its completion of the semantic leg's
+        candidates), and those are then picked out of the same floats instead of summed again.
+        A query is never changed once made, and the one kept is referenced, so its identity
+        cannot pass to another."""
+        import numpy as np
+
+        last = self._last
+        if last is not None and last[0] is query:
+            return last[1], last[2]
         # Each segment's matches (ascending document numbers) and their scores, segment after
         # segment: what the nonzero entries of one array over all documents would be, without
         # filling and scanning such an array.
@@ -141,25 +179,12 @@ class ArrayBM25F:
             self.disabled_reason = _switched_off(f"whoosh's postings are not as expected: {err}")
             return None
         if not found_parts:
-            return []
-        found = found_parts[0] if len(found_parts) == 1 else np.concatenate(found_parts)
-        found_scores = score_parts[0] if len(score_parts) == 1 else np.concatenate(score_parts)
-        if allowed is not None:
-            keep = np.zeros(self._searcher.doc_count_all(), dtype=bool)
-            keep[np.fromiter(allowed, dtype=np.int64)] = True
-            kept = keep[found]
-            found, found_scores = found[kept], found_scores[kept]
-        if not len(found):
-            return []
-        if 0 < limit < len(found):
-            # Only what scores at least the limit-th best score (ties included) can be among the
-            # best `limit`: sorting those alone gives the same list as sorting every match.
-            cut = np.partition(found_scores, len(found) - limit)[len(found) - limit]
-            keep = found_scores >= cut
-            found, found_scores = found[keep], found_scores[keep]
-        # Best score first; equal scores by document number, as whoosh's top-N collector keeps them.
-        order = np.lexsort((found, -found_scores))[:limit]
-        return list(zip(found[order].tolist(), found_scores[order].tolist(), strict=True))
+            found, found_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        else:
+            found = found_parts[0] if len(found_parts) == 1 else np.concatenate(found_parts)
+            found_scores = score_parts[0] if len(score_parts) == 1 else np.concatenate(score_parts)
+        self._last = (query, found, found_scores)
+        return found, found_scores
 
     def term_documents(self, term: whoosh_query.Term) -> np.ndarray | None:
         """The undeleted document numbers holding `term` (from the postings `top` keeps; not
