@@ -255,10 +255,11 @@ class Engine:
         Until then each search reads those of its candidates, passages and terms that no
         earlier search read: over the first 200 hybrid searches a warmed engine's p50 CPU was
         0.87x one that held only the article store's tables at 28,828 articles (0.88x at 10,000,
-        0.90x at 2,000); holding the feedback terms too, 0.97x again at 2,000 and 10,000. For a
-        long-lived process: `accord serve` calls it at start and, in a thread of its own, for
-        each new generation. A one-shot search should not (this reads every row and term: ~0.6 s
-        at 2,000 articles, ~3 s and ~130 MB at 28,828; a search reads a few hundred). Keeps
+        0.90x at 2,000), and holding the feedback terms as well took it to 0.95x at 2,000 and
+        0.93x at 10,000 of a warm engine without them. For a long-lived process: `accord serve`
+        calls it at start and, in a thread of its own, for each new generation. A one-shot
+        search should not (this reads every row and term: ~0.6 s at 2,000 articles, ~3 s and
+        ~130 MB at 28,828; a search reads a few hundred). Keeps
         nothing on a PostgreSQL store, whose searches each read through their own connection.
         Safe from any thread; a search running meanwhile reads as before."""
         with self._using() as view:

@@ -48,12 +48,12 @@ _CLOSE = 1e-9
 # terms, finding each term's id) is most of what its share of an expansion costs. A few KB each.
 CACHED_DOCUMENTS = 1000
 # Terms of the feedback documents a warm store holds prepared (`hold_documents`), 16 bytes each
-# (an id and a weight) and ~300 bytes a document besides: 1M is ~20 MB, every article of an index
-# of ~13,500 of the benchmark's news articles (~74 distinct terms each). Reading and preparing a
-# document is most of what its share of an expansion costs, and a fresh server meets most
-# articles for the first time: holding them (0.05 s at warm-up for 2,000 articles, 0.21 s for
-# 7,900) made a warm hybrid search's p50 CPU 0.97x at 2,000 and 10,000 articles, in turns
-# (docs/performance.md, section 13, eleventh round).
+# (an id and a weight) and ~300 bytes a document besides: 1M is ~20 MB, every article of the
+# benchmark's 10,000 news articles (656,207 terms) and 18,994 of its 28,828. Reading and
+# preparing a document is most of what its share of an expansion costs, and a fresh server meets
+# most articles for the first time: holding them (0.05 s at warm-up for 2,000 articles, 0.25 s for
+# 10,000) made a warm hybrid search's p50 CPU 0.95x at 2,000 and 0.93x at 10,000 articles, in
+# turns (docs/performance.md, section 13, eleventh round).
 HELD_TERMS = 1_000_000
 
 # Reads the collection frequency of each of these terms (None: not in the field).

@@ -91,10 +91,11 @@ def _read(path: Path) -> faiss.IndexIDMap2:
 
 def inner_products(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Each of `rows`' (shape (n, d)) inner product with `query` (shape (d,)), float32, computed
-    as faiss's exact search computes a vector's score (its own kernel, on this thread): the same
-    bits the semantic leg gives the same passage. numpy's product sums in another order, and
-    OpenBLAS's threads in an order that varies from run to run (the last bits of a completed
-    candidate's cosine differed between two processes for 27 of 3,000 hits)."""
+    as faiss's exact search computes a vector's score (its own kernel, on this thread): over an
+    exact index, the same bits the semantic leg gives the same passage (an HNSW graph's leg
+    scores its float16 copies instead). numpy's product sums in another order, and OpenBLAS's
+    threads in an order that varies from run to run (the last bits of a completed candidate's
+    cosine differed between two processes for 27 of 3,000 hits)."""
     import faiss
     import numpy as np
 
