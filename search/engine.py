@@ -250,8 +250,9 @@ class Engine:
         """Read now what the current generation's searches would otherwise read a piece at a
         time, and keep it: the article store's near-duplicate groups, the article of every
         passage and the articles themselves up to 32 million characters of text
-        (`ArticleReader.hold`), and the keyword index's term statistics, decoded postings and
-        the articles' terms that feedback reads, shared by every thread (`KeywordStore.hold`).
+        (`ArticleReader.hold`), the keyword index's term statistics, decoded postings and the
+        articles' terms that feedback reads, shared by every thread (`KeywordStore.hold`), and,
+        behind an HNSW graph, the exact vectors into the page cache (`VectorStore.hold`).
         Until then each search reads those of its candidates, passages and terms that no
         earlier search read: over the first 200 hybrid searches a warmed engine's p50 CPU was
         0.87x one that held only the article store's tables at 28,828 articles (0.88x at 10,000,
@@ -265,6 +266,7 @@ class Engine:
         with self._using() as view:
             view.docs.hold()
             view.keyword.hold()
+            view.vectors.hold()
 
     def close(self) -> None:
         """Close the stores (and the worker threads of long hybrid searches). Call it once no search

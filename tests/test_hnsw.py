@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +253,51 @@ def test_a_segment_of_twenty_thousand_vectors_is_searched_through_its_graph(tmp_
     writer.save(flat)
     assert ids_of(hnsw_path(flat)) == set(range(20_000))
     assert LazyVectorStore(flat, DIM)._path == hnsw_path(flat)
+
+
+def _bytes_read() -> int:
+    """What this process has read through read() so far (Linux's /proc/self/io)."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_a_warm_store_behind_a_graph_reads_its_exact_vectors_through_once(tmp_path, monkeypatch):
+    # Its completion reads the exact vectors through a memory map: warm-up reads the file once,
+    # so that the page cache holds it, where a fresh process faulted its pages in from disk.
+    flat = tmp_path / "vectors.faiss"
+    writer = VectorWriter(DIM, hnsw_threshold=100)
+    writer.add(list(range(3000)), unit_vectors(3000, 0))
+    writer.save(flat)
+    size = flat.stat().st_size
+    graph = LazyVectorStore(flat, DIM)
+    before = _bytes_read()
+    graph.hold()
+    assert _bytes_read() - before >= size
+    monkeypatch.setattr(vectors_module, "WARM_READ_BYTES", size - 1)  # a file over the budget is left
+    before = _bytes_read()
+    graph.hold()
+    assert _bytes_read() - before < size
+    hnsw_path(flat).unlink()  # an exact store: its first search reads it whole anyway
+    before = _bytes_read()
+    LazyVectorStore(flat, DIM).hold()
+    assert _bytes_read() - before < size
+
+
+def test_warming_an_engine_behind_a_graph_reads_its_exact_vectors(tmp_path, monkeypatch):
+    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    corpus.mkdir()
+    for i in range(40):
+        (corpus / f"{i:02d}.txt").write_text(f"Treaty {i}\nNaval treaty number {i} between the two navies.\n")
+    encoder = HashingEncoder()
+    build([corpus], index_dir, encoder=encoder)
+    generation = index_dir / read_manifest(index_dir).generation
+    assert (generation / "vectors.hnsw").exists()
+    held: list[Path] = []
+    hold = LazyVectorStore.hold
+    monkeypatch.setattr(LazyVectorStore, "hold", lambda self: held.append(self._exact_path) or hold(self))
+    with Engine.open(index_dir, encoder=encoder) as engine:
+        engine.warm()
+        assert held == [generation / "vectors.faiss"]
+        assert engine.search("naval treaty", k=3, mode="hybrid").hits

@@ -29,6 +29,7 @@ has none.
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,16 @@ HNSW_EF_SEARCH = 128  # candidates explored per search; never fewer than the res
 # 99k real passage vectors of 20k Reuters articles, 200 real queries, efSearch 400 (docs/performance.md):
 # recall@10 vs exact 0.9875 (float32 0.9865, sq8 0.9785), 1,048 bytes/vector (float32 1,816), same speed.
 HNSW_STORAGE = "fp16"
+# A warm store whose searches go through an HNSW graph reads the exact index beside it through
+# once, when it is at most this large, so that the page cache holds it: the engine's completion
+# reads the exact vectors of its keyword-only candidates through a memory map (`vectors`), and a
+# fresh process otherwise faulted them in from disk as its searches met them. At 10,000 articles
+# with the page cache emptied: 28.6 major faults a search and hybrid p50 CPU 4.24-4.39 ms over a
+# first pass of 180 queries, against 0.02 and 3.08-3.14 ms with the 77 MB file read at warm-up
+# (0.06-0.08 s); the kernel's read-ahead hint alone (POSIX_FADV_WILLNEED) left 25.7 faults a
+# search (docs/performance.md, eleventh round). A larger file is left to the faults: the page
+# cache may not hold it (at 100,000 articles it is 766 MB).
+WARM_READ_BYTES = 1 << 30
 
 # faiss and numpy cost a tenth of a second to import; a keyword search never needs them.
 if TYPE_CHECKING:
@@ -72,6 +83,11 @@ class VectorStore(Protocol):
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of these passage ids."""
+        ...
+
+    def hold(self) -> None:
+        """Read now what searches would otherwise read from disk a page at a time (a store that
+        has nothing so read does nothing); see `Engine.warm`."""
         ...
 
     def __len__(self) -> int: ...
@@ -256,6 +272,9 @@ class FaissVectorStore:
         # One call for all of them: faiss's reconstruct one id at a time cost ~2 us each through
         # its Python binding (0.34 ms for a page's 150 passages, against 0.01 ms in a batch).
         return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def hold(self) -> None:
+        """Nothing: its vectors are in memory."""
 
 
 # The compressed copy (CompressedScan), settled on 2 cores by benchmarks/query_speed/bench_scan.py
@@ -638,6 +657,22 @@ class LazyVectorStore:
             return self._store.vectors(ids)
         return self._exact_mapped.vectors(ids)
 
+    def hold(self) -> None:
+        """When searches go through an HNSW graph, read the exact index beside it through once
+        (at most WARM_READ_BYTES), so that the page cache holds the vectors `vectors` reads
+        through a memory map. An exact index is read whole by its first search anyway."""
+        if self._path == self._exact_path:
+            return
+        try:
+            with open(self._exact_path, "rb", buffering=0) as handle:
+                if os.fstat(handle.fileno()).st_size > WARM_READ_BYTES:
+                    return
+                chunk = bytearray(1 << 22)
+                while handle.readinto(chunk):
+                    pass
+        except FileNotFoundError:
+            return  # gone with its generation: `vectors` says so if it is asked
+
     @property
     def _exact_mapped(self) -> FaissVectorStore:
         # An HNSW graph cannot give vectors back by id; the exact index beside it can. It is
@@ -753,6 +788,11 @@ class SegmentedVectorStore:
             rows = np.flatnonzero(owner == i)
             out[rows] = self._parts[i].vectors(wanted[rows].tolist())
         return out
+
+    def hold(self) -> None:
+        """Each segment's `LazyVectorStore.hold`."""
+        for part in self._parts:
+            part.hold()
 
     def close(self) -> None:
         """Release the files."""

@@ -113,6 +113,9 @@ class PgVectorStore:
             return np.zeros((0, self.dim), np.float32)
         return np.vstack([np.asarray(_array(found[i]), dtype=np.float32) for i in wanted])
 
+    def hold(self) -> None:
+        """Nothing: the server reads its own pages."""
+
     def close(self) -> None:
         """Nothing to release: the connection belongs to the caller."""
 
