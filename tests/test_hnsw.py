@@ -105,17 +105,26 @@ def test_an_update_that_removes_rebuilds_the_graph_and_below_the_threshold_drops
     assert not hnsw_path(flat).exists() and ids_of(flat) == {500, 501}
 
 
-def test_index_past_the_threshold_stays_consistent_through_updates(tmp_path, monkeypatch):
+def treaties_past_the_threshold(tmp_path, monkeypatch, *extra: tuple[str, str]):
+    """(corpus, index folder, its generation folder, encoder): 40 treaty articles and `extra`
+    (name, text) files indexed past a lowered HNSW_THRESHOLD, so the generation has a graph."""
     monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
     corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
     corpus.mkdir()
     for i in range(40):
         (corpus / f"{i:02d}.txt").write_text(f"Treaty {i}\nNaval treaty number {i} between the two navies.\n")
-    (corpus / "libya.txt").write_text("Libya deal\nRussia may resume military cooperation with Libya.\n")
+    for name, text in extra:
+        (corpus / name).write_text(text)
     encoder = HashingEncoder()
     build([corpus], index_dir, encoder=encoder)
     generation = index_dir / read_manifest(index_dir).generation
     assert (generation / "vectors.hnsw").exists()
+    return corpus, index_dir, generation, encoder
+
+
+def test_index_past_the_threshold_stays_consistent_through_updates(tmp_path, monkeypatch):
+    corpus, index_dir, _generation, encoder = treaties_past_the_threshold(
+        tmp_path, monkeypatch, ("libya.txt", "Libya deal\nRussia may resume military cooperation with Libya.\n"))
 
     (corpus / "05.txt").write_text("Treaty 5\nAn amended naval treaty.\n")  # an update: remove + add
     (corpus / "new.txt").write_text("Arms sales\nArms sales to North Africa grew.\n")
@@ -285,15 +294,7 @@ def test_a_warm_store_behind_a_graph_reads_its_exact_vectors_through_once(tmp_pa
 
 
 def test_warming_an_engine_behind_a_graph_reads_its_exact_vectors(tmp_path, monkeypatch):
-    monkeypatch.setattr(vectors_module, "HNSW_THRESHOLD", 20)
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
-    corpus.mkdir()
-    for i in range(40):
-        (corpus / f"{i:02d}.txt").write_text(f"Treaty {i}\nNaval treaty number {i} between the two navies.\n")
-    encoder = HashingEncoder()
-    build([corpus], index_dir, encoder=encoder)
-    generation = index_dir / read_manifest(index_dir).generation
-    assert (generation / "vectors.hnsw").exists()
+    _corpus, index_dir, generation, encoder = treaties_past_the_threshold(tmp_path, monkeypatch)
     held: list[Path] = []
     hold = LazyVectorStore.hold
     monkeypatch.setattr(LazyVectorStore, "hold", lambda self: held.append(self._exact_path) or hold(self))
