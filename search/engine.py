@@ -436,8 +436,8 @@ class Engine:
             semantic = [(d, s) for d, s in semantic if d not in same]
 
             def words(ids: set[str]) -> Run:  # the more-like-this query's scores of these articles
-                wanted = ids if entity_ids is None else ids & entity_ids
-                return best_first(generation.keyword.similar(text, len(wanted), keyword_filters, wanted)) if wanted else []
+                return _scored_among(ids, entity_ids, lambda wanted: generation.keyword.similar(
+                    text, len(wanted), keyword_filters, wanted))
 
             keyword_scored, semantic_scored, _meaning = self._completed(generation, keyword, semantic, centre, words)
             candidates = _Candidates(self._fuse(keyword_scored, semantic_scored, "hybrid"), keyword, semantic, best, complete=complete)
@@ -718,8 +718,7 @@ class Engine:
                 found = best_first(generation.keyword.search(query, limit, filters, entity_ids))
 
         def scores_of(ids: set[str]) -> Run:
-            allowed = ids if entity_ids is None else ids & entity_ids
-            return best_first(generation.keyword.search(query, len(allowed), filters, allowed)) if allowed else []
+            return _scored_among(ids, entity_ids, lambda allowed: generation.keyword.search(query, len(allowed), filters, allowed))
 
         return found, scores_of
 
@@ -937,6 +936,13 @@ class Engine:
         closest = self._cosines(generation, candidates, [candidates.semantic[0][0]]) if candidates.semantic else {}
         best = max([*closest.values(), *shown], default=0.0)
         return relevance.strength(len(candidates.fused), best, coverage, generation.manifest.model)
+
+
+def _scored_among(ids: set[str], entity_ids: set[str] | None, score: Callable[[set[str]], Run]) -> Run:
+    """`score` of those of `ids` that pass the defence-fact filter (`entity_ids`; None: all),
+    best first; nothing when none does (the keyword legs' scores of the other leg's candidates)."""
+    allowed = ids if entity_ids is None else ids & entity_ids
+    return best_first(score(allowed)) if allowed else []
 
 
 def _for_queries(encoder: Encoder) -> Encoder:

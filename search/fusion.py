@@ -10,8 +10,9 @@ A run is a list of `(doc_id, score)` pairs, best first. Decisions, made on purpo
   cosine can be negative) counting as 0: BM25 and a cosine both start at 0, so a fetched score
   has the same scaled value however deep its run was fetched (and since the engine scores each
   candidate by both legs, `Engine._completed`, a first page fused from 30 candidates a leg is
-  the first page of a search fetching 1,000 on 341 of 343 dev queries). Min-max scaling (`scale="min-max"`, the default before docs/tuning.md's D table) maps
-  the run's lowest fetched score to 0, so every share moved with the depth: a first page of ten
+  the first page of a search fetching 1,000 on 341 of 343 dev queries). Min-max scaling
+  (`scale="min-max"`, the default before docs/tuning.md's D table) maps the run's lowest
+  fetched score to 0, so every share moved with the depth: a first page of ten
   and the first ten of a search for a hundred matched on 19 of 343 dev queries (max: 286, before
   the candidates were completed), and the first page scored 0.0043 lower (nDCG@10, mean of TIME
   dev, CISI and Cranfield). A document missing from a run gets 0 from it (it

@@ -465,20 +465,13 @@ class DocStore:
 
     def passage_ids_by_article(self, article_ids: Sequence[str]) -> dict[str, list[int]]:
         """Each of these articles' passage ids in body order (an article without passages, or
-        not held, left out): `passages_by_article` without making a passage of each, for what
-        needs only their vectors (the engine's best-passage cosines of ~20 candidates a search:
-        ~45 against ~100 us)."""
+        not held, left out): `passages_by_article` without making a passage of each once the
+        passages are held, for what needs only their vectors (the engine's best-passage cosines
+        of ~20 candidates a search: ~45 against ~100 us)."""
         held = self._held(self._owners, 0, self.count_passages)
         if held is not None:
             return held.passage_ids_of_articles(article_ids)
-        found: dict[str, list[int]] = {}
-        for chunk in _chunks(article_ids):
-            marks = ",".join("?" * len(chunk))
-            for passage_id, article_id in self._db.execute(
-                f"SELECT id, article_id FROM passages WHERE article_id IN ({marks}) ORDER BY article_id, start, id", chunk,
-            ):
-                found.setdefault(article_id, []).append(passage_id)
-        return found
+        return {article_id: [p.id for p in passages] for article_id, passages in self.passages_by_article(article_ids).items()}
 
     def passage_articles(self, ids: Sequence[int]) -> dict[int, str]:
         """The article id of each of these passages, by passage id."""

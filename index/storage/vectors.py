@@ -105,24 +105,25 @@ def _read(path: Path) -> faiss.IndexIDMap2:
     return faiss.read_index(str(path))
 
 
-def inner_products(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Each of `rows`' (shape (n, d)) inner product with `query` (shape (d,)), float32, computed
-    as faiss's exact search computes a vector's score (its own kernel, on this thread): over an
-    exact index, the same bits the semantic leg gives the same passage (an HNSW graph's leg
-    scores its float16 copies instead). numpy's product sums in another order, and OpenBLAS's
-    threads in an order that varies from run to run (the last bits of a completed candidate's
-    cosine differed between two processes for 27 of 3,000 hits)."""
+def inner_products(rows: np.ndarray, query: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    """The inner product with `query` (shape (d,) or (1, d)) of each of `rows` (shape (n, d)), or
+    of the rows at `positions` when given, float32, computed as faiss's exact search computes a
+    vector's score (its own kernel, on this thread): over an exact index, the same bits the
+    semantic leg gives the same passage (an HNSW graph's leg scores its float16 copies instead).
+    numpy's product sums in another order, and OpenBLAS's threads in an order that varies from
+    run to run (the last bits of a completed candidate's cosine differed between two processes
+    for 27 of 3,000 hits)."""
     import faiss
     import numpy as np
 
     rows = np.ascontiguousarray(rows, dtype=np.float32)
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    count, dim = rows.shape
-    scores = np.empty(count, np.float32)
-    if count:
-        positions = np.arange(count, dtype=np.int64)
+    positions = np.arange(len(rows), dtype=np.int64) if positions is None else np.ascontiguousarray(positions, dtype=np.int64)
+    scores = np.empty(len(positions), np.float32)
+    if len(positions):
         faiss.fvec_inner_products_by_idx(
-            faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(rows), faiss.swig_ptr(positions), dim, 1, count)
+            faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(rows), faiss.swig_ptr(positions),
+            rows.shape[1], 1, len(positions))
     return scores
 
 
@@ -473,17 +474,7 @@ class CompressedScan:
 
     def _exact(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Exact scores of the vectors at these positions, by the kernel IndexFlatIP searches with."""
-        import faiss
-        import numpy as np
-
-        positions = np.ascontiguousarray(positions, dtype=np.int64)
-        scores = np.empty(len(positions), np.float32)
-        if len(positions):
-            faiss.fvec_inner_products_by_idx(
-                faiss.swig_ptr(scores), faiss.swig_ptr(query), faiss.swig_ptr(self._base),
-                faiss.swig_ptr(positions), self._d, 1, len(positions),
-            )
-        return scores
+        return inner_products(self._base, query, positions)
 
     def _ranked(
         self, query: np.ndarray, positions: np.ndarray, limit: int, scores: np.ndarray | None = None, kth=None

@@ -75,13 +75,7 @@ class PgDocStore:
 
     def passage_ids_by_article(self, article_ids: Sequence[str]) -> dict[str, list[int]]:
         """Each of these articles' passage ids, in body order (an article without passages left out)."""
-        found: dict[str, list[int]] = {}
-        for passage_id, article_id in self._rows(
-            "SELECT id, article_id FROM accord.passages WHERE article_id = ANY(%s) ORDER BY article_id, start, id",
-            (list(article_ids),),
-        ):
-            found.setdefault(article_id, []).append(passage_id)
-        return found
+        return {article_id: [p.id for p in passages] for article_id, passages in self.passages_by_article(article_ids).items()}
 
     def passage_articles(self, ids: Sequence[int]) -> dict[int, str]:
         """The article id of each of these passages, by passage id."""
